@@ -1,0 +1,97 @@
+//! The validated run configuration: what the command line (or later a config file) asks
+//! for, already checked, with the command resolved to an executable path.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::core::{GroupConfig, Policy};
+
+/// Everything one `corral` run needs.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub groups: Vec<GroupSpec>,
+    pub output: OutputMode,
+    /// -v raises, -q lowers; 0 is the default level (warnings).
+    pub verbosity: i8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputMode {
+    /// One line per event on stdout (SPEC §7).
+    Headless(LogFormat),
+    /// The terminal dashboard (SPEC §6).
+    Dashboard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One group of identical workers.
+#[derive(Clone, Debug)]
+pub struct GroupSpec {
+    pub name: String,
+    pub workers: u32,
+    pub command: CommandSpec,
+    pub policy: Policy,
+    pub cwd: Option<PathBuf>,
+    /// Extra environment, applied over corral's own.
+    pub env: Vec<(OsString, OsString)>,
+    pub listen: Vec<ListenSpec>,
+    pub wait_ready: bool,
+    /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`).
+    pub node_ipc: bool,
+}
+
+impl GroupSpec {
+    pub fn core_config(&self) -> GroupConfig {
+        GroupConfig {
+            name: self.name.clone(),
+            workers: self.workers,
+            policy: self.policy,
+            wait_ready: self.wait_ready,
+        }
+    }
+}
+
+/// The program to run, resolved once at start-up.
+#[derive(Clone, Debug)]
+pub struct CommandSpec {
+    /// Absolute (or cwd-relative, when given with a `/`) path passed to `execve`.
+    pub program: PathBuf,
+    /// `argv`, including `argv[0]` as the user wrote it.
+    pub argv: Vec<OsString>,
+    /// The command line as shown to people (`node server.js`).
+    pub display: String,
+}
+
+/// A listening socket corral binds once and hands to every worker of the group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// Its entry in `LISTEN_FDNAMES`.
+    pub name: String,
+    pub addr: ListenAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `PORT`: all interfaces, IPv6 and IPv4, as Node's `listen(PORT)`.
+    AnyPort(u16),
+    /// `HOST:PORT` or `[V6]:PORT`.
+    Tcp(SocketAddr),
+    /// `unix:PATH`
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::AnyPort(port) => write!(f, "[::]:{port}"),
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! What happened, as the supervisor reports it: the facts both front-ends (headless lines
+//! and the dashboard) are built from.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::worker::WorkerKey;
+use crate::signal::Signal;
+
+/// How a process ended, exactly as the kernel reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(Signal),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+
+    pub fn code(self) -> Option<i32> {
+        match self {
+            ExitStatus::Code(c) => Some(c),
+            ExitStatus::Signal(_) => None,
+        }
+    }
+
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            ExitStatus::Code(_) => None,
+            ExitStatus::Signal(s) => Some(s),
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit {c}"),
+            ExitStatus::Signal(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Why a run ended: on its own (`Crashed`, `Exited`) or because corral ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    Crashed,
+    Exited,
+    KilledByUser,
+    RestartedByUser,
+    Stopped,
+    HeartbeatTimeout,
+    MemoryLimit,
+    ReadyTimeout,
+    Reload,
+    ScaledDown,
+    Shutdown,
+}
+
+impl ExitReason {
+    /// The `reason` field of the headless `exited` event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Crashed => "crashed",
+            ExitReason::Exited => "exited",
+            ExitReason::KilledByUser => "killed_by_user",
+            ExitReason::RestartedByUser => "restarted_by_user",
+            ExitReason::Stopped => "stopped",
+            ExitReason::HeartbeatTimeout => "heartbeat_timeout",
+            ExitReason::MemoryLimit => "memory_limit",
+            ExitReason::ReadyTimeout => "ready_timeout",
+            ExitReason::Reload => "reload",
+            ExitReason::ScaledDown => "scaled_down",
+            ExitReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// The words a person reads (`killed by user`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ExitReason::Crashed => "crashed",
+            ExitReason::Exited => "exited",
+            ExitReason::KilledByUser => "killed by user",
+            ExitReason::RestartedByUser => "restarted by user",
+            ExitReason::Stopped => "stopped",
+            ExitReason::HeartbeatTimeout => "heartbeat timeout",
+            ExitReason::MemoryLimit => "memory limit",
+            ExitReason::ReadyTimeout => "ready timeout",
+            ExitReason::Reload => "reload",
+            ExitReason::ScaledDown => "scaled down",
+            ExitReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What asked corral to shut down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShutdownTrigger {
+    Signal(Signal),
+    Key(String),
+}
+
+/// Who an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Supervisor,
+    Group(u16),
+    Worker(WorkerKey),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub scope: Scope,
+    /// The worker's current (or, after an exit, last) PID.
+    pub pid: Option<u32>,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    Spawned { generation: u32 },
+    SpawnFailed { error: String },
+    Ready,
+    Exited { status: ExitStatus, uptime: Duration, reason: ExitReason, restarts: u32 },
+    RestartScheduled { delay: Duration, restarts: u32 },
+    GaveUp { restarts: u32 },
+    Scaled { workers: u32 },
+    ShutdownStarted { trigger: ShutdownTrigger },
+}

@@ -1,0 +1,42 @@
+//! Facts the runtime feeds into the supervisor: what the kernel reported, what the user
+//! asked for, which timer fired.
+
+use super::command::TimerToken;
+use super::event::{ExitStatus, ShutdownTrigger};
+use super::worker::WorkerKey;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// Start every configured worker.
+    Start,
+    Spawned { key: WorkerKey, generation: u32, pid: u32 },
+    SpawnFailed { key: WorkerKey, generation: u32, error: String },
+    /// The worker (its group leader) was reaped; `group_alive` says whether other members
+    /// of its process group are still running.
+    Exited { key: WorkerKey, generation: u32, status: ExitStatus, group_alive: bool },
+    /// The rest of the process group is gone too.
+    GroupGone { key: WorkerKey, generation: u32 },
+    /// The worker said `ready`.
+    Ready { key: WorkerKey, generation: u32 },
+    Timer(TimerToken),
+    User(UserAction),
+    /// A shutdown request (signal or key); a second one forces it.
+    Shutdown(ShutdownTrigger),
+}
+
+/// What a person can ask for, from the dashboard or through signals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserAction {
+    /// SIGKILL now; the restart policy decides what follows (a crash).
+    Kill(WorkerKey),
+    /// Stop gracefully and start again at once, without backoff.
+    Restart(WorkerKey),
+    /// Stop gracefully and stay stopped.
+    Stop(WorkerKey),
+    /// Start a stopped, waiting or given-up slot now.
+    Start(WorkerKey),
+    /// Stop a running or waiting slot, start a stopped one.
+    ToggleStop(WorkerKey),
+    ScaleUp(u16),
+    ScaleDown(u16),
+}

@@ -1,0 +1,25 @@
+//! The pure supervisor: every decision (restart policy, backoff, crash loops, stopping,
+//! shutdown, scaling) as `Supervisor::handle(now, Input) -> Vec<Command>`.
+//!
+//! No tokio, no syscalls, no clock reads here: time comes in as an argument and timers go
+//! out as commands tagged with an epoch, so a stale timer is recognised and ignored. The
+//! backend and runtime (I/O) live elsewhere and only ever execute what this module says.
+
+mod command;
+mod event;
+mod input;
+mod policy;
+mod snapshot;
+mod supervisor;
+mod worker;
+
+pub use command::{Command, TimerKind, TimerToken};
+pub use event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger};
+pub use input::{Input, UserAction};
+pub use policy::{Backoff, Policy, RestartPolicy};
+pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
+pub use supervisor::{GroupConfig, Supervisor};
+pub use worker::WorkerKey;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+//! The read-only picture of all workers that front-ends render.
+
+use std::time::{Duration, Instant};
+
+use super::event::{ExitReason, ExitStatus};
+use super::worker::WorkerKey;
+
+/// How a run ended, kept for the LAST EXIT column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastExit {
+    pub status: ExitStatus,
+    pub reason: ExitReason,
+    pub at: Instant,
+    pub uptime: Duration,
+}
+
+/// The states of SPEC §5, as shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerState {
+    Starting,
+    Running,
+    Stopping,
+    Backoff { left: Duration },
+    Stopped,
+    GaveUp,
+    Failed { left: Duration, error: String },
+}
+
+impl WorkerState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Running => "running",
+            WorkerState::Stopping => "stopping",
+            WorkerState::Backoff { .. } => "backoff",
+            WorkerState::Stopped => "stopped",
+            WorkerState::GaveUp => "gave-up",
+            WorkerState::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerView {
+    pub key: WorkerKey,
+    /// `web.2`
+    pub id: String,
+    pub pid: Option<u32>,
+    pub generation: Option<u32>,
+    pub state: WorkerState,
+    pub uptime: Option<Duration>,
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    pub crash_looping: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupView {
+    pub name: String,
+    pub workers: u32,
+    pub up: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub groups: Vec<GroupView>,
+    pub workers: Vec<WorkerView>,
+    pub total_restarts: u32,
+    pub shutting_down: bool,
+}

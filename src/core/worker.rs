@@ -1,0 +1,122 @@
+//! A worker slot's identity and its bookkeeping inside the supervisor.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use super::command::TimerKind;
+use super::event::{ExitReason, ExitStatus};
+use super::snapshot::LastExit;
+
+/// A worker slot: its group (index into the configured groups) and its 1-based number.
+/// Stable across restarts; the PID is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerKey {
+    pub group: u16,
+    pub slot: u32,
+}
+
+impl fmt::Display for WorkerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.group, self.slot)
+    }
+}
+
+/// What happens to a slot once its current process (and its process group) is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum After {
+    /// Ask the restart policy (a crash, or a kill that counts as one).
+    Policy,
+    /// Start again at once, not counted as a restart (`r`).
+    RestartNow,
+    /// Stay stopped (`s`, shutdown).
+    Stay,
+    /// Remove the slot (scaled down).
+    Remove,
+}
+
+/// A stop corral asked for: why, and what comes after.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StopRequest {
+    pub reason: ExitReason,
+    pub then: After,
+}
+
+/// One generation's process, from spawn request to the moment its group is empty.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub generation: u32,
+    pub pid: Option<u32>,
+    pub started: Instant,
+    pub ready: bool,
+    pub stop: Option<StopRequest>,
+    /// The stop signal (or an ABRT) was sent; the kill timer is armed.
+    pub term_sent: bool,
+    /// SIGKILL was sent to the group.
+    pub kill_sent: bool,
+    /// The leader's exit, once reaped.
+    pub exit: Option<(ExitStatus, Instant, ExitReason)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Phase {
+    /// A process exists (or its spawn is in flight, or its group is being emptied).
+    Live(Run),
+    /// Waiting to restart; `failed` holds the spawn error when the last start failed.
+    Waiting { until: Instant, failed: Option<String> },
+    Stopped,
+    GaveUp,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub key: WorkerKey,
+    /// The generation the next spawn gets.
+    pub next_generation: u32,
+    pub phase: Phase,
+    /// Automatic restarts (what the RESTARTS column shows).
+    pub restarts: u32,
+    /// Times of automatic restarts inside the `--restart-window`, for `--max-restarts`.
+    pub restart_log: VecDeque<Instant>,
+    /// Consecutive runs shorter than `--min-uptime`: the backoff exponent.
+    pub short_runs: u32,
+    /// Consecutive failed short runs: three make a crash loop.
+    pub failed_short_runs: u32,
+    pub last_exit: Option<LastExit>,
+    pub last_pid: Option<u32>,
+    /// The one timer that counts for this slot; any other that fires is stale.
+    pub timer: Option<(u64, TimerKind)>,
+    pub epoch: u64,
+    /// Scaled down: removed once its process is gone.
+    pub retiring: bool,
+}
+
+impl Slot {
+    pub fn new(key: WorkerKey) -> Slot {
+        Slot {
+            key,
+            next_generation: 0,
+            phase: Phase::Stopped,
+            restarts: 0,
+            restart_log: VecDeque::new(),
+            short_runs: 0,
+            failed_short_runs: 0,
+            last_exit: None,
+            last_pid: None,
+            timer: None,
+            epoch: 0,
+            retiring: false,
+        }
+    }
+
+    pub fn run_mut(&mut self) -> Option<&mut Run> {
+        match &mut self.phase {
+            Phase::Live(run) => Some(run),
+            Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => None,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Live(_))
+    }
+}

@@ -1,0 +1,24 @@
+//! corral: run N copies of a program as worker processes, restart the ones that die, and
+//! report everything (headless lines now, a dashboard later).
+//!
+//! Data flows one way:
+//!
+//! ```text
+//!   kernel facts (exits, output) ─▶ runtime ─Input─▶ core (pure) ─Command─▶ runtime ─▶ backend
+//!                                      └──────── events / snapshots ──────▶ headless, ui
+//! ```
+//!
+//! `core` decides, `backend` is the only code that touches processes, `runtime` is the
+//! tokio glue between them, and the front-ends only read what the core reports.
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod demo;
+pub mod headless;
+pub mod protocol;
+pub mod runtime;
+pub mod signal;
+pub mod testworker;
+pub mod worker;
