@@ -10,15 +10,31 @@ use crate::signal::Signal;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Start generation `generation` of the slot; answer with `Spawned` or `SpawnFailed`.
-    Spawn { key: WorkerKey, generation: u32 },
+    Spawn {
+        key: WorkerKey,
+        generation: u32,
+    },
     /// Send `signal` to the process group led by `pid` (the worker's own group).
-    Signal { key: WorkerKey, pid: u32, signal: Signal },
+    Signal {
+        key: WorkerKey,
+        pid: u32,
+        signal: Signal,
+    },
     /// Tell the worker over its event channel that a graceful stop follows.
-    NotifyShutdown { key: WorkerKey, pid: u32 },
+    NotifyShutdown {
+        key: WorkerKey,
+        pid: u32,
+    },
     /// Feed `Input::Timer(token)` back at `at`.
-    Timer { at: Instant, token: TimerToken },
+    Timer {
+        at: Instant,
+        token: TimerToken,
+    },
     /// The supervisor is done with this generation: close its pipes, stop watching its group.
-    Release { key: WorkerKey, generation: u32 },
+    Release {
+        key: WorkerKey,
+        generation: u32,
+    },
     Emit(Event),
     /// Nothing is left to supervise: clean up and exit with this code.
     Exit(u8),

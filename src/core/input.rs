@@ -9,15 +9,34 @@ use super::worker::WorkerKey;
 pub enum Input {
     /// Start every configured worker.
     Start,
-    Spawned { key: WorkerKey, generation: u32, pid: u32 },
-    SpawnFailed { key: WorkerKey, generation: u32, error: String },
+    Spawned {
+        key: WorkerKey,
+        generation: u32,
+        pid: u32,
+    },
+    SpawnFailed {
+        key: WorkerKey,
+        generation: u32,
+        error: String,
+    },
     /// The worker (its group leader) was reaped; `group_alive` says whether other members
     /// of its process group are still running.
-    Exited { key: WorkerKey, generation: u32, status: ExitStatus, group_alive: bool },
+    Exited {
+        key: WorkerKey,
+        generation: u32,
+        status: ExitStatus,
+        group_alive: bool,
+    },
     /// The rest of the process group is gone too.
-    GroupGone { key: WorkerKey, generation: u32 },
+    GroupGone {
+        key: WorkerKey,
+        generation: u32,
+    },
     /// The worker said `ready`.
-    Ready { key: WorkerKey, generation: u32 },
+    Ready {
+        key: WorkerKey,
+        generation: u32,
+    },
     Timer(TimerToken),
     User(UserAction),
     /// A shutdown request (signal or key); a second one forces it.

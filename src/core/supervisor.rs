@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use super::command::{Command, TimerKind, TimerToken};
 use super::event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger};
 use super::input::{Input, UserAction};
-use super::policy::{ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MIN_SPAWN_RETRY, Policy, RestartPolicy};
 use super::policy::with_jitter;
+use super::policy::{ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MIN_SPAWN_RETRY, Policy, RestartPolicy};
 use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
@@ -58,7 +58,11 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
-        self.out.push(Command::Emit(Event { scope: Scope::Worker(slot.key), pid, kind }));
+        self.out.push(Command::Emit(Event {
+            scope: Scope::Worker(slot.key),
+            pid,
+            kind,
+        }));
     }
 
     fn signal(&mut self, key: WorkerKey, pid: u32, signal: Signal) {
@@ -68,7 +72,11 @@ impl Cx<'_> {
     fn arm(&mut self, slot: &mut Slot, kind: TimerKind, at: Instant) {
         slot.epoch += 1;
         slot.timer = Some((slot.epoch, kind));
-        let token = TimerToken { key: slot.key, epoch: slot.epoch, kind };
+        let token = TimerToken {
+            key: slot.key,
+            epoch: slot.epoch,
+            kind,
+        };
         self.out.push(Command::Timer { at, token });
     }
 }
@@ -92,7 +100,12 @@ impl Supervisor {
             .enumerate()
             .map(|(g, config)| {
                 let slots = (1..=config.workers)
-                    .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
+                    .map(|slot| {
+                        Slot::new(WorkerKey {
+                            group: g as u16,
+                            slot,
+                        })
+                    })
                     .collect();
                 Group { config, slots }
             })
@@ -116,11 +129,24 @@ impl Supervisor {
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Command> {
         match input {
             Input::Start => self.start(now),
-            Input::Spawned { key, generation, pid } => self.on_spawned(now, key, generation, pid),
-            Input::SpawnFailed { key, generation, error } => {
+            Input::Spawned {
+                key,
+                generation,
+                pid,
+            } => self.on_spawned(now, key, generation, pid),
+            Input::SpawnFailed {
+                key,
+                generation,
+                error,
+            } => {
                 self.on_spawn_failed(now, key, generation, error);
             }
-            Input::Exited { key, generation, status, group_alive } => {
+            Input::Exited {
+                key,
+                generation,
+                status,
+                group_alive,
+            } => {
                 self.on_exited(now, key, generation, status, group_alive);
             }
             Input::GroupGone { key, generation } => self.on_group_gone(now, key, generation),
@@ -136,8 +162,12 @@ impl Supervisor {
 
     fn with_slot(&mut self, now: Instant, key: WorkerKey, f: impl FnOnce(&mut Slot, &mut Cx<'_>)) {
         let shutting_down = self.shutdown != Shutdown::Running;
-        let Some(group) = self.groups.get_mut(usize::from(key.group)) else { return };
-        let Some(slot) = group.slots.iter_mut().find(|s| s.key == key) else { return };
+        let Some(group) = self.groups.get_mut(usize::from(key.group)) else {
+            return;
+        };
+        let Some(slot) = group.slots.iter_mut().find(|s| s.key == key) else {
+            return;
+        };
         let mut cx = Cx {
             now,
             policy: group.config.policy,
@@ -178,7 +208,9 @@ impl Supervisor {
 
     fn on_spawned(&mut self, now: Instant, key: WorkerKey, generation: u32, pid: u32) {
         self.with_slot(now, key, |slot, cx| {
-            let Phase::Live(run) = &mut slot.phase else { return };
+            let Phase::Live(run) = &mut slot.phase else {
+                return;
+            };
             if run.generation != generation || run.pid.is_some() {
                 return;
             }
@@ -189,8 +221,11 @@ impl Supervisor {
             cx.emit(slot, Some(pid), EventKind::Spawned { generation });
             // A stop asked for while the spawn was in flight is delivered now.
             if let Some(stop) = pending {
-                let how =
-                    if stop.reason == ExitReason::KilledByUser { How::Kill } else { How::Graceful };
+                let how = if stop.reason == ExitReason::KilledByUser {
+                    How::Kill
+                } else {
+                    How::Graceful
+                };
                 request_stop(slot, cx, stop.reason, how, stop.then);
             }
         });
@@ -198,14 +233,25 @@ impl Supervisor {
 
     fn on_spawn_failed(&mut self, now: Instant, key: WorkerKey, generation: u32, error: String) {
         self.with_slot(now, key, |slot, cx| {
-            let Phase::Live(run) = &slot.phase else { return };
+            let Phase::Live(run) = &slot.phase else {
+                return;
+            };
             if run.generation != generation || run.pid.is_some() {
                 return;
             }
             let then = run.stop.map_or(After::Policy, |s| s.then);
-            cx.emit(slot, None, EventKind::SpawnFailed { error: error.clone() });
+            cx.emit(
+                slot,
+                None,
+                EventKind::SpawnFailed {
+                    error: error.clone(),
+                },
+            );
             slot.phase = Phase::Stopped;
-            cx.out.push(Command::Release { key: slot.key, generation });
+            cx.out.push(Command::Release {
+                key: slot.key,
+                generation,
+            });
             match then {
                 _ if cx.shutting_down => {}
                 After::Policy | After::RestartNow => {
@@ -225,7 +271,9 @@ impl Supervisor {
         group_alive: bool,
     ) {
         self.with_slot(now, key, |slot, cx| {
-            let Phase::Live(run) = &mut slot.phase else { return };
+            let Phase::Live(run) = &mut slot.phase else {
+                return;
+            };
             if run.generation != generation || run.exit.is_some() || run.pid.is_none() {
                 return;
             }
@@ -238,7 +286,16 @@ impl Supervisor {
             let uptime = cx.now.saturating_duration_since(run.started);
             let pid = run.pid;
             let restarts = slot.restarts;
-            cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+            cx.emit(
+                slot,
+                pid,
+                EventKind::Exited {
+                    status,
+                    uptime,
+                    reason,
+                    restarts,
+                },
+            );
             if group_alive {
                 // The leader is gone but members of its group live on (a crash that left
                 // children behind, or a child that ignores the stop signal): they are
@@ -252,7 +309,9 @@ impl Supervisor {
 
     fn on_group_gone(&mut self, now: Instant, key: WorkerKey, generation: u32) {
         self.with_slot(now, key, |slot, cx| {
-            let Phase::Live(run) = &slot.phase else { return };
+            let Phase::Live(run) = &slot.phase else {
+                return;
+            };
             if run.generation == generation && run.exit.is_some() {
                 finish(slot, cx);
             }
@@ -261,7 +320,9 @@ impl Supervisor {
 
     fn on_ready(&mut self, now: Instant, key: WorkerKey, generation: u32) {
         self.with_slot(now, key, |slot, cx| {
-            let Phase::Live(run) = &mut slot.phase else { return };
+            let Phase::Live(run) = &mut slot.phase else {
+                return;
+            };
             if run.generation != generation || run.ready || run.exit.is_some() {
                 return;
             }
@@ -288,7 +349,9 @@ impl Supervisor {
                     }
                 }
                 TimerKind::Kill => {
-                    let Phase::Live(run) = &mut slot.phase else { return };
+                    let Phase::Live(run) = &mut slot.phase else {
+                        return;
+                    };
                     if let (Some(pid), false) = (run.pid, run.kill_sent) {
                         run.kill_sent = true;
                         cx.signal(slot.key, pid, Signal::KILL);
@@ -309,7 +372,13 @@ impl Supervisor {
             }),
             UserAction::Restart(key) => self.with_slot(now, key, |slot, cx| {
                 if slot.is_live() {
-                    request_stop(slot, cx, ExitReason::RestartedByUser, How::Graceful, After::RestartNow);
+                    request_stop(
+                        slot,
+                        cx,
+                        ExitReason::RestartedByUser,
+                        How::Graceful,
+                        After::RestartNow,
+                    );
                 } else if !cx.shutting_down && !slot.retiring {
                     start_fresh(slot, cx);
                 }
@@ -346,7 +415,9 @@ impl Supervisor {
         if self.shutdown != Shutdown::Running {
             return;
         }
-        let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
+        let Some(group) = self.groups.get_mut(usize::from(g)) else {
+            return;
+        };
         let active = group.slots.iter().filter(|s| !s.retiring).count() as u32;
         if active >= MAX_WORKERS {
             return;
@@ -367,11 +438,16 @@ impl Supervisor {
                         stop.then = After::RestartNow;
                     }
                 }
-                Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => start_fresh(slot, &mut cx),
+                Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => {
+                    start_fresh(slot, &mut cx)
+                }
             }
         } else {
             let number = group.slots.last().map_or(1, |s| s.key.slot + 1);
-            let mut slot = Slot::new(WorkerKey { group: g, slot: number });
+            let mut slot = Slot::new(WorkerKey {
+                group: g,
+                slot: number,
+            });
             spawn(&mut slot, &mut cx);
             group.slots.push(slot);
         }
@@ -388,7 +464,9 @@ impl Supervisor {
         if self.shutdown != Shutdown::Running {
             return;
         }
-        let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
+        let Some(group) = self.groups.get_mut(usize::from(g)) else {
+            return;
+        };
         let active = group.slots.iter().filter(|s| !s.retiring).count() as u32;
         if active <= 1 {
             return;
@@ -403,7 +481,13 @@ impl Supervisor {
         if let Some(slot) = group.slots.iter_mut().rev().find(|s| !s.retiring) {
             slot.retiring = true;
             if slot.is_live() {
-                request_stop(slot, &mut cx, ExitReason::ScaledDown, How::Graceful, After::Remove);
+                request_stop(
+                    slot,
+                    &mut cx,
+                    ExitReason::ScaledDown,
+                    How::Graceful,
+                    After::Remove,
+                );
             } else {
                 slot.timer = None;
                 slot.phase = Phase::Stopped;
@@ -531,7 +615,10 @@ fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
             let left = until.saturating_duration_since(now);
             let state = match failed {
                 None => WorkerState::Backoff { left },
-                Some(error) => WorkerState::Failed { left, error: error.clone() },
+                Some(error) => WorkerState::Failed {
+                    left,
+                    error: error.clone(),
+                },
             };
             (state, None, None, None)
         }
@@ -565,7 +652,10 @@ fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
         kill_sent: false,
         exit: None,
     });
-    cx.out.push(Command::Spawn { key: slot.key, generation });
+    cx.out.push(Command::Spawn {
+        key: slot.key,
+        generation,
+    });
 }
 
 /// A start the user asked for: a fresh crash-loop budget, no backoff.
@@ -589,7 +679,9 @@ fn stop_slot(slot: &mut Slot, cx: &mut Cx<'_>) {
 }
 
 fn request_stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason, how: How, then: After) {
-    let Phase::Live(run) = &mut slot.phase else { return };
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
     match run.stop.as_mut() {
         None => run.stop = Some(StopRequest { reason, then }),
         // A later request wins when it asks for at least as much (stop beats restart,
@@ -612,7 +704,11 @@ fn request_stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason, how: How, 
                 return;
             }
             run.term_sent = true;
-            let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
+            let signal = if how == How::Abort {
+                Signal::ABRT
+            } else {
+                cx.policy.stop_signal
+            };
             if run.exit.is_none() && how == How::Graceful {
                 cx.out.push(Command::NotifyShutdown { key, pid });
             }
@@ -628,7 +724,9 @@ fn request_stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason, how: How, 
 }
 
 fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
-    let Phase::Live(run) = &mut slot.phase else { return };
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
     if run.term_sent || run.kill_sent {
         return; // a stop is under way and its timers are armed
     }
@@ -644,26 +742,49 @@ fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
 /// SIGKILL did not end the run in time (a process in uninterruptible sleep): stop
 /// waiting so a stop, a restart or the shutdown can finish.
 fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
-    let Phase::Live(run) = &mut slot.phase else { return };
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
     if run.exit.is_none() {
         let reason = run.stop.map_or(ExitReason::Crashed, |s| s.reason);
         let uptime = cx.now.saturating_duration_since(run.started);
         let status = ExitStatus::Signal(Signal::KILL);
         run.exit = Some((status, cx.now, reason));
         let (pid, restarts) = (run.pid, slot.restarts);
-        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+        cx.emit(
+            slot,
+            pid,
+            EventKind::Exited {
+                status,
+                uptime,
+                reason,
+                restarts,
+            },
+        );
     }
     finish(slot, cx);
 }
 
 /// The run and its whole process group are gone: record it and decide what comes next.
 fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
-    let Phase::Live(run) = std::mem::replace(&mut slot.phase, Phase::Stopped) else { return };
+    let Phase::Live(run) = std::mem::replace(&mut slot.phase, Phase::Stopped) else {
+        return;
+    };
     slot.timer = None;
-    cx.out.push(Command::Release { key: slot.key, generation: run.generation });
-    let Some((status, at, reason)) = run.exit else { return };
+    cx.out.push(Command::Release {
+        key: slot.key,
+        generation: run.generation,
+    });
+    let Some((status, at, reason)) = run.exit else {
+        return;
+    };
     let uptime = at.saturating_duration_since(run.started);
-    slot.last_exit = Some(LastExit { status, reason, at, uptime });
+    slot.last_exit = Some(LastExit {
+        status,
+        reason,
+        at,
+        uptime,
+    });
     if cx.shutting_down || slot.retiring {
         return;
     }
@@ -695,7 +816,11 @@ fn decide_restart(
         Duration::ZERO
     } else {
         slot.short_runs = slot.short_runs.saturating_add(1);
-        slot.failed_short_runs = if failed { slot.failed_short_runs.saturating_add(1) } else { 0 };
+        slot.failed_short_runs = if failed {
+            slot.failed_short_runs.saturating_add(1)
+        } else {
+            0
+        };
         with_jitter(cx.policy.backoff.delay(slot.short_runs), cx.rng.f64())
     };
     if spawn_error.is_some() {
@@ -704,7 +829,11 @@ fn decide_restart(
     let max = cx.policy.max_restarts as usize;
     if max > 0 {
         let window = cx.policy.restart_window;
-        while slot.restart_log.front().is_some_and(|&t| cx.now.saturating_duration_since(t) >= window) {
+        while slot
+            .restart_log
+            .front()
+            .is_some_and(|&t| cx.now.saturating_duration_since(t) >= window)
+        {
             slot.restart_log.pop_front();
         }
         if slot.restart_log.len() >= max {
@@ -722,7 +851,10 @@ fn decide_restart(
         spawn(slot, cx);
     } else {
         let until = cx.now + delay;
-        slot.phase = Phase::Waiting { until, failed: spawn_error };
+        slot.phase = Phase::Waiting {
+            until,
+            failed: spawn_error,
+        };
         cx.arm(slot, TimerKind::Restart, until);
     }
 }

@@ -63,7 +63,10 @@ pub(crate) enum Phase {
     /// A process exists (or its spawn is in flight, or its group is being emptied).
     Live(Run),
     /// Waiting to restart; `failed` holds the spawn error when the last start failed.
-    Waiting { until: Instant, failed: Option<String> },
+    Waiting {
+        until: Instant,
+        failed: Option<String>,
+    },
     Stopped,
     GaveUp,
 }
@@ -106,13 +109,6 @@ impl Slot {
             timer: None,
             epoch: 0,
             retiring: false,
-        }
-    }
-
-    pub fn run_mut(&mut self) -> Option<&mut Run> {
-        match &mut self.phase {
-            Phase::Live(run) => Some(run),
-            Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => None,
         }
     }
 

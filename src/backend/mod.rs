@@ -1,0 +1,23 @@
+//! The only code that touches processes: spawning workers with exactly what SPEC §3
+//! promises, signalling their process groups, reaping, binding the shared sockets.
+//! It decides nothing; the core tells it what to do.
+
+mod process;
+mod sockets;
+mod spawn;
+
+pub use process::{
+    become_subreaper, children_of_self, ensure_std_fds, group_alive, reap_one, signal_group,
+    signal_pid,
+};
+pub use sockets::{BindError, BoundListener, bind};
+pub use spawn::{ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
+
+/// An OS error as people read it: `Address already in use`, without `(os error 98)`.
+pub fn describe(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
