@@ -17,6 +17,7 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod headless;
+pub mod logging;
 pub mod protocol;
 pub mod runtime;
 pub mod signal;

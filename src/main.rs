@@ -1,1 +1,41 @@
-fn main() {}
+//! The `corral` binary: parse, set up logging, run, map the outcome to an exit code.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use corral::cli::{self, Invocation};
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Hidden subcommands: the corral binary is also the demo's and the tests' worker.
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("__demo-worker") => return corral::demo::worker_main(args[2..].to_vec()),
+        Some("__test-worker") => return corral::testworker::main(args[2..].to_vec()),
+        _ => {}
+    }
+    match cli::parse_from(args) {
+        Err(exit) => {
+            if exit.to_stderr {
+                eprintln!("{}", exit.message);
+            } else {
+                let _ = write!(std::io::stdout(), "{}", exit.message);
+            }
+            ExitCode::from(exit.code)
+        }
+        Ok(Invocation::Completions(shell)) => {
+            cli::write_completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Ok(Invocation::Run(spec)) => {
+            corral::logging::init(spec.verbosity);
+            match corral::runtime::run(spec) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("corral: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Turning records into text or JSON lines.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+use super::{Record, event_name, scope_id, trigger_text};
+use crate::core::{EventKind, Scope, ShutdownTrigger, WorkerKey};
+
+/// Makes worker-written text safe to print: control characters (ESC, BEL, CR, BS, C1),
+/// and bidi overrides become visible escapes, so no worker can move the cursor, retitle
+/// the terminal or reorder what people read.
+pub fn sanitize(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\t') || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `250ms`, `1.50s`, `3m05s`, `2h04m`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+fn ts_text(ts: SystemTime) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_millis(ts)
+}
+
+pub(super) fn text(out: &mut Vec<u8>, ts: SystemTime, names: &[String], width: usize, rec: &Record<'_>) {
+    let (id, body) = match rec {
+        Record::Started { pid, groups } => {
+            let mut body = format!("version {} started (pid {pid})", env!("CARGO_PKG_VERSION"));
+            for g in *groups {
+                let _ = write!(body, "; {}: {} × {}", g.name, g.workers, g.command);
+                if !g.listen.is_empty() {
+                    let _ = write!(body, ", listening on {}", g.listen.join(", "));
+                }
+            }
+            ("corral".to_string(), body)
+        }
+        Record::Event(e) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
+        Record::Output { key, line, .. } => {
+            let id = scope_id(names, Scope::Worker(*key));
+            let _ = writeln!(out, "{} {id:<width$} | {}", ts_text(ts), sanitize(line));
+            return;
+        }
+        Record::Message { key, data, .. } => {
+            (scope_id(names, Scope::Worker(*key)), message_text(data))
+        }
+        Record::ProtocolError { key, error, count, .. } => (
+            scope_id(names, Scope::Worker(*key)),
+            format!("protocol error: {} line dropped ({count} so far)", error.as_str()),
+        ),
+        Record::ShutdownComplete { exit_code } => {
+            ("corral".to_string(), format!("stopped, exit code {exit_code}"))
+        }
+    };
+    let _ = writeln!(out, "{} {id:<width$}   {body}", ts_text(ts));
+}
+
+fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
+    let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
+    match kind {
+        EventKind::Spawned { generation } => format!("spawned {pid}(generation {generation})"),
+        EventKind::SpawnFailed { error } => format!("spawn failed: {error}"),
+        EventKind::Ready => format!("{pid}ready"),
+        EventKind::Exited { status, uptime, reason, .. } => {
+            format!("{pid}exited: {status} after {} ({})", human_duration(*uptime), reason.label())
+        }
+        EventKind::RestartScheduled { delay, restarts } if delay.is_zero() => {
+            format!("restarting now (restart {restarts})")
+        }
+        EventKind::RestartScheduled { delay, restarts } => {
+            format!("restarting in {} (restart {restarts})", human_duration(*delay))
+        }
+        EventKind::GaveUp { restarts } => {
+            format!("gave up after {restarts} restarts (restart it by hand)")
+        }
+        EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
+        EventKind::ShutdownStarted { trigger } => {
+            format!("shutting down ({}); again to kill everything at once", trigger_text(trigger))
+        }
+    }
+}
+
+fn message_text(data: &serde_json::Value) -> String {
+    let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    match data.get("type").and_then(serde_json::Value::as_str) {
+        Some("status") => format!("status: {}", sanitize(field("text").as_bytes())),
+        Some("log") => format!("log {}: {}", field("level"), sanitize(field("msg").as_bytes())),
+        Some("metric") => {
+            let value = data.get("value").map_or_else(String::new, ToString::to_string);
+            format!("metric {} = {value}", sanitize(field("name").as_bytes()))
+        }
+        _ => format!("message {}", sanitize(data.to_string().as_bytes())),
+    }
+}
+
+/// A JSON object written field by field: the keys in the order SPEC §7 lists them.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Obj<'_> {
+    fn key(&mut self, k: &str) {
+        let _ = write!(self.out, ",\"{k}\":");
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+    fn num(&mut self, k: &str, v: impl std::fmt::Display) {
+        self.key(k);
+        let _ = write!(self.out, "{v}");
+    }
+    fn value(&mut self, k: &str, v: &serde_json::Value) {
+        self.key(k);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+    fn null(&mut self, k: &str) {
+        self.key(k);
+        self.out.extend_from_slice(b"null");
+    }
+    fn worker(&mut self, names: &[String], key: WorkerKey, pid: Option<u32>) {
+        self.str("group", names.get(usize::from(key.group)).map_or("?", String::as_str));
+        self.num("worker", key.slot);
+        if let Some(pid) = pid {
+            self.num("pid", pid);
+        }
+    }
+}
+
+pub(super) fn json(out: &mut Vec<u8>, ts: SystemTime, names: &[String], rec: &Record<'_>) {
+    let _ = write!(out, "{{\"ts\":\"{}\"", ts_text(ts));
+    let mut o = Obj { out };
+    match rec {
+        Record::Started { pid, groups } => {
+            o.str("event", "supervisor_started");
+            o.num("pid", pid);
+            o.str("version", env!("CARGO_PKG_VERSION"));
+            let groups: Vec<_> = groups
+                .iter()
+                .map(|g| {
+                    serde_json::json!({"name": g.name, "workers": g.workers, "command": g.command, "listen": g.listen})
+                })
+                .collect();
+            o.value("groups", &serde_json::Value::Array(groups));
+        }
+        Record::Event(e) => {
+            o.str("event", event_name(&e.kind));
+            match e.scope {
+                Scope::Worker(key) => o.worker(names, key, e.pid),
+                Scope::Group(g) => o.str("group", names.get(usize::from(g)).map_or("?", String::as_str)),
+                Scope::Supervisor => {}
+            }
+            event_fields(&mut o, &e.kind);
+        }
+        Record::Output { key, pid, stream, line } => {
+            o.str("event", "output");
+            o.worker(names, *key, Some(*pid));
+            o.str("stream", stream.as_str());
+            o.str("line", &String::from_utf8_lossy(line));
+        }
+        Record::Message { key, pid, data } => {
+            o.str("event", "message");
+            o.worker(names, *key, Some(*pid));
+            o.value("data", data);
+        }
+        Record::ProtocolError { key, pid, error, count } => {
+            o.str("event", "protocol_error");
+            o.worker(names, *key, Some(*pid));
+            o.str("error", error.as_str());
+            o.num("count", count);
+        }
+        Record::ShutdownComplete { exit_code } => {
+            o.str("event", "shutdown_complete");
+            o.num("exit_code", exit_code);
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
+    match kind {
+        EventKind::Spawned { generation } => o.num("generation", generation),
+        EventKind::SpawnFailed { error } => o.str("error", error),
+        EventKind::Ready => {}
+        EventKind::Exited { status, uptime, reason, restarts } => {
+            match status.code() {
+                Some(c) => o.num("code", c),
+                None => o.null("code"),
+            }
+            match status.signal() {
+                Some(s) => o.str("signal", &s.name()),
+                None => o.null("signal"),
+            }
+            o.num("uptime_ms", uptime.as_millis());
+            o.str("reason", reason.as_str());
+            o.num("restarts", restarts);
+        }
+        EventKind::RestartScheduled { delay, restarts } => {
+            o.num("delay_ms", delay.as_millis());
+            o.num("restarts", restarts);
+        }
+        EventKind::GaveUp { restarts } => o.num("restarts", restarts),
+        EventKind::Scaled { workers } => o.num("workers", workers),
+        EventKind::ShutdownStarted { trigger } => match trigger {
+            ShutdownTrigger::Signal(s) => o.str("signal", &s.name()),
+            ShutdownTrigger::Key(k) => o.str("key", k),
+        },
+    }
+}

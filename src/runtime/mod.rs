@@ -1,0 +1,463 @@
+//! The tokio glue: feeds kernel facts (exits, signals, output) into the pure core and
+//! carries out the commands it returns. Runs on one thread — the main thread, which
+//! also forks every worker, so their parent-death signal is tied to a thread that lives
+//! as long as corral.
+
+mod env;
+mod hub;
+mod streams;
+mod timers;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{Signal as SignalStream, SignalKind, signal};
+use tokio::task::JoinHandle;
+
+use self::env::EnvTemplate;
+use self::hub::Hub;
+use self::streams::{Kind, Reader};
+use self::timers::Timers;
+use crate::backend::{self, BoundListener, ExecSpec};
+use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
+use crate::core::{
+    Command, Event, Input, ShutdownTrigger, Supervisor, UserAction, WorkerKey,
+};
+use crate::headless::{GroupInfo, Headless, Record, Stream};
+use crate::protocol;
+use crate::signal::Signal;
+
+/// Why corral could not start; nothing was spawned. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] backend::BindError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// How often a process group that outlived its leader is checked for emptiness.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// Runs the groups until shutdown; returns corral's exit code.
+pub fn run(spec: RunSpec) -> Result<u8, StartError> {
+    backend::ensure_std_fds();
+    // Bind before anything starts: a busy port is a usage error, not a crash loop.
+    let mut listeners = Vec::new();
+    for group in &spec.groups {
+        let bound = group.listen.iter().map(|l| backend::bind(&l.addr)).collect::<Result<Vec<_>, _>>()?;
+        listeners.push(bound);
+    }
+    if let Err(e) = backend::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper ({e}); escaped descendants may outlive corral");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut runtime = Runtime::new(spec, listeners)?;
+        Ok(runtime.run().await)
+    })
+}
+
+struct GroupIo {
+    spec: GroupSpec,
+    env: EnvTemplate,
+    listeners: Vec<BoundListener>,
+}
+
+/// One generation's open pipes and channel.
+struct GenerationIo {
+    pid: u32,
+    readers: Vec<(Rc<Reader>, JoinHandle<()>)>,
+    channel: Rc<Reader>,
+}
+
+struct Signals {
+    chld: SignalStream,
+    int: SignalStream,
+    term: SignalStream,
+    hup: SignalStream,
+    ttin: SignalStream,
+    ttou: SignalStream,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            chld: signal(SignalKind::child())?,
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            ttin: signal(SignalKind::from_raw(libc::SIGTTIN))?,
+            ttou: signal(SignalKind::from_raw(libc::SIGTTOU))?,
+        })
+    }
+}
+
+struct Runtime {
+    core: Supervisor,
+    groups: Vec<GroupIo>,
+    /// Live leaders: pid → slot and generation.
+    leaders: HashMap<u32, (WorkerKey, u32)>,
+    generations: HashMap<(WorkerKey, u32), GenerationIo>,
+    /// Groups whose leader was reaped while members lived on: (slot, generation, pgid).
+    draining: Vec<(WorkerKey, u32, u32)>,
+    timers: Timers,
+    pending: VecDeque<Input>,
+    hub: Rc<RefCell<Hub>>,
+    stdout_closed: Arc<tokio::sync::Notify>,
+    exit: Option<u8>,
+}
+
+impl Runtime {
+    fn new(spec: RunSpec, listeners: Vec<Vec<BoundListener>>) -> Result<Runtime, StartError> {
+        let inherited: Vec<_> = std::env::vars_os().collect();
+        let pid = std::process::id();
+        let groups: Vec<GroupIo> = spec
+            .groups
+            .into_iter()
+            .zip(listeners)
+            .map(|(spec, listeners)| GroupIo {
+                env: EnvTemplate::new(&spec, &inherited, pid),
+                spec,
+                listeners,
+            })
+            .collect();
+        let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
+        let format = match spec.output {
+            OutputMode::Headless(format) => format,
+            // The dashboard is its own issue; until it lands a terminal gets text lines.
+            OutputMode::Dashboard => LogFormat::Text,
+        };
+        let stdout_closed = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&stdout_closed);
+        let on_close = Box::new(move || notify.notify_one());
+        let headless = Headless::new(format, names, Box::new(std::io::stdout()), on_close);
+        let configs = groups.iter().map(|g| g.spec.core_config()).collect();
+        let seed = u64::from(pid) ^ u64::from(Instant::now().elapsed().subsec_nanos());
+        Ok(Runtime {
+            core: Supervisor::new(configs, true, seed),
+            groups,
+            leaders: HashMap::new(),
+            generations: HashMap::new(),
+            draining: Vec::new(),
+            timers: Timers::default(),
+            pending: VecDeque::new(),
+            hub: Rc::new(RefCell::new(Hub::new(headless))),
+            stdout_closed,
+            exit: None,
+        })
+    }
+
+    async fn run(&mut self) -> u8 {
+        let mut signals = match Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot install signal handlers: {e}");
+                return 1;
+            }
+        };
+        let infos: Vec<GroupInfo> = self
+            .groups
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.spec.name.clone(),
+                workers: g.spec.workers,
+                command: g.spec.command.display.clone(),
+                listen: g.listeners.iter().map(|l| l.local.clone()).collect(),
+            })
+            .collect();
+        let pid = std::process::id();
+        self.hub.borrow_mut().headless.record(&Record::Started { pid, groups: &infos });
+        self.pending.push_back(Input::Start);
+        let wake = Rc::clone(&self.hub.borrow().wake);
+        let mut group_poll = tokio::time::interval(GROUP_POLL);
+        loop {
+            self.drive();
+            if let Some(code) = self.exit {
+                return self.finish(code, &mut signals).await;
+            }
+            let next_timer = self.timers.next_deadline();
+            let sleep_until = next_timer.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = signals.int.recv() => self.shutdown_signal(Signal::INT),
+                _ = signals.term.recv() => self.shutdown_signal(Signal::TERM),
+                _ = signals.chld.recv() => self.reap(),
+                _ = signals.hup.recv() => {
+                    tracing::warn!("SIGHUP: rolling reload is not available yet; ignored");
+                }
+                _ = signals.ttin.recv() => self.scale(true),
+                _ = signals.ttou.recv() => self.scale(false),
+                () = wake.notified() => {}
+                () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
+                    let now = Instant::now();
+                    while let Some(token) = self.timers.pop_due(now) {
+                        self.pending.push_back(Input::Timer(token));
+                    }
+                }
+                _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
+                () = self.stdout_closed.notified() => {}
+            }
+            if self.hub.borrow().headless.closed() {
+                self.stdout_gone();
+            }
+        }
+    }
+
+    fn shutdown_signal(&mut self, signal: Signal) {
+        self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
+    }
+
+    fn stdout_gone(&mut self) {
+        // Nobody reads our report any more (`corral … | head -1`): stop like SIGPIPE
+        // would, but cleanly, so no worker is orphaned.
+        if self.exit.is_none() && !self.core.snapshot(Instant::now()).shutting_down {
+            self.shutdown_signal(Signal::PIPE);
+        }
+    }
+
+    fn scale(&mut self, up: bool) {
+        for g in 0..self.groups.len() as u16 {
+            let action = if up { UserAction::ScaleUp(g) } else { UserAction::ScaleDown(g) };
+            self.pending.push_back(Input::User(action));
+        }
+    }
+
+    /// Runs every pending input through the core and executes the resulting commands.
+    fn drive(&mut self) {
+        loop {
+            let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
+            self.pending.extend(found);
+            let Some(input) = self.pending.pop_front() else { break };
+            let commands = self.core.handle(Instant::now(), input);
+            for command in commands {
+                self.execute(command);
+            }
+        }
+        self.hub.borrow_mut().headless.flush();
+    }
+
+    fn execute(&mut self, command: Command) {
+        match command {
+            Command::Spawn { key, generation } => {
+                let input = self.spawn(key, generation);
+                self.pending.push_back(input);
+            }
+            Command::Signal { key, pid, signal } => self.signal(key, pid, signal),
+            Command::NotifyShutdown { key, pid } => {
+                if let Some(io) = self.generations.values().find(|io| io.pid == pid) {
+                    io.channel.send(protocol::SHUTDOWN_LINE);
+                } else {
+                    tracing::debug!(worker = %key, pid, "no channel for shutdown notice");
+                }
+            }
+            Command::Timer { at, token } => self.timers.insert(at, token),
+            Command::Release { key, generation } => self.release(key, generation),
+            Command::Emit(event) => self.emit(&event),
+            Command::Exit(code) => self.exit = Some(code),
+        }
+    }
+
+    fn emit(&self, event: &Event) {
+        self.hub.borrow_mut().headless.record(&Record::Event(event));
+    }
+
+    fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
+        let failed = |e: &std::io::Error| Input::SpawnFailed {
+            key,
+            generation,
+            error: backend::describe(e),
+        };
+        let Some(group) = self.groups.get(usize::from(key.group)) else {
+            return Input::SpawnFailed { key, generation, error: "no such group".into() };
+        };
+        let (ours, theirs) = match backend::event_socketpair() {
+            Ok(pair) => pair,
+            Err(e) => return failed(&e),
+        };
+        let mut fds: Vec<i32> = group.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
+        fds.push(theirs.as_raw_fd());
+        let spec = ExecSpec {
+            program: &group.spec.command.program,
+            argv: &group.spec.command.argv,
+            env: group.env.for_worker(key.slot, generation),
+            listen_pid: !group.listeners.is_empty(),
+            cwd: group.spec.cwd.as_deref(),
+            fds: &fds,
+        };
+        let child = match backend::spawn(&spec) {
+            Ok(child) => child,
+            Err(e) => return failed(&e),
+        };
+        drop(theirs); // the worker has its copy; ours would hide its EOF
+        let pid = child.pid;
+        self.leaders.insert(pid, (key, generation));
+        let streams = [
+            (child.stdout, Kind::Output(Stream::Stdout)),
+            (child.stderr, Kind::Output(Stream::Stderr)),
+            (ours, Kind::Events),
+        ];
+        let mut readers = Vec::new();
+        for (fd, kind) in streams {
+            match Reader::new(fd, kind, key, generation, pid) {
+                Ok(reader) => {
+                    let task = tokio::task::spawn_local(streams::read_task(
+                        Rc::clone(&reader),
+                        Rc::clone(&self.hub),
+                    ));
+                    readers.push((reader, task));
+                }
+                Err(e) => tracing::warn!(worker = %key, "cannot watch a worker stream: {e}"),
+            }
+        }
+        if let Some(channel) = readers.iter().map(|(r, _)| Rc::clone(r)).nth(2) {
+            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
+        }
+        Input::Spawned { key, generation, pid }
+    }
+
+    fn signal(&self, key: WorkerKey, pid: u32, signal: Signal) {
+        // WHY: a pid is signalled only while it cannot have been recycled: the leader is
+        // not reaped yet, or its group was seen alive and is still being emptied.
+        let known = self.leaders.get(&pid).is_some_and(|(k, _)| *k == key)
+            || self.draining.iter().any(|&(k, _, pgid)| k == key && pgid == pid);
+        if !known {
+            tracing::debug!(worker = %key, pid, %signal, "not signalling a process that is gone");
+            return;
+        }
+        if let Err(e) = backend::signal_group(pid, signal) {
+            tracing::warn!(worker = %key, pid, %signal, "cannot signal the worker's group: {e}");
+        }
+    }
+
+    /// Collects every exited child; workers' exits go to the core after their pipes are
+    /// drained, so their last words come before the `exited` event.
+    fn reap(&mut self) {
+        let mut reaped = Vec::new();
+        while let Some(exit) = backend::reap_one() {
+            reaped.push(exit);
+        }
+        for (pid, status) in reaped {
+            let Some((key, generation)) = self.leaders.remove(&pid) else {
+                tracing::debug!(pid, "reaped a descendant that outlived its parent");
+                continue;
+            };
+            self.drain(key, generation);
+            let group_alive = backend::group_alive(pid);
+            if group_alive {
+                self.draining.push((key, generation, pid));
+            }
+            let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
+            self.pending.extend(found);
+            self.pending.push_back(Input::Exited { key, generation, status, group_alive });
+        }
+        self.check_groups();
+    }
+
+    fn drain(&self, key: WorkerKey, generation: u32) {
+        let Some(io) = self.generations.get(&(key, generation)) else { return };
+        let mut hub = self.hub.borrow_mut();
+        for (reader, _) in &io.readers {
+            while let streams::Pumped::More = reader.pump(&mut hub, 64) {}
+        }
+    }
+
+    fn check_groups(&mut self) {
+        let mut gone = Vec::new();
+        self.draining.retain(|&(key, generation, pgid)| {
+            let alive = backend::group_alive(pgid);
+            if !alive {
+                gone.push(Input::GroupGone { key, generation });
+            }
+            alive
+        });
+        self.pending.extend(gone);
+    }
+
+    fn release(&mut self, key: WorkerKey, generation: u32) {
+        self.draining.retain(|&(k, g, _)| (k, g) != (key, generation));
+        let Some(io) = self.generations.remove(&(key, generation)) else { return };
+        self.leaders.retain(|_, v| *v != (key, generation));
+        let mut hub = self.hub.borrow_mut();
+        for (reader, task) in io.readers {
+            task.abort();
+            reader.close(&mut hub);
+        }
+    }
+
+    /// Every worker is gone: stop escaped descendants, report, flush.
+    async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
+        let grace = self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
+        kill_strays(grace, signals).await;
+        let keys: Vec<_> = self.generations.keys().copied().collect();
+        for (key, generation) in keys {
+            self.release(key, generation);
+        }
+        let mut hub = self.hub.borrow_mut();
+        hub.headless.record(&Record::ShutdownComplete { exit_code: code });
+        hub.headless.finish(Duration::from_secs(2));
+        code
+    }
+}
+
+/// Descendants that escaped their worker's process group (double fork, `setsid`) were
+/// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
+async fn kill_strays(grace: Duration, signals: &mut Signals) {
+    for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
+        let strays = backend::children_of_self();
+        if strays.is_empty() {
+            return;
+        }
+        for &pid in &strays {
+            tracing::debug!(pid, %signal, "stopping an escaped descendant");
+            let _ = backend::signal_pid(pid, signal);
+            let _ = backend::signal_pid(pid, Signal::CONT);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while backend::reap_one().is_some() {}
+            if backend::children_of_self().is_empty() {
+                return;
+            }
+            tokio::select! {
+                _ = signals.chld.recv() => {}
+                // A second request to stop: no more grace.
+                _ = signals.int.recv() => break,
+                _ = signals.term.recv() => break,
+                () = tokio::time::sleep(GROUP_POLL) => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timers::Timers;
+    use crate::core::{TimerKind, TimerToken, WorkerKey};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn timers_fire_in_deadline_order() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let tok = |slot| TimerToken { key: WorkerKey { group: 0, slot }, epoch: 1, kind: TimerKind::Restart };
+        t.insert(now + Duration::from_millis(20), tok(2));
+        t.insert(now + Duration::from_millis(10), tok(1));
+        t.insert(now + Duration::from_millis(10), tok(3));
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
+        assert_eq!(t.pop_due(now), None);
+        let later = now + Duration::from_millis(15);
+        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(1));
+        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(3));
+        assert_eq!(t.pop_due(later), None);
+    }
+}

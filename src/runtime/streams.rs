@@ -1,0 +1,232 @@
+//! Reading a worker generation's stdout, stderr and event channel: line by line, bounded,
+//! never blocking the worker, and drainable on demand so a worker's `exited` always comes
+//! after everything it wrote.
+
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use super::hub::Hub;
+use crate::core::{Input, WorkerKey};
+use crate::headless::{Record, Stream};
+use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
+
+/// Output lines longer than this are split into several.
+pub const MAX_OUTPUT_LINE: usize = 16 * 1024;
+
+/// Protocol errors are reported at most this often per worker (the count says the rest).
+const ERROR_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Output(Stream),
+    Events,
+}
+
+pub struct Reader {
+    fd: AsyncFd<OwnedFd>,
+    state: RefCell<State>,
+}
+
+struct State {
+    key: WorkerKey,
+    generation: u32,
+    pid: u32,
+    kind: Kind,
+    splitter: LineSplitter,
+    eof: bool,
+    errors: u64,
+    last_report: Option<Instant>,
+}
+
+pub enum Pumped {
+    /// Nothing more to read now.
+    Drained,
+    /// The writer side is closed for good.
+    Eof,
+    /// The budget ran out with data still waiting.
+    More,
+}
+
+impl Reader {
+    pub fn new(fd: OwnedFd, kind: Kind, key: WorkerKey, generation: u32, pid: u32) -> std::io::Result<Rc<Reader>> {
+        set_nonblocking(&fd)?;
+        let (max, overflow) = match kind {
+            Kind::Output(_) => (MAX_OUTPUT_LINE, Overflow::Split),
+            Kind::Events => (protocol::MAX_EVENT_LINE, Overflow::Discard),
+        };
+        let state = State {
+            key,
+            generation,
+            pid,
+            kind,
+            splitter: LineSplitter::new(max, overflow),
+            eof: false,
+            errors: 0,
+            last_report: None,
+        };
+        // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
+        // open and unchanged) for its whole lifetime.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.get_ref().as_raw_fd()
+    }
+
+    /// Reads what is there, up to `budget` reads, handing every line to the hub.
+    pub fn pump(&self, hub: &mut Hub, budget: usize) -> Pumped {
+        let mut state = self.state.borrow_mut();
+        if state.eof {
+            return Pumped::Eof;
+        }
+        let mut scratch = std::mem::take(&mut hub.scratch);
+        let mut outcome = Pumped::More;
+        for _ in 0..budget {
+            // SAFETY: reads into our own buffer of the given length.
+            let n = unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), scratch.len()) };
+            if n > 0 {
+                state.feed(&scratch[..n as usize], hub);
+                continue;
+            }
+            if n < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => {
+                        outcome = Pumped::Drained;
+                        break;
+                    }
+                    _ => {} // any other error ends the stream like EOF
+                }
+            }
+            state.finish(hub);
+            outcome = Pumped::Eof;
+            break;
+        }
+        hub.scratch = scratch;
+        outcome
+    }
+
+    /// The generation is over: read what is left and emit a last unfinished line.
+    pub fn close(&self, hub: &mut Hub) {
+        while let Pumped::More = self.pump(hub, 64) {}
+        self.state.borrow_mut().finish(hub);
+    }
+
+    /// Best-effort, never-blocking write to the worker (only the shutdown notice).
+    pub fn send(&self, bytes: &[u8]) {
+        // SAFETY: sends from a valid buffer; MSG_NOSIGNAL turns a closed peer into EPIPE
+        // instead of killing corral, MSG_DONTWAIT keeps a worker that does not read from
+        // blocking us.
+        let _ = unsafe {
+            libc::send(
+                self.raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+    }
+}
+
+impl State {
+    fn feed(&mut self, data: &[u8], hub: &mut Hub) {
+        let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
+        let mut errors = Vec::new();
+        self.splitter.push(data, &mut |piece| {
+            handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+        });
+        for e in errors {
+            self.protocol_error(hub, e);
+        }
+    }
+
+    fn finish(&mut self, hub: &mut Hub) {
+        if self.eof {
+            return;
+        }
+        self.eof = true;
+        let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
+        let mut errors = Vec::new();
+        self.splitter.finish(&mut |piece| {
+            handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+        });
+        for e in errors {
+            self.protocol_error(hub, e);
+        }
+    }
+
+    fn protocol_error(&mut self, hub: &mut Hub, error: ProtocolError) {
+        self.errors += 1;
+        let now = Instant::now();
+        if self.last_report.is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY) {
+            return;
+        }
+        self.last_report = Some(now);
+        let (key, pid, count) = (self.key, self.pid, self.errors);
+        tracing::warn!(worker = %key, pid, count, "dropped a {} event line", error.as_str());
+        hub.headless.record(&Record::ProtocolError { key, pid, error, count });
+    }
+}
+
+fn handle_piece(
+    hub: &mut Hub,
+    key: WorkerKey,
+    generation: u32,
+    pid: u32,
+    kind: Kind,
+    piece: Piece<'_>,
+    errors: &mut Vec<ProtocolError>,
+) {
+    match (kind, piece) {
+        (Kind::Output(stream), Piece::Line(line)) => {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            hub.headless.record(&Record::Output { key, pid, stream, line });
+        }
+        (Kind::Output(_), Piece::Oversized) => {}
+        (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
+        (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
+            Err(e) => errors.push(e),
+            Ok(Message::Ready) => hub.push_input(Input::Ready { key, generation }),
+            Ok(Message::Heartbeat | Message::Internal) => {}
+            Ok(message) => {
+                if let Some(data) = message.reported_data() {
+                    hub.headless.record(&Record::Message { key, pid, data: &data });
+                }
+            }
+        },
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, integer arguments only.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads one stream until EOF or until its generation is released (the task is aborted).
+pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
+    loop {
+        let Ok(mut guard) = reader.fd.readable().await else { return };
+        let outcome = reader.pump(&mut hub.borrow_mut(), 16);
+        hub.borrow_mut().headless.flush();
+        match outcome {
+            Pumped::Drained => guard.clear_ready(),
+            Pumped::Eof => return,
+            Pumped::More => {
+                drop(guard);
+                tokio::task::yield_now().await; // let other workers' streams have a turn
+            }
+        }
+    }
+}
