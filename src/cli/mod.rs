@@ -1,0 +1,405 @@
+//! The command line (SPEC §2): parses and checks every argument into a [`RunSpec`], resolving
+//! COMMAND on the way, so a mistake is one line and exit code 2 before anything starts.
+//! It binds no sockets and starts no processes.
+
+mod resolve;
+mod values;
+
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap_complete::Shell;
+
+use crate::config::{
+    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFormat, OutputMode, RunSpec,
+};
+use crate::core::{Backoff, Policy, RestartPolicy};
+use crate::signal::Signal;
+use values::{CrashAfter, EnvParser, Listen};
+
+/// What a successful parse asks the program to do.
+#[derive(Debug)]
+pub enum Invocation {
+    Run(RunSpec),
+    Completions(Shell),
+}
+
+/// What main should print and the exit code when parsing ends the program (help, version, or
+/// an error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CliExit {
+    pub message: String,
+    pub to_stderr: bool,
+    pub code: u8,
+}
+
+impl CliExit {
+    fn usage(message: impl std::fmt::Display) -> CliExit {
+        CliExit {
+            message: format!("corral: {message}"),
+            to_stderr: true,
+            code: 2,
+        }
+    }
+}
+
+/// Run N copies of a command as worker processes, restart the ones that die, and show them
+/// all live.
+#[derive(Parser, Debug)]
+#[command(
+    name = "corral",
+    version,
+    color = ColorChoice::Never,
+    override_usage = "corral [OPTIONS] [--] COMMAND [ARGS]...\n       \
+                      corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
+                      corral completions SHELL",
+    after_help = "COMMAND and its ARGS come after corral's options; everything after COMMAND is \
+                  passed to it. Put -- before COMMAND when it is also a corral subcommand name \
+                  (demo, completions, help)."
+)]
+struct Cli {
+    #[command(flatten)]
+    opts: RunOpts,
+    #[command(subcommand)]
+    sub: Option<Sub>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Run the demo cluster: HTTP workers on 127.0.0.1 that crash now and then.
+    Demo(DemoArgs),
+    /// Print a completion script for SHELL to stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: Shell,
+    },
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// The port the workers share on 127.0.0.1.
+    #[arg(long, value_name = "P", default_value_t = 3000, value_parser = values::port_arg)]
+    port: u16,
+    /// Each worker crashes after a random time in this range.
+    #[arg(
+        long, value_name = "MIN..MAX", default_value = "10s..40s",
+        value_parser = values::crash_after,
+    )]
+    crash_after: CrashAfter,
+}
+
+/// Options of a run, accepted before or after `demo`.
+#[derive(Args, Debug)]
+struct RunOpts {
+    /// Workers in the group, 1 to 4096 [default: number of CPUs; 2 for demo].
+    #[arg(short, long, global = true, value_name = "N", value_parser = values::workers)]
+    workers: Option<u32>,
+    /// Group name, used in worker ids (web.2) [default: COMMAND's file name; web for demo].
+    #[arg(short, long, global = true, value_name = "NAME", value_parser = values::name)]
+    name: Option<String>,
+    /// Bind a socket once and hand it to every worker: [NAME=]PORT, HOST:PORT, [V6]:PORT or
+    /// unix:PATH (repeatable; names default to listen1, listen2, ...).
+    #[arg(short, long, global = true, value_name = "ADDR", value_parser = values::listen)]
+    listen: Vec<Listen>,
+    /// When to restart a worker that exited; on-failure means after a non-zero exit or a signal.
+    #[arg(long, global = true, value_name = "POLICY", default_value = "always")]
+    restart: RestartArg,
+    /// Delay before restarting a worker that ran less than --min-uptime: D..MAX doubles from D
+    /// up to MAX, one value is fixed, 0 restarts at once.
+    #[arg(
+        long, global = true, value_name = "D[..MAX]", default_value = "100ms..30s",
+        value_parser = values::backoff,
+    )]
+    backoff: Backoff,
+    /// A run this long counts as stable: the backoff starts again from its first step.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "10s",
+        value_parser = values::duration,
+    )]
+    min_uptime: Duration,
+    /// Give a worker up after N automatic restarts within --restart-window (0 = never).
+    #[arg(
+        long, global = true, value_name = "N", default_value_t = 0,
+        value_parser = values::max_restarts,
+    )]
+    max_restarts: u32,
+    /// The window for --max-restarts.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "60s",
+        value_parser = values::positive_duration,
+    )]
+    restart_window: Duration,
+    /// Signal for a graceful stop (TERM, SIGINT, 2, ...).
+    #[arg(
+        long, global = true, value_name = "SIG", default_value = "SIGTERM",
+        value_parser = values::signal,
+    )]
+    stop_signal: Signal,
+    /// Grace after the stop signal before SIGKILL.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "5s",
+        value_parser = values::duration,
+    )]
+    kill_timeout: Duration,
+    /// Working directory of the workers [default: corral's].
+    #[arg(long, global = true, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Extra environment for the workers (repeatable).
+    #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
+    env: Vec<(OsString, OsString)>,
+    /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
+    #[arg(long, global = true)]
+    no_ui: bool,
+    /// Format of the headless output.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: FormatArg,
+    /// More of corral's own diagnostics (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less of corral's own diagnostics (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    quiet: u8,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum RestartArg {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
+/// Parses `args` (including `argv[0]`) and checks them against the file system.
+pub fn parse_from<I, T>(args: I) -> Result<Invocation, CliExit>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Cli::command()
+        .try_get_matches_from(args)
+        .map_err(|e| clap_exit(&e))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&e))?;
+    let opts = &cli.opts;
+    // Before COMMAND, which may be relative to it.
+    let cwd = opts
+        .cwd
+        .as_deref()
+        .map(resolve::cwd)
+        .transpose()
+        .map_err(CliExit::usage)?;
+    let path_var = std::env::var_os("PATH");
+    let target = match cli.sub {
+        Some(Sub::Completions { shell }) => {
+            reject_run_options(&matches)?;
+            return Ok(Invocation::Completions(shell));
+        }
+        Some(Sub::Demo(demo)) => demo_target(opts, &demo)?,
+        Some(Sub::External(command)) => {
+            command_target(opts, command, cwd.as_deref(), path_var.as_deref())?
+        }
+        None => command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?,
+    };
+    let group = group(opts, cwd, target);
+    let format = match opts.log_format {
+        FormatArg::Text => LogFormat::Text,
+        FormatArg::Json => LogFormat::Json,
+    };
+    let output = if opts.no_ui || !std::io::stdout().is_terminal() {
+        OutputMode::Headless(format)
+    } else {
+        OutputMode::Dashboard
+    };
+    let verbosity = i16::from(opts.verbose) - i16::from(opts.quiet);
+    let verbosity = i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0);
+    Ok(Invocation::Run(RunSpec {
+        groups: vec![group],
+        output,
+        verbosity,
+    }))
+}
+
+/// Writes completions for `shell` to `out`.
+pub fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "corral", out);
+}
+
+/// Help and version end the program successfully; anything else is a one-line usage error.
+fn clap_exit(err: &clap::Error) -> CliExit {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let rendered = err.render().to_string();
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return CliExit {
+            message: rendered,
+            to_stderr: false,
+            code: 0,
+        };
+    }
+    // The first paragraph: some errors go on in indented lines (the missing arguments);
+    // tips and the usage come later and are dropped. Possible values are said our way.
+    let mut line = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .filter(|l| !l.starts_with("tip:") && !l.starts_with("[possible values:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
+        line = format!("{line}: expected one of {}", valid.join(", "));
+    }
+    CliExit::usage(line.strip_prefix("error: ").unwrap_or(&line))
+}
+
+/// `completions` takes no run options; accepting them silently would hide a typo'd command.
+fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
+    let Some(sub) = matches.subcommand_matches("completions") else {
+        return Ok(());
+    };
+    let cmd = Cli::command();
+    for id in sub.ids() {
+        if sub.value_source(id.as_str()) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == id) {
+            let name = arg
+                .get_long()
+                .map_or_else(|| id.to_string(), |l| format!("--{l}"));
+            return Err(CliExit::usage(format!(
+                "'{name}' cannot be used with 'completions'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What differs between running COMMAND and the demo; the options give the rest.
+struct Target {
+    name: String,
+    workers: u32,
+    command: CommandSpec,
+    listen: Vec<ListenSpec>,
+}
+
+fn command_target(
+    opts: &RunOpts,
+    argv: Vec<OsString>,
+    cwd: Option<&Path>,
+    path_var: Option<&OsStr>,
+) -> Result<Target, CliExit> {
+    let command = resolve::command(argv, cwd, path_var).map_err(CliExit::usage)?;
+    let name = match &opts.name {
+        Some(name) => name.clone(),
+        None => values::name_from_command(&command.argv[0]),
+    };
+    let workers = opts.workers.unwrap_or_else(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))
+    });
+    let listen = listen_specs(&opts.listen)?;
+    Ok(Target {
+        name,
+        workers,
+        command,
+        listen,
+    })
+}
+
+fn demo_target(opts: &RunOpts, demo: &DemoArgs) -> Result<Target, CliExit> {
+    if !opts.listen.is_empty() {
+        return Err(CliExit::usage(
+            "'--listen' cannot be used with 'demo' (use '--port')",
+        ));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| CliExit::usage(format!("cannot find corral's own executable: {e}")))?;
+    let argv = vec![
+        exe.clone().into_os_string(),
+        "__demo-worker".into(),
+        "--crash-after".into(),
+        demo.crash_after.to_arg().into(),
+    ];
+    Ok(Target {
+        name: opts.name.clone().unwrap_or_else(|| "web".to_string()),
+        workers: opts.workers.unwrap_or(2),
+        command: CommandSpec {
+            program: exe,
+            argv,
+            display: "corral demo worker".to_string(),
+        },
+        listen: vec![ListenSpec {
+            name: "http".to_string(),
+            addr: ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into()),
+        }],
+    })
+}
+
+fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
+    let Target {
+        name,
+        workers,
+        command,
+        listen,
+    } = target;
+    let restart = match opts.restart {
+        RestartArg::Always => RestartPolicy::Always,
+        RestartArg::OnFailure => RestartPolicy::OnFailure,
+        RestartArg::Never => RestartPolicy::Never,
+    };
+    let policy = Policy {
+        restart,
+        backoff: opts.backoff,
+        min_uptime: opts.min_uptime,
+        max_restarts: opts.max_restarts,
+        restart_window: opts.restart_window,
+        stop_signal: opts.stop_signal,
+        kill_timeout: opts.kill_timeout,
+    };
+    GroupSpec {
+        name,
+        workers,
+        command,
+        policy,
+        cwd,
+        env: opts.env.clone(),
+        listen,
+        wait_ready: false,
+        node_ipc: false,
+    }
+}
+
+/// Unnamed sockets are named by position (`listen2` is the second `--listen`); names must be
+/// unique because workers look their sockets up by name.
+fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
+    let mut specs: Vec<ListenSpec> = Vec::with_capacity(listen.len());
+    for (i, l) in listen.iter().enumerate() {
+        let name = l.name.clone().unwrap_or_else(|| format!("listen{}", i + 1));
+        if specs.iter().any(|s| s.name == name) {
+            return Err(CliExit::usage(format!(
+                "invalid value '{}' for '--listen <ADDR>': the name '{name}' is already used",
+                l.text
+            )));
+        }
+        specs.push(ListenSpec {
+            name,
+            addr: l.addr.clone(),
+        });
+    }
+    Ok(specs)
+}
+
+#[cfg(test)]
+mod tests;

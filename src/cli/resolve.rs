@@ -1,0 +1,124 @@
+//! Checks against the file system that must happen before anything starts: `--cwd` exists and
+//! COMMAND resolves to an executable file (SPEC §2: a command that cannot run is a usage error).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::CommandSpec;
+
+/// The `--cwd` directory, made absolute so it means the same wherever it is used later.
+pub(crate) fn cwd(dir: &Path) -> Result<PathBuf, String> {
+    let fail = |reason: &str| format!("--cwd '{}': {reason}", dir.display());
+    let meta = std::fs::metadata(dir).map_err(|e| fail(&reason(&e)))?;
+    if !meta.is_dir() {
+        return Err(fail("Not a directory"));
+    }
+    std::path::absolute(dir).map_err(|e| fail(&reason(&e)))
+}
+
+/// Resolves `argv[0]` as `execvp` would, except that relative `PATH` entries are skipped: the
+/// worker runs in `--cwd`, so `.` in `PATH` would name a different directory there.
+pub(crate) fn command(
+    argv: Vec<OsString>,
+    cwd: Option<&Path>,
+    path_var: Option<&OsStr>,
+) -> Result<CommandSpec, String> {
+    let Some(command) = argv.first() else {
+        return Err(
+            "missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
+                    'corral demo' or 'corral completions SHELL'"
+                .to_string(),
+        );
+    };
+    if let Some(bad) = argv.iter().find(|a| a.as_bytes().contains(&0)) {
+        return Err(format!(
+            "argument '{}' contains a NUL byte",
+            bad.to_string_lossy()
+        ));
+    }
+    let cannot = |why: &str| format!("cannot run '{}': {why}", command.to_string_lossy());
+    if command.is_empty() {
+        return Err(cannot("expected a program name or path"));
+    }
+    let program = if command.as_bytes().contains(&b'/') {
+        let typed = Path::new(command);
+        let path = match cwd {
+            Some(dir) if typed.is_relative() => dir.join(typed),
+            _ => typed.to_path_buf(),
+        };
+        executable(&path).map_err(|e| cannot(&reason(&e)))?;
+        // Absolute, so the spawn cannot read it relative to the worker's `--cwd` instead.
+        std::path::absolute(&path).map_err(|e| cannot(&reason(&e)))?
+    } else {
+        search_path(command, path_var).map_err(|e| cannot(&reason(&e)))?
+    };
+    let display = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(CommandSpec {
+        program,
+        argv,
+        display,
+    })
+}
+
+/// glibc's `execvp` default when `PATH` is unset.
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+fn search_path(name: &OsStr, path_var: Option<&OsStr>) -> io::Result<PathBuf> {
+    let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    // As `execvp`: a file found but not runnable is reported over "not found".
+    let mut first_denial = None;
+    for dir in std::env::split_paths(path_var).filter(|d| d.is_absolute()) {
+        let candidate = dir.join(name);
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::NotFound || is_not_dir(&e) => {}
+            Err(e) => {
+                first_denial.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_denial.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+}
+
+fn is_not_dir(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+fn executable(path: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if !meta.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EACCES));
+    }
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // WHY: access() rather than mode bits: it applies our uid and groups (and root's rule
+    // that any x bit will do), which is what execve will check.
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call, and
+    // access() only reads it.
+    if unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The OS reason without std's ` (os error 2)` suffix, for messages read by people.
+fn reason(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound {
+        return "No such file or directory".to_string();
+    }
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}

@@ -1,0 +1,450 @@
+#![allow(clippy::unwrap_used, reason = "a panic is how a test fails")]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Invocation, CliExit> {
+    parse_from(std::iter::once("corral").chain(args.iter().copied()))
+}
+
+fn group(args: &[&str]) -> GroupSpec {
+    let spec = run(args);
+    assert_eq!(spec.groups.len(), 1);
+    spec.groups.into_iter().next().unwrap()
+}
+
+fn run(args: &[&str]) -> RunSpec {
+    match parse(args) {
+        Ok(Invocation::Run(spec)) => spec,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+/// Asserts the SPEC §2 error shape and returns the message.
+fn fail(args: &[&str]) -> String {
+    let exit = match parse(args) {
+        Err(exit) => exit,
+        Ok(ok) => panic!("{args:?} parsed: {ok:?}"),
+    };
+    assert_eq!((exit.code, exit.to_stderr), (2, true), "{args:?}");
+    assert!(exit.message.starts_with("corral: "), "{}", exit.message);
+    assert!(!exit.message.contains('\n'), "{:?}", exit.message);
+    assert!(!exit.message.contains("error:"), "{}", exit.message);
+    exit.message
+}
+
+fn executable(dir: &Path, name: &str, mode: u32) -> String {
+    let path = dir.join(name);
+    fs::write(&path, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn clap_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn defaults() {
+    let spec = run(&["--", "/bin/sh", "-c", "exit 0"]);
+    let g = &spec.groups[0];
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(g.workers as usize, cpus.min(4096));
+    assert_eq!(g.name, "sh");
+    assert_eq!(g.policy, Policy::default());
+    assert_eq!(g.cwd, None);
+    assert!(g.env.is_empty() && g.listen.is_empty());
+    assert!(!g.wait_ready && !g.node_ipc);
+    assert_eq!(g.command.program, Path::new("/bin/sh"));
+    assert_eq!(g.command.argv, ["/bin/sh", "-c", "exit 0"]);
+    assert_eq!(g.command.display, "/bin/sh -c exit 0");
+    let want = if std::io::stdout().is_terminal() {
+        OutputMode::Dashboard
+    } else {
+        OutputMode::Headless(LogFormat::Text)
+    };
+    assert_eq!(spec.output, want);
+    assert_eq!(spec.verbosity, 0);
+}
+
+#[test]
+fn every_option_reaches_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().to_str().unwrap();
+    let spec = run(&[
+        "-w",
+        "8",
+        "-n",
+        "api_1",
+        "-l",
+        "3000",
+        "-l",
+        "admin=127.0.0.1:9000",
+        "-l",
+        "[::1]:80",
+        "-l",
+        "unix:/tmp/api.sock",
+        "--restart",
+        "on-failure",
+        "--backoff",
+        "250ms..1m",
+        "--min-uptime",
+        "30s",
+        "--max-restarts",
+        "5",
+        "--restart-window",
+        "2m",
+        "--stop-signal",
+        "INT",
+        "--kill-timeout",
+        "1500ms",
+        "--cwd",
+        dir_text,
+        "--env",
+        "A=1",
+        "--env",
+        "B=x=y",
+        "--env",
+        "C=",
+        "--no-ui",
+        "--log-format",
+        "json",
+        "-vvv",
+        "-q",
+        "--",
+        "/bin/sh",
+        "server.sh",
+    ]);
+    let g = &spec.groups[0];
+    assert_eq!((g.workers, g.name.as_str()), (8, "api_1"));
+    let tcp = |s: &str| ListenAddr::Tcp(s.parse::<SocketAddr>().unwrap());
+    let listen: Vec<_> = g
+        .listen
+        .iter()
+        .map(|l| (l.name.as_str(), l.addr.clone()))
+        .collect();
+    assert_eq!(
+        listen,
+        [
+            ("listen1", ListenAddr::AnyPort(3000)),
+            ("admin", tcp("127.0.0.1:9000")),
+            ("listen3", tcp("[::1]:80")),
+            ("listen4", ListenAddr::Unix("/tmp/api.sock".into())),
+        ]
+    );
+    let ms = Duration::from_millis;
+    let want = Policy {
+        restart: RestartPolicy::OnFailure,
+        backoff: Backoff {
+            first: ms(250),
+            max: ms(60_000),
+        },
+        min_uptime: ms(30_000),
+        max_restarts: 5,
+        restart_window: ms(120_000),
+        stop_signal: Signal::INT,
+        kill_timeout: ms(1500),
+    };
+    assert_eq!(g.policy, want);
+    assert_eq!(g.cwd.as_deref(), Some(dir.path()));
+    let env: Vec<_> = g
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap()))
+        .collect();
+    assert_eq!(env, [("A", "1"), ("B", "x=y"), ("C", "")]);
+    assert_eq!(spec.output, OutputMode::Headless(LogFormat::Json));
+    assert_eq!(spec.verbosity, 2);
+}
+
+#[test]
+fn option_variants() {
+    let policy = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--", "/bin/sh"]);
+        group(&all).policy
+    };
+    assert_eq!(
+        policy(&["--restart", "never"]).restart,
+        RestartPolicy::Never
+    );
+    assert_eq!(
+        policy(&["--restart", "always"]).restart,
+        RestartPolicy::Always
+    );
+    assert_eq!(policy(&["--backoff", "0"]).backoff, Backoff::ZERO);
+    let fixed = Backoff {
+        first: Duration::from_secs(1),
+        max: Duration::from_secs(1),
+    };
+    assert_eq!(policy(&["--backoff", "1s"]).backoff, fixed);
+    assert_eq!(policy(&["--stop-signal", "KILL"]).stop_signal, Signal::KILL);
+    assert_eq!(policy(&["--stop-signal", "2"]).stop_signal, Signal::INT);
+    assert_eq!(policy(&["--min-uptime", "0"]).min_uptime, Duration::ZERO);
+    assert_eq!(run(&["-qq", "--", "/bin/sh"]).verbosity, -2);
+    let text = run(&["--no-ui", "--", "/bin/sh"]).output;
+    assert_eq!(text, OutputMode::Headless(LogFormat::Text));
+    assert_eq!(group(&["-w", "4096", "--", "/bin/sh"]).workers, 4096);
+}
+
+#[test]
+fn env_values_need_not_be_utf8() {
+    let args = [
+        OsStr::new("corral"),
+        OsStr::new("--env"),
+        OsStr::from_bytes(b"K=\xff"),
+    ];
+    let args = args
+        .into_iter()
+        .chain([OsStr::new("--"), OsStr::new("/bin/sh")]);
+    let Ok(Invocation::Run(spec)) = parse_from(args) else {
+        panic!("not parsed")
+    };
+    assert_eq!(spec.groups[0].env[0].1.as_bytes(), b"\xff");
+}
+
+#[test]
+fn bad_values_name_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = executable(dir.path(), "file", 0o755);
+    let cases: &[(&[&str], &str)] = &[
+        (&["-w", "0"], "'0'"),
+        (&["-w", "4097"], "'4097'"),
+        (
+            &["--workers", "abc"],
+            "invalid value 'abc' for '--workers <N>': expected a whole number from 1 to 4096",
+        ),
+        (&["-n", "a.b"], "'a.b'"),
+        (&["-n", ""], "''"),
+        (&["-l", "example.com:80"], "'example.com:80'"),
+        (&["-l", "70000"], "'70000'"),
+        (&["-l", "::1:80"], "'::1:80'"),
+        (
+            &["--restart", "sometimes"],
+            "'sometimes' for '--restart <POLICY>': expected one of always, on-failure, never",
+        ),
+        (&["--backoff", "5s..1s"], "'5s..1s'"),
+        (&["--backoff", "abc"], "'abc'"),
+        (&["--backoff", "0..1s"], "'0..1s'"),
+        (&["--min-uptime", "5"], "'5'"),
+        (&["--max-restarts", "many"], "'many'"),
+        (&["--restart-window", "0"], "'0'"),
+        (&["--stop-signal", "NOPE"], "'NOPE'"),
+        (&["--kill-timeout", "forever"], "'forever'"),
+        (&["--env", "=x"], "'=x'"),
+        (&["--env", "NOEQ"], "'NOEQ'"),
+        (&["--log-format", "yaml"], "'yaml'"),
+        (
+            &["--cwd", "/nope/x"],
+            "--cwd '/nope/x': No such file or directory",
+        ),
+        (&["--cwd", &file], "Not a directory"),
+        (&["--frobnicate"], "'--frobnicate'"),
+        (&["-w", "1", "-w", "2"], "'--workers <N>'"),
+        (&["-l", "a=1", "-l", "a=2"], "'a=2'"),
+        (&["-l", "2", "-l", "listen1=3"], "'listen1=3'"),
+    ];
+    for (args, needle) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--", "/bin/sh"]);
+        let message = fail(&all);
+        assert!(message.contains(needle), "{args:?}: {message}");
+    }
+    for (args, needle) in [
+        (&["demo", "--port", "70000"][..], "'70000'"),
+        (&["demo", "--crash-after", "40s..10s"], "'40s..10s'"),
+        (&["demo", "--crash-after", "soon"], "'soon'"),
+        (&["demo", "-l", "80"], "'--listen'"),
+        (&["-l", "80", "demo"], "'--listen'"),
+        (&["completions", "tcsh"], "'tcsh'"),
+        (&["completions"], "<SHELL>"),
+        (&["completions", "bash", "-w", "3"], "'--workers'"),
+        (&["-w", "3", "completions", "bash"], "'--workers'"),
+    ] {
+        let message = fail(args);
+        assert!(message.contains(needle), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn missing_command() {
+    for args in [&[][..], &["-w", "2"], &["--"], &["--no-ui", "--"]] {
+        assert!(fail(args).contains("missing COMMAND"), "{args:?}");
+    }
+}
+
+#[test]
+fn command_that_cannot_run() {
+    let message = fail(&["nodee-not-installed-anywhere"]);
+    assert_eq!(
+        message,
+        "corral: cannot run 'nodee-not-installed-anywhere': No such file or directory"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plain = executable(dir.path(), "x.sh", 0o644);
+    assert_eq!(
+        fail(&["--", &plain]),
+        format!("corral: cannot run '{plain}': Permission denied")
+    );
+    let dir_text = dir.path().to_str().unwrap();
+    let message = fail(&["--cwd", dir_text, "./x.sh"]);
+    assert_eq!(message, "corral: cannot run './x.sh': Permission denied");
+    assert!(fail(&["--", dir_text]).ends_with("Is a directory"));
+    assert!(fail(&["--", ""]).contains("cannot run ''"));
+}
+
+#[test]
+fn relative_command_is_resolved_in_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = executable(dir.path(), "server.sh", 0o755);
+    let g = group(&[
+        "--cwd",
+        dir.path().to_str().unwrap(),
+        "--",
+        "./server.sh",
+        "--port",
+        "1",
+    ]);
+    assert_eq!(g.command.program, Path::new(&script));
+    assert_eq!(g.command.argv, ["./server.sh", "--port", "1"]);
+    assert_eq!(g.name, "server-sh");
+}
+
+#[test]
+fn path_search() {
+    let [denied, ok] = [(); 2].map(|()| tempfile::tempdir().unwrap());
+    executable(denied.path(), "tool", 0o644);
+    let found = executable(ok.path(), "tool", 0o755);
+    let dirs = |ds: &[&Path]| std::env::join_paths(ds).unwrap();
+    let resolve = |path: &OsStr| resolve::command(vec!["tool".into()], None, Some(path));
+    let spec = resolve(&dirs(&[denied.path(), ok.path()])).unwrap();
+    assert_eq!(spec.program, Path::new(&found));
+    assert_eq!(spec.argv, ["tool"]);
+    let err = resolve(&dirs(&[denied.path(), Path::new("/nonexistent")])).unwrap_err();
+    assert_eq!(err, "cannot run 'tool': Permission denied");
+    // A relative entry would mean a different directory once the worker is in --cwd.
+    let err = resolve(&dirs(&[Path::new("."), Path::new("")])).unwrap_err();
+    assert_eq!(err, "cannot run 'tool': No such file or directory");
+}
+
+#[test]
+fn external_command_without_double_dash() {
+    let g = group(&["-w", "3", "sh", "-c", "echo -w 5", "-w", "7"]);
+    assert_eq!(g.workers, 3);
+    assert_eq!(g.name, "sh");
+    assert_eq!(g.command.argv, ["sh", "-c", "echo -w 5", "-w", "7"]);
+    assert_eq!(g.command.display, "sh -c echo -w 5 -w 7");
+    assert!(g.command.program.is_absolute() && g.command.program.ends_with("sh"));
+}
+
+#[test]
+fn double_dash_makes_subcommand_names_commands() {
+    match parse(&["--", "demo"]) {
+        Ok(Invocation::Run(spec)) => assert_eq!(spec.groups[0].command.argv, ["demo"]),
+        Ok(other) => panic!("{other:?}"),
+        Err(exit) => assert!(exit.message.contains("cannot run 'demo'"), "{exit:?}"),
+    }
+}
+
+#[test]
+fn demo_defaults() {
+    let g = group(&["demo"]);
+    assert_eq!((g.workers, g.name.as_str()), (2, "web"));
+    let http = ListenSpec {
+        name: "http".into(),
+        addr: ListenAddr::Tcp("127.0.0.1:3000".parse().unwrap()),
+    };
+    assert_eq!(g.listen, [http]);
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(g.command.program, exe);
+    assert_eq!(
+        g.command.argv,
+        [
+            exe.as_os_str(),
+            "__demo-worker".as_ref(),
+            "--crash-after".as_ref(),
+            "10s..40s".as_ref()
+        ]
+    );
+    assert_eq!(g.command.display, "corral demo worker");
+    assert_eq!(g.policy, Policy::default());
+}
+
+#[test]
+fn demo_options_before_and_after() {
+    let spec = run(&[
+        "-v",
+        "demo",
+        "-w",
+        "4",
+        "--no-ui",
+        "--port",
+        "8080",
+        "--crash-after",
+        "1m..90s",
+        "-n",
+        "api",
+    ]);
+    let g = &spec.groups[0];
+    assert_eq!((g.workers, g.name.as_str()), (4, "api"));
+    assert_eq!(
+        g.listen[0].addr,
+        ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap())
+    );
+    assert_eq!(g.command.argv[3], "1m..1m30s");
+    assert_eq!(spec.output, OutputMode::Headless(LogFormat::Text));
+    assert_eq!(spec.verbosity, 1);
+    assert_eq!(
+        group(&["-w", "5", "demo", "--crash-after", "5s"]).workers,
+        5
+    );
+    assert_eq!(
+        group(&["demo", "--crash-after", "5s"]).command.argv[3],
+        "5s..5s"
+    );
+}
+
+#[test]
+fn help_and_version_succeed() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["demo", "--help"],
+        &["help", "demo"],
+        &["--version"],
+    ] {
+        let exit = parse(args).unwrap_err();
+        assert_eq!((exit.code, exit.to_stderr), (0, false), "{args:?}");
+        assert!(!exit.message.contains('\u{1b}'), "colour in {args:?}");
+    }
+    let help = parse(&["--help"]).unwrap_err().message;
+    assert!(
+        help.contains("--workers") && help.contains("corral demo"),
+        "{help}"
+    );
+    assert!(
+        parse(&["--version"])
+            .unwrap_err()
+            .message
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn completions() {
+    assert!(matches!(
+        parse(&["completions", "bash"]),
+        Ok(Invocation::Completions(Shell::Bash))
+    ));
+    let mut out = Vec::new();
+    write_completions(Shell::Bash, &mut out);
+    let script = String::from_utf8(out).unwrap();
+    assert!(script.contains("--workers"), "{script}");
+}
