@@ -45,12 +45,31 @@ impl Stream {
 
 /// One thing to report.
 pub enum Record<'a> {
-    Started { pid: u32, groups: &'a [GroupInfo] },
+    Started {
+        pid: u32,
+        groups: &'a [GroupInfo],
+    },
     Event(&'a Event),
-    Output { key: WorkerKey, pid: u32, stream: Stream, line: &'a [u8] },
-    Message { key: WorkerKey, pid: u32, data: &'a Value },
-    ProtocolError { key: WorkerKey, pid: u32, error: ProtocolError, count: u64 },
-    ShutdownComplete { exit_code: u8 },
+    Output {
+        key: WorkerKey,
+        pid: u32,
+        stream: Stream,
+        line: &'a [u8],
+    },
+    Message {
+        key: WorkerKey,
+        pid: u32,
+        data: &'a Value,
+    },
+    ProtocolError {
+        key: WorkerKey,
+        pid: u32,
+        error: ProtocolError,
+        count: u64,
+    },
+    ShutdownComplete {
+        exit_code: u8,
+    },
 }
 
 /// Batches go to the writer thread at this size (or at every flush).
@@ -161,7 +180,9 @@ impl Headless {
     pub fn finish(&mut self, deadline: Duration) {
         self.flush();
         self.tx = None;
-        let Some(writer) = self.writer.take() else { return };
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
         let until = std::time::Instant::now() + deadline;
         while !writer.is_finished() && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
@@ -171,7 +192,10 @@ impl Headless {
         }
         let dropped = self.dropped();
         if dropped > 0 && !self.closed() {
-            tracing::warn!(dropped, "output lines were dropped because stdout was too slow");
+            tracing::warn!(
+                dropped,
+                "output lines were dropped because stdout was too slow"
+            );
         }
     }
 }

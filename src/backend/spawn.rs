@@ -170,12 +170,12 @@ impl ExecImage {
             let first: RawFd = 3;
             let end = first + self.fd_count as RawFd;
             let mut moved = [-1; MAX_PASSED_FDS];
-            for i in 0..self.fd_count {
-                moved[i] = libc::fcntl(self.fds[i], libc::F_DUPFD_CLOEXEC, end);
-                check!(moved[i]);
+            for (slot, &fd) in moved.iter_mut().zip(&self.fds[..self.fd_count]) {
+                *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, end);
+                check!(*slot);
             }
-            for i in 0..self.fd_count {
-                check!(libc::dup2(moved[i], first + i as RawFd));
+            for (target, &fd) in (first..end).zip(&moved[..self.fd_count]) {
+                check!(libc::dup2(fd, target));
             }
             // Nothing else of the primary's crosses exec, not even a descriptor someone
             // leaked into corral itself.

@@ -59,7 +59,7 @@ impl Default for Policy {
             },
             min_uptime: Duration::from_secs(10),
             max_restarts: 0,
-            restart_window: Duration::from_secs(60),
+            restart_window: Duration::from_mins(1),
             stop_signal: Signal::TERM,
             kill_timeout: Duration::from_secs(5),
         }

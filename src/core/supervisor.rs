@@ -152,7 +152,7 @@ impl Supervisor {
             Input::GroupGone { key, generation } => self.on_group_gone(now, key, generation),
             Input::Ready { key, generation } => self.on_ready(now, key, generation),
             Input::Timer(token) => self.on_timer(now, token),
-            Input::User(action) => self.on_user(now, action),
+            Input::User(action) => self.on_user(now, &action),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.sweep_retired();
@@ -363,8 +363,8 @@ impl Supervisor {
         });
     }
 
-    fn on_user(&mut self, now: Instant, action: UserAction) {
-        match action {
+    fn on_user(&mut self, now: Instant, action: &UserAction) {
+        match *action {
             UserAction::Kill(key) => self.with_slot(now, key, |slot, cx| {
                 if slot.is_live() {
                     request_stop(slot, cx, ExitReason::KilledByUser, How::Kill, After::Policy);
@@ -439,7 +439,7 @@ impl Supervisor {
                     }
                 }
                 Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => {
-                    start_fresh(slot, &mut cx)
+                    start_fresh(slot, &mut cx);
                 }
             }
         } else {
@@ -536,7 +536,7 @@ impl Supervisor {
 
     fn sweep_retired(&mut self) {
         for group in &mut self.groups {
-            group.slots.retain(|s| !(s.retiring && !s.is_live()));
+            group.slots.retain(|s| !s.retiring || s.is_live());
         }
     }
 

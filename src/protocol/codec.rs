@@ -41,17 +41,12 @@ impl LineSplitter {
 
     /// Feeds bytes; `emit` gets every complete line (without its `\n`).
     pub fn push(&mut self, mut data: &[u8], emit: &mut impl FnMut(Piece<'_>)) {
-        while !data.is_empty() {
-            match memchr::memchr(b'\n', data) {
-                Some(i) => {
-                    self.end_line(&data[..i], emit);
-                    data = &data[i + 1..];
-                }
-                None => {
-                    self.partial(data, emit);
-                    return;
-                }
-            }
+        while let Some(i) = memchr::memchr(b'\n', data) {
+            self.end_line(&data[..i], emit);
+            data = &data[i + 1..];
+        }
+        if !data.is_empty() {
+            self.partial(data, emit);
         }
     }
 

@@ -132,7 +132,7 @@ fn memory_stays_bounded_without_newlines() {
     let mut oversized = 0;
     for _ in 0..100 {
         s.push(&chunk, &mut |p| {
-            oversized += usize::from(p == Piece::Oversized)
+            oversized += usize::from(p == Piece::Oversized);
         });
         assert!(s.pending() <= 1024);
     }
@@ -164,7 +164,7 @@ proptest! {
         let chunks: Vec<&[u8]> = data.chunks(cut).collect();
         let lines = split(max, Overflow::Split, &chunks);
         let total: usize = lines.iter().flatten().map(Vec::len).sum();
-        let newlines = data.iter().filter(|&&b| b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', &data).count();
         prop_assert_eq!(total + newlines, data.len());
     }
 }

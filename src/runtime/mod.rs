@@ -24,9 +24,7 @@ use self::streams::{Kind, Reader};
 use self::timers::Timers;
 use crate::backend::{self, BoundListener, ExecSpec};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
-use crate::core::{
-    Command, Event, Input, ShutdownTrigger, Supervisor, UserAction, WorkerKey,
-};
+use crate::core::{Command, Event, Input, ShutdownTrigger, Supervisor, UserAction, WorkerKey};
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
 use crate::signal::Signal;
@@ -49,11 +47,17 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
     // Bind before anything starts: a busy port is a usage error, not a crash loop.
     let mut listeners = Vec::new();
     for group in &spec.groups {
-        let bound = group.listen.iter().map(|l| backend::bind(&l.addr)).collect::<Result<Vec<_>, _>>()?;
+        let bound = group
+            .listen
+            .iter()
+            .map(|l| backend::bind(&l.addr))
+            .collect::<Result<Vec<_>, _>>()?;
         listeners.push(bound);
     }
     if let Err(e) = backend::become_subreaper() {
-        tracing::warn!("cannot become a child subreaper ({e}); escaped descendants may outlive corral");
+        tracing::warn!(
+            "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
+        );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,7 +65,7 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
         .map_err(StartError::Runtime)?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let mut runtime = Runtime::new(spec, listeners)?;
+        let mut runtime = Runtime::new(spec, listeners);
         Ok(runtime.run().await)
     })
 }
@@ -117,7 +121,7 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn new(spec: RunSpec, listeners: Vec<Vec<BoundListener>>) -> Result<Runtime, StartError> {
+    fn new(spec: RunSpec, listeners: Vec<Vec<BoundListener>>) -> Runtime {
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -142,7 +146,7 @@ impl Runtime {
         let headless = Headless::new(format, names, Box::new(std::io::stdout()), on_close);
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         let seed = u64::from(pid) ^ u64::from(Instant::now().elapsed().subsec_nanos());
-        Ok(Runtime {
+        Runtime {
             core: Supervisor::new(configs, true, seed),
             groups,
             leaders: HashMap::new(),
@@ -153,7 +157,7 @@ impl Runtime {
             hub: Rc::new(RefCell::new(Hub::new(headless))),
             stdout_closed,
             exit: None,
-        })
+        }
     }
 
     async fn run(&mut self) -> u8 {
@@ -175,7 +179,10 @@ impl Runtime {
             })
             .collect();
         let pid = std::process::id();
-        self.hub.borrow_mut().headless.record(&Record::Started { pid, groups: &infos });
+        self.hub.borrow_mut().headless.record(&Record::Started {
+            pid,
+            groups: &infos,
+        });
         self.pending.push_back(Input::Start);
         let wake = Rc::clone(&self.hub.borrow().wake);
         let mut group_poll = tokio::time::interval(GROUP_POLL);
@@ -185,7 +192,8 @@ impl Runtime {
                 return self.finish(code, &mut signals).await;
             }
             let next_timer = self.timers.next_deadline();
-            let sleep_until = next_timer.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let sleep_until =
+                next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
             tokio::select! {
                 biased;
                 _ = signals.int.recv() => self.shutdown_signal(Signal::INT),
@@ -213,7 +221,8 @@ impl Runtime {
     }
 
     fn shutdown_signal(&mut self, signal: Signal) {
-        self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
+        self.pending
+            .push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
     }
 
     fn stdout_gone(&mut self) {
@@ -226,7 +235,11 @@ impl Runtime {
 
     fn scale(&mut self, up: bool) {
         for g in 0..self.groups.len() as u16 {
-            let action = if up { UserAction::ScaleUp(g) } else { UserAction::ScaleDown(g) };
+            let action = if up {
+                UserAction::ScaleUp(g)
+            } else {
+                UserAction::ScaleDown(g)
+            };
             self.pending.push_back(Input::User(action));
         }
     }
@@ -236,7 +249,9 @@ impl Runtime {
         loop {
             let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
             self.pending.extend(found);
-            let Some(input) = self.pending.pop_front() else { break };
+            let Some(input) = self.pending.pop_front() else {
+                break;
+            };
             let commands = self.core.handle(Instant::now(), input);
             for command in commands {
                 self.execute(command);
@@ -277,7 +292,11 @@ impl Runtime {
             error: backend::describe(e),
         };
         let Some(group) = self.groups.get(usize::from(key.group)) else {
-            return Input::SpawnFailed { key, generation, error: "no such group".into() };
+            return Input::SpawnFailed {
+                key,
+                generation,
+                error: "no such group".into(),
+            };
         };
         let (ours, theirs) = match backend::event_socketpair() {
             Ok(pair) => pair,
@@ -319,16 +338,30 @@ impl Runtime {
             }
         }
         if let Some(channel) = readers.iter().map(|(r, _)| Rc::clone(r)).nth(2) {
-            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
+            self.generations.insert(
+                (key, generation),
+                GenerationIo {
+                    pid,
+                    readers,
+                    channel,
+                },
+            );
         }
-        Input::Spawned { key, generation, pid }
+        Input::Spawned {
+            key,
+            generation,
+            pid,
+        }
     }
 
     fn signal(&self, key: WorkerKey, pid: u32, signal: Signal) {
         // WHY: a pid is signalled only while it cannot have been recycled: the leader is
         // not reaped yet, or its group was seen alive and is still being emptied.
         let known = self.leaders.get(&pid).is_some_and(|(k, _)| *k == key)
-            || self.draining.iter().any(|&(k, _, pgid)| k == key && pgid == pid);
+            || self
+                .draining
+                .iter()
+                .any(|&(k, _, pgid)| k == key && pgid == pid);
         if !known {
             tracing::debug!(worker = %key, pid, %signal, "not signalling a process that is gone");
             return;
@@ -357,13 +390,20 @@ impl Runtime {
             }
             let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
             self.pending.extend(found);
-            self.pending.push_back(Input::Exited { key, generation, status, group_alive });
+            self.pending.push_back(Input::Exited {
+                key,
+                generation,
+                status,
+                group_alive,
+            });
         }
         self.check_groups();
     }
 
     fn drain(&self, key: WorkerKey, generation: u32) {
-        let Some(io) = self.generations.get(&(key, generation)) else { return };
+        let Some(io) = self.generations.get(&(key, generation)) else {
+            return;
+        };
         let mut hub = self.hub.borrow_mut();
         for (reader, _) in &io.readers {
             while let streams::Pumped::More = reader.pump(&mut hub, 64) {}
@@ -383,8 +423,11 @@ impl Runtime {
     }
 
     fn release(&mut self, key: WorkerKey, generation: u32) {
-        self.draining.retain(|&(k, g, _)| (k, g) != (key, generation));
-        let Some(io) = self.generations.remove(&(key, generation)) else { return };
+        self.draining
+            .retain(|&(k, g, _)| (k, g) != (key, generation));
+        let Some(io) = self.generations.remove(&(key, generation)) else {
+            return;
+        };
         self.leaders.retain(|_, v| *v != (key, generation));
         let mut hub = self.hub.borrow_mut();
         for (reader, task) in io.readers {
@@ -395,14 +438,20 @@ impl Runtime {
 
     /// Every worker is gone: stop escaped descendants, report, flush.
     async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
-        let grace = self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
+        let grace = self
+            .groups
+            .iter()
+            .map(|g| g.spec.policy.kill_timeout)
+            .max()
+            .unwrap_or_default();
         kill_strays(grace, signals).await;
         let keys: Vec<_> = self.generations.keys().copied().collect();
         for (key, generation) in keys {
             self.release(key, generation);
         }
         let mut hub = self.hub.borrow_mut();
-        hub.headless.record(&Record::ShutdownComplete { exit_code: code });
+        hub.headless
+            .record(&Record::ShutdownComplete { exit_code: code });
         hub.headless.finish(Duration::from_secs(2));
         code
     }
@@ -411,7 +460,10 @@ impl Runtime {
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
 async fn kill_strays(grace: Duration, signals: &mut Signals) {
-    for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
+    for (signal, wait) in [
+        (Signal::TERM, grace),
+        (Signal::KILL, Duration::from_secs(2)),
+    ] {
         let strays = backend::children_of_self();
         if strays.is_empty() {
             return;
@@ -449,7 +501,11 @@ mod tests {
     fn timers_fire_in_deadline_order() {
         let mut t = Timers::default();
         let now = Instant::now();
-        let tok = |slot| TimerToken { key: WorkerKey { group: 0, slot }, epoch: 1, kind: TimerKind::Restart };
+        let tok = |slot| TimerToken {
+            key: WorkerKey { group: 0, slot },
+            epoch: 1,
+            kind: TimerKind::Restart,
+        };
         t.insert(now + Duration::from_millis(20), tok(2));
         t.insert(now + Duration::from_millis(10), tok(1));
         t.insert(now + Duration::from_millis(10), tok(3));

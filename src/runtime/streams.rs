@@ -53,7 +53,13 @@ pub enum Pumped {
 }
 
 impl Reader {
-    pub fn new(fd: OwnedFd, kind: Kind, key: WorkerKey, generation: u32, pid: u32) -> std::io::Result<Rc<Reader>> {
+    pub fn new(
+        fd: OwnedFd,
+        kind: Kind,
+        key: WorkerKey,
+        generation: u32,
+        pid: u32,
+    ) -> std::io::Result<Rc<Reader>> {
         set_nonblocking(&fd)?;
         let (max, overflow) = match kind {
             Kind::Output(_) => (MAX_OUTPUT_LINE, Overflow::Split),
@@ -72,7 +78,10 @@ impl Reader {
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
+        Ok(Rc::new(Reader {
+            fd,
+            state: RefCell::new(state),
+        }))
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -89,7 +98,8 @@ impl Reader {
         let mut outcome = Pumped::More;
         for _ in 0..budget {
             // SAFETY: reads into our own buffer of the given length.
-            let n = unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), scratch.len()) };
+            let n =
+                unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), scratch.len()) };
             if n > 0 {
                 state.feed(&scratch[..n as usize], hub);
                 continue;
@@ -164,13 +174,21 @@ impl State {
     fn protocol_error(&mut self, hub: &mut Hub, error: ProtocolError) {
         self.errors += 1;
         let now = Instant::now();
-        if self.last_report.is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY) {
+        if self
+            .last_report
+            .is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY)
+        {
             return;
         }
         self.last_report = Some(now);
         let (key, pid, count) = (self.key, self.pid, self.errors);
         tracing::warn!(worker = %key, pid, count, "dropped a {} event line", error.as_str());
-        hub.headless.record(&Record::ProtocolError { key, pid, error, count });
+        hub.headless.record(&Record::ProtocolError {
+            key,
+            pid,
+            error,
+            count,
+        });
     }
 }
 
@@ -186,7 +204,12 @@ fn handle_piece(
     match (kind, piece) {
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            hub.headless.record(&Record::Output { key, pid, stream, line });
+            hub.headless.record(&Record::Output {
+                key,
+                pid,
+                stream,
+                line,
+            });
         }
         (Kind::Output(_), Piece::Oversized) => {}
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
@@ -196,7 +219,11 @@ fn handle_piece(
             Ok(Message::Heartbeat | Message::Internal) => {}
             Ok(message) => {
                 if let Some(data) = message.reported_data() {
-                    hub.headless.record(&Record::Message { key, pid, data: &data });
+                    hub.headless.record(&Record::Message {
+                        key,
+                        pid,
+                        data: &data,
+                    });
                 }
             }
         },
@@ -217,7 +244,9 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 /// Reads one stream until EOF or until its generation is released (the task is aborted).
 pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
     loop {
-        let Ok(mut guard) = reader.fd.readable().await else { return };
+        let Ok(mut guard) = reader.fd.readable().await else {
+            return;
+        };
         let outcome = reader.pump(&mut hub.borrow_mut(), 16);
         hub.borrow_mut().headless.flush();
         match outcome {
