@@ -18,7 +18,7 @@ pub struct BoundListener {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {source}")]
+#[error("cannot listen on {addr}: {}", super::describe(source))]
 pub struct BindError {
     pub addr: String,
     #[source]
@@ -112,7 +112,7 @@ mod tests {
         let err = bind(&ListenAddr::Tcp(taken)).expect_err("second bind must fail");
         assert_eq!(
             err.to_string(),
-            format!("cannot listen on {taken}: Address already in use (os error 98)")
+            format!("cannot listen on {taken}: Address already in use")
         );
     }
 

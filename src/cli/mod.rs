@@ -154,6 +154,11 @@ struct RunOpts {
     /// Extra environment for the workers (repeatable).
     #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
     env: Vec<(OsString, OsString)>,
+    /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
+    /// unmodified worker's process.send() reaches corral; auto = when COMMAND is node, nodejs
+    /// or bun.
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    node_ipc: NodeIpcArg,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     no_ui: bool,
@@ -173,6 +178,13 @@ enum RestartArg {
     Always,
     OnFailure,
     Never,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum NodeIpcArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -368,6 +380,18 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         stop_signal: opts.stop_signal,
         kill_timeout: opts.kill_timeout,
     };
+    let node_ipc = match opts.node_ipc {
+        NodeIpcArg::On => true,
+        NodeIpcArg::Off => false,
+        NodeIpcArg::Auto => {
+            let file = command
+                .program
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("");
+            matches!(file, "node" | "nodejs" | "bun")
+        }
+    };
     GroupSpec {
         name,
         workers,
@@ -377,7 +401,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         env: opts.env.clone(),
         listen,
         wait_ready: false,
-        node_ipc: false,
+        node_ipc,
     }
 }
 

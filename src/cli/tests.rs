@@ -448,3 +448,18 @@ fn completions() {
     let script = String::from_utf8(out).unwrap();
     assert!(script.contains("--workers"), "{script}");
 }
+
+#[test]
+fn node_ipc_follows_the_program_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = executable(dir.path(), "node", 0o755);
+    let other = executable(dir.path(), "server", 0o755);
+    assert!(group(&["--", &node, "x.js"]).node_ipc, "auto: on for node");
+    assert!(
+        !group(&["--", &other]).node_ipc,
+        "auto: off for anything else"
+    );
+    assert!(group(&["--node-ipc", "on", "--", &other]).node_ipc);
+    assert!(!group(&["--node-ipc", "off", "--", &node]).node_ipc);
+    assert!(fail(&["--node-ipc", "maybe", "--", &node]).contains("'maybe'"));
+}
