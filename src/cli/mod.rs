@@ -154,6 +154,23 @@ struct RunOpts {
     /// Extra environment for the workers (repeatable).
     #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
     env: Vec<(OsString, OsString)>,
+    /// A worker is `starting` until it sends `ready` on its event channel.
+    #[arg(long, global = true)]
+    wait_ready: bool,
+    /// With --wait-ready, a worker not ready by then is killed and counts as failed.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "30s",
+        value_parser = values::positive_duration,
+    )]
+    ready_timeout: Duration,
+    /// A worker that sent a heartbeat and then none for D is killed (SIGABRT, then SIGKILL
+    /// after --kill-timeout) and restarted [default: off].
+    #[arg(long, global = true, value_name = "D", value_parser = values::positive_duration)]
+    heartbeat_timeout: Option<Duration>,
+    /// Restart a worker whose resident memory (its whole process tree) stays above SIZE for
+    /// two one-second samples: 512MiB, 1G [default: off].
+    #[arg(long, global = true, value_name = "SIZE", value_parser = values::memory_size)]
+    max_memory: Option<u64>,
     /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
     /// unmodified worker's process.send() reaches corral; auto = when COMMAND is node, nodejs
     /// or bun.
@@ -379,6 +396,9 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         restart_window: opts.restart_window,
         stop_signal: opts.stop_signal,
         kill_timeout: opts.kill_timeout,
+        ready_timeout: opts.ready_timeout,
+        heartbeat_timeout: opts.heartbeat_timeout,
+        max_memory: opts.max_memory,
     };
     let node_ipc = match opts.node_ipc {
         NodeIpcArg::On => true,
@@ -400,7 +420,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         cwd,
         env: opts.env.clone(),
         listen,
-        wait_ready: false,
+        wait_ready: opts.wait_ready,
         node_ipc,
     }
 }

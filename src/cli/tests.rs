@@ -151,6 +151,7 @@ fn every_option_reaches_the_spec() {
         restart_window: ms(120_000),
         stop_signal: Signal::INT,
         kill_timeout: ms(1500),
+        ..Policy::default()
     };
     assert_eq!(g.policy, want);
     assert_eq!(g.cwd.as_deref(), Some(dir.path()));
@@ -462,4 +463,55 @@ fn node_ipc_follows_the_program_name() {
     assert!(group(&["--node-ipc", "on", "--", &other]).node_ipc);
     assert!(!group(&["--node-ipc", "off", "--", &node]).node_ipc);
     assert!(fail(&["--node-ipc", "maybe", "--", &node]).contains("'maybe'"));
+}
+
+#[test]
+fn readiness_liveness_and_memory_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cmd = executable(dir.path(), "server", 0o755);
+    let g = group(&["--", &cmd]);
+    assert!(!g.wait_ready);
+    assert_eq!(g.policy.ready_timeout, Duration::from_secs(30));
+    assert_eq!(
+        (g.policy.heartbeat_timeout, g.policy.max_memory),
+        (None, None)
+    );
+    let g = group(&[
+        "--wait-ready",
+        "--ready-timeout",
+        "2s",
+        "--heartbeat-timeout",
+        "500ms",
+        "--max-memory",
+        "512MiB",
+        "--",
+        &cmd,
+    ]);
+    assert!(g.wait_ready);
+    assert_eq!(g.policy.ready_timeout, Duration::from_secs(2));
+    assert_eq!(g.policy.heartbeat_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(g.policy.max_memory, Some(512 << 20));
+    assert_eq!(
+        group(&["--max-memory", "1G", "--", &cmd]).policy.max_memory,
+        Some(1 << 30)
+    );
+    assert_eq!(
+        group(&["--max-memory", "100m", "--", &cmd])
+            .policy
+            .max_memory,
+        Some(100 << 20)
+    );
+    assert_eq!(
+        group(&["--max-memory", "1GB", "--", &cmd])
+            .policy
+            .max_memory,
+        Some(1_000_000_000)
+    );
+    for bad in ["0", "lots", "5X"] {
+        assert!(
+            fail(&["--max-memory", bad, "--", &cmd]).contains(&format!("'{bad}'")),
+            "{bad}"
+        );
+    }
+    assert!(fail(&["--heartbeat-timeout", "0", "--", &cmd]).contains("'0'"));
 }

@@ -77,6 +77,23 @@ pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `512MiB`, `1G`, `100M`: a bare K/M/G is binary (KiB/MiB/GiB), as in docker's `-m` or
+/// PM2's `max_memory_restart`; KB/MB/GB are decimal.
+pub(crate) fn memory_size(text: &str) -> Result<u64, String> {
+    let expected = || "expected a size above 0 like 512MiB, 1G or 100M".to_string();
+    let t = text.trim();
+    let binary = t.ends_with(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    let normalized = if binary {
+        format!("{}iB", t.to_ascii_uppercase())
+    } else {
+        t.to_string()
+    };
+    match normalized.parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() > 0 => Ok(size.as_u64()),
+        _ => Err(expected()),
+    }
+}
+
 pub(crate) fn signal(text: &str) -> Result<Signal, String> {
     Signal::parse(text)
         .ok_or_else(|| "expected a signal name or number like TERM, SIGINT or 2".into())

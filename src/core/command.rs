@@ -48,6 +48,10 @@ pub enum TimerKind {
     Kill,
     /// SIGKILL did not empty the group in time: stop waiting for it.
     Abandon,
+    /// `--ready-timeout` ran out before the worker said `ready`.
+    Ready,
+    /// Check whether the last heartbeat is older than `--heartbeat-timeout`.
+    Heartbeat,
 }
 
 /// Identifies one armed timer. Only the slot's latest epoch counts.

@@ -37,6 +37,17 @@ pub enum Input {
         key: WorkerKey,
         generation: u32,
     },
+    /// The worker sent a heartbeat.
+    Heartbeat {
+        key: WorkerKey,
+        generation: u32,
+    },
+    /// Resident memory of the worker's whole process tree, sampled once a second.
+    Sample {
+        key: WorkerKey,
+        generation: u32,
+        rss: u64,
+    },
     Timer(TimerToken),
     User(UserAction),
     /// A shutdown request (signal or key); a second one forces it.

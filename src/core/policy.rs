@@ -47,6 +47,12 @@ pub struct Policy {
     pub restart_window: Duration,
     pub stop_signal: Signal,
     pub kill_timeout: Duration,
+    /// With `--wait-ready`: a worker not ready by then is killed and counts as failed.
+    pub ready_timeout: Duration,
+    /// A worker that sent a heartbeat and then none for this long is killed.
+    pub heartbeat_timeout: Option<Duration>,
+    /// Bytes of RSS (whole process tree) above which a worker is restarted.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for Policy {
@@ -62,6 +68,9 @@ impl Default for Policy {
             restart_window: Duration::from_mins(1),
             stop_signal: Signal::TERM,
             kill_timeout: Duration::from_secs(5),
+            ready_timeout: Duration::from_secs(30),
+            heartbeat_timeout: None,
+            max_memory: None,
         }
     }
 }
@@ -78,6 +87,9 @@ pub(crate) const MIN_SPAWN_RETRY: Duration = Duration::from_millis(100);
 /// How long to wait for a group to vanish after SIGKILL before giving up on it (a process
 /// stuck in uninterruptible sleep cannot be killed).
 pub(crate) const ABANDON_AFTER_KILL: Duration = Duration::from_secs(5);
+
+/// Memory samples in a row over `--max-memory` that trigger a restart.
+pub(crate) const MEMORY_SAMPLES: u32 = 2;
 
 /// Failed short runs in a row that make a crash loop.
 pub(crate) const CRASH_LOOP_RUNS: u32 = 3;

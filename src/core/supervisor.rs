@@ -6,7 +6,9 @@ use super::command::{Command, TimerKind, TimerToken};
 use super::event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger};
 use super::input::{Input, UserAction};
 use super::policy::with_jitter;
-use super::policy::{ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MIN_SPAWN_RETRY, Policy, RestartPolicy};
+use super::policy::{
+    ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
+};
 use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
@@ -51,6 +53,7 @@ enum How {
 struct Cx<'a> {
     now: Instant,
     policy: Policy,
+    wait_ready: bool,
     shutting_down: bool,
     out: &'a mut Vec<Command>,
     rng: &'a mut fastrand::Rng,
@@ -71,7 +74,8 @@ impl Cx<'_> {
 
     fn arm(&mut self, slot: &mut Slot, kind: TimerKind, at: Instant) {
         slot.epoch += 1;
-        slot.timer = Some((slot.epoch, kind));
+        slot.timers.retain(|&(_, k)| k != kind);
+        slot.timers.push((slot.epoch, kind));
         let token = TimerToken {
             key: slot.key,
             epoch: slot.epoch,
@@ -151,6 +155,12 @@ impl Supervisor {
             }
             Input::GroupGone { key, generation } => self.on_group_gone(now, key, generation),
             Input::Ready { key, generation } => self.on_ready(now, key, generation),
+            Input::Heartbeat { key, generation } => self.on_heartbeat(now, key, generation),
+            Input::Sample {
+                key,
+                generation,
+                rss,
+            } => self.on_sample(now, key, generation, rss),
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
@@ -171,6 +181,7 @@ impl Supervisor {
         let mut cx = Cx {
             now,
             policy: group.config.policy,
+            wait_ready: group.config.wait_ready,
             shutting_down,
             out: &mut self.out,
             rng: &mut self.rng,
@@ -185,6 +196,7 @@ impl Supervisor {
                 let mut cx = Cx {
                     now,
                     policy: group.config.policy,
+                    wait_ready: group.config.wait_ready,
                     shutting_down,
                     out: &mut self.out,
                     rng: &mut self.rng,
@@ -219,6 +231,10 @@ impl Supervisor {
             slot.last_pid = Some(pid);
             let pending = run.stop;
             cx.emit(slot, Some(pid), EventKind::Spawned { generation });
+            if cx.wait_ready && pending.is_none() {
+                let at = cx.now + cx.policy.ready_timeout;
+                cx.arm(slot, TimerKind::Ready, at);
+            }
             // A stop asked for while the spawn was in flight is delivered now.
             if let Some(stop) = pending {
                 let how = if stop.reason == ExitReason::KilledByUser {
@@ -255,7 +271,8 @@ impl Supervisor {
             match then {
                 _ if cx.shutting_down => {}
                 After::Policy | After::RestartNow => {
-                    decide_restart(slot, cx, ExitStatus::Code(127), Duration::ZERO, Some(error));
+                    let (status, reason) = (ExitStatus::Code(127), ExitReason::Crashed);
+                    decide_restart(slot, cx, status, reason, Duration::ZERO, Some(error));
                 }
                 After::Stay | After::Remove => {}
             }
@@ -328,16 +345,60 @@ impl Supervisor {
             }
             run.ready = true;
             let pid = run.pid;
+            slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
             cx.emit(slot, pid, EventKind::Ready);
+        });
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, key: WorkerKey, generation: u32) {
+        self.with_slot(now, key, |slot, cx| {
+            let Some(timeout) = cx.policy.heartbeat_timeout else {
+                return;
+            };
+            let Phase::Live(run) = &mut slot.phase else {
+                return;
+            };
+            if run.generation != generation || run.stop.is_some() || run.exit.is_some() {
+                return;
+            }
+            run.last_heartbeat = Some(cx.now);
+            // One timer per slot, re-armed when it fires: a flood of heartbeats costs no
+            // timers.
+            if !slot.has_timer(TimerKind::Heartbeat) {
+                cx.arm(slot, TimerKind::Heartbeat, cx.now + timeout);
+            }
+        });
+    }
+
+    fn on_sample(&mut self, now: Instant, key: WorkerKey, generation: u32, rss: u64) {
+        self.with_slot(now, key, |slot, cx| {
+            let Some(limit) = cx.policy.max_memory else {
+                return;
+            };
+            let Phase::Live(run) = &mut slot.phase else {
+                return;
+            };
+            if run.generation != generation || run.stop.is_some() || run.exit.is_some() {
+                return;
+            }
+            run.over_memory = if rss > limit { run.over_memory + 1 } else { 0 };
+            if run.over_memory >= MEMORY_SAMPLES {
+                request_stop(
+                    slot,
+                    cx,
+                    ExitReason::MemoryLimit,
+                    How::Graceful,
+                    After::Policy,
+                );
+            }
         });
     }
 
     fn on_timer(&mut self, now: Instant, token: TimerToken) {
         self.with_slot(now, token.key, |slot, cx| {
-            if slot.timer != Some((token.epoch, token.kind)) {
+            if !slot.take_timer(token.epoch, token.kind) {
                 return; // stale: the slot moved on since this timer was armed
             }
-            slot.timer = None;
             match token.kind {
                 TimerKind::Restart => {
                     if matches!(slot.phase, Phase::Waiting { .. }) {
@@ -359,6 +420,15 @@ impl Supervisor {
                     }
                 }
                 TimerKind::Abandon => abandon(slot, cx),
+                TimerKind::Ready => {
+                    let Phase::Live(run) = &slot.phase else {
+                        return;
+                    };
+                    if !run.ready && run.stop.is_none() && run.exit.is_none() {
+                        request_stop(slot, cx, ExitReason::ReadyTimeout, How::Kill, After::Policy);
+                    }
+                }
+                TimerKind::Heartbeat => check_heartbeat(slot, cx),
             }
         });
     }
@@ -425,6 +495,7 @@ impl Supervisor {
         let mut cx = Cx {
             now,
             policy: group.config.policy,
+            wait_ready: group.config.wait_ready,
             shutting_down: false,
             out: &mut self.out,
             rng: &mut self.rng,
@@ -474,6 +545,7 @@ impl Supervisor {
         let mut cx = Cx {
             now,
             policy: group.config.policy,
+            wait_ready: group.config.wait_ready,
             shutting_down: false,
             out: &mut self.out,
             rng: &mut self.rng,
@@ -489,7 +561,7 @@ impl Supervisor {
                     After::Remove,
                 );
             } else {
-                slot.timer = None;
+                slot.timers.clear();
                 slot.phase = Phase::Stopped;
             }
         }
@@ -516,7 +588,7 @@ impl Supervisor {
                         request_stop(slot, cx, ExitReason::Shutdown, How::Graceful, After::Stay);
                     }
                     Phase::Waiting { .. } => {
-                        slot.timer = None;
+                        slot.timers.clear();
                         slot.phase = Phase::Stopped;
                     }
                     Phase::Stopped | Phase::GaveUp => {}
@@ -641,7 +713,7 @@ fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
 fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
     let generation = slot.next_generation;
     slot.next_generation += 1;
-    slot.timer = None;
+    slot.timers.clear();
     slot.phase = Phase::Live(Run {
         generation,
         pid: None,
@@ -651,6 +723,8 @@ fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
         term_sent: false,
         kill_sent: false,
         exit: None,
+        last_heartbeat: None,
+        over_memory: 0,
     });
     cx.out.push(Command::Spawn {
         key: slot.key,
@@ -671,7 +745,7 @@ fn stop_slot(slot: &mut Slot, cx: &mut Cx<'_>) {
         Phase::Live(_) => request_stop(slot, cx, ExitReason::Stopped, How::Graceful, After::Stay),
         Phase::Waiting { .. } | Phase::GaveUp => {
             // A stop during backoff cancels the pending restart for good.
-            slot.timer = None;
+            slot.timers.clear();
             slot.phase = Phase::Stopped;
         }
         Phase::Stopped => {}
@@ -739,6 +813,35 @@ fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
     cx.arm(slot, TimerKind::Kill, at);
 }
 
+/// The heartbeat timer fired: kill the worker if it has been silent too long, else wait
+/// for the rest of the timeout since its last heartbeat.
+fn check_heartbeat(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Some(timeout) = cx.policy.heartbeat_timeout else {
+        return;
+    };
+    let Phase::Live(run) = &slot.phase else {
+        return;
+    };
+    let Some(last) = run.last_heartbeat else {
+        return;
+    };
+    if run.stop.is_some() || run.exit.is_some() {
+        return;
+    }
+    if cx.now.saturating_duration_since(last) >= timeout {
+        // SIGABRT first: a hung worker may dump its state before the SIGKILL.
+        request_stop(
+            slot,
+            cx,
+            ExitReason::HeartbeatTimeout,
+            How::Abort,
+            After::Policy,
+        );
+    } else {
+        cx.arm(slot, TimerKind::Heartbeat, last + timeout);
+    }
+}
+
 /// SIGKILL did not end the run in time (a process in uninterruptible sleep): stop
 /// waiting so a stop, a restart or the shutdown can finish.
 fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
@@ -770,7 +873,7 @@ fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Phase::Live(run) = std::mem::replace(&mut slot.phase, Phase::Stopped) else {
         return;
     };
-    slot.timer = None;
+    slot.timers.clear();
     cx.out.push(Command::Release {
         key: slot.key,
         generation: run.generation,
@@ -789,7 +892,7 @@ fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
         return;
     }
     match run.stop.map_or(After::Policy, |s| s.then) {
-        After::Policy => decide_restart(slot, cx, status, uptime, None),
+        After::Policy => decide_restart(slot, cx, status, reason, uptime, None),
         After::RestartNow => spawn(slot, cx),
         After::Stay | After::Remove => {}
     }
@@ -800,10 +903,17 @@ fn decide_restart(
     slot: &mut Slot,
     cx: &mut Cx<'_>,
     status: ExitStatus,
+    reason: ExitReason,
     uptime: Duration,
     spawn_error: Option<String>,
 ) {
-    let failed = spawn_error.is_some() || !status.success();
+    // A worker corral ended because it hung, bloated or never got ready failed, whatever
+    // its exit code.
+    let inflicted = matches!(
+        reason,
+        ExitReason::HeartbeatTimeout | ExitReason::MemoryLimit | ExitReason::ReadyTimeout
+    );
+    let failed = spawn_error.is_some() || !status.success() || inflicted;
     match cx.policy.restart {
         RestartPolicy::Never => return,
         RestartPolicy::OnFailure if !failed => return,

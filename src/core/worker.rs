@@ -56,6 +56,10 @@ pub(crate) struct Run {
     pub kill_sent: bool,
     /// The leader's exit, once reaped.
     pub exit: Option<(ExitStatus, Instant, ExitReason)>,
+    /// When the last heartbeat arrived (only tracked with `--heartbeat-timeout`).
+    pub last_heartbeat: Option<Instant>,
+    /// Consecutive memory samples over `--max-memory`.
+    pub over_memory: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -87,8 +91,9 @@ pub(crate) struct Slot {
     pub failed_short_runs: u32,
     pub last_exit: Option<LastExit>,
     pub last_pid: Option<u32>,
-    /// The one timer that counts for this slot; any other that fires is stale.
-    pub timer: Option<(u64, TimerKind)>,
+    /// The timers that count for this slot, at most one per kind; any other that fires
+    /// is stale.
+    pub timers: Vec<(u64, TimerKind)>,
     pub epoch: u64,
     /// Scaled down: removed once its process is gone.
     pub retiring: bool,
@@ -106,10 +111,21 @@ impl Slot {
             failed_short_runs: 0,
             last_exit: None,
             last_pid: None,
-            timer: None,
+            timers: Vec::new(),
             epoch: 0,
             retiring: false,
         }
+    }
+
+    /// Consumes the armed timer `(epoch, kind)`; false when it is stale.
+    pub fn take_timer(&mut self, epoch: u64, kind: TimerKind) -> bool {
+        let before = self.timers.len();
+        self.timers.retain(|&t| t != (epoch, kind));
+        self.timers.len() != before
+    }
+
+    pub fn has_timer(&self, kind: TimerKind) -> bool {
+        self.timers.iter().any(|&(_, k)| k == kind)
     }
 
     pub fn is_live(&self) -> bool {
