@@ -3,6 +3,7 @@
 //! It decides nothing; the core tells it what to do.
 
 mod process;
+mod sampler;
 mod sockets;
 mod spawn;
 
@@ -10,6 +11,7 @@ pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, group_alive, reap_one, signal_group,
     signal_pid,
 };
+pub use sampler::{SAMPLE_EVERY, Targets, Usage, start_sampler};
 pub use sockets::{BindError, BoundListener, bind};
 pub use spawn::{ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
 

@@ -172,7 +172,7 @@ struct RunOpts {
     #[arg(long, global = true, value_name = "SIZE", value_parser = values::memory_size)]
     max_memory: Option<u64>,
     /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
-    /// unmodified worker's process.send() reaches corral; auto = when COMMAND is node, nodejs
+    /// unmodified Node worker's messages reach corral; auto = when COMMAND is node, nodejs
     /// or bun.
     #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
     node_ipc: NodeIpcArg,

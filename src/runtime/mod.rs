@@ -118,6 +118,10 @@ struct Runtime {
     hub: Rc<RefCell<Hub>>,
     stdout_closed: Arc<tokio::sync::Notify>,
     exit: Option<u8>,
+    /// Leaders the sampler measures (only when something needs the numbers).
+    sample_targets: Option<backend::Targets>,
+    /// Latest CPU and memory per slot, for the dashboard.
+    usage: HashMap<WorkerKey, backend::Usage>,
 }
 
 impl Runtime {
@@ -157,6 +161,8 @@ impl Runtime {
             hub: Rc::new(RefCell::new(Hub::new(headless))),
             stdout_closed,
             exit: None,
+            sample_targets: None,
+            usage: HashMap::new(),
         }
     }
 
@@ -185,6 +191,7 @@ impl Runtime {
         });
         self.pending.push_back(Input::Start);
         let wake = Rc::clone(&self.hub.borrow().wake);
+        let mut samples = self.start_sampler();
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         loop {
             self.drive();
@@ -212,11 +219,52 @@ impl Runtime {
                     }
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
+                Some(round) = samples.recv() => self.on_samples(round),
                 () = self.stdout_closed.notified() => {}
             }
             if self.hub.borrow().headless.closed() {
                 self.stdout_gone();
             }
+        }
+    }
+
+    /// CPU and memory are sampled when something uses them: `--max-memory` (and the
+    /// dashboard, once it lands). An idle headless corral reads no `/proc` at all.
+    fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let needed = self
+            .groups
+            .iter()
+            .any(|g| g.spec.policy.max_memory.is_some());
+        if needed {
+            let targets = backend::Targets::default();
+            match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
+            {
+                Ok(()) => self.sample_targets = Some(targets),
+                Err(e) => tracing::warn!("cannot start the resource sampler: {e}"),
+            }
+        }
+        rx
+    }
+
+    fn update_sample_targets(&self) {
+        if let Some(Ok(mut t)) = self.sample_targets.as_ref().map(|t| t.lock()) {
+            t.clear();
+            t.extend(self.leaders.keys().copied());
+        }
+    }
+
+    fn on_samples(&mut self, round: Vec<backend::Usage>) {
+        for usage in round {
+            let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
+                continue;
+            };
+            self.usage.insert(key, usage);
+            self.pending.push_back(Input::Sample {
+                key,
+                generation,
+                rss: usage.rss,
+            });
         }
     }
 
@@ -319,6 +367,7 @@ impl Runtime {
         drop(theirs); // the worker has its copy; ours would hide its EOF
         let pid = child.pid;
         self.leaders.insert(pid, (key, generation));
+        self.update_sample_targets();
         let streams = [
             (child.stdout, Kind::Output(Stream::Stdout)),
             (child.stderr, Kind::Output(Stream::Stderr)),
@@ -383,6 +432,8 @@ impl Runtime {
                 tracing::debug!(pid, "reaped a descendant that outlived its parent");
                 continue;
             };
+            self.usage.remove(&key);
+            self.update_sample_targets();
             self.drain(key, generation);
             let group_alive = backend::group_alive(pid);
             if group_alive {

@@ -18,6 +18,10 @@ use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolErro
 /// Output lines longer than this are split into several.
 pub const MAX_OUTPUT_LINE: usize = 16 * 1024;
 
+/// Heartbeats reach the core at most this often per worker: a flood of them costs one
+/// input, and a timeout of seconds does not need finer news.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+
 /// Protocol errors are reported at most this often per worker (the count says the rest).
 const ERROR_REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -41,6 +45,7 @@ struct State {
     eof: bool,
     errors: u64,
     last_report: Option<Instant>,
+    last_heartbeat: Option<Instant>,
 }
 
 pub enum Pumped {
@@ -74,6 +79,7 @@ impl Reader {
             eof: false,
             errors: 0,
             last_report: None,
+            last_heartbeat: None,
         };
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
@@ -148,8 +154,16 @@ impl State {
     fn feed(&mut self, data: &[u8], hub: &mut Hub) {
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
+        let last_heartbeat = &mut self.last_heartbeat;
         self.splitter.push(data, &mut |piece| {
-            handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+            let heard = handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+            if heard {
+                let now = Instant::now();
+                if last_heartbeat.is_none_or(|t| now.duration_since(t) >= HEARTBEAT_EVERY) {
+                    *last_heartbeat = Some(now);
+                    hub.push_input(Input::Heartbeat { key, generation });
+                }
+            }
         });
         for e in errors {
             self.protocol_error(hub, e);
@@ -164,7 +178,9 @@ impl State {
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
         self.splitter.finish(&mut |piece| {
-            handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+            if handle_piece(hub, key, generation, pid, kind, piece, &mut errors) {
+                hub.push_input(Input::Heartbeat { key, generation });
+            }
         });
         for e in errors {
             self.protocol_error(hub, e);
@@ -200,7 +216,7 @@ fn handle_piece(
     kind: Kind,
     piece: Piece<'_>,
     errors: &mut Vec<ProtocolError>,
-) {
+) -> bool {
     match (kind, piece) {
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -216,7 +232,8 @@ fn handle_piece(
         (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
             Err(e) => errors.push(e),
             Ok(Message::Ready) => hub.push_input(Input::Ready { key, generation }),
-            Ok(Message::Heartbeat | Message::Internal) => {}
+            Ok(Message::Heartbeat) => return true,
+            Ok(Message::Internal) => {}
             Ok(message) => {
                 if let Some(data) = message.reported_data() {
                     hub.headless.record(&Record::Message {
@@ -228,6 +245,7 @@ fn handle_piece(
             }
         },
     }
+    false
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
