@@ -49,7 +49,8 @@ pub enum Record<'a> {
         pid: u32,
         groups: &'a [GroupInfo],
     },
-    Event(&'a Event),
+    /// A supervisor event; `messages` (for `exited`) is how many messages the slot sent.
+    Event(&'a Event, Option<u64>),
     Output {
         key: WorkerKey,
         pid: u32,
@@ -192,10 +193,7 @@ impl Headless {
         }
         let dropped = self.dropped();
         if dropped > 0 && !self.closed() {
-            tracing::warn!(
-                dropped,
-                "output lines were dropped because stdout was too slow"
-            );
+            tracing::warn!(dropped, "output lines were dropped because stdout was too slow");
         }
     }
 }

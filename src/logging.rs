@@ -18,9 +18,7 @@ pub fn init(verbosity: i8) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let result = if std::env::var_os("RUST_LOG").is_some() {
-        builder
-            .with_env_filter(EnvFilter::from_default_env())
-            .try_init()
+        builder.with_env_filter(EnvFilter::from_default_env()).try_init()
     } else {
         builder.with_max_level(level).try_init()
     };

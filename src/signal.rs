@@ -60,15 +60,8 @@ impl Signal {
             return (1..=libc::SIGRTMAX()).contains(&n).then_some(Signal(n));
         }
         let upper = t.to_ascii_uppercase();
-        let full = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        NAMES
-            .iter()
-            .find(|(_, name)| *name == full)
-            .map(|&(n, _)| Signal(n))
+        let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+        NAMES.iter().find(|(_, name)| *name == full).map(|&(n, _)| Signal(n))
     }
 
     /// The name (`SIGSEGV`) or, for signals without one, `SIG<n>`.

@@ -25,11 +25,7 @@ fn check_kill(rc: libc::c_int) -> io::Result<()> {
         return Ok(());
     }
     let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(err)
-    }
+    if err.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(err) }
 }
 
 /// Whether any process (a zombie included) still has process group `pgid`.
@@ -70,11 +66,7 @@ fn decode_status(status: libc::c_int) -> ExitStatus {
 pub fn become_subreaper() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// PIDs of corral's live children (from `/proc/self/task/*/children`).
@@ -85,10 +77,7 @@ pub fn children_of_self() -> Vec<u32> {
     };
     for task in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            pids.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
+            pids.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
         }
     }
     pids.sort_unstable();
@@ -124,14 +113,8 @@ mod tests {
         let _ = child.wait();
         assert!(pid > 0);
         assert_eq!(decode_status(7 << 8), ExitStatus::Code(7));
-        assert_eq!(
-            decode_status(libc::SIGSEGV),
-            ExitStatus::Signal(Signal::SEGV)
-        );
-        assert_eq!(
-            decode_status(libc::SIGKILL | 0x80),
-            ExitStatus::Signal(Signal::KILL)
-        );
+        assert_eq!(decode_status(libc::SIGSEGV), ExitStatus::Signal(Signal::SEGV));
+        assert_eq!(decode_status(libc::SIGKILL | 0x80), ExitStatus::Signal(Signal::KILL));
     }
 
     #[test]

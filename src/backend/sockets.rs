@@ -30,10 +30,7 @@ pub struct BindError {
 const BACKLOG: i32 = 4096;
 
 pub fn bind(addr: &ListenAddr) -> Result<BoundListener, BindError> {
-    let fail = |source| BindError {
-        addr: addr.to_string(),
-        source,
-    };
+    let fail = |source| BindError { addr: addr.to_string(), source };
     let socket = match addr {
         ListenAddr::AnyPort(port) => bind_any(*port).map_err(fail)?,
         ListenAddr::Tcp(sa) => bind_tcp(*sa).map_err(fail)?,
@@ -43,10 +40,7 @@ pub fn bind(addr: &ListenAddr) -> Result<BoundListener, BindError> {
         Some(sa) => sa.to_string(),
         None => addr.to_string(),
     };
-    Ok(BoundListener {
-        fd: socket.into(),
-        local,
-    })
+    Ok(BoundListener { fd: socket.into(), local })
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<Socket> {
@@ -110,10 +104,7 @@ mod tests {
         let first = bind(&ListenAddr::Tcp("127.0.0.1:0".parse().expect("addr"))).expect("bind");
         let taken: SocketAddr = first.local.parse().expect("local addr");
         let err = bind(&ListenAddr::Tcp(taken)).expect_err("second bind must fail");
-        assert_eq!(
-            err.to_string(),
-            format!("cannot listen on {taken}: Address already in use")
-        );
+        assert_eq!(err.to_string(), format!("cannot listen on {taken}: Address already in use"));
     }
 
     #[test]

@@ -73,22 +73,12 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
 impl ExecImage {
     fn new(spec: &ExecSpec<'_>) -> io::Result<ExecImage> {
         if spec.fds.len() > MAX_PASSED_FDS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "too many sockets to pass",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many sockets to pass"));
         }
         let program = cstring(spec.program.as_os_str().as_bytes())?;
-        let argv = spec
-            .argv
-            .iter()
-            .map(|a| cstring(a.as_bytes()))
-            .collect::<io::Result<Vec<_>>>()?;
-        let env = spec
-            .env
-            .iter()
-            .map(|e| cstring(e))
-            .collect::<io::Result<Vec<_>>>()?;
+        let argv =
+            spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<io::Result<Vec<_>>>()?;
+        let env = spec.env.iter().map(|e| cstring(e)).collect::<io::Result<Vec<_>>>()?;
         let mut argv_ptrs: Vec<_> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
         let mut env_ptrs: Vec<_> = env.iter().map(|e| e.as_ptr()).collect();
@@ -138,13 +128,7 @@ impl ExecImage {
             // Own session and group: terminal signals never reach the worker, and corral
             // can signal its whole tree with one killpg.
             check!(libc::setsid());
-            check!(libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0
-            ));
+            check!(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0));
             // WHY: if corral died before prctl, the signal will never come; go now.
             if libc::getppid() != self.parent_pid {
                 libc::_exit(1);
@@ -158,11 +142,7 @@ impl ExecImage {
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&raw mut empty);
-            check!(libc::sigprocmask(
-                libc::SIG_SETMASK,
-                &raw const empty,
-                std::ptr::null_mut()
-            ));
+            check!(libc::sigprocmask(libc::SIG_SETMASK, &raw const empty, std::ptr::null_mut()));
 
             // Move every source above the target range first, so no dup2 clobbers a
             // source; dup2 onto the target then clears close-on-exec (dup2(fd, fd) would
@@ -191,16 +171,9 @@ impl ExecImage {
                 }
             }
             if !self.listen_pid_slot.is_null() {
-                write_pid(
-                    self.listen_pid_slot.add(LISTEN_PID_PREFIX.len()),
-                    libc::getpid(),
-                );
+                write_pid(self.listen_pid_slot.add(LISTEN_PID_PREFIX.len()), libc::getpid());
             }
-            libc::execve(
-                self.program.as_ptr(),
-                self.argv_ptrs.as_ptr(),
-                self.env_ptrs.as_ptr(),
-            );
+            libc::execve(self.program.as_ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr());
         }
         io::Error::last_os_error()
     }
@@ -262,10 +235,7 @@ pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
     let mut cmd = std::process::Command::new(OsStr::from_bytes(image.program.as_bytes()));
     // The env std would build is never used (the child execs itself); clearing it saves
     // copying corral's whole environment on every spawn.
-    cmd.env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env_clear().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(cwd) = spec.cwd {
         cmd.current_dir(cwd);
     }
@@ -282,11 +252,7 @@ pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
         return Err(io::Error::other("stdio pipes missing"));
     };
     // Dropping `child` neither waits nor kills: the runtime's single reaper collects it.
-    Ok(SpawnedChild {
-        pid: child.id(),
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-    })
+    Ok(SpawnedChild { pid: child.id(), stdout: stdout.into(), stderr: stderr.into() })
 }
 
 /// The event channel for one worker generation: (primary's end, worker's end). Both are

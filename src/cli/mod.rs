@@ -40,11 +40,7 @@ pub struct CliExit {
 
 impl CliExit {
     fn usage(message: impl std::fmt::Display) -> CliExit {
-        CliExit {
-            message: format!("corral: {message}"),
-            to_stderr: true,
-            code: 2,
-        }
+        CliExit { message: format!("corral: {message}"), to_stderr: true, code: 2 }
     }
 }
 
@@ -216,18 +212,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = Cli::command()
-        .try_get_matches_from(args)
-        .map_err(|e| clap_exit(&e))?;
+    let matches = Cli::command().try_get_matches_from(args).map_err(|e| clap_exit(&e))?;
     let cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&e))?;
     let opts = &cli.opts;
     // Before COMMAND, which may be relative to it.
-    let cwd = opts
-        .cwd
-        .as_deref()
-        .map(resolve::cwd)
-        .transpose()
-        .map_err(CliExit::usage)?;
+    let cwd = opts.cwd.as_deref().map(resolve::cwd).transpose().map_err(CliExit::usage)?;
     let path_var = std::env::var_os("PATH");
     let target = match cli.sub {
         Some(Sub::Completions { shell }) => {
@@ -252,11 +241,7 @@ where
     };
     let verbosity = i16::from(opts.verbose) - i16::from(opts.quiet);
     let verbosity = i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0);
-    Ok(Invocation::Run(RunSpec {
-        groups: vec![group],
-        output,
-        verbosity,
-    }))
+    Ok(Invocation::Run(RunSpec { groups: vec![group], output, verbosity }))
 }
 
 /// Writes completions for `shell` to `out`.
@@ -268,15 +253,8 @@ pub fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
 fn clap_exit(err: &clap::Error) -> CliExit {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let rendered = err.render().to_string();
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) {
-        return CliExit {
-            message: rendered,
-            to_stderr: false,
-            code: 0,
-        };
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return CliExit { message: rendered, to_stderr: false, code: 0 };
     }
     // The first paragraph: some errors go on in indented lines (the missing arguments);
     // tips and the usage come later and are dropped. Possible values are said our way.
@@ -304,12 +282,8 @@ fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
             continue;
         }
         if let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == id) {
-            let name = arg
-                .get_long()
-                .map_or_else(|| id.to_string(), |l| format!("--{l}"));
-            return Err(CliExit::usage(format!(
-                "'{name}' cannot be used with 'completions'"
-            )));
+            let name = arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}"));
+            return Err(CliExit::usage(format!("'{name}' cannot be used with 'completions'")));
         }
     }
     Ok(())
@@ -339,19 +313,12 @@ fn command_target(
         u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))
     });
     let listen = listen_specs(&opts.listen)?;
-    Ok(Target {
-        name,
-        workers,
-        command,
-        listen,
-    })
+    Ok(Target { name, workers, command, listen })
 }
 
 fn demo_target(opts: &RunOpts, demo: &DemoArgs) -> Result<Target, CliExit> {
     if !opts.listen.is_empty() {
-        return Err(CliExit::usage(
-            "'--listen' cannot be used with 'demo' (use '--port')",
-        ));
+        return Err(CliExit::usage("'--listen' cannot be used with 'demo' (use '--port')"));
     }
     let exe = std::env::current_exe()
         .map_err(|e| CliExit::usage(format!("cannot find corral's own executable: {e}")))?;
@@ -364,11 +331,7 @@ fn demo_target(opts: &RunOpts, demo: &DemoArgs) -> Result<Target, CliExit> {
     Ok(Target {
         name: opts.name.clone().unwrap_or_else(|| "web".to_string()),
         workers: opts.workers.unwrap_or(2),
-        command: CommandSpec {
-            program: exe,
-            argv,
-            display: "corral demo worker".to_string(),
-        },
+        command: CommandSpec { program: exe, argv, display: "corral demo worker".to_string() },
         listen: vec![ListenSpec {
             name: "http".to_string(),
             addr: ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into()),
@@ -377,12 +340,7 @@ fn demo_target(opts: &RunOpts, demo: &DemoArgs) -> Result<Target, CliExit> {
 }
 
 fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
-    let Target {
-        name,
-        workers,
-        command,
-        listen,
-    } = target;
+    let Target { name, workers, command, listen } = target;
     let restart = match opts.restart {
         RestartArg::Always => RestartPolicy::Always,
         RestartArg::OnFailure => RestartPolicy::OnFailure,
@@ -404,11 +362,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         NodeIpcArg::On => true,
         NodeIpcArg::Off => false,
         NodeIpcArg::Auto => {
-            let file = command
-                .program
-                .file_name()
-                .and_then(|f| f.to_str())
-                .unwrap_or("");
+            let file = command.program.file_name().and_then(|f| f.to_str()).unwrap_or("");
             matches!(file, "node" | "nodejs" | "bun")
         }
     };
@@ -437,10 +391,7 @@ fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
                 l.text
             )));
         }
-        specs.push(ListenSpec {
-            name,
-            addr: l.addr.clone(),
-        });
+        specs.push(ListenSpec { name, addr: l.addr.clone() });
     }
     Ok(specs)
 }

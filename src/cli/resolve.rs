@@ -26,17 +26,12 @@ pub(crate) fn command(
     path_var: Option<&OsStr>,
 ) -> Result<CommandSpec, String> {
     let Some(command) = argv.first() else {
-        return Err(
-            "missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
+        return Err("missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
                     'corral demo' or 'corral completions SHELL'"
-                .to_string(),
-        );
+            .to_string());
     };
     if let Some(bad) = argv.iter().find(|a| a.as_bytes().contains(&0)) {
-        return Err(format!(
-            "argument '{}' contains a NUL byte",
-            bad.to_string_lossy()
-        ));
+        return Err(format!("argument '{}' contains a NUL byte", bad.to_string_lossy()));
     }
     let cannot = |why: &str| format!("cannot run '{}': {why}", command.to_string_lossy());
     if command.is_empty() {
@@ -54,16 +49,8 @@ pub(crate) fn command(
     } else {
         search_path(command, path_var).map_err(|e| cannot(&reason(&e)))?
     };
-    let display = argv
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok(CommandSpec {
-        program,
-        argv,
-        display,
-    })
+    let display = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+    Ok(CommandSpec { program, argv, display })
 }
 
 /// glibc's `execvp` default when `PATH` is unset.

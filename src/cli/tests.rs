@@ -125,11 +125,7 @@ fn every_option_reaches_the_spec() {
     let g = &spec.groups[0];
     assert_eq!((g.workers, g.name.as_str()), (8, "api_1"));
     let tcp = |s: &str| ListenAddr::Tcp(s.parse::<SocketAddr>().unwrap());
-    let listen: Vec<_> = g
-        .listen
-        .iter()
-        .map(|l| (l.name.as_str(), l.addr.clone()))
-        .collect();
+    let listen: Vec<_> = g.listen.iter().map(|l| (l.name.as_str(), l.addr.clone())).collect();
     assert_eq!(
         listen,
         [
@@ -142,10 +138,7 @@ fn every_option_reaches_the_spec() {
     let ms = Duration::from_millis;
     let want = Policy {
         restart: RestartPolicy::OnFailure,
-        backoff: Backoff {
-            first: ms(250),
-            max: ms(60_000),
-        },
+        backoff: Backoff { first: ms(250), max: ms(60_000) },
         min_uptime: ms(30_000),
         max_restarts: 5,
         restart_window: ms(120_000),
@@ -155,11 +148,8 @@ fn every_option_reaches_the_spec() {
     };
     assert_eq!(g.policy, want);
     assert_eq!(g.cwd.as_deref(), Some(dir.path()));
-    let env: Vec<_> = g
-        .env
-        .iter()
-        .map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap()))
-        .collect();
+    let env: Vec<_> =
+        g.env.iter().map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap())).collect();
     assert_eq!(env, [("A", "1"), ("B", "x=y"), ("C", "")]);
     assert_eq!(spec.output, OutputMode::Headless(LogFormat::Json));
     assert_eq!(spec.verbosity, 2);
@@ -172,19 +162,10 @@ fn option_variants() {
         all.extend(["--", "/bin/sh"]);
         group(&all).policy
     };
-    assert_eq!(
-        policy(&["--restart", "never"]).restart,
-        RestartPolicy::Never
-    );
-    assert_eq!(
-        policy(&["--restart", "always"]).restart,
-        RestartPolicy::Always
-    );
+    assert_eq!(policy(&["--restart", "never"]).restart, RestartPolicy::Never);
+    assert_eq!(policy(&["--restart", "always"]).restart, RestartPolicy::Always);
     assert_eq!(policy(&["--backoff", "0"]).backoff, Backoff::ZERO);
-    let fixed = Backoff {
-        first: Duration::from_secs(1),
-        max: Duration::from_secs(1),
-    };
+    let fixed = Backoff { first: Duration::from_secs(1), max: Duration::from_secs(1) };
     assert_eq!(policy(&["--backoff", "1s"]).backoff, fixed);
     assert_eq!(policy(&["--stop-signal", "KILL"]).stop_signal, Signal::KILL);
     assert_eq!(policy(&["--stop-signal", "2"]).stop_signal, Signal::INT);
@@ -197,17 +178,9 @@ fn option_variants() {
 
 #[test]
 fn env_values_need_not_be_utf8() {
-    let args = [
-        OsStr::new("corral"),
-        OsStr::new("--env"),
-        OsStr::from_bytes(b"K=\xff"),
-    ];
-    let args = args
-        .into_iter()
-        .chain([OsStr::new("--"), OsStr::new("/bin/sh")]);
-    let Ok(Invocation::Run(spec)) = parse_from(args) else {
-        panic!("not parsed")
-    };
+    let args = [OsStr::new("corral"), OsStr::new("--env"), OsStr::from_bytes(b"K=\xff")];
+    let args = args.into_iter().chain([OsStr::new("--"), OsStr::new("/bin/sh")]);
+    let Ok(Invocation::Run(spec)) = parse_from(args) else { panic!("not parsed") };
     assert_eq!(spec.groups[0].env[0].1.as_bytes(), b"\xff");
 }
 
@@ -242,10 +215,7 @@ fn bad_values_name_the_value() {
         (&["--env", "=x"], "'=x'"),
         (&["--env", "NOEQ"], "'NOEQ'"),
         (&["--log-format", "yaml"], "'yaml'"),
-        (
-            &["--cwd", "/nope/x"],
-            "--cwd '/nope/x': No such file or directory",
-        ),
+        (&["--cwd", "/nope/x"], "--cwd '/nope/x': No such file or directory"),
         (&["--cwd", &file], "Not a directory"),
         (&["--frobnicate"], "'--frobnicate'"),
         (&["-w", "1", "-w", "2"], "'--workers <N>'"),
@@ -290,10 +260,7 @@ fn command_that_cannot_run() {
     );
     let dir = tempfile::tempdir().unwrap();
     let plain = executable(dir.path(), "x.sh", 0o644);
-    assert_eq!(
-        fail(&["--", &plain]),
-        format!("corral: cannot run '{plain}': Permission denied")
-    );
+    assert_eq!(fail(&["--", &plain]), format!("corral: cannot run '{plain}': Permission denied"));
     let dir_text = dir.path().to_str().unwrap();
     let message = fail(&["--cwd", dir_text, "./x.sh"]);
     assert_eq!(message, "corral: cannot run './x.sh': Permission denied");
@@ -305,14 +272,7 @@ fn command_that_cannot_run() {
 fn relative_command_is_resolved_in_cwd() {
     let dir = tempfile::tempdir().unwrap();
     let script = executable(dir.path(), "server.sh", 0o755);
-    let g = group(&[
-        "--cwd",
-        dir.path().to_str().unwrap(),
-        "--",
-        "./server.sh",
-        "--port",
-        "1",
-    ]);
+    let g = group(&["--cwd", dir.path().to_str().unwrap(), "--", "./server.sh", "--port", "1"]);
     assert_eq!(g.command.program, Path::new(&script));
     assert_eq!(g.command.argv, ["./server.sh", "--port", "1"]);
     assert_eq!(g.name, "server-sh");
@@ -367,12 +327,7 @@ fn demo_defaults() {
     assert_eq!(g.command.program, exe);
     assert_eq!(
         g.command.argv,
-        [
-            exe.as_os_str(),
-            "__demo-worker".as_ref(),
-            "--crash-after".as_ref(),
-            "10s..40s".as_ref()
-        ]
+        [exe.as_os_str(), "__demo-worker".as_ref(), "--crash-after".as_ref(), "10s..40s".as_ref()]
     );
     assert_eq!(g.command.display, "corral demo worker");
     assert_eq!(g.policy, Policy::default());
@@ -395,55 +350,29 @@ fn demo_options_before_and_after() {
     ]);
     let g = &spec.groups[0];
     assert_eq!((g.workers, g.name.as_str()), (4, "api"));
-    assert_eq!(
-        g.listen[0].addr,
-        ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap())
-    );
+    assert_eq!(g.listen[0].addr, ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap()));
     assert_eq!(g.command.argv[3], "1m..1m30s");
     assert_eq!(spec.output, OutputMode::Headless(LogFormat::Text));
     assert_eq!(spec.verbosity, 1);
-    assert_eq!(
-        group(&["-w", "5", "demo", "--crash-after", "5s"]).workers,
-        5
-    );
-    assert_eq!(
-        group(&["demo", "--crash-after", "5s"]).command.argv[3],
-        "5s..5s"
-    );
+    assert_eq!(group(&["-w", "5", "demo", "--crash-after", "5s"]).workers, 5);
+    assert_eq!(group(&["demo", "--crash-after", "5s"]).command.argv[3], "5s..5s");
 }
 
 #[test]
 fn help_and_version_succeed() {
-    for args in [
-        &["--help"][..],
-        &["-h"],
-        &["demo", "--help"],
-        &["help", "demo"],
-        &["--version"],
-    ] {
+    for args in [&["--help"][..], &["-h"], &["demo", "--help"], &["help", "demo"], &["--version"]] {
         let exit = parse(args).unwrap_err();
         assert_eq!((exit.code, exit.to_stderr), (0, false), "{args:?}");
         assert!(!exit.message.contains('\u{1b}'), "colour in {args:?}");
     }
     let help = parse(&["--help"]).unwrap_err().message;
-    assert!(
-        help.contains("--workers") && help.contains("corral demo"),
-        "{help}"
-    );
-    assert!(
-        parse(&["--version"])
-            .unwrap_err()
-            .message
-            .contains(env!("CARGO_PKG_VERSION"))
-    );
+    assert!(help.contains("--workers") && help.contains("corral demo"), "{help}");
+    assert!(parse(&["--version"]).unwrap_err().message.contains(env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn completions() {
-    assert!(matches!(
-        parse(&["completions", "bash"]),
-        Ok(Invocation::Completions(Shell::Bash))
-    ));
+    assert!(matches!(parse(&["completions", "bash"]), Ok(Invocation::Completions(Shell::Bash))));
     let mut out = Vec::new();
     write_completions(Shell::Bash, &mut out);
     let script = String::from_utf8(out).unwrap();
@@ -456,10 +385,7 @@ fn node_ipc_follows_the_program_name() {
     let node = executable(dir.path(), "node", 0o755);
     let other = executable(dir.path(), "server", 0o755);
     assert!(group(&["--", &node, "x.js"]).node_ipc, "auto: on for node");
-    assert!(
-        !group(&["--", &other]).node_ipc,
-        "auto: off for anything else"
-    );
+    assert!(!group(&["--", &other]).node_ipc, "auto: off for anything else");
     assert!(group(&["--node-ipc", "on", "--", &other]).node_ipc);
     assert!(!group(&["--node-ipc", "off", "--", &node]).node_ipc);
     assert!(fail(&["--node-ipc", "maybe", "--", &node]).contains("'maybe'"));
@@ -472,10 +398,7 @@ fn readiness_liveness_and_memory_options() {
     let g = group(&["--", &cmd]);
     assert!(!g.wait_ready);
     assert_eq!(g.policy.ready_timeout, Duration::from_secs(30));
-    assert_eq!(
-        (g.policy.heartbeat_timeout, g.policy.max_memory),
-        (None, None)
-    );
+    assert_eq!((g.policy.heartbeat_timeout, g.policy.max_memory), (None, None));
     let g = group(&[
         "--wait-ready",
         "--ready-timeout",
@@ -491,27 +414,11 @@ fn readiness_liveness_and_memory_options() {
     assert_eq!(g.policy.ready_timeout, Duration::from_secs(2));
     assert_eq!(g.policy.heartbeat_timeout, Some(Duration::from_millis(500)));
     assert_eq!(g.policy.max_memory, Some(512 << 20));
-    assert_eq!(
-        group(&["--max-memory", "1G", "--", &cmd]).policy.max_memory,
-        Some(1 << 30)
-    );
-    assert_eq!(
-        group(&["--max-memory", "100m", "--", &cmd])
-            .policy
-            .max_memory,
-        Some(100 << 20)
-    );
-    assert_eq!(
-        group(&["--max-memory", "1GB", "--", &cmd])
-            .policy
-            .max_memory,
-        Some(1_000_000_000)
-    );
+    assert_eq!(group(&["--max-memory", "1G", "--", &cmd]).policy.max_memory, Some(1 << 30));
+    assert_eq!(group(&["--max-memory", "100m", "--", &cmd]).policy.max_memory, Some(100 << 20));
+    assert_eq!(group(&["--max-memory", "1GB", "--", &cmd]).policy.max_memory, Some(1_000_000_000));
     for bad in ["0", "lots", "5X"] {
-        assert!(
-            fail(&["--max-memory", bad, "--", &cmd]).contains(&format!("'{bad}'")),
-            "{bad}"
-        );
+        assert!(fail(&["--max-memory", bad, "--", &cmd]).contains(&format!("'{bad}'")), "{bad}");
     }
     assert!(fail(&["--heartbeat-timeout", "0", "--", &cmd]).contains("'0'"));
 }

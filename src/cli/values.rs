@@ -23,12 +23,8 @@ pub(crate) fn workers(text: &str) -> Result<u32, String> {
 }
 
 pub(crate) fn max_restarts(text: &str) -> Result<u32, String> {
-    text.parse::<u32>().map_err(|_| {
-        format!(
-            "expected a whole number from 0 (never give up) to {}",
-            u32::MAX
-        )
-    })
+    text.parse::<u32>()
+        .map_err(|_| format!("expected a whole number from 0 (never give up) to {}", u32::MAX))
 }
 
 /// Group names end up in worker ids (`web.2`) and file names, so no dots or slashes.
@@ -50,19 +46,9 @@ pub(crate) fn name_from_command(command: &OsStr) -> String {
     let name: String = file
         .to_string_lossy()
         .chars()
-        .map(|c| {
-            if c.is_ascii() && is_name_byte(c as u8) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii() && is_name_byte(c as u8) { c } else { '-' })
         .collect();
-    if name.is_empty() {
-        "group".to_string()
-    } else {
-        name
-    }
+    if name.is_empty() { "group".to_string() } else { name }
 }
 
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
@@ -83,11 +69,7 @@ pub(crate) fn memory_size(text: &str) -> Result<u64, String> {
     let expected = || "expected a size above 0 like 512MiB, 1G or 100M".to_string();
     let t = text.trim();
     let binary = t.ends_with(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-    let normalized = if binary {
-        format!("{}iB", t.to_ascii_uppercase())
-    } else {
-        t.to_string()
-    };
+    let normalized = if binary { format!("{}iB", t.to_ascii_uppercase()) } else { t.to_string() };
     match normalized.parse::<bytesize::ByteSize>() {
         Ok(size) if size.as_u64() > 0 => Ok(size.as_u64()),
         _ => Err(expected()),
@@ -108,9 +90,7 @@ fn duration_range(text: &str, expected: &str) -> Result<(Duration, Duration), St
     let (first, max) = text.split_once("..").unwrap_or((text, text));
     let (first, max) = (parse(first)?, parse(max)?);
     if max < first {
-        return Err(format!(
-            "expected {expected}, with the first value not above the second"
-        ));
+        return Err(format!("expected {expected}, with the first value not above the second"));
     }
     Ok((first, max))
 }
@@ -163,11 +143,7 @@ pub(crate) fn listen(text: &str) -> Result<Listen, String> {
         _ => (None, text),
     };
     let addr = listen_addr(addr).ok_or(LISTEN_EXPECTED)?;
-    Ok(Listen {
-        name,
-        addr,
-        text: text.to_string(),
-    })
+    Ok(Listen { name, addr, text: text.to_string() })
 }
 
 /// `LISTEN_FDNAMES` is `:`-separated and names are looked up by workers, so keep them plain.
@@ -223,10 +199,8 @@ impl TypedValueParser for EnvParser {
     ) -> Result<Self::Value, clap::Error> {
         env_pair(value).map_err(|reason| {
             let arg = arg.map_or_else(|| "--env".to_string(), ToString::to_string);
-            let message = format!(
-                "invalid value '{}' for '{arg}': {reason}",
-                value.to_string_lossy()
-            );
+            let message =
+                format!("invalid value '{}' for '{arg}': {reason}", value.to_string_lossy());
             clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
         })
     }
@@ -261,24 +235,12 @@ mod tests {
             ("localhost:80", None, tcp("127.0.0.1:80")),
             ("[::1]:8080", None, tcp("[::1]:8080")),
             ("api=[::]:1", Some("api"), tcp("[::]:1")),
-            (
-                "unix:/tmp/s.sock",
-                None,
-                ListenAddr::Unix("/tmp/s.sock".into()),
-            ),
-            (
-                "a-b_1=unix:/x=y",
-                Some("a-b_1"),
-                ListenAddr::Unix("/x=y".into()),
-            ),
+            ("unix:/tmp/s.sock", None, ListenAddr::Unix("/tmp/s.sock".into())),
+            ("a-b_1=unix:/x=y", Some("a-b_1"), ListenAddr::Unix("/x=y".into())),
             ("unix:/x=y", None, ListenAddr::Unix("/x=y".into())),
         ];
         for (text, name, addr) in cases {
-            let want = Listen {
-                name: name.map(str::to_string),
-                addr,
-                text: text.into(),
-            };
+            let want = Listen { name: name.map(str::to_string), addr, text: text.into() };
             assert_eq!(listen(text), Ok(want), "{text}");
         }
         for bad in [
@@ -304,13 +266,7 @@ mod tests {
         let s = Duration::from_secs;
         assert_eq!(backoff("0"), Ok(Backoff::ZERO));
         assert_eq!(backoff("0..0"), Ok(Backoff::ZERO));
-        assert_eq!(
-            backoff("2s"),
-            Ok(Backoff {
-                first: s(2),
-                max: s(2)
-            })
-        );
+        assert_eq!(backoff("2s"), Ok(Backoff { first: s(2), max: s(2) }));
         assert!(backoff("0..1s").is_err());
         assert!(backoff("1s..").is_err());
         let c = crash_after("1m30s..2m").unwrap();
@@ -322,11 +278,9 @@ mod tests {
 
     #[test]
     fn default_names_are_valid_names() {
-        for (command, want) in [
-            ("/usr/bin/node", "node"),
-            ("python3.12", "python3-12"),
-            ("./my app", "my-app"),
-        ] {
+        for (command, want) in
+            [("/usr/bin/node", "node"), ("python3.12", "python3-12"), ("./my app", "my-app")]
+        {
             let got = name_from_command(OsStr::new(command));
             assert_eq!(got, want);
             assert_eq!(name(&got), Ok(got.clone()));

@@ -120,30 +120,12 @@ pub struct Event {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
-    Spawned {
-        generation: u32,
-    },
-    SpawnFailed {
-        error: String,
-    },
+    Spawned { generation: u32 },
+    SpawnFailed { error: String },
     Ready,
-    Exited {
-        status: ExitStatus,
-        uptime: Duration,
-        reason: ExitReason,
-        restarts: u32,
-    },
-    RestartScheduled {
-        delay: Duration,
-        restarts: u32,
-    },
-    GaveUp {
-        restarts: u32,
-    },
-    Scaled {
-        workers: u32,
-    },
-    ShutdownStarted {
-        trigger: ShutdownTrigger,
-    },
+    Exited { status: ExitStatus, uptime: Duration, reason: ExitReason, restarts: u32 },
+    RestartScheduled { delay: Duration, restarts: u32 },
+    GaveUp { restarts: u32 },
+    Scaled { workers: u32 },
+    ShutdownStarted { trigger: ShutdownTrigger },
 }

@@ -20,10 +20,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub const ZERO: Backoff = Backoff {
-        first: Duration::ZERO,
-        max: Duration::ZERO,
-    };
+    pub const ZERO: Backoff = Backoff { first: Duration::ZERO, max: Duration::ZERO };
 
     /// The delay before the restart after the `n`-th consecutive short run (`n >= 1`),
     /// without jitter.
@@ -59,10 +56,7 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             restart: RestartPolicy::Always,
-            backoff: Backoff {
-                first: Duration::from_millis(100),
-                max: Duration::from_secs(30),
-            },
+            backoff: Backoff { first: Duration::from_millis(100), max: Duration::from_secs(30) },
             min_uptime: Duration::from_secs(10),
             max_restarts: 0,
             restart_window: Duration::from_mins(1),

@@ -61,11 +61,7 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
-        self.out.push(Command::Emit(Event {
-            scope: Scope::Worker(slot.key),
-            pid,
-            kind,
-        }));
+        self.out.push(Command::Emit(Event { scope: Scope::Worker(slot.key), pid, kind }));
     }
 
     fn signal(&mut self, key: WorkerKey, pid: u32, signal: Signal) {
@@ -76,11 +72,7 @@ impl Cx<'_> {
         slot.epoch += 1;
         slot.timers.retain(|&(_, k)| k != kind);
         slot.timers.push((slot.epoch, kind));
-        let token = TimerToken {
-            key: slot.key,
-            epoch: slot.epoch,
-            kind,
-        };
+        let token = TimerToken { key: slot.key, epoch: slot.epoch, kind };
         self.out.push(Command::Timer { at, token });
     }
 }
@@ -104,12 +96,7 @@ impl Supervisor {
             .enumerate()
             .map(|(g, config)| {
                 let slots = (1..=config.workers)
-                    .map(|slot| {
-                        Slot::new(WorkerKey {
-                            group: g as u16,
-                            slot,
-                        })
-                    })
+                    .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
                 Group { config, slots }
             })
@@ -133,34 +120,17 @@ impl Supervisor {
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Command> {
         match input {
             Input::Start => self.start(now),
-            Input::Spawned {
-                key,
-                generation,
-                pid,
-            } => self.on_spawned(now, key, generation, pid),
-            Input::SpawnFailed {
-                key,
-                generation,
-                error,
-            } => {
+            Input::Spawned { key, generation, pid } => self.on_spawned(now, key, generation, pid),
+            Input::SpawnFailed { key, generation, error } => {
                 self.on_spawn_failed(now, key, generation, error);
             }
-            Input::Exited {
-                key,
-                generation,
-                status,
-                group_alive,
-            } => {
+            Input::Exited { key, generation, status, group_alive } => {
                 self.on_exited(now, key, generation, status, group_alive);
             }
             Input::GroupGone { key, generation } => self.on_group_gone(now, key, generation),
             Input::Ready { key, generation } => self.on_ready(now, key, generation),
             Input::Heartbeat { key, generation } => self.on_heartbeat(now, key, generation),
-            Input::Sample {
-                key,
-                generation,
-                rss,
-            } => self.on_sample(now, key, generation, rss),
+            Input::Sample { key, generation, rss } => self.on_sample(now, key, generation, rss),
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
@@ -237,11 +207,8 @@ impl Supervisor {
             }
             // A stop asked for while the spawn was in flight is delivered now.
             if let Some(stop) = pending {
-                let how = if stop.reason == ExitReason::KilledByUser {
-                    How::Kill
-                } else {
-                    How::Graceful
-                };
+                let how =
+                    if stop.reason == ExitReason::KilledByUser { How::Kill } else { How::Graceful };
                 request_stop(slot, cx, stop.reason, how, stop.then);
             }
         });
@@ -256,18 +223,9 @@ impl Supervisor {
                 return;
             }
             let then = run.stop.map_or(After::Policy, |s| s.then);
-            cx.emit(
-                slot,
-                None,
-                EventKind::SpawnFailed {
-                    error: error.clone(),
-                },
-            );
+            cx.emit(slot, None, EventKind::SpawnFailed { error: error.clone() });
             slot.phase = Phase::Stopped;
-            cx.out.push(Command::Release {
-                key: slot.key,
-                generation,
-            });
+            cx.out.push(Command::Release { key: slot.key, generation });
             match then {
                 _ if cx.shutting_down => {}
                 After::Policy | After::RestartNow => {
@@ -303,16 +261,7 @@ impl Supervisor {
             let uptime = cx.now.saturating_duration_since(run.started);
             let pid = run.pid;
             let restarts = slot.restarts;
-            cx.emit(
-                slot,
-                pid,
-                EventKind::Exited {
-                    status,
-                    uptime,
-                    reason,
-                    restarts,
-                },
-            );
+            cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
             if group_alive {
                 // The leader is gone but members of its group live on (a crash that left
                 // children behind, or a child that ignores the stop signal): they are
@@ -383,13 +332,7 @@ impl Supervisor {
             }
             run.over_memory = if rss > limit { run.over_memory + 1 } else { 0 };
             if run.over_memory >= MEMORY_SAMPLES {
-                request_stop(
-                    slot,
-                    cx,
-                    ExitReason::MemoryLimit,
-                    How::Graceful,
-                    After::Policy,
-                );
+                request_stop(slot, cx, ExitReason::MemoryLimit, How::Graceful, After::Policy);
             }
         });
     }
@@ -515,10 +458,7 @@ impl Supervisor {
             }
         } else {
             let number = group.slots.last().map_or(1, |s| s.key.slot + 1);
-            let mut slot = Slot::new(WorkerKey {
-                group: g,
-                slot: number,
-            });
+            let mut slot = Slot::new(WorkerKey { group: g, slot: number });
             spawn(&mut slot, &mut cx);
             group.slots.push(slot);
         }
@@ -553,13 +493,7 @@ impl Supervisor {
         if let Some(slot) = group.slots.iter_mut().rev().find(|s| !s.retiring) {
             slot.retiring = true;
             if slot.is_live() {
-                request_stop(
-                    slot,
-                    &mut cx,
-                    ExitReason::ScaledDown,
-                    How::Graceful,
-                    After::Remove,
-                );
+                request_stop(slot, &mut cx, ExitReason::ScaledDown, How::Graceful, After::Remove);
             } else {
                 slot.timers.clear();
                 slot.phase = Phase::Stopped;
@@ -687,10 +621,7 @@ fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
             let left = until.saturating_duration_since(now);
             let state = match failed {
                 None => WorkerState::Backoff { left },
-                Some(error) => WorkerState::Failed {
-                    left,
-                    error: error.clone(),
-                },
+                Some(error) => WorkerState::Failed { left, error: error.clone() },
             };
             (state, None, None, None)
         }
@@ -726,10 +657,7 @@ fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
         last_heartbeat: None,
         over_memory: 0,
     });
-    cx.out.push(Command::Spawn {
-        key: slot.key,
-        generation,
-    });
+    cx.out.push(Command::Spawn { key: slot.key, generation });
 }
 
 /// A start the user asked for: a fresh crash-loop budget, no backoff.
@@ -778,11 +706,7 @@ fn request_stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason, how: How, 
                 return;
             }
             run.term_sent = true;
-            let signal = if how == How::Abort {
-                Signal::ABRT
-            } else {
-                cx.policy.stop_signal
-            };
+            let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
             if run.exit.is_none() && how == How::Graceful {
                 cx.out.push(Command::NotifyShutdown { key, pid });
             }
@@ -830,13 +754,7 @@ fn check_heartbeat(slot: &mut Slot, cx: &mut Cx<'_>) {
     }
     if cx.now.saturating_duration_since(last) >= timeout {
         // SIGABRT first: a hung worker may dump its state before the SIGKILL.
-        request_stop(
-            slot,
-            cx,
-            ExitReason::HeartbeatTimeout,
-            How::Abort,
-            After::Policy,
-        );
+        request_stop(slot, cx, ExitReason::HeartbeatTimeout, How::Abort, After::Policy);
     } else {
         cx.arm(slot, TimerKind::Heartbeat, last + timeout);
     }
@@ -854,16 +772,7 @@ fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
         let status = ExitStatus::Signal(Signal::KILL);
         run.exit = Some((status, cx.now, reason));
         let (pid, restarts) = (run.pid, slot.restarts);
-        cx.emit(
-            slot,
-            pid,
-            EventKind::Exited {
-                status,
-                uptime,
-                reason,
-                restarts,
-            },
-        );
+        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
     }
     finish(slot, cx);
 }
@@ -874,20 +783,12 @@ fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
         return;
     };
     slot.timers.clear();
-    cx.out.push(Command::Release {
-        key: slot.key,
-        generation: run.generation,
-    });
+    cx.out.push(Command::Release { key: slot.key, generation: run.generation });
     let Some((status, at, reason)) = run.exit else {
         return;
     };
     let uptime = at.saturating_duration_since(run.started);
-    slot.last_exit = Some(LastExit {
-        status,
-        reason,
-        at,
-        uptime,
-    });
+    slot.last_exit = Some(LastExit { status, reason, at, uptime });
     if cx.shutting_down || slot.retiring {
         return;
     }
@@ -926,11 +827,7 @@ fn decide_restart(
         Duration::ZERO
     } else {
         slot.short_runs = slot.short_runs.saturating_add(1);
-        slot.failed_short_runs = if failed {
-            slot.failed_short_runs.saturating_add(1)
-        } else {
-            0
-        };
+        slot.failed_short_runs = if failed { slot.failed_short_runs.saturating_add(1) } else { 0 };
         with_jitter(cx.policy.backoff.delay(slot.short_runs), cx.rng.f64())
     };
     if spawn_error.is_some() {
@@ -961,10 +858,7 @@ fn decide_restart(
         spawn(slot, cx);
     } else {
         let until = cx.now + delay;
-        slot.phase = Phase::Waiting {
-            until,
-            failed: spawn_error,
-        };
+        slot.phase = Phase::Waiting { until, failed: spawn_error };
         cx.arm(slot, TimerKind::Restart, until);
     }
 }

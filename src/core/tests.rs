@@ -31,12 +31,7 @@ struct Harness {
 
 impl Harness {
     fn new(workers: u32, policy: Policy, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig {
-            name: "web".into(),
-            workers,
-            policy,
-            wait_ready: false,
-        };
+        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
         let t0 = Instant::now();
         let mut h = Harness {
             sup: Supervisor::new(vec![cfg], exit_when_idle, 7),
@@ -66,14 +61,7 @@ impl Harness {
                     Command::Spawn { key, generation } => {
                         self.next_pid += 1;
                         self.pids.insert(key, (self.next_pid, generation));
-                        queue.insert(
-                            0,
-                            Input::Spawned {
-                                key,
-                                generation,
-                                pid: self.next_pid,
-                            },
-                        );
+                        queue.insert(0, Input::Spawned { key, generation, pid: self.next_pid });
                     }
                     Command::Emit(e) => self.events.push(e),
                     Command::Timer { at, token } => self.timers.push((at, token)),
@@ -87,22 +75,12 @@ impl Harness {
 
     fn exit_worker(&mut self, key: WorkerKey, status: ExitStatus) {
         let (_, generation) = self.pids[&key];
-        self.feed(Input::Exited {
-            key,
-            generation,
-            status,
-            group_alive: false,
-        });
+        self.feed(Input::Exited { key, generation, status, group_alive: false });
     }
 
     /// Fires the latest timer armed for `key` (at its own instant).
     fn fire(&mut self, key: WorkerKey) {
-        let (at, token) = *self
-            .timers
-            .iter()
-            .rev()
-            .find(|(_, t)| t.key == key)
-            .expect("timer");
+        let (at, token) = *self.timers.iter().rev().find(|(_, t)| t.key == key).expect("timer");
         self.now = at;
         self.feed(Input::Timer(token));
     }
@@ -132,11 +110,7 @@ impl Harness {
 
     fn state(&self, key: WorkerKey) -> WorkerState {
         let snap = self.sup.snapshot(self.now);
-        snap.workers
-            .into_iter()
-            .find(|w| w.key == key)
-            .expect("worker")
-            .state
+        snap.workers.into_iter().find(|w| w.key == key).expect("worker").state
     }
 }
 
@@ -155,11 +129,7 @@ fn start_spawns_every_worker_once() {
     assert_eq!(h.spawns(W2), 1);
     let snap = h.sup.snapshot(h.now);
     assert_eq!(snap.workers.len(), 3);
-    assert!(
-        snap.workers
-            .iter()
-            .all(|w| w.state == WorkerState::Running && w.pid.is_some())
-    );
+    assert!(snap.workers.iter().all(|w| w.state == WorkerState::Running && w.pid.is_some()));
     assert_eq!(snap.workers[1].id, "web.2");
 }
 
@@ -168,27 +138,15 @@ fn a_crash_is_reported_exactly_and_only_that_slot_restarts() {
     let mut h = Harness::new(2, Policy::default(), false);
     let other_pid = h.pids[&W2].0;
     h.at(500).exit_worker(W1, ExitStatus::Signal(Signal::SEGV));
-    let exited = h
-        .events
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::Exited { .. }))
-        .expect("exited");
+    let exited =
+        h.events.iter().find(|e| matches!(e.kind, EventKind::Exited { .. })).expect("exited");
     assert_eq!(exited.scope, Scope::Worker(W1));
-    let EventKind::Exited {
-        status,
-        reason,
-        uptime,
-        restarts,
-    } = &exited.kind
-    else {
+    let EventKind::Exited { status, reason, uptime, restarts } = &exited.kind else {
         unreachable!()
     };
     assert_eq!(*status, ExitStatus::Signal(Signal::SEGV));
     assert_eq!(status.to_string(), "SIGSEGV");
-    assert_eq!(
-        (*reason, *uptime, *restarts),
-        (ExitReason::Crashed, ms(500), 0)
-    );
+    assert_eq!((*reason, *uptime, *restarts), (ExitReason::Crashed, ms(500), 0));
     assert!(matches!(h.state(W1), WorkerState::Backoff { .. }));
     h.fire(W1);
     assert_eq!(h.spawns(W1), 2);
@@ -200,10 +158,7 @@ fn a_crash_is_reported_exactly_and_only_that_slot_restarts() {
 #[test]
 fn backoff_doubles_caps_and_resets_after_a_stable_run() {
     let policy = Policy {
-        backoff: Backoff {
-            first: ms(100),
-            max: ms(800),
-        },
+        backoff: Backoff { first: ms(100), max: ms(800) },
         min_uptime: Duration::from_secs(10),
         ..Policy::default()
     };
@@ -232,10 +187,7 @@ fn backoff_doubles_caps_and_resets_after_a_stable_run() {
 
 #[test]
 fn zero_backoff_restarts_at_once() {
-    let policy = Policy {
-        backoff: Backoff::ZERO,
-        ..Policy::default()
-    };
+    let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
     let mut h = Harness::new(1, policy, false);
     h.at(1).exit_worker(W1, crash());
     assert_eq!(h.spawns(W1), 2);
@@ -244,20 +196,13 @@ fn zero_backoff_restarts_at_once() {
 
 #[test]
 fn too_many_restarts_in_the_window_give_up_and_headless_exits_1() {
-    let policy = Policy {
-        max_restarts: 3,
-        backoff: Backoff::ZERO,
-        ..Policy::default()
-    };
+    let policy = Policy { max_restarts: 3, backoff: Backoff::ZERO, ..Policy::default() };
     let mut h = Harness::new(1, policy, true);
     for i in 1..=4 {
         h.at(i).exit_worker(W1, crash());
     }
     assert_eq!(h.spawns(W1), 4);
-    assert!(matches!(
-        h.kinds().last(),
-        Some(EventKind::GaveUp { restarts: 3 })
-    ));
+    assert!(matches!(h.kinds().last(), Some(EventKind::GaveUp { restarts: 3 })));
     assert_eq!(h.state(W1), WorkerState::GaveUp);
     assert_eq!(h.exit, Some(1));
 }
@@ -275,19 +220,12 @@ fn crashes_spread_wider_than_the_window_never_give_up() {
         h.at(i * 31_000).exit_worker(W1, crash());
     }
     assert_eq!(h.spawns(W1), 11);
-    assert!(
-        !h.kinds()
-            .iter()
-            .any(|k| matches!(k, EventKind::GaveUp { .. }))
-    );
+    assert!(!h.kinds().iter().any(|k| matches!(k, EventKind::GaveUp { .. })));
 }
 
 #[test]
 fn policies_never_and_on_failure() {
-    let never = Policy {
-        restart: RestartPolicy::Never,
-        ..Policy::default()
-    };
+    let never = Policy { restart: RestartPolicy::Never, ..Policy::default() };
     let mut h = Harness::new(2, never, true);
     h.at(5).exit_worker(W1, crash());
     assert_eq!(h.state(W1), WorkerState::Stopped);
@@ -295,10 +233,7 @@ fn policies_never_and_on_failure() {
     h.exit_worker(W2, ExitStatus::Code(0));
     assert_eq!(h.exit, Some(1), "worker 1 failed");
 
-    let on_failure = Policy {
-        restart: RestartPolicy::OnFailure,
-        ..Policy::default()
-    };
+    let on_failure = Policy { restart: RestartPolicy::OnFailure, ..Policy::default() };
     let mut h = Harness::new(1, on_failure, true);
     h.at(5).exit_worker(W1, ExitStatus::Signal(Signal::KILL));
     h.fire(W1);
@@ -330,68 +265,34 @@ fn graceful_stop_escalates_to_sigkill_after_the_timeout() {
     assert_eq!(h.signals.last(), Some(&(W1, Signal::KILL)));
     h.exit_worker(W1, ExitStatus::Signal(Signal::KILL));
     assert_eq!(h.state(W1), WorkerState::Stopped);
-    let last = h.sup.snapshot(h.now).workers[0]
-        .last_exit
-        .clone()
-        .expect("last exit");
-    assert_eq!(
-        (last.status, last.reason),
-        (ExitStatus::Signal(Signal::KILL), ExitReason::Stopped)
-    );
+    let last = h.sup.snapshot(h.now).workers[0].last_exit.clone().expect("last exit");
+    assert_eq!((last.status, last.reason), (ExitStatus::Signal(Signal::KILL), ExitReason::Stopped));
 }
 
 #[test]
 fn a_group_left_behind_is_emptied_before_the_restart() {
-    let mut h = Harness::new(
-        1,
-        Policy {
-            backoff: Backoff::ZERO,
-            ..Policy::default()
-        },
-        false,
-    );
+    let mut h = Harness::new(1, Policy { backoff: Backoff::ZERO, ..Policy::default() }, false);
     let (_, generation) = h.pids[&W1];
-    h.at(5).feed(Input::Exited {
-        key: W1,
-        generation,
-        status: crash(),
-        group_alive: true,
-    });
+    h.at(5).feed(Input::Exited { key: W1, generation, status: crash(), group_alive: true });
     assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
-    assert_eq!(
-        h.spawns(W1),
-        1,
-        "no new generation while the old group lives"
-    );
+    assert_eq!(h.spawns(W1), 1, "no new generation while the old group lives");
     h.fire(W1);
     assert_eq!(h.signals.last(), Some(&(W1, Signal::KILL)));
-    h.feed(Input::GroupGone {
-        key: W1,
-        generation,
-    });
+    h.feed(Input::GroupGone { key: W1, generation });
     assert_eq!(h.spawns(W1), 2);
 }
 
 #[test]
 fn user_kill_counts_as_a_crash_user_restart_does_not() {
-    let mut h = Harness::new(
-        1,
-        Policy {
-            backoff: Backoff::ZERO,
-            ..Policy::default()
-        },
-        false,
-    );
+    let mut h = Harness::new(1, Policy { backoff: Backoff::ZERO, ..Policy::default() }, false);
     h.feed(Input::User(UserAction::Kill(W1)));
     assert_eq!(h.signals, vec![(W1, Signal::KILL)]);
     h.at(3).exit_worker(W1, ExitStatus::Signal(Signal::KILL));
-    assert!(h.events.iter().any(|e| matches!(
-        e.kind,
-        EventKind::Exited {
-            reason: ExitReason::KilledByUser,
-            ..
-        }
-    )));
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Exited { reason: ExitReason::KilledByUser, .. }))
+    );
     assert_eq!(h.spawns(W1), 2);
     assert_eq!(h.sup.snapshot(h.now).workers[0].restarts, 1);
 
@@ -401,45 +302,24 @@ fn user_kill_counts_as_a_crash_user_restart_does_not() {
     h.at(4).exit_worker(W1, ExitStatus::Code(0));
     assert_eq!(h.spawns(W1), 3);
     assert_eq!(h.sup.snapshot(h.now).workers[0].restarts, 1);
-    assert!(h.events.iter().any(|e| matches!(
-        e.kind,
-        EventKind::Exited {
-            reason: ExitReason::RestartedByUser,
-            ..
-        }
-    )));
+    assert!(
+        h.events.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Exited { reason: ExitReason::RestartedByUser, .. }
+        ))
+    );
 }
 
 #[test]
 fn spawn_failures_are_retried_with_backoff() {
-    let policy = Policy {
-        backoff: Backoff::ZERO,
-        ..Policy::default()
-    };
-    let cfg = GroupConfig {
-        name: "web".into(),
-        workers: 1,
-        policy,
-        wait_ready: false,
-    };
+    let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
+    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();
     let cmds = sup.handle(t0, Input::Start);
-    assert_eq!(
-        cmds,
-        vec![Command::Spawn {
-            key: W1,
-            generation: 0
-        }]
-    );
-    let cmds = sup.handle(
-        t0,
-        Input::SpawnFailed {
-            key: W1,
-            generation: 0,
-            error: "ENOENT".into(),
-        },
-    );
+    assert_eq!(cmds, vec![Command::Spawn { key: W1, generation: 0 }]);
+    let cmds =
+        sup.handle(t0, Input::SpawnFailed { key: W1, generation: 0, error: "ENOENT".into() });
     let at = cmds.iter().find_map(|c| match c {
         Command::Timer { at, .. } => Some(*at),
         _ => None,
@@ -485,20 +365,13 @@ fn scaling_adds_and_retires_the_highest_slot() {
     h.feed(Input::User(UserAction::ScaleDown(0)));
     h.exit_worker(W2, ExitStatus::Code(0));
     h.feed(Input::User(UserAction::ScaleDown(0)));
-    assert_eq!(
-        h.sup.snapshot(h.now).workers.len(),
-        1,
-        "never below one worker"
-    );
+    assert_eq!(h.sup.snapshot(h.now).workers.len(), 1, "never below one worker");
 }
 
 #[test]
 fn snapshot_counts_down_and_flags_crash_loops() {
     let policy = Policy {
-        backoff: Backoff {
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(1),
-        },
+        backoff: Backoff { first: Duration::from_secs(1), max: Duration::from_secs(1) },
         ..Policy::default()
     };
     let mut h = Harness::new(1, policy, false);
@@ -512,9 +385,7 @@ fn snapshot_counts_down_and_flags_crash_loops() {
     h.now += ms(400);
     let view = h.sup.snapshot(h.now).workers.remove(0);
     assert!(view.crash_looping);
-    let WorkerState::Backoff { left } = view.state else {
-        panic!("{:?}", view.state)
-    };
+    let WorkerState::Backoff { left } = view.state else { panic!("{:?}", view.state) };
     assert!(left <= ms(700) && left >= ms(500), "{left:?}");
 }
 
@@ -612,12 +483,7 @@ proptest! {
 
 fn harness_with(policy: Policy, wait_ready: bool) -> Harness {
     let mut h = Harness::new(0, policy, false);
-    let cfg = GroupConfig {
-        name: "web".into(),
-        workers: 1,
-        policy,
-        wait_ready,
-    };
+    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.feed(Input::Start);
     h
@@ -639,25 +505,16 @@ fn wait_ready_keeps_starting_until_ready_then_runs() {
     let mut h = harness_with(Policy::default(), true);
     assert_eq!(h.state(W1), WorkerState::Starting);
     let generation = gen_of(&h, W1);
-    h.at(100).feed(Input::Ready {
-        key: W1,
-        generation,
-    });
+    h.at(100).feed(Input::Ready { key: W1, generation });
     assert_eq!(h.state(W1), WorkerState::Running);
     assert!(h.kinds().contains(&&EventKind::Ready));
     h.fire(W1); // the ready timer is stale now
-    assert!(
-        h.signals.is_empty(),
-        "a ready worker is never killed for the ready timeout"
-    );
+    assert!(h.signals.is_empty(), "a ready worker is never killed for the ready timeout");
 }
 
 #[test]
 fn not_ready_in_time_is_killed_and_counts_as_failed() {
-    let policy = Policy {
-        ready_timeout: Duration::from_secs(2),
-        ..Policy::default()
-    };
+    let policy = Policy { ready_timeout: Duration::from_secs(2), ..Policy::default() };
     let mut h = harness_with(policy, true);
     h.fire(W1);
     assert_eq!(h.now, h.t0 + Duration::from_secs(2));
@@ -680,10 +537,7 @@ fn heartbeat_silence_aborts_then_kills_and_restarts() {
     // Never sent a heartbeat: no timer, never killed for silence.
     assert!(h.timers.is_empty());
     for t in [1000, 2000, 3500] {
-        h.at(t).feed(Input::Heartbeat {
-            key: W1,
-            generation,
-        });
+        h.at(t).feed(Input::Heartbeat { key: W1, generation });
     }
     assert_eq!(h.timers.len(), 1, "one timer however many heartbeats");
     h.fire(W1); // fires at 4 s: the last heartbeat was 0.5 s ago, re-armed
@@ -700,36 +554,14 @@ fn heartbeat_silence_aborts_then_kills_and_restarts() {
 
 #[test]
 fn memory_over_the_limit_twice_restarts_gracefully() {
-    let policy = Policy {
-        max_memory: Some(100),
-        ..Policy::default()
-    };
+    let policy = Policy { max_memory: Some(100), ..Policy::default() };
     let mut h = harness_with(policy, false);
     let generation = gen_of(&h, W1);
-    h.at(1000).feed(Input::Sample {
-        key: W1,
-        generation,
-        rss: 150,
-    });
-    h.at(2000).feed(Input::Sample {
-        key: W1,
-        generation,
-        rss: 90,
-    });
-    h.at(3000).feed(Input::Sample {
-        key: W1,
-        generation,
-        rss: 150,
-    });
-    assert!(
-        h.signals.is_empty(),
-        "one sample over the limit is not enough"
-    );
-    h.at(4000).feed(Input::Sample {
-        key: W1,
-        generation,
-        rss: 150,
-    });
+    h.at(1000).feed(Input::Sample { key: W1, generation, rss: 150 });
+    h.at(2000).feed(Input::Sample { key: W1, generation, rss: 90 });
+    h.at(3000).feed(Input::Sample { key: W1, generation, rss: 150 });
+    assert!(h.signals.is_empty(), "one sample over the limit is not enough");
+    h.at(4000).feed(Input::Sample { key: W1, generation, rss: 150 });
     assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
     h.exit_worker(W1, ExitStatus::Code(0));
     assert_eq!(exit_reason(&h), Some(ExitReason::MemoryLimit));

@@ -60,7 +60,7 @@ pub(super) fn text(
             }
             ("corral".to_string(), body)
         }
-        Record::Event(e) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
+        Record::Event(e, _) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
         Record::Output { key, line, .. } => {
             let id = scope_id(names, Scope::Worker(*key));
             let _ = writeln!(out, "{} {id:<width$} | {}", ts_text(ts), sanitize(line));
@@ -69,19 +69,13 @@ pub(super) fn text(
         Record::Message { key, data, .. } => {
             (scope_id(names, Scope::Worker(*key)), message_text(data))
         }
-        Record::ProtocolError {
-            key, error, count, ..
-        } => (
+        Record::ProtocolError { key, error, count, .. } => (
             scope_id(names, Scope::Worker(*key)),
-            format!(
-                "protocol error: {} line dropped ({count} so far)",
-                error.as_str()
-            ),
+            format!("protocol error: {} line dropped ({count} so far)", error.as_str()),
         ),
-        Record::ShutdownComplete { exit_code } => (
-            "corral".to_string(),
-            format!("stopped, exit code {exit_code}"),
-        ),
+        Record::ShutdownComplete { exit_code } => {
+            ("corral".to_string(), format!("stopped, exit code {exit_code}"))
+        }
     };
     let _ = writeln!(out, "{} {id:<width$}   {body}", ts_text(ts));
 }
@@ -92,57 +86,32 @@ fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
         EventKind::Spawned { generation } => format!("spawned {pid}(generation {generation})"),
         EventKind::SpawnFailed { error } => format!("spawn failed: {error}"),
         EventKind::Ready => format!("{pid}ready"),
-        EventKind::Exited {
-            status,
-            uptime,
-            reason,
-            ..
-        } => {
-            format!(
-                "{pid}exited: {status} after {} ({})",
-                human_duration(*uptime),
-                reason.label()
-            )
+        EventKind::Exited { status, uptime, reason, .. } => {
+            format!("{pid}exited: {status} after {} ({})", human_duration(*uptime), reason.label())
         }
         EventKind::RestartScheduled { delay, restarts } if delay.is_zero() => {
             format!("restarting now (restart {restarts})")
         }
         EventKind::RestartScheduled { delay, restarts } => {
-            format!(
-                "restarting in {} (restart {restarts})",
-                human_duration(*delay)
-            )
+            format!("restarting in {} (restart {restarts})", human_duration(*delay))
         }
         EventKind::GaveUp { restarts } => {
             format!("gave up after {restarts} restarts (restart it by hand)")
         }
         EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
         EventKind::ShutdownStarted { trigger } => {
-            format!(
-                "shutting down ({}); again to kill everything at once",
-                trigger_text(trigger)
-            )
+            format!("shutting down ({}); again to kill everything at once", trigger_text(trigger))
         }
     }
 }
 
 fn message_text(data: &serde_json::Value) -> String {
-    let field = |k: &str| {
-        data.get(k)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-    };
+    let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
     match data.get("type").and_then(serde_json::Value::as_str) {
         Some("status") => format!("status: {}", sanitize(field("text").as_bytes())),
-        Some("log") => format!(
-            "log {}: {}",
-            field("level"),
-            sanitize(field("msg").as_bytes())
-        ),
+        Some("log") => format!("log {}: {}", field("level"), sanitize(field("msg").as_bytes())),
         Some("metric") => {
-            let value = data
-                .get("value")
-                .map_or_else(String::new, ToString::to_string);
+            let value = data.get("value").map_or_else(String::new, ToString::to_string);
             format!("metric {} = {value}", sanitize(field("name").as_bytes()))
         }
         _ => format!("message {}", sanitize(data.to_string().as_bytes())),
@@ -175,12 +144,7 @@ impl Obj<'_> {
         self.out.extend_from_slice(b"null");
     }
     fn worker(&mut self, names: &[String], key: WorkerKey, pid: Option<u32>) {
-        self.str(
-            "group",
-            names
-                .get(usize::from(key.group))
-                .map_or("?", String::as_str),
-        );
+        self.str("group", names.get(usize::from(key.group)).map_or("?", String::as_str));
         self.num("worker", key.slot);
         if let Some(pid) = pid {
             self.num("pid", pid);
@@ -204,24 +168,21 @@ pub(super) fn json(out: &mut Vec<u8>, ts: SystemTime, names: &[String], rec: &Re
                 .collect();
             o.value("groups", &serde_json::Value::Array(groups));
         }
-        Record::Event(e) => {
+        Record::Event(e, messages) => {
             o.str("event", event_name(&e.kind));
             match e.scope {
                 Scope::Worker(key) => o.worker(names, key, e.pid),
-                Scope::Group(g) => o.str(
-                    "group",
-                    names.get(usize::from(g)).map_or("?", String::as_str),
-                ),
+                Scope::Group(g) => {
+                    o.str("group", names.get(usize::from(g)).map_or("?", String::as_str));
+                }
                 Scope::Supervisor => {}
             }
             event_fields(&mut o, &e.kind);
+            if let Some(n) = messages {
+                o.num("messages", n);
+            }
         }
-        Record::Output {
-            key,
-            pid,
-            stream,
-            line,
-        } => {
+        Record::Output { key, pid, stream, line } => {
             o.str("event", "output");
             o.worker(names, *key, Some(*pid));
             o.str("stream", stream.as_str());
@@ -232,12 +193,7 @@ pub(super) fn json(out: &mut Vec<u8>, ts: SystemTime, names: &[String], rec: &Re
             o.worker(names, *key, Some(*pid));
             o.value("data", data);
         }
-        Record::ProtocolError {
-            key,
-            pid,
-            error,
-            count,
-        } => {
+        Record::ProtocolError { key, pid, error, count } => {
             o.str("event", "protocol_error");
             o.worker(names, *key, Some(*pid));
             o.str("error", error.as_str());
@@ -256,12 +212,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
         EventKind::Ready => {}
-        EventKind::Exited {
-            status,
-            uptime,
-            reason,
-            restarts,
-        } => {
+        EventKind::Exited { status, uptime, reason, restarts } => {
             match status.code() {
                 Some(c) => o.num("code", c),
                 None => o.null("code"),

@@ -16,11 +16,7 @@ fn json_of(rec: &Record<'_>) -> Value {
     let mut out = Vec::new();
     format::json(&mut out, SystemTime::UNIX_EPOCH, &names(), rec);
     assert_eq!(out.last(), Some(&b'\n'));
-    assert_eq!(
-        memchr::memchr_iter(b'\n', &out).count(),
-        1,
-        "one line per record"
-    );
+    assert_eq!(memchr::memchr_iter(b'\n', &out).count(), 1, "one line per record");
     serde_json::from_slice(&out).expect("valid JSON")
 }
 
@@ -42,14 +38,14 @@ fn exited_has_exactly_the_spec_fields() {
             restarts: 3,
         },
     };
-    let v = json_of(&Record::Event(&e));
+    let v = json_of(&Record::Event(&e, None));
     assert_eq!(
         v,
         serde_json::json!({"ts":"1970-01-01T00:00:00.000Z","event":"exited","group":"web","worker":2,"pid":42,
             "code":null,"signal":"SIGSEGV","uptime_ms":1500,"reason":"crashed","restarts":3})
     );
     assert!(
-        text_of(&Record::Event(&e))
+        text_of(&Record::Event(&e, None))
             .ends_with("web.2    pid 42 exited: SIGSEGV after 1.50s (crashed)\n")
     );
 }
@@ -57,20 +53,12 @@ fn exited_has_exactly_the_spec_fields() {
 #[test]
 fn output_lines_are_escaped_in_both_formats() {
     let line = b"\x1b]0;PWNED\x07 hi \xff\r";
-    let rec = Record::Output {
-        key: KEY,
-        pid: 1,
-        stream: Stream::Stderr,
-        line,
-    };
+    let rec = Record::Output { key: KEY, pid: 1, stream: Stream::Stderr, line };
     let v = json_of(&rec);
     assert_eq!(v["stream"], "stderr");
     assert_eq!(v["line"], "\u{1b}]0;PWNED\u{7} hi \u{fffd}\r");
     let t = text_of(&rec);
-    assert!(
-        t.contains("web.2  | \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"),
-        "{t}"
-    );
+    assert!(t.contains("web.2  | \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"), "{t}");
     assert!(!t.contains('\x1b'));
 }
 
@@ -79,11 +67,9 @@ fn shutdown_events() {
     let e = Event {
         scope: Scope::Supervisor,
         pid: None,
-        kind: EventKind::ShutdownStarted {
-            trigger: ShutdownTrigger::Signal(Signal::INT),
-        },
+        kind: EventKind::ShutdownStarted { trigger: ShutdownTrigger::Signal(Signal::INT) },
     };
-    let v = json_of(&Record::Event(&e));
+    let v = json_of(&Record::Event(&e, None));
     assert_eq!(
         (v["event"].as_str(), v["signal"].as_str()),
         (Some("shutdown_started"), Some("SIGINT"))
@@ -114,26 +100,13 @@ fn a_stuck_stdout_drops_instead_of_blocking() {
         }
     }
     let (release, rx) = std::sync::mpsc::channel();
-    let mut h = Headless::new(
-        LogFormat::Json,
-        names(),
-        Box::new(Stuck(rx)),
-        Box::new(|| {}),
-    );
+    let mut h = Headless::new(LogFormat::Json, names(), Box::new(Stuck(rx)), Box::new(|| {}));
     let line = [b'x'; 1000];
     for _ in 0..10_000 {
-        h.record(&Record::Output {
-            key: KEY,
-            pid: 1,
-            stream: Stream::Stdout,
-            line: &line,
-        });
+        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: &line });
     }
     h.flush();
-    assert!(
-        h.dropped() > 0,
-        "lines are dropped, not queued without bound"
-    );
+    assert!(h.dropped() > 0, "lines are dropped, not queued without bound");
     drop(release);
     h.finish(Duration::from_secs(5));
 }

@@ -31,12 +31,7 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl LineSplitter {
     pub fn new(max: usize, overflow: Overflow) -> LineSplitter {
-        LineSplitter {
-            buf: Vec::new(),
-            max: max.max(1),
-            overflow,
-            discarding: false,
-        }
+        LineSplitter { buf: Vec::new(), max: max.max(1), overflow, discarding: false }
     }
 
     /// Feeds bytes; `emit` gets every complete line (without its `\n`).

@@ -80,11 +80,7 @@ fn classify(value: Value) -> Message {
     match &value {
         Value::String(s) if s == "ready" => return Message::Ready,
         Value::Object(map) => {
-            if map
-                .get("cmd")
-                .and_then(Value::as_str)
-                .is_some_and(|c| c.starts_with("NODE_"))
-            {
+            if map.get("cmd").and_then(Value::as_str).is_some_and(|c| c.starts_with("NODE_")) {
                 return Message::Internal;
             }
             let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);

@@ -22,10 +22,7 @@ fn split(max: usize, overflow: Overflow, chunks: &[&[u8]]) -> Vec<Option<Vec<u8>
 fn every_message_form_decodes() {
     assert_eq!(decode(br#""ready""#), Ok(Message::Ready));
     assert_eq!(decode(br#"{"type":"ready"}"#), Ok(Message::Ready));
-    assert_eq!(
-        decode(br#"{"v":1,"type":"ready","pid":12}"#),
-        Ok(Message::Ready)
-    );
+    assert_eq!(decode(br#"{"v":1,"type":"ready","pid":12}"#), Ok(Message::Ready));
     assert_eq!(decode(br#"{"type":"heartbeat"}"#), Ok(Message::Heartbeat));
     assert_eq!(
         decode(br#"{"type":"status","text":"warming cache 40%"}"#),
@@ -33,27 +30,15 @@ fn every_message_form_decodes() {
     );
     assert_eq!(
         decode(br#"{"type":"log","level":"warn","msg":"slow"}"#),
-        Ok(Message::Log {
-            level: "warn".into(),
-            msg: "slow".into()
-        })
+        Ok(Message::Log { level: "warn".into(), msg: "slow".into() })
     );
     assert_eq!(
         decode(br#"{"type":"metric","name":"requests","value":1234.5}"#),
-        Ok(Message::Metric {
-            name: "requests".into(),
-            value: 1234.5
-        })
+        Ok(Message::Metric { name: "requests".into(), value: 1234.5 })
     );
-    assert_eq!(
-        decode(br#"{"cmd":"NODE_HANDLE","type":"x"}"#),
-        Ok(Message::Internal)
-    );
+    assert_eq!(decode(br#"{"cmd":"NODE_HANDLE","type":"x"}"#), Ok(Message::Internal));
     let custom = decode(br#"{"type":"tick","n":3}"#);
-    assert_eq!(
-        custom,
-        Ok(Message::Custom(serde_json::json!({"type":"tick","n":3})))
-    );
+    assert_eq!(custom, Ok(Message::Custom(serde_json::json!({"type":"tick","n":3}))));
     assert_eq!(decode(b"42"), Ok(Message::Custom(serde_json::json!(42))));
     assert_eq!(decode(b"[]"), Ok(Message::Custom(serde_json::json!([]))));
     // Known types with the wrong fields are still valid JSON: custom events.
@@ -66,14 +51,9 @@ fn every_message_form_decodes() {
 
 #[test]
 fn garbage_is_malformed() {
-    for bad in [
-        &b"{\"a\":"[..],
-        b"",
-        b"\xff\xfe",
-        b"\xed\xa0\x80",
-        b"not json",
-        b"{\"x\":1} trailing",
-    ] {
+    for bad in
+        [&b"{\"a\":"[..], b"", b"\xff\xfe", b"\xed\xa0\x80", b"not json", b"{\"x\":1} trailing"]
+    {
         assert_eq!(decode(bad), Err(ProtocolError::Malformed), "{bad:?}");
     }
     let deep = "[".repeat(100_000);
@@ -96,19 +76,13 @@ fn split_and_coalesced_frames_give_the_same_lines() {
     let whole = split(100, Overflow::Discard, &[b"{\"a\":1}\n{\"b\":2}\n"]);
     let bytes: Vec<&[u8]> = b"{\"a\":1}\n{\"b\":2}\n".chunks(1).collect();
     assert_eq!(split(100, Overflow::Discard, &bytes), whole);
-    assert_eq!(
-        whole,
-        vec![Some(b"{\"a\":1}".to_vec()), Some(b"{\"b\":2}".to_vec())]
-    );
+    assert_eq!(whole, vec![Some(b"{\"a\":1}".to_vec()), Some(b"{\"b\":2}".to_vec())]);
 }
 
 #[test]
 fn oversized_lines_are_dropped_up_to_their_newline() {
     let out = split(4, Overflow::Discard, &[b"ok\n0123456789", b"abc\nnext\n"]);
-    assert_eq!(
-        out,
-        vec![Some(b"ok".to_vec()), None, Some(b"next".to_vec())]
-    );
+    assert_eq!(out, vec![Some(b"ok".to_vec()), None, Some(b"next".to_vec())]);
     let out = split(4, Overflow::Discard, &[b"01234\nab\n"]);
     assert_eq!(out, vec![None, Some(b"ab".to_vec())]);
 }

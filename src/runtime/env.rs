@@ -51,17 +51,11 @@ impl EnvTemplate {
         let mut entries: Vec<Vec<u8>> = vars.iter().map(|(k, v)| entry(k, v)).collect();
         let event_fd = (3 + group.listen.len()).to_string();
         entries.push(entry(b"CORRAL_GROUP", group.name.as_bytes()));
-        entries.push(entry(
-            b"CORRAL_PRIMARY_PID",
-            primary_pid.to_string().as_bytes(),
-        ));
+        entries.push(entry(b"CORRAL_PRIMARY_PID", primary_pid.to_string().as_bytes()));
         entries.push(entry(b"CORRAL_EVENT_FD", event_fd.as_bytes()));
         if !group.listen.is_empty() {
             let names: Vec<&str> = group.listen.iter().map(|l| l.name.as_str()).collect();
-            entries.push(entry(
-                b"LISTEN_FDS",
-                group.listen.len().to_string().as_bytes(),
-            ));
+            entries.push(entry(b"LISTEN_FDS", group.listen.len().to_string().as_bytes()));
             entries.push(entry(b"LISTEN_FDNAMES", names.join(":").as_bytes()));
         }
         if group.node_ipc {
@@ -77,10 +71,7 @@ impl EnvTemplate {
         let mut env = Vec::with_capacity(self.entries.len() + 2);
         env.extend(self.entries.iter().cloned());
         env.push(entry(b"CORRAL_WORKER_ID", slot.to_string().as_bytes()));
-        env.push(entry(
-            b"CORRAL_GENERATION",
-            generation.to_string().as_bytes(),
-        ));
+        env.push(entry(b"CORRAL_GENERATION", generation.to_string().as_bytes()));
         env
     }
 }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use tokio::sync::Notify;
 
+use super::logs::Logs;
 use crate::core::Input;
 use crate::headless::Headless;
 
@@ -15,15 +16,17 @@ pub struct Hub {
     pub wake: Rc<Notify>,
     /// One read buffer for every stream: readers run one at a time on this thread.
     pub scratch: Vec<u8>,
+    pub logs: Logs,
 }
 
 impl Hub {
-    pub fn new(headless: Headless) -> Hub {
+    pub fn new(headless: Headless, keep_logs: bool) -> Hub {
         Hub {
             headless,
             inputs: VecDeque::new(),
             wake: Rc::new(Notify::new()),
             scratch: vec![0; 64 * 1024],
+            logs: Logs::new(keep_logs),
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod env;
 mod hub;
+pub mod logs;
 mod streams;
 mod timers;
 
@@ -24,7 +25,9 @@ use self::streams::{Kind, Reader};
 use self::timers::Timers;
 use crate::backend::{self, BoundListener, ExecSpec};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
-use crate::core::{Command, Event, Input, ShutdownTrigger, Supervisor, UserAction, WorkerKey};
+use crate::core::{
+    Command, Event, EventKind, Input, Scope, ShutdownTrigger, Supervisor, UserAction, WorkerKey,
+};
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
 use crate::signal::Signal;
@@ -47,11 +50,8 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
     // Bind before anything starts: a busy port is a usage error, not a crash loop.
     let mut listeners = Vec::new();
     for group in &spec.groups {
-        let bound = group
-            .listen
-            .iter()
-            .map(|l| backend::bind(&l.addr))
-            .collect::<Result<Vec<_>, _>>()?;
+        let bound =
+            group.listen.iter().map(|l| backend::bind(&l.addr)).collect::<Result<Vec<_>, _>>()?;
         listeners.push(bound);
     }
     if let Err(e) = backend::become_subreaper() {
@@ -158,7 +158,7 @@ impl Runtime {
             draining: Vec::new(),
             timers: Timers::default(),
             pending: VecDeque::new(),
-            hub: Rc::new(RefCell::new(Hub::new(headless))),
+            hub: Rc::new(RefCell::new(Hub::new(headless, spec.output == OutputMode::Dashboard))),
             stdout_closed,
             exit: None,
             sample_targets: None,
@@ -185,10 +185,7 @@ impl Runtime {
             })
             .collect();
         let pid = std::process::id();
-        self.hub.borrow_mut().headless.record(&Record::Started {
-            pid,
-            groups: &infos,
-        });
+        self.hub.borrow_mut().headless.record(&Record::Started { pid, groups: &infos });
         self.pending.push_back(Input::Start);
         let wake = Rc::clone(&self.hub.borrow().wake);
         let mut samples = self.start_sampler();
@@ -232,10 +229,7 @@ impl Runtime {
     /// dashboard, once it lands). An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let needed = self
-            .groups
-            .iter()
-            .any(|g| g.spec.policy.max_memory.is_some());
+        let needed = self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -260,17 +254,12 @@ impl Runtime {
                 continue;
             };
             self.usage.insert(key, usage);
-            self.pending.push_back(Input::Sample {
-                key,
-                generation,
-                rss: usage.rss,
-            });
+            self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
         }
     }
 
     fn shutdown_signal(&mut self, signal: Signal) {
-        self.pending
-            .push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
+        self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
     }
 
     fn stdout_gone(&mut self) {
@@ -283,11 +272,7 @@ impl Runtime {
 
     fn scale(&mut self, up: bool) {
         for g in 0..self.groups.len() as u16 {
-            let action = if up {
-                UserAction::ScaleUp(g)
-            } else {
-                UserAction::ScaleDown(g)
-            };
+            let action = if up { UserAction::ScaleUp(g) } else { UserAction::ScaleDown(g) };
             self.pending.push_back(Input::User(action));
         }
     }
@@ -330,7 +315,14 @@ impl Runtime {
     }
 
     fn emit(&self, event: &Event) {
-        self.hub.borrow_mut().headless.record(&Record::Event(event));
+        let mut hub = self.hub.borrow_mut();
+        // `exited` also says how many messages the slot sent so far: scripts (and the
+        // ingest benchmark) can check that nothing was lost.
+        let messages = match (event.scope, &event.kind) {
+            (Scope::Worker(key), EventKind::Exited { .. }) => Some(hub.logs.messages(key)),
+            _ => None,
+        };
+        hub.headless.record(&Record::Event(event, messages));
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
@@ -340,11 +332,7 @@ impl Runtime {
             error: backend::describe(e),
         };
         let Some(group) = self.groups.get(usize::from(key.group)) else {
-            return Input::SpawnFailed {
-                key,
-                generation,
-                error: "no such group".into(),
-            };
+            return Input::SpawnFailed { key, generation, error: "no such group".into() };
         };
         let (ours, theirs) = match backend::event_socketpair() {
             Ok(pair) => pair,
@@ -387,30 +375,16 @@ impl Runtime {
             }
         }
         if let Some(channel) = readers.iter().map(|(r, _)| Rc::clone(r)).nth(2) {
-            self.generations.insert(
-                (key, generation),
-                GenerationIo {
-                    pid,
-                    readers,
-                    channel,
-                },
-            );
+            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
         }
-        Input::Spawned {
-            key,
-            generation,
-            pid,
-        }
+        Input::Spawned { key, generation, pid }
     }
 
     fn signal(&self, key: WorkerKey, pid: u32, signal: Signal) {
         // WHY: a pid is signalled only while it cannot have been recycled: the leader is
         // not reaped yet, or its group was seen alive and is still being emptied.
         let known = self.leaders.get(&pid).is_some_and(|(k, _)| *k == key)
-            || self
-                .draining
-                .iter()
-                .any(|&(k, _, pgid)| k == key && pgid == pid);
+            || self.draining.iter().any(|&(k, _, pgid)| k == key && pgid == pid);
         if !known {
             tracing::debug!(worker = %key, pid, %signal, "not signalling a process that is gone");
             return;
@@ -441,12 +415,7 @@ impl Runtime {
             }
             let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
             self.pending.extend(found);
-            self.pending.push_back(Input::Exited {
-                key,
-                generation,
-                status,
-                group_alive,
-            });
+            self.pending.push_back(Input::Exited { key, generation, status, group_alive });
         }
         self.check_groups();
     }
@@ -474,8 +443,7 @@ impl Runtime {
     }
 
     fn release(&mut self, key: WorkerKey, generation: u32) {
-        self.draining
-            .retain(|&(k, g, _)| (k, g) != (key, generation));
+        self.draining.retain(|&(k, g, _)| (k, g) != (key, generation));
         let Some(io) = self.generations.remove(&(key, generation)) else {
             return;
         };
@@ -489,20 +457,15 @@ impl Runtime {
 
     /// Every worker is gone: stop escaped descendants, report, flush.
     async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
-        let grace = self
-            .groups
-            .iter()
-            .map(|g| g.spec.policy.kill_timeout)
-            .max()
-            .unwrap_or_default();
+        let grace =
+            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
         kill_strays(grace, signals).await;
         let keys: Vec<_> = self.generations.keys().copied().collect();
         for (key, generation) in keys {
             self.release(key, generation);
         }
         let mut hub = self.hub.borrow_mut();
-        hub.headless
-            .record(&Record::ShutdownComplete { exit_code: code });
+        hub.headless.record(&Record::ShutdownComplete { exit_code: code });
         hub.headless.finish(Duration::from_secs(2));
         code
     }
@@ -511,10 +474,7 @@ impl Runtime {
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
 async fn kill_strays(grace: Duration, signals: &mut Signals) {
-    for (signal, wait) in [
-        (Signal::TERM, grace),
-        (Signal::KILL, Duration::from_secs(2)),
-    ] {
+    for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
         let strays = backend::children_of_self();
         if strays.is_empty() {
             return;

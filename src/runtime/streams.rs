@@ -84,10 +84,7 @@ impl Reader {
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(Rc::new(Reader {
-            fd,
-            state: RefCell::new(state),
-        }))
+        Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -189,22 +186,15 @@ impl State {
 
     fn protocol_error(&mut self, hub: &mut Hub, error: ProtocolError) {
         self.errors += 1;
+        hub.logs.protocol_error(self.key);
         let now = Instant::now();
-        if self
-            .last_report
-            .is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY)
-        {
+        if self.last_report.is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY) {
             return;
         }
         self.last_report = Some(now);
         let (key, pid, count) = (self.key, self.pid, self.errors);
         tracing::warn!(worker = %key, pid, count, "dropped a {} event line", error.as_str());
-        hub.headless.record(&Record::ProtocolError {
-            key,
-            pid,
-            error,
-            count,
-        });
+        hub.headless.record(&Record::ProtocolError { key, pid, error, count });
     }
 }
 
@@ -220,27 +210,27 @@ fn handle_piece(
     match (kind, piece) {
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            hub.headless.record(&Record::Output {
-                key,
-                pid,
-                stream,
-                line,
-            });
+            hub.logs.line(key, pid, stream, line);
+            hub.headless.record(&Record::Output { key, pid, stream, line });
         }
         (Kind::Output(_), Piece::Oversized) => {}
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
         (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
             Err(e) => errors.push(e),
-            Ok(Message::Ready) => hub.push_input(Input::Ready { key, generation }),
-            Ok(Message::Heartbeat) => return true,
             Ok(Message::Internal) => {}
+            Ok(Message::Ready) => {
+                hub.logs.message(key);
+                hub.push_input(Input::Ready { key, generation });
+            }
+            Ok(Message::Heartbeat) => {
+                hub.logs.message(key);
+                return true;
+            }
             Ok(message) => {
+                hub.logs.message(key);
                 if let Some(data) = message.reported_data() {
-                    hub.headless.record(&Record::Message {
-                        key,
-                        pid,
-                        data: &data,
-                    });
+                    hub.logs.event(key, pid, &data);
+                    hub.headless.record(&Record::Message { key, pid, data: &data });
                 }
             }
         },
