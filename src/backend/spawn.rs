@@ -135,9 +135,15 @@ impl ExecImage {
             }
             // Default dispositions and an empty mask, whatever corral inherited or set
             // (it blocks everything around the fork; nohup's ignored SIGHUP is undone too).
+            // WHY the raw syscall: glibc's signal() refuses 32 and 33 (reserved for its
+            // threads), yet a parent can leave them ignored (glibc's posix_spawn does) and
+            // an ignored disposition survives exec. A zeroed kernel sigaction is SIG_DFL,
+            // no flags, empty mask, whatever the architecture's field order.
+            let zero = [0u64; 4];
             for sig in 1..=self.max_signal {
                 if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
+                    let none = std::ptr::null_mut::<u64>();
+                    libc::syscall(libc::SYS_rt_sigaction, sig, zero.as_ptr(), none, 8usize);
                 }
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
