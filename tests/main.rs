@@ -1,0 +1,11 @@
+//! corral's integration tests: one test binary (it links once, which matters on 2 cores),
+//! one module per area. Every test runs the real `corral` binary, mostly with its hidden
+//! `__test-worker` subcommand as the workers, and reads the headless JSON events (SPEC §7).
+
+mod util;
+
+mod cli;
+mod demo;
+mod environment;
+mod shutdown;
+mod supervise;
