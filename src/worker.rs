@@ -1,1 +1,428 @@
-//! (in progress)
+//! The worker side of corral: the event channel a worker writes to and the listening sockets
+//! it inherits. Runs inside worker processes only; it never touches the primary's state.
+//!
+//! A program started by corral finds everything in its environment (SPEC §3):
+//!
+//! ```no_run
+//! use corral::worker::{self, ListenerSocket};
+//!
+//! // `None` when the program runs outside corral: every report becomes a no-op.
+//! let channel = worker::Channel::from_env();
+//! for listener in worker::listeners()? {
+//!     if let ListenerSocket::Tcp(tcp) = listener.socket {
+//!         tcp.set_nonblocking(true)?; // the socket is shared: never accept blocking
+//!         // ... hand `tcp` to tokio, then:
+//!         if let Some(channel) = &channel {
+//!             channel.ready()?;
+//!         }
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use socket2::{Domain, SockRef, Socket, Type};
+
+#[cfg(test)]
+mod tests;
+
+/// The variable that names the event channel's fd.
+pub const EVENT_FD_VAR: &str = "CORRAL_EVENT_FD";
+/// Node's name for the same fd, set when corral announces the channel as Node IPC.
+pub const NODE_CHANNEL_FD_VAR: &str = "NODE_CHANNEL_FD";
+
+/// The first fd of the socket-activation protocol (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: RawFd = 3;
+
+// Each inherited fd may have only one owner in the process; a second `OwnedFd` for the same
+// number would close it twice and could close an unrelated file that reused the number.
+static CHANNEL_TAKEN: AtomicBool = AtomicBool::new(false);
+static LISTENERS_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The event channel to the primary: one JSON value per line (SPEC §4).
+///
+/// Every method writes one complete line with a single lock held, so a `Channel` can be shared
+/// between threads (`&Channel` or `Arc<Channel>`) without lines interleaving. Writes block
+/// until the whole line is in the socket buffer (the primary reads continuously, so this is
+/// short), even if someone set `O_NONBLOCK` on the socket.
+///
+/// An error (`BrokenPipe` once the primary has closed its end) is returned, never raised as
+/// `SIGPIPE`. A line cut short by an error corrupts only that line; most programs simply stop
+/// reporting after the first error.
+///
+/// ```
+/// use std::io::{BufRead, BufReader};
+/// use std::os::unix::net::UnixStream;
+///
+/// let (ours, primary) = UnixStream::pair()?;
+/// let channel = corral::worker::Channel::from_fd(ours.into());
+/// channel.status("warming cache 40%")?;
+/// let mut line = String::new();
+/// BufReader::new(primary).read_line(&mut line)?;
+/// assert_eq!(line, "{\"type\":\"status\",\"text\":\"warming cache 40%\"}\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Channel {
+    socket: Socket,
+    // Reused for every line: reporting a metric each second should not allocate each second.
+    line: Mutex<Vec<u8>>,
+}
+
+/// The messages with a meaning to the primary; anything else goes through [`Channel::send`].
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Message<'a> {
+    Ready,
+    Heartbeat,
+    Status { text: &'a str },
+    Metric { name: &'a str, value: f64 },
+    Log { level: &'a str, msg: &'a str },
+}
+
+impl Channel {
+    /// The channel corral passed to this process, from `CORRAL_EVENT_FD` (or Node's
+    /// `NODE_CHANNEL_FD`), or `None` when there is none: the program runs outside corral, the
+    /// variable does not name an open Unix stream socket, or the channel was already taken.
+    ///
+    /// The fd is marked close-on-exec, so the worker's own children do not inherit it. They
+    /// do inherit the variable, naming an fd they lack; that is why the fd is checked, and why
+    /// spawning with `Command::env_remove(EVENT_FD_VAR)` is tidier.
+    ///
+    /// Call it once: the second call returns `None`.
+    ///
+    /// ```
+    /// let channel = corral::worker::Channel::from_env();
+    /// if let Some(channel) = &channel {
+    ///     channel.ready()?;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_env() -> Option<Channel> {
+        [EVENT_FD_VAR, NODE_CHANNEL_FD_VAR]
+            .into_iter()
+            .filter_map(|name| parse_channel_fd(std::env::var(name).ok()?.as_str()))
+            .find(|&fd| is_unix_stream(fd))
+            .and_then(|fd| {
+                if CHANNEL_TAKEN.swap(true, Ordering::SeqCst) {
+                    return None;
+                }
+                // SAFETY: `is_unix_stream` checked that the fd is open, corral handed it to this
+                // process for exactly this use, and CHANNEL_TAKEN makes this the only owner.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                let channel = Channel::from_fd(owned);
+                // Failure only lets the worker's children inherit the fd; the channel works.
+                let _ = channel.socket.set_cloexec(true);
+                Some(channel)
+            })
+    }
+
+    /// Wraps a connected stream socket, e.g. one end of `UnixStream::pair()` in tests.
+    pub fn from_fd(fd: OwnedFd) -> Channel {
+        Channel {
+            socket: Socket::from(fd),
+            line: Mutex::new(Vec::with_capacity(128)),
+        }
+    }
+
+    /// Tells the primary the worker is serving: `{"type":"ready"}`.
+    pub fn ready(&self) -> io::Result<()> {
+        self.write_message(&Message::Ready)
+    }
+
+    /// Proves liveness for `--heartbeat-timeout`: `{"type":"heartbeat"}`.
+    pub fn heartbeat(&self) -> io::Result<()> {
+        self.write_message(&Message::Heartbeat)
+    }
+
+    /// Sets the short text shown in the worker's row: `{"type":"status","text":…}`.
+    pub fn status(&self, text: &str) -> io::Result<()> {
+        self.write_message(&Message::Status { text })
+    }
+
+    /// Reports the latest value of a named number: `{"type":"metric","name":…,"value":…}`.
+    ///
+    /// A NaN or infinite value is refused (`InvalidInput`): JSON cannot carry it.
+    pub fn metric(&self, name: &str, value: f64) -> io::Result<()> {
+        if !value.is_finite() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("metric {name:?}: {value} cannot be sent as JSON"),
+            ));
+        }
+        self.write_message(&Message::Metric { name, value })
+    }
+
+    /// Sends a structured log line: `{"type":"log","level":…,"msg":…}`. The primary knows
+    /// the levels `info`, `warn` and `error`.
+    pub fn log(&self, level: &str, msg: &str) -> io::Result<()> {
+        self.write_message(&Message::Log { level, msg })
+    }
+
+    /// Sends any JSON value, shown by the primary as a custom event.
+    ///
+    /// A value that does not serialize to JSON, or an object whose `cmd` starts with
+    /// `NODE_` (reserved for Node's internals, which the primary drops), is refused with
+    /// `InvalidInput`.
+    ///
+    /// ```no_run
+    /// # let channel = corral::worker::Channel::from_env().expect("run under corral");
+    /// channel.send(&serde_json::json!({"type": "cache", "entries": 1200}))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send(&self, value: &impl Serialize) -> io::Result<()> {
+        let value = serde_json::to_value(value)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if let Some(cmd) = value.get("cmd").and_then(serde_json::Value::as_str)
+            && cmd.starts_with("NODE_")
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cmd {cmd:?}: NODE_ commands are reserved for Node"),
+            ));
+        }
+        self.write_message(&value)
+    }
+
+    fn write_message(&self, message: &impl Serialize) -> io::Result<()> {
+        // A panic while another thread held the lock leaves at most a stale buffer, which is
+        // cleared here anyway.
+        let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
+        line.clear();
+        serde_json::to_writer(&mut *line, message)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // Compact JSON escapes newlines inside strings, so a raw one can only be whitespace
+        // (from a hand-written `RawValue`); a space keeps the value and the framing intact.
+        for byte in line.iter_mut().filter(|b| **b == b'\n') {
+            *byte = b' ';
+        }
+        line.push(b'\n');
+        self.send_all(&line)
+    }
+
+    fn send_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            // MSG_NOSIGNAL: a closed primary must be an error here, not a SIGPIPE that kills
+            // a worker whose program happens to have SIGPIPE at its default disposition.
+            match self.socket.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(self.as_fd())?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Parses an fd number from the environment. Fds 0–2 are refused: the channel owns its fd,
+/// and dropping it must never close the worker's stdio.
+fn parse_channel_fd(value: &str) -> Option<RawFd> {
+    value.trim().parse().ok().filter(|&fd| fd > 2)
+}
+
+/// Whether `fd` is open and is a Unix stream socket, without taking ownership of it.
+fn is_unix_stream(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return false;
+    }
+    // SAFETY: the fd is open (checked above) and is only borrowed for the two queries below,
+    // during which nothing in this function closes it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let socket = SockRef::from(&borrowed);
+    socket.domain().is_ok_and(|d| d == Domain::UNIX)
+        && socket.r#type().is_ok_and(|t| t == Type::STREAM)
+}
+
+/// Blocks until `fd` accepts more bytes, for a channel someone made non-blocking.
+fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut poll_fd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `poll_fd` is a valid, exclusively borrowed array of one pollfd.
+        let n = unsafe { libc::poll(&raw mut poll_fd, 1, -1) };
+        if n >= 0 {
+            // POLLERR/POLLHUP also end the wait; the next send reports the actual error.
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// A listening socket inherited from corral (`--listen`), with the name it was announced by.
+#[derive(Debug)]
+pub struct Listener {
+    /// The name from `LISTEN_FDNAMES` (corral uses the `--listen` address); `unknown` when the
+    /// parent gave none, as systemd does.
+    pub name: String,
+    /// The socket itself.
+    pub socket: ListenerSocket,
+}
+
+/// The two kinds of listening socket corral hands out.
+///
+/// The sockets are close-on-exec, and are left in whatever blocking mode they came in. That
+/// mode is a property of the socket shared by every process holding it (corral, the other
+/// workers, and a Node worker that sets `O_NONBLOCK` for all of them), so never `accept` in
+/// blocking mode: call `set_nonblocking(true)` and accept through an event loop (tokio's
+/// `TcpListener::from_std`, mio, epoll).
+#[derive(Debug)]
+pub enum ListenerSocket {
+    /// A TCP listener (`--listen 3000`, `--listen [::1]:8080`).
+    Tcp(std::net::TcpListener),
+    /// A Unix stream listener (`--listen unix:/run/app.sock`).
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Takes the listening sockets corral passed as fds 3, 4, … (systemd's socket activation:
+/// `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`), in the order of `--listen`.
+///
+/// Empty when there are none, or when `LISTEN_PID` names another process (the variables were
+/// inherited from a parent that was given the sockets). An fd that is not an open, listening
+/// TCP or Unix stream socket is an error.
+///
+/// Call it once: the fds are then owned by the returned values, and a second call that would
+/// take them again is an error.
+///
+/// ```no_run
+/// let listeners = corral::worker::listeners()?;
+/// for listener in &listeners {
+///     println!("inherited {}", listener.name);
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn listeners() -> io::Result<Vec<Listener>> {
+    let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let entries = parse_listen_env(
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    )
+    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    if LISTENERS_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(io::Error::other(
+            "corral::worker::listeners() called twice: the inherited sockets are already taken",
+        ));
+    }
+    entries
+        .into_iter()
+        .map(|(fd, name)| {
+            let socket = take_listener(fd).map_err(|e| {
+                io::Error::new(e.kind(), format!("listening fd {fd} ({name}): {e}"))
+            })?;
+            Ok(Listener { name, socket })
+        })
+        .collect()
+}
+
+fn take_listener(fd: RawFd) -> io::Result<ListenerSocket> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd is open (checked above); LISTEN_FDS/LISTEN_PID hand it to this very
+    // process, and LISTENERS_TAKEN makes this the only owner ever created for it.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    socket.set_cloexec(true)?;
+    if socket.r#type()? != Type::STREAM || !socket.is_listener()? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening stream socket",
+        ));
+    }
+    let address = socket.local_addr()?;
+    if address.is_unix() {
+        Ok(ListenerSocket::Unix(socket.into()))
+    } else if address.as_socket().is_some() {
+        Ok(ListenerSocket::Tcp(socket.into()))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unsupported address family {}", address.family()),
+        ))
+    }
+}
+
+/// What is wrong with the socket-activation variables.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum ListenEnvError {
+    #[error("LISTEN_FDS={0:?} is not a number of file descriptors")]
+    Count(String),
+    #[error("LISTEN_PID={0:?} is not a process id")]
+    Pid(String),
+    #[error("LISTEN_FDNAMES has {names} names for LISTEN_FDS={count}")]
+    Names { names: usize, count: usize },
+}
+
+/// The fds and names the socket-activation variables announce to the process `my_pid`.
+/// Follows `sd_listen_fds_with_names`: no `LISTEN_FDS`, no `LISTEN_PID` or another pid means
+/// none, and missing names are `unknown`.
+fn parse_listen_env(
+    fds: Option<&str>,
+    pid: Option<&str>,
+    names: Option<&str>,
+    my_pid: u32,
+) -> Result<Vec<(RawFd, String)>, ListenEnvError> {
+    let (Some(fds), Some(pid)) = (fds, pid) else {
+        return Ok(Vec::new());
+    };
+    let pid: u32 = pid
+        .trim()
+        .parse()
+        .map_err(|_| ListenEnvError::Pid(pid.to_owned()))?;
+    if pid != my_pid {
+        return Ok(Vec::new());
+    }
+    let count: RawFd = fds
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (0..=RawFd::MAX - LISTEN_FDS_START).contains(n))
+        .ok_or_else(|| ListenEnvError::Count(fds.to_owned()))?;
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = names
+        .map(|n| n.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let wanted = count as usize;
+    if names.len() > wanted {
+        return Err(ListenEnvError::Names {
+            names: names.len(),
+            count: wanted,
+        });
+    }
+    names.resize(wanted, "unknown".to_owned());
+    Ok((LISTEN_FDS_START..LISTEN_FDS_START + count)
+        .zip(names)
+        .collect())
+}

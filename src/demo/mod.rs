@@ -1,0 +1,305 @@
+//! The demo worker (`corral __demo-worker`): the article's cluster-demo.js worker, an HTTP
+//! server on the inherited socket that reports through the event channel and crashes on a
+//! timer. Written only on the public `corral::worker` API; it never touches the primary.
+
+mod crash;
+mod http;
+
+use std::ffi::OsString;
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+pub use crash::{CrashAfter, CrashAfterError, CrashMeans};
+
+use crate::worker::{self, Channel, ListenerSocket};
+
+/// The article's warning time between "will crash" and the crash.
+const CRASH_NOTICE: Duration = Duration::from_secs(5);
+/// How often the heartbeat, the `requests` metric and the status go out.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// How long a graceful stop waits for in-flight requests; well under corral's kill timeout.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the demo worker; `args` are the arguments after the subcommand name
+/// (`[--crash-after MIN..MAX]`, default `10s..40s`).
+///
+/// Serves `Hello from worker <pid>` on the first inherited TCP listener until SIGTERM or
+/// SIGINT (exit 0), or until its crash (see [`CrashMeans`]). Exit 2 for a bad argument or
+/// when no listener was passed; exit 1 if the server cannot start.
+///
+/// ```no_run
+/// // main.rs, for `corral __demo-worker ...`:
+/// let args: Vec<_> = std::env::args_os().skip(2).collect();
+/// let code = corral::demo::worker_main(args);
+/// ```
+pub fn worker_main(args: Vec<OsString>) -> ExitCode {
+    let crash_after = match parse_args(args) {
+        Ok(crash_after) => crash_after,
+        Err(message) => {
+            eprintln!("corral __demo-worker: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let pid = std::process::id();
+    println!("Worker {pid} started");
+    let listener = match first_tcp_listener() {
+        Ok(listener) => listener,
+        Err(message) => {
+            eprintln!("corral __demo-worker: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let means = CrashMeans::from_env();
+    let reporter = Reporter {
+        channel: Channel::from_env(),
+        last_status: String::new(),
+    };
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| runtime.block_on(run(listener, reporter, crash_after.pick(), means)));
+    // The runtime is gone here: whatever happens next happens on the main thread.
+    match outcome {
+        Ok(Outcome::Stopped) => ExitCode::SUCCESS,
+        Ok(Outcome::Crash) => crash::crash(means, pid),
+        Err(error) => {
+            eprintln!("Worker {pid}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads `[--crash-after VALUE | --crash-after=VALUE]`.
+fn parse_args(args: Vec<OsString>) -> Result<CrashAfter, String> {
+    let mut crash_after = CrashAfter::default();
+    let mut args = args.into_iter().map(|arg| {
+        arg.into_string()
+            .map_err(|arg| format!("argument '{}' is not UTF-8", arg.display()))
+    });
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        let value = if arg == "--crash-after" {
+            args.next()
+                .ok_or("--crash-after needs a value like 10s..40s")??
+        } else if let Some(value) = arg.strip_prefix("--crash-after=") {
+            value.to_owned()
+        } else {
+            return Err(format!(
+                "unexpected argument '{arg}' (usage: __demo-worker [--crash-after MIN..MAX])"
+            ));
+        };
+        crash_after = value.parse().map_err(|e: CrashAfterError| e.to_string())?;
+    }
+    Ok(crash_after)
+}
+
+fn first_tcp_listener() -> Result<std::net::TcpListener, String> {
+    let listeners = worker::listeners().map_err(|e| format!("cannot take the listeners: {e}"))?;
+    listeners
+        .into_iter()
+        .find_map(|listener| match listener.socket {
+            ListenerSocket::Tcp(tcp) => Some(tcp),
+            ListenerSocket::Unix(_) => None,
+        })
+        .ok_or_else(|| {
+            "no TCP listening socket was passed (LISTEN_FDS); run it as `corral demo`, or \
+             under corral with --listen"
+                .to_owned()
+        })
+}
+
+enum Outcome {
+    Stopped,
+    Crash,
+}
+
+async fn run(
+    listener: std::net::TcpListener,
+    mut reporter: Reporter,
+    crash_after: Duration,
+    means: CrashMeans,
+) -> io::Result<Outcome> {
+    let pid = std::process::id();
+    // Before anything can take time: until these exist, SIGTERM kills instead of stopping.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    println!("Worker {pid} listening on {}", listener.local_addr()?);
+    reporter.report(Channel::ready);
+
+    let requests = Arc::new(AtomicU64::new(0));
+    let (stop, stop_requested) = watch::channel(false);
+    let mut http_task = tokio::spawn(http::serve(
+        listener,
+        Arc::clone(&requests),
+        stop_requested,
+        SHUTDOWN_GRACE,
+    ));
+    let announce = tokio::time::sleep(crash_after);
+    tokio::pin!(announce);
+    let mut crash_at: Option<Instant> = None;
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let crash = async {
+            match crash_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            () = crash => return Ok(Outcome::Crash),
+            () = &mut announce, if crash_at.is_none() => {
+                println!("Worker {pid} will crash in 5 seconds...");
+                crash_at = Some(Instant::now() + CRASH_NOTICE);
+                reporter.status(&status_text(requests.load(Ordering::Relaxed), crash_at, means));
+            }
+            _ = tick.tick() => {
+                reporter.report(Channel::heartbeat);
+                let served = requests.load(Ordering::Relaxed);
+                reporter.report(|channel| channel.metric("requests", served as f64));
+                reporter.status(&status_text(served, crash_at, means));
+            }
+            ended = &mut http_task => {
+                return Err(io::Error::other(format!("the HTTP server stopped: {ended:?}")));
+            }
+        }
+    }
+    println!("Worker {pid} shutting down gracefully");
+    reporter.status("shutting down");
+    let _ = stop.send(true);
+    http_task.await.map_err(io::Error::other)?;
+    Ok(Outcome::Stopped)
+}
+
+/// The worker's row in the dashboard: its traffic, or its countdown once announced.
+fn status_text(requests: u64, crash_at: Option<Instant>, means: CrashMeans) -> String {
+    let noun = if requests == 1 { "request" } else { "requests" };
+    match crash_at {
+        None => format!("serving, {requests} {noun}"),
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now());
+            // Round up, so the countdown starts at the announced 5 s and never shows 0.
+            let secs = left.as_millis().div_ceil(1000).max(1);
+            format!("crashing in {secs}s by {means}, {requests} {noun}")
+        }
+    }
+}
+
+/// The event channel, if any, as the demo uses it: reports are best effort, and after the
+/// first failure (the primary closed the channel) the worker stops reporting and serves on.
+struct Reporter {
+    channel: Option<Channel>,
+    /// The last status sent, so an unchanged status is not repeated every second.
+    last_status: String,
+}
+
+impl Reporter {
+    fn report(&mut self, send: impl FnOnce(&Channel) -> io::Result<()>) {
+        if let Some(channel) = &self.channel
+            && let Err(error) = send(channel)
+        {
+            eprintln!(
+                "Worker {}: event channel: {error}; reporting stops",
+                std::process::id()
+            );
+            self.channel = None;
+        }
+    }
+
+    fn status(&mut self, text: &str) {
+        if self.last_status != text {
+            text.clone_into(&mut self.last_status);
+            self.report(|channel| channel.status(text));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn arguments_set_the_crash_range() {
+        let secs = Duration::from_secs;
+        assert_eq!(parse_args(args(&[])), Ok(CrashAfter::default()));
+        let range = parse_args(args(&["--crash-after", "1s..2s"]));
+        assert_eq!(
+            range,
+            Ok(CrashAfter {
+                min: secs(1),
+                max: secs(2)
+            })
+        );
+        let fixed = parse_args(args(&["--crash-after=3s"]));
+        assert_eq!(
+            fixed,
+            Ok(CrashAfter {
+                min: secs(3),
+                max: secs(3)
+            })
+        );
+    }
+
+    #[test]
+    fn argument_errors_are_one_clear_line() {
+        assert_eq!(
+            parse_args(args(&["--crash-after"])),
+            Err("--crash-after needs a value like 10s..40s".to_owned())
+        );
+        let reversed = parse_args(args(&["--crash-after", "9s..1s"]));
+        assert_eq!(
+            reversed,
+            Err("invalid --crash-after '9s..1s': MIN is longer than MAX".to_owned())
+        );
+        let unknown = parse_args(args(&["--port", "3000"])).expect_err("unknown");
+        assert!(
+            unknown.starts_with("unexpected argument '--port'"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn status_counts_requests_then_counts_down() {
+        let means = CrashMeans::Abort;
+        assert_eq!(status_text(0, None, means), "serving, 0 requests");
+        assert_eq!(status_text(1, None, means), "serving, 1 request");
+        let at = Instant::now() + CRASH_NOTICE;
+        assert_eq!(
+            status_text(42, Some(at), means),
+            "crashing in 5s by abort, 42 requests"
+        );
+        let past = Instant::now();
+        assert_eq!(
+            status_text(2, Some(past), means),
+            "crashing in 1s by abort, 2 requests"
+        );
+    }
+
+    #[test]
+    fn reporter_stops_after_the_primary_goes_away() {
+        let (ours, primary) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        drop(primary);
+        let mut reporter = Reporter {
+            channel: Some(Channel::from_fd(ours.into())),
+            last_status: String::new(),
+        };
+        reporter.report(Channel::heartbeat);
+        assert!(reporter.channel.is_none());
+        reporter.status("still serving");
+    }
+}

@@ -1,0 +1,333 @@
+//! Tests of the worker-side library: message framing over a real socketpair, the parsing of
+//! the inherited environment, and a child process that inherits real fds.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn pair() -> (Channel, BufReader<UnixStream>) {
+    let (ours, primary) = UnixStream::pair().expect("socketpair");
+    primary
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    (Channel::from_fd(ours.into()), BufReader::new(primary))
+}
+
+fn next_line(reader: &mut BufReader<UnixStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read a line");
+    assert!(line.ends_with('\n'), "unterminated line {line:?}");
+    line
+}
+
+fn next_json(reader: &mut BufReader<UnixStream>) -> Value {
+    serde_json::from_str(&next_line(reader)).expect("a JSON line")
+}
+
+#[test]
+fn every_message_form_is_one_compact_line() {
+    let (channel, mut primary) = pair();
+    channel.ready().expect("ready");
+    channel.heartbeat().expect("heartbeat");
+    channel.status("warming \"cache\"\n40%").expect("status");
+    channel.metric("requests", 1234.5).expect("metric");
+    channel.log("warn", "disk almost full").expect("log");
+    channel
+        .send(&json!({"type": "cache", "entries": 12}))
+        .expect("send");
+    channel.send(&"ready").expect("send a string");
+
+    assert_eq!(next_line(&mut primary), "{\"type\":\"ready\"}\n");
+    assert_eq!(next_line(&mut primary), "{\"type\":\"heartbeat\"}\n");
+    assert_eq!(
+        next_json(&mut primary),
+        json!({"type": "status", "text": "warming \"cache\"\n40%"})
+    );
+    assert_eq!(
+        next_line(&mut primary),
+        "{\"type\":\"metric\",\"name\":\"requests\",\"value\":1234.5}\n"
+    );
+    assert_eq!(
+        next_json(&mut primary),
+        json!({"type": "log", "level": "warn", "msg": "disk almost full"})
+    );
+    assert_eq!(
+        next_json(&mut primary),
+        json!({"type": "cache", "entries": 12})
+    );
+    assert_eq!(next_line(&mut primary), "\"ready\"\n");
+}
+
+#[test]
+fn refuses_what_the_primary_would_drop_or_cannot_parse() {
+    let (channel, mut primary) = pair();
+    let node = channel.send(&json!({"cmd": "NODE_HANDLE", "x": 1}));
+    assert_eq!(node.map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
+    let nan = channel.metric("load", f64::NAN);
+    assert_eq!(nan.map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
+    let tuple_keys = std::collections::BTreeMap::from([((1, 2), 3)]);
+    let keys = channel.send(&tuple_keys);
+    assert_eq!(keys.map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
+    // A user command that merely mentions NODE_ is fine, and nothing refused was written.
+    channel
+        .send(&json!({"cmd": "reload NODE_ENV"}))
+        .expect("send");
+    assert_eq!(next_json(&mut primary), json!({"cmd": "reload NODE_ENV"}));
+}
+
+#[test]
+fn a_long_line_survives_partial_writes_on_a_non_blocking_socket() {
+    let (ours, primary) = UnixStream::pair().expect("socketpair");
+    // Non-blocking forces short sends and EAGAIN, the paths a blocking socket rarely takes.
+    ours.set_nonblocking(true).expect("nonblocking");
+    let channel = Channel::from_fd(ours.into());
+    let text = "x".repeat(4 << 20);
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(primary).read_line(&mut line).map(|_| line)
+    });
+    channel.status(&text).expect("status");
+    let line = reader.join().expect("reader thread").expect("read");
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).expect("JSON"),
+        json!({"type": "status", "text": text})
+    );
+}
+
+#[test]
+fn threads_sharing_a_channel_never_interleave_lines() {
+    let (channel, primary) = pair();
+    let text = "y".repeat(10_000);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut lines = 0;
+            for line in primary.lines() {
+                let value: Value = serde_json::from_str(&line.expect("line")).expect("JSON");
+                assert_eq!(value["text"].as_str().map(str::len), Some(text.len()));
+                lines += 1;
+                if lines == 400 {
+                    break;
+                }
+            }
+            lines
+        });
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..100 {
+                    channel.status(&text).expect("status");
+                }
+            });
+        }
+        assert_eq!(reader.join().expect("reader"), 400);
+    });
+}
+
+#[test]
+fn a_closed_primary_is_an_error_not_a_signal() {
+    let (channel, primary) = pair();
+    drop(primary);
+    let error = channel.heartbeat().expect_err("peer is gone");
+    assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn channel_fd_parsing_refuses_stdio_and_garbage() {
+    assert_eq!(parse_channel_fd("7"), Some(7));
+    assert_eq!(parse_channel_fd(" 12\n"), Some(12));
+    for bad in ["", "2", "0", "-1", "x", "3.0", "99999999999"] {
+        assert_eq!(parse_channel_fd(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn listen_env_follows_sd_listen_fds() {
+    let parse = parse_listen_env;
+    assert_eq!(parse(None, None, None, 42), Ok(vec![]));
+    assert_eq!(
+        parse(Some("2"), Some("42"), Some("http:admin"), 42),
+        Ok(vec![(3, "http".to_owned()), (4, "admin".to_owned())])
+    );
+    // Inherited from a parent that was given the sockets: not ours.
+    assert_eq!(parse(Some("2"), Some("41"), Some("a:b"), 42), Ok(vec![]));
+    assert_eq!(parse(Some("1"), None, None, 42), Ok(vec![]));
+    assert_eq!(parse(Some("0"), Some("42"), Some(""), 42), Ok(vec![]));
+    assert_eq!(
+        parse(Some("2"), Some("42"), Some("http"), 42),
+        Ok(vec![(3, "http".to_owned()), (4, "unknown".to_owned())])
+    );
+    assert_eq!(
+        parse(Some("1"), Some("42"), None, 42),
+        Ok(vec![(3, "unknown".to_owned())])
+    );
+}
+
+#[test]
+fn listen_env_errors_name_the_variable() {
+    let parse = parse_listen_env;
+    for count in ["x", "-1", "2147483647", ""] {
+        assert_eq!(
+            parse(Some(count), Some("42"), None, 42),
+            Err(ListenEnvError::Count(count.to_owned()))
+        );
+    }
+    assert_eq!(
+        parse(Some("1"), Some("pid"), None, 42),
+        Err(ListenEnvError::Pid("pid".to_owned()))
+    );
+    let too_many = parse(Some("1"), Some("42"), Some("a:b"), 42);
+    assert_eq!(too_many, Err(ListenEnvError::Names { names: 2, count: 1 }));
+    let message = too_many.map_err(|e| e.to_string());
+    assert_eq!(
+        message,
+        Err("LISTEN_FDNAMES has 2 names for LISTEN_FDS=1".to_owned())
+    );
+}
+
+#[test]
+fn no_listen_env_means_no_listeners() {
+    // The test process was not socket-activated; LISTEN_PID, if any, names another process.
+    assert!(listeners().expect("listeners").is_empty());
+    assert!(
+        listeners()
+            .expect("a second call takes nothing either")
+            .is_empty()
+    );
+}
+
+/// Set in the child of `inherited_fds_are_taken_in_a_real_process`, to the TCP address.
+const CHILD_VAR: &str = "CORRAL_WORKER_TEST_CHILD";
+
+/// Kills the child if the test fails before it is reaped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Moves `fds` to 3, 4, … in a freshly forked child. Only async-signal-safe calls: going
+/// through fds ≥ 100 first keeps a source that already is 3 or 4 from being overwritten
+/// (and `dup2(3, 3)` from leaving close-on-exec set).
+fn place_fds(fds: &[RawFd; 3]) -> io::Result<()> {
+    let mut high = [0; 3];
+    for (slot, &fd) in high.iter_mut().zip(fds) {
+        // SAFETY: F_DUPFD duplicates an open fd of ours; the copy has no close-on-exec flag.
+        *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD, 100) };
+        if *slot < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for (target, &fd) in (LISTEN_FDS_START..).zip(&high) {
+        // SAFETY: dup2 onto a fixed number in the child, then closing our temporary copy.
+        if unsafe { libc::dup2(fd, target) } < 0 || unsafe { libc::close(fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn inherited_fds_are_taken_in_a_real_process() {
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unix = UnixListener::bind(dir.path().join("admin.sock")).expect("bind unix");
+    let (ours, theirs) = UnixStream::pair().expect("socketpair");
+    let fds = [tcp.as_raw_fd(), unix.as_raw_fd(), theirs.as_raw_fd()];
+
+    let mut command = Command::new("sh");
+    // `exec` keeps the shell's pid, so `$$` is the pid the test binary will have.
+    command
+        .args(["-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$@\"", "sh"])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "worker::tests::child_takes_inherited_fds"])
+        .args(["--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, tcp.local_addr().expect("addr").to_string())
+        .env("LISTEN_FDS", "2")
+        .env("LISTEN_FDNAMES", "http:admin")
+        .env(EVENT_FD_VAR, "5")
+        .env_remove(NODE_CHANNEL_FD_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: `place_fds` only calls fcntl, dup2 and close, which are async-signal-safe.
+    unsafe { command.pre_exec(move || place_fds(&fds)) };
+    let mut child = ChildGuard(command.spawn().expect("spawn the test binary"));
+
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "child test did not finish in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut output = String::new();
+    if let Some(mut stdout) = child.0.stdout.take() {
+        stdout.read_to_string(&mut output).expect("child stdout");
+    }
+    if let Some(mut stderr) = child.0.stderr.take() {
+        stderr.read_to_string(&mut output).expect("child stderr");
+    }
+    assert!(status.success(), "child failed: {output}");
+    assert!(
+        output.contains("1 passed"),
+        "child test did not run: {output}"
+    );
+
+    ours.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    assert_eq!(
+        next_line(&mut BufReader::new(ours)),
+        "{\"type\":\"ready\"}\n"
+    );
+}
+
+fn is_cloexec(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags != -1 && flags & libc::FD_CLOEXEC != 0
+}
+
+/// The child half of `inherited_fds_are_taken_in_a_real_process`; passes trivially elsewhere.
+#[test]
+fn child_takes_inherited_fds() {
+    let Ok(tcp_address) = std::env::var(CHILD_VAR) else {
+        return;
+    };
+    assert!(!is_cloexec(3) && !is_cloexec(5), "fds arrive inheritable");
+
+    let taken = listeners().expect("listeners");
+    assert_eq!(taken.len(), 2);
+    assert_eq!(taken[0].name, "http");
+    match &taken[0].socket {
+        ListenerSocket::Tcp(tcp) => {
+            assert_eq!(tcp.local_addr().expect("addr").to_string(), tcp_address);
+        }
+        ListenerSocket::Unix(_) => panic!("fd 3 should be TCP"),
+    }
+    assert_eq!(taken[1].name, "admin");
+    assert!(matches!(taken[1].socket, ListenerSocket::Unix(_)));
+    assert!(is_cloexec(3) && is_cloexec(4));
+    assert!(
+        listeners().is_err(),
+        "a second call must not take the fds again"
+    );
+
+    let channel = Channel::from_env().expect("the channel on fd 5");
+    assert_eq!(channel.as_raw_fd(), 5);
+    assert!(is_cloexec(5));
+    assert!(Channel::from_env().is_none(), "taken once");
+    channel.ready().expect("ready");
+}
