@@ -19,10 +19,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -37,10 +34,7 @@ fn main() {
     }
     let full = std::env::args().any(|a| a == "--bench");
     let kills: usize = if full {
-        std::env::var("CORRAL_BENCH_KILLS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(300)
+        std::env::var("CORRAL_BENCH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
     } else {
         5
     };
@@ -53,10 +47,7 @@ fn main() {
     let (rss, hwm) = rss_with_workers(corral, &me, 64);
 
     println!("\nrestart reaction: kill -9 of a worker → its replacement's first instruction");
-    println!(
-        "(n = {kills} each, {} build)\n",
-        if full { "release" } else { "test/debug smoke" }
-    );
+    println!("(n = {kills} each, {} build)\n", if full { "release" } else { "test/debug smoke" });
     println!("{:<34} {:>9} {:>9} {:>9}", "", "median", "p90", "p99");
     for (name, v) in [
         ("corral --backoff 0 (kill → exec)", &reaction),
@@ -89,10 +80,7 @@ fn first_line(out: &mut BufReader<ChildStdout>) -> String {
 }
 
 fn start_ns(line: &str) -> u64 {
-    line.trim()
-        .strip_prefix("start ")
-        .and_then(|n| n.parse().ok())
-        .expect("start line")
+    line.trim().strip_prefix("start ").and_then(|n| n.parse().ok()).expect("start line")
 }
 
 /// Spawn → first instruction of the same program, without corral.
@@ -100,9 +88,7 @@ fn bare(me: &std::path::Path, n: usize, force_fork: bool) -> Vec<f64> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut cmd = Command::new(me);
-        cmd.env("CORRAL_BENCH_ROLE", "worker")
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null());
+        cmd.env("CORRAL_BENCH_ROLE", "worker").stdout(Stdio::piped()).stdin(Stdio::null());
         if force_fork {
             // Any pre_exec makes std fork instead of posix_spawn, as corral must.
             // SAFETY: the closure does nothing.
@@ -146,18 +132,13 @@ impl Corral {
         let mut line = String::new();
         while Instant::now() < deadline {
             line.clear();
-            assert!(
-                self.lines.read_line(&mut line).expect("read corral") > 0,
-                "corral exited"
-            );
+            assert!(self.lines.read_line(&mut line).expect("read corral") > 0, "corral exited");
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
-            if let ("output", Some(pid), Some(text)) = (
-                v["event"].as_str().unwrap_or(""),
-                v["pid"].as_u64(),
-                v["line"].as_str(),
-            ) {
+            if let ("output", Some(pid), Some(text)) =
+                (v["event"].as_str().unwrap_or(""), v["pid"].as_u64(), v["line"].as_str())
+            {
                 return (pid as u32, start_ns(text));
             }
         }
@@ -211,10 +192,7 @@ fn rss_with_workers(corral: &str, me: &std::path::Path, workers: u32) -> (u64, u
         c.next_start();
     }
     let corral_pid = c.child.id();
-    let result = (
-        status_kib(corral_pid, "VmRSS:"),
-        status_kib(corral_pid, "VmHWM:"),
-    );
+    let result = (status_kib(corral_pid, "VmRSS:"), status_kib(corral_pid, "VmHWM:"));
     c.stop();
     result
 }

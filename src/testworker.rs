@@ -107,10 +107,7 @@ fn run(options: &Options) -> io::Result<ExitCode> {
     }
     if let Some(code) = options.term_exit {
         TERM_EXIT_CODE.store(i32::from(code), Ordering::Relaxed);
-        set_disposition(
-            libc::SIGTERM,
-            on_sigterm as extern "C" fn(libc::c_int) as usize,
-        );
+        set_disposition(libc::SIGTERM, on_sigterm as extern "C" fn(libc::c_int) as usize);
     }
     if let Some(after) = options.after {
         std::thread::sleep(after);
@@ -137,10 +134,7 @@ fn run(options: &Options) -> io::Result<ExitCode> {
 fn behave_like_a_c_program() {
     set_disposition(libc::SIGSEGV, libc::SIG_DFL);
     set_disposition(libc::SIGBUS, libc::SIG_DFL);
-    let no_core = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: setrlimit reads the struct we pass; lowering a limit is always allowed.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) };
 }
@@ -149,11 +143,7 @@ fn write_marker(path: &Path) -> io::Result<()> {
     let generation = std::env::var("CORRAL_GENERATION").unwrap_or_else(|_| "-".to_string());
     let line = format!("{} {generation}\n", std::process::id());
     // One write to an O_APPEND file: lines of concurrent workers never interleave.
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
-        .write_all(line.as_bytes())
+    OpenOptions::new().create(true).append(true).open(path)?.write_all(line.as_bytes())
 }
 
 fn write_report(path: &Path) -> io::Result<()> {
@@ -167,9 +157,7 @@ fn write_report(path: &Path) -> io::Result<()> {
     let stat = ProcStat::parse(&fs::read_to_string("/proc/self/stat")?)
         .ok_or_else(|| io::Error::other("unparseable /proc/self/stat"))?;
     let fds = open_fds()?;
-    let stdin_is_devnull = fds
-        .iter()
-        .any(|(fd, target)| *fd == 0 && target == "/dev/null");
+    let stdin_is_devnull = fds.iter().any(|(fd, target)| *fd == 0 && target == "/dev/null");
     let report = json!({
         "pid": std::process::id(),
         "ppid": stat.ppid,
@@ -194,9 +182,7 @@ fn reported_env() -> Map<String, Value> {
     std::env::vars_os()
         .map(|(key, value)| (key.to_string_lossy().into_owned(), value))
         .filter(|(key, _)| {
-            ["CORRAL_", "LISTEN_", "NODE_CHANNEL"]
-                .iter()
-                .any(|prefix| key.starts_with(prefix))
+            ["CORRAL_", "LISTEN_", "NODE_CHANNEL"].iter().any(|prefix| key.starts_with(prefix))
         })
         .map(|(key, value)| (key, Value::String(value.to_string_lossy().into_owned())))
         .collect()
@@ -239,11 +225,7 @@ impl ProcStat {
         let rest = &text[text.rfind(')')? + 1..];
         let mut fields = rest.split_whitespace().skip(1); // the state
         let mut number = || fields.next()?.parse::<u32>().ok();
-        Some(ProcStat {
-            ppid: number()?,
-            pgrp: number()?,
-            session: number()?,
-        })
+        Some(ProcStat { ppid: number()?, pgrp: number()?, session: number()? })
     }
 }
 
@@ -256,14 +238,7 @@ fn print_lines(out: impl Write, count: u64) -> io::Result<()> {
 }
 
 fn spawn_children(count: u32) -> io::Result<Vec<Child>> {
-    (0..count)
-        .map(|_| {
-            Command::new("sleep")
-                .arg("1000")
-                .stdin(Stdio::null())
-                .spawn()
-        })
-        .collect()
+    (0..count).map(|_| Command::new("sleep").arg("1000").stdin(Stdio::null()).spawn()).collect()
 }
 
 /// Leaves a `sleep 1000` behind that is neither our child nor in our group or session:
@@ -380,10 +355,7 @@ mod tests {
         ]);
         assert_eq!(options.marker, Some(PathBuf::from("/tmp/m")));
         assert_eq!(options.report, Some(PathBuf::from("/tmp/r.json")));
-        assert_eq!(
-            (options.lines, options.stderr_lines, options.children),
-            (10_000, 3, 2)
-        );
+        assert_eq!((options.lines, options.stderr_lines, options.children), (10_000, 3, 2));
         assert!(options.escape);
         assert!(!options.ignore_term);
         assert_eq!(options.term_exit, Some(9));
@@ -400,11 +372,7 @@ mod tests {
             ("abrt", libc::SIGABRT),
             ("15", libc::SIGTERM),
         ] {
-            assert_eq!(
-                parsed(&["--signal", text]).signal,
-                Some(Signal(expected)),
-                "{text}"
-            );
+            assert_eq!(parsed(&["--signal", text]).signal, Some(Signal(expected)), "{text}");
         }
         let options = parsed(&["--after", "250ms", "--signal", "TERM"]);
         assert_eq!(options.after, Some(Duration::from_millis(250)));
@@ -433,14 +401,7 @@ mod tests {
     #[test]
     fn proc_stat_fields_count_from_the_last_parenthesis() {
         let stat = ProcStat::parse("42 (a (b) c) S 1 42 42 0 -1 4194560 …").expect("parses");
-        assert_eq!(
-            stat,
-            ProcStat {
-                ppid: 1,
-                pgrp: 42,
-                session: 42
-            }
-        );
+        assert_eq!(stat, ProcStat { ppid: 1, pgrp: 42, session: 42 });
         assert_eq!(ProcStat::parse("42 (x"), None);
     }
 
@@ -449,10 +410,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().expect("temp file");
         let fds = open_fds().expect("read /proc/self/fd");
         let path = file.path().to_string_lossy().into_owned();
-        assert!(
-            fds.iter().any(|(_, target)| *target == path),
-            "{fds:?} lacks {path}"
-        );
+        assert!(fds.iter().any(|(_, target)| *target == path), "{fds:?} lacks {path}");
         assert!(
             fds.iter().all(|(_, target)| !target.ends_with("/fd")),
             "the iterator's own fd leaked into {fds:?}"

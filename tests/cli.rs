@@ -13,10 +13,7 @@ fn mistakes_are_one_line_and_exit_2_before_anything_starts() {
     let not_executable = dir.path().join("not-executable");
     fs::write(&not_executable, "#!/bin/sh\necho hi\n").expect("write script");
     fs::set_permissions(&not_executable, fs::Permissions::from_mode(0o644)).expect("chmod 644");
-    let not_executable = not_executable
-        .to_str()
-        .expect("UTF-8 temp path")
-        .to_string();
+    let not_executable = not_executable.to_str().expect("UTF-8 temp path").to_string();
     // Held for the whole test, so corral's bind of the same address must fail.
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let taken = taken.local_addr().expect("local address").to_string();
@@ -26,24 +23,12 @@ fn mistakes_are_one_line_and_exit_2_before_anything_starts() {
         ("--workers 0 -- sleep 1000".to_string(), "0"),
         ("--workers abc -- sleep 1000".to_string(), "abc"),
         ("-w 1 --backoff nope -- sleep 1000".to_string(), "nope"),
-        (
-            "-w 1 --restart sometimes -- sleep 1000".to_string(),
-            "sometimes",
-        ),
+        ("-w 1 --restart sometimes -- sleep 1000".to_string(), "sometimes"),
         ("-w 1 --stop-signal NOPE -- sleep 1000".to_string(), "NOPE"),
         ("-w 1 --env NOEQUALS -- sleep 1000".to_string(), "NOEQUALS"),
-        (
-            "-w 1 --cwd /does/not/exist -- sleep 1000".to_string(),
-            "/does/not/exist",
-        ),
-        (
-            format!("-w 1 --listen {taken} -- sleep 1000"),
-            taken.as_str(),
-        ),
-        (
-            "-w 1 -- definitely-not-a-command-xyz".to_string(),
-            "definitely-not-a-command-xyz",
-        ),
+        ("-w 1 --cwd /does/not/exist -- sleep 1000".to_string(), "/does/not/exist"),
+        (format!("-w 1 --listen {taken} -- sleep 1000"), taken.as_str()),
+        ("-w 1 -- definitely-not-a-command-xyz".to_string(), "definitely-not-a-command-xyz"),
         (format!("-w 1 -- {not_executable}"), not_executable.as_str()),
         ("-w 1".to_string(), ""), // no command at all: any one line will do
     ];
@@ -62,23 +47,13 @@ fn mistakes_are_one_line_and_exit_2_before_anything_starts() {
         let dump = corral.dump();
         assert_eq!(status.code(), Some(2), "`corral {what}`: exit code\n{dump}");
         let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "`corral {what}`: exactly one line on stderr\n{dump}"
-        );
-        assert!(
-            lines[0].starts_with("corral: "),
-            "`corral {what}`: {stderr:?}"
-        );
+        assert_eq!(lines.len(), 1, "`corral {what}`: exactly one line on stderr\n{dump}");
+        assert!(lines[0].starts_with("corral: "), "`corral {what}`: {stderr:?}");
         assert!(
             lines[0].contains(*named_value),
             "`corral {what}`: names {named_value:?}: {stderr:?}"
         );
-        assert!(
-            named(&corral.events(), "spawned").is_empty(),
-            "`corral {what}` started a worker"
-        );
+        assert!(named(&corral.events(), "spawned").is_empty(), "`corral {what}` started a worker");
         corral.assert_nothing_left();
     }
 }

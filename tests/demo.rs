@@ -20,12 +20,8 @@ fn hello(port: u16) -> Result<u32, String> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream =
         TcpStream::connect_timeout(&address, CLIENT_TIMEOUT).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(CLIENT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .map_err(|e| e.to_string())?;
@@ -37,9 +33,7 @@ fn hello(port: u16) -> Result<u32, String> {
         .split_once("Hello from worker ")
         .ok_or_else(|| format!("no greeting: {response:?}"))?;
     let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .map_err(|_| format!("no pid in the greeting: {response:?}"))
+    digits.parse().map_err(|_| format!("no pid in the greeting: {response:?}"))
 }
 
 /// Reads one response: up to EOF, or the end of the body its `Content-Length` announces
@@ -56,10 +50,7 @@ fn read_response(stream: &mut TcpStream) -> Result<String, String> {
             Ok(0) => break,
             Ok(n) => bytes.extend_from_slice(&buffer[..n]),
             Err(error) => {
-                return Err(format!(
-                    "{error} after {:?}",
-                    String::from_utf8_lossy(&bytes)
-                ));
+                return Err(format!("{error} after {:?}", String::from_utf8_lossy(&bytes)));
             }
         }
     }
@@ -72,8 +63,7 @@ fn complete_length(bytes: &[u8]) -> Option<usize> {
     let (head, body) = text.split_once("\r\n\r\n")?;
     let length: usize = head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
+        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
     })?;
     (body.len() >= length).then_some(head.len() + 4 + length)
 }
@@ -96,10 +86,7 @@ fn demo_serves_through_a_worker_kill() {
     let port: u16 = port.parse().expect("port");
     let first = corral.wait_spawned(2);
     corral.wait_for("both demo workers ready", DEADLINE, |events| {
-        first
-            .iter()
-            .all(|&(w, _)| !of_worker(events, "ready", w).is_empty())
-            .then_some(())
+        first.iter().all(|&(w, _)| !of_worker(events, "ready", w).is_empty()).then_some(())
     });
     let (victim, victim_pid) = first[0];
 
@@ -107,76 +94,36 @@ fn demo_serves_through_a_worker_kill() {
     let mut failures: Vec<(usize, String)> = Vec::new();
     for i in 0..REQUESTS {
         if i == KILL_AT {
-            assert!(
-                send_signal(victim_pid, libc::SIGKILL),
-                "demo worker {victim_pid} is gone"
-            );
+            assert!(send_signal(victim_pid, libc::SIGKILL), "demo worker {victim_pid} is gone");
         }
         match hello(port) {
             Ok(pid) => answers.push((i, pid)),
             Err(error) => failures.push((i, error)),
         }
     }
-    assert!(
-        failures.len() <= ALLOWED_FAILURES,
-        "failed requests: {failures:?}\n{}",
-        corral.dump()
-    );
-    let known: Vec<u32> = spawned(&corral.events())
-        .into_iter()
-        .map(|(_, pid)| pid)
-        .collect();
+    assert!(failures.len() <= ALLOWED_FAILURES, "failed requests: {failures:?}\n{}", corral.dump());
+    let known: Vec<u32> = spawned(&corral.events()).into_iter().map(|(_, pid)| pid).collect();
     for &(i, pid) in &answers {
-        assert!(
-            known.contains(&pid),
-            "request {i} answered by {pid}, not a worker: {known:?}"
-        );
+        assert!(known.contains(&pid), "request {i} answered by {pid}, not a worker: {known:?}");
         // SIGKILL is final once kill(2) returns: the victim runs no more code.
-        assert!(
-            i < KILL_AT || pid != victim_pid,
-            "request {i} answered by the killed worker"
-        );
+        assert!(i < KILL_AT || pid != victim_pid, "request {i} answered by the killed worker");
     }
 
     // The slot comes back under a new pid, and that pid serves too. Which worker accepts a
     // connection is the kernel's choice, so keep asking (bounded) until the new one does.
     let replacement = corral.wait_for("the killed worker's replacement", DEADLINE, |events| {
-        spawned(events)
-            .into_iter()
-            .filter(|&(w, _)| w == victim)
-            .nth(1)
-            .map(|(_, pid)| pid)
+        spawned(events).into_iter().filter(|&(w, _)| w == victim).nth(1).map(|(_, pid)| pid)
     });
     assert_ne!(replacement, victim_pid);
     let answered = wait_until(DEADLINE, || hello(port) == Ok(replacement));
-    assert!(
-        answered,
-        "the replacement {replacement} never answered\n{}",
-        corral.dump()
-    );
+    assert!(answered, "the replacement {replacement} never answered\n{}", corral.dump());
     let events = corral.events();
     let exited = of_worker(&events, "exited", victim);
-    assert_eq!(
-        exited.first().map(|e| &e["signal"]),
-        Some(&"SIGKILL".into()),
-        "{exited:?}"
-    );
-    assert_eq!(
-        exited.first().map(|e| &e["reason"]),
-        Some(&"crashed".into()),
-        "{exited:?}"
-    );
-    assert!(
-        !pid_alive(victim_pid),
-        "the killed worker {victim_pid} is still alive"
-    );
+    assert_eq!(exited.first().map(|e| &e["signal"]), Some(&"SIGKILL".into()), "{exited:?}");
+    assert_eq!(exited.first().map(|e| &e["reason"]), Some(&"crashed".into()), "{exited:?}");
+    assert!(!pid_alive(victim_pid), "the killed worker {victim_pid} is still alive");
 
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
 }

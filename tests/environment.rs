@@ -29,10 +29,7 @@ fn fds(report: &Value) -> BTreeMap<i64, String> {
         .iter()
         .map(|fd| {
             let number = fd["fd"].as_i64().unwrap_or_else(|| panic!("fd: {fd}"));
-            (
-                number,
-                fd["target"].as_str().unwrap_or_default().to_string(),
-            )
+            (number, fd["target"].as_str().unwrap_or_default().to_string())
         })
         .collect()
 }
@@ -42,9 +39,7 @@ fn env<'a>(report: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 fn mask(report: &Value, field: &str) -> u64 {
-    let text = report[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field}: {report}"));
+    let text = report[field].as_str().unwrap_or_else(|| panic!("{field}: {report}"));
     u64::from_str_radix(text, 16).unwrap_or_else(|_| panic!("{field} is not hex: {report}"))
 }
 
@@ -72,10 +67,7 @@ fn check_process(report: &Value, pid: u32, corral_pid: u32) {
         Some(corral_pid.to_string().as_str()),
         "{report}"
     );
-    assert!(
-        env(report, "NODE_CHANNEL_FD").is_none(),
-        "Node IPC is off for non-node: {report}"
-    );
+    assert!(env(report, "NODE_CHANNEL_FD").is_none(), "Node IPC is off for non-node: {report}");
 }
 
 #[test]
@@ -86,16 +78,7 @@ fn worker_gets_its_own_session_clean_signals_and_exact_fds() {
     let report_arg = report_path.to_str().expect("UTF-8 temp path");
     let cwd_arg = cwd.to_str().expect("UTF-8 temp path");
     let args = with_command(
-        &[
-            "-w",
-            "1",
-            "-n",
-            "envtest",
-            "--cwd",
-            cwd_arg,
-            "--env",
-            "CORRAL_EXTRA=from-cli",
-        ],
+        &["-w", "1", "-n", "envtest", "--cwd", cwd_arg, "--env", "CORRAL_EXTRA=from-cli"],
         &test_worker(&["--report", report_arg]),
     );
     let mut corral = Corral::start(&args);
@@ -106,27 +89,14 @@ fn worker_gets_its_own_session_clean_signals_and_exact_fds() {
     assert_eq!(report["cwd"], cwd_arg, "{report}");
     let event_fd =
         env(&report, "CORRAL_EVENT_FD").unwrap_or_else(|| panic!("no event fd: {report}"));
-    assert_eq!(
-        event_fd, "3",
-        "the event channel is the next fd after none: {report}"
-    );
+    assert_eq!(event_fd, "3", "the event channel is the next fd after none: {report}");
     let fds = fds(&report);
-    assert_eq!(
-        fds.keys().copied().collect::<Vec<_>>(),
-        [0, 1, 2, 3],
-        "{report}"
-    );
+    assert_eq!(fds.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3], "{report}");
     assert_eq!(fds[&0], "/dev/null", "{report}");
     assert!(fds[&1].starts_with("pipe:"), "stdout is a pipe: {report}");
     assert!(fds[&2].starts_with("pipe:"), "stderr is a pipe: {report}");
-    assert_ne!(
-        fds[&1], fds[&2],
-        "stdout and stderr are separate pipes: {report}"
-    );
-    assert!(
-        fds[&3].starts_with("socket:"),
-        "the event channel is a socket: {report}"
-    );
+    assert_ne!(fds[&1], fds[&2], "stdout and stderr are separate pipes: {report}");
+    assert!(fds[&3].starts_with("socket:"), "the event channel is a socket: {report}");
     assert_eq!(env(&report, "CORRAL_GROUP"), Some("envtest"), "{report}");
     assert_eq!(env(&report, "CORRAL_WORKER_ID"), Some("1"), "{report}");
     assert_eq!(env(&report, "CORRAL_GENERATION"), Some("0"), "{report}");
@@ -136,34 +106,21 @@ fn worker_gets_its_own_session_clean_signals_and_exact_fds() {
         "--env reaches the worker: {report}"
     );
     for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
-        assert!(
-            env(&report, name).is_none(),
-            "{name} without --listen: {report}"
-        );
+        assert!(env(&report, name).is_none(), "{name} without --listen: {report}");
     }
 
     // The next start of the slot is generation 1, with the same environment otherwise.
     assert!(send_signal(pid, libc::SIGKILL));
-    let next = corral.wait_for("the restart", DEADLINE, |events| {
-        spawned(events).get(1).map(|&(_, pid)| pid)
-    });
+    let next = corral
+        .wait_for("the restart", DEADLINE, |events| spawned(events).get(1).map(|&(_, pid)| pid));
     let report = wait_report(&corral, &report_path, next);
     check_process(&report, next, corral.pid());
     assert_eq!(env(&report, "CORRAL_GENERATION"), Some("1"), "{report}");
     assert_eq!(env(&report, "CORRAL_WORKER_ID"), Some("1"), "{report}");
-    assert_eq!(
-        self::fds(&report).len(),
-        4,
-        "no fd leaked from the last generation: {report}"
-    );
+    assert_eq!(self::fds(&report).len(), 4, "no fd leaked from the last generation: {report}");
 
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
 }
 
 #[test]
@@ -181,37 +138,21 @@ fn listening_sockets_come_as_fd_3_the_systemd_way() {
 
     check_process(&report, pid, corral.pid());
     let fds = fds(&report);
-    assert_eq!(
-        fds.keys().copied().collect::<Vec<_>>(),
-        [0, 1, 2, 3, 4],
-        "{report}"
-    );
+    assert_eq!(fds.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3, 4], "{report}");
     assert_eq!(env(&report, "CORRAL_EVENT_FD"), Some("4"), "{report}");
     assert!(fds[&4].starts_with("socket:"), "{report}");
     assert_eq!(env(&report, "LISTEN_FDS"), Some("1"), "{report}");
-    assert_eq!(
-        env(&report, "LISTEN_PID"),
-        Some(pid.to_string().as_str()),
-        "{report}"
-    );
+    assert_eq!(env(&report, "LISTEN_PID"), Some(pid.to_string().as_str()), "{report}");
     assert_eq!(env(&report, "LISTEN_FDNAMES"), Some("listen1"), "{report}");
     // fd 3 is a TCP socket listening on 127.0.0.1 (the port the kernel picked for `:0`).
     let port =
         listening_port(&fds[&3]).unwrap_or_else(|| panic!("fd 3 is not listening: {report}"));
     let connected =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2));
-    assert!(
-        connected.is_ok(),
-        "cannot connect to the shared socket on port {port}: {connected:?}"
-    );
+    assert!(connected.is_ok(), "cannot connect to the shared socket on port {port}: {connected:?}");
 
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
 }
 
 /// The port of a `socket:[INODE]` that is a TCP socket listening on 127.0.0.1.
@@ -234,17 +175,10 @@ fn listening_port(target: &str) -> Option<u16> {
 fn signal_state_is_clean_after_a_direct_exec() {
     let command = ["cat", "/proc/self/status"].map(String::from);
     let mut corral = Corral::start(&with_command(&["-w", "1", "--restart", "never"], &command));
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     let events = corral.events();
-    let lines: Vec<&str> = of_worker(&events, "output", 1)
-        .iter()
-        .filter_map(|e| e["line"].as_str())
-        .collect();
+    let lines: Vec<&str> =
+        of_worker(&events, "output", 1).iter().filter_map(|e| e["line"].as_str()).collect();
     for field in ["SigBlk:", "SigIgn:"] {
         let value = lines
             .iter()

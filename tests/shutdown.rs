@@ -35,13 +35,9 @@ fn shutdown_during_backoff_cancels_the_restart() {
     );
     let mut corral = Corral::start(&args);
     let scheduled = corral.wait_for("restart_scheduled", DEADLINE, |events| {
-        of_worker(events, "restart_scheduled", 1)
-            .first()
-            .map(|&e| e.clone())
+        of_worker(events, "restart_scheduled", 1).first().map(|&e| e.clone())
     });
-    let delay = scheduled["delay_ms"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("delay_ms: {scheduled}"));
+    let delay = scheduled["delay_ms"].as_u64().unwrap_or_else(|| panic!("delay_ms: {scheduled}"));
     assert!(delay >= 30_000, "{scheduled}");
 
     corral.signal(libc::SIGTERM);
@@ -58,25 +54,15 @@ fn shutdown_during_backoff_cancels_the_restart() {
         (&"shutdown_complete".into(), &0.into()),
         "{dump}"
     );
-    assert_eq!(
-        named(&events, "spawned").len(),
-        1,
-        "restarted after shutdown\n{dump}"
-    );
-    assert_eq!(
-        marker_lines(&marker).len(),
-        1,
-        "started more than once\n{dump}"
-    );
+    assert_eq!(named(&events, "spawned").len(), 1, "restarted after shutdown\n{dump}");
+    assert_eq!(marker_lines(&marker).len(), 1, "started more than once\n{dump}");
     corral.assert_nothing_left();
 }
 
 #[test]
 fn a_worker_ignoring_sigterm_is_killed_after_the_timeout() {
-    let args = with_command(
-        &["-w", "1", "--kill-timeout", "300ms"],
-        &test_worker(&["--ignore-term"]),
-    );
+    let args =
+        with_command(&["-w", "1", "--kill-timeout", "300ms"], &test_worker(&["--ignore-term"]));
     let mut corral = Corral::start(&args);
     let (_, pid) = corral.wait_spawned(1)[0];
     wait_ignores_term(&corral, pid);
@@ -97,10 +83,8 @@ fn a_worker_ignoring_sigterm_is_killed_after_the_timeout() {
 
 #[test]
 fn shutdown_stops_the_whole_process_group() {
-    let args = with_command(
-        &["-w", "1", "--kill-timeout", "300ms"],
-        &test_worker(&["--children", "2"]),
-    );
+    let args =
+        with_command(&["-w", "1", "--kill-timeout", "300ms"], &test_worker(&["--children", "2"]));
     let mut corral = Corral::start(&args);
     let (_, pid) = corral.wait_spawned(1)[0];
     let children = corral.wait_for("the worker's 2 children", DEADLINE, |_| {
@@ -109,12 +93,7 @@ fn shutdown_stops_the_whole_process_group() {
     });
 
     corral.signal(libc::SIGINT);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
     for child in children {
         assert!(!pid_alive(child), "grandchild {child} survived");
@@ -123,33 +102,21 @@ fn shutdown_stops_the_whole_process_group() {
 
 #[test]
 fn escaped_descendants_are_killed_at_shutdown() {
-    let args = with_command(
-        &["-w", "1", "--kill-timeout", "300ms"],
-        &test_worker(&["--escape"]),
-    );
+    let args = with_command(&["-w", "1", "--kill-timeout", "300ms"], &test_worker(&["--escape"]));
     let mut corral = Corral::start(&args);
     let (_, pid) = corral.wait_spawned(1)[0];
     // The escapee carries the token, left the worker's session, and, corral being a child
     // subreaper, was re-parented to corral when its intermediate parent exited.
-    let escapee = corral.wait_for(
-        "an escaped descendant re-parented to corral",
-        DEADLINE,
-        |_| {
-            token_processes(corral.token()).into_iter().find(|&p| {
-                p != pid
-                    && p != corral.pid()
-                    && stat(p).is_some_and(|s| s.session != pid && s.ppid == corral.pid())
-            })
-        },
-    );
+    let escapee = corral.wait_for("an escaped descendant re-parented to corral", DEADLINE, |_| {
+        token_processes(corral.token()).into_iter().find(|&p| {
+            p != pid
+                && p != corral.pid()
+                && stat(p).is_some_and(|s| s.session != pid && s.ppid == corral.pid())
+        })
+    });
 
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
     assert!(!pid_alive(escapee), "escapee {escapee} outlived corral");
 }
@@ -168,10 +135,7 @@ fn workers_die_with_a_sigkilled_corral() {
     corral.wait_exit(DEADLINE);
     for (worker, pid) in workers {
         let died = wait_until(DEADLINE, || !pid_alive(pid));
-        assert!(
-            died,
-            "worker {worker} (pid {pid}) outlived a SIGKILLed corral"
-        );
+        assert!(died, "worker {worker} (pid {pid}) outlived a SIGKILLed corral");
     }
 }
 
@@ -180,9 +144,7 @@ fn sigint_shuts_down_cleanly() {
     let args = with_command(&["-w", "2", "--kill-timeout", "300ms"], &test_worker(&[]));
     let mut corral = Corral::start(&args);
     corral.wait_for("supervisor_started", DEADLINE, |events| {
-        named(events, "supervisor_started")
-            .first()
-            .map(|&e| e.clone())
+        named(events, "supervisor_started").first().map(|&e| e.clone())
     });
     let workers = corral.wait_spawned(2);
 
@@ -191,36 +153,19 @@ fn sigint_shuts_down_cleanly() {
     let events = corral.events();
     let dump = corral.dump();
     assert_eq!(status.code(), Some(0), "{dump}");
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| kind(e) == "shutdown_started")
-            .count(),
-        1,
-        "{dump}"
-    );
-    let started_at = events
-        .iter()
-        .position(|e| kind(e) == "shutdown_started")
-        .expect("started");
+    assert_eq!(events.iter().filter(|e| kind(e) == "shutdown_started").count(), 1, "{dump}");
+    let started_at = events.iter().position(|e| kind(e) == "shutdown_started").expect("started");
     assert_eq!(events[started_at]["signal"], "SIGINT", "{dump}");
     let last = events.last().expect("events");
     assert_eq!(last["event"], "shutdown_complete", "{dump}");
     assert_eq!(last["exit_code"], 0, "{dump}");
     for (worker, pid) in workers {
         let exits = of_worker(&events[started_at..], "exited", worker);
-        assert_eq!(
-            exits.len(),
-            1,
-            "worker {worker}: one exit, after shutdown_started\n{dump}"
-        );
+        assert_eq!(exits.len(), 1, "worker {worker}: one exit, after shutdown_started\n{dump}");
         assert_eq!(exits[0]["pid"], pid, "{dump}");
         assert_eq!(exits[0]["reason"], "shutdown", "{dump}");
     }
-    assert!(
-        named(&events[started_at..], "spawned").is_empty(),
-        "spawn during shutdown\n{dump}"
-    );
+    assert!(named(&events[started_at..], "spawned").is_empty(), "spawn during shutdown\n{dump}");
     check_schema(&events, corral.pid());
     corral.assert_nothing_left();
 }
@@ -237,10 +182,7 @@ fn check_schema(events: &[Value], corral_pid: u32) {
     assert!(group["command"].is_string(), "{started}");
     for event in events {
         let ts = event["ts"].as_str().unwrap_or_default();
-        assert!(
-            is_rfc3339_utc_millis(ts),
-            "ts is not RFC 3339 UTC with milliseconds: {event}"
-        );
+        assert!(is_rfc3339_utc_millis(ts), "ts is not RFC 3339 UTC with milliseconds: {event}");
         if matches!(kind(event), "spawned" | "exited") {
             assert_eq!(event["group"], "corral", "{event}");
             assert!(event["worker"].as_u64().is_some_and(|w| w >= 1), "{event}");
@@ -269,12 +211,9 @@ fn timestamps_are_checked_strictly() {
     for good in ["2025-01-31T12:34:56.789Z", "2025-01-31T12:34:56.789+00:00"] {
         assert!(is_rfc3339_utc_millis(good), "{good}");
     }
-    for bad in [
-        "2025-01-31T12:34:56Z",
-        "2025-01-31 12:34:56.789Z",
-        "2025-01-31T12:34:56.789+01:00",
-        "",
-    ] {
+    for bad in
+        ["2025-01-31T12:34:56Z", "2025-01-31 12:34:56.789Z", "2025-01-31T12:34:56.789+01:00", ""]
+    {
         assert!(!is_rfc3339_utc_millis(bad), "{bad}");
     }
 }

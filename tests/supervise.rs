@@ -27,64 +27,32 @@ fn a_crash_is_isolated_and_restarted() {
     }
     let (victim, victim_pid) = first[1];
 
-    assert!(
-        send_signal(victim_pid, libc::SIGSEGV),
-        "worker {victim_pid} is gone"
-    );
+    assert!(send_signal(victim_pid, libc::SIGSEGV), "worker {victim_pid} is gone");
 
     let exited = corral.wait_for("the victim's exit", DEADLINE, |events| {
-        of_worker(events, "exited", victim)
-            .first()
-            .map(|&e| e.clone())
+        of_worker(events, "exited", victim).first().map(|&e| e.clone())
     });
     assert_eq!(exited["pid"], victim_pid, "{exited}");
     assert_eq!(exited["signal"], "SIGSEGV", "{exited}");
     assert_eq!(exited["code"], Value::Null, "{exited}");
     assert_eq!(exited["reason"], "crashed", "{exited}");
     let new_pid = corral.wait_for("the victim's respawn", DEADLINE, |events| {
-        spawned(events)
-            .into_iter()
-            .filter(|&(w, _)| w == victim)
-            .nth(1)
-            .map(|(_, pid)| pid)
+        spawned(events).into_iter().filter(|&(w, _)| w == victim).nth(1).map(|(_, pid)| pid)
     });
     assert_ne!(new_pid, victim_pid);
     let events = corral.events();
     let scheduled = of_worker(&events, "restart_scheduled", victim);
-    assert_eq!(
-        scheduled.first().map(|e| &e["restarts"]),
-        Some(&Value::from(1)),
-        "{scheduled:?}"
-    );
+    assert_eq!(scheduled.first().map(|e| &e["restarts"]), Some(&Value::from(1)), "{scheduled:?}");
 
     for &(worker, pid) in first.iter().filter(|&&(w, _)| w != victim) {
-        assert!(
-            pid_alive(pid),
-            "worker {worker} (pid {pid}) died with its neighbour"
-        );
-        assert_eq!(
-            of_worker(&events, "spawned", worker).len(),
-            1,
-            "worker {worker} restarted"
-        );
-        assert!(
-            of_worker(&events, "exited", worker).is_empty(),
-            "worker {worker} exited"
-        );
+        assert!(pid_alive(pid), "worker {worker} (pid {pid}) died with its neighbour");
+        assert_eq!(of_worker(&events, "spawned", worker).len(), 1, "worker {worker} restarted");
+        assert!(of_worker(&events, "exited", worker).is_empty(), "worker {worker} exited");
     }
-    assert!(
-        corral.try_exit().is_none(),
-        "corral went down with a worker\n{}",
-        corral.dump()
-    );
+    assert!(corral.try_exit().is_none(), "corral went down with a worker\n{}", corral.dump());
 
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
 }
 
@@ -98,55 +66,20 @@ struct Ending {
 #[test]
 fn exits_are_recorded_exactly() {
     let endings = [
-        Ending {
-            flags: &["--exit", "0"],
-            code: Some(0),
-            signal: None,
-        },
-        Ending {
-            flags: &["--exit", "1"],
-            code: Some(1),
-            signal: None,
-        },
-        Ending {
-            flags: &["--exit", "7"],
-            code: Some(7),
-            signal: None,
-        },
-        Ending {
-            flags: &["--exit", "255"],
-            code: Some(255),
-            signal: None,
-        },
-        Ending {
-            flags: &["--signal", "TERM"],
-            code: None,
-            signal: Some("SIGTERM"),
-        },
-        Ending {
-            flags: &["--signal", "KILL"],
-            code: None,
-            signal: Some("SIGKILL"),
-        },
-        Ending {
-            flags: &["--signal", "ABRT"],
-            code: None,
-            signal: Some("SIGABRT"),
-        },
-        Ending {
-            flags: &["--signal", "SEGV"],
-            code: None,
-            signal: Some("SIGSEGV"),
-        },
+        Ending { flags: &["--exit", "0"], code: Some(0), signal: None },
+        Ending { flags: &["--exit", "1"], code: Some(1), signal: None },
+        Ending { flags: &["--exit", "7"], code: Some(7), signal: None },
+        Ending { flags: &["--exit", "255"], code: Some(255), signal: None },
+        Ending { flags: &["--signal", "TERM"], code: None, signal: Some("SIGTERM") },
+        Ending { flags: &["--signal", "KILL"], code: None, signal: Some("SIGKILL") },
+        Ending { flags: &["--signal", "ABRT"], code: None, signal: Some("SIGABRT") },
+        Ending { flags: &["--signal", "SEGV"], code: None, signal: Some("SIGSEGV") },
     ];
     // All at once: each run is independent and mostly waits on process start-up.
     let mut runs: Vec<(&Ending, Corral)> = endings
         .iter()
         .map(|ending| {
-            let args = with_command(
-                &["-w", "1", "--restart", "never"],
-                &test_worker(ending.flags),
-            );
+            let args = with_command(&["-w", "1", "--restart", "never"], &test_worker(ending.flags));
             (ending, Corral::start(&args))
         })
         .collect();
@@ -155,12 +88,7 @@ fn exits_are_recorded_exactly() {
         let status = corral.wait_exit(DEADLINE);
         let events = corral.events();
         let exits = of_worker(&events, "exited", 1);
-        assert_eq!(
-            exits.len(),
-            1,
-            "{what}: one run, one exit\n{}",
-            corral.dump()
-        );
+        assert_eq!(exits.len(), 1, "{what}: one run, one exit\n{}", corral.dump());
         let exited = exits[0];
         assert_eq!(
             exited["code"],
@@ -172,25 +100,12 @@ fn exits_are_recorded_exactly() {
             ending.signal.map_or(Value::Null, Value::from),
             "{what}: {exited}"
         );
-        let reason = if ending.code == Some(0) {
-            "exited"
-        } else {
-            "crashed"
-        };
+        let reason = if ending.code == Some(0) { "exited" } else { "crashed" };
         assert_eq!(exited["reason"], reason, "{what}: {exited}");
         // SPEC §5: by itself, 0 if every last exit succeeded, else 1.
         let expected = i32::from(ending.code != Some(0));
-        assert_eq!(
-            status.code(),
-            Some(expected),
-            "{what}: corral's exit\n{}",
-            corral.dump()
-        );
-        assert_eq!(
-            named(&events, "spawned").len(),
-            1,
-            "{what}: restarted under --restart never"
-        );
+        assert_eq!(status.code(), Some(expected), "{what}: corral's exit\n{}", corral.dump());
+        assert_eq!(named(&events, "spawned").len(), 1, "{what}: restarted under --restart never");
     }
 }
 
@@ -203,17 +118,11 @@ fn restarts_back_off_exponentially_up_to_the_cap() {
     let mut corral = Corral::start(&args);
     let scheduled = corral.wait_for("5 restart_scheduled", DEADLINE, |events| {
         let scheduled = of_worker(events, "restart_scheduled", 1);
-        (scheduled.len() >= 5).then(|| {
-            scheduled[..5]
-                .iter()
-                .map(|&e| e.clone())
-                .collect::<Vec<_>>()
-        })
+        (scheduled.len() >= 5)
+            .then(|| scheduled[..5].iter().map(|&e| e.clone()).collect::<Vec<_>>())
     });
     for (n, (event, base)) in scheduled.iter().zip([50, 100, 200, 400, 400]).enumerate() {
-        let delay = event["delay_ms"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("delay_ms: {event}"));
+        let delay = event["delay_ms"].as_u64().unwrap_or_else(|| panic!("delay_ms: {event}"));
         // Up to 10% jitter on top (SPEC §5), +1 for rounding to whole milliseconds.
         assert!(
             (base..=base + base / 10 + 1).contains(&delay),
@@ -223,12 +132,7 @@ fn restarts_back_off_exponentially_up_to_the_cap() {
         assert_eq!(event["restarts"], n + 1, "{event}");
     }
     corral.signal(libc::SIGTERM);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(0),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
 }
 
@@ -244,27 +148,13 @@ fn a_crash_loop_gives_up_after_max_restarts() {
     let dump = corral.dump();
     assert_eq!(status.code(), Some(1), "{dump}");
     let events = corral.events();
-    assert_eq!(
-        of_worker(&events, "spawned", 1).len(),
-        4,
-        "a start and 3 restarts\n{dump}"
-    );
-    assert_eq!(
-        of_worker(&events, "restart_scheduled", 1).len(),
-        3,
-        "{dump}"
-    );
+    assert_eq!(of_worker(&events, "spawned", 1).len(), 4, "a start and 3 restarts\n{dump}");
+    assert_eq!(of_worker(&events, "restart_scheduled", 1).len(), 3, "{dump}");
     let gave_up = of_worker(&events, "gave_up", 1);
     assert_eq!(gave_up.len(), 1, "{dump}");
     assert_eq!(gave_up[0]["restarts"], 3, "{dump}");
-    let gave_up_at = events
-        .iter()
-        .position(|e| e["event"] == "gave_up")
-        .expect("gave_up");
-    assert!(
-        named(&events[gave_up_at..], "spawned").is_empty(),
-        "spawned after gave_up\n{dump}"
-    );
+    let gave_up_at = events.iter().position(|e| e["event"] == "gave_up").expect("gave_up");
+    assert!(named(&events[gave_up_at..], "spawned").is_empty(), "spawned after gave_up\n{dump}");
     let last = events.last().expect("events");
     assert_eq!(last["event"], "shutdown_complete", "{dump}");
     assert_eq!(last["exit_code"], 1, "{dump}");
@@ -286,12 +176,7 @@ fn last_words_come_before_the_exit() {
         ]),
     );
     let mut corral = Corral::start(&args);
-    assert_eq!(
-        corral.wait_exit(DEADLINE).code(),
-        Some(1),
-        "{}",
-        corral.dump()
-    );
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(1), "{}", corral.dump());
     let events = corral.events();
     let dump = || corral.dump();
     let exited_at = events
@@ -311,9 +196,6 @@ fn last_words_come_before_the_exit() {
             assert_eq!(line, format!("line {}", n + 1), "{stream}: lines in order");
         }
         let (last_at, _) = lines[count - 1];
-        assert!(
-            last_at < exited_at,
-            "{stream}: `exited` came before the last output line"
-        );
+        assert!(last_at < exited_at, "{stream}: `exited` came before the last output line");
     }
 }

@@ -45,10 +45,7 @@ pub enum CrashAfterError {
 impl Default for CrashAfter {
     /// 10 s to 40 s, the article's `Math.random() * 30000 + 10000`.
     fn default() -> Self {
-        CrashAfter {
-            min: Duration::from_secs(10),
-            max: Duration::from_secs(40),
-        }
+        CrashAfter { min: Duration::from_secs(10), max: Duration::from_secs(40) }
     }
 }
 
@@ -84,15 +81,9 @@ impl FromStr for CrashAfter {
 impl fmt::Display for CrashAfter {
     /// The form [`FromStr`] reads back, so the CLI can pass the range on to the worker.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (min, max) = (
-            humantime::format_duration(self.min),
-            humantime::format_duration(self.max),
-        );
-        if self.min == self.max {
-            write!(f, "{min}")
-        } else {
-            write!(f, "{min}..{max}")
-        }
+        let (min, max) =
+            (humantime::format_duration(self.min), humantime::format_duration(self.max));
+        if self.min == self.max { write!(f, "{min}") } else { write!(f, "{min}..{max}") }
     }
 }
 
@@ -133,10 +124,7 @@ impl CrashMeans {
     /// The means for this process, from its environment.
     pub fn from_env() -> CrashMeans {
         let var = |name| std::env::var(name).ok();
-        CrashMeans::for_run(
-            var("CORRAL_GENERATION").as_deref(),
-            var("CORRAL_WORKER_ID").as_deref(),
-        )
+        CrashMeans::for_run(var("CORRAL_GENERATION").as_deref(), var("CORRAL_WORKER_ID").as_deref())
     }
 }
 
@@ -197,10 +185,7 @@ fn raise_sigsegv() -> ! {
 /// A demo that crashes every half-minute should not litter the working directory with core
 /// files; the death is still reported by its signal.
 fn disable_core_dumps() {
-    let none = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: setrlimit reads a valid rlimit struct; lowering RLIMIT_CORE cannot fail harmfully.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const none) };
 }
@@ -213,31 +198,10 @@ mod tests {
     fn crash_after_accepts_ranges_and_single_values() {
         let secs = Duration::from_secs;
         let parse = |s: &str| s.parse::<CrashAfter>();
-        assert_eq!(
-            parse("10s..40s"),
-            Ok(CrashAfter {
-                min: secs(10),
-                max: secs(40)
-            })
-        );
-        assert_eq!(
-            parse("5s"),
-            Ok(CrashAfter {
-                min: secs(5),
-                max: secs(5)
-            })
-        );
-        assert_eq!(
-            parse("1m30s .. 2m"),
-            Ok(CrashAfter {
-                min: secs(90),
-                max: secs(120)
-            })
-        );
-        assert_eq!(
-            parse("250ms..1s").map(|c| c.min),
-            Ok(Duration::from_millis(250))
-        );
+        assert_eq!(parse("10s..40s"), Ok(CrashAfter { min: secs(10), max: secs(40) }));
+        assert_eq!(parse("5s"), Ok(CrashAfter { min: secs(5), max: secs(5) }));
+        assert_eq!(parse("1m30s .. 2m"), Ok(CrashAfter { min: secs(90), max: secs(120) }));
+        assert_eq!(parse("250ms..1s").map(|c| c.min), Ok(Duration::from_millis(250)));
         assert_eq!(CrashAfter::default(), parse("10s..40s").expect("default"));
     }
 
@@ -250,10 +214,8 @@ mod tests {
         );
         assert_eq!(
             parse("10s..soon"),
-            Err(
-                "invalid --crash-after '10s..soon': 'soon' is not a duration like 10s or 1m30s"
-                    .to_owned()
-            )
+            Err("invalid --crash-after '10s..soon': 'soon' is not a duration like 10s or 1m30s"
+                .to_owned())
         );
         for bad in ["", "..", "10s..", "..10s", "10", "x"] {
             assert!(parse(bad).is_err(), "{bad:?}");
@@ -303,16 +265,10 @@ mod tests {
     #[test]
     fn rotation_tolerates_missing_and_huge_values() {
         assert_eq!(CrashMeans::for_run(None, None), CrashMeans::Panic);
-        assert_eq!(
-            CrashMeans::for_run(Some("x"), Some("3")),
-            CrashMeans::Segfault
-        );
+        assert_eq!(CrashMeans::for_run(Some("x"), Some("3")), CrashMeans::Segfault);
         let max = u64::MAX.to_string();
         // u64::MAX + 1 wraps to 0.
-        assert_eq!(
-            CrashMeans::for_run(Some(&max), Some("1")),
-            CrashMeans::Panic
-        );
+        assert_eq!(CrashMeans::for_run(Some(&max), Some("1")), CrashMeans::Panic);
     }
 
     /// Set in the children of `each_means_ends_the_process_as_documented`.
@@ -347,11 +303,7 @@ mod tests {
         ];
         for (means, code, signal) in expected {
             let mut child = Command::new(&exe)
-                .args([
-                    "--exact",
-                    "demo::crash::tests::crash_child",
-                    "--test-threads=1",
-                ])
+                .args(["--exact", "demo::crash::tests::crash_child", "--test-threads=1"])
                 .env(CHILD_VAR, means)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -68,9 +68,7 @@ pub(super) async fn serve(
     }
     // Closing our copy of the shared socket hands new connections to the other workers.
     drop(listener);
-    let drained = timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    });
+    let drained = timeout(grace, async { while connections.join_next().await.is_some() {} });
     if drained.await.is_err() {
         connections.shutdown().await;
     }
@@ -213,13 +211,8 @@ impl Connection {
             };
             self.skip_body(&head).await?;
             let keep_alive = head.keep_alive && !*self.stop.borrow();
-            let bytes = response(
-                "200 OK",
-                &self.body,
-                keep_alive,
-                head.http_10,
-                head.wants_no_body,
-            );
+            let bytes =
+                response("200 OK", &self.body, keep_alive, head.http_10, head.wants_no_body);
             // Counted before the write, so a client that has its response sees it counted.
             self.served.fetch_add(1, Ordering::Relaxed);
             self.stream.write_all(&bytes).await?;
@@ -263,9 +256,7 @@ impl Connection {
         self.buf.drain(..head.len + in_buf as usize);
         let mut remaining = head.content_length - in_buf;
         if remaining > 0 && head.expect_continue {
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await?;
+            self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
         while remaining > 0 {
             let n = match timeout(READ_TIMEOUT, read_more(&mut self.stream, &mut self.buf)).await {
@@ -283,14 +274,11 @@ impl Connection {
     async fn reject(&mut self, reject: &Reject) -> io::Result<()> {
         let (status, body) = match reject {
             Reject::BadRequest => ("400 Bad Request", "Bad Request\n"),
-            Reject::HeadTooLarge => (
-                "431 Request Header Fields Too Large",
-                "Request Header Fields Too Large\n",
-            ),
+            Reject::HeadTooLarge => {
+                ("431 Request Header Fields Too Large", "Request Header Fields Too Large\n")
+            }
         };
-        self.stream
-            .write_all(&response(status, body, false, false, false))
-            .await?;
+        self.stream.write_all(&response(status, body, false, false, false)).await?;
         self.stream.shutdown().await?;
         // WHY: closing with unread bytes in the receive buffer sends RST, which can destroy
         // the response before the client reads it. Drain briefly, as nginx's lingering close.

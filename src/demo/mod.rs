@@ -57,10 +57,7 @@ pub fn worker_main(args: Vec<OsString>) -> ExitCode {
         }
     };
     let means = CrashMeans::from_env();
-    let reporter = Reporter {
-        channel: Channel::from_env(),
-        last_status: String::new(),
-    };
+    let reporter = Reporter { channel: Channel::from_env(), last_status: String::new() };
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -80,14 +77,12 @@ pub fn worker_main(args: Vec<OsString>) -> ExitCode {
 fn parse_args(args: Vec<OsString>) -> Result<CrashAfter, String> {
     let mut crash_after = CrashAfter::default();
     let mut args = args.into_iter().map(|arg| {
-        arg.into_string()
-            .map_err(|arg| format!("argument '{}' is not UTF-8", arg.display()))
+        arg.into_string().map_err(|arg| format!("argument '{}' is not UTF-8", arg.display()))
     });
     while let Some(arg) = args.next() {
         let arg = arg?;
         let value = if arg == "--crash-after" {
-            args.next()
-                .ok_or("--crash-after needs a value like 10s..40s")??
+            args.next().ok_or("--crash-after needs a value like 10s..40s")??
         } else if let Some(value) = arg.strip_prefix("--crash-after=") {
             value.to_owned()
         } else {
@@ -137,12 +132,8 @@ async fn run(
 
     let requests = Arc::new(AtomicU64::new(0));
     let (stop, stop_requested) = watch::channel(false);
-    let mut http_task = tokio::spawn(http::serve(
-        listener,
-        Arc::clone(&requests),
-        stop_requested,
-        SHUTDOWN_GRACE,
-    ));
+    let mut http_task =
+        tokio::spawn(http::serve(listener, Arc::clone(&requests), stop_requested, SHUTDOWN_GRACE));
     let announce = tokio::time::sleep(crash_after);
     tokio::pin!(announce);
     let mut crash_at: Option<Instant> = None;
@@ -209,10 +200,7 @@ impl Reporter {
         if let Some(channel) = &self.channel
             && let Err(error) = send(channel)
         {
-            eprintln!(
-                "Worker {}: event channel: {error}; reporting stops",
-                std::process::id()
-            );
+            eprintln!("Worker {}: event channel: {error}; reporting stops", std::process::id());
             self.channel = None;
         }
     }
@@ -238,21 +226,9 @@ mod tests {
         let secs = Duration::from_secs;
         assert_eq!(parse_args(args(&[])), Ok(CrashAfter::default()));
         let range = parse_args(args(&["--crash-after", "1s..2s"]));
-        assert_eq!(
-            range,
-            Ok(CrashAfter {
-                min: secs(1),
-                max: secs(2)
-            })
-        );
+        assert_eq!(range, Ok(CrashAfter { min: secs(1), max: secs(2) }));
         let fixed = parse_args(args(&["--crash-after=3s"]));
-        assert_eq!(
-            fixed,
-            Ok(CrashAfter {
-                min: secs(3),
-                max: secs(3)
-            })
-        );
+        assert_eq!(fixed, Ok(CrashAfter { min: secs(3), max: secs(3) }));
     }
 
     #[test]
@@ -267,10 +243,7 @@ mod tests {
             Err("invalid --crash-after '9s..1s': MIN is longer than MAX".to_owned())
         );
         let unknown = parse_args(args(&["--port", "3000"])).expect_err("unknown");
-        assert!(
-            unknown.starts_with("unexpected argument '--port'"),
-            "{unknown}"
-        );
+        assert!(unknown.starts_with("unexpected argument '--port'"), "{unknown}");
     }
 
     #[test]
@@ -279,25 +252,17 @@ mod tests {
         assert_eq!(status_text(0, None, means), "serving, 0 requests");
         assert_eq!(status_text(1, None, means), "serving, 1 request");
         let at = Instant::now() + CRASH_NOTICE;
-        assert_eq!(
-            status_text(42, Some(at), means),
-            "crashing in 5s by abort, 42 requests"
-        );
+        assert_eq!(status_text(42, Some(at), means), "crashing in 5s by abort, 42 requests");
         let past = Instant::now();
-        assert_eq!(
-            status_text(2, Some(past), means),
-            "crashing in 1s by abort, 2 requests"
-        );
+        assert_eq!(status_text(2, Some(past), means), "crashing in 1s by abort, 2 requests");
     }
 
     #[test]
     fn reporter_stops_after_the_primary_goes_away() {
         let (ours, primary) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         drop(primary);
-        let mut reporter = Reporter {
-            channel: Some(Channel::from_fd(ours.into())),
-            last_status: String::new(),
-        };
+        let mut reporter =
+            Reporter { channel: Some(Channel::from_fd(ours.into())), last_status: String::new() };
         reporter.report(Channel::heartbeat);
         assert!(reporter.channel.is_none());
         reporter.status("still serving");

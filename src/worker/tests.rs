@@ -14,9 +14,7 @@ use super::*;
 
 fn pair() -> (Channel, BufReader<UnixStream>) {
     let (ours, primary) = UnixStream::pair().expect("socketpair");
-    primary
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
+    primary.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
     (Channel::from_fd(ours.into()), BufReader::new(primary))
 }
 
@@ -39,9 +37,7 @@ fn every_message_form_is_one_compact_line() {
     channel.status("warming \"cache\"\n40%").expect("status");
     channel.metric("requests", 1234.5).expect("metric");
     channel.log("warn", "disk almost full").expect("log");
-    channel
-        .send(&json!({"type": "cache", "entries": 12}))
-        .expect("send");
+    channel.send(&json!({"type": "cache", "entries": 12})).expect("send");
     channel.send(&"ready").expect("send a string");
 
     assert_eq!(next_line(&mut primary), "{\"type\":\"ready\"}\n");
@@ -58,10 +54,7 @@ fn every_message_form_is_one_compact_line() {
         next_json(&mut primary),
         json!({"type": "log", "level": "warn", "msg": "disk almost full"})
     );
-    assert_eq!(
-        next_json(&mut primary),
-        json!({"type": "cache", "entries": 12})
-    );
+    assert_eq!(next_json(&mut primary), json!({"type": "cache", "entries": 12}));
     assert_eq!(next_line(&mut primary), "\"ready\"\n");
 }
 
@@ -76,9 +69,7 @@ fn refuses_what_the_primary_would_drop_or_cannot_parse() {
     let keys = channel.send(&tuple_keys);
     assert_eq!(keys.map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
     // A user command that merely mentions NODE_ is fine, and nothing refused was written.
-    channel
-        .send(&json!({"cmd": "reload NODE_ENV"}))
-        .expect("send");
+    channel.send(&json!({"cmd": "reload NODE_ENV"})).expect("send");
     assert_eq!(next_json(&mut primary), json!({"cmd": "reload NODE_ENV"}));
 }
 
@@ -162,10 +153,7 @@ fn listen_env_follows_sd_listen_fds() {
         parse(Some("2"), Some("42"), Some("http"), 42),
         Ok(vec![(3, "http".to_owned()), (4, "unknown".to_owned())])
     );
-    assert_eq!(
-        parse(Some("1"), Some("42"), None, 42),
-        Ok(vec![(3, "unknown".to_owned())])
-    );
+    assert_eq!(parse(Some("1"), Some("42"), None, 42), Ok(vec![(3, "unknown".to_owned())]));
 }
 
 #[test]
@@ -177,28 +165,18 @@ fn listen_env_errors_name_the_variable() {
             Err(ListenEnvError::Count(count.to_owned()))
         );
     }
-    assert_eq!(
-        parse(Some("1"), Some("pid"), None, 42),
-        Err(ListenEnvError::Pid("pid".to_owned()))
-    );
+    assert_eq!(parse(Some("1"), Some("pid"), None, 42), Err(ListenEnvError::Pid("pid".to_owned())));
     let too_many = parse(Some("1"), Some("42"), Some("a:b"), 42);
     assert_eq!(too_many, Err(ListenEnvError::Names { names: 2, count: 1 }));
     let message = too_many.map_err(|e| e.to_string());
-    assert_eq!(
-        message,
-        Err("LISTEN_FDNAMES has 2 names for LISTEN_FDS=1".to_owned())
-    );
+    assert_eq!(message, Err("LISTEN_FDNAMES has 2 names for LISTEN_FDS=1".to_owned()));
 }
 
 #[test]
 fn no_listen_env_means_no_listeners() {
     // The test process was not socket-activated; LISTEN_PID, if any, names another process.
     assert!(listeners().expect("listeners").is_empty());
-    assert!(
-        listeners()
-            .expect("a second call takes nothing either")
-            .is_empty()
-    );
+    assert!(listeners().expect("a second call takes nothing either").is_empty());
 }
 
 /// Set in the child of `inherited_fds_are_taken_in_a_real_process`, to the TCP address.
@@ -267,10 +245,7 @@ fn inherited_fds_are_taken_in_a_real_process() {
         if let Some(status) = child.0.try_wait().expect("try_wait") {
             break status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "child test did not finish in 60 s"
-        );
+        assert!(Instant::now() < deadline, "child test did not finish in 60 s");
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut output = String::new();
@@ -281,17 +256,10 @@ fn inherited_fds_are_taken_in_a_real_process() {
         stderr.read_to_string(&mut output).expect("child stderr");
     }
     assert!(status.success(), "child failed: {output}");
-    assert!(
-        output.contains("1 passed"),
-        "child test did not run: {output}"
-    );
+    assert!(output.contains("1 passed"), "child test did not run: {output}");
 
-    ours.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    assert_eq!(
-        next_line(&mut BufReader::new(ours)),
-        "{\"type\":\"ready\"}\n"
-    );
+    ours.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    assert_eq!(next_line(&mut BufReader::new(ours)), "{\"type\":\"ready\"}\n");
 }
 
 fn is_cloexec(fd: RawFd) -> bool {
@@ -320,14 +288,37 @@ fn child_takes_inherited_fds() {
     assert_eq!(taken[1].name, "admin");
     assert!(matches!(taken[1].socket, ListenerSocket::Unix(_)));
     assert!(is_cloexec(3) && is_cloexec(4));
-    assert!(
-        listeners().is_err(),
-        "a second call must not take the fds again"
-    );
+    assert!(listeners().is_err(), "a second call must not take the fds again");
 
     let channel = Channel::from_env().expect("the channel on fd 5");
     assert_eq!(channel.as_raw_fd(), 5);
     assert!(is_cloexec(5));
     assert!(Channel::from_env().is_none(), "taken once");
     channel.ready().expect("ready");
+}
+
+#[test]
+fn buffered_sender_batches_and_loses_nothing() {
+    let (channel, mut reader) = pair();
+    let reader_thread = std::thread::spawn(move || {
+        let mut n = 0u64;
+        loop {
+            let v = next_json(&mut reader);
+            if v == serde_json::json!("done") {
+                return n;
+            }
+            assert_eq!(v["n"], n);
+            n += 1;
+        }
+    });
+    {
+        let mut events = channel.buffered();
+        for n in 0..20_000u64 {
+            events.send(&serde_json::json!({"type": "sample", "n": n})).expect("send");
+        }
+        let refused = events.send(&serde_json::json!({"cmd": "NODE_HANDLE"}));
+        assert_eq!(refused.map_err(|e| e.kind()), Err(std::io::ErrorKind::InvalidInput));
+        events.send(&"done").expect("send");
+    } // dropped: flushed
+    assert_eq!(reader_thread.join().expect("reader"), 20_000);
 }

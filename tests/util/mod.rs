@@ -35,11 +35,7 @@ pub fn corral_bin() -> &'static str {
 
 /// `corral __test-worker ARGS…`, as the COMMAND part of a corral command line.
 pub fn test_worker(args: &[&str]) -> Vec<String> {
-    [corral_bin(), "__test-worker"]
-        .iter()
-        .chain(args)
-        .map(ToString::to_string)
-        .collect()
+    [corral_bin(), "__test-worker"].iter().chain(args).map(ToString::to_string).collect()
 }
 
 /// A corral command line: `OPTIONS… -- COMMAND…`.
@@ -104,12 +100,7 @@ impl Corral {
         thread::spawn(move || read_stdout(stdout, &for_stdout));
         let for_stderr = Arc::clone(&captured);
         thread::spawn(move || read_stderr(stderr, &for_stderr));
-        Corral {
-            child,
-            token,
-            captured,
-            exit: None,
-        }
+        Corral { child, token, captured, exit: None }
     }
 
     pub fn pid(&self) -> u32 {
@@ -131,11 +122,7 @@ impl Corral {
 
     /// Sends `signal` to corral itself.
     pub fn signal(&self, signal: i32) {
-        assert!(
-            send_signal(self.pid(), signal),
-            "corral {} is gone",
-            self.pid()
-        );
+        assert!(send_signal(self.pid(), signal), "corral {} is gone", self.pid());
     }
 
     /// Polls `found` over the events until it returns `Some`, or fails the test at the
@@ -156,16 +143,8 @@ impl Corral {
             if let Some(value) = found(&lock(&self.captured.events)) {
                 return value;
             }
-            assert!(
-                !closed,
-                "corral's stdout closed before {what}\n{}",
-                self.dump()
-            );
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}\n{}",
-                self.dump()
-            );
+            assert!(!closed, "corral's stdout closed before {what}\n{}", self.dump());
+            assert!(Instant::now() < end, "timed out waiting for {what}\n{}", self.dump());
             thread::sleep(POLL);
         }
     }
@@ -195,11 +174,7 @@ impl Corral {
             self.captured.stdout_closed.load(Ordering::SeqCst)
                 && self.captured.stderr_closed.load(Ordering::SeqCst)
         });
-        assert!(
-            closed,
-            "corral exited but its stdout/stderr stayed open\n{}",
-            self.dump()
-        );
+        assert!(closed, "corral exited but its stdout/stderr stayed open\n{}", self.dump());
         self.assert_clean_stdout();
         status
     }
@@ -315,9 +290,7 @@ pub fn worker_of(event: &Value) -> Option<u64> {
 }
 
 pub fn pid_of(event: &Value) -> Option<u32> {
-    event["pid"]
-        .as_u64()
-        .and_then(|pid| u32::try_from(pid).ok())
+    event["pid"].as_u64().and_then(|pid| u32::try_from(pid).ok())
 }
 
 /// The events of one kind, in order.
@@ -327,10 +300,7 @@ pub fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
 
 /// The events of one kind about one worker slot, in order.
 pub fn of_worker<'a>(events: &'a [Value], name: &str, worker: u64) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|e| kind(e) == name && worker_of(e) == Some(worker))
-        .collect()
+    events.iter().filter(|e| kind(e) == name && worker_of(e) == Some(worker)).collect()
 }
 
 /// `(worker, pid)` of every `spawned` event, in order.
@@ -383,12 +353,7 @@ pub fn stat(pid: u32) -> Option<Stat> {
     let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
     let state = fields.next()?.chars().next()?;
     let mut number = || fields.next()?.parse::<u32>().ok();
-    Some(Stat {
-        state,
-        ppid: number()?,
-        pgrp: number()?,
-        session: number()?,
-    })
+    Some(Stat { state, ppid: number()?, pgrp: number()?, session: number()? })
 }
 
 /// The process exists and is not a zombie (PID 1 here reaps orphans lazily, so a dead
@@ -405,11 +370,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     let mut children: Vec<u32> = tasks
         .filter_map(Result::ok)
         .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>())
         .filter(|&child| pid_alive(child))
         .collect();
     children.sort_unstable();
@@ -419,9 +380,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 /// A mask line of `/proc/<pid>/status` (`SigIgn`, `SigBlk`, `SigCgt`) as a number.
 pub fn signal_mask(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let value = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
+    let value = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
     u64::from_str_radix(value.trim(), 16).ok()
 }
 
@@ -481,9 +440,7 @@ pub fn marker_lines(path: &Path) -> Vec<(u32, String)> {
     let text = fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .map(|line| {
-            let (pid, generation) = line
-                .split_once(' ')
-                .expect("marker line is `pid generation`");
+            let (pid, generation) = line.split_once(' ').expect("marker line is `pid generation`");
             (pid.parse().expect("marker pid"), generation.to_string())
         })
         .collect()
@@ -494,10 +451,7 @@ pub fn marker_lines(path: &Path) -> Vec<(u32, String)> {
 /// signal sent now kills it. Later steps (`--ignore-term` …) need their own probe.
 pub fn wait_marker(corral: &Corral, path: &Path, pid: u32) {
     corral.wait_for(&format!("marker line of pid {pid}"), DEADLINE, |_| {
-        marker_lines(path)
-            .iter()
-            .any(|(p, _)| *p == pid)
-            .then_some(())
+        marker_lines(path).iter().any(|(p, _)| *p == pid).then_some(())
     });
 }
 
@@ -524,30 +478,16 @@ fn token_scan_finds_marked_processes_and_treats_zombies_as_dead() {
         .spawn()
         .expect("sh starts");
     let leader = shell.id();
-    assert!(
-        wait_until(DEADLINE, || token_processes(&token).len() == 2),
-        "both sleeps found"
-    );
+    assert!(wait_until(DEADLINE, || token_processes(&token).len() == 2), "both sleeps found");
     assert!(token_processes(&token).contains(&leader));
 
     // Killed but not yet reaped: a zombie, which counts as dead.
     assert!(send_signal(leader, libc::SIGKILL));
-    assert!(
-        wait_until(DEADLINE, || stat(leader).is_some_and(|s| s.state == 'Z')),
-        "zombie"
-    );
+    assert!(wait_until(DEADLINE, || stat(leader).is_some_and(|s| s.state == 'Z')), "zombie");
     assert!(!pid_alive(leader));
-    assert_eq!(
-        token_processes(&token).len(),
-        1,
-        "only the orphaned sleep is left"
-    );
+    assert_eq!(token_processes(&token).len(), 1, "only the orphaned sleep is left");
 
     kill_token_processes(&token);
-    assert!(
-        token_processes(&token).is_empty(),
-        "{}",
-        describe(&token_processes(&token))
-    );
+    assert!(token_processes(&token).is_empty(), "{}", describe(&token_processes(&token)));
     shell.wait().expect("reap sh");
 }

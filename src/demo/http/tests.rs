@@ -46,10 +46,7 @@ fn bodies_are_measured_or_refused() {
 fn heads_are_partial_bad_or_too_large() {
     assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
     assert_eq!(parse_head(b"GET"), Ok(None));
-    assert_eq!(
-        parse_head(b"NOT HTTP AT ALL\r\n\r\n"),
-        Err(Reject::BadRequest)
-    );
+    assert_eq!(parse_head(b"NOT HTTP AT ALL\r\n\r\n"), Err(Reject::BadRequest));
     let mut long = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
     long.resize(MAX_HEAD + 1, b'a');
     assert_eq!(parse_head(&long), Err(Reject::HeadTooLarge));
@@ -89,19 +86,12 @@ impl Server {
             });
             let _ = done.send(());
         });
-        Server {
-            address,
-            served,
-            stop,
-            finished,
-        }
+        Server { address, served, stop, finished }
     }
 
     fn connect(&self) -> BufReader<StdStream> {
         let stream = StdStream::connect(self.address).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("read timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
         BufReader::new(stream)
     }
 
@@ -109,9 +99,7 @@ impl Server {
     fn stop(&self) -> Duration {
         let started = Instant::now();
         let _ = self.stop.send(true);
-        self.finished
-            .recv_timeout(Duration::from_secs(10))
-            .expect("serve returns after a stop");
+        self.finished.recv_timeout(Duration::from_secs(10)).expect("serve returns after a stop");
         started.elapsed()
     }
 }
@@ -131,10 +119,7 @@ struct Response {
 
 impl Response {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -151,15 +136,9 @@ fn read_response(client: &mut BufReader<StdStream>, head_only: bool) -> Response
         };
         headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let mut response = Response {
-        status,
-        headers,
-        body: String::new(),
-    };
-    let length: usize = response
-        .header("content-length")
-        .and_then(|l| l.parse().ok())
-        .expect("Content-Length");
+    let mut response = Response { status, headers, body: String::new() };
+    let length: usize =
+        response.header("content-length").and_then(|l| l.parse().ok()).expect("Content-Length");
     if !head_only {
         let mut body = vec![0; length];
         client.read_exact(&mut body).expect("body");
@@ -238,14 +217,8 @@ fn connection_close_and_http_10_are_honoured() {
     client.get_mut().write_all(request).expect("request");
     let response = read_response(&mut client, false);
     assert_eq!(response.header("connection"), Some("keep-alive"));
-    client
-        .get_mut()
-        .write_all(b"GET / HTTP/1.0\r\n\r\n")
-        .expect("request");
-    assert_eq!(
-        read_response(&mut client, false).header("connection"),
-        Some("close")
-    );
+    client.get_mut().write_all(b"GET / HTTP/1.0\r\n\r\n").expect("request");
+    assert_eq!(read_response(&mut client, false).header("connection"), Some("close"));
     assert_closed(&mut client);
 }
 
@@ -253,10 +226,7 @@ fn connection_close_and_http_10_are_honoured() {
 fn malformed_and_oversized_requests_are_refused() {
     let server = Server::start();
     let mut client = server.connect();
-    client
-        .get_mut()
-        .write_all(b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
-        .expect("request");
+    client.get_mut().write_all(b"GARBAGE\x01 / HTTP/1.1\r\n\r\n").expect("request");
     let response = read_response(&mut client, false);
     assert_eq!(response.status, "HTTP/1.1 400 Bad Request");
     assert_eq!(response.header("connection"), Some("close"));
@@ -265,20 +235,14 @@ fn malformed_and_oversized_requests_are_refused() {
     let mut client = server.connect();
     let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     client.get_mut().write_all(chunked).expect("request");
-    assert_eq!(
-        read_response(&mut client, false).status,
-        "HTTP/1.1 400 Bad Request"
-    );
+    assert_eq!(read_response(&mut client, false).status, "HTTP/1.1 400 Bad Request");
 
     let mut client = server.connect();
     let mut huge = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
     huge.resize(20 * 1024, b'a');
     client.get_mut().write_all(&huge).expect("request");
     let response = read_response(&mut client, false);
-    assert_eq!(
-        response.status,
-        "HTTP/1.1 431 Request Header Fields Too Large"
-    );
+    assert_eq!(response.status, "HTTP/1.1 431 Request Header Fields Too Large");
     assert_eq!(server.served.load(Ordering::Relaxed), 0);
 }
 
@@ -288,15 +252,9 @@ fn stopping_closes_idle_connections_and_the_listener() {
     let mut idle = server.connect();
     idle.get_mut().write_all(GET).expect("request");
     read_response(&mut idle, false);
-    assert!(
-        server.stop() < Duration::from_secs(1),
-        "idle connections must not hold the stop"
-    );
+    assert!(server.stop() < Duration::from_secs(1), "idle connections must not hold the stop");
     assert_closed(&mut idle);
-    assert!(
-        StdStream::connect(server.address).is_err(),
-        "listener closed"
-    );
+    assert!(StdStream::connect(server.address).is_err(), "listener closed");
 }
 
 #[test]
