@@ -22,4 +22,5 @@ pub mod protocol;
 pub mod runtime;
 pub mod signal;
 pub mod testworker;
+pub mod ui;
 pub mod worker;

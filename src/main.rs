@@ -28,7 +28,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Run(spec)) => {
-            corral::logging::init(spec.verbosity);
+            let dashboard = spec.output == corral::config::OutputMode::Dashboard;
+            let _log_guard = corral::logging::init(spec.verbosity, dashboard);
             match corral::runtime::run(spec) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {

@@ -61,7 +61,7 @@ pub struct GroupView {
     pub up: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub groups: Vec<GroupView>,
     pub workers: Vec<WorkerView>,

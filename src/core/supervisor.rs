@@ -112,6 +112,11 @@ impl Supervisor {
         }
     }
 
+    /// Headless mode exits once nothing is left to run; the dashboard stays up.
+    pub fn set_exit_when_idle(&mut self, on: bool) {
+        self.exit_when_idle = on;
+    }
+
     pub fn group_names(&self) -> Vec<String> {
         self.groups.iter().map(|g| g.config.name.clone()).collect()
     }

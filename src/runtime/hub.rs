@@ -7,10 +7,13 @@ use tokio::sync::Notify;
 
 use super::logs::Logs;
 use crate::core::Input;
-use crate::headless::Headless;
+use crate::headless::{Headless, Record};
 
 pub struct Hub {
-    pub headless: Headless,
+    /// Headless output; `None` while the dashboard owns the terminal.
+    pub headless: Option<Headless>,
+    /// Something the dashboard shows changed since it was last published.
+    pub dirty: bool,
     /// Inputs the readers found (a worker said `ready`), for the main loop.
     pub inputs: VecDeque<Input>,
     pub wake: Rc<Notify>,
@@ -20,14 +23,33 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(headless: Headless, keep_logs: bool) -> Hub {
+    pub fn new(headless: Option<Headless>) -> Hub {
+        let keep_logs = headless.is_none();
         Hub {
             headless,
+            dirty: true,
             inputs: VecDeque::new(),
             wake: Rc::new(Notify::new()),
             scratch: vec![0; 64 * 1024],
             logs: Logs::new(keep_logs),
         }
+    }
+
+    pub fn report(&mut self, record: &Record<'_>) {
+        self.dirty = true;
+        if let Some(h) = self.headless.as_mut() {
+            h.record(record);
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(h) = self.headless.as_mut() {
+            h.flush();
+        }
+    }
+
+    pub fn stdout_closed(&self) -> bool {
+        self.headless.as_ref().is_some_and(Headless::closed)
     }
 
     pub fn push_input(&mut self, input: Input) {

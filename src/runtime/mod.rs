@@ -3,6 +3,7 @@
 //! also forks every worker, so their parent-death signal is tied to a thread that lives
 //! as long as corral.
 
+mod dashboard;
 mod env;
 mod hub;
 pub mod logs;
@@ -31,6 +32,7 @@ use crate::core::{
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
 use crate::signal::Signal;
+use crate::ui::{self, UiRequest};
 
 /// Why corral could not start; nothing was spawned. Exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,9 @@ pub enum StartError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
+
+/// The dashboard gets a fresh view at most this often.
+const FRAME: Duration = Duration::from_millis(33);
 
 /// How often a process group that outlived its leader is checked for emptiness.
 const GROUP_POLL: Duration = Duration::from_millis(20);
@@ -122,6 +127,18 @@ struct Runtime {
     sample_targets: Option<backend::Targets>,
     /// Latest CPU and memory per slot, for the dashboard.
     usage: HashMap<WorkerKey, backend::Usage>,
+    names: Vec<String>,
+    /// The dashboard's runtime side and its thread, when it is on.
+    dashboard: Option<dashboard::Dashboard>,
+    ui: Option<ui::Dashboard>,
+    /// The dashboard failed (a panic, a broken terminal): exit 1 after stopping workers.
+    ui_failed: bool,
+}
+
+fn headless(format: LogFormat, names: &[String], closed: &Arc<tokio::sync::Notify>) -> Headless {
+    let notify = Arc::clone(closed);
+    let on_close = Box::new(move || notify.notify_one());
+    Headless::new(format, names.to_vec(), Box::new(std::io::stdout()), on_close)
 }
 
 impl Runtime {
@@ -139,26 +156,29 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
-        let format = match spec.output {
-            OutputMode::Headless(format) => format,
-            // The dashboard is its own issue; until it lands a terminal gets text lines.
-            OutputMode::Dashboard => LogFormat::Text,
-        };
         let stdout_closed = Arc::new(tokio::sync::Notify::new());
-        let notify = Arc::clone(&stdout_closed);
-        let on_close = Box::new(move || notify.notify_one());
-        let headless = Headless::new(format, names, Box::new(std::io::stdout()), on_close);
+        let headless = match spec.output {
+            OutputMode::Headless(format) => Some(headless(format, &names, &stdout_closed)),
+            OutputMode::Dashboard => None,
+        };
+        let dashboard_mode = headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         let seed = u64::from(pid) ^ u64::from(Instant::now().elapsed().subsec_nanos());
         Runtime {
-            core: Supervisor::new(configs, true, seed),
+            // Headless corral exits once nothing is left to run; the dashboard stays up so
+            // people can read what happened.
+            core: Supervisor::new(configs, !dashboard_mode, seed),
+            names,
+            dashboard: None,
+            ui: None,
+            ui_failed: false,
             groups,
             leaders: HashMap::new(),
             generations: HashMap::new(),
             draining: Vec::new(),
             timers: Timers::default(),
             pending: VecDeque::new(),
-            hub: Rc::new(RefCell::new(Hub::new(headless, spec.output == OutputMode::Dashboard))),
+            hub: Rc::new(RefCell::new(Hub::new(headless))),
             stdout_closed,
             exit: None,
             sample_targets: None,
@@ -185,11 +205,18 @@ impl Runtime {
             })
             .collect();
         let pid = std::process::id();
-        self.hub.borrow_mut().headless.record(&Record::Started { pid, groups: &infos });
+        self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
+        if self.hub.borrow().headless.is_none() {
+            self.start_dashboard(ui_tx);
+        }
         self.pending.push_back(Input::Start);
         let wake = Rc::clone(&self.hub.borrow().wake);
         let mut samples = self.start_sampler();
         let mut group_poll = tokio::time::interval(GROUP_POLL);
+        let mut frame = tokio::time::interval(FRAME);
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut second = tokio::time::interval(Duration::from_secs(1));
         loop {
             self.drive();
             if let Some(code) = self.exit {
@@ -204,10 +231,24 @@ impl Runtime {
                 _ = signals.term.recv() => self.shutdown_signal(Signal::TERM),
                 _ = signals.chld.recv() => self.reap(),
                 _ = signals.hup.recv() => {
-                    tracing::warn!("SIGHUP: rolling reload is not available yet; ignored");
+                    if self.dashboard.is_some() {
+                        // The terminal went away: stop everything in order.
+                        self.shutdown_signal(Signal::HUP);
+                    } else {
+                        tracing::warn!("SIGHUP: rolling reload is not available yet; ignored");
+                    }
                 }
-                _ = signals.ttin.recv() => self.scale(true),
-                _ = signals.ttou.recv() => self.scale(false),
+                // With the dashboard these come from job control, not from a person.
+                _ = signals.ttin.recv() => if self.dashboard.is_none() { self.scale(true) },
+                _ = signals.ttou.recv() => if self.dashboard.is_none() { self.scale(false) },
+                Some(request) = ui_rx.recv() => self.on_ui(request),
+                _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
+                _ = second.tick(), if self.dashboard.is_some() => {
+                    if let Some(d) = self.dashboard.as_mut() {
+                        let keys = self.core.snapshot(Instant::now()).workers.into_iter().map(|w| w.key);
+                        d.tick_rates(&self.hub.borrow().logs, keys);
+                    }
+                }
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
                     let now = Instant::now();
@@ -219,17 +260,18 @@ impl Runtime {
                 Some(round) = samples.recv() => self.on_samples(round),
                 () = self.stdout_closed.notified() => {}
             }
-            if self.hub.borrow().headless.closed() {
+            if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
             }
         }
     }
 
-    /// CPU and memory are sampled when something uses them: `--max-memory` (and the
-    /// dashboard, once it lands). An idle headless corral reads no `/proc` at all.
+    /// CPU and memory are sampled when something uses them: the dashboard or
+    /// `--max-memory`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let needed = self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
+        let needed = self.dashboard.is_some()
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -255,6 +297,51 @@ impl Runtime {
             };
             self.usage.insert(key, usage);
             self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
+        }
+    }
+
+    fn start_dashboard(&mut self, requests: tokio::sync::mpsc::UnboundedSender<UiRequest>) {
+        let slot = ui::ViewSlot::default();
+        match ui::start(Arc::clone(&slot), requests) {
+            Ok(handle) => {
+                self.ui = Some(handle);
+                self.dashboard = Some(dashboard::Dashboard::new(slot, crate::logging::log_path()));
+            }
+            Err(e) => {
+                // No usable terminal after all: report headlessly rather than not at all.
+                tracing::warn!("cannot start the dashboard ({e}); printing events instead");
+                let h = headless(LogFormat::Text, &self.names, &self.stdout_closed);
+                self.hub.borrow_mut().headless = Some(h);
+                self.core.set_exit_when_idle(true);
+            }
+        }
+    }
+
+    fn on_ui(&mut self, request: UiRequest) {
+        match request {
+            UiRequest::Action(action) => self.pending.push_back(Input::User(action)),
+            UiRequest::Quit(how) => {
+                if how == "panic" || how == "terminal error" {
+                    self.ui_failed = true;
+                }
+                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Key(how)));
+            }
+            UiRequest::Pane(request) => {
+                if let Some(d) = self.dashboard.as_mut() {
+                    d.request = request;
+                    d.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let Some(d) = self.dashboard.as_mut() else { return };
+        let mut hub = self.hub.borrow_mut();
+        d.dirty |= std::mem::take(&mut hub.dirty);
+        if d.dirty {
+            let snapshot = self.core.snapshot(Instant::now());
+            d.publish(snapshot, &hub.logs, &self.usage, &self.names);
         }
     }
 
@@ -290,7 +377,7 @@ impl Runtime {
                 self.execute(command);
             }
         }
-        self.hub.borrow_mut().headless.flush();
+        self.hub.borrow_mut().flush();
     }
 
     fn execute(&mut self, command: Command) {
@@ -314,7 +401,7 @@ impl Runtime {
         }
     }
 
-    fn emit(&self, event: &Event) {
+    fn emit(&mut self, event: &Event) {
         let mut hub = self.hub.borrow_mut();
         // `exited` also says how many messages the slot sent so far: scripts (and the
         // ingest benchmark) can check that nothing was lost.
@@ -322,7 +409,11 @@ impl Runtime {
             (Scope::Worker(key), EventKind::Exited { .. }) => Some(hub.logs.messages(key)),
             _ => None,
         };
-        hub.headless.record(&Record::Event(event, messages));
+        hub.report(&Record::Event(event, messages));
+        drop(hub);
+        if let Some(d) = self.dashboard.as_mut() {
+            d.on_event(&event.kind);
+        }
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
@@ -464,9 +555,15 @@ impl Runtime {
         for (key, generation) in keys {
             self.release(key, generation);
         }
+        let code = if self.ui_failed { 1 } else { code };
         let mut hub = self.hub.borrow_mut();
-        hub.headless.record(&Record::ShutdownComplete { exit_code: code });
-        hub.headless.finish(Duration::from_secs(2));
+        hub.report(&Record::ShutdownComplete { exit_code: code });
+        if let Some(h) = hub.headless.as_mut() {
+            h.finish(Duration::from_secs(2));
+        }
+        if let Some(ui) = self.ui.take() {
+            ui.stop();
+        }
         code
     }
 }

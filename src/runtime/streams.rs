@@ -194,7 +194,7 @@ impl State {
         self.last_report = Some(now);
         let (key, pid, count) = (self.key, self.pid, self.errors);
         tracing::warn!(worker = %key, pid, count, "dropped a {} event line", error.as_str());
-        hub.headless.record(&Record::ProtocolError { key, pid, error, count });
+        hub.report(&Record::ProtocolError { key, pid, error, count });
     }
 }
 
@@ -211,7 +211,8 @@ fn handle_piece(
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             hub.logs.line(key, pid, stream, line);
-            hub.headless.record(&Record::Output { key, pid, stream, line });
+            hub.dirty = true;
+            hub.report(&Record::Output { key, pid, stream, line });
         }
         (Kind::Output(_), Piece::Oversized) => {}
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
@@ -230,7 +231,7 @@ fn handle_piece(
                 hub.logs.message(key);
                 if let Some(data) = message.reported_data() {
                     hub.logs.event(key, pid, &data);
-                    hub.headless.record(&Record::Message { key, pid, data: &data });
+                    hub.report(&Record::Message { key, pid, data: &data });
                 }
             }
         },
@@ -256,7 +257,7 @@ pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
             return;
         };
         let outcome = reader.pump(&mut hub.borrow_mut(), 16);
-        hub.borrow_mut().headless.flush();
+        hub.borrow_mut().flush();
         match outcome {
             Pumped::Drained => guard.clear_ready(),
             Pumped::Eof => return,

@@ -1,0 +1,182 @@
+//! The live dashboard (SPEC §6). It runs on a thread of its own: terminal writes block when
+//! a terminal stops reading, and supervision must never wait for that. It reads the latest
+//! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
+//! process. The terminal is restored on every way out: quit, signal, error, panic.
+
+mod format;
+pub mod model;
+mod render;
+mod sanitize;
+mod state;
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::crossterm::{cursor, execute};
+
+pub use self::model::{UiRequest, View};
+pub use self::render::{MIN_SIZE, render};
+pub use self::state::{Effect, UiState};
+
+/// At most ~30 frames a second, however fast things change.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// The latest view, handed over without waiting.
+pub type ViewSlot = Arc<Mutex<Option<Arc<View>>>>;
+type Requests = tokio::sync::mpsc::UnboundedSender<UiRequest>;
+
+/// The running dashboard thread.
+pub struct Dashboard {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dashboard {
+    /// Stops the thread and waits (briefly) until it has restored the terminal.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let until = Instant::now() + Duration::from_secs(2);
+            while !thread.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Whether colours are wanted (`NO_COLOR` set and not empty turns them off).
+pub fn color_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn setup_terminal() -> io::Result<()> {
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, cursor::Hide)
+}
+
+/// Puts the terminal back as it was: safe to call more than once, from a panic hook too.
+pub fn restore_terminal() {
+    let mut out = io::stdout();
+    let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let _ = disable_raw_mode();
+    let _ = out.flush();
+}
+
+static PANIC_REQUESTS: OnceLock<Requests> = OnceLock::new();
+
+/// A panic anywhere restores the terminal first, so its message is readable, and asks the
+/// runtime to stop every worker; then the default hook prints it.
+fn install_panic_hook(requests: Requests) {
+    let _ = PANIC_REQUESTS.set(requests);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        if let Some(tx) = PANIC_REQUESTS.get() {
+            let _ = tx.send(UiRequest::Quit("panic".into()));
+        }
+        previous(info);
+    }));
+}
+
+/// Starts the dashboard on its own thread.
+pub fn start(slot: ViewSlot, requests: Requests) -> io::Result<Dashboard> {
+    setup_terminal().inspect_err(|_| restore_terminal())?;
+    install_panic_hook(requests.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new().name("corral-ui".into()).spawn(move || {
+        if let Err(e) = ui_loop(&slot, &requests, &flag) {
+            tracing::error!("dashboard stopped: {e}");
+            let _ = requests.send(UiRequest::Quit("terminal error".into()));
+        }
+        restore_terminal();
+    })?;
+    Ok(Dashboard { stop, thread: Some(thread) })
+}
+
+fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Result<()> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    let mut ui = UiState::new(color_wanted());
+    let mut view = Arc::new(View::default());
+    let mut dirty = true;
+    let mut last_draw = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
+    let mut last_request = None;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(fresh) = slot.lock().ok().and_then(|mut s| s.take()) {
+            view = fresh;
+            ui.clamp(&view);
+            dirty = true;
+        }
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| render(f, &view, &mut ui, Instant::now()))?;
+            dirty = false;
+            last_draw = Instant::now();
+            let request = ui.pane_request(&view);
+            if last_request.as_ref() != Some(&request) {
+                let _ = requests.send(UiRequest::Pane(request.clone()));
+                last_request = Some(request);
+            }
+        }
+        // WHY a short poll: a new view is picked up within a frame, and an idle dashboard
+        // wakes only ~20 times a second to look.
+        if !event::poll(Duration::from_millis(50))? {
+            continue;
+        }
+        let effects = match event::read()? {
+            Event::Key(key) => ui.on_key(key, &view, Instant::now()),
+            Event::Mouse(m) => {
+                ui.on_mouse(m, &view);
+                vec![]
+            }
+            _ => vec![], // resize and focus: just redraw
+        };
+        dirty = true;
+        for effect in effects {
+            match effect {
+                Effect::Send(request) => {
+                    let _ = requests.send(request);
+                }
+                Effect::Suspend => {
+                    suspend();
+                    terminal.clear()?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ctrl-Z: give the terminal back, stop the whole process (workers keep running in their
+/// own sessions), and take the terminal again once in the foreground.
+fn suspend() {
+    restore_terminal();
+    // WHY SIGSTOP, not SIGTSTP: a self-sent SIGTSTP is discarded when the process group is
+    // orphaned (started from a script), SIGSTOP always stops.
+    // SAFETY: raise with a constant signal number.
+    unsafe { libc::raise(libc::SIGSTOP) };
+    // Resumed with `bg` instead of `fg`: touching the terminal would stop us again.
+    while !in_foreground() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = setup_terminal();
+}
+
+fn in_foreground() -> bool {
+    // SAFETY: plain queries on stdout (the terminal) and our own process group.
+    unsafe { libc::tcgetpgrp(libc::STDOUT_FILENO) == libc::getpgrp() }
+}
+
+#[cfg(test)]
+mod tests;
