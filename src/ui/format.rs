@@ -52,12 +52,23 @@ pub fn state(w: &WorkerView) -> String {
 }
 
 /// The LAST EXIT column: the status exactly as the kernel gave it (`SIGSEGV`, `exit 1`),
-/// and what corral did when it caused the exit (`SIGKILL (killed by user)`).
-pub fn last_exit(e: &LastExit) -> String {
-    match e.reason {
-        ExitReason::Crashed | ExitReason::Exited => e.status.to_string(),
-        reason => format!("{} ({})", e.status, reason.label()),
-    }
+/// and what corral did when it caused the exit: `SIGKILL (killed by user)`, or on a narrow
+/// terminal `SIGKILL (user)`.
+pub fn last_exit(e: &LastExit, narrow: bool) -> String {
+    let tag = match e.reason {
+        ExitReason::Crashed | ExitReason::Exited => return e.status.to_string(),
+        reason if !narrow => reason.label(),
+        ExitReason::KilledByUser => "user",
+        ExitReason::RestartedByUser => "restart",
+        ExitReason::Stopped => "stop",
+        ExitReason::HeartbeatTimeout => "hung",
+        ExitReason::MemoryLimit => "memory",
+        ExitReason::ReadyTimeout => "not ready",
+        ExitReason::Reload => "reload",
+        ExitReason::ScaledDown => "scaled",
+        ExitReason::Shutdown => "shutdown",
+    };
+    format!("{} ({tag})", e.status)
 }
 
 #[cfg(test)]

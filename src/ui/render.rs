@@ -25,7 +25,7 @@ pub const MIN_SIZE: (u16, u16) = (40, 10);
 
 const KEYS: &[(&str, &str)] = &[
     ("↑↓ j k PgUp PgDn g G", "select a worker (or scroll the pane)"),
-    ("x", "kill the selected worker now (SIGKILL; restarted as a crash)"),
+    ("x", "kill the selected worker now (SIGKILL: a crash)"),
     ("r", "restart the selected worker gracefully, now"),
     ("s", "stop the selected worker / start it again"),
     ("R", "rolling reload of the group (not available yet)"),
@@ -36,7 +36,7 @@ const KEYS: &[(&str, &str)] = &[
     ("/", "filter the output pane (Esc clears)"),
     ("?", "this help"),
     ("q Ctrl-C", "graceful shutdown; again: kill everything"),
-    ("Ctrl-Z", "suspend corral (workers keep running; fg resumes)"),
+    ("Ctrl-Z", "suspend corral (workers keep running)"),
 ];
 
 struct Palette {
@@ -148,6 +148,9 @@ fn render_table(
 ) {
     let header =
         ["ID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "EV/S", "STATUS"];
+    // Below 100 columns every column must still fit 80: short reason tags, and the
+    // selection shown by reverse video alone.
+    let narrow = area.width < 100;
     let mut cells: Vec<[String; 10]> = Vec::with_capacity(view.snapshot.workers.len());
     for (i, w) in view.snapshot.workers.iter().enumerate() {
         let extra = view.extras.get(i).cloned().unwrap_or_default();
@@ -161,7 +164,7 @@ fn render_table(
             format::state(w),
             w.uptime.map_or_else(|| "-".into(), format::uptime),
             w.restarts.to_string(),
-            w.last_exit.as_ref().map_or_else(|| "-".into(), format::last_exit),
+            w.last_exit.as_ref().map_or_else(|| "-".into(), |e| format::last_exit(e, narrow)),
             extra.cpu.map_or_else(|| "-".into(), |c| format!("{c:.0}%")),
             extra.rss.map_or_else(|| "-".into(), format::bytes),
             extra.events_per_sec.to_string(),
@@ -215,7 +218,7 @@ fn render_table(
         .block(block)
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .highlight_symbol("▶ ");
+        .highlight_symbol(if narrow { "" } else { "▶ " });
     let mut state = TableState::default().with_selected(Some(ui.selected));
     // Keep the last frame's scroll position unless the selection left it.
     let visible = usize::from(area.height.saturating_sub(2));

@@ -32,6 +32,6 @@ mod tests {
     fn escapes_are_made_visible() {
         let s = for_screen("\x1b]0;PWNED\x07a\tb\rc\u{9b}1m\u{202e}x");
         assert!(!s.chars().any(char::is_control), "{s:?}");
-        assert_eq!(s, "\\u{1b}]0;PWNED\\u{7}a   b\\u{d}c\\u{9b}1m\\u{202e}x");
+        assert_eq!(s, "\\u{1b}]0;PWNED\\u{7}a    b\\u{d}c\\u{9b}1m\\u{202e}x");
     }
 }
