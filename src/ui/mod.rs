@@ -18,7 +18,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute};
 
@@ -105,9 +105,16 @@ pub fn start(slot: ViewSlot, requests: Requests) -> io::Result<Dashboard> {
     Ok(Dashboard { stop, thread: Some(thread) })
 }
 
+/// A cleared screen and a terminal with empty buffers, so the next frame draws everything.
+/// WHY not `Terminal::clear`: it asks the terminal for the cursor position and fails
+/// where nothing answers (a bare pseudo-terminal); a fullscreen app needs no answer.
+fn fresh_terminal() -> io::Result<Terminal<CrosstermBackend<io::Stdout>>> {
+    execute!(io::stdout(), Clear(ClearType::All))?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
+}
+
 fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Result<()> {
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    terminal.clear()?;
+    let mut terminal = fresh_terminal()?;
     let mut ui = UiState::new(color_wanted());
     let mut view = Arc::new(View::default());
     let mut dirty = true;
@@ -150,7 +157,7 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
                 }
                 Effect::Suspend => {
                     suspend();
-                    terminal.clear()?;
+                    terminal = fresh_terminal()?;
                 }
             }
         }
