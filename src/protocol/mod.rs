@@ -27,27 +27,30 @@ pub enum Message {
         value: f64,
     },
     /// Any other JSON value (including known types with unexpected fields).
-    Custom(Value),
+    Custom,
     /// A Node-internal message (`{"cmd":"NODE_…"}`): ignored.
     Internal,
 }
 
 impl Message {
-    /// The JSON the headless `message` event carries as `data`; `None` for messages that
-    /// are not repeated there (`ready`, `heartbeat`, Node internals).
-    pub fn reported_data(&self) -> Option<Value> {
+    /// Whether the headless `message` event repeats it (`ready`, `heartbeat` and Node
+    /// internals are not).
+    pub fn reported(&self) -> bool {
         match self {
-            Message::Ready | Message::Heartbeat | Message::Internal => None,
-            Message::Status(text) => Some(serde_json::json!({"type": "status", "text": text})),
-            Message::Log { level, msg } => {
-                Some(serde_json::json!({"type": "log", "level": level, "msg": msg}))
+            Message::Ready | Message::Heartbeat | Message::Internal => false,
+            Message::Status(_) | Message::Log { .. } | Message::Metric { .. } | Message::Custom => {
+                true
             }
-            Message::Metric { name, value } => {
-                Some(serde_json::json!({"type": "metric", "name": name, "value": value}))
-            }
-            Message::Custom(value) => Some(value.clone()),
         }
     }
+}
+
+/// A decoded line: what it means, and the value exactly as the worker sent it (what a
+/// `message` event carries as `data`: extra fields, `"v"` and integer numbers included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    pub message: Message,
+    pub value: Value,
 }
 
 /// Why a line was dropped.
@@ -69,15 +72,15 @@ impl ProtocolError {
 }
 
 /// Decodes one line (without its `\n`).
-pub fn decode(line: &[u8]) -> Result<Message, ProtocolError> {
+pub fn decode(line: &[u8]) -> Result<Decoded, ProtocolError> {
     // serde_json rejects invalid UTF-8 and keeps its recursion limit, so a deeply nested
     // value is an error, not a stack overflow.
     let value: Value = serde_json::from_slice(line).map_err(|_| ProtocolError::Malformed)?;
-    Ok(classify(value))
+    Ok(Decoded { message: classify(&value), value })
 }
 
-fn classify(value: Value) -> Message {
-    match &value {
+fn classify(value: &Value) -> Message {
+    match value {
         Value::String(s) if s == "ready" => return Message::Ready,
         Value::Object(map) => {
             if map.get("cmd").and_then(Value::as_str).is_some_and(|c| c.starts_with("NODE_")) {
@@ -108,7 +111,7 @@ fn classify(value: Value) -> Message {
         }
         _ => {}
     }
-    Message::Custom(value)
+    Message::Custom
 }
 
 /// The one message the primary sends (just before a graceful stop's signal).

@@ -2,6 +2,10 @@ use proptest::prelude::*;
 
 use super::*;
 
+fn msg(line: &[u8]) -> Result<Message, ProtocolError> {
+    decode(line).map(|d| d.message)
+}
+
 fn split(max: usize, overflow: Overflow, chunks: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
     let mut s = LineSplitter::new(max, overflow);
     let mut out = Vec::new();
@@ -20,33 +24,29 @@ fn split(max: usize, overflow: Overflow, chunks: &[&[u8]]) -> Vec<Option<Vec<u8>
 
 #[test]
 fn every_message_form_decodes() {
-    assert_eq!(decode(br#""ready""#), Ok(Message::Ready));
-    assert_eq!(decode(br#"{"type":"ready"}"#), Ok(Message::Ready));
-    assert_eq!(decode(br#"{"v":1,"type":"ready","pid":12}"#), Ok(Message::Ready));
-    assert_eq!(decode(br#"{"type":"heartbeat"}"#), Ok(Message::Heartbeat));
+    assert_eq!(msg(br#""ready""#), Ok(Message::Ready));
+    assert_eq!(msg(br#"{"type":"ready"}"#), Ok(Message::Ready));
+    assert_eq!(msg(br#"{"v":1,"type":"ready","pid":12}"#), Ok(Message::Ready));
+    assert_eq!(msg(br#"{"type":"heartbeat"}"#), Ok(Message::Heartbeat));
     assert_eq!(
-        decode(br#"{"type":"status","text":"warming cache 40%"}"#),
+        msg(br#"{"type":"status","text":"warming cache 40%"}"#),
         Ok(Message::Status("warming cache 40%".into()))
     );
     assert_eq!(
-        decode(br#"{"type":"log","level":"warn","msg":"slow"}"#),
+        msg(br#"{"type":"log","level":"warn","msg":"slow"}"#),
         Ok(Message::Log { level: "warn".into(), msg: "slow".into() })
     );
     assert_eq!(
-        decode(br#"{"type":"metric","name":"requests","value":1234.5}"#),
+        msg(br#"{"type":"metric","name":"requests","value":1234.5}"#),
         Ok(Message::Metric { name: "requests".into(), value: 1234.5 })
     );
-    assert_eq!(decode(br#"{"cmd":"NODE_HANDLE","type":"x"}"#), Ok(Message::Internal));
-    let custom = decode(br#"{"type":"tick","n":3}"#);
-    assert_eq!(custom, Ok(Message::Custom(serde_json::json!({"type":"tick","n":3}))));
-    assert_eq!(decode(b"42"), Ok(Message::Custom(serde_json::json!(42))));
-    assert_eq!(decode(b"[]"), Ok(Message::Custom(serde_json::json!([]))));
+    assert_eq!(msg(br#"{"cmd":"NODE_HANDLE","type":"x"}"#), Ok(Message::Internal));
+    assert_eq!(msg(br#"{"type":"tick","n":3}"#), Ok(Message::Custom));
+    assert_eq!(msg(b"42"), Ok(Message::Custom));
+    assert_eq!(msg(b"[]"), Ok(Message::Custom));
     // Known types with the wrong fields are still valid JSON: custom events.
-    assert!(matches!(
-        decode(br#"{"type":"metric","name":"x","value":"y"}"#),
-        Ok(Message::Custom(_))
-    ));
-    assert!(matches!(decode(br#"{"type":123}"#), Ok(Message::Custom(_))));
+    assert!(matches!(msg(br#"{"type":"metric","name":"x","value":"y"}"#), Ok(Message::Custom)));
+    assert!(matches!(msg(br#"{"type":123}"#), Ok(Message::Custom)));
 }
 
 #[test]
@@ -61,14 +61,24 @@ fn garbage_is_malformed() {
 }
 
 #[test]
-fn reported_data_skips_ready_and_heartbeat() {
-    assert_eq!(Message::Ready.reported_data(), None);
-    assert_eq!(Message::Heartbeat.reported_data(), None);
-    assert_eq!(Message::Internal.reported_data(), None);
+fn the_value_is_kept_exactly_as_sent() {
+    let line = br#"{"v":1,"type":"metric","name":"requests","value":3,"extra":[1]}"#;
+    let d = decode(line).expect("valid");
+    assert_eq!(d.message, Message::Metric { name: "requests".into(), value: 3.0 });
     assert_eq!(
-        Message::Status("hi".into()).reported_data(),
-        Some(serde_json::json!({"type":"status","text":"hi"}))
+        d.value,
+        serde_json::json!({"v":1,"type":"metric","name":"requests","value":3,"extra":[1]})
     );
+    assert_eq!(
+        d.value.to_string(),
+        r#"{"extra":[1],"name":"requests","type":"metric","v":1,"value":3}"#
+    );
+    assert!(
+        !Message::Ready.reported()
+            && !Message::Heartbeat.reported()
+            && !Message::Internal.reported()
+    );
+    assert!(Message::Custom.reported() && Message::Status("x".into()).reported());
 }
 
 #[test]

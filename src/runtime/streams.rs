@@ -218,20 +218,22 @@ fn handle_piece(
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
         (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
             Err(e) => errors.push(e),
-            Ok(Message::Internal) => {}
-            Ok(Message::Ready) => {
-                hub.logs.message(key);
-                hub.push_input(Input::Ready { key, generation });
-            }
-            Ok(Message::Heartbeat) => {
-                hub.logs.message(key);
-                return true;
-            }
-            Ok(message) => {
-                hub.logs.message(key);
-                if let Some(data) = message.reported_data() {
-                    hub.logs.event(key, pid, &data);
-                    hub.report(&Record::Message { key, pid, data: &data });
+            Ok(decoded) => {
+                if decoded.message != Message::Internal {
+                    hub.logs.message(key);
+                }
+                match decoded.message {
+                    Message::Internal => {}
+                    Message::Ready => hub.push_input(Input::Ready { key, generation }),
+                    Message::Heartbeat => return true,
+                    Message::Status(_)
+                    | Message::Log { .. }
+                    | Message::Metric { .. }
+                    | Message::Custom => {
+                        let data = decoded.value;
+                        hub.logs.event(key, pid, &data);
+                        hub.report(&Record::Message { key, pid, data: &data });
+                    }
                 }
             }
         },
