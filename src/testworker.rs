@@ -1,6 +1,7 @@
 //! The hidden `corral __test-worker` subcommand: a worker whose misbehaviour the
 //! integration tests switch on with flags (exit codes, signal deaths, ignored SIGTERM,
-//! children, escaped descendants, output floods, a report of what it was given).
+//! children, escaped descendants, output floods, a report of what it was given) and
+//! whatever it says on the event channel, well-formed or hostile.
 //!
 //! It only ever acts on its own process and the processes it starts; it is not part of the
 //! public interface and may change with the tests.
@@ -18,6 +19,11 @@ use clap::{ArgGroup, Parser};
 use serde_json::{Map, Value, json};
 
 use crate::signal::Signal;
+use crate::worker::Channel;
+
+mod channel;
+
+pub use channel::Step;
 
 /// Flags, applied in the order they are declared here.
 #[derive(Debug, Parser, PartialEq, Eq)]
@@ -33,12 +39,30 @@ pub struct Options {
     /// Write a JSON report of this process's environment to FILE (atomically).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Allocate N MiB and write to every page, so all of it counts in the RSS; kept.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub alloc_mib: u64,
     /// Print N lines `line <i>` to stdout.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub lines: u64,
     /// Then print N lines `line <i>` to stderr.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub stderr_lines: u64,
+    /// Then do this on the event channel (repeatable, in order): a JSON value (sent with
+    /// `corral::worker::Channel`); `raw:TEXT` (TEXT and a newline, unchecked); `hex:FFFE`
+    /// (those bytes and a newline); `long:N` (N bytes of `x`, no newline); `garbage:N` (N
+    /// lines that are not JSON); `wait:FILE` (block until FILE exists).
+    #[arg(long, value_name = "STEP", value_parser = channel::parse_step)]
+    pub send: Vec<Step>,
+    /// Then print one line of N bytes of `x` to stdout (no newline until the end).
+    #[arg(long, value_name = "N")]
+    pub long_line: Option<u64>,
+    /// Then send N heartbeats on the event channel, `--heartbeat-every` apart.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub heartbeats: u32,
+    /// The interval of `--heartbeats`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "100ms")]
+    pub heartbeat_every: Duration,
     /// Start N `sleep 1000` children in this process group and keep them.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub children: u32,
@@ -51,6 +75,10 @@ pub struct Options {
     /// On SIGTERM print `got SIGTERM` and exit with code N.
     #[arg(long, value_name = "N")]
     pub term_exit: Option<u8>,
+    /// With `--term-exit`: on SIGTERM first print `channel: ` and the bytes corral has sent
+    /// on the event channel so far, as is (or `(nothing)`).
+    #[arg(long, requires = "term_exit")]
+    pub read_channel: bool,
     /// Wait this long (humantime) before `--exit` or `--signal`.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "outcome")]
     pub after: Option<Duration>,
@@ -95,8 +123,24 @@ fn run(options: &Options) -> io::Result<ExitCode> {
     if let Some(path) = &options.report {
         write_report(path)?;
     }
+    // Kept (not dropped) until this process ends.
+    let _memory = allocate(options.alloc_mib);
     print_lines(io::stdout().lock(), options.lines)?;
     print_lines(io::stderr().lock(), options.stderr_lines)?;
+    // Kept open until this process ends: `--read-channel` reads it at SIGTERM.
+    let events = event_channel(options)?;
+    if let Some(events) = &events {
+        channel::send(events, &options.send)?;
+    }
+    if let Some(bytes) = options.long_line {
+        let mut out = io::stdout().lock();
+        channel::write_x(&mut out, bytes)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    if let Some(events) = &events {
+        channel::heartbeats(events, options.heartbeats, options.heartbeat_every)?;
+    }
     // Kept (not dropped, not waited for) until this process ends.
     let _children = spawn_children(options.children)?;
     if options.escape {
@@ -107,6 +151,9 @@ fn run(options: &Options) -> io::Result<ExitCode> {
     }
     if let Some(code) = options.term_exit {
         TERM_EXIT_CODE.store(i32::from(code), Ordering::Relaxed);
+        if let (Some(events), true) = (&events, options.read_channel) {
+            channel::read_on_sigterm(events);
+        }
         set_disposition(libc::SIGTERM, on_sigterm as extern "C" fn(libc::c_int) as usize);
     }
     if let Some(after) = options.after {
@@ -137,6 +184,27 @@ fn behave_like_a_c_program() {
     let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: setrlimit reads the struct we pass; lowering a limit is always allowed.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) };
+}
+
+/// The event channel, when a flag needs it.
+fn event_channel(options: &Options) -> io::Result<Option<Channel>> {
+    if options.send.is_empty() && options.heartbeats == 0 && !options.read_channel {
+        return Ok(None);
+    }
+    Channel::from_env()
+        .map(Some)
+        .ok_or_else(|| io::Error::other("no event channel (CORRAL_EVENT_FD)"))
+}
+
+/// `mib` MiB that really are resident: fresh zeroed pages are all one shared zero page
+/// until written, so one byte of every page is written.
+fn allocate(mib: u64) -> Vec<u8> {
+    let bytes = usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20);
+    let mut memory = vec![0u8; bytes];
+    for byte in memory.iter_mut().step_by(4096) {
+        *byte = 1;
+    }
+    std::hint::black_box(memory)
 }
 
 fn write_marker(path: &Path) -> io::Result<()> {
@@ -269,6 +337,7 @@ static TERM_EXIT_CODE: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_sigterm(_: libc::c_int) {
     const MESSAGE: &[u8] = b"got SIGTERM\n";
+    channel::report_from_signal_handler();
     // SAFETY: write(2) and _exit(2) are async-signal-safe, the buffer is static, and an
     // atomic load takes no lock. _exit skips Rust's stdout buffer, which is why the
     // message is written straight to fd 1.
@@ -319,12 +388,18 @@ mod tests {
             Options {
                 marker: None,
                 report: None,
+                alloc_mib: 0,
                 lines: 0,
                 stderr_lines: 0,
+                send: Vec::new(),
+                long_line: None,
+                heartbeats: 0,
+                heartbeat_every: Duration::from_millis(100),
                 children: 0,
                 escape: false,
                 ignore_term: false,
                 term_exit: None,
+                read_channel: false,
                 after: None,
                 exit: None,
                 signal: None,
@@ -343,6 +418,19 @@ mod tests {
             "10000",
             "--stderr-lines",
             "3",
+            "--alloc-mib",
+            "200",
+            "--long-line",
+            "4096",
+            "--send",
+            "\"ready\"",
+            "--send",
+            "raw:{\"cmd\":\"NODE_HANDLE\"}",
+            "--heartbeats",
+            "10",
+            "--heartbeat-every",
+            "50ms",
+            "--read-channel",
             "--children",
             "2",
             "--escape",
@@ -359,6 +447,13 @@ mod tests {
         assert!(options.escape);
         assert!(!options.ignore_term);
         assert_eq!(options.term_exit, Some(9));
+        assert!(options.read_channel);
+        assert_eq!((options.alloc_mib, options.long_line), (200, Some(4096)));
+        assert_eq!(
+            options.send,
+            [Step::Json("ready".into()), Step::Raw("{\"cmd\":\"NODE_HANDLE\"}".into())]
+        );
+        assert_eq!((options.heartbeats, options.heartbeat_every), (10, Duration::from_millis(50)));
         assert_eq!(options.after, Some(Duration::from_secs(90)));
         assert_eq!(options.exit, Some(255));
         assert_eq!(options.signal, None);
@@ -385,6 +480,9 @@ mod tests {
             &["--after", "1s"][..],               // --after needs --exit or --signal
             &["--exit", "1", "--signal", "TERM"], // one outcome only
             &["--ignore-term", "--term-exit", "0"],
+            &["--read-channel"], // it reports at SIGTERM, so it needs --term-exit
+            &["--send", "{\"a\":"],
+            &["--heartbeat-every", "often"],
             &["--signal", "NOPE"],
             &["--signal", "0"],
             &["--exit", "256"],

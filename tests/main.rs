@@ -4,8 +4,10 @@
 
 mod util;
 
+mod channel;
 mod cli;
 mod demo;
 mod environment;
+mod node;
 mod shutdown;
 mod supervise;

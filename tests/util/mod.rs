@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http;
+
 /// How long any one condition may take. Generous: CI runs this on 2 loaded cores, and a
 /// deadline only bounds a failing test, it never slows a passing one.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -36,6 +38,20 @@ pub fn corral_bin() -> &'static str {
 /// `corral __test-worker ARGS…`, as the COMMAND part of a corral command line.
 pub fn test_worker(args: &[&str]) -> Vec<String> {
     [corral_bin(), "__test-worker"].iter().chain(args).map(ToString::to_string).collect()
+}
+
+/// A COMMAND that runs the test worker with other flags in each slot (`slots[0]` in slot
+/// 1 …), chosen by `CORRAL_WORKER_ID`. The shell `exec`s it, so the worker keeps the pid
+/// corral reports.
+pub fn test_worker_per_slot(slots: &[&[&str]]) -> Vec<String> {
+    let quote = |word: &String| format!("'{}'", word.replace('\'', "'\\''"));
+    let mut script = String::from("case \"$CORRAL_WORKER_ID\" in\n");
+    for (i, args) in slots.iter().enumerate() {
+        let words: Vec<String> = test_worker(args).iter().map(quote).collect();
+        let _ = writeln!(script, "{}) exec {} ;;", i + 1, words.join(" "));
+    }
+    script.push_str("esac\nexit 64\n");
+    vec!["sh".to_string(), "-c".to_string(), script]
 }
 
 /// A corral command line: `OPTIONS… -- COMMAND…`.
@@ -375,6 +391,14 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         .collect();
     children.sort_unstable();
     children
+}
+
+/// A size line of `/proc/<pid>/status` (`VmRSS`, `VmHWM` …) in KiB; `None` once the
+/// process is gone (a zombie has no memory lines).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
+    value.trim().strip_suffix("kB")?.trim().parse().ok()
 }
 
 /// A mask line of `/proc/<pid>/status` (`SigIgn`, `SigBlk`, `SigCgt`) as a number.

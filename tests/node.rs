@@ -1,0 +1,90 @@
+//! Node, for real (SPEC §3, §4): an unmodified Node HTTP server (`assets/server.js`) under
+//! corral serves on the shared socket, reports through `process.send`, and stops
+//! gracefully on the shutdown message. Skipped, with a line saying so, without `node`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::http::hello;
+use crate::util::{Corral, DEADLINE, free_port, named, of_worker};
+
+/// Requests sent, at most, before both workers must have answered one.
+const MAX_REQUESTS: usize = 500;
+
+fn node_on_path() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()))
+}
+
+#[test]
+fn a_node_cluster_serves_reports_and_stops_gracefully() {
+    if !node_on_path() {
+        println!(
+            "SKIPPED node::a_node_cluster_serves_reports_and_stops_gracefully: no `node` on PATH"
+        );
+        return;
+    }
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/server.js");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = server.to_str().expect("the repository path is UTF-8");
+    let mut corral = Corral::start(&["-w", "2", "--listen", &listen, "--", "node", server]);
+    let workers = corral.wait_spawned(2);
+    // `process.send('ready')` once listening, a status line every second.
+    corral.wait_for("both workers ready and reporting status", DEADLINE, |events| {
+        workers
+            .iter()
+            .all(|&(w, _)| {
+                !of_worker(events, "ready", w).is_empty()
+                    && of_worker(events, "message", w).iter().any(|e| is_status(&e["data"]))
+            })
+            .then_some(())
+    });
+
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let mut answered = BTreeSet::new();
+    let mut failures = Vec::new();
+    // Which worker accepts a connection is the kernel's choice: ask until both answered.
+    for _ in 0..MAX_REQUESTS {
+        match hello(port) {
+            Ok(pid) => {
+                answered.insert(pid);
+            }
+            Err(error) => failures.push(error),
+        }
+        if answered == pids {
+            break;
+        }
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}\n{}", corral.dump());
+    assert_eq!(answered, pids, "answers from both workers\n{}", corral.dump());
+
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    let events = corral.events();
+    let dump = corral.dump();
+    for &(worker, pid) in &workers {
+        let said = format!("Worker {pid} shutting down gracefully (shutdown message)");
+        let output = of_worker(&events, "output", worker);
+        assert!(output.iter().any(|e| e["line"] == said.as_str()), "no {said:?}\n{dump}");
+        let exits = of_worker(&events, "exited", worker);
+        assert_eq!(exits.len(), 1, "{dump}");
+        let exit = exits[0];
+        assert_eq!((&exit["code"], &exit["reason"]), (&0.into(), &"shutdown".into()), "{exit}");
+    }
+    assert_eq!(named(&events, "ready").len(), 2, "one ready per worker\n{dump}");
+    // Heartbeats keep the worker alive; they are not reported as messages.
+    let heartbeats =
+        named(&events, "message").iter().filter(|e| e["data"]["type"] == "heartbeat").count();
+    assert_eq!(heartbeats, 0, "{dump}");
+    corral.assert_nothing_left();
+}
+
+/// `{"type":"status","text":"serving, N requests"}`, as `server.js` sends it.
+fn is_status(data: &Value) -> bool {
+    data["type"] == "status"
+        && data.as_object().is_some_and(|o| o.len() == 2)
+        && data["text"].as_str().is_some_and(|t| t.starts_with("serving, "))
+}
