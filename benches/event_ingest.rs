@@ -44,6 +44,13 @@ fn main() {
     }
 }
 
+/// What a profiler would stream: a small typed event, serialized without a map.
+#[derive(serde::Serialize)]
+struct Tick {
+    r#type: &'static str,
+    n: u64,
+}
+
 /// A worker: `CORRAL_BENCH_MESSAGES` custom events as fast as the channel takes them.
 fn send_role() {
     let n: u64 =
@@ -53,8 +60,8 @@ fn send_role() {
         std::process::exit(2);
     };
     let mut out = channel.buffered();
-    for i in 0..n {
-        out.send(&serde_json::json!({"type": "tick", "n": i})).expect("send");
+    for n in 0..n {
+        out.send(&Tick { r#type: "tick", n }).expect("send");
     }
     out.flush().expect("flush");
 }

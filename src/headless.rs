@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
 use crate::config::LogFormat;
 use crate::core::{Event, EventKind, Scope, ShutdownTrigger, WorkerKey};
 use crate::protocol::ProtocolError;
@@ -57,10 +55,11 @@ pub enum Record<'a> {
         stream: Stream,
         line: &'a [u8],
     },
+    /// `data` is the worker's line: valid JSON, exactly as sent.
     Message {
         key: WorkerKey,
         pid: u32,
-        data: &'a Value,
+        data: &'a [u8],
     },
     ProtocolError {
         key: WorkerKey,
@@ -84,6 +83,9 @@ pub struct Headless {
     id_width: usize,
     batch: Vec<u8>,
     batch_lines: u64,
+    /// The last formatted timestamp and its millisecond.
+    ts: String,
+    ts_ms: u128,
     tx: Option<SyncSender<Vec<u8>>>,
     writer: Option<std::thread::JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -121,6 +123,8 @@ impl Headless {
             id_width,
             batch: Vec::with_capacity(BATCH_BYTES),
             batch_lines: 0,
+            ts: String::new(),
+            ts_ms: u128::MAX,
             tx: Some(tx),
             writer,
             shared,
@@ -138,11 +142,17 @@ impl Headless {
     }
 
     pub fn record(&mut self, record: &Record<'_>) {
-        let ts = SystemTime::now();
+        // A flood of lines shares a handful of milliseconds: format each one once.
+        let now = SystemTime::now();
+        let ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        if ms != self.ts_ms {
+            self.ts_ms = ms;
+            self.ts = format::ts_text(now);
+        }
         match self.format {
-            LogFormat::Json => format::json(&mut self.batch, ts, &self.names, record),
+            LogFormat::Json => format::json(&mut self.batch, &self.ts, &self.names, record),
             LogFormat::Text => {
-                format::text(&mut self.batch, ts, &self.names, self.id_width, record);
+                format::text(&mut self.batch, &self.ts, &self.names, self.id_width, record);
             }
         }
         self.batch_lines += 1;

@@ -38,17 +38,12 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-fn ts_text(ts: SystemTime) -> humantime::Rfc3339Timestamp {
-    humantime::format_rfc3339_millis(ts)
+/// The RFC 3339 UTC text of a time, with milliseconds.
+pub fn ts_text(ts: SystemTime) -> String {
+    humantime::format_rfc3339_millis(ts).to_string()
 }
 
-pub(super) fn text(
-    out: &mut Vec<u8>,
-    ts: SystemTime,
-    names: &[String],
-    width: usize,
-    rec: &Record<'_>,
-) {
+pub(super) fn text(out: &mut Vec<u8>, ts: &str, names: &[String], width: usize, rec: &Record<'_>) {
     let (id, body) = match rec {
         Record::Started { pid, groups } => {
             let mut body = format!("version {} started (pid {pid})", env!("CARGO_PKG_VERSION"));
@@ -63,11 +58,12 @@ pub(super) fn text(
         Record::Event(e, _) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
         Record::Output { key, line, .. } => {
             let id = scope_id(names, Scope::Worker(*key));
-            let _ = writeln!(out, "{} {id:<width$} | {}", ts_text(ts), sanitize(line));
+            let _ = writeln!(out, "{} {id:<width$} | {}", ts, sanitize(line));
             return;
         }
         Record::Message { key, data, .. } => {
-            (scope_id(names, Scope::Worker(*key)), message_text(data))
+            let value = serde_json::from_slice(data).unwrap_or(serde_json::Value::Null);
+            (scope_id(names, Scope::Worker(*key)), message_text(&value))
         }
         Record::ProtocolError { key, error, count, .. } => (
             scope_id(names, Scope::Worker(*key)),
@@ -77,7 +73,7 @@ pub(super) fn text(
             ("corral".to_string(), format!("stopped, exit code {exit_code}"))
         }
     };
-    let _ = writeln!(out, "{} {id:<width$}   {body}", ts_text(ts));
+    let _ = writeln!(out, "{ts} {id:<width$}   {body}");
 }
 
 fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
@@ -139,6 +135,11 @@ impl Obj<'_> {
         self.key(k);
         let _ = serde_json::to_writer(&mut *self.out, v);
     }
+    /// Bytes that are already valid JSON.
+    fn raw(&mut self, k: &str, json: &[u8]) {
+        self.key(k);
+        self.out.extend_from_slice(json);
+    }
     fn null(&mut self, k: &str) {
         self.key(k);
         self.out.extend_from_slice(b"null");
@@ -152,8 +153,8 @@ impl Obj<'_> {
     }
 }
 
-pub(super) fn json(out: &mut Vec<u8>, ts: SystemTime, names: &[String], rec: &Record<'_>) {
-    let _ = write!(out, "{{\"ts\":\"{}\"", ts_text(ts));
+pub(super) fn json(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) {
+    let _ = write!(out, "{{\"ts\":\"{ts}\"");
     let mut o = Obj { out };
     match rec {
         Record::Started { pid, groups } => {
@@ -191,7 +192,7 @@ pub(super) fn json(out: &mut Vec<u8>, ts: SystemTime, names: &[String], rec: &Re
         Record::Message { key, pid, data } => {
             o.str("event", "message");
             o.worker(names, *key, Some(*pid));
-            o.value("data", data);
+            o.raw("data", data);
         }
         Record::ProtocolError { key, pid, error, count } => {
             o.str("event", "protocol_error");

@@ -14,7 +14,7 @@ fn names() -> Vec<String> {
 
 fn json_of(rec: &Record<'_>) -> Value {
     let mut out = Vec::new();
-    format::json(&mut out, SystemTime::UNIX_EPOCH, &names(), rec);
+    format::json(&mut out, &format::ts_text(SystemTime::UNIX_EPOCH), &names(), rec);
     assert_eq!(out.last(), Some(&b'\n'));
     assert_eq!(memchr::memchr_iter(b'\n', &out).count(), 1, "one line per record");
     serde_json::from_slice(&out).expect("valid JSON")
@@ -22,7 +22,7 @@ fn json_of(rec: &Record<'_>) -> Value {
 
 fn text_of(rec: &Record<'_>) -> String {
     let mut out = Vec::new();
-    format::text(&mut out, SystemTime::UNIX_EPOCH, &names(), 6, rec);
+    format::text(&mut out, &format::ts_text(SystemTime::UNIX_EPOCH), &names(), 6, rec);
     String::from_utf8(out).expect("utf8")
 }
 

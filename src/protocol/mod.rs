@@ -6,6 +6,8 @@ mod codec;
 
 pub use codec::{LineSplitter, Overflow, Piece};
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 /// Longest event line accepted; longer ones are dropped up to their newline.
@@ -45,14 +47,6 @@ impl Message {
     }
 }
 
-/// A decoded line: what it means, and the value exactly as the worker sent it (what a
-/// `message` event carries as `data`: extra fields, `"v"` and integer numbers included).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decoded {
-    pub message: Message,
-    pub value: Value,
-}
-
 /// Why a line was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
@@ -71,12 +65,58 @@ impl ProtocolError {
     }
 }
 
-/// Decodes one line (without its `\n`).
-pub fn decode(line: &[u8]) -> Result<Decoded, ProtocolError> {
-    // serde_json rejects invalid UTF-8 and keeps its recursion limit, so a deeply nested
-    // value is an error, not a stack overflow.
+/// The fields corral reads. Everything else is skipped without being built, and strings
+/// without escapes are borrowed: most lines cost no allocation at all.
+#[derive(serde::Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cmd: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    level: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    msg: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    value: Option<f64>,
+}
+
+impl Fields<'_> {
+    fn classify(self) -> Message {
+        if self.cmd.as_deref().is_some_and(|c| c.starts_with("NODE_")) {
+            return Message::Internal;
+        }
+        match (self.kind.as_deref(), self.text, self.level, self.msg, self.name, self.value) {
+            (Some("ready"), ..) => Message::Ready,
+            (Some("heartbeat"), ..) => Message::Heartbeat,
+            (Some("status"), Some(text), ..) => Message::Status(text.into_owned()),
+            (Some("log"), _, Some(level), Some(msg), ..) => {
+                Message::Log { level: level.into_owned(), msg: msg.into_owned() }
+            }
+            (Some("metric"), _, _, _, Some(name), Some(value)) => {
+                Message::Metric { name: name.into_owned(), value }
+            }
+            _ => Message::Custom,
+        }
+    }
+}
+
+/// Decodes one line (without its `\n`). A line that decodes is valid JSON, so the line
+/// itself is what a `message` event carries as `data`: exactly what the worker sent.
+pub fn decode(line: &[u8]) -> Result<Message, ProtocolError> {
+    // serde_json rejects invalid UTF-8, trailing garbage and nesting past its recursion
+    // limit (an error, not a stack overflow).
+    if let Ok(fields) = serde_json::from_slice::<Fields<'_>>(line) {
+        return Ok(fields.classify());
+    }
+    // Not an object of the usual shape (a bare "ready", a number, a field of another
+    // type): the general path.
     let value: Value = serde_json::from_slice(line).map_err(|_| ProtocolError::Malformed)?;
-    Ok(Decoded { message: classify(&value), value })
+    Ok(classify(&value))
 }
 
 fn classify(value: &Value) -> Message {

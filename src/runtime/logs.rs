@@ -118,17 +118,15 @@ impl Logs {
         self.entry(key).messages += 1;
     }
 
-    pub fn event(&mut self, key: WorkerKey, pid: u32, data: &Value) {
+    /// A message event: `raw` is its (valid) JSON line, `status` its text when it is one.
+    pub fn event(&mut self, key: WorkerKey, pid: u32, raw: &[u8], status: Option<&str>) {
+        let keep = self.keep;
         let log = self.entry(key);
-        if let Some(text) =
-            data.get("type").filter(|t| *t == "status").and_then(|_| data.get("text"))
-        {
-            log.status = text.as_str().map(str::to_owned);
+        if let Some(text) = status {
+            text.clone_into(log.status.get_or_insert_with(String::new));
         }
-        if self.keep {
-            let size = data.to_string().len();
-            let event = LogEvent { at: SystemTime::now(), pid, data: data.clone() };
-            self.entry(key).events.push(size, event);
+        if keep && let Ok(data) = serde_json::from_slice::<Value>(raw) {
+            log.events.push(raw.len(), LogEvent { at: SystemTime::now(), pid, data });
         }
     }
 
@@ -177,7 +175,7 @@ mod tests {
         let mut logs = Logs::new(false);
         logs.line(KEY, 1, Stream::Stdout, b"hello");
         logs.message(KEY);
-        logs.event(KEY, 1, &serde_json::json!({"type": "status", "text": "warming"}));
+        logs.event(KEY, 1, br#"{"type":"status","text":"warming"}"#, Some("warming"));
         let log = logs.get(KEY).expect("log");
         assert!(log.lines.is_empty() && log.events.is_empty());
         assert_eq!((log.messages, log.status.as_deref()), (1, Some("warming")));

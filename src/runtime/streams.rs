@@ -218,21 +218,24 @@ fn handle_piece(
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
         (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
             Err(e) => errors.push(e),
-            Ok(decoded) => {
-                if decoded.message != Message::Internal {
-                    hub.logs.message(key);
-                }
-                match decoded.message {
-                    Message::Internal => {}
+            Ok(Message::Internal) => {}
+            Ok(message) => {
+                hub.logs.message(key);
+                match message {
                     Message::Ready => hub.push_input(Input::Ready { key, generation }),
                     Message::Heartbeat => return true,
+                    Message::Internal => {}
                     Message::Status(_)
                     | Message::Log { .. }
                     | Message::Metric { .. }
                     | Message::Custom => {
-                        let data = decoded.value;
-                        hub.logs.event(key, pid, &data);
-                        hub.report(&Record::Message { key, pid, data: &data });
+                        // The line decoded, so it is valid JSON: it is the data, as sent.
+                        let status = match &message {
+                            Message::Status(text) => Some(text.as_str()),
+                            _ => None,
+                        };
+                        hub.logs.event(key, pid, line, status);
+                        hub.report(&Record::Message { key, pid, data: line });
                     }
                 }
             }
