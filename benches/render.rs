@@ -23,6 +23,7 @@ fn thousand_workers() -> View {
             restarts: slot % 5,
             last_exit: None,
             crash_looping: false,
+            replacement: None,
         })
         .collect();
     let extras = workers

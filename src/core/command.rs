@@ -52,6 +52,8 @@ pub enum TimerKind {
     Ready,
     /// Check whether the last heartbeat is older than `--heartbeat-timeout`.
     Heartbeat,
+    /// A reload's replacement was not ready within `--ready-timeout`.
+    SuccessorReady,
 }
 
 /// Identifies one armed timer. Only the slot's latest epoch counts.

@@ -120,12 +120,37 @@ pub struct Event {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
-    Spawned { generation: u32 },
-    SpawnFailed { error: String },
+    Spawned {
+        generation: u32,
+    },
+    SpawnFailed {
+        error: String,
+    },
     Ready,
-    Exited { status: ExitStatus, uptime: Duration, reason: ExitReason, restarts: u32 },
-    RestartScheduled { delay: Duration, restarts: u32 },
-    GaveUp { restarts: u32 },
-    Scaled { workers: u32 },
-    ShutdownStarted { trigger: ShutdownTrigger },
+    Exited {
+        status: ExitStatus,
+        uptime: Duration,
+        reason: ExitReason,
+        restarts: u32,
+    },
+    RestartScheduled {
+        delay: Duration,
+        restarts: u32,
+    },
+    GaveUp {
+        restarts: u32,
+    },
+    Scaled {
+        workers: u32,
+    },
+    ReloadStarted,
+    /// `replaced` workers were replaced; `failed`: a replacement failed and the reload
+    /// stopped there, keeping the old workers.
+    ReloadFinished {
+        replaced: u32,
+        failed: bool,
+    },
+    ShutdownStarted {
+        trigger: ShutdownTrigger,
+    },
 }

@@ -67,6 +67,8 @@ pub enum UserAction {
     Start(WorkerKey),
     /// Stop a running or waiting slot, start a stopped one.
     ToggleStop(WorkerKey),
+    /// Rolling reload of the group.
+    Reload(u16),
     ScaleUp(u16),
     ScaleDown(u16),
 }

@@ -52,6 +52,8 @@ pub struct WorkerView {
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
     pub crash_looping: bool,
+    /// During a rolling reload: the PID of this worker's replacement.
+    pub replacement: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

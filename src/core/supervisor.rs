@@ -13,6 +13,8 @@ use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
+mod reload;
+
 /// The most workers one group may have (SPEC §2).
 pub const MAX_WORKERS: u32 = 4096;
 
@@ -29,6 +31,7 @@ struct Group {
     config: GroupConfig,
     /// Sorted by slot number.
     slots: Vec<Slot>,
+    reload: Option<reload::ReloadRun>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +101,7 @@ impl Supervisor {
                 let slots = (1..=config.workers)
                     .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
-                Group { config, slots }
+                Group { config, slots, reload: None }
             })
             .collect();
         Supervisor {
@@ -140,6 +143,7 @@ impl Supervisor {
             Input::User(action) => self.on_user(now, &action),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
+        self.step_reloads(now);
         self.sweep_retired();
         self.check_done();
         std::mem::take(&mut self.out)
@@ -195,6 +199,9 @@ impl Supervisor {
 
     fn on_spawned(&mut self, now: Instant, key: WorkerKey, generation: u32, pid: u32) {
         self.with_slot(now, key, |slot, cx| {
+            if reload::is_successor(slot, generation) {
+                return reload::on_spawned(slot, cx, pid);
+            }
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
@@ -221,6 +228,9 @@ impl Supervisor {
 
     fn on_spawn_failed(&mut self, now: Instant, key: WorkerKey, generation: u32, error: String) {
         self.with_slot(now, key, |slot, cx| {
+            if reload::is_successor(slot, generation) {
+                return reload::on_spawn_failed(slot, cx, error);
+            }
             let Phase::Live(run) = &slot.phase else {
                 return;
             };
@@ -233,7 +243,7 @@ impl Supervisor {
             cx.out.push(Command::Release { key: slot.key, generation });
             match then {
                 _ if cx.shutting_down => {}
-                After::Policy | After::RestartNow => {
+                After::Policy | After::RestartNow | After::Handover => {
                     let (status, reason) = (ExitStatus::Code(127), ExitReason::Crashed);
                     decide_restart(slot, cx, status, reason, Duration::ZERO, Some(error));
                 }
@@ -251,6 +261,9 @@ impl Supervisor {
         group_alive: bool,
     ) {
         self.with_slot(now, key, |slot, cx| {
+            if reload::is_successor(slot, generation) {
+                return reload::on_exited(slot, cx, status, group_alive);
+            }
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
@@ -291,6 +304,9 @@ impl Supervisor {
 
     fn on_ready(&mut self, now: Instant, key: WorkerKey, generation: u32) {
         self.with_slot(now, key, |slot, cx| {
+            if reload::is_successor(slot, generation) {
+                return reload::on_ready(slot, cx);
+            }
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
@@ -377,6 +393,7 @@ impl Supervisor {
                     }
                 }
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
+                TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
             }
         });
     }
@@ -424,6 +441,7 @@ impl Supervisor {
                     start_fresh(slot, cx);
                 }
             }),
+            UserAction::Reload(group) => self.start_reload(now, group),
             UserAction::ScaleUp(group) => self.scale_up(now, group),
             UserAction::ScaleDown(group) => self.scale_down(now, group),
         }
@@ -517,6 +535,11 @@ impl Supervisor {
         match self.shutdown {
             Shutdown::Running => {
                 self.shutdown = Shutdown::Graceful;
+                for group in &mut self.groups {
+                    if let Some(g) = group.reload.as_mut() {
+                        g.cancel();
+                    }
+                }
                 self.out.push(Command::Emit(Event {
                     scope: Scope::Supervisor,
                     pid: None,
@@ -524,6 +547,7 @@ impl Supervisor {
                 }));
                 self.for_each_slot(now, |slot, cx| match slot.phase {
                     Phase::Live(_) => {
+                        reload::kill(slot, cx, ExitReason::Shutdown);
                         request_stop(slot, cx, ExitReason::Shutdown, How::Graceful, After::Stay);
                     }
                     Phase::Waiting { .. } => {
@@ -547,7 +571,7 @@ impl Supervisor {
 
     fn sweep_retired(&mut self) {
         for group in &mut self.groups {
-            group.slots.retain(|s| !s.retiring || s.is_live());
+            group.slots.retain(|s| !s.retiring || s.has_process());
         }
     }
 
@@ -557,7 +581,9 @@ impl Supervisor {
         }
         let slots = || self.groups.iter().flat_map(|g| g.slots.iter());
         let code = if self.shutdown == Shutdown::Running {
-            let idle = slots().all(|s| matches!(s.phase, Phase::Stopped | Phase::GaveUp));
+            let idle = slots().all(|s| {
+                matches!(s.phase, Phase::Stopped | Phase::GaveUp) && s.successor.is_none()
+            });
             if !self.exit_when_idle || !idle {
                 return;
             }
@@ -567,7 +593,7 @@ impl Supervisor {
             });
             u8::from(!all_ok)
         } else {
-            if slots().any(Slot::is_live) {
+            if slots().any(Slot::has_process) {
                 return;
             }
             0
@@ -643,6 +669,7 @@ fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
         restarts: slot.restarts,
         last_exit: slot.last_exit.clone(),
         crash_looping: slot.failed_short_runs >= CRASH_LOOP_RUNS,
+        replacement: slot.successor.as_ref().and_then(|s| s.pid),
     }
 }
 
@@ -650,18 +677,7 @@ fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
     let generation = slot.next_generation;
     slot.next_generation += 1;
     slot.timers.clear();
-    slot.phase = Phase::Live(Run {
-        generation,
-        pid: None,
-        started: cx.now,
-        ready: false,
-        stop: None,
-        term_sent: false,
-        kill_sent: false,
-        exit: None,
-        last_heartbeat: None,
-        over_memory: 0,
-    });
+    slot.phase = Phase::Live(Run::new(generation, cx.now));
     cx.out.push(Command::Spawn { key: slot.key, generation });
 }
 
@@ -794,12 +810,16 @@ fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
     };
     let uptime = at.saturating_duration_since(run.started);
     slot.last_exit = Some(LastExit { status, reason, at, uptime });
+    let then = run.stop.map_or(After::Policy, |s| s.then);
+    if reload::promote(slot, cx, then) {
+        return; // a rolling reload's replacement carries on for the slot
+    }
     if cx.shutting_down || slot.retiring {
         return;
     }
-    match run.stop.map_or(After::Policy, |s| s.then) {
+    match then {
         After::Policy => decide_restart(slot, cx, status, reason, uptime, None),
-        After::RestartNow => spawn(slot, cx),
+        After::RestartNow | After::Handover => spawn(slot, cx),
         After::Stay | After::Remove => {}
     }
 }

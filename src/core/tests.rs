@@ -405,7 +405,7 @@ fn step() -> impl Strategy<Value = Step> {
         (1u32..4, 0i32..3).prop_map(|(s, c)| Step::Exit(s, c)),
         (1u32..4).prop_map(Step::GroupLeft),
         (1u32..4).prop_map(Step::FireLatest),
-        (0u8..7, 1u32..4).prop_map(|(a, s)| Step::User(a, s)),
+        (0u8..8, 1u32..4).prop_map(|(a, s)| Step::User(a, s)),
         Just(Step::Shutdown),
         (0u64..20_000).prop_map(Step::Advance),
     ]
@@ -416,20 +416,21 @@ proptest! {
     fn invariants_hold_for_any_input_sequence(steps in proptest::collection::vec(step(), 0..80)) {
         let policy = Policy { max_restarts: 5, kill_timeout: ms(100), ..Policy::default() };
         let mut h = Harness::new(3, policy, false);
-        // generation -> still alive, per slot: never two live processes per slot.
-        let mut live: HashMap<WorkerKey, u32> = h.pids.iter().map(|(k, (_, g))| (*k, *g)).collect();
+        // Live processes per slot as (pid, generation): one, or two while a reload hands over.
+        let mut live: HashMap<WorkerKey, Vec<(u32, u32)>> =
+            h.pids.iter().map(|(k, &(pid, g))| (*k, vec![(pid, g)])).collect();
         for s in steps {
             let before = h.events.len();
             match s {
                 Step::Exit(slot, code) => {
                     let key = WorkerKey { group: 0, slot };
-                    if let Some(&generation) = live.get(&key) {
+                    if let Some(&(_, generation)) = live.get(&key).and_then(|v| v.first()) {
                         h.feed(Input::Exited { key, generation, status: ExitStatus::Code(code), group_alive: false });
                     }
                 }
                 Step::GroupLeft(slot) => {
                     let key = WorkerKey { group: 0, slot };
-                    if let Some(&generation) = live.get(&key) {
+                    if let Some(&(_, generation)) = live.get(&key).and_then(|v| v.last()) {
                         h.feed(Input::Exited { key, generation, status: ExitStatus::Code(1), group_alive: true });
                         h.feed(Input::GroupGone { key, generation });
                     }
@@ -450,6 +451,7 @@ proptest! {
                         3 => UserAction::Start(key),
                         4 => UserAction::ToggleStop(key),
                         5 => UserAction::ScaleUp(0),
+                        6 => UserAction::Reload(0),
                         _ => UserAction::ScaleDown(0),
                     };
                     h.feed(Input::User(action));
@@ -458,24 +460,32 @@ proptest! {
                 Step::Advance(n) => h.now += ms(n),
             }
             for e in &h.events[before..] {
-                let Scope::Worker(key) = e.scope else { continue };
+                let (Scope::Worker(key), Some(pid)) = (e.scope, e.pid) else { continue };
                 match e.kind {
                     EventKind::Spawned { generation } => {
-                        prop_assert!(!live.contains_key(&key), "second live process for {key}");
-                        live.insert(key, generation);
+                        live.entry(key).or_default().push((pid, generation));
                     }
-                    EventKind::Exited { .. } => { live.remove(&key); }
+                    EventKind::Exited { .. } => {
+                        if let Some(v) = live.get_mut(&key) {
+                            v.retain(|&(p, _)| p != pid);
+                        }
+                    }
                     _ => {}
                 }
             }
             let snap = h.sup.snapshot(h.now);
-            let active = snap.workers.iter().filter(|w| w.state != WorkerState::Stopping).count();
-            prop_assert!(active >= 1 || snap.shutting_down || snap.workers.iter().any(|w| w.state == WorkerState::Stopping));
+            for (key, procs) in &live {
+                let replacing = snap.workers.iter().any(|w| w.key == *key && w.replacement.is_some());
+                let allowed = if replacing { 2 } else { 1 };
+                prop_assert!(procs.len() <= allowed, "{} live processes for {key}: {procs:?}", procs.len());
+            }
         }
         // A shutdown always ends once every live process has exited.
         h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
-        for (key, generation) in live.clone() {
-            h.feed(Input::Exited { key, generation, status: ExitStatus::Code(0), group_alive: false });
+        for (key, procs) in live.clone() {
+            for (_, generation) in procs {
+                h.feed(Input::Exited { key, generation, status: ExitStatus::Code(0), group_alive: false });
+            }
         }
         prop_assert_eq!(h.exit, Some(0));
     }
@@ -569,4 +579,112 @@ fn memory_over_the_limit_twice_restarts_gracefully() {
         matches!(h.state(W1), WorkerState::Backoff { .. }),
         "exit 0 after a memory kill is still a failure"
     );
+}
+
+/// Feeds the exit of a specific generation (the harness' pid map follows the newest one).
+fn exit_generation(h: &mut Harness, key: WorkerKey, generation: u32, status: ExitStatus) {
+    h.feed(Input::Exited { key, generation, status, group_alive: false });
+}
+
+fn reload_finished(h: &Harness) -> Option<(u32, bool)> {
+    h.events.iter().find_map(|e| match e.kind {
+        EventKind::ReloadFinished { replaced, failed } => Some((replaced, failed)),
+        _ => None,
+    })
+}
+
+#[test]
+fn rolling_reload_replaces_one_worker_at_a_time() {
+    let mut h = Harness::new(2, Policy::default(), false);
+    let (old1, old2) = (h.pids[&W1], h.pids[&W2]);
+    h.feed(Input::User(UserAction::Reload(0)));
+    assert!(h.kinds().contains(&&EventKind::ReloadStarted));
+    // Worker 1's replacement runs before the old one is asked to stop; worker 2 waits.
+    assert_eq!(h.spawns(W1), 2);
+    assert_eq!(h.spawns(W2), 1);
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    let view = h.sup.snapshot(h.now).workers.remove(0);
+    assert_eq!(view.replacement, Some(h.pids[&W1].0));
+    exit_generation(&mut h, W1, old1.1, ExitStatus::Code(0));
+    assert_eq!(h.spawns(W2), 2, "then worker 2");
+    exit_generation(&mut h, W2, old2.1, ExitStatus::Code(0));
+    assert_eq!(reload_finished(&h), Some((2, false)));
+    let snap = h.sup.snapshot(h.now);
+    assert!(
+        snap.workers.iter().all(|w| w.state == WorkerState::Running && w.replacement.is_none())
+    );
+    assert_eq!(snap.workers[0].pid, Some(h.pids[&W1].0), "the replacement is the slot's worker");
+    assert_eq!(snap.total_restarts, 0, "a reload is not a crash");
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Exited { reason: ExitReason::Reload, .. }))
+    );
+}
+
+#[test]
+fn with_wait_ready_the_old_worker_stays_until_the_new_one_is_ready() {
+    let mut h = harness_with(Policy::default(), true);
+    let first = h.pids[&W1];
+    h.feed(Input::Ready { key: W1, generation: first.1 });
+    h.feed(Input::User(UserAction::Reload(0)));
+    let next = h.pids[&W1];
+    assert_ne!(next, first);
+    assert!(h.signals.is_empty(), "not ready yet: the old worker keeps serving");
+    h.feed(Input::Ready { key: W1, generation: next.1 });
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    exit_generation(&mut h, W1, first.1, ExitStatus::Code(0));
+    assert_eq!(reload_finished(&h), Some((1, false)));
+    assert_eq!(h.state(W1), WorkerState::Running);
+}
+
+#[test]
+fn a_failing_replacement_keeps_the_old_worker_and_stops_the_reload() {
+    let mut h = harness_with(Policy::default(), true);
+    let cfg =
+        GroupConfig { name: "web".into(), workers: 2, policy: Policy::default(), wait_ready: true };
+    h.sup = Supervisor::new(vec![cfg], false, 7);
+    h.pids.clear();
+    h.feed(Input::Start);
+    let old = h.pids[&W1];
+    h.feed(Input::Ready { key: W1, generation: old.1 });
+    h.feed(Input::User(UserAction::Reload(0)));
+    let failing = h.pids[&W1];
+    exit_generation(&mut h, W1, failing.1, ExitStatus::Code(1));
+    assert_eq!(reload_finished(&h), Some((0, true)));
+    assert_eq!(h.spawns(W2), 1, "the reload stopped at the first failure");
+    assert!(h.signals.is_empty(), "the old worker was never stopped");
+    let view = h.sup.snapshot(h.now).workers.remove(0);
+    assert_eq!((view.pid, view.replacement), (Some(old.0), None));
+    assert_eq!(h.state(W1), WorkerState::Running);
+}
+
+#[test]
+fn a_replacement_not_ready_in_time_is_killed() {
+    let policy = Policy { ready_timeout: Duration::from_secs(2), ..Policy::default() };
+    let mut h = harness_with(policy, true);
+    let old = h.pids[&W1];
+    h.feed(Input::Ready { key: W1, generation: old.1 });
+    h.feed(Input::User(UserAction::Reload(0)));
+    let slow = h.pids[&W1];
+    h.fire(W1);
+    assert_eq!(h.signals, vec![(W1, Signal::KILL)]);
+    exit_generation(&mut h, W1, slow.1, ExitStatus::Signal(Signal::KILL));
+    assert_eq!(reload_finished(&h), Some((0, true)));
+    assert_eq!(h.sup.snapshot(h.now).workers[0].pid, Some(old.0));
+}
+
+#[test]
+fn shutdown_during_a_reload_stops_old_and_new() {
+    let mut h = Harness::new(1, Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert!(h.signals.contains(&(W1, Signal::KILL)), "the replacement is killed");
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    assert_eq!(h.exit, None, "the old worker is still stopping");
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(h.exit, Some(0));
+    assert_eq!(h.spawns(W1), 2, "nothing new started during shutdown");
 }

@@ -29,6 +29,8 @@ pub(crate) enum After {
     Policy,
     /// Start again at once, not counted as a restart (`r`).
     RestartNow,
+    /// Its replacement (a rolling reload) takes over; without one, start again at once.
+    Handover,
     /// Stay stopped (`s`, shutdown).
     Stay,
     /// Remove the slot (scaled down).
@@ -60,6 +62,23 @@ pub(crate) struct Run {
     pub last_heartbeat: Option<Instant>,
     /// Consecutive memory samples over `--max-memory`.
     pub over_memory: u32,
+}
+
+impl Run {
+    pub fn new(generation: u32, now: Instant) -> Run {
+        Run {
+            generation,
+            pid: None,
+            started: now,
+            ready: false,
+            stop: None,
+            term_sent: false,
+            kill_sent: false,
+            exit: None,
+            last_heartbeat: None,
+            over_memory: 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +116,10 @@ pub(crate) struct Slot {
     pub epoch: u64,
     /// Scaled down: removed once its process is gone.
     pub retiring: bool,
+    /// During a rolling reload: the replacement, until the old run is gone.
+    pub successor: Option<Run>,
+    /// The outcome of this slot's last replacement, for the group's reload to collect.
+    pub reload_outcome: Option<bool>,
 }
 
 impl Slot {
@@ -114,6 +137,8 @@ impl Slot {
             timers: Vec::new(),
             epoch: 0,
             retiring: false,
+            successor: None,
+            reload_outcome: None,
         }
     }
 
@@ -130,5 +155,10 @@ impl Slot {
 
     pub fn is_live(&self) -> bool {
         matches!(self.phase, Phase::Live(_))
+    }
+
+    /// A process of this slot may exist (its own run or a replacement).
+    pub fn has_process(&self) -> bool {
+        self.is_live() || self.successor.is_some()
     }
 }

@@ -95,6 +95,15 @@ fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("gave up after {restarts} restarts (restart it by hand)")
         }
         EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
+        EventKind::ReloadStarted => "rolling reload started".to_string(),
+        EventKind::ReloadFinished { replaced, failed: false } => {
+            format!("rolling reload finished: {replaced} replaced")
+        }
+        EventKind::ReloadFinished { replaced, failed: true } => {
+            format!(
+                "rolling reload stopped: a replacement failed ({replaced} replaced; the old workers stay)"
+            )
+        }
         EventKind::ShutdownStarted { trigger } => {
             format!("shutting down ({}); again to kill everything at once", trigger_text(trigger))
         }
@@ -212,7 +221,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
     match kind {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
-        EventKind::Ready => {}
+        EventKind::Ready | EventKind::ReloadStarted => {}
         EventKind::Exited { status, uptime, reason, restarts } => {
             match status.code() {
                 Some(c) => o.num("code", c),
@@ -232,6 +241,10 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         }
         EventKind::GaveUp { restarts } => o.num("restarts", restarts),
         EventKind::Scaled { workers } => o.num("workers", workers),
+        EventKind::ReloadFinished { replaced, failed } => {
+            o.num("replaced", replaced);
+            o.num("failed", failed);
+        }
         EventKind::ShutdownStarted { trigger } => match trigger {
             ShutdownTrigger::Signal(s) => o.str("signal", &s.name()),
             ShutdownTrigger::Key(k) => o.str("key", k),

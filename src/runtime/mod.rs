@@ -235,7 +235,7 @@ impl Runtime {
                         // The terminal went away: stop everything in order.
                         self.shutdown_signal(Signal::HUP);
                     } else {
-                        tracing::warn!("SIGHUP: rolling reload is not available yet; ignored");
+                        self.reload_all();
                     }
                 }
                 // With the dashboard these come from job control, not from a person.
@@ -354,6 +354,13 @@ impl Runtime {
         // would, but cleanly, so no worker is orphaned.
         if self.exit.is_none() && !self.core.snapshot(Instant::now()).shutting_down {
             self.shutdown_signal(Signal::PIPE);
+        }
+    }
+
+    /// SIGHUP, headless: a rolling reload of every group (gunicorn's convention).
+    fn reload_all(&mut self) {
+        for g in 0..self.groups.len() as u16 {
+            self.pending.push_back(Input::User(UserAction::Reload(g)));
         }
     }
 

@@ -37,6 +37,9 @@ pub fn bytes(n: u64) -> String {
 
 /// The STATE column: a symbol and a word, never colour alone.
 pub fn state(w: &WorkerView) -> String {
+    if w.replacement.is_some() {
+        return "⟳ reloading".into();
+    }
     match &w.state {
         WorkerState::Starting => "◐ starting".into(),
         WorkerState::Running => "● running".into(),

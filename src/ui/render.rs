@@ -28,7 +28,7 @@ const KEYS: &[(&str, &str)] = &[
     ("x", "kill the selected worker now (SIGKILL: a crash)"),
     ("r", "restart the selected worker gracefully, now"),
     ("s", "stop the selected worker / start it again"),
-    ("R", "rolling reload of the group (not available yet)"),
+    ("R", "rolling reload of the selected worker's group"),
     ("+ -", "one worker more / less in the group"),
     ("Tab", "move focus between the table and the output pane"),
     ("a", "output pane: selected worker / all workers"),

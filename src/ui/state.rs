@@ -153,9 +153,11 @@ impl UiState {
                 selected.map_or_else(Vec::new, |k| act(UserAction::ScaleDown(k.group)))
             }
             KeyCode::Char('R') => {
-                let text = "rolling reload is not available yet (r restarts one worker)";
-                self.notice = Some((text.to_string(), now));
-                vec![]
+                let Some(k) = selected else { return vec![] };
+                let group = view.snapshot.groups.get(usize::from(k.group)).map_or("", |g| &g.name);
+                let text = format!("rolling reload of {group}: one worker at a time");
+                self.notice = Some((text, now));
+                act(UserAction::Reload(k.group))
             }
             KeyCode::Tab | KeyCode::BackTab => {
                 self.focus = if self.focus == Focus::Table { Focus::Pane } else { Focus::Table };

@@ -44,6 +44,7 @@ fn worker(
             uptime: Duration::from_secs(3),
         }),
         crash_looping: false,
+        replacement: None,
     }
 }
 

@@ -1,0 +1,228 @@
+//! Rolling reload: for each worker of a group in turn, start its replacement, wait until it
+//! is running (or `ready` with `--wait-ready`, bounded by `--ready-timeout`), then stop the
+//! old one gracefully. A replacement that fails keeps the old worker, ends the reload and
+//! reports the failure. During a handover a slot holds two runs: its own and a successor,
+//! which becomes the slot's run once the old one is gone.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::{Cx, How, Shutdown, Supervisor, request_stop};
+use crate::core::command::{Command, TimerKind};
+use crate::core::event::{Event, EventKind, ExitReason, ExitStatus, Scope};
+use crate::core::worker::{After, Phase, Run, Slot};
+use crate::signal::Signal;
+
+/// A reload in progress in one group.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReloadRun {
+    /// Slot numbers still to replace, in order.
+    pending: VecDeque<u32>,
+    /// The slot being replaced now.
+    current: Option<u32>,
+    replaced: u32,
+    failed: bool,
+}
+
+impl ReloadRun {
+    /// Shutdown: no more replacements.
+    pub(super) fn cancel(&mut self) {
+        self.pending.clear();
+    }
+}
+
+impl Supervisor {
+    pub(super) fn start_reload(&mut self, now: Instant, g: u16) {
+        if self.shutdown != Shutdown::Running {
+            return;
+        }
+        let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
+        if group.reload.is_some() {
+            return; // one at a time; a second request while one runs changes nothing
+        }
+        let pending = group.slots.iter().filter(|s| !s.retiring).map(|s| s.key.slot).collect();
+        group.reload = Some(ReloadRun { pending, ..ReloadRun::default() });
+        self.out.push(Command::Emit(Event {
+            scope: Scope::Group(g),
+            pid: None,
+            kind: EventKind::ReloadStarted,
+        }));
+        self.step_reloads(now);
+    }
+
+    /// Moves every reload in progress forward as far as it can go now.
+    pub(super) fn step_reloads(&mut self, now: Instant) {
+        let shutting_down = self.shutdown != Shutdown::Running;
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            let Some(reload) = group.reload.as_mut() else { continue };
+            let mut cx = Cx {
+                now,
+                policy: group.config.policy,
+                wait_ready: group.config.wait_ready,
+                shutting_down,
+                out: &mut self.out,
+                rng: &mut self.rng,
+            };
+            loop {
+                if let Some(current) = reload.current {
+                    // A slot scaled away meanwhile has nothing left to report.
+                    if let Some(slot) = group.slots.iter_mut().find(|s| s.key.slot == current) {
+                        match slot.reload_outcome.take() {
+                            Some(true) => reload.replaced += 1,
+                            Some(false) => {
+                                reload.failed = true;
+                                reload.pending.clear();
+                            }
+                            None => break, // this slot's handover is still under way
+                        }
+                    }
+                    reload.current = None;
+                }
+                if shutting_down {
+                    reload.pending.clear();
+                }
+                let Some(next) = reload.pending.pop_front() else {
+                    let (replaced, failed) = (reload.replaced, reload.failed);
+                    cx.out.push(Command::Emit(Event {
+                        scope: Scope::Group(g as u16),
+                        pid: None,
+                        kind: EventKind::ReloadFinished { replaced, failed },
+                    }));
+                    group.reload = None;
+                    break;
+                };
+                if let Some(slot) = group.slots.iter_mut().find(|s| s.key.slot == next)
+                    && spawn_successor(slot, &mut cx)
+                {
+                    reload.current = Some(next);
+                }
+            }
+        }
+    }
+}
+
+/// Starts the replacement of a running slot; false when the slot is not running (it is
+/// skipped: a stopped or crashing worker has nothing to hand over).
+fn spawn_successor(slot: &mut Slot, cx: &mut Cx<'_>) -> bool {
+    let Phase::Live(run) = &slot.phase else { return false };
+    if run.pid.is_none() || run.stop.is_some() || run.exit.is_some() || slot.successor.is_some() {
+        return false;
+    }
+    let generation = slot.next_generation;
+    slot.next_generation += 1;
+    slot.successor = Some(Run::new(generation, cx.now));
+    cx.out.push(Command::Spawn { key: slot.key, generation });
+    true
+}
+
+/// Whether `generation` is the slot's successor (not its own run).
+pub(super) fn is_successor(slot: &Slot, generation: u32) -> bool {
+    slot.successor.as_ref().is_some_and(|s| s.generation == generation)
+}
+
+pub(super) fn on_spawned(slot: &mut Slot, cx: &mut Cx<'_>, pid: u32) {
+    let Some(succ) = slot.successor.as_mut() else { return };
+    succ.pid = Some(pid);
+    succ.started = cx.now;
+    let generation = succ.generation;
+    cx.emit(slot, Some(pid), EventKind::Spawned { generation });
+    if cx.shutting_down {
+        kill(slot, cx, ExitReason::Shutdown);
+    } else if cx.wait_ready {
+        let at = cx.now + cx.policy.ready_timeout;
+        cx.arm(slot, TimerKind::SuccessorReady, at);
+    } else {
+        handover(slot, cx);
+    }
+}
+
+pub(super) fn on_spawn_failed(slot: &mut Slot, cx: &mut Cx<'_>, error: String) {
+    let Some(succ) = slot.successor.take() else { return };
+    cx.emit(slot, None, EventKind::SpawnFailed { error });
+    cx.out.push(Command::Release { key: slot.key, generation: succ.generation });
+    slot.reload_outcome = Some(false);
+}
+
+pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Some(succ) = slot.successor.as_mut() else { return };
+    if succ.ready || succ.stop.is_some() {
+        return;
+    }
+    succ.ready = true;
+    let pid = succ.pid;
+    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    cx.emit(slot, pid, EventKind::Ready);
+    handover(slot, cx);
+}
+
+/// Not ready in time: the replacement is killed; the old worker stays.
+pub(super) fn on_ready_timeout(slot: &mut Slot, cx: &mut Cx<'_>) {
+    if slot.successor.as_ref().is_some_and(|s| !s.ready && s.stop.is_none()) {
+        kill(slot, cx, ExitReason::ReadyTimeout);
+    }
+}
+
+/// The replacement died before it took over: report it, keep the old worker.
+pub(super) fn on_exited(slot: &mut Slot, cx: &mut Cx<'_>, status: ExitStatus, group_alive: bool) {
+    let Some(succ) = slot.successor.take() else { return };
+    let reason = succ.stop.map_or(ExitReason::Crashed, |s| s.reason);
+    let uptime = cx.now.saturating_duration_since(succ.started);
+    let restarts = slot.restarts;
+    cx.emit(slot, succ.pid, EventKind::Exited { status, uptime, reason, restarts });
+    if let (true, Some(pid)) = (group_alive, succ.pid) {
+        // Whatever it started goes with it: a replacement never outlives its failure.
+        cx.signal(slot.key, pid, Signal::KILL);
+    }
+    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    cx.out.push(Command::Release { key: slot.key, generation: succ.generation });
+    slot.reload_outcome = Some(false);
+}
+
+/// SIGKILL for a replacement (a fresh process: nothing to lose) that failed or is not
+/// wanted any more; its exit ends it.
+pub(super) fn kill(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
+    let key = slot.key;
+    let Some(succ) = slot.successor.as_mut() else { return };
+    if succ.kill_sent {
+        return;
+    }
+    succ.stop = Some(crate::core::worker::StopRequest { reason, then: After::Stay });
+    succ.kill_sent = true;
+    if let Some(pid) = succ.pid {
+        cx.signal(key, pid, Signal::KILL);
+    }
+}
+
+/// The replacement runs: the old worker stops gracefully, reason `reload`.
+fn handover(slot: &mut Slot, cx: &mut Cx<'_>) {
+    if let Phase::Live(run) = &slot.phase
+        && run.stop.is_none()
+        && run.exit.is_none()
+    {
+        request_stop(slot, cx, ExitReason::Reload, How::Graceful, After::Handover);
+    }
+}
+
+/// The old run is gone: the replacement becomes the slot's run. Returns false when there
+/// is none (the caller then applies what was asked).
+pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
+    let Some(mut succ) = slot.successor.take() else { return false };
+    let wanted_gone = matches!(then, After::Stay | After::Remove) || cx.shutting_down;
+    let not_ready = cx.wait_ready && !succ.ready;
+    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    if !succ.kill_sent {
+        succ.stop = None;
+    }
+    slot.last_pid = succ.pid;
+    slot.phase = Phase::Live(succ);
+    slot.reload_outcome = Some(true);
+    if wanted_gone {
+        // The slot was being stopped for good: its replacement follows the old run.
+        let reason = if cx.shutting_down { ExitReason::Shutdown } else { ExitReason::Stopped };
+        request_stop(slot, cx, reason, How::Graceful, then.max(After::Stay));
+    } else if not_ready {
+        let at = cx.now + cx.policy.ready_timeout;
+        cx.arm(slot, TimerKind::Ready, at);
+    }
+    true
+}
