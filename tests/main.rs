@@ -11,3 +11,4 @@ mod environment;
 mod node;
 mod shutdown;
 mod supervise;
+mod zero_downtime;

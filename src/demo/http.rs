@@ -52,6 +52,7 @@ pub(super) async fn serve(
                         stop: stop.clone(),
                         served: Arc::clone(&served),
                         body: Arc::clone(&body),
+                        answered: 0,
                     };
                     connections.spawn(connection.run());
                 }
@@ -194,6 +195,8 @@ struct Connection {
     stop: watch::Receiver<bool>,
     served: Arc<AtomicU64>,
     body: Arc<str>,
+    /// Requests answered on this connection.
+    answered: u64,
 }
 
 impl Connection {
@@ -215,6 +218,7 @@ impl Connection {
                 response("200 OK", &self.body, keep_alive, head.http_10, head.wants_no_body);
             // Counted before the write, so a client that has its response sees it counted.
             self.served.fetch_add(1, Ordering::Relaxed);
+            self.answered += 1;
             self.stream.write_all(&bytes).await?;
             if !keep_alive {
                 return self.stream.shutdown().await;
@@ -233,7 +237,10 @@ impl Connection {
                     Err(reject) => return Ok(Some(Err(reject))),
                 }
             }
-            let read = if self.buf.is_empty() {
+            // WHY only after a first answer: a connection accepted just before a stop has
+            // its request on the way; closing it unread would reset that client. Only a
+            // keep-alive connection between requests is idle.
+            let read = if self.buf.is_empty() && self.answered > 0 {
                 tokio::select! {
                     () = stopping(&mut self.stop) => return Ok(None),
                     read = timeout(IDLE_TIMEOUT, read_more(&mut self.stream, &mut self.buf)) => read,
