@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::util::{
-    Corral, DEADLINE, named, of_worker, pid_alive, signal_bit, signal_mask, spawned, status_kib,
-    test_worker, test_worker_per_slot, with_command,
+    Corral, DEADLINE, exited_index, named, of_worker, pid_alive, signal_bit, signal_mask, spawned,
+    status_kib, test_worker, test_worker_per_slot, with_command,
 };
 
 /// Short timings keep the suite fast; the policy itself is unit-tested in `core`.
@@ -377,10 +377,7 @@ fn last_words_and_the_last_message_come_before_the_exit() {
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(1), "{}", corral.dump());
     let events = corral.events();
     let dump = || corral.dump();
-    let exited_at = events
-        .iter()
-        .position(|e| e["event"] == "exited" && e["worker"] == 1)
-        .unwrap_or_else(|| panic!("no exit\n{}", dump()));
+    let exited_at = exited_index(&events, 1).unwrap_or_else(|| panic!("no exit\n{}", dump()));
     let exited = &events[exited_at];
     assert_eq!((&exited["code"], &exited["messages"]), (&3.into(), &1.into()), "{exited}");
     let lines: Vec<&str> =

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use crate::util::{
-    Corral, DEADLINE, named, of_worker, pid_alive, send_signal, spawned, test_worker, wait_marker,
-    with_command,
+    Corral, DEADLINE, exited_index, named, of_worker, pid_alive, send_signal, spawned, test_worker,
+    wait_marker, with_command,
 };
 
 /// Short timings keep the suite fast; the policy itself is unit-tested in `core`.
@@ -179,10 +179,7 @@ fn last_words_come_before_the_exit() {
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(1), "{}", corral.dump());
     let events = corral.events();
     let dump = || corral.dump();
-    let exited_at = events
-        .iter()
-        .position(|e| e["event"] == "exited" && e["worker"] == 1)
-        .unwrap_or_else(|| panic!("no exit\n{}", dump()));
+    let exited_at = exited_index(&events, 1).unwrap_or_else(|| panic!("no exit\n{}", dump()));
     assert_eq!(events[exited_at]["code"], 3, "{}", dump());
     for (stream, count) in [("stdout", LINES), ("stderr", ERR_LINES)] {
         let lines: Vec<(usize, &str)> = events

@@ -62,7 +62,17 @@ struct Cx<'a> {
     rng: &'a mut fastrand::Rng,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    fn new(
+        now: Instant,
+        config: &GroupConfig,
+        shutting_down: bool,
+        out: &'a mut Vec<Command>,
+        rng: &'a mut fastrand::Rng,
+    ) -> Cx<'a> {
+        Cx { now, policy: config.policy, wait_ready: config.wait_ready, shutting_down, out, rng }
+    }
+
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
         self.out.push(Command::Emit(Event { scope: Scope::Worker(slot.key), pid, kind }));
     }
@@ -157,14 +167,7 @@ impl Supervisor {
         let Some(slot) = group.slots.iter_mut().find(|s| s.key == key) else {
             return;
         };
-        let mut cx = Cx {
-            now,
-            policy: group.config.policy,
-            wait_ready: group.config.wait_ready,
-            shutting_down,
-            out: &mut self.out,
-            rng: &mut self.rng,
-        };
+        let mut cx = Cx::new(now, &group.config, shutting_down, &mut self.out, &mut self.rng);
         f(slot, &mut cx);
     }
 
@@ -172,14 +175,8 @@ impl Supervisor {
         let shutting_down = self.shutdown != Shutdown::Running;
         for group in &mut self.groups {
             for slot in &mut group.slots {
-                let mut cx = Cx {
-                    now,
-                    policy: group.config.policy,
-                    wait_ready: group.config.wait_ready,
-                    shutting_down,
-                    out: &mut self.out,
-                    rng: &mut self.rng,
-                };
+                let mut cx =
+                    Cx::new(now, &group.config, shutting_down, &mut self.out, &mut self.rng);
                 f(slot, &mut cx);
             }
         }
@@ -458,14 +455,7 @@ impl Supervisor {
         if active >= MAX_WORKERS {
             return;
         }
-        let mut cx = Cx {
-            now,
-            policy: group.config.policy,
-            wait_ready: group.config.wait_ready,
-            shutting_down: false,
-            out: &mut self.out,
-            rng: &mut self.rng,
-        };
+        let mut cx = Cx::new(now, &group.config, false, &mut self.out, &mut self.rng);
         // Taking back a slot that is still being scaled down beats starting a new number.
         if let Some(slot) = group.slots.iter_mut().find(|s| s.retiring) {
             slot.retiring = false;
@@ -505,14 +495,7 @@ impl Supervisor {
         if active <= 1 {
             return;
         }
-        let mut cx = Cx {
-            now,
-            policy: group.config.policy,
-            wait_ready: group.config.wait_ready,
-            shutting_down: false,
-            out: &mut self.out,
-            rng: &mut self.rng,
-        };
+        let mut cx = Cx::new(now, &group.config, false, &mut self.out, &mut self.rng);
         if let Some(slot) = group.slots.iter_mut().rev().find(|s| !s.retiring) {
             slot.retiring = true;
             if slot.is_live() {

@@ -320,6 +320,11 @@ pub fn of_worker<'a>(events: &'a [Value], name: &str, worker: u64) -> Vec<&'a Va
 }
 
 /// `(worker, pid)` of every `spawned` event, in order.
+/// Where worker `worker`'s first `exited` event stands in `events`.
+pub fn exited_index(events: &[Value], worker: u64) -> Option<usize> {
+    events.iter().position(|e| e["event"] == "exited" && e["worker"] == worker)
+}
+
 pub fn spawned(events: &[Value]) -> Vec<(u64, u32)> {
     named(events, "spawned")
         .into_iter()

@@ -55,14 +55,7 @@ impl Supervisor {
         let shutting_down = self.shutdown != Shutdown::Running;
         for (g, group) in self.groups.iter_mut().enumerate() {
             let Some(reload) = group.reload.as_mut() else { continue };
-            let mut cx = Cx {
-                now,
-                policy: group.config.policy,
-                wait_ready: group.config.wait_ready,
-                shutting_down,
-                out: &mut self.out,
-                rng: &mut self.rng,
-            };
+            let mut cx = Cx::new(now, &group.config, shutting_down, &mut self.out, &mut self.rng);
             loop {
                 if let Some(current) = reload.current {
                     // A slot scaled away meanwhile has nothing left to report.
