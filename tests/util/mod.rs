@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod http;
+/// The same for the dashboard: corral on a pseudo-terminal, the screen read back.
+pub mod pty;
 
 /// How long any one condition may take. Generous: CI runs this on 2 loaded cores, and a
 /// deadline only bounds a failing test, it never slows a passing one.
