@@ -254,26 +254,12 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// F8: a closed terminal must stop the workers in order, and corral must not burn a core
-/// while it does. Two bugs make this fail, whichever the timing picks:
-///
-/// - The UI thread spins. On a hung-up tty, `read` returns 0 (or EIO) forever; crossterm
-///   0.29's mio event source (`event/source/unix/mio.rs`, `try_read`) retries in an inner
-///   loop that handles neither, so `event::poll(50 ms)` in `src/ui/mod.rs` `ui_loop` never
-///   returns (crossterm-rs/crossterm#793, fix proposed in PRs #1067/#1116). The thread burns
-///   a core, never sees its stop flag, and `Dashboard::stop` gives up on it after 2 s, so
-///   corral exits 2 s late. Fix in corral: before `event::poll`, `poll(2)` stdin itself
-///   and treat `POLLHUP`/`POLLERR`/`POLLNVAL` (or a 0-byte read) as "terminal gone".
-/// - Workers are killed with SIGKILL mid-stop. If the hangup lands while `ui_loop` draws, the write
-///   fails with EIO, the thread sends `UiRequest::Quit("terminal error")`, and
-///   `Runtime::on_ui` turns it into a second `Input::Shutdown`; together with the SIGHUP
-///   that is "pressed twice", so `Supervisor::on_shutdown` goes `Graceful` → `Forced` and
-///   kills every worker at once (corral exits 1). Fix: a request that does not come from a
-///   person (SIGHUP, terminal error, panic) should start a graceful shutdown but never
-///   escalate one, e.g. a separate trigger that `on_shutdown` ignores when not `Running`.
+/// After a hangup (the terminal window closed) workers still stop gracefully and corral does
+/// not spin. Regression test for two bugs: the UI thread spun inside crossterm's event poll
+/// on a hung-up tty (it now watches the tty with poll(2) and only asks crossterm when input
+/// is there), and a terminal error during the stop counted as a second quit and killed
+/// every worker (automatic shutdown requests no longer escalate).
 #[test]
-#[ignore = "BUG (two): after a hangup the UI thread spins in crossterm's event::poll; a \
-            hangup during a draw escalates to SIGKILL. See the doc comment"]
 fn after_a_hangup_workers_stop_gracefully_and_corral_does_not_spin() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("notes");
@@ -360,19 +346,10 @@ fn escape_sequences_from_a_worker_are_shown_escaped() {
     assert!(rfind(&tty.bytes(), b"\x1b]0;PWNED").is_none(), "the raw OSC reached the terminal");
 }
 
-/// Some terminals never answer a cursor-position request (a pty whose other end is not an
-/// emulator: `docker run -t` without `-i`, `expect`-style harnesses, serial consoles). The
-/// dashboard draws full screen and needs no cursor position, yet the `terminal.clear()` at
-/// the start of `ui_loop` (`src/ui/mod.rs`, also after a resume from Ctrl-Z) is ratatui's
-/// `Terminal::clear`, which first asks for the cursor position (`ESC [ 6 n`) and waits
-/// 2 s for the answer. Without one, `ui_loop` fails ("The cursor position could not be
-/// read within a normal duration"), and corral stops its freshly started workers and exits
-/// with code 1. Fix: clear without the query, e.g. `terminal.resize(terminal.size()?.into())`
-/// (for a fullscreen viewport it clears the screen and resets the back buffer, asking
-/// nothing), or `execute!(stdout, Clear(ClearType::All))` before a fresh `Terminal`.
+/// Some terminals never answer a cursor-position query (`docker run -t` without `-i`, bare
+/// ptys). Regression test: ratatui's `Terminal::clear` asked one and the dashboard died after
+/// 2 s; corral now clears with crossterm and starts from fresh buffers, asking nothing.
 #[test]
-#[ignore = "BUG: ui_loop's terminal.clear() waits for a cursor-position reply; without one \
-            the dashboard dies after 2 s and corral exits 1. See the doc comment"]
 fn the_dashboard_works_on_a_terminal_that_never_answers_queries() {
     let term = Term { answers_queries: false, ..Term::default() };
     let mut tty = Tty::start_on(term, &web(2, &test_worker(&[])));
@@ -382,17 +359,20 @@ fn the_dashboard_works_on_a_terminal_that_never_answers_queries() {
     assert!(status.success(), "{status:?}\n{}", tty.dump());
 }
 
-/// The help overlay is at most 76 columns wide (`render_help` in `src/ui/render.rs`), but
-/// the line for `x` needs 85 with its borders (a 22-column key field, then 60 characters),
-/// so it is cut after "restarted as", on any terminal size. Fix: widen the overlay to the
-/// longest line (`KEYS` is fixed) when the terminal allows, or shorten that text.
+/// Every line of the help overlay is shown whole (it was once cut after "restarted as").
 #[test]
-#[ignore = "BUG: the help overlay cuts the `x` line after \"restarted as\". See the doc comment"]
 fn the_help_overlay_shows_every_line_whole() {
     let term = Term { cols: 140, ..Term::default() };
     let mut tty = Tty::start_on(term, &web(1, &test_worker(&[])));
     wait_running(&tty, &["web.1"]);
     tty.send(b"?");
     let screen = tty.wait_screen("the help overlay", DEADLINE, |s| s.contains(" keys "));
-    assert!(screen.contains("(SIGKILL; restarted as a crash)"), "{screen}");
+    for whole in [
+        "kill the selected worker now (SIGKILL: a crash)",
+        "move focus between the table and the output pane",
+        "rolling reload of the selected worker's group",
+        "graceful shutdown; again: kill everything",
+    ] {
+        assert!(screen.contains(whole), "{whole:?} cut or missing:\n{screen}");
+    }
 }

@@ -102,6 +102,18 @@ pub enum ShutdownTrigger {
     Key(String),
 }
 
+impl ShutdownTrigger {
+    /// Whether asking again means "kill everything now". Only a person asks twice on
+    /// purpose (SIGINT, SIGTERM, `q`, Ctrl-C); a hangup, a closed stdout, a broken
+    /// terminal or a panic arriving during a graceful stop must not cut it short.
+    pub fn escalates(&self) -> bool {
+        match self {
+            ShutdownTrigger::Signal(s) => *s == Signal::INT || *s == Signal::TERM,
+            ShutdownTrigger::Key(k) => k == "q" || k == "Ctrl-C",
+        }
+    }
+}
+
 /// Who an event is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {

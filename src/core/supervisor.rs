@@ -540,7 +540,7 @@ impl Supervisor {
                     Phase::Stopped | Phase::GaveUp => {}
                 });
             }
-            Shutdown::Graceful => {
+            Shutdown::Graceful if trigger.escalates() => {
                 self.shutdown = Shutdown::Forced;
                 self.for_each_slot(now, |slot, cx| {
                     if slot.is_live() {
@@ -548,7 +548,7 @@ impl Supervisor {
                     }
                 });
             }
-            Shutdown::Forced => {}
+            Shutdown::Graceful | Shutdown::Forced => {}
         }
     }
 

@@ -688,3 +688,19 @@ fn shutdown_during_a_reload_stops_old_and_new() {
     assert_eq!(h.exit, Some(0));
     assert_eq!(h.spawns(W1), 2, "nothing new started during shutdown");
 }
+
+#[test]
+fn only_a_person_asking_twice_forces_the_shutdown() {
+    let mut h = Harness::new(1, Policy::default(), false);
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::HUP)));
+    for automatic in [
+        ShutdownTrigger::Key("terminal error".into()),
+        ShutdownTrigger::Signal(Signal::PIPE),
+        ShutdownTrigger::Signal(Signal::HUP),
+    ] {
+        h.feed(Input::Shutdown(automatic));
+    }
+    assert!(!h.signals.contains(&(W1, Signal::KILL)), "the graceful stop goes on: {:?}", h.signals);
+    h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
+    assert!(h.signals.contains(&(W1, Signal::KILL)), "q again forces it");
+}

@@ -321,7 +321,9 @@ impl Runtime {
         match request {
             UiRequest::Action(action) => self.pending.push_back(Input::User(action)),
             UiRequest::Quit(how) => {
-                if how == "panic" || how == "terminal error" {
+                // A broken terminal after a hangup or a quit is how those end, not a failure.
+                let shutting_down = self.core.snapshot(Instant::now()).shutting_down;
+                if how == "panic" || (how == "terminal error" && !shutting_down) {
                     self.ui_failed = true;
                 }
                 self.pending.push_back(Input::Shutdown(ShutdownTrigger::Key(how)));

@@ -10,6 +10,7 @@ mod sanitize;
 mod state;
 
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -120,6 +121,7 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
     let mut dirty = true;
     let mut last_draw = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
     let mut last_request = None;
+    let tty = TtyWatch::open();
     while !stop.load(Ordering::Relaxed) {
         if let Some(fresh) = slot.lock().ok().and_then(|mut s| s.take()) {
             view = fresh;
@@ -136,33 +138,82 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
                 last_request = Some(request);
             }
         }
-        // WHY a short poll: a new view is picked up within a frame, and an idle dashboard
+        // WHY a short wait: a new view is picked up within a frame, and an idle dashboard
         // wakes only ~20 times a second to look.
-        if !event::poll(Duration::from_millis(50))? {
-            continue;
-        }
-        let effects = match event::read()? {
-            Event::Key(key) => ui.on_key(key, &view, Instant::now()),
-            Event::Mouse(m) => {
-                ui.on_mouse(m, &view);
-                vec![]
+        match tty.wait(Duration::from_millis(50)) {
+            Tty::Gone => {
+                // The terminal hung up: stop everything in order (never a spin on EIO).
+                let _ = requests.send(UiRequest::Quit("hangup".into()));
+                return Ok(());
             }
-            _ => vec![], // resize and focus: just redraw
-        };
-        dirty = true;
-        for effect in effects {
-            match effect {
-                Effect::Send(request) => {
-                    let _ = requests.send(request);
+            Tty::Quiet => continue,
+            Tty::Input => {}
+        }
+        // Only a zero-timeout poll here: crossterm's own waiting spins on a hung-up tty.
+        while event::poll(Duration::ZERO)? {
+            let effects = match event::read()? {
+                Event::Key(key) => ui.on_key(key, &view, Instant::now()),
+                Event::Mouse(m) => {
+                    ui.on_mouse(m, &view);
+                    vec![]
                 }
-                Effect::Suspend => {
-                    suspend();
-                    terminal = fresh_terminal()?;
+                _ => vec![], // resize and focus: just redraw
+            };
+            dirty = true;
+            for effect in effects {
+                match effect {
+                    Effect::Send(request) => {
+                        let _ = requests.send(request);
+                    }
+                    Effect::Suspend => {
+                        suspend();
+                        terminal = fresh_terminal()?;
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// What the terminal has for us.
+enum Tty {
+    Input,
+    Quiet,
+    Gone,
+}
+
+/// The terminal the keys come from, watched with poll(2).
+struct TtyWatch(Option<std::os::fd::OwnedFd>);
+
+impl TtyWatch {
+    fn open() -> TtyWatch {
+        // crossterm reads stdin when it is a terminal and /dev/tty otherwise; watching
+        // /dev/tty sees the same input and the same hangup either way.
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open("/dev/tty")
+            .ok()
+            .map(std::os::fd::OwnedFd::from);
+        TtyWatch(fd)
+    }
+
+    fn wait(&self, timeout: Duration) -> Tty {
+        let fd = self.0.as_ref().map_or(libc::STDIN_FILENO, std::os::fd::AsRawFd::as_raw_fd);
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        if n <= 0 {
+            return Tty::Quiet; // timeout, or EINTR (a resize): look again
+        }
+        if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            Tty::Gone
+        } else {
+            Tty::Input
+        }
+    }
 }
 
 /// Ctrl-Z: give the terminal back, stop the whole process (workers keep running in their
