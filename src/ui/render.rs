@@ -271,7 +271,7 @@ fn render_pane(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &mut UiState,
             };
             let mut spans = vec![Span::styled(clock, pal.fg(Color::DarkGray)), Span::raw(" ")];
             if show_id {
-                spans.push(Span::styled(format!("{} ", l.id), pal.fg(Color::Blue)));
+                spans.push(Span::styled(format!("{} ", l.id), pal.fg(Color::LightBlue)));
             }
             spans.push(Span::styled(format!("{mark} "), style));
             spans.push(Span::styled(for_screen(&l.text), style));
