@@ -151,8 +151,18 @@ fn render_table(
     // Below 100 columns every column must still fit 80: short reason tags, and the
     // selection shown by reverse video alone.
     let narrow = area.width < 100;
-    let mut cells: Vec<[String; 10]> = Vec::with_capacity(view.snapshot.workers.len());
-    for (i, w) in view.snapshot.workers.iter().enumerate() {
+    // Keep the last frame's scroll position unless the selection left it, and build only
+    // the rows that show: a thousand workers cost what a screenful does.
+    let visible = usize::from(area.height.saturating_sub(2));
+    let mut offset = ui.hit.table_offset.min(view.snapshot.workers.len().saturating_sub(1));
+    if ui.selected < offset {
+        offset = ui.selected;
+    } else if visible > 0 && ui.selected >= offset + visible {
+        offset = ui.selected + 1 - visible;
+    }
+    let shown = view.snapshot.workers.iter().enumerate().skip(offset).take(visible.max(1));
+    let mut cells: Vec<[String; 10]> = Vec::with_capacity(visible);
+    for (i, w) in shown.clone() {
         let extra = view.extras.get(i).cloned().unwrap_or_default();
         let status = match &w.state {
             WorkerState::Failed { error, .. } => error.clone(),
@@ -178,7 +188,7 @@ fn render_table(
         })
         .collect();
     widths.push(Constraint::Fill(1));
-    let rows = cells.into_iter().zip(&view.snapshot.workers).map(|(c, w)| {
+    let rows = cells.into_iter().zip(shown.map(|(_, w)| w)).map(|(c, w)| {
         let mut style = Style::new();
         if matches!(w.state, WorkerState::GaveUp) || w.crash_looping {
             style = pal.fg(Color::Red).add_modifier(Modifier::BOLD);
@@ -219,20 +229,12 @@ fn render_table(
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol(if narrow { "" } else { "▶ " });
-    let mut state = TableState::default().with_selected(Some(ui.selected));
-    // Keep the last frame's scroll position unless the selection left it.
-    let visible = usize::from(area.height.saturating_sub(2));
-    let mut offset = ui.hit.table_offset;
-    if ui.selected < offset {
-        offset = ui.selected;
-    } else if visible > 0 && ui.selected >= offset + visible {
-        offset = ui.selected + 1 - visible;
-    }
-    *state.offset_mut() = offset;
+    let selected = ui.selected.checked_sub(offset).filter(|&s| s < visible.max(1));
+    let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
     ui.hit.table_top = area.y + 2;
     ui.hit.table_rows = area.height.saturating_sub(2);
-    ui.hit.table_offset = state.offset();
+    ui.hit.table_offset = offset;
 }
 
 fn render_pane(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &mut UiState, pal: &Palette) {
