@@ -130,6 +130,16 @@ impl Supervisor {
         self.exit_when_idle = on;
     }
 
+    /// Whether a shutdown has begun (cheaper than a snapshot).
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown != Shutdown::Running
+    }
+
+    /// Every slot, in display order (cheaper than a snapshot).
+    pub fn worker_keys(&self) -> Vec<WorkerKey> {
+        self.groups.iter().flat_map(|g| g.slots.iter().map(|s| s.key)).collect()
+    }
+
     pub fn group_names(&self) -> Vec<String> {
         self.groups.iter().map(|g| g.config.name.clone()).collect()
     }

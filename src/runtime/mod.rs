@@ -245,7 +245,7 @@ impl Runtime {
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
                 _ = second.tick(), if self.dashboard.is_some() => {
                     if let Some(d) = self.dashboard.as_mut() {
-                        let keys = self.core.snapshot(Instant::now()).workers.into_iter().map(|w| w.key);
+                        let keys = self.core.worker_keys().into_iter();
                         d.tick_rates(&self.hub.borrow().logs, keys);
                     }
                 }
@@ -322,7 +322,7 @@ impl Runtime {
             UiRequest::Action(action) => self.pending.push_back(Input::User(action)),
             UiRequest::Quit(how) => {
                 // A broken terminal after a hangup or a quit is how those end, not a failure.
-                let shutting_down = self.core.snapshot(Instant::now()).shutting_down;
+                let shutting_down = self.core.shutting_down();
                 if how == "panic" || (how == "terminal error" && !shutting_down) {
                     self.ui_failed = true;
                 }
@@ -354,7 +354,7 @@ impl Runtime {
     fn stdout_gone(&mut self) {
         // Nobody reads our report any more (`corral … | head -1`): stop like SIGPIPE
         // would, but cleanly, so no worker is orphaned.
-        if self.exit.is_none() && !self.core.snapshot(Instant::now()).shutting_down {
+        if self.exit.is_none() && !self.core.shutting_down() {
             self.shutdown_signal(Signal::PIPE);
         }
     }
