@@ -22,5 +22,6 @@ pub mod protocol;
 pub mod runtime;
 pub mod signal;
 pub mod testworker;
+pub mod text;
 pub mod ui;
 pub mod worker;

@@ -7,21 +7,10 @@ use std::time::{Duration, SystemTime};
 use super::{Record, event_name, scope_id, trigger_text};
 use crate::core::{EventKind, Scope, ShutdownTrigger, WorkerKey};
 
-/// Makes worker-written text safe to print: control characters (ESC, BEL, CR, BS, C1),
-/// and bidi overrides become visible escapes, so no worker can move the cursor, retitle
-/// the terminal or reorder what people read.
+/// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
+/// [`crate::text`]).
 pub fn sanitize(line: &[u8]) -> String {
-    let text = String::from_utf8_lossy(line);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if (c.is_control() && c != '\t') || bidi {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::text::escape(&String::from_utf8_lossy(line), false)
 }
 
 /// `250ms`, `1.50s`, `3m05s`, `2h04m`.

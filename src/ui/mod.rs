@@ -6,7 +6,6 @@
 mod format;
 pub mod model;
 mod render;
-mod sanitize;
 mod state;
 
 use std::io::{self, Write};

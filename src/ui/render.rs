@@ -12,9 +12,13 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, T
 
 use super::format;
 use super::model::{LineKind, View};
-use super::sanitize::for_screen;
 use super::state::{Focus, UiState};
 use crate::core::{ExitReason, WorkerState, WorkerView};
+
+/// Worker text for the screen: escapes visible, tabs expanded.
+fn for_screen(text: &str) -> String {
+    crate::text::escape(text, true)
+}
 
 /// How long a worker that just died stays highlighted.
 pub const FLASH: Duration = Duration::from_secs(4);
