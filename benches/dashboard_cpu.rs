@@ -4,21 +4,15 @@
 //!
 //! `cargo bench --bench dashboard_cpu`; under `cargo test` a short smoke run.
 
+mod common;
+
+use common::cpu_seconds;
+
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz
-}
 
 struct Run {
     pid: u32,
@@ -72,9 +66,9 @@ fn wait_screen(run: &Run, what: &str, deadline: Duration) -> Option<Duration> {
 }
 
 fn measure(run: &Run, window: Duration) -> f64 {
-    let c0 = cpu_seconds(run.pid);
+    let c0 = cpu_seconds(run.pid).unwrap_or(0.0);
     std::thread::sleep(window);
-    (cpu_seconds(run.pid) - c0) / window.as_secs_f64() * 100.0
+    (cpu_seconds(run.pid).unwrap_or(c0) - c0) / window.as_secs_f64() * 100.0
 }
 
 fn stop(mut run: Run) {

@@ -10,6 +10,10 @@
 //! `cargo bench --bench event_ingest` (`CORRAL_BENCH_MESSAGES` per worker, default
 //! 1,000,000); under `cargo test` a 10,000-message smoke run.
 
+mod common;
+
+use common::cpu_seconds;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,15 +85,6 @@ impl Run {
         let per_million = self.cpu_seconds / (self.messages as f64 / 1e6);
         println!("{name:<40} {:>14.0} {per_million:>16.3} {:>10}", self.rate(), self.messages);
     }
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz)
 }
 
 fn ts_ms(v: &serde_json::Value) -> f64 {
