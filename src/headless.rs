@@ -1,18 +1,19 @@
 //! Headless output (SPEC §7): one line per event on stdout, as text for people or JSON for
-//! machines. Lines are handed to a writer thread through a bounded queue, so a slow or
-//! stuck stdout drops (and counts) lines instead of stalling the workers' pipes.
+//! machines. Lines are batched here and handed to a lossless writer ([`writer`]): nothing
+//! is dropped; a slow stdout holds the workers' pipes back instead.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+
+use tokio::sync::Notify;
 
 use crate::config::LogFormat;
 use crate::core::{Event, EventKind, Scope, ShutdownTrigger, WorkerKey};
 use crate::protocol::ProtocolError;
 
 mod format;
+pub mod writer;
 
 pub use format::{human_duration, sanitize};
 
@@ -74,8 +75,6 @@ pub enum Record<'a> {
 
 /// Batches go to the writer thread at this size (or at every flush).
 const BATCH_BYTES: usize = 32 * 1024;
-/// Batches queued for the writer before new ones are dropped: about 2 MiB.
-const QUEUE_BATCHES: usize = 64;
 
 pub struct Headless {
     format: LogFormat,
@@ -86,38 +85,21 @@ pub struct Headless {
     /// The last formatted timestamp and its millisecond.
     ts: String,
     ts_ms: u128,
-    tx: Option<SyncSender<Vec<u8>>>,
-    writer: Option<std::thread::JoinHandle<()>>,
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    dropped: AtomicU64,
-    closed: AtomicBool,
-    on_close: Box<dyn Fn() + Send + Sync>,
+    writer: writer::Writer,
 }
 
 impl Headless {
-    /// `on_close` runs (on the writer thread) once stdout is gone (EPIPE).
+    /// Starts the writer thread; `on_close` runs on it once `out` is gone (EPIPE). Fails
+    /// only when the thread cannot be started: then nothing could be reported at all.
     pub fn new(
         format: LogFormat,
         names: Vec<String>,
         out: Box<dyn Write + Send>,
         on_close: Box<dyn Fn() + Send + Sync>,
-    ) -> Headless {
-        let shared = Arc::new(Shared {
-            dropped: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-            on_close,
-        });
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES);
-        let thread_shared = Arc::clone(&shared);
-        let writer = std::thread::Builder::new()
-            .name("corral-stdout".into())
-            .spawn(move || write_loop(&rx, out, &thread_shared))
-            .ok();
+    ) -> std::io::Result<Headless> {
+        let writer = writer::Writer::start(out, on_close)?;
         let id_width = names.iter().map(|n| n.len() + 3).max().unwrap_or(6).max(6);
-        Headless {
+        Ok(Headless {
             format,
             names,
             id_width,
@@ -125,23 +107,29 @@ impl Headless {
             batch_lines: 0,
             ts: String::new(),
             ts_ms: u128::MAX,
-            tx: Some(tx),
             writer,
-            shared,
-        }
+        })
     }
 
     /// Whether stdout has gone away.
     pub fn closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Relaxed)
+        self.writer.closed()
     }
 
-    /// Lines dropped so far because stdout could not keep up.
-    pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+    /// Whether stdout is behind: the workers' pipes must not be read until
+    /// [`Headless::resumed`] fires.
+    pub fn held(&self) -> bool {
+        self.writer.held()
+    }
+
+    pub fn resumed(&self) -> Arc<Notify> {
+        self.writer.resumed()
     }
 
     pub fn record(&mut self, record: &Record<'_>) {
+        if self.writer.closed() {
+            return;
+        }
         // A flood of lines shares a handful of milliseconds: format each one once.
         let now = SystemTime::now();
         let ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -166,68 +154,42 @@ impl Headless {
         if self.batch.is_empty() {
             return;
         }
-        let Some(tx) = &self.tx else { return };
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES));
         let lines = std::mem::take(&mut self.batch_lines);
-        match tx.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(mut batch) | TrySendError::Disconnected(mut batch)) => {
-                if self.closed() {
-                    batch.clear(); // nobody reads any more: nothing to warn about
-                    self.batch = batch;
-                    return;
-                }
-                let before = self.shared.dropped.fetch_add(lines, Ordering::Relaxed);
-                if before == 0 {
-                    tracing::warn!("stdout is not keeping up; dropping output lines (counted)");
-                }
-                batch.clear();
-                self.batch = batch;
-            }
-        }
+        self.writer.push(batch, lines);
     }
 
-    /// Flushes everything and waits (at most `deadline`) for the writer to finish.
-    pub fn finish(&mut self, deadline: Duration) {
+    /// Flushes and tells the writer nothing more comes; it ends once everything is written
+    /// ([`Headless::done`]).
+    pub fn close(&mut self) {
         self.flush();
-        self.tx = None;
-        let Some(writer) = self.writer.take() else {
-            return;
-        };
-        let until = std::time::Instant::now() + deadline;
-        while !writer.is_finished() && std::time::Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if writer.is_finished() {
-            let _ = writer.join();
-        }
-        let dropped = self.dropped();
-        if dropped > 0 && !self.closed() {
-            tracing::warn!(dropped, "output lines were dropped because stdout was too slow");
-        }
+        self.writer.close();
     }
-}
 
-fn write_loop(rx: &Receiver<Vec<u8>>, out: Box<dyn Write + Send>, shared: &Shared) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    while let Ok(batch) = rx.recv() {
-        let mut result = out.write_all(&batch);
-        // Flush when the queue is empty: low latency when quiet, few syscalls when busy.
-        let mut more = rx.try_recv();
-        while let (Ok(()), Ok(next)) = (&result, &more) {
-            result = out.write_all(next);
-            more = rx.try_recv();
-        }
-        if result.is_ok() {
-            result = out.flush();
-        }
-        if let Err(e) = result {
-            // EPIPE: nobody reads (`corral … | head -1`). Anything else: the same for us.
-            tracing::debug!("stdout closed: {e}");
-            shared.closed.store(true, Ordering::Relaxed);
-            (shared.on_close)();
-            return;
-        }
+    /// Whether the writer has ended (everything written, or stdout gone).
+    pub fn finished(&self) -> bool {
+        self.writer.finished()
+    }
+
+    /// Fires when the writer ends.
+    pub fn done(&self) -> Arc<Notify> {
+        self.writer.done()
+    }
+
+    /// Gives up on what is still queued; returns how many lines were lost in all.
+    pub fn abandon(&mut self) -> u64 {
+        self.writer.abandon()
+    }
+
+    /// Lines that could not be written (only ever at exit).
+    pub fn lost(&self) -> u64 {
+        self.writer.lost()
+    }
+
+    /// Closes and waits for everything to be written (tests and benches).
+    pub fn join(&mut self) {
+        self.flush();
+        self.writer.join();
     }
 }
 

@@ -86,27 +86,97 @@ fn durations_read_well() {
     assert_eq!(human_duration(Duration::from_mins(124)), "2h04m");
 }
 
+/// A writer that blocks until released (stdout piped into `sleep`), counting what it got.
+struct Gate {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    got: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl std::io::Write for Gate {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        while !self.open.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let n = b.len().min(4096); // short writes, as pipes do
+        self.got.lock().expect("lock").extend_from_slice(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
-fn a_stuck_stdout_drops_instead_of_blocking() {
-    /// A writer that never returns until told to: stdout piped into `sleep`.
-    struct Stuck(std::sync::mpsc::Receiver<()>);
-    impl std::io::Write for Stuck {
+fn a_stuck_stdout_holds_output_back_and_loses_nothing() {
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gate = Gate { open: open.clone(), got: got.clone() };
+    let mut h = Headless::new(LogFormat::Text, names(), Box::new(gate), Box::new(|| {}))
+        .expect("writer thread");
+    let line = [b'x'; 1000];
+    let mut n = 0u32;
+    while !h.held() {
+        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: &line });
+        n += 1;
+        assert!(n < 100_000, "the queue must say when it is full");
+    }
+    open.store(true, std::sync::atomic::Ordering::Release);
+    h.join();
+    assert!(!h.held(), "held is released once the queue drains");
+    let got = got.lock().expect("lock");
+    assert_eq!(memchr::memchr_iter(b'\n', &got).count(), n as usize, "every line arrives");
+    assert_eq!(h.lost(), 0);
+}
+
+#[test]
+fn a_failing_stdout_is_retried_not_dropped() {
+    /// Fails with ENOSPC a few times, then accepts everything.
+    struct Full {
+        failures: u32,
+        got: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+    impl std::io::Write for Full {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            let _ = self.0.recv();
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.got.lock().expect("lock").extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let (release, rx) = std::sync::mpsc::channel();
-    let mut h = Headless::new(LogFormat::Json, names(), Box::new(Stuck(rx)), Box::new(|| {}));
-    let line = [b'x'; 1000];
-    for _ in 0..10_000 {
-        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: &line });
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let full = Full { failures: 2, got: got.clone() };
+    let mut h =
+        Headless::new(LogFormat::Json, names(), Box::new(full), Box::new(|| {})).expect("writer");
+    for _ in 0..10 {
+        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
     }
-    h.flush();
-    assert!(h.dropped() > 0, "lines are dropped, not queued without bound");
-    drop(release);
-    h.finish(Duration::from_secs(5));
+    h.join();
+    assert_eq!(memchr::memchr_iter(b'\n', &got.lock().expect("lock")).count(), 10);
+    assert!(!h.closed(), "ENOSPC is not a closed stdout");
+}
+
+#[test]
+fn a_closed_stdout_closes_the_sink() {
+    struct Gone;
+    impl std::io::Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let called = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = called.clone();
+    let on_close = Box::new(move || c.store(true, std::sync::atomic::Ordering::Release));
+    let mut h = Headless::new(LogFormat::Json, names(), Box::new(Gone), on_close).expect("writer");
+    h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
+    h.join();
+    assert!(h.closed());
+    assert!(called.load(std::sync::atomic::Ordering::Acquire));
 }

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
@@ -50,6 +51,16 @@ impl Hub {
 
     pub fn stdout_closed(&self) -> bool {
         self.headless.as_ref().is_some_and(Headless::closed)
+    }
+
+    /// Whether output is held back: the lossless sink is behind, so workers' pipes wait.
+    pub fn held(&self) -> bool {
+        self.headless.as_ref().is_some_and(Headless::held)
+    }
+
+    /// Fires when held output may flow again (`None`: nothing ever holds it).
+    pub fn resumed(&self) -> Option<Arc<Notify>> {
+        self.headless.as_ref().map(Headless::resumed)
     }
 
     pub fn push_input(&mut self, input: Input) {

@@ -12,7 +12,7 @@ mod timers;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +41,8 @@ pub enum StartError {
     Bind(#[from] backend::BindError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot start the output writer: {0}")]
+    Output(std::io::Error),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -68,9 +70,17 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
+    let stdout_closed = Arc::new(tokio::sync::Notify::new());
+    let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
+    let headless = match spec.output {
+        OutputMode::Headless(format) => {
+            Some(headless(format, &names, &stdout_closed).map_err(StartError::Output)?)
+        }
+        OutputMode::Dashboard => None,
+    };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let mut runtime = Runtime::new(spec, listeners);
+        let mut runtime = Runtime::new(spec, listeners, headless, stdout_closed);
         Ok(runtime.run().await)
     })
 }
@@ -135,14 +145,27 @@ struct Runtime {
     ui_failed: bool,
 }
 
-fn headless(format: LogFormat, names: &[String], closed: &Arc<tokio::sync::Notify>) -> Headless {
+fn headless(
+    format: LogFormat,
+    names: &[String],
+    closed: &Arc<tokio::sync::Notify>,
+) -> std::io::Result<Headless> {
     let notify = Arc::clone(closed);
     let on_close = Box::new(move || notify.notify_one());
-    Headless::new(format, names.to_vec(), Box::new(std::io::stdout()), on_close)
+    // WHY a file on a copy of fd 1 and not `io::stdout()`: the lossless writer must know
+    // exactly how much each write took (std's line buffering hides that on an error), and
+    // the copy is close-on-exec, so no worker inherits it.
+    let out = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Headless::new(format, names.to_vec(), Box::new(std::fs::File::from(out)), on_close)
 }
 
 impl Runtime {
-    fn new(spec: RunSpec, listeners: Vec<Vec<BoundListener>>) -> Runtime {
+    fn new(
+        spec: RunSpec,
+        listeners: Vec<Vec<BoundListener>>,
+        headless: Option<Headless>,
+        stdout_closed: Arc<tokio::sync::Notify>,
+    ) -> Runtime {
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -156,11 +179,6 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
-        let stdout_closed = Arc::new(tokio::sync::Notify::new());
-        let headless = match spec.output {
-            OutputMode::Headless(format) => Some(headless(format, &names, &stdout_closed)),
-            OutputMode::Dashboard => None,
-        };
         let dashboard_mode = headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         let seed = u64::from(pid) ^ u64::from(Instant::now().elapsed().subsec_nanos());
@@ -217,6 +235,7 @@ impl Runtime {
         let mut frame = tokio::time::interval(FRAME);
         frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut second = tokio::time::interval(Duration::from_secs(1));
+        second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.drive();
             if let Some(code) = self.exit {
@@ -243,11 +262,8 @@ impl Runtime {
                 _ = signals.ttou.recv() => if self.dashboard.is_none() { self.scale(false) },
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
-                _ = second.tick(), if self.dashboard.is_some() => {
-                    if let Some(d) = self.dashboard.as_mut() {
-                        let keys = self.core.worker_keys().into_iter();
-                        d.tick_rates(&self.hub.borrow().logs, keys);
-                    }
+                _ = second.tick(), if self.dashboard.is_some() || self.hub.borrow().held() => {
+                    self.every_second();
                 }
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
@@ -310,8 +326,10 @@ impl Runtime {
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
                 tracing::warn!("cannot start the dashboard ({e}); printing events instead");
-                let h = headless(LogFormat::Text, &self.names, &self.stdout_closed);
-                self.hub.borrow_mut().headless = Some(h);
+                match headless(LogFormat::Text, &self.names, &self.stdout_closed) {
+                    Ok(h) => self.hub.borrow_mut().headless = Some(h),
+                    Err(e) => tracing::error!("cannot start the output writer either: {e}"),
+                }
                 self.core.set_exit_when_idle(true);
             }
         }
@@ -344,6 +362,26 @@ impl Runtime {
         if d.dirty {
             let snapshot = self.core.snapshot(Instant::now());
             d.publish(snapshot, &hub.logs, &self.usage, &self.names);
+        }
+    }
+
+    fn every_second(&mut self) {
+        if let Some(d) = self.dashboard.as_mut() {
+            let keys = self.core.worker_keys().into_iter();
+            d.tick_rates(&self.hub.borrow().logs, keys);
+        }
+        if self.hub.borrow().held() {
+            self.keep_alive_held();
+        }
+    }
+
+    /// While output is held back corral is not reading the event channels, so it cannot
+    /// hear heartbeats: a worker that sends them is not judged until reading resumes.
+    fn keep_alive_held(&mut self) {
+        for (&(key, generation), io) in &self.generations {
+            if self.leaders.contains_key(&io.pid) && io.channel.heartbeats() {
+                self.pending.push_back(Input::Heartbeat { key, generation });
+            }
         }
     }
 
@@ -526,7 +564,7 @@ impl Runtime {
         };
         let mut hub = self.hub.borrow_mut();
         for (reader, _) in &io.readers {
-            while let streams::Pumped::More = reader.pump(&mut hub, 64) {}
+            reader.drain_now(&mut hub);
         }
     }
 
@@ -565,15 +603,49 @@ impl Runtime {
             self.release(key, generation);
         }
         let code = if self.ui_failed { 1 } else { code };
-        let mut hub = self.hub.borrow_mut();
-        hub.report(&Record::ShutdownComplete { exit_code: code });
-        if let Some(h) = hub.headless.as_mut() {
-            h.finish(Duration::from_secs(2));
+        {
+            let mut hub = self.hub.borrow_mut();
+            hub.report(&Record::ShutdownComplete { exit_code: code });
+            if let Some(h) = hub.headless.as_mut() {
+                h.close();
+            }
         }
         if let Some(ui) = self.ui.take() {
             ui.stop();
         }
+        let lost = self.wait_for_output(signals).await;
+        if lost > 0 {
+            tracing::error!(lost, "output lines could not be written");
+            return code.max(1);
+        }
         code
+    }
+
+    /// Waits until everything reported has been written: a slow reader is waited for
+    /// (nothing is lost), until a person asks again to stop. Returns the lines lost.
+    async fn wait_for_output(&mut self, signals: &mut Signals) -> u64 {
+        let Some(done) = self.hub.borrow().headless.as_ref().map(Headless::done) else {
+            return 0;
+        };
+        loop {
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let finished = self.hub.borrow().headless.as_ref().map(|h| (h.finished(), h.lost()));
+            match finished {
+                None => return 0,
+                Some((true, lost)) => return lost,
+                Some((false, _)) => {}
+            }
+            let abandon = tokio::select! {
+                () = notified => false,
+                _ = signals.int.recv() => true,
+                _ = signals.term.recv() => true,
+            };
+            if abandon {
+                return self.hub.borrow_mut().headless.as_mut().map_or(0, Headless::abandon);
+            }
+        }
     }
 }
 

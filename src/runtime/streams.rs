@@ -1,6 +1,7 @@
 //! Reading a worker generation's stdout, stderr and event channel: line by line, bounded,
-//! never blocking the worker, and drainable on demand so a worker's `exited` always comes
-//! after everything it wrote.
+//! drainable on demand so a worker's `exited` always comes after everything it wrote.
+//! Reading pauses while headless output is held back (a slow stdout): the worker's own
+//! writes then block, and nothing it wrote is dropped.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -24,6 +25,10 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 
 /// Protocol errors are reported at most this often per worker (the count says the rest).
 const ERROR_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// A drain on exit reads at most this much per stream: what the pipe held when the
+/// leader was reaped (a pipe holds at most 1 MiB unless root raised the limit).
+const MAX_DRAIN: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -55,6 +60,8 @@ pub enum Pumped {
     Eof,
     /// The budget ran out with data still waiting.
     More,
+    /// Output is held back (a slow stdout): wait for the hub's resume before reading on.
+    Held,
 }
 
 impl Reader {
@@ -91,20 +98,55 @@ impl Reader {
         self.fd.get_ref().as_raw_fd()
     }
 
-    /// Reads what is there, up to `budget` reads, handing every line to the hub.
+    /// Reads what is there, up to `budget` reads, handing every line to the hub; stops
+    /// early while output is held back.
     pub fn pump(&self, hub: &mut Hub, budget: usize) -> Pumped {
+        self.read(hub, budget, usize::MAX, true)
+    }
+
+    /// Reads what the stream holds right now (bounded), held back or not, plus one more
+    /// read that sees an EOF: the last words of a worker that was just reaped. Whatever a
+    /// leftover descendant keeps writing waits for the next turn, so this always ends.
+    pub fn drain_now(&self, hub: &mut Hub) {
+        let queued = self.queued().min(MAX_DRAIN);
+        if queued > 0 {
+            self.read(hub, usize::MAX, queued, false);
+        }
+        self.read(hub, 1, usize::MAX, false);
+    }
+
+    /// Bytes waiting in the pipe or socket.
+    fn queued(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into `n`, which lives for the call.
+        let rc = unsafe { libc::ioctl(self.raw_fd(), libc::FIONREAD, &raw mut n) };
+        if rc == 0 { usize::try_from(n).unwrap_or(0) } else { 0 }
+    }
+
+    /// At most `reads` reads and `bytes` bytes; `respect_hold`: stop while held back.
+    fn read(&self, hub: &mut Hub, reads: usize, bytes: usize, respect_hold: bool) -> Pumped {
         let mut state = self.state.borrow_mut();
         if state.eof {
             return Pumped::Eof;
         }
         let mut scratch = std::mem::take(&mut hub.scratch);
         let mut outcome = Pumped::More;
-        for _ in 0..budget {
-            // SAFETY: reads into our own buffer of the given length.
-            let n =
-                unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), scratch.len()) };
+        let mut left = bytes;
+        for _ in 0..reads {
+            if respect_hold && hub.held() {
+                outcome = Pumped::Held;
+                break;
+            }
+            if left == 0 {
+                break;
+            }
+            let want = scratch.len().min(left);
+            // SAFETY: reads into our own buffer, at most its length.
+            let n = unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), want) };
             if n > 0 {
-                state.feed(&scratch[..n as usize], hub);
+                let n = n as usize;
+                left -= n;
+                state.feed(&scratch[..n], hub);
                 continue;
             }
             if n < 0 {
@@ -125,10 +167,17 @@ impl Reader {
         outcome
     }
 
-    /// The generation is over: read what is left and emit a last unfinished line.
+    /// The generation is over: read what is left (bounded) and emit a last unfinished
+    /// line.
     pub fn close(&self, hub: &mut Hub) {
-        while let Pumped::More = self.pump(hub, 64) {}
+        self.drain_now(hub);
         self.state.borrow_mut().finish(hub);
+    }
+
+    /// Whether this is an event channel whose worker has sent heartbeats.
+    pub fn heartbeats(&self) -> bool {
+        let state = self.state.borrow();
+        state.kind == Kind::Events && state.last_heartbeat.is_some()
     }
 
     /// Best-effort, never-blocking write to the worker (only the shutdown notice).
@@ -257,19 +306,40 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 
 /// Reads one stream until EOF or until its generation is released (the task is aborted).
 pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
+    let resumed = hub.borrow().resumed();
     loop {
+        if let Some(resumed) = &resumed {
+            wait_while_held(&hub, resumed).await;
+        }
         let Ok(mut guard) = reader.fd.readable().await else {
             return;
         };
-        let outcome = reader.pump(&mut hub.borrow_mut(), 16);
+        // A couple of reads a turn: a worker flooding tiny lines must not keep exits,
+        // timers and keys waiting while its megabytes are formatted.
+        let outcome = reader.pump(&mut hub.borrow_mut(), 2);
         hub.borrow_mut().flush();
         match outcome {
             Pumped::Drained => guard.clear_ready(),
             Pumped::Eof => return,
-            Pumped::More => {
+            Pumped::More | Pumped::Held => {
                 drop(guard);
                 tokio::task::yield_now().await; // let other workers' streams have a turn
             }
         }
+    }
+}
+
+/// Returns once output is not held back.
+async fn wait_while_held(hub: &RefCell<Hub>, resumed: &tokio::sync::Notify) {
+    loop {
+        let notified = resumed.notified();
+        tokio::pin!(notified);
+        // WHY enable first: the writer thread may release the hold between our check and
+        // the await; an enabled `Notified` catches a `notify_waiters` sent after it.
+        notified.as_mut().enable();
+        if !hub.borrow().held() {
+            return;
+        }
+        notified.await;
     }
 }
