@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Some("__test-worker") => return corral::testworker::main(args[2..].to_vec()),
         _ => {}
     }
+    // Before any thread exists, so every thread starts with nothing blocked.
+    corral::runtime::unblock_signals();
     match cli::parse_from(args) {
         Err(exit) => {
             if exit.to_stderr {

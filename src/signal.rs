@@ -44,6 +44,7 @@ const NAMES: &[(i32, &str)] = &[
 impl Signal {
     pub const HUP: Signal = Signal(libc::SIGHUP);
     pub const INT: Signal = Signal(libc::SIGINT);
+    pub const QUIT: Signal = Signal(libc::SIGQUIT);
     pub const KILL: Signal = Signal(libc::SIGKILL);
     pub const TERM: Signal = Signal(libc::SIGTERM);
     pub const ABRT: Signal = Signal(libc::SIGABRT);

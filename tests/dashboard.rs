@@ -376,3 +376,24 @@ fn the_help_overlay_shows_every_line_whole() {
         assert!(screen.contains(whole), "{whole:?} cut or missing:\n{screen}");
     }
 }
+
+#[test]
+fn stray_signals_change_nothing_and_sigquit_kills_everything_and_restores_the_terminal() {
+    // Workers that ignore SIGTERM, with a child each: only SIGKILL to the group ends them.
+    let script = "trap '' TERM; sleep 1000 & wait";
+    let mut tty = Tty::start(&web(2, &sh(script, &[])));
+    let pids = wait_running(&tty, &["web.1", "web.2"]);
+    for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGPWR, libc::SIGRTMIN() + 3]
+    {
+        tty.signal(signal);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(tty.try_exit().is_none(), "a stray signal ended corral\n{}", tty.dump());
+    assert_eq!(wait_running(&tty, &["web.1", "web.2"]), pids, "nothing was restarted");
+    assert!(raw_mode(&tty), "the dashboard still owns the terminal");
+    tty.signal(libc::SIGQUIT);
+    let status = tty.wait_exit(DEADLINE);
+    assert_eq!(status.exit_code(), 1, "SIGQUIT is a forced stop: exit 1\n{}", tty.dump());
+    tty.assert_nothing_left();
+    assert_terminal_restored(&tty);
+}

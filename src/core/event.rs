@@ -108,9 +108,18 @@ impl ShutdownTrigger {
     /// terminal or a panic arriving during a graceful stop must not cut it short.
     pub fn escalates(&self) -> bool {
         match self {
-            ShutdownTrigger::Signal(s) => *s == Signal::INT || *s == Signal::TERM,
+            ShutdownTrigger::Signal(s) => {
+                *s == Signal::INT || *s == Signal::TERM || *s == Signal::QUIT
+            }
             ShutdownTrigger::Key(k) => k == "q" || k == "Ctrl-C",
         }
+    }
+}
+
+impl ShutdownTrigger {
+    /// SIGQUIT: no graceful stop at all, SIGKILL to every group at once.
+    pub fn forces(&self) -> bool {
+        matches!(self, ShutdownTrigger::Signal(s) if *s == Signal::QUIT)
     }
 }
 

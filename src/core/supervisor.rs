@@ -525,6 +525,7 @@ impl Supervisor {
     }
 
     fn on_shutdown(&mut self, now: Instant, trigger: ShutdownTrigger) {
+        let forces = trigger.forces();
         match self.shutdown {
             Shutdown::Running => {
                 self.shutdown = Shutdown::Graceful;
@@ -541,7 +542,8 @@ impl Supervisor {
                 self.for_each_slot(now, |slot, cx| match slot.phase {
                     Phase::Live(_) => {
                         reload::kill(slot, cx, ExitReason::Shutdown);
-                        request_stop(slot, cx, ExitReason::Shutdown, How::Graceful, After::Stay);
+                        let how = if forces { How::Kill } else { How::Graceful };
+                        request_stop(slot, cx, ExitReason::Shutdown, how, After::Stay);
                     }
                     Phase::Waiting { .. } => {
                         slot.timers.clear();
@@ -549,8 +551,11 @@ impl Supervisor {
                     }
                     Phase::Stopped | Phase::GaveUp => {}
                 });
+                if forces {
+                    self.shutdown = Shutdown::Forced;
+                }
             }
-            Shutdown::Graceful if trigger.escalates() => {
+            Shutdown::Graceful if trigger.escalates() || forces => {
                 self.shutdown = Shutdown::Forced;
                 self.for_each_slot(now, |slot, cx| {
                     if slot.is_live() {

@@ -704,3 +704,14 @@ fn only_a_person_asking_twice_forces_the_shutdown() {
     h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
     assert!(h.signals.contains(&(W1, Signal::KILL)), "q again forces it");
 }
+
+#[test]
+fn sigquit_kills_every_worker_at_once_and_during_a_graceful_stop() {
+    let mut h = Harness::new(2, Policy::default(), false);
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::QUIT)));
+    assert_eq!(h.signals, vec![(W1, Signal::KILL), (W2, Signal::KILL)], "no graceful step");
+    let mut h = Harness::new(1, Policy::default(), false);
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::HUP)));
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::QUIT)));
+    assert_eq!(h.signals.last(), Some(&(W1, Signal::KILL)), "QUIT cuts a graceful stop short");
+}

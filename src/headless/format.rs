@@ -93,6 +93,9 @@ fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
                 "rolling reload stopped: a replacement failed ({replaced} replaced; the old workers stay)"
             )
         }
+        EventKind::ShutdownStarted { trigger } if trigger.forces() => {
+            format!("shutting down ({}): killing every worker now", trigger_text(trigger))
+        }
         EventKind::ShutdownStarted { trigger } => {
             format!("shutting down ({}); again to kill everything at once", trigger_text(trigger))
         }

@@ -7,6 +7,7 @@ mod dashboard;
 mod env;
 mod hub;
 pub mod logs;
+mod signals;
 mod streams;
 mod timers;
 
@@ -17,11 +18,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::signal::unix::{Signal as SignalStream, SignalKind, signal};
 use tokio::task::JoinHandle;
 
 use self::env::EnvTemplate;
 use self::hub::Hub;
+use self::signals::{Arrived, Signals};
 use self::streams::{Kind, Reader};
 use self::timers::Timers;
 use crate::backend::{self, BoundListener, ExecSpec};
@@ -98,28 +99,6 @@ struct GenerationIo {
     channel: Rc<Reader>,
 }
 
-struct Signals {
-    chld: SignalStream,
-    int: SignalStream,
-    term: SignalStream,
-    hup: SignalStream,
-    ttin: SignalStream,
-    ttou: SignalStream,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Signals> {
-        Ok(Signals {
-            chld: signal(SignalKind::child())?,
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            ttin: signal(SignalKind::from_raw(libc::SIGTTIN))?,
-            ttou: signal(SignalKind::from_raw(libc::SIGTTOU))?,
-        })
-    }
-}
-
 struct Runtime {
     core: Supervisor,
     groups: Vec<GroupIo>,
@@ -141,7 +120,8 @@ struct Runtime {
     /// The dashboard's runtime side and its thread, when it is on.
     dashboard: Option<dashboard::Dashboard>,
     ui: Option<ui::Dashboard>,
-    /// The dashboard failed (a panic, a broken terminal): exit 1 after stopping workers.
+    /// The dashboard failed (a panic, a broken terminal), or SIGQUIT forced the stop:
+    /// exit 1 after stopping workers.
     ui_failed: bool,
 }
 
@@ -205,7 +185,7 @@ impl Runtime {
     }
 
     async fn run(&mut self) -> u8 {
-        let mut signals = match Signals::new() {
+        let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot install signal handlers: {e}");
@@ -246,20 +226,7 @@ impl Runtime {
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
             tokio::select! {
                 biased;
-                _ = signals.int.recv() => self.shutdown_signal(Signal::INT),
-                _ = signals.term.recv() => self.shutdown_signal(Signal::TERM),
-                _ = signals.chld.recv() => self.reap(),
-                _ = signals.hup.recv() => {
-                    if self.dashboard.is_some() {
-                        // The terminal went away: stop everything in order.
-                        self.shutdown_signal(Signal::HUP);
-                    } else {
-                        self.reload_all();
-                    }
-                }
-                // With the dashboard these come from job control, not from a person.
-                _ = signals.ttin.recv() => if self.dashboard.is_none() { self.scale(true) },
-                _ = signals.ttou.recv() => if self.dashboard.is_none() { self.scale(false) },
+                arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
                 _ = second.tick(), if self.dashboard.is_some() || self.hub.borrow().held() => {
@@ -383,6 +350,45 @@ impl Runtime {
                 self.pending.push_back(Input::Heartbeat { key, generation });
             }
         }
+    }
+
+    fn on_signals(&mut self, arrived: Vec<Arrived>) {
+        for Arrived { signal, count, sender } in arrived {
+            // Twice is all that counts for a stop (graceful, then forced) or a reload
+            // (the current one, then one more).
+            let twice = count.min(2);
+            match signal.0 {
+                libc::SIGCHLD => self.reap(),
+                libc::SIGINT | libc::SIGTERM => {
+                    (0..twice).for_each(|_| self.shutdown_signal(signal));
+                }
+                libc::SIGHUP if self.dashboard.is_some() => {
+                    // The terminal went away: stop everything in order.
+                    self.shutdown_signal(signal);
+                }
+                libc::SIGHUP => (0..twice).for_each(|_| self.reload_all()),
+                libc::SIGTTIN | libc::SIGTTOU if self.dashboard.is_some() => {
+                    tracing::info!(
+                        sender,
+                        "ignoring {signal}: scaling by signal is for headless mode"
+                    );
+                }
+                libc::SIGTTIN | libc::SIGTTOU => {
+                    let up = signal == Signal::TTIN;
+                    (0..count.min(4096)).for_each(|_| self.scale(up));
+                }
+                libc::SIGQUIT => self.quit_now(sender),
+                libc::SIGUSR1 => tracing::info!(sender, "SIGUSR1: no log files are open to reopen"),
+                _ => tracing::warn!(sender, count, "ignoring {signal}"),
+            }
+        }
+    }
+
+    /// SIGQUIT: stop everything now (SIGKILL to every group), restore the terminal, exit 1.
+    fn quit_now(&mut self, sender: i32) {
+        tracing::warn!(sender, "SIGQUIT: killing every worker now");
+        self.shutdown_signal(Signal::QUIT);
+        self.ui_failed = true;
     }
 
     fn shutdown_signal(&mut self, signal: Signal) {
@@ -639,14 +645,23 @@ impl Runtime {
             }
             let abandon = tokio::select! {
                 () = notified => false,
-                _ = signals.int.recv() => true,
-                _ = signals.term.recv() => true,
+                arrived = signals.recv() => asks_to_stop(&arrived),
             };
             if abandon {
                 return self.hub.borrow_mut().headless.as_mut().map_or(0, Headless::abandon);
             }
         }
     }
+}
+
+/// Whether a person asked (again) to stop: SIGINT, SIGTERM or SIGQUIT.
+fn asks_to_stop(arrived: &[Arrived]) -> bool {
+    arrived.iter().any(|a| matches!(a.signal.0, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT))
+}
+
+/// Unblocks every signal corral inherited blocked; call first thing, before any thread.
+pub fn unblock_signals() {
+    signals::unblock_all();
 }
 
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
@@ -669,10 +684,8 @@ async fn kill_strays(grace: Duration, signals: &mut Signals) {
                 return;
             }
             tokio::select! {
-                _ = signals.chld.recv() => {}
                 // A second request to stop: no more grace.
-                _ = signals.int.recv() => break,
-                _ = signals.term.recv() => break,
+                arrived = signals.recv() => if asks_to_stop(&arrived) { break },
                 () = tokio::time::sleep(GROUP_POLL) => {}
                 () = tokio::time::sleep_until(deadline) => break,
             }

@@ -114,13 +114,19 @@ impl Tty {
     }
 
     pub fn start_on<S: AsRef<str>>(term: Term, args: &[S]) -> Tty {
+        Tty::start_program(term, corral_bin(), args)
+    }
+
+    /// Starts another program on the terminal (an interactive shell, to run corral as a
+    /// job); `pid()` is then that program's.
+    pub fn start_program<S: AsRef<str>>(term: Term, program: &str, args: &[S]) -> Tty {
         let Term { rows, cols, answers_queries } = term;
         let pair = native_pty_system().openpty(size(rows, cols)).expect("openpty");
         let master_fd = pair.master.as_raw_fd().expect("the master has a descriptor");
         let cooked = termios_of(master_fd);
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let state = tempfile::tempdir().expect("temp dir");
-        let mut command = CommandBuilder::new(corral_bin());
+        let mut command = CommandBuilder::new(program);
         for arg in args {
             command.arg(arg.as_ref());
         }
@@ -129,6 +135,7 @@ impl Tty {
         // Plain text: the assertions read words, not colours.
         command.env("NO_COLOR", "1");
         command.env(TOKEN_VAR, &token);
+        command.env("CORRAL", corral_bin());
         command.env("XDG_STATE_HOME", state.path());
         let child = pair.slave.spawn_command(command).expect("corral starts on the pty");
         // Only corral may hold the slave: then its exit closes it and the reader sees EOF.
@@ -285,6 +292,15 @@ impl Tty {
         let gone = super::wait_until(SHORT, || token_processes(&self.token).is_empty());
         let left = token_processes(&self.token);
         assert!(gone, "processes outlived corral: {}\n{}", describe(&left), self.dump());
+    }
+
+    /// The same, for a shell started with [`Tty::start_program`]: everything but the shell.
+    pub fn assert_only_the_shell_left(&self) {
+        let others = || -> Vec<u32> {
+            token_processes(&self.token).into_iter().filter(|&p| p != self.pid).collect()
+        };
+        let gone = super::wait_until(SHORT, || others().is_empty());
+        assert!(gone, "processes outlived corral: {}\n{}", describe(&others()), self.dump());
     }
 
     /// The screen, corral's state and its log, for failure messages.

@@ -1,0 +1,164 @@
+//! corral's own signals: every catchable one is caught, so none can kill corral without
+//! its cleanup (SIGUSR2, SIGALRM, a real-time signal…), and each one that arrives is
+//! counted and handed to the main loop, which decides what it means.
+//!
+//! One thing is decided in the handler itself: SIGTTIN/SIGTTOU sent by the terminal (a
+//! background job touching it) stop corral until `fg`, as they would stop any terminal
+//! program. Caught and ignored, they would make every terminal access fail and retry: a
+//! busy loop. Sent by a process (`kill -TTIN`), they are a request to scale.
+
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use tokio::io::AsyncReadExt;
+
+use crate::signal::Signal;
+
+/// Signals 1..=64 (Linux's `_NSIG`).
+const SLOTS: usize = 65;
+
+#[allow(clippy::declare_interior_mutable_const)] // only used to build the arrays below
+const ZERO: AtomicU32 = AtomicU32::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const NOBODY: AtomicI32 = AtomicI32::new(0);
+/// How many of each signal arrived since the main loop last looked.
+static COUNTS: [AtomicU32; SLOTS] = [ZERO; SLOTS];
+/// Who sent each signal last (`si_pid`), for the log.
+static SENDERS: [AtomicI32; SLOTS] = [NOBODY; SLOTS];
+/// The write end of the wake-up socket; -1 until installed.
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+
+/// Signals whose default would end or stop corral behind its back, beside the ones it
+/// acts on. Left alone: SIGKILL and SIGSTOP (cannot be caught), SIGSEGV, SIGBUS, SIGILL,
+/// SIGFPE, SIGTRAP and SIGABRT (faults of corral itself: dying is right), SIGTSTP and
+/// SIGCONT (job control), SIGWINCH and SIGURG (ignored by default), SIGPIPE (ignored by
+/// Rust's runtime; EPIPE is handled where it happens), and 32/33 (glibc's own).
+fn caught() -> Vec<i32> {
+    let mut list = vec![
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGTERM,
+        libc::SIGSTKFLT,
+        libc::SIGCHLD,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPWR,
+        libc::SIGSYS,
+    ];
+    list.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    list
+}
+
+/// What the main loop reads.
+pub struct Signals {
+    wake: tokio::net::UnixStream,
+}
+
+/// One signal that arrived: how often since the last look, and who sent it last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrived {
+    pub signal: Signal,
+    pub count: u32,
+    pub sender: i32,
+}
+
+/// Unblocks every signal: a mask inherited from the parent (a shell script that blocked
+/// TERM, a supervisor that forgot to reset it) would keep corral from reaping and from
+/// hearing SIGTERM.
+pub fn unblock_all() {
+    // SAFETY: an empty set built by sigemptyset, passed by pointer for the call only.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
+    }
+}
+
+impl Signals {
+    pub fn install() -> io::Result<Signals> {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        theirs.set_nonblocking(true)?;
+        let wake = tokio::net::UnixStream::from_std(ours)?;
+        // The write end lives as long as the process: the handlers may run at any time.
+        let previous = WAKE.swap(OwnedFd::from(theirs).into_raw_fd(), Ordering::AcqRel);
+        if previous >= 0 {
+            // SAFETY: a descriptor an earlier install leaked on purpose; nothing else uses it.
+            unsafe { libc::close(previous) };
+        }
+        for sig in caught() {
+            // SAFETY: `on_signal` only touches atomics and calls async-signal-safe
+            // syscalls (write, kill, getpid); it never allocates or takes a lock.
+            unsafe {
+                signal_hook_registry::register_sigaction(sig, move |info| on_signal(sig, info))
+            }
+            .map_err(|e| io::Error::other(format!("signal {sig}: {e}")))?;
+        }
+        Ok(Signals { wake })
+    }
+
+    /// Waits until at least one signal has arrived; returns each with its count.
+    pub async fn recv(&mut self) -> Vec<Arrived> {
+        let mut buf = [0u8; 64];
+        loop {
+            let arrived = take();
+            if !arrived.is_empty() {
+                // Empty the wake-ups that belong to these, without waiting.
+                while let Ok(n) = self.wake.try_read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                return arrived;
+            }
+            if self.wake.read(&mut buf).await.is_err() {
+                // Cannot happen while the write end is open (it always is); never spin.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+fn take() -> Vec<Arrived> {
+    let mut arrived = Vec::new();
+    for (n, count) in COUNTS.iter().enumerate() {
+        let count = count.swap(0, Ordering::AcqRel);
+        if count > 0 {
+            let sender = SENDERS[n].load(Ordering::Acquire);
+            arrived.push(Arrived { signal: Signal(n as i32), count, sender });
+        }
+    }
+    arrived
+}
+
+fn on_signal(sig: i32, info: &libc::siginfo_t) {
+    if (sig == libc::SIGTTIN || sig == libc::SIGTTOU) && info.si_code == libc::SI_KERNEL {
+        // WHY: the kernel sends these to a background job that touches its terminal (a
+        // read; a write under `stty tostop`; setting raw mode). Stop like the default
+        // action would; `fg` continues us and the terminal call is retried.
+        // SAFETY: getpid and kill are async-signal-safe.
+        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+        return;
+    }
+    let Some(slot) = COUNTS.get(sig as usize) else { return };
+    slot.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: si_pid is valid to read for signals sent by kill/sigqueue and reads 0 (or a
+    // meaningless number, used only in a log line) otherwise.
+    SENDERS[sig as usize].store(unsafe { info.si_pid() }, Ordering::Release);
+    let fd = WAKE.load(Ordering::Acquire);
+    if fd >= 0 {
+        // A full socket already holds a wake-up: nothing is lost by a failed write.
+        // SAFETY: write is async-signal-safe; the buffer is a static byte.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    }
+}
