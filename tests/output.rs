@@ -259,3 +259,15 @@ fn an_orphan_flooding_a_dead_workers_pipe_does_not_freeze_supervision() {
     let status = run.wait(DEADLINE);
     assert!(status.success() || status.signal().is_none(), "{status:?}");
 }
+
+#[test]
+fn diagnostics_name_workers_by_their_id() {
+    let mut run = Run::start(
+        &["-n", "web", "-w", "1", "--restart", "never", "--", "sh", "-c", "echo garbage >&3"],
+        Stdio::null(),
+    );
+    assert!(run.wait(DEADLINE).success());
+    let stderr = run.stderr();
+    assert!(stderr.contains("worker=web.1"), "warnings name the worker by its id: {stderr}");
+    assert!(!stderr.contains("worker=0.1"), "{stderr}");
+}

@@ -332,6 +332,11 @@ impl Runtime {
         }
     }
 
+    /// A worker's id as people read it (`web.2`), for diagnostics.
+    fn id(&self, key: WorkerKey) -> String {
+        worker_id(&self.names, key)
+    }
+
     fn every_second(&mut self) {
         if let Some(d) = self.dashboard.as_mut() {
             let keys = self.core.worker_keys().into_iter();
@@ -444,7 +449,7 @@ impl Runtime {
                 if let Some(io) = self.generations.values().find(|io| io.pid == pid) {
                     io.channel.send(protocol::SHUTDOWN_LINE);
                 } else {
-                    tracing::debug!(worker = %key, pid, "no channel for shutdown notice");
+                    tracing::debug!(worker = %self.id(key), pid, "no channel for shutdown notice");
                 }
             }
             Command::Timer { at, token } => self.timers.insert(at, token),
@@ -507,7 +512,7 @@ impl Runtime {
         ];
         let mut readers = Vec::new();
         for (fd, kind) in streams {
-            match Reader::new(fd, kind, key, generation, pid) {
+            match Reader::new(fd, kind, key, generation, pid, self.id(key)) {
                 Ok(reader) => {
                     let task = tokio::task::spawn_local(streams::read_task(
                         Rc::clone(&reader),
@@ -515,7 +520,9 @@ impl Runtime {
                     ));
                     readers.push((reader, task));
                 }
-                Err(e) => tracing::warn!(worker = %key, "cannot watch a worker stream: {e}"),
+                Err(e) => {
+                    tracing::warn!(worker = %self.id(key), "cannot watch a worker stream: {e}");
+                }
             }
         }
         if let Some(channel) = readers.iter().map(|(r, _)| Rc::clone(r)).nth(2) {
@@ -530,11 +537,11 @@ impl Runtime {
         let known = self.leaders.get(&pid).is_some_and(|(k, _)| *k == key)
             || self.draining.iter().any(|&(k, _, pgid)| k == key && pgid == pid);
         if !known {
-            tracing::debug!(worker = %key, pid, %signal, "not signalling a process that is gone");
+            tracing::debug!(worker = %self.id(key), pid, %signal, "not signalling a process that is gone");
             return;
         }
         if let Err(e) = backend::signal_group(pid, signal) {
-            tracing::warn!(worker = %key, pid, %signal, "cannot signal the worker's group: {e}");
+            tracing::warn!(worker = %self.id(key), pid, %signal, "cannot signal the worker's group: {e}");
         }
     }
 
@@ -652,6 +659,12 @@ impl Runtime {
             }
         }
     }
+}
+
+/// `web.2`: the group's name and the slot number.
+fn worker_id(names: &[String], key: WorkerKey) -> String {
+    let name = names.get(usize::from(key.group)).map_or("?", String::as_str);
+    format!("{name}.{}", key.slot)
 }
 
 /// Whether a person asked (again) to stop: SIGINT, SIGTERM or SIGQUIT.

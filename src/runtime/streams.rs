@@ -43,6 +43,8 @@ pub struct Reader {
 
 struct State {
     key: WorkerKey,
+    /// `web.2`, for diagnostics.
+    id: String,
     generation: u32,
     pid: u32,
     kind: Kind,
@@ -71,6 +73,7 @@ impl Reader {
         key: WorkerKey,
         generation: u32,
         pid: u32,
+        id: String,
     ) -> std::io::Result<Rc<Reader>> {
         set_nonblocking(&fd)?;
         let (max, overflow) = match kind {
@@ -79,6 +82,7 @@ impl Reader {
         };
         let state = State {
             key,
+            id,
             generation,
             pid,
             kind,
@@ -242,7 +246,8 @@ impl State {
         }
         self.last_report = Some(now);
         let (key, pid, count) = (self.key, self.pid, self.errors);
-        tracing::warn!(worker = %key, pid, count, "dropped a {} event line", error.as_str());
+        let id = &self.id;
+        tracing::warn!(worker = %id, pid, count, "dropped a {} event line", error.as_str());
         hub.report(&Record::ProtocolError { key, pid, error, count });
     }
 }
