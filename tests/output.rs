@@ -271,3 +271,31 @@ fn diagnostics_name_workers_by_their_id() {
     assert!(stderr.contains("worker=web.1"), "warnings name the worker by its id: {stderr}");
     assert!(!stderr.contains("worker=0.1"), "{stderr}");
 }
+
+#[test]
+fn an_output_writer_that_cannot_start_is_exit_2_before_anything_runs() {
+    // No thread can be started under a process limit of 1 (not for root: drop to nobody).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run corral as another user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1"])
+        .arg(corral_bin())
+        .args(["--no-ui", "-w", "1", "--", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipped: setpriv is not installed");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("Permission denied") || stderr.contains("No such file") {
+        eprintln!("skipped: nobody cannot run the binary here: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("corral: cannot start the output writer"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing was started or reported");
+}
