@@ -2,6 +2,7 @@
 //! machines. Lines are batched here and handed to a lossless writer ([`writer`]): nothing
 //! is dropped; a slow stdout holds the workers' pipes back instead.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -56,11 +57,13 @@ pub enum Record<'a> {
         stream: Stream,
         line: &'a [u8],
     },
-    /// `data` is the worker's line: valid JSON, exactly as sent.
+    /// `data` is the worker's line: valid JSON, exactly as sent. `kind` says what it is,
+    /// for text mode's choice of what to show.
     Message {
         key: WorkerKey,
         pid: u32,
         data: &'a [u8],
+        kind: MessageKind<'a>,
     },
     ProtocolError {
         key: WorkerKey,
@@ -71,6 +74,15 @@ pub enum Record<'a> {
     ShutdownComplete {
         exit_code: u8,
     },
+}
+
+/// What a reported message is, as far as text mode cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind<'a> {
+    Status(&'a str),
+    Metric,
+    /// A log line or a custom event.
+    Other,
 }
 
 /// Batches go to the writer thread at this size (or at every flush).
@@ -86,6 +98,10 @@ pub struct Headless {
     ts: String,
     ts_ms: u128,
     writer: writer::Writer,
+    /// Text mode: each worker's last status shown, so an unchanged one is not repeated.
+    statuses: HashMap<WorkerKey, String>,
+    /// Text mode: show `metric` messages (`-v`); JSON always has them.
+    show_metrics: bool,
 }
 
 impl Headless {
@@ -108,7 +124,32 @@ impl Headless {
             ts: String::new(),
             ts_ms: u128::MAX,
             writer,
+            statuses: HashMap::new(),
+            show_metrics: false,
         })
+    }
+
+    /// Text mode shows `metric` messages only when asked (`-v`): a worker reporting a
+    /// number every second would bury the output people read.
+    pub fn show_metrics(&mut self, show: bool) {
+        self.show_metrics = show;
+    }
+
+    /// Text mode leaves out what a person does not need to read again: a status equal
+    /// to the worker's last one, and metrics unless asked for.
+    fn skipped_in_text(&mut self, record: &Record<'_>) -> bool {
+        let Record::Message { key, kind, .. } = record else { return false };
+        match kind {
+            MessageKind::Metric => !self.show_metrics,
+            MessageKind::Status(text) => {
+                if self.statuses.get(key).is_some_and(|last| last == text) {
+                    return true;
+                }
+                self.statuses.insert(*key, (*text).to_string());
+                false
+            }
+            MessageKind::Other => false,
+        }
     }
 
     /// Whether stdout has gone away.
@@ -140,6 +181,9 @@ impl Headless {
         match self.format {
             LogFormat::Json => format::json(&mut self.batch, &self.ts, &self.names, record),
             LogFormat::Text => {
+                if self.skipped_in_text(record) {
+                    return;
+                }
                 format::text(&mut self.batch, &self.ts, &self.names, self.id_width, record);
             }
         }

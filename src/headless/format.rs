@@ -200,7 +200,7 @@ pub(super) fn json(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'
             o.str("stream", stream.as_str());
             o.str("line", &String::from_utf8_lossy(line));
         }
-        Record::Message { key, pid, data } => {
+        Record::Message { key, pid, data, .. } => {
             o.str("event", "message");
             o.worker(names, *key, Some(*pid));
             o.raw("data", data);

@@ -180,3 +180,40 @@ fn a_closed_stdout_closes_the_sink() {
     assert!(h.closed());
     assert!(called.load(std::sync::atomic::Ordering::Acquire));
 }
+
+fn run_records(format: LogFormat, show_metrics: bool, records: &[Record<'_>]) -> String {
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gate = Gate { open, got: got.clone() };
+    let mut h = Headless::new(format, names(), Box::new(gate), Box::new(|| {})).expect("writer");
+    h.show_metrics(show_metrics);
+    for r in records {
+        h.record(r);
+    }
+    h.join();
+    String::from_utf8(got.lock().expect("lock").clone()).expect("utf8")
+}
+
+#[test]
+fn text_shows_a_status_when_it_changes_and_metrics_only_when_asked() {
+    let status = |text: &'static str| Record::Message {
+        key: KEY,
+        pid: 1,
+        data: b"{}",
+        kind: MessageKind::Status(text),
+    };
+    let metric = || Record::Message {
+        key: KEY,
+        pid: 1,
+        data: br#"{"type":"metric"}"#,
+        kind: MessageKind::Metric,
+    };
+    let records = [status("a"), status("a"), metric(), status("b"), status("a"), metric()];
+    let text = run_records(LogFormat::Text, false, &records);
+    assert_eq!(text.lines().count(), 3, "a, b, a; no metric: {text}");
+    assert!(!text.contains("metric"), "{text}");
+    let verbose = run_records(LogFormat::Text, true, &records);
+    assert_eq!(verbose.lines().count(), 5, "-v adds the metrics: {verbose}");
+    let json = run_records(LogFormat::Json, false, &records);
+    assert_eq!(json.lines().count(), 6, "JSON keeps everything: {json}");
+}

@@ -75,7 +75,9 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
     let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
     let headless = match spec.output {
         OutputMode::Headless(format) => {
-            Some(headless(format, &names, &stdout_closed).map_err(StartError::Output)?)
+            let mut h = headless(format, &names, &stdout_closed).map_err(StartError::Output)?;
+            h.show_metrics(spec.verbosity > 0);
+            Some(h)
         }
         OutputMode::Dashboard => None,
     };

@@ -13,7 +13,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::hub::Hub;
 use crate::core::{Input, WorkerKey};
-use crate::headless::{Record, Stream};
+use crate::headless::{MessageKind, Record, Stream};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
 
 /// Output lines longer than this are split into several.
@@ -284,12 +284,15 @@ fn handle_piece(
                     | Message::Metric { .. }
                     | Message::Custom => {
                         // The line decoded, so it is valid JSON: it is the data, as sent.
-                        let status = match &message {
-                            Message::Status(text) => Some(text.as_str()),
-                            _ => None,
+                        let (status, kind) = match &message {
+                            Message::Status(text) => {
+                                (Some(text.as_str()), MessageKind::Status(text.as_str()))
+                            }
+                            Message::Metric { .. } => (None, MessageKind::Metric),
+                            _ => (None, MessageKind::Other),
                         };
                         hub.logs.event(key, pid, line, status);
-                        hub.report(&Record::Message { key, pid, data: line });
+                        hub.report(&Record::Message { key, pid, data: line, kind });
                     }
                 }
             }
