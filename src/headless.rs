@@ -16,7 +16,7 @@ use crate::protocol::ProtocolError;
 mod format;
 pub mod writer;
 
-pub use format::{human_duration, sanitize};
+pub use format::{event_text, human_duration, sanitize};
 
 /// A group as announced in `supervisor_started`.
 #[derive(Clone, Debug)]

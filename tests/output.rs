@@ -299,3 +299,18 @@ fn an_output_writer_that_cannot_start_is_exit_2_before_anything_runs() {
     assert!(stderr.starts_with("corral: cannot start the output writer"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing was started or reported");
 }
+
+#[test]
+fn verbose_logs_say_what_corral_decided_and_read() {
+    let args = ["-n", "web", "-w", "1", "--restart", "never", "--", "sh", "-c", "echo hi; exit 3"];
+    let mut run = Run::start(&[&["-v"][..], &args].concat(), Stdio::null());
+    assert_eq!(run.wait(DEADLINE).code(), Some(1));
+    let stderr = run.stderr();
+    assert!(stderr.contains("spawned pid") && stderr.contains("worker=web.1"), "{stderr}");
+    assert!(stderr.contains("exited: exit 3"), "-v logs exits with their reason: {stderr}");
+    assert!(!stderr.contains("DEBUG"), "-v is not -vv: {stderr}");
+    let mut run = Run::start(&[&["-vv"][..], &args].concat(), Stdio::null());
+    assert_eq!(run.wait(DEADLINE).code(), Some(1));
+    let stderr = run.stderr();
+    assert!(stderr.contains("DEBUG read") && stderr.contains("bytes=3"), "-vv: reads: {stderr}");
+}

@@ -65,7 +65,7 @@ pub(super) fn text(out: &mut Vec<u8>, ts: &str, names: &[String], width: usize, 
     let _ = writeln!(out, "{ts} {id:<width$}   {body}");
 }
 
-fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
+pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
     let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
     match kind {
         EventKind::Spawned { generation } => format!("spawned {pid}(generation {generation})"),

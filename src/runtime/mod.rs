@@ -446,15 +446,22 @@ impl Runtime {
                 let input = self.spawn(key, generation);
                 self.pending.push_back(input);
             }
-            Command::Signal { key, pid, signal } => self.signal(key, pid, signal),
+            Command::Signal { key, pid, signal } => {
+                tracing::debug!(worker = %self.id(key), pgid = pid, "sending {signal} to the group");
+                self.signal(key, pid, signal);
+            }
             Command::NotifyShutdown { key, pid } => {
                 if let Some(io) = self.generations.values().find(|io| io.pid == pid) {
+                    tracing::debug!(worker = %self.id(key), pid, "sending the shutdown notice");
                     io.channel.send(protocol::SHUTDOWN_LINE);
                 } else {
                     tracing::debug!(worker = %self.id(key), pid, "no channel for shutdown notice");
                 }
             }
-            Command::Timer { at, token } => self.timers.insert(at, token),
+            Command::Timer { at, token } => {
+                tracing::debug!(worker = %self.id(token.key), kind = ?token.kind, "timer set");
+                self.timers.insert(at, token);
+            }
             Command::Release { key, generation } => self.release(key, generation),
             Command::Emit(event) => self.emit(&event),
             Command::Exit(code) => self.exit = Some(code),
@@ -462,6 +469,15 @@ impl Runtime {
     }
 
     fn emit(&mut self, event: &Event) {
+        // `-v`: corral's decisions, in the words of the headless text, with the worker's id.
+        if tracing::enabled!(tracing::Level::INFO) {
+            let who = match event.scope {
+                Scope::Worker(key) => self.id(key),
+                Scope::Group(g) => self.names.get(usize::from(g)).cloned().unwrap_or_default(),
+                Scope::Supervisor => "corral".to_string(),
+            };
+            tracing::info!(worker = %who, "{}", crate::headless::event_text(&event.kind, event.pid));
+        }
         let mut hub = self.hub.borrow_mut();
         // `exited` also says how many messages the slot sent so far: scripts (and the
         // ingest benchmark) can check that nothing was lost.

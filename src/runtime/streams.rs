@@ -150,6 +150,7 @@ impl Reader {
             if n > 0 {
                 let n = n as usize;
                 left -= n;
+                tracing::debug!(worker = %state.id, pid = state.pid, kind = ?state.kind, bytes = n, "read");
                 state.feed(&scratch[..n], hub);
                 continue;
             }
