@@ -106,8 +106,14 @@ fn main() {
     stop(flood);
 
     println!("\ndashboard CPU ({} s windows, 64 workers, 120×40 pty)", window.as_secs());
-    println!("  idle:                    {idle_cpu:5.2}% of one core (goal: under 1%)");
-    println!("  one worker floods (yes): {flood_cpu:5.1}% of one core (goal: under 100%)");
+    // A smoke run (debug build, `cargo test`) only checks that the bench works: goals
+    // are for release runs, so it states none.
+    let goal = |text: &'static str| if full { text } else { "" };
+    println!("  idle:                    {idle_cpu:5.2}% of one core{}", goal(" (goal: under 1%)"));
+    println!(
+        "  one worker floods (yes): {flood_cpu:5.1}% of one core{}",
+        goal(" (goal: under 100%)")
+    );
     match help {
         Some(t) => {
             println!("  '?' → help on screen during the flood: {:.0} ms", t.as_secs_f64() * 1000.0);

@@ -58,11 +58,18 @@ fn main() {
         println!("{name:<34} {m:>6.3} ms {p90:>6.3} ms {p99:>6.3} ms");
     }
     let gap = stats(&reaction).0 - stats(&bare_fork).0;
-    println!("\ncorral median minus bare fork+exec median: {gap:.3} ms (goal: under 1 ms)");
+    // A smoke run (debug build, `cargo test`) only checks that the bench works: goals
+    // are for release runs, so it states none.
+    let goal = |text: &'static str| if full { text } else { "" };
     println!(
-        "corral RSS with 64 workers: {:.1} MiB (peak {:.1} MiB; goal: under 10 MiB)",
+        "\ncorral median minus bare fork+exec median: {gap:.3} ms{}",
+        goal(" (goal: under 1 ms)")
+    );
+    println!(
+        "corral RSS with 64 workers: {:.1} MiB (peak {:.1} MiB{})",
         rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        goal("; goal: under 10 MiB")
     );
 }
 
