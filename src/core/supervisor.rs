@@ -140,6 +140,12 @@ impl Supervisor {
         self.groups.iter().flat_map(|g| g.slots.iter().map(|s| s.key)).collect()
     }
 
+    /// Whether a rolling reload of group `g` is under way: a reload asked for now is
+    /// queued to run after it.
+    pub fn reloading(&self, g: u16) -> bool {
+        self.groups.get(usize::from(g)).is_some_and(|group| group.reload.is_some())
+    }
+
     pub fn group_names(&self) -> Vec<String> {
         self.groups.iter().map(|g| g.config.name.clone()).collect()
     }
@@ -401,6 +407,7 @@ impl Supervisor {
                 }
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
                 TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
+                TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
             }
         });
     }
