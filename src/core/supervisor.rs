@@ -224,6 +224,7 @@ impl Supervisor {
             run.pid = Some(pid);
             run.started = cx.now;
             slot.last_pid = Some(pid);
+            slot.start_failed = false;
             let pending = run.stop;
             cx.emit(slot, Some(pid), EventKind::Spawned { generation });
             if cx.wait_ready && pending.is_none() {
@@ -253,6 +254,7 @@ impl Supervisor {
             let then = run.stop.map_or(After::Policy, |s| s.then);
             cx.emit(slot, None, EventKind::SpawnFailed { error: error.clone() });
             slot.phase = Phase::Stopped;
+            slot.start_failed = true;
             cx.out.push(Command::Release { key: slot.key, generation });
             match then {
                 _ if cx.shutting_down => {}
@@ -589,6 +591,7 @@ impl Supervisor {
             }
             let all_ok = slots().all(|s| {
                 matches!(s.phase, Phase::Stopped)
+                    && !s.start_failed
                     && s.last_exit.as_ref().is_none_or(|e| e.status.success())
             });
             u8::from(!all_ok)

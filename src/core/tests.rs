@@ -898,3 +898,61 @@ fn shutdown_cancels_a_queued_reload() {
     h.feed(Input::User(UserAction::Reload(0)));
     assert_eq!(count(&h, &EventKind::ReloadStarted), 1, "no reload during or after shutdown");
 }
+
+fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
+    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+    let mut sup = Supervisor::new(vec![cfg], true, 1);
+    let t0 = Instant::now();
+    sup.handle(t0, Input::Start);
+    (sup, t0)
+}
+
+fn spawn_failed(key: WorkerKey, generation: u32) -> Input {
+    Input::SpawnFailed { key, generation, error: "No such file or directory".into() }
+}
+
+#[test]
+fn under_restart_never_a_spawn_failure_is_a_failure_and_headless_exits_1() {
+    let never = Policy { restart: RestartPolicy::Never, ..Policy::default() };
+    let (mut sup, t0) = never_harness(never, 2);
+    assert!(!sup.handle(t0, spawn_failed(W1, 0)).contains(&Command::Exit(1)));
+    assert!(sup.handle(t0, spawn_failed(W2, 0)).contains(&Command::Exit(1)));
+
+    // One slot failed to start, the other ran and exited 0: still a failure.
+    let (mut sup, t0) = never_harness(never, 2);
+    sup.handle(t0, spawn_failed(W1, 0));
+    sup.handle(t0, Input::Spawned { key: W2, generation: 0, pid: 10 });
+    let done =
+        Input::Exited { key: W2, generation: 0, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(t0 + ms(5), done).contains(&Command::Exit(1)));
+}
+
+#[test]
+fn on_failure_exits_1_when_failed_spawns_give_up_and_0_when_a_retry_succeeds() {
+    let on_failure =
+        Policy { restart: RestartPolicy::OnFailure, max_restarts: 1, ..Policy::default() };
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let timer = |cmds: &[Command]| {
+        cmds.iter().find_map(|c| match c {
+            Command::Timer { at, token } => Some((*at, *token)),
+            _ => None,
+        })
+    };
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    let cmds = sup.handle(at, spawn_failed(W1, 1));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Emit(Event { kind: EventKind::GaveUp { .. }, .. })))
+    );
+    assert!(cmds.contains(&Command::Exit(1)), "gave-up counts as a failure: {cmds:?}");
+
+    // A failed start that is retried and then ends well is a success.
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    sup.handle(at, Input::Spawned { key: W1, generation: 1, pid: 10 });
+    let done =
+        Input::Exited { key: W1, generation: 1, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(at + ms(5), done).contains(&Command::Exit(0)));
+}
