@@ -796,6 +796,17 @@ fn a_replacement_that_dies_while_settling_fails_the_reload_and_keeps_the_old_wor
 }
 
 #[test]
+fn a_replacement_that_says_ready_needs_no_settle_time_even_without_wait_ready() {
+    let mut h = harness_with(Policy::default(), false);
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.at(60).feed(Input::Ready { key: W1, generation: new.1 });
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled); // stale: disarmed by the ready
+    assert_eq!(h.signals.len(), 2, "{:?}", h.signals);
+}
+
+#[test]
 fn a_zero_settle_hands_over_as_soon_as_the_replacement_is_spawned() {
     let policy = Policy { reload_settle: Duration::ZERO, ..Policy::default() };
     let mut h = harness_with(policy, false);

@@ -178,7 +178,8 @@ pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
     }
     succ.ready = true;
     let pid = succ.pid;
-    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    // With or without --wait-ready: a worker that says it serves needs no settle time.
+    clear_successor_timers(slot);
     cx.emit(slot, pid, EventKind::Ready);
     handover(slot, cx);
 }
