@@ -11,6 +11,7 @@ mod dashboard;
 mod demo;
 mod environment;
 mod node;
+mod reload;
 mod shutdown;
 mod supervise;
 mod zero_downtime;
