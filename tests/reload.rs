@@ -159,3 +159,27 @@ fn sighups_during_a_reload_queue_exactly_one_more_reload() {
     assert_eq!(queued(&corral), 3);
     corral.assert_nothing_left();
 }
+
+#[test]
+fn a_shutdown_while_a_replacement_settles_ends_promptly_with_nothing_left() {
+    // Far longer than the test may take: only the shutdown can end this reload.
+    let args = ["-n", "web", "-w", "2", "--reload-settle", "1h", "--kill-timeout", "2s"];
+    let mut corral = Corral::start(&with_command(&args, &test_worker(&[])));
+    let old = corral.wait_spawned(2);
+    corral.signal(libc::SIGHUP);
+    let replacement = corral.wait_spawned(3)[2];
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    let events = corral.events();
+    let finished = named(&events, "reload_finished");
+    assert_eq!(finished.len(), 1, "{}", corral.dump());
+    assert_eq!(finished[0]["failed"], true, "{}", corral.dump());
+    let exits = named(&events, "exited");
+    for pid in old.iter().map(|&(_, pid)| pid).chain([replacement.1]) {
+        let exit = exits.iter().find(|e| pid_of(e) == Some(pid));
+        let exit = exit.unwrap_or_else(|| panic!("pid {pid} exited\n{}", corral.dump()));
+        assert_eq!(exit["reason"], "shutdown", "{exit}");
+    }
+    assert_eq!(spawned(&events).len(), 3, "nothing started after the shutdown began");
+    corral.assert_nothing_left();
+}

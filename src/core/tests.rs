@@ -719,6 +719,24 @@ fn shutdown_during_a_reload_stops_old_and_new() {
     exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
     assert_eq!(h.exit, Some(0));
     assert_eq!(h.spawns(W1), 2, "nothing new started during shutdown");
+    assert_eq!(reload_finished(&h), Some((0, true)));
+}
+
+#[test]
+fn a_reload_cut_short_by_shutdown_is_reported_failed_whichever_process_goes_first() {
+    let mut h = Harness::new(2, Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    // The old worker is reaped before its killed replacement.
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(reload_finished(&h), Some((0, true)), "the killed replacement replaced nothing");
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    let w2 = h.pids[&W2];
+    exit_generation(&mut h, W2, w2.1, ExitStatus::Code(0));
+    assert_eq!(h.exit, Some(0));
+    assert_eq!(h.spawns(W2), 1);
 }
 
 #[test]

@@ -82,7 +82,9 @@ impl Supervisor {
                     }
                     reload.current = None;
                 }
-                if shutting_down {
+                if shutting_down && !reload.pending.is_empty() {
+                    // Cut short: not every worker was replaced, whatever came before.
+                    reload.failed = true;
                     reload.pending.clear();
                 }
                 let Some(next) = reload.pending.pop_front() else {
@@ -239,12 +241,14 @@ pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
     let wanted_gone = matches!(then, After::Stay | After::Remove) || cx.shutting_down;
     let not_ready = cx.wait_ready && !succ.ready;
     clear_successor_timers(slot);
+    let succ_killed = succ.kill_sent;
     if !succ.kill_sent {
         succ.stop = None;
     }
     slot.last_pid = succ.pid;
     slot.phase = Phase::Live(succ);
-    slot.reload_outcome = Some(true);
+    // One killed for the shutdown replaced nothing, whichever of the two was reaped first.
+    slot.reload_outcome = Some(!succ_killed);
     if wanted_gone {
         // The slot was being stopped for good: its replacement follows the old run.
         let reason = if cx.shutting_down { ExitReason::Shutdown } else { ExitReason::Stopped };
