@@ -196,3 +196,38 @@ fn last_words_come_before_the_exit() {
         assert!(last_at < exited_at, "{stream}: `exited` came before the last output line");
     }
 }
+
+/// A program that passes corral's start-up check (the file exists and is executable) but
+/// that `execve` refuses every time, as a binary deleted after start would be: its
+/// interpreter does not exist.
+fn unspawnable(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("prog");
+    std::fs::write(&path, "#!/nonexistent/interpreter\n").expect("write the script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path_str(&path).to_string()
+}
+
+#[test]
+fn a_run_where_every_spawn_failed_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prog = unspawnable(dir.path());
+    let cases: [(&[&str], &str); 2] = [
+        (&["-w", "2", "--restart", "never"], "spawn_failed"),
+        // Retried, then given up: gave-up is a failure too.
+        (&["-w", "1", "--restart", "on-failure", "--max-restarts", "1"], "gave_up"),
+    ];
+    for (options, last_worker_event) in cases {
+        let what = options.join(" ");
+        let mut corral = Corral::start(&with_command(options, std::slice::from_ref(&prog)));
+        let status = corral.wait_exit(DEADLINE);
+        let events = corral.events();
+        assert!(named(&events, "spawned").is_empty(), "{what}\n{}", corral.dump());
+        assert!(!named(&events, "spawn_failed").is_empty(), "{what}\n{}", corral.dump());
+        assert!(!named(&events, last_worker_event).is_empty(), "{what}\n{}", corral.dump());
+        let last = events.last().expect("events");
+        assert_eq!(last["event"], "shutdown_complete", "{what}\n{}", corral.dump());
+        assert_eq!(last["exit_code"], 1, "{what}\n{}", corral.dump());
+        assert_eq!(status.code(), Some(1), "{what}: corral's exit\n{}", corral.dump());
+    }
+}

@@ -159,6 +159,14 @@ struct RunOpts {
         value_parser = values::positive_duration,
     )]
     ready_timeout: Duration,
+    /// Rolling reload without --wait-ready: a replacement must stay up this long before the
+    /// worker it replaces is stopped; one that dies sooner fails the reload (0 = hand over
+    /// at once).
+    #[arg(
+        long, global = true, value_name = "D", default_value = "2s",
+        value_parser = values::duration,
+    )]
+    reload_settle: Duration,
     /// A worker that sent a heartbeat and then none for D is killed (SIGABRT, then SIGKILL
     /// after --kill-timeout) and restarted [default: off].
     #[arg(long, global = true, value_name = "D", value_parser = values::positive_duration)]
@@ -357,6 +365,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         ready_timeout: opts.ready_timeout,
         heartbeat_timeout: opts.heartbeat_timeout,
         max_memory: opts.max_memory,
+        reload_settle: opts.reload_settle,
     };
     let node_ipc = match opts.node_ipc {
         NodeIpcArg::On => true,

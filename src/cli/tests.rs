@@ -422,3 +422,17 @@ fn readiness_liveness_and_memory_options() {
     }
     assert!(fail(&["--heartbeat-timeout", "0", "--", &cmd]).contains("'0'"));
 }
+
+#[test]
+fn reload_settle_defaults_to_2s_and_0_turns_it_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cmd = executable(dir.path(), "server", 0o755);
+    assert_eq!(group(&["--", &cmd]).policy.reload_settle, Duration::from_secs(2));
+    let g = group(&["--reload-settle", "750ms", "--", &cmd]);
+    assert_eq!(g.policy.reload_settle, Duration::from_millis(750));
+    assert_eq!(group(&["--reload-settle", "0", "--", &cmd]).policy.reload_settle, Duration::ZERO);
+    assert!(fail(&["--reload-settle", "soon", "--", &cmd]).contains("'soon'"));
+    let demo = |args: &[&str]| group(args).policy.reload_settle;
+    assert_eq!(demo(&["demo", "--reload-settle", "1s"]), Duration::from_secs(1));
+    assert_eq!(demo(&["--reload-settle", "0", "demo"]), Duration::ZERO);
+}

@@ -54,6 +54,8 @@ pub enum TimerKind {
     Heartbeat,
     /// A reload's replacement was not ready within `--ready-timeout`.
     SuccessorReady,
+    /// A reload's replacement (without `--wait-ready`) stayed up for `--reload-settle`.
+    SuccessorSettled,
 }
 
 /// Identifies one armed timer. Only the slot's latest epoch counts.

@@ -50,6 +50,10 @@ pub struct Policy {
     pub heartbeat_timeout: Option<Duration>,
     /// Bytes of RSS (whole process tree) above which a worker is restarted.
     pub max_memory: Option<u64>,
+    /// Rolling reload without `--wait-ready`: how long a replacement must stay up before
+    /// the worker it replaces is stopped; one that dies sooner fails the reload. Zero hands
+    /// over as soon as the replacement is spawned.
+    pub reload_settle: Duration,
 }
 
 impl Default for Policy {
@@ -65,9 +69,14 @@ impl Default for Policy {
             ready_timeout: Duration::from_secs(30),
             heartbeat_timeout: None,
             max_memory: None,
+            reload_settle: DEFAULT_RELOAD_SETTLE,
         }
     }
 }
+
+/// A replacement that has not said it is ready gets this long to bind, listen, and fail:
+/// Node boots in ~60 ms, Python web apps in 1–2 s.
+pub const DEFAULT_RELOAD_SETTLE: Duration = Duration::from_secs(2);
 
 /// Adds up to 10% jitter; `unit` is a random number in `[0, 1)`.
 pub(crate) fn with_jitter(delay: Duration, unit: f64) -> Duration {

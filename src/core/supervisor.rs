@@ -140,6 +140,12 @@ impl Supervisor {
         self.groups.iter().flat_map(|g| g.slots.iter().map(|s| s.key)).collect()
     }
 
+    /// Whether a rolling reload of group `g` is under way: a reload asked for now is
+    /// queued to run after it.
+    pub fn reloading(&self, g: u16) -> bool {
+        self.groups.get(usize::from(g)).is_some_and(|group| group.reload.is_some())
+    }
+
     pub fn group_names(&self) -> Vec<String> {
         self.groups.iter().map(|g| g.config.name.clone()).collect()
     }
@@ -218,6 +224,7 @@ impl Supervisor {
             run.pid = Some(pid);
             run.started = cx.now;
             slot.last_pid = Some(pid);
+            slot.start_failed = false;
             let pending = run.stop;
             cx.emit(slot, Some(pid), EventKind::Spawned { generation });
             if cx.wait_ready && pending.is_none() {
@@ -247,6 +254,7 @@ impl Supervisor {
             let then = run.stop.map_or(After::Policy, |s| s.then);
             cx.emit(slot, None, EventKind::SpawnFailed { error: error.clone() });
             slot.phase = Phase::Stopped;
+            slot.start_failed = true;
             cx.out.push(Command::Release { key: slot.key, generation });
             match then {
                 _ if cx.shutting_down => {}
@@ -401,6 +409,7 @@ impl Supervisor {
                 }
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
                 TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
+                TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
             }
         });
     }
@@ -587,6 +596,7 @@ impl Supervisor {
             }
             let all_ok = slots().all(|s| {
                 matches!(s.phase, Phase::Stopped)
+                    && !s.start_failed
                     && s.last_exit.as_ref().is_none_or(|e| e.status.success())
             });
             u8::from(!all_ok)

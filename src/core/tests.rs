@@ -31,7 +31,11 @@ struct Harness {
 
 impl Harness {
     fn new(workers: u32, policy: Policy, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+        Harness::with(workers, policy, false, exit_when_idle)
+    }
+
+    fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
+        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready };
         let t0 = Instant::now();
         let mut h = Harness {
             sup: Supervisor::new(vec![cfg], exit_when_idle, 7),
@@ -395,6 +399,8 @@ enum Step {
     Exit(u32, i32),
     GroupLeft(u32),
     FireLatest(u32),
+    /// The slot's newest process says `ready`.
+    Ready(u32),
     User(u8, u32),
     Shutdown,
     Advance(u64),
@@ -405,6 +411,7 @@ fn step() -> impl Strategy<Value = Step> {
         (1u32..4, 0i32..3).prop_map(|(s, c)| Step::Exit(s, c)),
         (1u32..4).prop_map(Step::GroupLeft),
         (1u32..4).prop_map(Step::FireLatest),
+        (1u32..4).prop_map(Step::Ready),
         (0u8..8, 1u32..4).prop_map(|(a, s)| Step::User(a, s)),
         Just(Step::Shutdown),
         (0u64..20_000).prop_map(Step::Advance),
@@ -413,9 +420,18 @@ fn step() -> impl Strategy<Value = Step> {
 
 proptest! {
     #[test]
-    fn invariants_hold_for_any_input_sequence(steps in proptest::collection::vec(step(), 0..80)) {
-        let policy = Policy { max_restarts: 5, kill_timeout: ms(100), ..Policy::default() };
-        let mut h = Harness::new(3, policy, false);
+    fn invariants_hold_for_any_input_sequence(
+        steps in proptest::collection::vec(step(), 0..80),
+        wait_ready in any::<bool>(),
+        settle in prop_oneof![Just(0u64), Just(500)],
+    ) {
+        let policy = Policy {
+            max_restarts: 5,
+            kill_timeout: ms(100),
+            reload_settle: ms(settle),
+            ..Policy::default()
+        };
+        let mut h = Harness::with(3, policy, wait_ready, false);
         // Live processes per slot as (pid, generation): one, or two while a reload hands over.
         let mut live: HashMap<WorkerKey, Vec<(u32, u32)>> =
             h.pids.iter().map(|(k, &(pid, g))| (*k, vec![(pid, g)])).collect();
@@ -440,6 +456,12 @@ proptest! {
                     if let Some(&(at, token)) = h.timers.iter().rev().find(|(_, t)| t.key == key) {
                         h.now = h.now.max(at);
                         h.feed(Input::Timer(token));
+                    }
+                }
+                Step::Ready(slot) => {
+                    let key = WorkerKey { group: 0, slot };
+                    if let Some(&(_, generation)) = live.get(&key).and_then(|v| v.last()) {
+                        h.feed(Input::Ready { key, generation });
                     }
                 }
                 Step::User(a, slot) => {
@@ -479,6 +501,11 @@ proptest! {
                 let allowed = if replacing { 2 } else { 1 };
                 prop_assert!(procs.len() <= allowed, "{} live processes for {key}: {procs:?}", procs.len());
             }
+            // One reload at a time per group, however many were asked for.
+            let started = count(&h, &EventKind::ReloadStarted);
+            let finished = reloads_finished(&h).len();
+            prop_assert!(started == finished || started == finished + 1, "{started} started, {finished} finished");
+            prop_assert_eq!(h.sup.reloading(0), started > finished);
         }
         // A shutdown always ends once every live process has exited.
         h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
@@ -488,6 +515,8 @@ proptest! {
             }
         }
         prop_assert_eq!(h.exit, Some(0));
+        // Every reload that started is reported finished, shutdown or not.
+        prop_assert_eq!(count(&h, &EventKind::ReloadStarted), reloads_finished(&h).len());
     }
 }
 
@@ -599,14 +628,17 @@ fn rolling_reload_replaces_one_worker_at_a_time() {
     let (old1, old2) = (h.pids[&W1], h.pids[&W2]);
     h.feed(Input::User(UserAction::Reload(0)));
     assert!(h.kinds().contains(&&EventKind::ReloadStarted));
-    // Worker 1's replacement runs before the old one is asked to stop; worker 2 waits.
+    // Worker 1's replacement settles before the old one is asked to stop; worker 2 waits.
     assert_eq!(h.spawns(W1), 2);
     assert_eq!(h.spawns(W2), 1);
-    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    assert!(h.signals.is_empty(), "the old worker serves while its replacement settles");
     let view = h.sup.snapshot(h.now).workers.remove(0);
     assert_eq!(view.replacement, Some(h.pids[&W1].0));
+    h.fire(W1);
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
     exit_generation(&mut h, W1, old1.1, ExitStatus::Code(0));
     assert_eq!(h.spawns(W2), 2, "then worker 2");
+    h.fire(W2);
     exit_generation(&mut h, W2, old2.1, ExitStatus::Code(0));
     assert_eq!(reload_finished(&h), Some((2, false)));
     let snap = h.sup.snapshot(h.now);
@@ -687,6 +719,24 @@ fn shutdown_during_a_reload_stops_old_and_new() {
     exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
     assert_eq!(h.exit, Some(0));
     assert_eq!(h.spawns(W1), 2, "nothing new started during shutdown");
+    assert_eq!(reload_finished(&h), Some((0, true)));
+}
+
+#[test]
+fn a_reload_cut_short_by_shutdown_is_reported_failed_whichever_process_goes_first() {
+    let mut h = Harness::new(2, Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    // The old worker is reaped before its killed replacement.
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(reload_finished(&h), Some((0, true)), "the killed replacement replaced nothing");
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    let w2 = h.pids[&W2];
+    exit_generation(&mut h, W2, w2.1, ExitStatus::Code(0));
+    assert_eq!(h.exit, Some(0));
+    assert_eq!(h.spawns(W2), 1);
 }
 
 #[test]
@@ -714,4 +764,235 @@ fn sigquit_kills_every_worker_at_once_and_during_a_graceful_stop() {
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::HUP)));
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::QUIT)));
     assert_eq!(h.signals.last(), Some(&(W1, Signal::KILL)), "QUIT cuts a graceful stop short");
+}
+
+fn count(h: &Harness, wanted: &EventKind) -> usize {
+    h.events.iter().filter(|e| e.kind == *wanted).count()
+}
+
+fn reloads_finished(h: &Harness) -> Vec<(u32, bool)> {
+    h.events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ReloadFinished { replaced, failed } => Some((replaced, failed)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The armed timer of `kind` for `key`, fired at its own instant.
+fn fire_kind(h: &mut Harness, key: WorkerKey, kind: TimerKind) {
+    let (at, token) =
+        *h.timers.iter().rev().find(|(_, t)| t.key == key && t.kind == kind).expect("timer");
+    h.now = h.now.max(at);
+    h.feed(Input::Timer(token));
+}
+
+#[test]
+fn without_wait_ready_the_old_worker_is_stopped_only_after_the_settle_time() {
+    let policy = Policy { reload_settle: Duration::from_secs(3), ..Policy::default() };
+    let mut h = harness_with(policy, false);
+    let old = h.pids[&W1];
+    h.at(1000).feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    assert_ne!(new, old);
+    let (at, token) = *h.timers.last().expect("settle timer");
+    assert_eq!((at, token.kind), (h.t0 + ms(4000), TimerKind::SuccessorSettled));
+    assert!(h.signals.is_empty(), "spawned is not serving: the old worker stays");
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(reload_finished(&h), Some((1, false)));
+    let view = h.sup.snapshot(h.now).workers.remove(0);
+    assert_eq!((view.pid, view.state), (Some(new.0), WorkerState::Running));
+}
+
+#[test]
+fn a_replacement_that_dies_while_settling_fails_the_reload_and_keeps_the_old_worker() {
+    let mut h = Harness::new(2, Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let doomed = h.pids[&W1];
+    h.at(500);
+    exit_generation(&mut h, W1, doomed.1, crash());
+    assert_eq!(reload_finished(&h), Some((0, true)));
+    assert_eq!(h.spawns(W2), 1, "the remaining slots are not replaced");
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled); // stale now
+    assert!(h.signals.is_empty(), "the old worker was never stopped: {:?}", h.signals);
+    let view = h.sup.snapshot(h.now).workers.remove(0);
+    assert_eq!((view.pid, view.replacement), (Some(old.0), None));
+    assert_eq!((view.state, view.restarts), (WorkerState::Running, 0));
+}
+
+#[test]
+fn a_replacement_that_says_ready_needs_no_settle_time_even_without_wait_ready() {
+    let mut h = harness_with(Policy::default(), false);
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.at(60).feed(Input::Ready { key: W1, generation: new.1 });
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled); // stale: disarmed by the ready
+    assert_eq!(h.signals.len(), 2, "{:?}", h.signals);
+}
+
+#[test]
+fn a_zero_settle_hands_over_as_soon_as_the_replacement_is_spawned() {
+    let policy = Policy { reload_settle: Duration::ZERO, ..Policy::default() };
+    let mut h = harness_with(policy, false);
+    h.feed(Input::User(UserAction::Reload(0)));
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+    assert!(!h.timers.iter().any(|(_, t)| t.kind == TimerKind::SuccessorSettled));
+}
+
+#[test]
+fn with_wait_ready_ready_is_the_signal_and_no_settle_time_is_added() {
+    let mut h = harness_with(Policy::default(), true);
+    let first = h.pids[&W1];
+    h.feed(Input::Ready { key: W1, generation: first.1 });
+    h.feed(Input::User(UserAction::Reload(0)));
+    let next = h.pids[&W1];
+    assert!(!h.timers.iter().any(|(_, t)| t.kind == TimerKind::SuccessorSettled));
+    h.at(10).feed(Input::Ready { key: W1, generation: next.1 });
+    assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
+}
+
+#[test]
+fn stopping_the_old_worker_while_its_replacement_settles_stops_both() {
+    let mut h = harness_with(Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.at(100).feed(Input::User(UserAction::Stop(W1)));
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    // The replacement took the slot over and follows the stop.
+    assert_eq!(h.state(W1), WorkerState::Stopping);
+    fire_kind(&mut h, W1, TimerKind::Kill);
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    assert_eq!(h.state(W1), WorkerState::Stopped);
+    assert_eq!(reloads_finished(&h).len(), 1);
+    assert_eq!(h.spawns(W1), 2, "a stop during the settle time starts nothing");
+}
+
+#[test]
+fn reload_requests_during_a_reload_queue_exactly_one_more() {
+    let mut h = harness_with(Policy::default(), false);
+    assert!(!h.sup.reloading(0));
+    let first = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let second = h.pids[&W1];
+    assert!(h.sup.reloading(0));
+    for t in [10, 20, 30] {
+        h.at(t).feed(Input::User(UserAction::Reload(0)));
+    }
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 1, "one at a time");
+    assert_eq!(h.spawns(W1), 2);
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
+    exit_generation(&mut h, W1, first.1, ExitStatus::Code(0));
+    // The first reload is over and the queued one begins at once, with a new replacement.
+    assert_eq!(reloads_finished(&h), vec![(1, false)]);
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 2);
+    assert_eq!(h.spawns(W1), 3);
+    assert!(h.sup.reloading(0));
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
+    exit_generation(&mut h, W1, second.1, ExitStatus::Code(0));
+    assert_eq!(reloads_finished(&h), vec![(1, false), (1, false)]);
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 2, "three requests, one more reload");
+    assert!(!h.sup.reloading(0));
+    assert_eq!(h.state(W1), WorkerState::Running);
+}
+
+#[test]
+fn a_queued_reload_still_runs_after_a_failed_one() {
+    let mut h = harness_with(Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    h.feed(Input::User(UserAction::Reload(0)));
+    let failing = h.pids[&W1];
+    h.at(50);
+    exit_generation(&mut h, W1, failing.1, crash());
+    assert_eq!(reloads_finished(&h), vec![(0, true)]);
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 2, "the fix may have landed since");
+    let retry = h.pids[&W1];
+    assert_ne!(retry, failing);
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(reloads_finished(&h), vec![(0, true), (1, false)]);
+    assert_eq!(h.sup.snapshot(h.now).workers[0].pid, Some(retry.0));
+}
+
+#[test]
+fn shutdown_cancels_a_queued_reload() {
+    let mut h = harness_with(Policy::default(), false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    fire_kind(&mut h, W1, TimerKind::SuccessorSettled); // stale: nothing hands over now
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 1);
+    assert_eq!(reloads_finished(&h), vec![(0, true)]);
+    assert_eq!(h.spawns(W1), 2, "nothing started after the shutdown began");
+    assert_eq!(h.exit, Some(0));
+    h.feed(Input::User(UserAction::Reload(0)));
+    assert_eq!(count(&h, &EventKind::ReloadStarted), 1, "no reload during or after shutdown");
+}
+
+fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
+    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+    let mut sup = Supervisor::new(vec![cfg], true, 1);
+    let t0 = Instant::now();
+    sup.handle(t0, Input::Start);
+    (sup, t0)
+}
+
+fn spawn_failed(key: WorkerKey, generation: u32) -> Input {
+    Input::SpawnFailed { key, generation, error: "No such file or directory".into() }
+}
+
+#[test]
+fn under_restart_never_a_spawn_failure_is_a_failure_and_headless_exits_1() {
+    let never = Policy { restart: RestartPolicy::Never, ..Policy::default() };
+    let (mut sup, t0) = never_harness(never, 2);
+    assert!(!sup.handle(t0, spawn_failed(W1, 0)).contains(&Command::Exit(1)));
+    assert!(sup.handle(t0, spawn_failed(W2, 0)).contains(&Command::Exit(1)));
+
+    // One slot failed to start, the other ran and exited 0: still a failure.
+    let (mut sup, t0) = never_harness(never, 2);
+    sup.handle(t0, spawn_failed(W1, 0));
+    sup.handle(t0, Input::Spawned { key: W2, generation: 0, pid: 10 });
+    let done =
+        Input::Exited { key: W2, generation: 0, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(t0 + ms(5), done).contains(&Command::Exit(1)));
+}
+
+#[test]
+fn on_failure_exits_1_when_failed_spawns_give_up_and_0_when_a_retry_succeeds() {
+    let on_failure =
+        Policy { restart: RestartPolicy::OnFailure, max_restarts: 1, ..Policy::default() };
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let timer = |cmds: &[Command]| {
+        cmds.iter().find_map(|c| match c {
+            Command::Timer { at, token } => Some((*at, *token)),
+            _ => None,
+        })
+    };
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    let cmds = sup.handle(at, spawn_failed(W1, 1));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Emit(Event { kind: EventKind::GaveUp { .. }, .. })))
+    );
+    assert!(cmds.contains(&Command::Exit(1)), "gave-up counts as a failure: {cmds:?}");
+
+    // A failed start that is retried and then ends well is a success.
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    sup.handle(at, Input::Spawned { key: W1, generation: 1, pid: 10 });
+    let done =
+        Input::Exited { key: W1, generation: 1, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(at + ms(5), done).contains(&Command::Exit(0)));
 }

@@ -109,6 +109,9 @@ pub(crate) struct Slot {
     /// Consecutive failed short runs: three make a crash loop.
     pub failed_short_runs: u32,
     pub last_exit: Option<LastExit>,
+    /// The last start of this slot could not spawn: no run ended, yet it is a failure for
+    /// corral's exit code.
+    pub start_failed: bool,
     pub last_pid: Option<u32>,
     /// The timers that count for this slot, at most one per kind; any other that fires
     /// is stale.
@@ -133,6 +136,7 @@ impl Slot {
             short_runs: 0,
             failed_short_runs: 0,
             last_exit: None,
+            start_failed: false,
             last_pid: None,
             timers: Vec::new(),
             epoch: 0,

@@ -306,7 +306,12 @@ impl Runtime {
 
     fn on_ui(&mut self, request: UiRequest) {
         match request {
-            UiRequest::Action(action) => self.pending.push_back(Input::User(action)),
+            UiRequest::Action(action) => {
+                if let UserAction::Reload(g) = action {
+                    self.note_queued_reload(g);
+                }
+                self.pending.push_back(Input::User(action));
+            }
             UiRequest::Quit(how) => {
                 // A broken terminal after a hangup or a quit is how those end, not a failure.
                 let shutting_down = self.core.shutting_down();
@@ -413,7 +418,17 @@ impl Runtime {
     /// SIGHUP, headless: a rolling reload of every group (gunicorn's convention).
     fn reload_all(&mut self) {
         for g in 0..self.groups.len() as u16 {
+            self.note_queued_reload(g);
             self.pending.push_back(Input::User(UserAction::Reload(g)));
+        }
+    }
+
+    /// The core coalesces a reload asked for during one into one more after it; say so,
+    /// or the request looks ignored.
+    fn note_queued_reload(&self, g: u16) {
+        if self.core.reloading(g) {
+            let group = self.names.get(usize::from(g)).map_or("?", String::as_str);
+            tracing::info!("reload requested during a reload of {group}: queued");
         }
     }
 

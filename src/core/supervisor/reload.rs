@@ -1,8 +1,9 @@
 //! Rolling reload: for each worker of a group in turn, start its replacement, wait until it
-//! is running (or `ready` with `--wait-ready`, bounded by `--ready-timeout`), then stop the
-//! old one gracefully. A replacement that fails keeps the old worker, ends the reload and
-//! reports the failure. During a handover a slot holds two runs: its own and a successor,
-//! which becomes the slot's run once the old one is gone.
+//! has proved itself (`ready` with `--wait-ready`, bounded by `--ready-timeout`; else alive
+//! for `--reload-settle`), then stop the old one gracefully. A replacement that fails keeps
+//! the old worker, ends the reload and reports the failure. During a handover a slot holds
+//! two runs: its own and a successor, which becomes the slot's run once the old one is gone.
+//! Reload requests that arrive while one runs are coalesced into one more reload after it.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -22,12 +23,21 @@ pub(crate) struct ReloadRun {
     current: Option<u32>,
     replaced: u32,
     failed: bool,
+    /// Asked for again while this one runs: one more reload follows it, however many asks
+    /// came (a deploy script's SIGHUP and an impatient operator's should not pile up).
+    queued: bool,
 }
 
 impl ReloadRun {
-    /// Shutdown: no more replacements.
+    fn of(slots: &[Slot]) -> ReloadRun {
+        let pending = slots.iter().filter(|s| !s.retiring).map(|s| s.key.slot).collect();
+        ReloadRun { pending, ..ReloadRun::default() }
+    }
+
+    /// Shutdown: no more replacements, and no reload after this one.
     pub(super) fn cancel(&mut self) {
         self.pending.clear();
+        self.queued = false;
     }
 }
 
@@ -37,11 +47,12 @@ impl Supervisor {
             return;
         }
         let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
-        if group.reload.is_some() {
-            return; // one at a time; a second request while one runs changes nothing
+        if let Some(running) = group.reload.as_mut() {
+            // One at a time: the new code may have landed after this reload began.
+            running.queued = true;
+            return;
         }
-        let pending = group.slots.iter().filter(|s| !s.retiring).map(|s| s.key.slot).collect();
-        group.reload = Some(ReloadRun { pending, ..ReloadRun::default() });
+        group.reload = Some(ReloadRun::of(&group.slots));
         self.out.push(Command::Emit(Event {
             scope: Scope::Group(g),
             pid: None,
@@ -71,16 +82,23 @@ impl Supervisor {
                     }
                     reload.current = None;
                 }
-                if shutting_down {
+                if shutting_down && !reload.pending.is_empty() {
+                    // Cut short: not every worker was replaced, whatever came before.
+                    reload.failed = true;
                     reload.pending.clear();
                 }
                 let Some(next) = reload.pending.pop_front() else {
                     let (replaced, failed) = (reload.replaced, reload.failed);
-                    cx.out.push(Command::Emit(Event {
-                        scope: Scope::Group(g as u16),
-                        pid: None,
-                        kind: EventKind::ReloadFinished { replaced, failed },
-                    }));
+                    let scope = Scope::Group(g as u16);
+                    let kind = EventKind::ReloadFinished { replaced, failed };
+                    cx.out.push(Command::Emit(Event { scope, pid: None, kind }));
+                    // A failed reload does not cancel the queued one: it may bring the fix.
+                    if reload.queued && !shutting_down {
+                        *reload = ReloadRun::of(&group.slots);
+                        let kind = EventKind::ReloadStarted;
+                        cx.out.push(Command::Emit(Event { scope, pid: None, kind }));
+                        continue;
+                    }
                     group.reload = None;
                     break;
                 };
@@ -122,11 +140,30 @@ pub(super) fn on_spawned(slot: &mut Slot, cx: &mut Cx<'_>, pid: u32) {
     if cx.shutting_down {
         kill(slot, cx, ExitReason::Shutdown);
     } else if cx.wait_ready {
+        // The worker says when it serves; a settle time on top would only slow reloads.
         let at = cx.now + cx.policy.ready_timeout;
         cx.arm(slot, TimerKind::SuccessorReady, at);
+    } else if cx.policy.reload_settle.is_zero() {
+        handover(slot, cx);
     } else {
+        // Spawned is not serving: give it time to bind and listen, or to fail, before the
+        // old worker goes.
+        let at = cx.now + cx.policy.reload_settle;
+        cx.arm(slot, TimerKind::SuccessorSettled, at);
+    }
+}
+
+/// The replacement stayed up for `--reload-settle`: it takes over.
+pub(super) fn on_settled(slot: &mut Slot, cx: &mut Cx<'_>) {
+    if slot.successor.as_ref().is_some_and(|s| s.pid.is_some() && s.stop.is_none()) {
         handover(slot, cx);
     }
+}
+
+/// The timers that only mean something while the slot has a successor.
+fn clear_successor_timers(slot: &mut Slot) {
+    slot.timers
+        .retain(|&(_, k)| !matches!(k, TimerKind::SuccessorReady | TimerKind::SuccessorSettled));
 }
 
 pub(super) fn on_spawn_failed(slot: &mut Slot, cx: &mut Cx<'_>, error: String) {
@@ -143,7 +180,8 @@ pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
     }
     succ.ready = true;
     let pid = succ.pid;
-    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    // With or without --wait-ready: a worker that says it serves needs no settle time.
+    clear_successor_timers(slot);
     cx.emit(slot, pid, EventKind::Ready);
     handover(slot, cx);
 }
@@ -166,7 +204,7 @@ pub(super) fn on_exited(slot: &mut Slot, cx: &mut Cx<'_>, status: ExitStatus, gr
         // Whatever it started goes with it: a replacement never outlives its failure.
         cx.signal(slot.key, pid, Signal::KILL);
     }
-    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    clear_successor_timers(slot);
     cx.out.push(Command::Release { key: slot.key, generation: succ.generation });
     slot.reload_outcome = Some(false);
 }
@@ -202,13 +240,15 @@ pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
     let Some(mut succ) = slot.successor.take() else { return false };
     let wanted_gone = matches!(then, After::Stay | After::Remove) || cx.shutting_down;
     let not_ready = cx.wait_ready && !succ.ready;
-    slot.timers.retain(|&(_, k)| k != TimerKind::SuccessorReady);
+    clear_successor_timers(slot);
+    let succ_killed = succ.kill_sent;
     if !succ.kill_sent {
         succ.stop = None;
     }
     slot.last_pid = succ.pid;
     slot.phase = Phase::Live(succ);
-    slot.reload_outcome = Some(true);
+    // One killed for the shutdown replaced nothing, whichever of the two was reaped first.
+    slot.reload_outcome = Some(!succ_killed);
     if wanted_gone {
         // The slot was being stopped for good: its replacement follows the old run.
         let reason = if cx.shutting_down { ExitReason::Shutdown } else { ExitReason::Stopped };
