@@ -13,6 +13,7 @@ mod environment;
 mod jobcontrol;
 mod node;
 mod output;
+mod readme;
 mod reload;
 mod shutdown;
 mod signals;
