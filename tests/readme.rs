@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::util::{TOKEN_VAR, corral_bin, kill_token_processes, wait_until};
 
-/// The command lines of the README's ```sh blocks that run corral.
+/// The command lines of the README's `sh` blocks that run corral.
 fn examples(readme: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_sh = false;
