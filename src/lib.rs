@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod fleet;
 pub mod headless;
 pub mod logging;
 pub mod protocol;

@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod demo;
 mod environment;
+mod fleet;
 mod jobcontrol;
 mod node;
 mod output;

@@ -19,6 +19,10 @@ const OWNED: &[&str] = &[
     "CORRAL_GENERATION",
     "CORRAL_PRIMARY_PID",
     "CORRAL_EVENT_FD",
+    // corral's own service manager talks to corral, not to its workers.
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
 ];
 
 /// `KEY=VALUE` entries shared by every worker of a group.

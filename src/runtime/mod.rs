@@ -125,6 +125,8 @@ struct Runtime {
     /// The dashboard failed (a panic, a broken terminal), or SIGQUIT forced the stop:
     /// exit 1 after stopping workers.
     ui_failed: bool,
+    /// systemd's notification socket, when corral runs as a `Type=notify` service.
+    notifier: Option<crate::fleet::Notifier>,
 }
 
 fn headless(
@@ -183,6 +185,7 @@ impl Runtime {
             exit: None,
             sample_targets: None,
             usage: HashMap::new(),
+            notifier: crate::fleet::Notifier::from_env(),
         }
     }
 
@@ -216,10 +219,13 @@ impl Runtime {
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         let mut frame = tokio::time::interval(FRAME);
         frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let watchdog_every = self.notifier.as_ref().and_then(crate::fleet::Notifier::watchdog);
+        let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.drive();
+            self.notify_ready();
             if let Some(code) = self.exit {
                 return self.finish(code, &mut signals).await;
             }
@@ -231,7 +237,16 @@ impl Runtime {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
-                _ = second.tick(), if self.dashboard.is_some() || self.hub.borrow().held() => {
+                // WHY from this loop: a loop that is stuck stops the pings, and systemd's
+                // watchdog restarts corral.
+                _ = watchdog.tick(), if watchdog_every.is_some() => {
+                    if let Some(n) = self.notifier.as_mut() {
+                        n.watchdog_ping();
+                    }
+                }
+                _ = second.tick(), if self.dashboard.is_some()
+                    || self.notifier.is_some()
+                    || self.hub.borrow().held() => {
                     self.every_second();
                 }
                 () = wake.notified() => {}
@@ -351,6 +366,49 @@ impl Runtime {
         }
         if self.hub.borrow().held() {
             self.keep_alive_held();
+        }
+        if let Some(n) = self.notifier.as_mut() {
+            let now = Instant::now();
+            n.retry();
+            n.status(now, &crate::fleet::notify::summary(&self.core.snapshot(now)));
+        }
+    }
+
+    /// `READY=1` once every worker of every group is up (ready, with `--wait-ready`).
+    fn notify_ready(&mut self) {
+        let Some(n) = self.notifier.as_mut() else { return };
+        if n.ready_sent() || self.core.shutting_down() {
+            return;
+        }
+        let snapshot = self.core.snapshot(Instant::now());
+        let all_up = !snapshot.workers.is_empty()
+            && snapshot.groups.iter().all(|g| g.up == g.workers)
+            && snapshot.workers.iter().all(|w| w.state == crate::core::WorkerState::Running);
+        if all_up {
+            n.ready();
+            n.status(Instant::now(), &crate::fleet::notify::summary(&snapshot));
+        }
+    }
+
+    /// The service manager hears of reloads and of the shutdown.
+    fn notify_event(&mut self, kind: &EventKind) {
+        let Some(n) = self.notifier.as_mut() else { return };
+        match kind {
+            EventKind::ReloadStarted => n.reloading(),
+            EventKind::ReloadFinished { .. } => {
+                let groups = self.groups.len() as u16;
+                if !(0..groups).any(|g| self.core.reloading(g)) {
+                    n.reloaded();
+                }
+            }
+            EventKind::ShutdownStarted { .. } => n.stopping(),
+            EventKind::Spawned { .. }
+            | EventKind::SpawnFailed { .. }
+            | EventKind::Ready
+            | EventKind::Exited { .. }
+            | EventKind::RestartScheduled { .. }
+            | EventKind::GaveUp { .. }
+            | EventKind::Scaled { .. } => {}
         }
     }
 
@@ -505,6 +563,7 @@ impl Runtime {
         if let Some(d) = self.dashboard.as_mut() {
             d.on_event(&event.kind);
         }
+        self.notify_event(&event.kind);
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {

@@ -96,6 +96,14 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Like [`Corral::start`], with extra environment variables for corral.
+    pub fn start_with_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Corral {
+        let mut command = Command::new(corral_bin());
+        command.args(["--no-ui", "--log-format", "json"]).args(args);
+        command.envs(env.iter().copied());
+        Corral::spawn(command)
+    }
+
     /// Starts `corral ARGS…` exactly as given (for subcommands such as `demo`).
     pub fn start_raw<S: AsRef<OsStr>>(args: &[S]) -> Corral {
         let mut command = Command::new(corral_bin());
