@@ -18,6 +18,8 @@ pub mod core;
 pub mod demo;
 pub mod fleet;
 pub mod headless;
+#[doc(hidden)]
+pub mod keeper;
 pub mod logging;
 pub mod protocol;
 pub mod runtime;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     match args.get(1).and_then(|a| a.to_str()) {
         Some("__demo-worker") => return corral::demo::worker_main(args[2..].to_vec()),
         Some("__test-worker") => return corral::testworker::main(args[2..].to_vec()),
+        Some("__keeper") => return corral::keeper::main(&args[2..]),
         _ => {}
     }
     // Before any thread exists, so every thread starts with nothing blocked.

@@ -14,6 +14,7 @@ mod fleet;
 mod jobcontrol;
 mod node;
 mod output;
+mod processes;
 mod readme;
 mod reload;
 mod shutdown;

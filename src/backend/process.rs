@@ -53,6 +53,78 @@ pub fn reap_one() -> Option<(u32, ExitStatus)> {
     }
 }
 
+/// The next exited child, left unreaped (`WNOWAIT`): its pid stays taken, and so does the
+/// process group it leads, until [`reap_pid`].
+pub fn peek_exit() -> Option<(u32, ExitStatus)> {
+    peek(libc::P_ALL, 0)
+}
+
+/// Whether child `pid` has exited (left unreaped).
+pub fn peek_exit_of(pid: u32) -> Option<ExitStatus> {
+    peek(libc::P_PID, pid).map(|(_, s)| s)
+}
+
+fn peek(idtype: libc::idtype_t, id: u32) -> Option<(u32, ExitStatus)> {
+    loop {
+        // SAFETY: siginfo_t is plain data; all-zero is valid and waitid overwrites it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: waitid writes only into `info`, which lives for the call.
+        let rc = unsafe { libc::waitid(idtype, id, &raw mut info, flags) };
+        if rc < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return None; // ECHILD: no such child
+        }
+        // SAFETY: after a successful waitid with WEXITED these fields are set (pid 0:
+        // nothing has exited).
+        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        if pid <= 0 {
+            return None;
+        }
+        let status = if code == libc::CLD_EXITED {
+            ExitStatus::Code(status)
+        } else {
+            ExitStatus::Signal(Signal(status))
+        };
+        return Some((pid as u32, status));
+    }
+}
+
+/// Reaps child `pid` (already known to have exited).
+pub fn reap_pid(pid: u32) {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waitpid writes only into `status`, which lives for the call.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &raw mut status, libc::WNOHANG) };
+        if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return;
+    }
+}
+
+/// The process group of `pid`, if it is alive (not a zombie).
+pub fn pgrp_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let _ppid = fields.next()?;
+    fields.next()?.parse().ok()
+}
+
+/// Whether `pid`'s environment holds every one of `vars` (`KEY=VALUE`).
+pub fn environ_has(pid: u32, vars: &[Vec<u8>]) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    vars.iter().all(|want| env.split(|&b| b == 0).any(|var| var == want.as_slice()))
+}
+
 fn decode_status(status: libc::c_int) -> ExitStatus {
     if libc::WIFSIGNALED(status) {
         ExitStatus::Signal(Signal(libc::WTERMSIG(status)))

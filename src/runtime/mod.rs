@@ -6,7 +6,9 @@
 mod dashboard;
 mod env;
 mod hub;
+mod keeper;
 pub mod logs;
+mod procs;
 mod signals;
 mod streams;
 mod timers;
@@ -107,8 +109,11 @@ struct Runtime {
     /// Live leaders: pid → slot and generation.
     leaders: HashMap<u32, (WorkerKey, u32)>,
     generations: HashMap<(WorkerKey, u32), GenerationIo>,
-    /// Groups whose leader was reaped while members lived on: (slot, generation, pgid).
-    draining: Vec<(WorkerKey, u32, u32)>,
+    /// Generations whose leader exited while their group or escapees lived on.
+    draining: Vec<procs::Draining>,
+    /// Leaders kept as zombies until their group is empty (see `procs`).
+    held: std::collections::HashSet<u32>,
+    keeper: Option<keeper::Keeper>,
     timers: Timers,
     pending: VecDeque<Input>,
     hub: Rc<RefCell<Hub>>,
@@ -178,6 +183,8 @@ impl Runtime {
             leaders: HashMap::new(),
             generations: HashMap::new(),
             draining: Vec::new(),
+            held: std::collections::HashSet::new(),
+            keeper: None,
             timers: Timers::default(),
             pending: VecDeque::new(),
             hub: Rc::new(RefCell::new(Hub::new(headless))),
@@ -190,6 +197,7 @@ impl Runtime {
     }
 
     async fn run(&mut self) -> u8 {
+        self.keeper = keeper::Keeper::start();
         let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
@@ -596,6 +604,9 @@ impl Runtime {
         drop(theirs); // the worker has its copy; ours would hide its EOF
         let pid = child.pid;
         self.leaders.insert(pid, (key, generation));
+        if let Some(k) = self.keeper.as_mut() {
+            k.watch(pid);
+        }
         self.update_sample_targets();
         let streams = [
             (child.stdout, Kind::Output(Stream::Stdout)),
@@ -623,46 +634,6 @@ impl Runtime {
         Input::Spawned { key, generation, pid }
     }
 
-    fn signal(&self, key: WorkerKey, pid: u32, signal: Signal) {
-        // WHY: a pid is signalled only while it cannot have been recycled: the leader is
-        // not reaped yet, or its group was seen alive and is still being emptied.
-        let known = self.leaders.get(&pid).is_some_and(|(k, _)| *k == key)
-            || self.draining.iter().any(|&(k, _, pgid)| k == key && pgid == pid);
-        if !known {
-            tracing::debug!(worker = %self.id(key), pid, %signal, "not signalling a process that is gone");
-            return;
-        }
-        if let Err(e) = backend::signal_group(pid, signal) {
-            tracing::warn!(worker = %self.id(key), pid, %signal, "cannot signal the worker's group: {e}");
-        }
-    }
-
-    /// Collects every exited child; workers' exits go to the core after their pipes are
-    /// drained, so their last words come before the `exited` event.
-    fn reap(&mut self) {
-        let mut reaped = Vec::new();
-        while let Some(exit) = backend::reap_one() {
-            reaped.push(exit);
-        }
-        for (pid, status) in reaped {
-            let Some((key, generation)) = self.leaders.remove(&pid) else {
-                tracing::debug!(pid, "reaped a descendant that outlived its parent");
-                continue;
-            };
-            self.usage.remove(&key);
-            self.update_sample_targets();
-            self.drain(key, generation);
-            let group_alive = backend::group_alive(pid);
-            if group_alive {
-                self.draining.push((key, generation, pid));
-            }
-            let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
-            self.pending.extend(found);
-            self.pending.push_back(Input::Exited { key, generation, status, group_alive });
-        }
-        self.check_groups();
-    }
-
     fn drain(&self, key: WorkerKey, generation: u32) {
         let Some(io) = self.generations.get(&(key, generation)) else {
             return;
@@ -673,20 +644,8 @@ impl Runtime {
         }
     }
 
-    fn check_groups(&mut self) {
-        let mut gone = Vec::new();
-        self.draining.retain(|&(key, generation, pgid)| {
-            let alive = backend::group_alive(pgid);
-            if !alive {
-                gone.push(Input::GroupGone { key, generation });
-            }
-            alive
-        });
-        self.pending.extend(gone);
-    }
-
     fn release(&mut self, key: WorkerKey, generation: u32) {
-        self.draining.retain(|&(k, g, _)| (k, g) != (key, generation));
+        self.draining.retain(|d| (d.key, d.generation) != (key, generation));
         let Some(io) = self.generations.remove(&(key, generation)) else {
             return;
         };
@@ -702,7 +661,12 @@ impl Runtime {
     async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
         let grace =
             self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
-        kill_strays(grace, signals).await;
+        self.reap_held();
+        let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
+        kill_strays(grace, signals, keeper).await;
+        if let Some(k) = self.keeper.as_mut() {
+            k.bye();
+        }
         let keys: Vec<_> = self.generations.keys().copied().collect();
         for (key, generation) in keys {
             self.release(key, generation);
@@ -771,9 +735,12 @@ pub fn unblock_signals() {
 
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
-async fn kill_strays(grace: Duration, signals: &mut Signals) {
+async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
+    let others = || -> Vec<u32> {
+        backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
+    };
     for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
-        let strays = backend::children_of_self();
+        let strays = others();
         if strays.is_empty() {
             return;
         }
@@ -785,7 +752,7 @@ async fn kill_strays(grace: Duration, signals: &mut Signals) {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while backend::reap_one().is_some() {}
-            if backend::children_of_self().is_empty() {
+            if others().is_empty() {
                 return;
             }
             tokio::select! {

@@ -393,8 +393,21 @@ pub fn pid_alive(pid: u32) -> bool {
     stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
 }
 
-/// The live children of `pid` (all its threads').
+/// The live children of `pid` (all its threads'), but corral's keeper (`__keeper`).
 pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = all_children_of(pid);
+    children.retain(|&c| !is_keeper(c));
+    children
+}
+
+/// Whether `pid` is a corral keeper process.
+pub fn is_keeper(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(b"__keeper".as_slice()))
+}
+
+/// The live children of `pid`, the keeper included.
+pub fn all_children_of(pid: u32) -> Vec<u32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
