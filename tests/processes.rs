@@ -93,3 +93,61 @@ fn a_leader_whose_group_lives_on_is_kept_unreaped_until_the_group_is_empty() {
     assert!(stat(leader).is_none_or(|s| s.ppid != corral.pid()), "reaped at the end");
     corral.assert_nothing_left();
 }
+
+#[test]
+fn as_pid_1_of_a_namespace_it_reaps_orphans_and_stops_on_sigterm() {
+    // Needs root for a PID namespace (as a container entrypoint would be); CI runs as root.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for unshare --pid");
+        return;
+    }
+    // Workers that keep double-forking short-lived orphans, which land on PID 1: corral.
+    let script = "while :; do (sh -c 'sleep 0.01 & exit 3' &); sleep 0.02; done";
+    let token = format!("{:016x}", fastrand::u64(..));
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(crate::util::corral_bin())
+        .args(["--no-ui", "-w", "2", "--", "sh", "-c", script])
+        .env(crate::util::TOKEN_VAR, &token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare runs");
+    let mut corral = None;
+    let found = wait_until(DEADLINE, || {
+        corral = all_children_of(unshare.id()).first().copied();
+        corral.is_some_and(|c| crate::util::children_of(c).len() == 2)
+    });
+    let corral = corral.filter(|_| found);
+    let Some(corral) = corral else {
+        let _ = unshare.kill();
+        crate::util::kill_token_processes(&token);
+        eprintln!("skipped: unshare --pid did not start corral here");
+        return;
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let zombies = zombie_children(corral);
+    assert!(zombies.len() < 5, "orphans pile up as zombies: {zombies:?}");
+    assert!(crate::util::send_signal(corral, libc::SIGTERM), "corral as PID 1 is alive");
+    let mut status = None;
+    let exited = wait_until(DEADLINE, || {
+        status = unshare.try_wait().expect("waitpid");
+        status.is_some()
+    });
+    crate::util::kill_token_processes(&token);
+    assert!(exited, "SIGTERM to PID 1 must stop it (the kernel ignores unhandled ones)");
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+/// corral's children that are zombies (not yet reaped).
+fn zombie_children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|t| t.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .filter(|&c| stat(c).is_some_and(|s| s.state == 'Z'))
+        .collect()
+}
