@@ -123,6 +123,7 @@ fn as_pid_1_of_a_namespace_it_reaps_orphans_and_stops_on_sigterm() {
     let corral = corral.filter(|_| found);
     let Some(corral) = corral else {
         let _ = unshare.kill();
+        let _ = unshare.wait();
         crate::util::kill_token_processes(&token);
         eprintln!("skipped: unshare --pid did not start corral here");
         return;
@@ -136,6 +137,10 @@ fn as_pid_1_of_a_namespace_it_reaps_orphans_and_stops_on_sigterm() {
         status = unshare.try_wait().expect("waitpid");
         status.is_some()
     });
+    if !exited {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+    }
     crate::util::kill_token_processes(&token);
     assert!(exited, "SIGTERM to PID 1 must stop it (the kernel ignores unhandled ones)");
     assert_eq!(status.and_then(|s| s.code()), Some(0));
