@@ -1,5 +1,5 @@
 //! corral: run N copies of a program as worker processes, restart the ones that die, and
-//! report everything (headless lines now, a dashboard later).
+//! report everything, in a live terminal dashboard or as headless lines (text or JSON).
 //!
 //! Data flows one way:
 //!
@@ -15,6 +15,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod core;
+#[doc(hidden)]
 pub mod demo;
 pub mod fleet;
 pub mod headless;
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod protocol;
 pub mod runtime;
 pub mod signal;
+#[doc(hidden)]
 pub mod testworker;
 pub mod text;
 pub mod ui;

@@ -13,7 +13,7 @@ use crate::config::ListenAddr;
 use crate::core::Backoff;
 use crate::signal::Signal;
 
-pub(crate) const MAX_WORKERS: u32 = 4096;
+pub(crate) use crate::core::MAX_WORKERS;
 
 pub(crate) fn workers(text: &str) -> Result<u32, String> {
     text.parse::<u32>()

@@ -18,7 +18,7 @@ pub use event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
-pub use supervisor::{GroupConfig, Supervisor};
+pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};
 pub use worker::WorkerKey;
 
 #[cfg(test)]

@@ -146,10 +146,6 @@ impl Supervisor {
         self.groups.get(usize::from(g)).is_some_and(|group| group.reload.is_some())
     }
 
-    pub fn group_names(&self) -> Vec<String> {
-        self.groups.iter().map(|g| g.config.name.clone()).collect()
-    }
-
     /// Feed one fact in, get the commands it calls for.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Command> {
         match input {

@@ -170,7 +170,12 @@ impl Runtime {
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
         let dashboard_mode = headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
-        let seed = u64::from(pid) ^ u64::from(Instant::now().elapsed().subsec_nanos());
+        // Jitter only needs to differ between corrals started together: the wall clock's
+        // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = u64::from(pid).rotate_left(32) ^ nanos;
         Runtime {
             // Headless corral exits once nothing is left to run; the dashboard stays up so
             // people can read what happened.
