@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod demo;
 mod environment;
+mod hygiene;
 mod node;
 mod shutdown;
 mod supervise;
