@@ -3,10 +3,79 @@
 //! memory counted once per thread.
 
 use std::fmt::Write as _;
+use std::io::Read;
+use std::os::unix::fs::symlink;
+use std::process::{Child, Command, Stdio};
+use std::thread;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::util::{Corral, DEADLINE, of_worker, test_worker_per_slot, with_command};
+use crate::util::{
+    Corral, DEADLINE, TOKEN_VAR, corral_bin, kill_token_processes, of_worker, test_worker_per_slot,
+    wait_until, with_command,
+};
+
+/// `corral ARGS…` run to its end with its stdout and stderr collected, killed with
+/// everything it started if it outlives the deadline or the test fails.
+struct Run {
+    child: Child,
+    token: String,
+}
+
+impl Run {
+    fn start(args: &[&str]) -> Run {
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let child = Command::new(corral_bin())
+            .args(args)
+            .env(TOKEN_VAR, &token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("corral starts");
+        Run { child, token }
+    }
+
+    /// `(exit code, stdout, stderr)` once corral has exited and closed both.
+    fn finish(mut self) -> (Option<i32>, Vec<u8>, Vec<u8>) {
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(self.child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(self.child.stderr.take().map(|p| Box::new(p) as _));
+        let mut status = None;
+        let exited = wait_until(DEADLINE, || {
+            status = self.child.try_wait().expect("waitpid");
+            status.is_some()
+        });
+        assert!(exited, "corral did not exit");
+        let stdout = stdout.join().expect("stdout reader");
+        let stderr = stderr.join().expect("stderr reader");
+        (status.and_then(|s| s.code()), stdout, stderr)
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        kill_token_processes(&self.token);
+    }
+}
+
+/// Every character the text rule makes visible: C0 and C1 controls, DEL, a bidi override.
+fn control_chars(bytes: &[u8]) -> Vec<char> {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{2069}').contains(&c))
+        .collect()
+}
 
 /// `hex:` step for bytes.
 fn hex(bytes: &[u8]) -> String {
@@ -51,4 +120,60 @@ fn event_lines_no_reader_accepts_are_protocol_errors() {
         assert_eq!(exits[0]["messages"], 1, "only the valid line is a message\n{dump}");
     }
     corral.assert_nothing_left();
+}
+
+#[test]
+fn no_terminal_control_from_a_worker_or_the_command_line_reaches_the_terminal() {
+    const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J\x1b[31m\u{7f}\u{9b}1m\u{85}\u{202e}";
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The command itself is named with an escape: corral echoes it when it starts.
+    let shell = dir.path().join(format!("{HOSTILE}sh"));
+    symlink("/bin/sh", &shell).expect("symlink to sh");
+    let shell = shell.to_str().expect("UTF-8 path");
+    let steps = [
+        json!({"type": "log", "level": HOSTILE, "msg": HOSTILE}),
+        json!({"type": "status", "text": HOSTILE}),
+        json!({"type": "metric", "name": HOSTILE, "value": 1}),
+        json!({"type": HOSTILE, HOSTILE: [HOSTILE]}),
+    ];
+    let mut worker = vec![corral_bin().to_string(), "__test-worker".into()];
+    for step in &steps {
+        worker.extend(["--send".to_string(), step.to_string()]);
+    }
+    // C1 and bidi characters may stand raw in JSON: one line sends them unescaped.
+    worker.extend(["--send".into(), format!("raw:{{\"type\":\"{HOSTILE}\"}}").replace('\x1b', "")]);
+    worker.extend(["--exit".into(), "3".into()]);
+    let quoted: Vec<String> = worker.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "printf '{esc}out\\n'; printf '{esc}err\\n' >&2; exec {}",
+        quoted.join(" "),
+        esc = HOSTILE.replace('%', "%%")
+    );
+    for format in ["text", "json"] {
+        let args = ["--no-ui", "--log-format", format, "-w", "1", "--restart", "never", "--"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend([shell, "-c", script.as_str()]);
+        let (code, stdout, stderr) = Run::start(&args).finish();
+        let out = String::from_utf8_lossy(&stdout);
+        assert_eq!(code, Some(1), "the worker failed, so corral exits 1:\n{out}");
+        // The run really carried the hostile strings: each kind of record is there.
+        for seen in ["PWNED", "out", "err", "1m"] {
+            assert!(out.contains(seen), "{format}: {seen} missing\n{out}");
+        }
+        assert_eq!(control_chars(&stdout), [], "{format} stdout:\n{out}");
+        assert_eq!(control_chars(&stderr), [], "{format} stderr");
+        if format == "json" {
+            for line in out.lines() {
+                serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            }
+        }
+    }
+    // A command that cannot run is echoed in the one error line.
+    let missing = dir.path().join(format!("{HOSTILE}missing"));
+    let (code, stdout, stderr) =
+        Run::start(&["--no-ui", "--", missing.to_str().expect("UTF-8")]).finish();
+    assert_eq!(code, Some(2));
+    assert!(stdout.is_empty());
+    assert!(String::from_utf8_lossy(&stderr).contains("\\u{1b}]0;PWNED"), "{stderr:?}");
+    assert_eq!(control_chars(&stderr), []);
 }

@@ -18,7 +18,7 @@ pub struct BoundListener {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr}: {}", super::describe(source))]
+#[error("cannot listen on {}: {}", crate::text::escape(addr, false), super::describe(source))]
 pub struct BindError {
     pub addr: String,
     #[source]

@@ -39,7 +39,10 @@ pub struct CliExit {
 }
 
 impl CliExit {
+    /// The message echoes what the operator typed (a command, a path, a value): escaped, so
+    /// a stray escape sequence in it cannot reach the terminal.
     fn usage(message: impl std::fmt::Display) -> CliExit {
+        let message = crate::text::escape(&message.to_string(), false);
         CliExit { message: format!("corral: {message}"), to_stderr: true, code: 2 }
     }
 }

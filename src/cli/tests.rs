@@ -422,3 +422,22 @@ fn readiness_liveness_and_memory_options() {
     }
     assert!(fail(&["--heartbeat-timeout", "0", "--", &cmd]).contains("'0'"));
 }
+
+#[test]
+fn what_the_operator_typed_is_echoed_escaped() {
+    let esc = "\x1b]0;PWNED\x07\x1b[2J\u{9b}";
+    let shown = "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{9b}";
+    let command = format!("./{esc}nope");
+    let cwd = format!("/{esc}");
+    // clap drops ANSI sequences from the values it echoes, but not the rest.
+    for (args, whole) in [
+        (vec!["--", command.as_str()], true),
+        (vec!["--cwd", cwd.as_str(), "--", "sh"], true),
+        (vec!["-w", esc, "--", "sh"], false),
+        (vec!["--listen", esc, "--", "sh"], false),
+    ] {
+        let message = fail(&args);
+        assert!(!message.chars().any(char::is_control), "{args:?}: {message:?}");
+        assert!(message.contains(if whole { shown } else { "\\u{9b}" }), "{args:?}: {message}");
+    }
+}
