@@ -177,3 +177,19 @@ fn no_terminal_control_from_a_worker_or_the_command_line_reaches_the_terminal() 
     assert!(String::from_utf8_lossy(&stderr).contains("\\u{1b}]0;PWNED"), "{stderr:?}");
     assert_eq!(control_chars(&stderr), []);
 }
+
+#[test]
+fn a_negative_number_is_a_usage_error_naming_the_option() {
+    for (args, want) in [
+        (["-w", "-1"], "corral: invalid value '-1' for '--workers <N>': expected a whole number"),
+        (["--min-uptime", "-5s"], "corral: invalid value '-5s' for '--min-uptime <D>': expected"),
+    ] {
+        let line: Vec<&str> = args.iter().copied().chain(["--", "sleep", "1000"]).collect();
+        let (code, stdout, stderr) = Run::start(&line).finish();
+        let stderr = String::from_utf8_lossy(&stderr);
+        assert_eq!(code, Some(2), "{line:?}: {stderr}");
+        assert!(stdout.is_empty(), "{line:?}");
+        assert_eq!(stderr.lines().count(), 1, "{line:?}: {stderr}");
+        assert!(stderr.starts_with(want), "{line:?}: {stderr}");
+    }
+}
