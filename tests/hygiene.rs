@@ -3,16 +3,18 @@
 //! memory counted once per thread.
 
 use std::fmt::Write as _;
+use std::fs;
 use std::io::Read;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{FileTypeExt, symlink};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 
 use serde_json::{Value, json};
 
 use crate::util::{
-    Corral, DEADLINE, TOKEN_VAR, corral_bin, kill_token_processes, of_worker, test_worker_per_slot,
-    wait_until, with_command,
+    Corral, DEADLINE, TOKEN_VAR, corral_bin, kill_token_processes, of_worker, test_worker,
+    test_worker_per_slot, wait_until, with_command,
 };
 
 /// `corral ARGS…` run to its end with its stdout and stderr collected, killed with
@@ -192,4 +194,42 @@ fn a_negative_number_is_a_usage_error_naming_the_option() {
         assert_eq!(stderr.lines().count(), 1, "{line:?}: {stderr}");
         assert!(stderr.starts_with(want), "{line:?}: {stderr}");
     }
+}
+
+#[test]
+fn listen_unix_never_deletes_what_is_not_a_stale_socket_and_cleans_up_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let regular = dir.path().join("notes.txt");
+    fs::write(&regular, "keep me").expect("write");
+    let fifo = dir.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(status.success());
+    for path in [&regular, &fifo] {
+        let addr = format!("unix:{}", path.display());
+        let (code, _, stderr) =
+            Run::start(&["--no-ui", "-w", "1", "--listen", &addr, "--", "sleep", "1000"]).finish();
+        let stderr = String::from_utf8_lossy(&stderr);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("corral: cannot listen on {addr}: a file that is not a socket is in the way")
+        );
+    }
+    assert_eq!(fs::read_to_string(&regular).expect("the file survives"), "keep me");
+    assert!(fs::symlink_metadata(&fifo).expect("the FIFO survives").file_type().is_fifo());
+
+    // A socket file left by a run that died: replaced, served, and gone after a clean exit.
+    let path = dir.path().join("app.sock");
+    drop(UnixListener::bind(&path).expect("bind"));
+    assert!(UnixStream::connect(&path).is_err(), "stale: nobody listens");
+    let addr = format!("unix:{}", path.display());
+    let mut corral =
+        Corral::start(&with_command(&["-w", "1", "--listen", &addr], &test_worker(&[])));
+    corral.wait_spawned(1);
+    assert!(UnixStream::connect(&path).is_ok(), "corral listens on the path\n{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    let status = corral.wait_exit(DEADLINE);
+    assert!(status.success(), "{}", corral.dump());
+    assert!(fs::symlink_metadata(&path).is_err(), "the socket file is left behind");
+    corral.assert_nothing_left();
 }
