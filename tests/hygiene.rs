@@ -12,6 +12,7 @@ use std::thread;
 
 use serde_json::{Value, json};
 
+use crate::util::pty::Tty;
 use crate::util::{
     Corral, DEADLINE, TOKEN_VAR, corral_bin, kill_token_processes, of_worker, test_worker,
     test_worker_per_slot, wait_until, with_command,
@@ -232,4 +233,17 @@ fn listen_unix_never_deletes_what_is_not_a_stale_socket_and_cleans_up_its_own() 
     assert!(status.success(), "{}", corral.dump());
     assert!(fs::symlink_metadata(&path).is_err(), "the socket file is left behind");
     corral.assert_nothing_left();
+}
+
+#[test]
+fn the_dashboard_log_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let tty = Tty::start(&with_command(&["-n", "web", "-w", "1"], &test_worker(&[])));
+    tty.wait_screen("the dashboard", DEADLINE, |s| s.contains("web.1"));
+    let mode = |path: &std::path::Path| {
+        fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o777).ok()
+    };
+    let dir = tty.state_dir().join("corral");
+    assert_eq!(mode(&dir), Some(0o700), "{}", tty.dump());
+    assert_eq!(mode(&dir.join("corral.log")), Some(0o600), "{}", tty.dump());
 }
