@@ -1,8 +1,15 @@
 //! corral's own diagnostics (not worker output, not events), at a level set by `-v`/`-q`
 //! or by `RUST_LOG` when it is set. Headless: to stderr. With the dashboard: to a log file
-//! (the screen belongs to the dashboard), `$XDG_STATE_HOME/corral/corral.log`.
+//! (the screen belongs to the dashboard), `$XDG_STATE_HOME/corral/corral.log`, private to
+//! the user (0600 in a 0700 directory) and never opened through a symbolic link.
 
-use std::path::PathBuf;
+use std::ffi::CString;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -36,11 +43,21 @@ pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
         EnvFilter::default().add_directive(level(verbosity).into())
     };
     if to_file {
-        let path = log_path()?;
-        let dir = path.parent()?;
-        std::fs::create_dir_all(dir).ok()?;
-        let appender = tracing_appender::rolling::never(dir, "corral.log");
-        let (writer, guard) = tracing_appender::non_blocking(appender);
+        let Some(path) = log_path() else {
+            eprintln!("corral: diagnostics are not kept: neither XDG_STATE_HOME nor HOME is set");
+            return None;
+        };
+        let file = match open_log(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                // Before the dashboard takes the screen: the line is there when it is gone.
+                let shown = crate::text::escape(&path.to_string_lossy(), false);
+                let reason = crate::backend::describe(&e);
+                eprintln!("corral: diagnostics are not kept: cannot open {shown}: {reason}");
+                return None;
+            }
+        };
+        let (writer, guard) = tracing_appender::non_blocking(file);
         let result = tracing_subscriber::fmt()
             .with_writer(writer)
             .with_ansi(false)
@@ -56,4 +73,105 @@ pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
         .try_init();
     drop(result); // already initialised (a test harness): keep that subscriber
     None
+}
+
+/// Opens (creating) the log file at `path` for appending, as only its owner may read it:
+/// missing directories are made 0700, a new file 0600 and an old one set to 0600. A
+/// symbolic link as the file or as its directory, or a file that is not a regular file, is
+/// refused (`ELOOP`, `ENOTDIR`, `EINVAL`): someone else may have planted it.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    let name = CString::new(name.as_bytes())?;
+    // WHY: O_NONBLOCK so that a FIFO planted at the path fails or opens at once instead of
+    // blocking until someone reads it; it changes nothing for a regular file.
+    let flags =
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `dir` is an open directory and `name` a NUL-terminated string, both alive for
+    // the call; openat returns a new descriptor or -1.
+    let fd =
+        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NONBLOCK, 0o600) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    // SAFETY: F_SETFL on our own descriptor, with the flags it has minus O_NONBLOCK.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_APPEND) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_log_is_private_to_its_owner() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let path = state.path().join("new/corral/corral.log");
+        let mut file = open_log(&path).expect("open");
+        io::Write::write_all(&mut file, b"one\n").expect("write");
+        drop(file);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&state.path().join("new/corral")), 0o700);
+        assert_eq!(mode(&state.path().join("new")), 0o700);
+        let mut again = open_log(&path).expect("open again");
+        io::Write::write_all(&mut again, b"two\n").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\ntwo\n", "appends");
+
+        let old = state.path().join("old.log");
+        std::fs::write(&old, "x").expect("write");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(open_log(&old).expect("open an old log"));
+        assert_eq!(mode(&old), 0o600, "an old world-readable log is made private");
+    }
+
+    #[test]
+    fn a_planted_link_or_fifo_is_refused_and_left_alone() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let target = state.path().join("victim");
+        std::fs::write(&target, "precious").expect("write");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let dir = state.path().join("corral");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let link = dir.join("corral.log");
+        symlink(&target, &link).expect("symlink");
+        let err = open_log(&link).expect_err("a symlink is not followed");
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "precious");
+        assert_eq!(mode(&target), 0o644);
+
+        let linked_dir = state.path().join("linked");
+        symlink(&dir, &linked_dir).expect("symlink a directory");
+        assert!(open_log(&linked_dir.join("other.log")).is_err(), "nor a linked directory");
+        assert!(!dir.join("other.log").exists());
+
+        let fifo = dir.join("fifo.log");
+        let c_fifo = CString::new(fifo.as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        assert!(open_log(&fifo).is_err(), "a FIFO is refused, without blocking");
+        assert!(std::fs::symlink_metadata(&fifo).expect("stat").file_type().is_fifo());
+    }
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod demo;
 mod environment;
 mod fleet;
+mod hygiene;
 mod jobcontrol;
 mod node;
 mod output;

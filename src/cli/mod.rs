@@ -39,7 +39,10 @@ pub struct CliExit {
 }
 
 impl CliExit {
+    /// The message echoes what the operator typed (a command, a path, a value): escaped, so
+    /// a stray escape sequence in it cannot reach the terminal.
     fn usage(message: impl std::fmt::Display) -> CliExit {
+        let message = crate::text::escape(&message.to_string(), false);
         CliExit { message: format!("corral: {message}"), to_stderr: true, code: 2 }
     }
 }
@@ -81,21 +84,29 @@ enum Sub {
 #[derive(Args, Debug)]
 struct DemoArgs {
     /// The port the workers share on 127.0.0.1.
-    #[arg(long, value_name = "P", default_value_t = 3000, value_parser = values::port_arg)]
+    #[arg(
+        long, value_name = "P", default_value_t = 3000,
+        value_parser = values::port_arg, allow_hyphen_values = true,
+    )]
     port: u16,
     /// Each worker crashes after a random time in this range.
     #[arg(
         long, value_name = "MIN..MAX", default_value = "10s..40s",
-        value_parser = values::crash_after,
+        value_parser = values::crash_after, allow_hyphen_values = true,
     )]
     crash_after: CrashAfter,
 }
 
 /// Options of a run, accepted before or after `demo`.
+// Options that take a number or a duration have `allow_hyphen_values`: `-w -1` then reaches
+// the value parser and is refused by name, instead of `-1` looking like an unknown flag.
 #[derive(Args, Debug)]
 struct RunOpts {
     /// Workers in the group, 1 to 4096 [default: number of CPUs; 2 for demo].
-    #[arg(short, long, global = true, value_name = "N", value_parser = values::workers)]
+    #[arg(
+        short, long, global = true, value_name = "N",
+        value_parser = values::workers, allow_hyphen_values = true,
+    )]
     workers: Option<u32>,
     /// Group name, used in worker ids (web.2) [default: COMMAND's file name; web for demo].
     #[arg(short, long, global = true, value_name = "NAME", value_parser = values::name)]
@@ -111,37 +122,37 @@ struct RunOpts {
     /// up to MAX, one value is fixed, 0 restarts at once.
     #[arg(
         long, global = true, value_name = "D[..MAX]", default_value = "100ms..30s",
-        value_parser = values::backoff,
+        value_parser = values::backoff, allow_hyphen_values = true,
     )]
     backoff: Backoff,
     /// A run this long counts as stable: the backoff starts again from its first step.
     #[arg(
         long, global = true, value_name = "D", default_value = "10s",
-        value_parser = values::duration,
+        value_parser = values::duration, allow_hyphen_values = true,
     )]
     min_uptime: Duration,
     /// Give a worker up after N automatic restarts within --restart-window (0 = never).
     #[arg(
         long, global = true, value_name = "N", default_value_t = 0,
-        value_parser = values::max_restarts,
+        value_parser = values::max_restarts, allow_hyphen_values = true,
     )]
     max_restarts: u32,
     /// The window for --max-restarts.
     #[arg(
         long, global = true, value_name = "D", default_value = "60s",
-        value_parser = values::positive_duration,
+        value_parser = values::positive_duration, allow_hyphen_values = true,
     )]
     restart_window: Duration,
     /// Signal for a graceful stop (TERM, SIGINT, 2, ...).
     #[arg(
         long, global = true, value_name = "SIG", default_value = "SIGTERM",
-        value_parser = values::signal,
+        value_parser = values::signal, allow_hyphen_values = true,
     )]
     stop_signal: Signal,
     /// Grace after the stop signal before SIGKILL.
     #[arg(
         long, global = true, value_name = "D", default_value = "5s",
-        value_parser = values::duration,
+        value_parser = values::duration, allow_hyphen_values = true,
     )]
     kill_timeout: Duration,
     /// Working directory of the workers [default: corral's].
@@ -156,7 +167,7 @@ struct RunOpts {
     /// With --wait-ready, a worker not ready by then is killed and counts as failed.
     #[arg(
         long, global = true, value_name = "D", default_value = "30s",
-        value_parser = values::positive_duration,
+        value_parser = values::positive_duration, allow_hyphen_values = true,
     )]
     ready_timeout: Duration,
     /// Rolling reload without --wait-ready: a replacement must stay up this long before the
@@ -169,11 +180,17 @@ struct RunOpts {
     reload_settle: Duration,
     /// A worker that sent a heartbeat and then none for D is killed (SIGABRT, then SIGKILL
     /// after --kill-timeout) and restarted [default: off].
-    #[arg(long, global = true, value_name = "D", value_parser = values::positive_duration)]
+    #[arg(
+        long, global = true, value_name = "D",
+        value_parser = values::positive_duration, allow_hyphen_values = true,
+    )]
     heartbeat_timeout: Option<Duration>,
     /// Restart a worker whose resident memory (its whole process tree) stays above SIZE for
     /// two one-second samples: 512MiB, 1G [default: off].
-    #[arg(long, global = true, value_name = "SIZE", value_parser = values::memory_size)]
+    #[arg(
+        long, global = true, value_name = "SIZE",
+        value_parser = values::memory_size, allow_hyphen_values = true,
+    )]
     max_memory: Option<u64>,
     /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
     /// unmodified Node worker's messages reach corral; auto = when COMMAND is node, nodejs

@@ -436,3 +436,54 @@ fn reload_settle_defaults_to_2s_and_0_turns_it_off() {
     assert_eq!(demo(&["demo", "--reload-settle", "1s"]), Duration::from_secs(1));
     assert_eq!(demo(&["--reload-settle", "0", "demo"]), Duration::ZERO);
 }
+
+#[test]
+fn what_the_operator_typed_is_echoed_escaped() {
+    let esc = "\x1b]0;PWNED\x07\x1b[2J\u{9b}";
+    let shown = "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{9b}";
+    let command = format!("./{esc}nope");
+    let cwd = format!("/{esc}");
+    // clap drops ANSI sequences from the values it echoes, but not the rest.
+    for (args, whole) in [
+        (vec!["--", command.as_str()], true),
+        (vec!["--cwd", cwd.as_str(), "--", "sh"], true),
+        (vec!["-w", esc, "--", "sh"], false),
+        (vec!["--listen", esc, "--", "sh"], false),
+    ] {
+        let message = fail(&args);
+        assert!(!message.chars().any(char::is_control), "{args:?}: {message:?}");
+        assert!(message.contains(if whole { shown } else { "\\u{9b}" }), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn negative_numbers_are_refused_by_the_option_they_were_given_to() {
+    for (args, want) in [
+        (&["-w", "-1"][..], "invalid value '-1' for '--workers <N>': expected a whole number"),
+        (&["--workers=-1"], "invalid value '-1' for '--workers <N>'"),
+        (&["--max-restarts", "-1"], "invalid value '-1' for '--max-restarts <N>': expected"),
+        (&["--min-uptime", "-5s"], "invalid value '-5s' for '--min-uptime <D>': expected"),
+        (&["--kill-timeout", "-1s"], "invalid value '-1s' for '--kill-timeout <D>'"),
+        (&["--restart-window", "-1m"], "invalid value '-1m' for '--restart-window <D>'"),
+        (&["--ready-timeout", "-1"], "invalid value '-1' for '--ready-timeout <D>'"),
+        (&["--heartbeat-timeout", "-1"], "invalid value '-1' for '--heartbeat-timeout <D>'"),
+        (&["--backoff", "-1s..2s"], "invalid value '-1s..2s' for '--backoff <D[..MAX]>'"),
+        (&["--max-memory", "-1G"], "invalid value '-1G' for '--max-memory <SIZE>'"),
+        (&["--stop-signal", "-9"], "invalid value '-9' for '--stop-signal <SIG>'"),
+    ] {
+        let line: Vec<&str> = args.iter().copied().chain(["--", "sh"]).collect();
+        let message = fail(&line);
+        assert!(message.contains(want), "{line:?}: {message}");
+    }
+    for (args, want) in [
+        (&["demo", "--port", "-1"][..], "invalid value '-1' for '--port <P>'"),
+        (&["demo", "--crash-after", "-1s..2s"], "invalid value '-1s..2s' for '--crash-after"),
+    ] {
+        let message = fail(args);
+        assert!(message.contains(want), "{args:?}: {message}");
+    }
+    // A flag after a value-taking option is still a flag where the value was optional:
+    // nothing else changed in how options are read.
+    let g = group(&["-w", "2", "--no-ui", "--", "sh"]);
+    assert_eq!(g.workers, 2);
+}

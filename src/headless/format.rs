@@ -37,9 +37,11 @@ pub(super) fn text(out: &mut Vec<u8>, ts: &str, names: &[String], width: usize, 
         Record::Started { pid, groups } => {
             let mut body = format!("version {} started (pid {pid})", env!("CARGO_PKG_VERSION"));
             for g in *groups {
-                let _ = write!(body, "; {}: {} × {}", g.name, g.workers, g.command);
+                let command = crate::text::escape(&g.command, false);
+                let _ = write!(body, "; {}: {} × {command}", g.name, g.workers);
                 if !g.listen.is_empty() {
-                    let _ = write!(body, ", listening on {}", g.listen.join(", "));
+                    let listen = crate::text::escape(&g.listen.join(", "), false);
+                    let _ = write!(body, ", listening on {listen}");
                 }
             }
             ("corral".to_string(), body)
@@ -69,7 +71,9 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
     let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
     match kind {
         EventKind::Spawned { generation } => format!("spawned {pid}(generation {generation})"),
-        EventKind::SpawnFailed { error } => format!("spawn failed: {error}"),
+        EventKind::SpawnFailed { error } => {
+            format!("spawn failed: {}", crate::text::escape(error, false))
+        }
         EventKind::Ready => format!("{pid}ready"),
         EventKind::Exited { status, uptime, reason, .. } => {
             format!("{pid}exited: {status} after {} ({})", human_duration(*uptime), reason.label())
@@ -106,7 +110,11 @@ fn message_text(data: &serde_json::Value) -> String {
     let field = |k: &str| data.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
     match data.get("type").and_then(serde_json::Value::as_str) {
         Some("status") => format!("status: {}", sanitize(field("text").as_bytes())),
-        Some("log") => format!("log {}: {}", field("level"), sanitize(field("msg").as_bytes())),
+        Some("log") => format!(
+            "log {}: {}",
+            sanitize(field("level").as_bytes()),
+            sanitize(field("msg").as_bytes())
+        ),
         Some("metric") => {
             let value = data.get("value").map_or_else(String::new, ToString::to_string);
             format!("metric {} = {value}", sanitize(field("name").as_bytes()))
@@ -163,6 +171,13 @@ impl Obj<'_> {
 }
 
 pub(super) fn json(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) {
+    let start = out.len();
+    json_fields(out, ts, names, rec);
+    // serde_json escapes C0 controls only; the worker's data is copied as sent.
+    crate::text::escape_json(out, start);
+}
+
+fn json_fields(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) {
     out.extend_from_slice(b"{\"ts\":\"");
     out.extend_from_slice(ts.as_bytes());
     out.push(b'"');

@@ -217,3 +217,71 @@ fn text_shows_a_status_when_it_changes_and_metrics_only_when_asked() {
     let json = run_records(LogFormat::Json, false, &records);
     assert_eq!(json.lines().count(), 6, "JSON keeps everything: {json}");
 }
+
+/// Every character `crate::text::escape` makes visible, in one worker-supplied string.
+const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J\u{7f}\u{9b}1m\u{85}\u{202e}";
+
+fn assert_no_controls(out: &str) {
+    let bad: Vec<char> = out
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{2069}').contains(&c))
+        .collect();
+    assert!(bad.is_empty(), "raw {bad:?} in {out:?}");
+}
+
+#[test]
+fn worker_and_operator_strings_are_escaped_in_every_record() {
+    let data = serde_json::json!({"type": "log", "level": HOSTILE, "msg": HOSTILE}).to_string();
+    let status = serde_json::json!({"type": "status", "text": HOSTILE}).to_string();
+    let metric = serde_json::json!({"type": "metric", "name": HOSTILE, "value": 1}).to_string();
+    let custom = serde_json::json!({"type": HOSTILE, HOSTILE: [HOSTILE]}).to_string();
+    let raw_c1 = "{\"type\":\"\u{9b}\u{202e}\"}".to_string(); // valid JSON, C1 unescaped
+    let groups = [GroupInfo {
+        name: "web".into(),
+        workers: 1,
+        command: format!("./{HOSTILE} --flag"),
+        listen: vec![format!("unix:/tmp/{HOSTILE}")],
+    }];
+    let failed = Event {
+        scope: Scope::Worker(KEY),
+        pid: None,
+        kind: EventKind::SpawnFailed { error: HOSTILE.into() },
+    };
+    let line = HOSTILE.as_bytes();
+    let mut records = vec![
+        Record::Started { pid: 1, groups: &groups },
+        Record::Event(&failed, None),
+        Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line },
+    ];
+    for data in [&data, &status, &metric, &custom, &raw_c1] {
+        records.push(Record::Message {
+            key: KEY,
+            pid: 1,
+            data: data.as_bytes(),
+            kind: MessageKind::Other,
+        });
+    }
+    for rec in &records {
+        let text = text_of(rec);
+        assert_no_controls(&text);
+        let mut json = Vec::new();
+        format::json(&mut json, "t", &names(), rec);
+        let json = String::from_utf8(json).expect("utf8");
+        assert_no_controls(&json);
+        serde_json::from_str::<Value>(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    }
+    let log = text_of(&Record::Message {
+        key: KEY,
+        pid: 1,
+        data: data.as_bytes(),
+        kind: MessageKind::Other,
+    });
+    assert!(log.contains("log \\u{1b}]0;PWNED\\u{7}"), "{log}");
+    let v = json_of(&Record::Message {
+        key: KEY,
+        pid: 1,
+        data: raw_c1.as_bytes(),
+        kind: MessageKind::Other,
+    });
+    assert_eq!(v["data"]["type"], "\u{9b}\u{202e}", "the same value, escaped");
+}

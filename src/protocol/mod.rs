@@ -3,8 +3,10 @@
 //! panic, never unbounded memory. No tokio here, so the worker side can reuse it.
 
 mod codec;
+mod validate;
 
 pub use codec::{LineSplitter, Overflow, Piece};
+pub use validate::MAX_NESTING;
 
 use std::borrow::Cow;
 
@@ -50,7 +52,8 @@ impl Message {
 /// Why a line was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
-    /// Not UTF-8 or not JSON.
+    /// Not UTF-8, not JSON, nested deeper than [`MAX_NESTING`], or with a number no `f64`
+    /// holds.
     Malformed,
     /// Longer than [`MAX_EVENT_LINE`].
     Oversized,
@@ -105,11 +108,15 @@ impl Fields<'_> {
     }
 }
 
-/// Decodes one line (without its `\n`). A line that decodes is valid JSON, so the line
-/// itself is what a `message` event carries as `data`: exactly what the worker sent.
+/// Decodes one line (without its `\n`). A line that decodes is valid JSON, UTF-8 throughout,
+/// so the line itself is what a `message` event carries as `data`: exactly what the worker
+/// sent, and readable by any JSON parser.
 pub fn decode(line: &[u8]) -> Result<Message, ProtocolError> {
-    // serde_json rejects invalid UTF-8, trailing garbage and nesting past its recursion
-    // limit (an error, not a stack overflow).
+    // serde_json checks the grammar and the fields corral reads; the rest of the line (what
+    // it skips) is checked here.
+    if !validate::well_formed(line) {
+        return Err(ProtocolError::Malformed);
+    }
     if let Ok(fields) = serde_json::from_slice::<Fields<'_>>(line) {
         return Ok(fields.classify());
     }

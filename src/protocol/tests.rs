@@ -61,6 +61,61 @@ fn garbage_is_malformed() {
 }
 
 #[test]
+fn unknown_fields_are_checked_like_known_ones() {
+    // Each of these passed the fast path once (serde skips unknown fields without checking
+    // them) and reached the headless output verbatim.
+    let deep = format!("{{\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let bad: [&[u8]; 9] = [
+        b"{\"x\":\"\xff\"}",
+        b"{\"type\":\"tick\",\"x\":\"\xed\xa0\x80\"}",
+        deep.as_bytes(),
+        b"{\"v\":1e999}",
+        b"{\"v\":-1E+400}",
+        b"[1e999]",
+        b"{\"x\":\"\\ud800\"}",
+        b"{\"x\":\"\\udc00\\ud800\"}",
+        b"{\"x\":\"\\ud800\\u0041\"}",
+    ];
+    for line in bad {
+        assert_eq!(decode(line), Err(ProtocolError::Malformed), "{}", line.escape_ascii());
+    }
+    let long_but_finite = format!("{{\"v\":{}}}", "9".repeat(308));
+    let good: [&[u8]; 7] = [
+        b"{\"x\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+        b"{\"x\":\"\\ud83d\\ude00 \\u00e9 \\\\ud800\"}",
+        b"{\"v\":1e308,\"w\":-0.5e-999,\"n\":[0,-1,2.5E3]}",
+        b"{\"s\":\"1e999 [[[[ \\\" {\"}",
+        long_but_finite.as_bytes(),
+        b"{\"type\":\"tick\",\"n\":3}",
+        b"\"ready\"",
+    ];
+    for line in good {
+        assert!(decode(line).is_ok(), "{}", line.escape_ascii());
+    }
+}
+
+#[test]
+fn nesting_is_limited_the_same_on_both_paths() {
+    let nested = |depth: usize, prefix: &str| {
+        format!(
+            "{prefix}{}{}{}",
+            "[".repeat(depth),
+            "]".repeat(depth),
+            "}".repeat(prefix.len().min(1))
+        )
+    };
+    for prefix in ["", "{\"x\":"] {
+        let inner = MAX_NESTING - usize::from(!prefix.is_empty());
+        assert!(decode(nested(inner, prefix).as_bytes()).is_ok(), "{prefix} at the limit");
+        assert_eq!(
+            decode(nested(inner + 1, prefix).as_bytes()),
+            Err(ProtocolError::Malformed),
+            "{prefix} past the limit"
+        );
+    }
+}
+
+#[test]
 fn odd_shapes_take_the_general_path_with_the_same_meaning() {
     // A field of an unexpected type makes the fast path fail; the meaning must not change.
     assert_eq!(msg(br#"{"type":"tick","name":5}"#), Ok(Message::Custom));
@@ -120,7 +175,59 @@ fn memory_stays_bounded_without_newlines() {
     assert_eq!(oversized, 1);
 }
 
+/// Fragments that make lines near the edge of what is accepted: valid and broken JSON,
+/// surrogate escapes, overflowing numbers, stray bytes.
+const FRAGMENTS: &[&[u8]] = &[
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"\"",
+    b"\"k\"",
+    b"\"type\"",
+    b"\"tick\"",
+    b"1",
+    b"-0.5e3",
+    b"1e999",
+    b"\xff",
+    b"\xc3\xa9",
+    b"\\ud800",
+    b"\\udc00",
+    b"\\n",
+    b"\\",
+    b"null",
+    b" ",
+];
+
 proptest! {
+    #[test]
+    fn whatever_decodes_every_json_reader_accepts(
+        parts in proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..40),
+        wrapped in any::<bool>(),
+    ) {
+        let mut line: Vec<u8> = if wrapped { b"{\"type\":\"t\",\"x\":".to_vec() } else { Vec::new() };
+        for p in &parts {
+            line.extend_from_slice(p);
+        }
+        if wrapped {
+            line.push(b'}');
+        }
+        if decode(&line).is_ok() {
+            let value: Result<Value, _> = serde_json::from_slice(&line);
+            prop_assert!(value.is_ok(), "accepted but unreadable: {}", line.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn valid_json_values_within_the_limit_decode(value in json_value()) {
+        let line = serde_json::to_vec(&value).expect("serialize");
+        prop_assert!(decode(&line).is_ok(), "{}", line.escape_ascii());
+        let wrapped = format!("{{\"type\":\"t\",\"x\":{}}}", String::from_utf8_lossy(&line));
+        prop_assert!(decode(wrapped.as_bytes()).is_ok(), "{wrapped}");
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20), max in 1usize..64) {
         for overflow in [Overflow::Split, Overflow::Discard] {
@@ -148,4 +255,22 @@ proptest! {
         let newlines = memchr::memchr_iter(b'\n', &data).count();
         prop_assert_eq!(total + newlines, data.len());
     }
+}
+
+/// JSON values of at most 8 levels, with any strings and finite numbers.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(8, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::btree_map(any::<String>(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

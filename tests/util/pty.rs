@@ -178,6 +178,11 @@ impl Tty {
         self.pid
     }
 
+    /// Its `XDG_STATE_HOME`.
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state.path()
+    }
+
     /// Types `keys` (raw bytes: `q`, `\x1b[A`, `\x03` …).
     pub fn send(&mut self, keys: &[u8]) {
         let input = self.input.as_mut().expect("the terminal is still open");
