@@ -37,6 +37,9 @@ fn level(verbosity: i8) -> LevelFilter {
 /// `verbosity`: 0 = warnings, 1 = info, 2+ = debug; -1 = errors only, -2 and below = off.
 /// With `to_file`, the returned guard must live as long as logging should be flushed.
 pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
+    // The dashboard's log file keeps corral's decisions (spawns, exits and why) by default:
+    // a file costs the screen nothing, and it is where a person looks after a crash.
+    let verbosity = if to_file && verbosity == 0 { 1 } else { verbosity };
     let filter = if std::env::var_os("RUST_LOG").is_some() {
         EnvFilter::from_default_env()
     } else {

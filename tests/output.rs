@@ -314,3 +314,22 @@ fn verbose_logs_say_what_corral_decided_and_read() {
     let stderr = run.stderr();
     assert!(stderr.contains("DEBUG read") && stderr.contains("bytes=3"), "-vv: reads: {stderr}");
 }
+
+#[test]
+fn the_dashboards_log_file_records_what_corral_decided() {
+    let mut tty = crate::util::pty::Tty::start(&[
+        "-n",
+        "web",
+        "-w",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 4",
+    ]);
+    let logged = wait_until(DEADLINE, || tty.log().contains("exited: exit 4"));
+    assert!(logged, "corral.log stays empty in a normal run\n{}", tty.dump());
+    assert!(tty.log().contains("worker=web.1"), "{}", tty.log());
+    tty.send(b"q");
+    tty.wait_exit(DEADLINE);
+}

@@ -308,6 +308,11 @@ impl Tty {
         assert!(gone, "processes outlived corral: {}\n{}", describe(&others()), self.dump());
     }
 
+    /// corral's diagnostics file (`$XDG_STATE_HOME/corral/corral.log`) as it is now.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.state.path().join("corral/corral.log")).unwrap_or_default()
+    }
+
     /// The screen, corral's state and its log, for failure messages.
     pub fn dump(&self) -> String {
         let mut text = format!("--- corral pid {} ({:?})\n", self.pid, self.exit);
