@@ -12,11 +12,10 @@
 
 mod common;
 
-use common::cpu_seconds;
+use common::wait_measuring;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn main() {
     if std::env::var_os("CORRAL_BENCH_ROLE").is_some() {
@@ -108,14 +107,7 @@ fn under_corral(per_worker: u64) -> Run {
         .spawn()
         .expect("start corral");
     // corral exits by itself when both senders are done; its CPU is read until then.
-    let mut cpu = 0.0;
-    let deadline = Instant::now() + Duration::from_mins(10);
-    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
-        cpu = cpu_seconds(child.id()).unwrap_or(cpu);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let cpu = wait_measuring(&mut child);
     let text = std::fs::read_to_string(&out_path).expect("read output");
     let events: Vec<serde_json::Value> =
         text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();

@@ -9,10 +9,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cpu_seconds;
+use common::wait_measuring;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -114,19 +114,6 @@ fn through_corral(format: &str, stdout: Stdio, lines: u64, slow: bool) -> Run {
     let seconds = start.elapsed().as_secs_f64();
     let lost = reader.map_or(0, |r| r.join().expect("reader"));
     Run { lines, seconds, cpu_seconds: cpu, lost }
-}
-
-/// Waits for corral to exit; its own CPU time (not its workers'), read until then.
-fn wait_measuring(child: &mut Child) -> f64 {
-    let mut cpu = 0.0;
-    let deadline = Instant::now() + Duration::from_mins(10);
-    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
-        cpu = cpu_seconds(child.id()).unwrap_or(cpu);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    cpu
 }
 
 /// Reads in small chunks with a pause before each: slower than `seq` writes. Returns the

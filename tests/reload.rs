@@ -49,10 +49,7 @@ fn a_reload_stops_each_old_worker_only_after_its_replacement_settled() {
     let args = ["-n", "web", "-w", "2", "--reload-settle", &settle, "--kill-timeout", "2s"];
     let corral = Corral::start(&with_command(&args, &test_worker(&[])));
     let old = corral.wait_spawned(2);
-    corral.signal(libc::SIGHUP);
-    let finished = corral.wait_for("reload_finished", DEADLINE, |events| {
-        named(events, "reload_finished").first().map(|e| (*e).clone())
-    });
+    let finished = reload(&corral);
     assert_eq!(
         (finished["replaced"].as_u64(), finished["failed"].as_bool()),
         (Some(2), Some(false))
@@ -90,10 +87,7 @@ fn a_replacement_that_crashes_while_settling_fails_the_reload_and_keeps_the_old_
     let args = ["-n", "web", "-w", "2", "--reload-settle", "10s", "--kill-timeout", "2s"];
     let corral = Corral::start(&with_command(&args, &command));
     let old = corral.wait_spawned(2);
-    corral.signal(libc::SIGHUP);
-    let finished = corral.wait_for("reload_finished", DEADLINE, |events| {
-        named(events, "reload_finished").first().map(|e| (*e).clone())
-    });
+    let finished = reload(&corral);
     assert_eq!(
         (finished["replaced"].as_u64(), finished["failed"].as_bool()),
         (Some(0), Some(true)),
@@ -182,4 +176,12 @@ fn a_shutdown_while_a_replacement_settles_ends_promptly_with_nothing_left() {
     }
     assert_eq!(spawned(&events).len(), 3, "nothing started after the shutdown began");
     corral.assert_nothing_left();
+}
+
+/// SIGHUP, then the `reload_finished` event.
+fn reload(corral: &Corral) -> serde_json::Value {
+    corral.signal(libc::SIGHUP);
+    corral.wait_for("reload_finished", DEADLINE, |events| {
+        named(events, "reload_finished").first().map(|e| (*e).clone())
+    })
 }
