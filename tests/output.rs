@@ -333,3 +333,27 @@ fn the_dashboards_log_file_records_what_corral_decided() {
     tty.send(b"q");
     tty.wait_exit(DEADLINE);
 }
+
+#[test]
+fn a_held_back_worker_is_not_killed_for_heartbeats_corral_cannot_hear() {
+    let script = "while :; do echo '{\"type\":\"heartbeat\"}' >&3; seq 1 50000; done";
+    let mut run = Run::start(
+        &["-w", "1", "--heartbeat-timeout", "1s", "--kill-timeout", "1s", "--", "sh", "-c", script],
+        Stdio::piped(),
+    );
+    let mut stdout = run.child.stdout.take().expect("piped");
+    // Nobody reads for 3 s: output is held back, and with it the event channel.
+    std::thread::sleep(Duration::from_secs(3));
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(send_signal(run.pid(), libc::SIGTERM));
+    assert!(run.wait(DEADLINE).success());
+    let text = reader.join().expect("reader");
+    let kills = text.lines().filter(|l| l.contains("\"heartbeat_timeout\"")).count();
+    assert_eq!(kills, 0, "killed for heartbeats it could not send while held back");
+    assert!(text.lines().any(|l| l.contains("\"reason\":\"shutdown\"")));
+}

@@ -234,6 +234,8 @@ impl Runtime {
         frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let watchdog_every = self.notifier.as_ref().and_then(crate::fleet::Notifier::watchdog);
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
+        let mut held = tokio::time::interval(Duration::from_millis(100));
+        held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -257,9 +259,9 @@ impl Runtime {
                         n.watchdog_ping();
                     }
                 }
-                _ = second.tick(), if self.dashboard.is_some()
-                    || self.notifier.is_some()
-                    || self.hub.borrow().held() => {
+                // Often enough for any heartbeat timeout a person would set.
+                _ = held.tick(), if self.hub.borrow().held() => self.keep_alive_held(),
+                _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
                     self.every_second();
                 }
                 () = wake.notified() => {}
@@ -376,9 +378,6 @@ impl Runtime {
         if let Some(d) = self.dashboard.as_mut() {
             let keys = self.core.worker_keys().into_iter();
             d.tick_rates(&self.hub.borrow().logs, keys);
-        }
-        if self.hub.borrow().held() {
-            self.keep_alive_held();
         }
         if let Some(n) = self.notifier.as_mut() {
             let now = Instant::now();

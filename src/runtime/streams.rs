@@ -330,9 +330,15 @@ pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
         match outcome {
             Pumped::Drained => guard.clear_ready(),
             Pumped::Eof => return,
-            Pumped::More | Pumped::Held => {
+            Pumped::More => {
                 drop(guard);
                 tokio::task::yield_now().await; // let other workers' streams have a turn
+            }
+            Pumped::Held => {
+                drop(guard);
+                // The main loop keeps workers whose heartbeats it cannot hear now alive:
+                // wake it so it notices the hold.
+                hub.borrow().wake.notify_one();
             }
         }
     }
