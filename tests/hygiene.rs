@@ -247,3 +247,29 @@ fn the_dashboard_log_is_private_to_its_owner() {
     assert_eq!(mode(&dir), Some(0o700), "{}", tty.dump());
     assert_eq!(mode(&dir.join("corral.log")), Some(0o600), "{}", tty.dump());
 }
+
+#[test]
+fn max_memory_counts_a_threaded_worker_once() {
+    // Worker 1: 8 threads filling 8 MiB each, about 80 MiB in all (counted once per thread
+    // it looked like 700 MiB). Worker 2: one thread over the limit, the control that shows
+    // the limit is enforced while worker 1 is watched.
+    let script = "import threading, time\n\
+        def run():\n    data = b'x' * (8 << 20)\n    time.sleep(1000)\n\
+        for _ in range(8): threading.Thread(target=run, daemon=True).start()\n\
+        time.sleep(1000)\n";
+    let case = format!(
+        "case \"$CORRAL_WORKER_ID\" in\n1) exec python3 -c \"{script}\" ;;\n2) exec '{}' __test-worker --alloc-mib 400 ;;\nesac\nexit 64\n",
+        corral_bin()
+    );
+    let command = ["sh".to_string(), "-c".into(), case];
+    let corral = Corral::start(&with_command(&["-w", "2", "--max-memory", "300MiB"], &command));
+    // Two memory-limit restarts of worker 2: worker 1 was sampled for several rounds.
+    corral.wait_for("worker 2 restarted twice for its memory", DEADLINE, |events| {
+        let exits = of_worker(events, "exited", 2);
+        let over = exits.iter().filter(|e| e["reason"] == "memory_limit").count();
+        (over >= 2).then_some(())
+    });
+    let events = corral.events();
+    assert_eq!(of_worker(&events, "exited", 1), Vec::<&Value>::new(), "{}", corral.dump());
+    assert_eq!(of_worker(&events, "spawned", 1).len(), 1, "{}", corral.dump());
+}
