@@ -160,6 +160,8 @@ pub enum EventKind {
     },
     GaveUp {
         restarts: u32,
+        /// Headless: no worker is left to run, so corral exits now (nobody can restart it).
+        last: bool,
     },
     Scaled {
         workers: u32,

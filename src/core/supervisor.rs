@@ -595,6 +595,12 @@ impl Supervisor {
                     && !s.start_failed
                     && s.last_exit.as_ref().is_none_or(|e| e.status.success())
             });
+            // A worker that gave up just now cannot be restarted by hand: corral is leaving.
+            for command in &mut self.out {
+                if let Command::Emit(Event { kind: EventKind::GaveUp { last, .. }, .. }) = command {
+                    *last = true;
+                }
+            }
             u8::from(!all_ok)
         } else {
             if slots().any(Slot::has_process) {
@@ -875,7 +881,7 @@ fn decide_restart(
         if slot.restart_log.len() >= max {
             slot.phase = Phase::GaveUp;
             let (pid, restarts) = (slot.last_pid, slot.restarts);
-            cx.emit(slot, pid, EventKind::GaveUp { restarts });
+            cx.emit(slot, pid, EventKind::GaveUp { restarts, last: false });
             return;
         }
         slot.restart_log.push_back(cx.now);

@@ -206,9 +206,25 @@ fn too_many_restarts_in_the_window_give_up_and_headless_exits_1() {
         h.at(i).exit_worker(W1, crash());
     }
     assert_eq!(h.spawns(W1), 4);
-    assert!(matches!(h.kinds().last(), Some(EventKind::GaveUp { restarts: 3 })));
+    assert!(matches!(h.kinds().last(), Some(EventKind::GaveUp { restarts: 3, last: true })));
     assert_eq!(h.state(W1), WorkerState::GaveUp);
     assert_eq!(h.exit, Some(1));
+}
+
+#[test]
+fn a_worker_that_gives_up_while_others_run_or_under_the_dashboard_is_not_the_last() {
+    let policy = Policy { max_restarts: 1, backoff: Backoff::ZERO, ..Policy::default() };
+    for (workers, exit_when_idle) in [(2, true), (1, false)] {
+        let mut h = Harness::new(workers, policy.clone(), exit_when_idle);
+        for i in 1..=2 {
+            h.at(i).exit_worker(W1, crash());
+        }
+        assert!(
+            matches!(h.kinds().last(), Some(EventKind::GaveUp { last: false, .. })),
+            "{workers} workers, exit when idle: {exit_when_idle}"
+        );
+        assert_eq!(h.exit, None);
+    }
 }
 
 #[test]

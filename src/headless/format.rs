@@ -84,7 +84,10 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
         EventKind::RestartScheduled { delay, restarts } => {
             format!("restarting in {} (restart {restarts})", human_duration(*delay))
         }
-        EventKind::GaveUp { restarts } => {
+        EventKind::GaveUp { restarts, last: true } => {
+            format!("gave up after {restarts} restarts; no worker left to run, exiting 1")
+        }
+        EventKind::GaveUp { restarts, last: false } => {
             format!("gave up after {restarts} restarts (restart it by hand)")
         }
         EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
@@ -256,7 +259,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
             o.num("delay_ms", delay.as_millis());
             o.num("restarts", restarts);
         }
-        EventKind::GaveUp { restarts } => o.num("restarts", restarts),
+        EventKind::GaveUp { restarts, .. } => o.num("restarts", restarts),
         EventKind::Scaled { workers } => o.num("workers", workers),
         EventKind::ReloadFinished { replaced, failed } => {
             o.num("replaced", replaced);

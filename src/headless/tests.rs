@@ -285,3 +285,18 @@ fn worker_and_operator_strings_are_escaped_in_every_record() {
     });
     assert_eq!(v["data"]["type"], "\u{9b}\u{202e}", "the same value, escaped");
 }
+
+#[test]
+fn a_last_give_up_says_corral_is_exiting_not_restart_it_by_hand() {
+    let gave_up = |last| Event {
+        scope: Scope::Worker(KEY),
+        pid: Some(7),
+        kind: EventKind::GaveUp { restarts: 5, last },
+    };
+    let last = text_of(&Record::Event(&gave_up(true), None));
+    assert!(last.contains("gave up after 5 restarts; no worker left to run, exiting 1"), "{last}");
+    assert!(!last.contains("by hand"));
+    let not_last = text_of(&Record::Event(&gave_up(false), None));
+    assert!(not_last.contains("(restart it by hand)"), "{not_last}");
+    assert_eq!(json_of(&Record::Event(&gave_up(true), None))["restarts"], 5);
+}
