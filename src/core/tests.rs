@@ -215,7 +215,7 @@ fn too_many_restarts_in_the_window_give_up_and_headless_exits_1() {
 fn a_worker_that_gives_up_while_others_run_or_under_the_dashboard_is_not_the_last() {
     let policy = Policy { max_restarts: 1, backoff: Backoff::ZERO, ..Policy::default() };
     for (workers, exit_when_idle) in [(2, true), (1, false)] {
-        let mut h = Harness::new(workers, policy.clone(), exit_when_idle);
+        let mut h = Harness::new(workers, policy, exit_when_idle);
         for i in 1..=2 {
             h.at(i).exit_worker(W1, crash());
         }
