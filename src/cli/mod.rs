@@ -237,7 +237,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = Cli::command().try_get_matches_from(args).map_err(|e| clap_exit(&e))?;
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let matches = Cli::command().try_get_matches_from(&args).map_err(|e| {
+        let mut exit = clap_exit(&e);
+        if e.kind() == clap::error::ErrorKind::DisplayHelp
+            && let Some(help) = subcommand_help(&args)
+        {
+            exit.message = help;
+        }
+        exit
+    })?;
     let cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&e))?;
     let opts = &cli.opts;
     // Before COMMAND, which may be relative to it.
@@ -271,7 +280,38 @@ where
 
 /// Writes completions for `shell` to `out`.
 pub fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
-    clap_complete::generate(shell, &mut Cli::command(), "corral", out);
+    clap_complete::generate(shell, &mut shown_command(), "corral", out);
+}
+
+/// `demo --help` and `completions --help`, drawn from [`shown_command`].
+fn subcommand_help(args: &[OsString]) -> Option<String> {
+    let sub = args.iter().skip(1).take_while(|a| *a != "--").find_map(|a| match a.to_str() {
+        Some(name @ ("demo" | "completions")) => Some(name),
+        _ => None,
+    })?;
+    let mut cmd = shown_command();
+    let sub = cmd.find_subcommand_mut(sub)?;
+    Some(sub.render_help().to_string())
+}
+
+/// The command line as help and completions show it: each subcommand with only what it
+/// accepts. The run options are global (so they may come after `demo`), but `demo` takes
+/// no `--listen` and `completions` takes none of them. Parsing uses the plain command: a
+/// built command changed this way no longer parses.
+fn shown_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let run_options: Vec<clap::Arg> =
+        cmd.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+    // Not global here: each subcommand lists exactly its own.
+    for arg in &run_options {
+        cmd = cmd.mut_arg(arg.get_id().clone(), |a| a.global(false));
+    }
+    let demo_options: Vec<clap::Arg> = run_options
+        .into_iter()
+        .filter(|a| a.get_id() != "listen")
+        .map(|a| a.global(false))
+        .collect();
+    cmd.mut_subcommand("demo", |demo| demo.args(demo_options))
 }
 
 /// Help and version end the program successfully; anything else is a one-line usage error.

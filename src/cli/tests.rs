@@ -377,6 +377,27 @@ fn completions() {
     write_completions(Shell::Bash, &mut out);
     let script = String::from_utf8(out).unwrap();
     assert!(script.contains("--workers"), "{script}");
+    // Each subcommand offers only what it accepts.
+    let opts_of = |case: &str| {
+        let at = script.find(&format!("{case})")).expect(case);
+        script[at..].lines().nth(1).unwrap_or_default().to_string()
+    };
+    let completions = opts_of("corral__subcmd__completions");
+    assert!(!completions.contains("--workers"), "{completions}");
+    let demo = opts_of("corral__subcmd__demo");
+    assert!(demo.contains("--workers") && demo.contains("--port"), "{demo}");
+    assert!(!demo.contains("--listen"), "demo rejects --listen: {demo}");
+}
+
+#[test]
+fn subcommand_help_shows_only_what_the_subcommand_accepts() {
+    let demo = parse(&["demo", "--help"]).unwrap_err().message;
+    assert!(demo.contains("--crash-after") && demo.contains("--workers"), "{demo}");
+    assert!(!demo.contains("--listen"), "{demo}");
+    let completions = parse(&["completions", "--help"]).unwrap_err().message;
+    assert!(completions.contains("<SHELL>") && !completions.contains("--workers"), "{completions}");
+    // Run options still parse after demo.
+    assert_eq!(group(&["demo", "-w", "3"]).workers, 3);
 }
 
 #[test]
