@@ -3,10 +3,16 @@
 //! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
 //! process. The terminal is restored on every way out: quit, signal, error, panic.
 
+mod details;
+mod footer;
 mod format;
+mod keys;
+mod metrics;
 pub mod model;
+mod pane;
 mod render;
 mod state;
+mod table;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -23,6 +29,7 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 
+pub use self::format::uptime as format_uptime;
 pub use self::model::{UiRequest, View};
 pub use self::render::{MIN_SIZE, render};
 pub use self::state::{Effect, UiState};

@@ -8,7 +8,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 
-use super::model::{LineKind, Pane, PaneLine, UiRequest, View, WorkerExtra};
+use super::model::{LineKind, Pane, PaneLine, PaneMode, UiRequest, View, WorkerExtra};
 use super::render;
 use super::state::{Effect, Focus, UiState};
 use crate::core::{
@@ -87,9 +87,12 @@ fn view_of(workers: Vec<WorkerView>) -> View {
         extras,
         events_per_sec: 6,
         crashes_last_minute: 2,
-        crash_history: (0..60).map(|i| u64::from(i % 17 == 0)).collect(),
+        // One crash 30 s ago, one 2 s ago: the two of `crashes_last_minute`.
+        crash_history: (0..60).map(|i| u64::from(i == 30 || i == 58)).collect(),
         pane,
         log_path: None,
+        metrics: None,
+        details: None,
     }
 }
 
@@ -272,7 +275,7 @@ fn pane_modes_filter_and_focus() {
     press(&mut ui, &view, KeyCode::Char('a'));
     press(&mut ui, &view, KeyCode::Char('e'));
     let req = ui.pane_request(&view);
-    assert_eq!((req.worker, req.events), (None, true));
+    assert_eq!((req.worker, req.mode), (None, PaneMode::Events));
     press(&mut ui, &view, KeyCode::Char('/'));
     for c in "warn".chars() {
         press(&mut ui, &view, KeyCode::Char(c));
@@ -297,4 +300,68 @@ fn filters_are_smart_case() {
     assert!(!filter_matches("Warn", "WARNING: slow"));
     assert!(filter_matches("WARN", "WARNING: slow"));
     assert!(filter_matches("", "anything"));
+}
+
+/// Every key the footer names is whole at 80×24, and the selection marker stays
+/// (regression: the footer was cut after `e event`, the `▶` was dropped below 100 columns).
+#[test]
+fn at_80x24_the_footer_names_whole_keys_and_the_marker_stays() {
+    let now = Instant::now();
+    let (text, _) = draw(&normal(now), &mut UiState::new(false), 80, 24, now);
+    for key in ["x kill", "e events", "m metrics", "⏎ details", "/ filter", "? help", "q quit"] {
+        assert!(text.contains(key), "{key:?} not on the 80×24 screen:\n{text}");
+    }
+    assert!(text.contains("▶ web.1"), "{text}");
+}
+
+/// Regression: the header showed one column a second, so an 18-column sparkline held only
+/// the last 18 seconds. A crash 59 s ago is in the minute at every width that has a chart.
+#[test]
+fn the_crash_sparkline_holds_the_whole_minute_with_its_scale() {
+    let now = Instant::now();
+    let mut view = normal(now);
+    view.crash_history = (0..60).map(|i| u64::from(i == 0)).collect();
+    view.crashes_last_minute = 1;
+    for cols in [80, 100, 120, 200] {
+        let (text, _) = draw(&view, &mut UiState::new(false), cols, 24, now);
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.contains('█') && header.contains("peak 1/"), "{cols}: {header}");
+    }
+    assert_eq!(super::render::bucket_sums(&[1, 0, 0, 2, 0, 1, 1], 3), [1, 2, 2]);
+}
+
+/// Regression: a row without a process still showed the last run's events per second.
+#[test]
+fn a_row_without_a_process_has_no_rate() {
+    let now = Instant::now();
+    let (text, _) = draw(&normal(now), &mut UiState::new(false), 120, 24, now);
+    let backoff = text.lines().find(|l| l.contains("web.3")).unwrap_or_default();
+    assert!(backoff.trim_end().ends_with('-'), "{backoff}");
+}
+
+/// Regression: keys that could not act did nothing and said nothing.
+#[test]
+fn keys_that_cannot_act_say_why() {
+    let now = Instant::now();
+    let mut ui = UiState::new(false);
+    let stopped = view_of(vec![worker(1, WorkerState::Stopped, 0, None, now)]);
+    assert!(press(&mut ui, &stopped, KeyCode::Char('x')).is_empty());
+    let notice = ui.notice.clone().map(|(t, _)| t).unwrap_or_default();
+    assert_eq!(notice, "web.1 is stopped: no process to kill");
+    assert!(press(&mut ui, &stopped, KeyCode::Char('-')).is_empty());
+    let notice = ui.notice.clone().map(|(t, _)| t).unwrap_or_default();
+    assert!(notice.contains("one worker"), "{notice}");
+    press(&mut ui, &stopped, KeyCode::Char('z'));
+    let notice = ui.notice.clone().map(|(t, _)| t).unwrap_or_default();
+    assert!(notice.contains("'z' does nothing"), "{notice}");
+    let (text, _) = draw(&stopped, &mut ui, 80, 24, now);
+    assert!(text.contains("'z' does nothing here · ? lists the keys"), "{text}");
+    assert!(text.contains("q quit"), "the keys stay on the second line:\n{text}");
+    let later = Instant::now() + super::footer::NOTICE;
+    let (text, _) = draw(&stopped, &mut ui, 80, 24, later);
+    assert!(!text.contains("does nothing"), "a notice goes after a few seconds:\n{text}");
+    let mut down = normal(now);
+    down.snapshot.shutting_down = true;
+    assert!(press(&mut ui, &down, KeyCode::Char('r')).is_empty());
+    assert!(ui.notice.as_ref().is_some_and(|(t, _)| t.starts_with("shutting down")));
 }
