@@ -47,15 +47,16 @@ fn rate(s: &Series) -> String {
     }
 }
 
-/// The points averaged into `bars` buckets of whole seconds (newest on the right); a
-/// bucket where nothing ran stays empty, so a restart shows as a gap.
+/// The points averaged into `bars` buckets of whole seconds (newest on the right). A
+/// bucket with a second where nothing ran stays empty, so even a short restart shows as a
+/// gap (a running worker's series has no holes: its last value carries on).
 pub fn buckets(points: &[Option<f64>], bars: usize) -> Vec<Option<f64>> {
     let per = points.len().div_ceil(bars.max(1)).max(1);
     let mut out: Vec<Option<f64>> = points
         .rchunks(per)
         .map(|c| {
-            let present: Vec<f64> = c.iter().flatten().copied().collect();
-            (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
+            let all: Option<Vec<f64>> = c.iter().copied().collect();
+            all.map(|v| v.iter().sum::<f64>() / v.len() as f64)
         })
         .collect();
     out.reverse();
@@ -99,12 +100,8 @@ fn row(frame: &mut Frame<'_>, area: Rect, s: &Series, pal: &Palette) {
     frame.render_widget(Paragraph::new(latest_text).right_aligned(), latest);
     frame.render_widget(Paragraph::new(rate(s)).right_aligned(), per_sec);
     let shown = buckets(&s.points, usize::from(chart.width));
-    let top = shown
-        .iter()
-        .flatten()
-        .copied()
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    let peak_text = top.map_or_else(|| "-".into(), |v| format!("≤{}", value(s.kind, v)));
+    let top = s.points.iter().flatten().copied().reduce(f64::max);
+    let peak_text = top.map_or_else(|| "-".into(), |v| value(s.kind, v));
     frame.render_widget(Paragraph::new(peak_text).right_aligned(), peak);
     let data = bars(&shown);
     let spark = Sparkline::default().data(data).max(100).style(style).absent_value_symbol(" ");
@@ -124,7 +121,7 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, metrics: Option<&Metric
         "SERIES",
         "LATEST",
         "RATE",
-        "PEAK",
+        "MAX",
         n = usize::from(NAME),
         w = usize::from(NUMBER)
     );

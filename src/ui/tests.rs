@@ -365,3 +365,102 @@ fn keys_that_cannot_act_say_why() {
     assert!(press(&mut ui, &down, KeyCode::Char('r')).is_empty());
     assert!(ui.notice.as_ref().is_some_and(|(t, _)| t.starts_with("shutting down")));
 }
+
+fn with_metrics(now: Instant) -> View {
+    use super::model::{Metrics, Series, SeriesKind};
+    let wave = |f: fn(usize) -> f64| -> Vec<Option<f64>> {
+        (0..super::model::METRIC_SECONDS)
+            // A restart 100 s ago: a gap of 3 s in every series.
+            .map(|i| (!(197..200).contains(&i)).then(|| f(i)))
+            .collect()
+    };
+    let series = |name: &str, kind, latest, rate, points| Series {
+        name: name.into(),
+        kind,
+        latest: Some(latest),
+        rate,
+        points,
+    };
+    let mut view = normal(now);
+    view.metrics = Some(Metrics {
+        who: "web.1".into(),
+        series: vec![
+            series("requests", SeriesKind::Metric, 5120.0, Some(12.0), wave(|i| (i * 17) as f64)),
+            series("latency_ms", SeriesKind::Metric, 3.25, Some(-0.1), wave(|i| (i % 40) as f64 / 8.0)),
+            series("cache-miss", SeriesKind::Event, 311.0, Some(1.2), wave(|i| (i % 3) as f64)),
+            series("cpu", SeriesKind::Cpu, 4.0, None, wave(|i| (i % 10) as f64)),
+            series("memory", SeriesKind::Memory, 13e6, None, wave(|i| 12e6 + i as f64 * 1e3)),
+        ],
+        dropped: 2,
+        dropped_names: vec!["m65".into(), "m66".into()],
+    });
+    view
+}
+
+fn with_details(now: Instant) -> View {
+    use super::model::{Details, ExitRecord};
+    let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000 + s);
+    let exit = |s, status, reason, up| ExitRecord {
+        at: at(s),
+        status,
+        reason,
+        uptime: Duration::from_secs(up),
+    };
+    let mut view = normal(now);
+    view.details = Some(Details {
+        id: "web.2".into(),
+        command: "corral __demo-worker --crash-after 10s..40s".into(),
+        cwd: "/srv/app".into(),
+        pid: Some(4002),
+        generation: Some(3),
+        restarts: 3,
+        crashes: 2,
+        protocol_errors: 1,
+        sockets: vec!["tcp 127.0.0.1:3000".into()],
+        status: Some("serving, 42 requests".into()),
+        exits: vec![
+            exit(90, ExitStatus::Signal(Signal::SEGV), ExitReason::Crashed, 31),
+            exit(50, ExitStatus::Code(0), ExitReason::RestartedByUser, 12),
+            exit(20, ExitStatus::Code(1), ExitReason::Crashed, 20),
+        ],
+    });
+    view
+}
+
+/// The metrics and details views, at 80×24 and 120×40 (issue 9's "for each view").
+#[test]
+fn metrics_and_details_views() {
+    let now = Instant::now();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut ui = UiState::new(false);
+        ui.mode = PaneMode::Metrics;
+        let (text, _) = draw(&with_metrics(now), &mut ui, w, h, now);
+        assert!(text.contains("requests") && text.contains("5120") && text.contains("+12/s"));
+        assert!(text.contains("2 more series dropped"), "{text}");
+        insta::assert_snapshot!(format!("metrics_{w}x{h}"), text);
+        ui.mode = PaneMode::Details;
+        ui.selected = 1;
+        let (text, _) = draw(&with_details(now), &mut ui, w, h, now);
+        assert!(text.contains("SIGSEGV") && text.contains("restarted by user"), "{text}");
+        insta::assert_snapshot!(format!("details_{w}x{h}"), text);
+    }
+}
+
+#[test]
+fn e_m_and_enter_switch_the_pane_and_esc_goes_back() {
+    let view = normal(Instant::now());
+    let mut ui = UiState::new(false);
+    press(&mut ui, &view, KeyCode::Char('m'));
+    assert_eq!(ui.pane_request(&view).mode, PaneMode::Metrics);
+    press(&mut ui, &view, KeyCode::Char('a'));
+    let req = ui.pane_request(&view);
+    assert_eq!((req.worker, req.group), (Some(key(0, 1)), true), "a: the worker's group");
+    press(&mut ui, &view, KeyCode::Enter);
+    assert_eq!(ui.pane_request(&view).mode, PaneMode::Details);
+    press(&mut ui, &view, KeyCode::Enter);
+    assert_eq!(ui.mode, PaneMode::Output, "Enter again: back");
+    press(&mut ui, &view, KeyCode::Char('e'));
+    press(&mut ui, &view, KeyCode::Char('m'));
+    press(&mut ui, &view, KeyCode::Esc);
+    assert_eq!(ui.mode, PaneMode::Output);
+}
