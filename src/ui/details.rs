@@ -46,7 +46,8 @@ pub fn render_details(
     _now: Instant,
 ) {
     let Some(d) = details else {
-        let note = Paragraph::new("(no worker selected)").style(pal.fg(Color::DarkGray));
+        // The runtime answers the pane's request within a frame or two.
+        let note = Paragraph::new("…").style(pal.fg(Color::DarkGray));
         frame.render_widget(note, area);
         return;
     };

@@ -47,16 +47,25 @@ fn rate(s: &Series) -> String {
     }
 }
 
-/// The points averaged into `bars` buckets of whole seconds (newest on the right). A
-/// bucket with a second where nothing ran stays empty, so even a short restart shows as a
-/// gap (a running worker's series has no holes: its last value carries on).
-pub fn buckets(points: &[Option<f64>], bars: usize) -> Vec<Option<f64>> {
+/// One bar of a chart: the mean of its seconds, and whether every one of them had a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    pub mean: Option<f64>,
+    pub whole: bool,
+}
+
+/// The points averaged into at most `bars` buckets of whole seconds (newest on the
+/// right). A bucket with seconds where nothing ran is drawn dim (a restart, or the start
+/// of the series), one with none at all is empty: a gap.
+pub fn buckets(points: &[Option<f64>], bars: usize) -> Vec<Bucket> {
     let per = points.len().div_ceil(bars.max(1)).max(1);
-    let mut out: Vec<Option<f64>> = points
+    let mut out: Vec<Bucket> = points
         .rchunks(per)
         .map(|c| {
-            let all: Option<Vec<f64>> = c.iter().copied().collect();
-            all.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            let present: Vec<f64> = c.iter().flatten().copied().collect();
+            let mean =
+                (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64);
+            Bucket { mean, whole: present.len() == c.len() }
         })
         .collect();
     out.reverse();
@@ -64,15 +73,18 @@ pub fn buckets(points: &[Option<f64>], bars: usize) -> Vec<Option<f64>> {
 }
 
 /// Bars scaled between the lowest and highest value shown; the lowest still shows.
-fn bars(values: &[Option<f64>]) -> Vec<SparklineBar> {
-    let present = values.iter().flatten();
-    let lo = present.clone().copied().fold(f64::INFINITY, f64::min);
-    let hi = present.copied().fold(f64::NEG_INFINITY, f64::max);
+fn bars(values: &[Bucket], pal: &Palette) -> Vec<SparklineBar> {
+    let present = values.iter().filter_map(|b| b.mean);
+    let lo = present.clone().fold(f64::INFINITY, f64::min);
+    let hi = present.fold(f64::NEG_INFINITY, f64::max);
     // A flat series draws as a low line, not as nothing.
     let (lo, span) = if hi > lo { (lo, hi - lo) } else { (lo - 1.0, 1.0) };
     values
         .iter()
-        .map(|v| SparklineBar::from(v.map(|v| 1 + ((v - lo) / span * 99.0) as u64)))
+        .map(|b| {
+            let bar = SparklineBar::from(b.mean.map(|v| 1 + ((v - lo) / span * 99.0) as u64));
+            if b.whole { bar } else { bar.style(pal.fg(Color::DarkGray)) }
+        })
         .collect()
 }
 
@@ -103,14 +115,18 @@ fn row(frame: &mut Frame<'_>, area: Rect, s: &Series, pal: &Palette) {
     let top = s.points.iter().flatten().copied().reduce(f64::max);
     let peak_text = top.map_or_else(|| "-".into(), |v| value(s.kind, v));
     frame.render_widget(Paragraph::new(peak_text).right_aligned(), peak);
-    let data = bars(&shown);
+    let data = bars(&shown, pal);
     let spark = Sparkline::default().data(data).max(100).style(style).absent_value_symbol(" ");
     frame.render_widget(spark, chart);
 }
 
 pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, metrics: Option<&Metrics>, pal: &Palette) {
     let Some(m) = metrics.filter(|m| !m.series.is_empty()) else {
-        let note = "(no metrics yet: workers send {\"type\":\"metric\",\"name\":…,\"value\":…})";
+        let note = if metrics.is_some() {
+            "(no metrics yet: workers send {\"type\":\"metric\",\"name\":…,\"value\":…})"
+        } else {
+            "…"
+        };
         frame.render_widget(Paragraph::new(note).style(pal.fg(Color::DarkGray)), area);
         return;
     };

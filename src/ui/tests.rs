@@ -386,7 +386,13 @@ fn with_metrics(now: Instant) -> View {
         who: "web.1".into(),
         series: vec![
             series("requests", SeriesKind::Metric, 5120.0, Some(12.0), wave(|i| (i * 17) as f64)),
-            series("latency_ms", SeriesKind::Metric, 3.25, Some(-0.1), wave(|i| (i % 40) as f64 / 8.0)),
+            series(
+                "latency_ms",
+                SeriesKind::Metric,
+                3.25,
+                Some(-0.1),
+                wave(|i| (i % 40) as f64 / 8.0),
+            ),
             series("cache-miss", SeriesKind::Event, 311.0, Some(1.2), wave(|i| (i % 3) as f64)),
             series("cpu", SeriesKind::Cpu, 4.0, None, wave(|i| (i % 10) as f64)),
             series("memory", SeriesKind::Memory, 13e6, None, wave(|i| 12e6 + i as f64 * 1e3)),
@@ -463,4 +469,16 @@ fn e_m_and_enter_switch_the_pane_and_esc_goes_back() {
     press(&mut ui, &view, KeyCode::Char('m'));
     press(&mut ui, &view, KeyCode::Esc);
     assert_eq!(ui.mode, PaneMode::Output);
+}
+
+#[test]
+fn metric_buckets_average_whole_seconds_and_mark_gaps() {
+    use super::metrics::{Bucket, buckets};
+    let points = [Some(1.0), Some(3.0), None, None, Some(5.0), Some(7.0), Some(9.0)];
+    let b = |mean, whole| Bucket { mean, whole };
+    // Three seconds a bucket, the newest whole on the right; the restart's empty seconds
+    // make theirs partial (drawn dim).
+    let expected = [b(Some(1.0), true), b(Some(3.0), false), b(Some(7.0), true)];
+    assert_eq!(buckets(&points, 3), expected);
+    assert_eq!(buckets(&[None, None], 1), [b(None, false)]);
 }

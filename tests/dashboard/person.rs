@@ -163,3 +163,75 @@ fn the_events_view_shows_the_supervisors_lifecycle_events() {
     });
     assert!(screen.contains(r#"» {"type":"hello"}"#), "the worker's own events too:\n{screen}");
 }
+
+/// The value in the LATEST column of the metrics row named `name`.
+fn latest(screen: &str, name: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.split_whitespace().next() == Some(name))?;
+    let text = line.split_whitespace().nth(1)?;
+    let (number, scale) = match text.strip_suffix('k') {
+        Some(n) => (n, 1e3),
+        None => (text, 1.0),
+    };
+    number.parse::<f64>().ok().map(|v| v * scale)
+}
+
+/// The article's profiler: the demo worker streams `requests`, and `m` shows it live,
+/// rising as requests come in, with a chart; CPU and memory are charted too.
+#[test]
+fn m_shows_the_demos_requests_rising_with_a_chart() {
+    let port = crate::util::free_port();
+    let args = ["demo", "--port", &port.to_string(), "--crash-after", "600s", "-w", "1"];
+    let mut tty = Tty::start(&args);
+    wait_running(&tty, &["web.1"]);
+    tty.send(b"m");
+    let hello = |n: usize| {
+        for _ in 0..n {
+            crate::util::http::hello(port).expect("the demo answers");
+        }
+    };
+    hello(5);
+    let screen = tty.wait_screen("requests in the metrics view", DEADLINE, |s| {
+        latest(s, "requests").is_some_and(|v| v >= 5.0)
+            && latest(s, "latency_ms").is_some()
+            && s.contains("cpu")
+            && s.contains("memory")
+    });
+    let first = latest(&screen, "requests").expect("a value");
+    hello(20);
+    let screen = tty.wait_screen("the requests value rising", DEADLINE, |s| {
+        latest(s, "requests").is_some_and(|v| v >= first + 20.0)
+    });
+    let row = screen.lines().find(|l| l.starts_with("requests")).unwrap_or_default();
+    assert!(row.chars().any(|c| ('▁'..='█').contains(&c)), "no chart: {row}\n{screen}");
+    assert!(screen.contains("metrics · web.1"), "{screen}");
+}
+
+/// `Enter`: how the worker is run and how it ended, its last exits newest first.
+#[test]
+fn enter_shows_the_last_exits_of_a_worker_that_crashed_twice() {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let path = file.path().to_str().expect("UTF-8 temp path").to_string();
+    // Crashes with exit 3 in its first two runs, then stays up.
+    let script = r#"n=$(wc -l < "$1"); echo run >> "$1"; [ "$n" -lt 2 ] && { sleep 0.3; exit 3; }; exec sleep 1000"#;
+    let worker: Vec<String> =
+        ["sh", "-c", script, "sh", &path].iter().map(ToString::to_string).collect();
+    let args = with_command(&["-n", "web", "-w", "1", "--backoff", "200ms"], &worker);
+    let mut tty = Tty::start(&args);
+    tty.wait_screen("two restarts", DEADLINE, |s| {
+        cell(s, "web.1", "RESTARTS").as_deref() == Some("2")
+            && cell(s, "web.1", "STATE").as_deref() == Some("● running")
+    });
+    tty.send(b"\r");
+    let screen = tty.wait_screen("the details", DEADLINE, |s| {
+        s.contains("details · web.1") && s.contains("last exits")
+    });
+    let exits: Vec<&str> =
+        screen.lines().filter(|l| l.contains("exit 3") && l.contains(" after ")).collect();
+    assert_eq!(exits.len(), 2, "two exits listed:\n{screen}");
+    assert!(exits.iter().all(|l| l.contains("crashed")), "{screen}");
+    for field in ["command", "sh -c", "cwd", "generation 2", "2 restarts · 2 crashes"] {
+        assert!(screen.contains(field), "{field:?} missing:\n{screen}");
+    }
+    tty.send(b"\x1b");
+    tty.wait_screen("back to the output", DEADLINE, |s| s.contains("output · web.1"));
+}
