@@ -126,7 +126,7 @@ impl WorkerMetrics {
 
     /// Records a message worth charting: a `metric`'s value, or one more custom event of
     /// its type (`status` and `log` are not numbers).
-    fn record(&mut self, second: u64, pid: u32, data: &Value) {
+    pub fn record(&mut self, second: u64, pid: u32, data: &Value) {
         let kind = data.get("type").and_then(Value::as_str);
         match kind {
             Some("status" | "log") => {}
