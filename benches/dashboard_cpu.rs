@@ -2,6 +2,11 @@
 //! under 1% of a core), then the same with one worker flooding its output (goal: under one
 //! core, and the keys still answer: the time from pressing `?` to the help on screen).
 //!
+//! Then the metrics history (SPEC §6): every worker reports 10 metric series, and `m` shows
+//! them; first the workers stop reporting after 5 s (idle with a full history: goal under
+//! 1% too), then they keep reporting every second. Memory: corral's resident size with
+//! 64 × 10 series against the idle run without any (goal: under 2 MiB more).
+//!
 //! `cargo bench --bench dashboard_cpu`; under `cargo test` a short smoke run.
 
 mod common;
@@ -71,6 +76,56 @@ fn measure(run: &Run, window: Duration) -> f64 {
     (cpu_seconds(run.pid).unwrap_or(c0) - c0) / window.as_secs_f64() * 100.0
 }
 
+/// Resident kilobytes of a process, from `/proc`.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What the metrics history itself costs, measured in this process: 64 workers' full
+/// 5-minute histories of 10 series each, plus their CPU and memory series, as corral keeps
+/// them (the RSS difference, in KiB).
+fn history_kib() -> u64 {
+    use corral::runtime::logs::WorkerMetrics;
+    use corral::runtime::logs::history::{History, Kind};
+    let before = rss_kib(std::process::id()).unwrap_or(0);
+    let mut workers: Vec<WorkerMetrics> = (0..64).map(|_| WorkerMetrics::default()).collect();
+    let mut usage: Vec<[History; 2]> =
+        (0..64).map(|_| [History::new(Kind::Gauge), History::new(Kind::Gauge)]).collect();
+    let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    for second in 1..=600u64 {
+        for (m, u) in workers.iter_mut().zip(&mut usage) {
+            for name in &names {
+                let data = serde_json::json!({"type": "metric", "name": name, "value": second});
+                m.record(second, 1, &data);
+            }
+            u[0].set(second, 1, 1.0);
+            u[1].set(second, 1, 1.0);
+        }
+    }
+    let after = rss_kib(std::process::id()).unwrap_or(0);
+    std::hint::black_box((&workers, &usage));
+    after.saturating_sub(before)
+}
+
+/// A worker that sends 10 metrics a second, `rounds` times, then sleeps.
+fn reporting(rounds: u32) -> String {
+    format!(
+        r#"i=0; while :; do i=$((i+1)); for m in 0 1 2 3 4 5 6 7 8 9; do printf '{{"type":"metric","name":"m%s","value":%s}}\n' $m $i >&"$CORRAL_EVENT_FD"; done; [ $i -ge {rounds} ] && exec sleep 3600; sleep 1; done"#
+    )
+}
+
+/// Starts 64 reporting workers, opens the metrics view, waits until it charts `m9`.
+fn start_metrics(rounds: u32) -> Run {
+    let mut run = start(&reporting(rounds));
+    wait_screen(&run, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
+    let _ = run.writer.write_all(b"m");
+    let _ = run.writer.flush();
+    wait_screen(&run, "m9", Duration::from_secs(30)).expect("the metrics view");
+    run
+}
+
 fn stop(mut run: Run) {
     let _ = run.writer.write_all(b"q");
     let _ = run.writer.flush();
@@ -92,7 +147,18 @@ fn main() {
     wait_screen(&idle, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
     std::thread::sleep(Duration::from_secs(2)); // the first CPU samples settle
     let idle_cpu = measure(&idle, window);
+    let idle_rss = rss_kib(idle.pid).unwrap_or(0);
     stop(idle);
+
+    let quiet = start_metrics(5);
+    std::thread::sleep(Duration::from_secs(6)); // the last reports are in
+    let quiet_cpu = measure(&quiet, window);
+    let quiet_rss = rss_kib(quiet.pid).unwrap_or(0);
+    stop(quiet);
+
+    let live = start_metrics(u32::MAX);
+    let live_cpu = measure(&live, window);
+    stop(live);
 
     let flood = start(
         r#"if [ "$CORRAL_WORKER_ID" = 1 ]; then exec yes "flood flood flood"; else exec sleep 3600; fi"#,
@@ -113,6 +179,18 @@ fn main() {
     println!(
         "  one worker floods (yes): {flood_cpu:5.1}% of one core{}",
         goal(" (goal: under 100%)")
+    );
+    println!("  metrics view, 64×10 series, idle:   {quiet_cpu:5.2}%{}", goal(" (goal: under 1%)"));
+    println!("  metrics view, 640 metrics a second: {live_cpu:5.2}%");
+    let added = quiet_rss.saturating_sub(idle_rss);
+    println!(
+        "  metrics history of 64 workers × (10 + CPU + memory) series, 5 min full: {} KiB{}",
+        history_kib(),
+        goal(" (goal: under 2048)")
+    );
+    println!(
+        "  resident: {idle_rss} KiB without metrics, {quiet_rss} KiB with 64×10 series \
+         (+{added} KiB: the history and the events view's tail of those messages)"
     );
     match help {
         Some(t) => {

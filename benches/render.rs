@@ -56,6 +56,8 @@ fn thousand_workers() -> View {
         crash_history: vec![0; 60],
         pane: Pane { lines, matching: 60 },
         log_path: None,
+        metrics: None,
+        details: None,
     }
 }
 

@@ -28,7 +28,8 @@ fn sh(script: &str, args: &[&str]) -> Vec<String> {
 
 /// The cell in column `column` of the table row whose ID is `id`, as drawn on `screen`.
 /// Columns are found by the header's positions (in characters: `▶` and `●` are wider in
-/// bytes), so a cell may hold spaces (`● running`, `SIGKILL (killed by user)`).
+/// bytes), so a cell may hold spaces (`● running`, `SIGKILL (killed by user)`). A narrow
+/// table leaves some columns out (EV/S below 100 columns).
 fn cell(screen: &str, id: &str, column: &str) -> Option<String> {
     let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
     let header = lines.iter().position(|l| {
@@ -36,18 +37,24 @@ fn cell(screen: &str, id: &str, column: &str) -> Option<String> {
         text.contains(" PID ") && text.contains("RESTARTS") && text.contains("LAST EXIT")
     })?;
     let mut starts = Vec::with_capacity(COLUMNS.len());
+    let mut names = Vec::with_capacity(COLUMNS.len());
     let mut from = 0;
     for name in COLUMNS {
-        let name: Vec<char> = name.chars().collect();
-        let at = (from..lines[header].len()).find(|&i| lines[header][i..].starts_with(&name))?;
+        let chars: Vec<char> = name.chars().collect();
+        let Some(at) =
+            (from..lines[header].len()).find(|&i| lines[header][i..].starts_with(&chars))
+        else {
+            continue;
+        };
         starts.push(at);
-        from = at + name.len();
+        names.push(name);
+        from = at + chars.len();
     }
     let slice = |line: &[char], c: usize| -> String {
         let end = starts.get(c + 1).copied().unwrap_or(line.len()).min(line.len());
         line.get(starts[c]..end).map_or_else(String::new, |s| s.iter().collect())
     };
-    let wanted = COLUMNS.iter().position(|c| *c == column)?;
+    let wanted = names.iter().position(|c| *c == column)?;
     lines[header + 1..]
         .iter()
         .find(|line| slice(line, 0).trim() == id)
@@ -398,3 +405,5 @@ fn stray_signals_change_nothing_and_sigquit_kills_everything_and_restores_the_te
     tty.assert_nothing_left();
     assert_terminal_restored(&tty);
 }
+
+mod person;

@@ -26,6 +26,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to pause accepting after an error such as EMFILE, which would repeat at once.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Microseconds spent answering requests, and connections accepted, over the process's
+/// life: the demo's latency and connections metrics. WHY statics: one server per worker
+/// process, and the counters cost nothing to share.
+pub(super) static LATENCY_US: AtomicU64 = AtomicU64::new(0);
+pub(super) static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
 /// Serves until `stop` turns true (or its sender is dropped), then stops accepting and gives
 /// in-flight connections `grace` to finish their current request. `served` counts the 200
 /// responses written.
@@ -45,6 +51,7 @@ pub(super) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     last_error = None;
+                    CONNECTIONS.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
                     let connection = Connection {
                         stream,
@@ -212,6 +219,7 @@ impl Connection {
                 Some(Ok(head)) => head,
                 Some(Err(reject)) => return self.reject(&reject).await,
             };
+            let started = std::time::Instant::now();
             self.skip_body(&head).await?;
             let keep_alive = head.keep_alive && !*self.stop.borrow();
             let bytes =
@@ -220,6 +228,8 @@ impl Connection {
             self.served.fetch_add(1, Ordering::Relaxed);
             self.answered += 1;
             self.stream.write_all(&bytes).await?;
+            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            LATENCY_US.fetch_add(took, Ordering::Relaxed);
             if !keep_alive {
                 return self.stream.shutdown().await;
             }

@@ -57,7 +57,8 @@ pub fn worker_main(args: Vec<OsString>) -> ExitCode {
         }
     };
     let means = CrashMeans::from_env();
-    let reporter = Reporter { channel: Channel::from_env(), last_status: String::new() };
+    let reporter =
+        Reporter { channel: Channel::from_env(), last_status: String::new(), last_latency: (0, 0) };
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -153,12 +154,19 @@ async fn run(
             () = &mut announce, if crash_at.is_none() => {
                 println!("Worker {pid} will crash in 5 seconds...");
                 crash_at = Some(Instant::now() + CRASH_NOTICE);
+                // A custom event type: counted and charted in the metrics view.
+                let warning = serde_json::json!({
+                    "type": "crash_warning",
+                    "in_ms": CRASH_NOTICE.as_millis() as u64,
+                    "means": means.to_string(),
+                });
+                reporter.report(|channel| channel.send(&warning));
                 reporter.status(&status_text(requests.load(Ordering::Relaxed), crash_at, means));
             }
             _ = tick.tick() => {
                 reporter.report(Channel::heartbeat);
                 let served = requests.load(Ordering::Relaxed);
-                reporter.report(|channel| channel.metric("requests", served as f64));
+                reporter.metrics(served);
                 reporter.status(&status_text(served, crash_at, means));
             }
             ended = &mut http_task => {
@@ -193,6 +201,8 @@ struct Reporter {
     channel: Option<Channel>,
     /// The last status sent, so an unchanged status is not repeated every second.
     last_status: String,
+    /// Requests and microseconds at the last report, for the latency of the last second.
+    last_latency: (u64, u64),
 }
 
 impl Reporter {
@@ -203,6 +213,21 @@ impl Reporter {
             eprintln!("Worker {}: event channel: {error}; reporting stops", std::process::id());
             self.channel = None;
         }
+    }
+
+    /// The numbers the metrics view charts: requests served, the mean latency of the last
+    /// second's requests (only when there were some), connections accepted.
+    fn metrics(&mut self, served: u64) {
+        self.report(|channel| channel.metric("requests", served as f64));
+        let micros = http::LATENCY_US.load(Ordering::Relaxed);
+        let (before_served, before_micros) =
+            std::mem::replace(&mut self.last_latency, (served, micros));
+        if let Some(n) = served.checked_sub(before_served).filter(|&n| n > 0) {
+            let ms = micros.saturating_sub(before_micros) as f64 / n as f64 / 1000.0;
+            self.report(|channel| channel.metric("latency_ms", ms));
+        }
+        let connections = http::CONNECTIONS.load(Ordering::Relaxed);
+        self.report(|channel| channel.metric("connections", connections as f64));
     }
 
     fn status(&mut self, text: &str) {
@@ -261,8 +286,11 @@ mod tests {
     fn reporter_stops_after_the_primary_goes_away() {
         let (ours, primary) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         drop(primary);
-        let mut reporter =
-            Reporter { channel: Some(Channel::from_fd(ours.into())), last_status: String::new() };
+        let mut reporter = Reporter {
+            channel: Some(Channel::from_fd(ours.into())),
+            last_status: String::new(),
+            last_latency: (0, 0),
+        };
         reporter.report(Channel::heartbeat);
         assert!(reporter.channel.is_none());
         reporter.status("still serving");

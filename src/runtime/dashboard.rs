@@ -1,21 +1,70 @@
-//! The runtime's side of the dashboard: per-second rates and crash history, and the
-//! `View` it publishes (at most ~30 times a second, only when something changed) to the
-//! UI thread, which never blocks supervision.
+//! The runtime's side of the dashboard: per-second rates and crash history, each worker's
+//! lifecycle as the supervisor saw it, and the `View` it publishes (at most ~30 times a
+//! second, only when something changed) to the UI thread, which never blocks supervision.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+mod pane;
+mod views;
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use self::views::{details, metrics};
 use super::logs::Logs;
-use crate::backend::Usage;
-use crate::core::{EventKind, ExitReason, Snapshot, WorkerKey};
-use crate::headless::Stream;
+use super::logs::history::{History, Kind};
+use crate::backend::{BoundListener, Usage};
+use crate::config::GroupSpec;
+use crate::core::{Event, EventKind, ExitReason, Scope, Snapshot, WorkerKey};
 use crate::ui::ViewSlot;
-use crate::ui::model::{LineKind, Pane, PaneLine, PaneRequest, View, WorkerExtra, filter_matches};
+use crate::ui::model::{EXITS_KEPT, ExitRecord, PaneMode, PaneRequest, View, WorkerExtra};
 
 /// Seconds of crash history the header's sparkline shows.
 const HISTORY: usize = 60;
+/// Supervisor events kept per worker for its events view.
+const LIFECYCLE_KEPT: usize = 100;
+
+/// What the details show of a group: how its workers are run.
+#[derive(Clone, Debug, Default)]
+pub struct GroupFacts {
+    pub command: String,
+    pub cwd: String,
+    pub sockets: Vec<String>,
+}
+
+impl GroupFacts {
+    pub fn new(spec: &GroupSpec, listeners: &[BoundListener]) -> GroupFacts {
+        let cwd = spec.cwd.clone().or_else(|| std::env::current_dir().ok());
+        GroupFacts {
+            command: spec.command.display.clone(),
+            cwd: cwd.map_or_else(|| "?".into(), |p| p.display().to_string()),
+            sockets: listeners.iter().map(|l| l.local.clone()).collect(),
+        }
+    }
+}
+
+/// What the supervisor did to one slot, kept for its events view and its details.
+#[derive(Debug)]
+pub struct WorkerHistory {
+    /// Lifecycle lines, oldest first.
+    pub lifecycle: VecDeque<(SystemTime, String)>,
+    /// Newest first.
+    pub exits: VecDeque<ExitRecord>,
+    pub crashes: u64,
+    pub cpu: History,
+    pub memory: History,
+}
+
+impl Default for WorkerHistory {
+    fn default() -> Self {
+        WorkerHistory {
+            lifecycle: VecDeque::new(),
+            exits: VecDeque::new(),
+            crashes: 0,
+            cpu: History::new(Kind::Gauge),
+            memory: History::new(Kind::Gauge),
+        }
+    }
+}
 
 pub struct Dashboard {
     slot: ViewSlot,
@@ -27,14 +76,60 @@ pub struct Dashboard {
     rates: HashMap<WorkerKey, u64>,
     events_per_sec: u64,
     pub log_path: Option<std::path::PathBuf>,
+    groups: Vec<GroupFacts>,
+    workers: HashMap<WorkerKey, WorkerHistory>,
 }
 
-fn unix_second(t: SystemTime) -> u64 {
+pub fn unix_second(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Runs that count as crashes (the header's crashes/min, the details' crash count).
+fn failed(reason: ExitReason) -> bool {
+    match reason {
+        ExitReason::Crashed
+        | ExitReason::KilledByUser
+        | ExitReason::HeartbeatTimeout
+        | ExitReason::MemoryLimit
+        | ExitReason::ReadyTimeout => true,
+        ExitReason::Exited
+        | ExitReason::RestartedByUser
+        | ExitReason::Stopped
+        | ExitReason::Reload
+        | ExitReason::ScaledDown
+        | ExitReason::Shutdown => false,
+    }
+}
+
+/// The line a worker's events view shows for a supervisor event about it.
+fn lifecycle_text(event: &Event) -> Option<String> {
+    let pid = event.pid.map_or_else(String::new, |p| format!(" pid {p}"));
+    Some(match &event.kind {
+        EventKind::Spawned { generation } => format!("spawned{pid} (generation {generation})"),
+        EventKind::SpawnFailed { error } => format!("could not spawn: {error}"),
+        EventKind::Ready => format!("ready{pid}"),
+        EventKind::Exited { status, uptime, reason, .. } => {
+            let after = crate::ui::format_uptime(*uptime);
+            format!("exited{pid}: {status} after {after} ({})", reason.label())
+        }
+        EventKind::RestartScheduled { delay, restarts } => {
+            // `restarts` already counts this one, as the RESTARTS column does.
+            format!("restart {restarts} in {:.1}s", delay.as_secs_f64())
+        }
+        EventKind::GaveUp { restarts, .. } => format!("gave up after {restarts} restarts"),
+        EventKind::Scaled { .. }
+        | EventKind::ReloadStarted
+        | EventKind::ReloadFinished { .. }
+        | EventKind::ShutdownStarted { .. } => return None,
+    })
+}
+
 impl Dashboard {
-    pub fn new(slot: ViewSlot, log_path: Option<std::path::PathBuf>) -> Dashboard {
+    pub fn new(
+        slot: ViewSlot,
+        log_path: Option<std::path::PathBuf>,
+        groups: Vec<GroupFacts>,
+    ) -> Dashboard {
         Dashboard {
             slot,
             request: PaneRequest { rows: 20, ..PaneRequest::default() },
@@ -44,29 +139,38 @@ impl Dashboard {
             rates: HashMap::new(),
             events_per_sec: 0,
             log_path,
+            groups,
+            workers: HashMap::new(),
         }
     }
 
-    /// Counts failed runs for the header.
-    pub fn on_event(&mut self, kind: &EventKind) {
+    /// Counts failed runs for the header, and keeps each worker's lifecycle and exits.
+    pub fn on_event(&mut self, event: &Event) {
         self.dirty = true;
-        if let EventKind::Exited { reason, .. } = kind {
-            let failed = matches!(
-                reason,
-                ExitReason::Crashed
-                    | ExitReason::KilledByUser
-                    | ExitReason::HeartbeatTimeout
-                    | ExitReason::MemoryLimit
-                    | ExitReason::ReadyTimeout
-            );
-            if failed {
-                let now = unix_second(SystemTime::now());
-                let bucket = &mut self.crashes[(now % HISTORY as u64) as usize];
-                if bucket.0 != now {
-                    *bucket = (now, 0);
-                }
-                bucket.1 += 1;
+        let at = SystemTime::now();
+        if let EventKind::Exited { reason, .. } = &event.kind
+            && failed(*reason)
+        {
+            let now = unix_second(at);
+            let bucket = &mut self.crashes[(now % HISTORY as u64) as usize];
+            if bucket.0 != now {
+                *bucket = (now, 0);
             }
+            bucket.1 += 1;
+        }
+        let Scope::Worker(key) = event.scope else { return };
+        let history = self.workers.entry(key).or_default();
+        if let EventKind::Exited { status, uptime, reason, .. } = &event.kind {
+            let record = ExitRecord { at, status: *status, reason: *reason, uptime: *uptime };
+            history.exits.push_front(record);
+            history.exits.truncate(EXITS_KEPT);
+            history.crashes += u64::from(failed(*reason));
+        }
+        if let Some(text) = lifecycle_text(event) {
+            if history.lifecycle.len() >= LIFECYCLE_KEPT {
+                history.lifecycle.pop_front();
+            }
+            history.lifecycle.push_back((at, text));
         }
     }
 
@@ -96,6 +200,18 @@ impl Dashboard {
             .collect()
     }
 
+    /// CPU and memory into each live worker's history (one point a second is kept).
+    fn record_usage(&mut self, snapshot: &Snapshot, usage: &HashMap<WorkerKey, Usage>) {
+        let second = unix_second(SystemTime::now());
+        for w in &snapshot.workers {
+            if let Some(u) = usage.get(&w.key).filter(|u| w.pid == Some(u.pid)) {
+                let history = self.workers.entry(w.key).or_default();
+                history.cpu.set(second, u.pid, f64::from(u.cpu));
+                history.memory.set(second, u.pid, u.rss as f64);
+            }
+        }
+    }
+
     /// Publishes a fresh view if anything changed since the last one.
     pub fn publish(
         &mut self,
@@ -108,6 +224,7 @@ impl Dashboard {
             return;
         }
         self.dirty = false;
+        self.record_usage(&snapshot, usage);
         let extras = snapshot
             .workers
             .iter()
@@ -117,87 +234,29 @@ impl Dashboard {
                     cpu: u.map(|u| u.cpu),
                     rss: u.map(|u| u.rss),
                     events_per_sec: self.rates.get(&w.key).copied().unwrap_or(0),
-                    status: logs.get(w.key).and_then(|l| l.status.clone()),
+                    status: logs.get(w.key).and_then(|l| l.status_of(w.pid)).map(str::to_string),
                 }
             })
             .collect();
         let keys: Vec<WorkerKey> = snapshot.workers.iter().map(|w| w.key).collect();
         let history = self.crash_history();
+        let req = &self.request;
         let view = View {
             extras,
             events_per_sec: self.events_per_sec,
             crashes_last_minute: history.iter().sum(),
             crash_history: history,
-            pane: pane(logs, &keys, names, &self.request),
+            pane: pane::pane(logs, &self.workers, &keys, names, req),
             log_path: self.log_path.clone(),
+            metrics: (req.mode == PaneMode::Metrics)
+                .then(|| metrics(&snapshot, logs, &self.workers, names, req)),
+            details: (req.mode == PaneMode::Details)
+                .then(|| details(&snapshot, logs, &self.workers, &self.groups, req))
+                .flatten(),
             snapshot,
         };
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(Arc::new(view));
         }
     }
-}
-
-fn id(names: &[String], key: WorkerKey) -> String {
-    let name = names.get(usize::from(key.group)).map_or("?", String::as_str);
-    format!("{name}.{}", key.slot)
-}
-
-/// The newest `rows + scroll` matching lines (of one worker or all, merged by time),
-/// minus the `scroll` newest: only what fits is copied.
-pub fn pane(logs: &Logs, keys: &[WorkerKey], names: &[String], req: &PaneRequest) -> Pane {
-    let want = req.rows + req.scroll;
-    let selected: Vec<WorkerKey> = match req.worker {
-        Some(k) => vec![k],
-        None => keys.to_vec(),
-    };
-    let mut lines: Vec<PaneLine> = Vec::new();
-    let mut matching = 0;
-    for key in selected {
-        let Some(log) = logs.get(key) else { continue };
-        let id = id(names, key);
-        // Without a filter everything matches: count the old lines without copying them.
-        let total = if req.events { log.events.len() } else { log.lines.len() };
-        let skipped = if req.filter.is_empty() { total.saturating_sub(want) } else { 0 };
-        let mut take = |at: SystemTime, kind: LineKind, text: Cow<'_, str>| {
-            if filter_matches(&req.filter, &text) {
-                matching += 1;
-                lines.push(PaneLine { at, id: id.clone(), kind, text: text.into_owned() });
-            }
-        };
-        if req.events {
-            for e in log.events.iter().skip(skipped) {
-                take(e.at, LineKind::Event, Cow::Owned(e.data.to_string()));
-            }
-        } else {
-            for l in log.lines.iter().skip(skipped) {
-                let kind = match l.stream {
-                    Stream::Stdout => LineKind::Stdout,
-                    Stream::Stderr => LineKind::Stderr,
-                };
-                take(l.at, kind, Cow::Borrowed(&l.text));
-            }
-        }
-        matching += skipped;
-        // Oldest-first within a worker; keep only that worker's newest `want`.
-        trim_worker(&mut lines, &id, want);
-    }
-    lines.sort_by_key(|l| l.at);
-    let end = lines.len().saturating_sub(req.scroll.min(lines.len()));
-    let start = end.saturating_sub(req.rows);
-    Pane { lines: lines[start..end].to_vec(), matching }
-}
-
-/// Drops all but the newest `want` lines of worker `id` (they were pushed oldest first).
-fn trim_worker(lines: &mut Vec<PaneLine>, id: &str, want: usize) {
-    let count = lines.iter().filter(|l| l.id == id).count();
-    let mut excess = count.saturating_sub(want);
-    lines.retain(|l| {
-        if excess > 0 && l.id == id {
-            excess -= 1;
-            false
-        } else {
-            true
-        }
-    });
 }

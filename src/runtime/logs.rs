@@ -1,10 +1,15 @@
 //! What the dashboard shows of each worker: its last output lines and events, bounded by
-//! count and by bytes, plus counters that run over its whole life.
+//! count and by bytes, the history of every number it reports (fixed size per series, a
+//! capped number of series), plus counters that run over its whole life.
+
+pub mod history;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::SystemTime;
 
 use serde_json::Value;
+
+use self::history::{History, Kind};
 
 use crate::core::WorkerKey;
 use crate::headless::Stream;
@@ -73,6 +78,75 @@ impl<T> Ring<T> {
     }
 }
 
+/// Series kept per worker (SPEC §6); further names are counted and named as dropped.
+pub const MAX_SERIES: usize = 64;
+/// Dropped names remembered, to say which.
+const DROPPED_NAMES: usize = 8;
+
+/// One reported number: a `metric` name or a custom event type.
+#[derive(Debug)]
+pub struct NamedSeries {
+    pub name: String,
+    /// A custom event type (counted), not a `metric` (a value).
+    pub event: bool,
+    pub history: History,
+}
+
+/// The numbers a slot reported, across its generations.
+#[derive(Debug, Default)]
+pub struct WorkerMetrics {
+    pub series: Vec<NamedSeries>,
+    index: HashMap<String, usize>,
+    pub dropped: u64,
+    pub dropped_names: Vec<String>,
+}
+
+impl WorkerMetrics {
+    /// The series called `name`, made if there is room.
+    fn series(&mut self, name: &str, event: bool) -> Option<&mut History> {
+        let key = if event { format!("»{name}") } else { name.to_string() };
+        if let Some(&i) = self.index.get(&key) {
+            return self.series.get_mut(i).map(|s| &mut s.history);
+        }
+        if self.series.len() >= MAX_SERIES {
+            self.dropped += 1;
+            if self.dropped_names.len() < DROPPED_NAMES
+                && !self.dropped_names.iter().any(|n| n == name)
+            {
+                self.dropped_names.push(name.to_string());
+            }
+            return None;
+        }
+        let kind = if event { Kind::Counter } else { Kind::Gauge };
+        self.index.insert(key, self.series.len());
+        let history = History::new(kind);
+        self.series.push(NamedSeries { name: name.to_string(), event, history });
+        self.series.last_mut().map(|s| &mut s.history)
+    }
+
+    /// Records a message worth charting: a `metric`'s value, or one more custom event of
+    /// its type (`status` and `log` are not numbers).
+    pub fn record(&mut self, second: u64, pid: u32, data: &Value) {
+        let kind = data.get("type").and_then(Value::as_str);
+        match kind {
+            Some("status" | "log") => {}
+            Some("metric") => {
+                let name = data.get("name").and_then(Value::as_str);
+                if let (Some(name), Some(v)) = (name, data.get("value").and_then(Value::as_f64))
+                    && let Some(h) = self.series(name, false)
+                {
+                    h.set(second, pid, v);
+                }
+            }
+            other => {
+                if let Some(h) = self.series(other.unwrap_or("(untyped)"), true) {
+                    h.count(second, pid);
+                }
+            }
+        }
+    }
+}
+
 /// One slot's history, across its generations.
 #[derive(Debug, Default)]
 pub struct WorkerLog {
@@ -81,8 +155,20 @@ pub struct WorkerLog {
     /// Every message received (ready, heartbeats and custom events included).
     pub messages: u64,
     pub protocol_errors: u64,
-    /// The last `status` text.
-    pub status: Option<String>,
+    /// The last `status` text, and the process that sent it: a status belongs to a run.
+    status: Option<(u32, String)>,
+    pub metrics: WorkerMetrics,
+}
+
+impl WorkerLog {
+    /// The status `pid`'s run sent last; none from an earlier run.
+    pub fn status_of(&self, pid: Option<u32>) -> Option<&str> {
+        self.status.as_ref().filter(|(p, _)| Some(*p) == pid).map(|(_, text)| text.as_str())
+    }
+}
+
+fn unix_second(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Histories of all slots. With `keep` off (headless) only the counters run: nobody
@@ -123,10 +209,14 @@ impl Logs {
         let keep = self.keep;
         let log = self.entry(key);
         if let Some(text) = status {
-            text.clone_into(log.status.get_or_insert_with(String::new));
+            let (p, old) = log.status.get_or_insert_with(|| (pid, String::new()));
+            *p = pid;
+            text.clone_into(old);
         }
         if keep && let Ok(data) = serde_json::from_slice::<Value>(raw) {
-            log.events.push(raw.len(), LogEvent { at: SystemTime::now(), pid, data });
+            let at = SystemTime::now();
+            log.metrics.record(unix_second(at), pid, &data);
+            log.events.push(raw.len(), LogEvent { at, pid, data });
         }
     }
 
@@ -178,6 +268,38 @@ mod tests {
         logs.event(KEY, 1, br#"{"type":"status","text":"warming"}"#, Some("warming"));
         let log = logs.get(KEY).expect("log");
         assert!(log.lines.is_empty() && log.events.is_empty());
-        assert_eq!((log.messages, log.status.as_deref()), (1, Some("warming")));
+        assert_eq!((log.messages, log.status_of(Some(1))), (1, Some("warming")));
+    }
+
+    #[test]
+    fn a_status_belongs_to_the_run_that_sent_it() {
+        let mut logs = Logs::new(true);
+        logs.event(KEY, 7, br#"{"type":"status","text":"crashing in 1s"}"#, Some("crashing in 1s"));
+        let log = logs.get(KEY).expect("log");
+        assert_eq!(log.status_of(Some(7)), Some("crashing in 1s"));
+        assert_eq!(log.status_of(None), None, "no run, no status");
+        assert_eq!(log.status_of(Some(8)), None, "the next run has not said anything yet");
+    }
+
+    #[test]
+    fn metrics_and_custom_events_become_series_up_to_the_cap() {
+        let mut logs = Logs::new(true);
+        logs.event(KEY, 1, br#"{"type":"metric","name":"requests","value":12}"#, None);
+        logs.event(KEY, 1, br#"{"type":"cache-miss","key":"a"}"#, None);
+        logs.event(KEY, 1, br#"{"type":"cache-miss","key":"b"}"#, None);
+        logs.event(KEY, 1, b"[1,2]", None);
+        logs.event(KEY, 1, br#"{"type":"log","level":"info","msg":"hi"}"#, None);
+        for i in 0..100 {
+            let line = format!(r#"{{"type":"metric","name":"m{i}","value":{i}}}"#);
+            logs.event(KEY, 1, line.as_bytes(), None);
+        }
+        let m = &logs.get(KEY).expect("log").metrics;
+        let names: Vec<(&str, bool)> =
+            m.series.iter().take(3).map(|s| (s.name.as_str(), s.event)).collect();
+        assert_eq!(names, [("requests", false), ("cache-miss", true), ("(untyped)", true)]);
+        assert!((m.series[1].history.latest - 2.0).abs() < f64::EPSILON);
+        assert_eq!(m.series.len(), MAX_SERIES);
+        assert_eq!(m.dropped, 103 - MAX_SERIES as u64);
+        assert_eq!(m.dropped_names.first().map(String::as_str), Some("m61"));
     }
 }

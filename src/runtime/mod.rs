@@ -320,7 +320,10 @@ impl Runtime {
         match ui::start(Arc::clone(&slot), requests) {
             Ok(handle) => {
                 self.ui = Some(handle);
-                self.dashboard = Some(dashboard::Dashboard::new(slot, crate::logging::log_path()));
+                let facts =
+                    self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
+                let log_path = crate::logging::log_path();
+                self.dashboard = Some(dashboard::Dashboard::new(slot, log_path, facts.collect()));
             }
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
@@ -573,7 +576,7 @@ impl Runtime {
         hub.report(&Record::Event(event, messages));
         drop(hub);
         if let Some(d) = self.dashboard.as_mut() {
-            d.on_event(&event.kind);
+            d.on_event(event);
         }
         self.notify_event(&event.kind);
     }

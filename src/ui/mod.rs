@@ -3,14 +3,21 @@
 //! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
 //! process. The terminal is restored on every way out: quit, signal, error, panic.
 
+mod details;
+mod footer;
 mod format;
+mod keys;
+mod metrics;
 pub mod model;
+mod pane;
 mod render;
 mod state;
+mod table;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,6 +29,7 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 
+pub use self::format::uptime as format_uptime;
 pub use self::model::{UiRequest, View};
 pub use self::render::{MIN_SIZE, render};
 pub use self::state::{Effect, UiState};
@@ -121,6 +129,7 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
     let mut last_draw = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
     let mut last_request = None;
     let tty = TtyWatch::open();
+    let mut stalled = false;
     while !stop.load(Ordering::Relaxed) {
         if let Some(fresh) = slot.lock().ok().and_then(|mut s| s.take()) {
             view = fresh;
@@ -139,78 +148,174 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
         }
         // WHY a short wait: a new view is picked up within a frame, and an idle dashboard
         // wakes only ~20 times a second to look.
-        match tty.wait(Duration::from_millis(50)) {
+        match tty.wait(Duration::from_millis(50), stalled) {
             Tty::Gone => {
                 // The terminal hung up: stop everything in order (never a spin on EIO).
                 let _ = requests.send(UiRequest::Quit("hangup".into()));
                 return Ok(());
             }
-            Tty::Quiet => continue,
+            Tty::Quiet => {
+                stalled = false;
+                continue;
+            }
+            Tty::Resized => {
+                // ratatui resizes its buffers to the terminal on the next draw.
+                dirty = true;
+                continue;
+            }
             Tty::Input => {}
         }
-        // Only a zero-timeout poll here: crossterm's own waiting spins on a hung-up tty.
-        while event::poll(Duration::ZERO)? {
-            let effects = match event::read()? {
-                Event::Key(key) => ui.on_key(key, &view, Instant::now()),
-                Event::Mouse(m) => {
-                    ui.on_mouse(m, &view);
-                    vec![]
+        let mut read = handle_events(&mut ui, &view, requests, &mut terminal)?;
+        if read == 0 {
+            // WHY: crossterm's reader waits edge-triggered. When a resize and a key arrive in
+            // the same wakeup it returns the resize and loses the tty's edge, so the key
+            // stays unread (and our level-triggered poll sees it forever). A termios write
+            // wakes the tty's readers, which gives crossterm a new edge.
+            tty.rearm();
+            read = handle_events(&mut ui, &view, requests, &mut terminal)?;
+        }
+        // Input that nobody can read (a partial sequence, another reader) must not make
+        // this loop spin: until the next quiet wait, only a hangup wakes us early.
+        stalled = read == 0;
+        dirty |= read > 0;
+    }
+    Ok(())
+}
+
+/// Handles every event crossterm has ready; returns how many there were.
+fn handle_events(
+    ui: &mut UiState,
+    view: &View,
+    requests: &Requests,
+    terminal: &mut Terminal<CrosstermBackend<io::Stdout>>,
+) -> io::Result<usize> {
+    let mut read = 0;
+    // Only a zero-timeout poll here: crossterm's own waiting spins on a hung-up tty.
+    while event::poll(Duration::ZERO)? {
+        read += 1;
+        let effects = match event::read()? {
+            Event::Key(key) => ui.on_key(key, view, Instant::now()),
+            Event::Mouse(m) => {
+                ui.on_mouse(m, view);
+                vec![]
+            }
+            _ => vec![], // resize and focus: just redraw
+        };
+        for effect in effects {
+            match effect {
+                Effect::Send(request) => {
+                    let _ = requests.send(request);
                 }
-                _ => vec![], // resize and focus: just redraw
-            };
-            dirty = true;
-            for effect in effects {
-                match effect {
-                    Effect::Send(request) => {
-                        let _ = requests.send(request);
-                    }
-                    Effect::Suspend => {
-                        suspend();
-                        terminal = fresh_terminal()?;
-                    }
+                Effect::Suspend => {
+                    suspend();
+                    *terminal = fresh_terminal()?;
                 }
             }
         }
     }
-    Ok(())
+    Ok(read)
 }
 
 /// What the terminal has for us.
 enum Tty {
     Input,
+    Resized,
     Quiet,
     Gone,
 }
 
-/// The terminal the keys come from, watched with poll(2).
-struct TtyWatch(Option<std::os::fd::OwnedFd>);
+/// The terminal the keys come from, watched with poll(2), and a socket that a SIGWINCH
+/// handler writes to, so a resize is drawn at once.
+struct TtyWatch {
+    tty: Option<std::os::fd::OwnedFd>,
+    resized: Option<std::os::unix::net::UnixStream>,
+}
+
+/// The write end of the resize socket; -1 until the first dashboard starts.
+static WINCH: AtomicI32 = AtomicI32::new(-1);
+
+/// Installs the SIGWINCH handler once; returns the read end of its socket.
+fn watch_resizes() -> Option<std::os::unix::net::UnixStream> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().ok()?;
+    ours.set_nonblocking(true).ok()?;
+    theirs.set_nonblocking(true).ok()?;
+    // The write end lives as long as the process: the handler may run at any time.
+    let previous = WINCH.swap(theirs.into_raw_fd(), Ordering::AcqRel);
+    if previous >= 0 {
+        // SAFETY: the write end an earlier dashboard leaked on purpose; its read end is
+        // gone, so nothing uses it.
+        unsafe { libc::close(previous) };
+    } else {
+        // SAFETY: the handler only loads an atomic and calls write(2), which is
+        // async-signal-safe; a full socket drops the byte, which is fine (one is enough).
+        let installed = unsafe {
+            signal_hook_registry::register(libc::SIGWINCH, || {
+                let fd = WINCH.load(Ordering::Acquire);
+                if fd >= 0 {
+                    libc::write(fd, [1u8].as_ptr().cast(), 1);
+                }
+            })
+        };
+        installed.ok()?;
+    }
+    Some(ours)
+}
 
 impl TtyWatch {
     fn open() -> TtyWatch {
         // crossterm reads stdin when it is a terminal and /dev/tty otherwise; watching
         // /dev/tty sees the same input and the same hangup either way.
-        let fd = std::fs::OpenOptions::new()
+        let tty = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
             .open("/dev/tty")
             .ok()
             .map(std::os::fd::OwnedFd::from);
-        TtyWatch(fd)
+        TtyWatch { tty, resized: watch_resizes() }
     }
 
-    fn wait(&self, timeout: Duration) -> Tty {
-        let fd = self.0.as_ref().map_or(libc::STDIN_FILENO, std::os::fd::AsRawFd::as_raw_fd);
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    fn fd(&self) -> i32 {
+        self.tty.as_ref().map_or(libc::STDIN_FILENO, AsRawFd::as_raw_fd)
+    }
+
+    /// Waits for input (or, `stalled`, only for a hangup or a resize) at most `timeout`.
+    fn wait(&self, timeout: Duration, stalled: bool) -> Tty {
+        let events = if stalled { 0 } else { libc::POLLIN };
+        let resized = self.resized.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let mut pfds = [
+            libc::pollfd { fd: self.fd(), events, revents: 0 },
+            // A negative fd is skipped by poll(2).
+            libc::pollfd { fd: resized, events: libc::POLLIN, revents: 0 },
+        ];
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, for the duration of the call.
-        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        // SAFETY: two valid pollfds, for the duration of the call.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
         if n <= 0 {
-            return Tty::Quiet; // timeout, or EINTR (a resize): look again
+            return Tty::Quiet; // timeout, or EINTR: look again
         }
-        if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            Tty::Gone
-        } else {
-            Tty::Input
+        if pfds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return Tty::Gone;
+        }
+        if pfds[1].revents != 0 {
+            let mut buf = [0u8; 64];
+            while let Some(Ok(1..)) = self.resized.as_ref().map(|mut s| s.read(&mut buf)) {}
+            if pfds[0].revents == 0 {
+                return Tty::Resized;
+            }
+        }
+        Tty::Input
+    }
+
+    /// Writes the terminal's settings back unchanged: the kernel then wakes everything
+    /// waiting to read it (`n_tty_set_termios` in Linux), edge-triggered waiters included.
+    fn rearm(&self) {
+        // SAFETY: termios is plain data, filled by tcgetattr before tcsetattr reads it;
+        // both only touch the struct we pass, on a descriptor we hold open.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(self.fd(), &raw mut t) == 0 {
+                libc::tcsetattr(self.fd(), libc::TCSANOW, &raw const t);
+            }
         }
     }
 }

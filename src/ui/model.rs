@@ -2,9 +2,9 @@
 //! fact), read by the UI thread. Plain data, so rendering is a pure function of it.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::core::{Snapshot, UserAction, WorkerKey};
+use crate::core::{ExitReason, ExitStatus, Snapshot, UserAction, WorkerKey};
 
 /// One frame's worth of facts.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +22,79 @@ pub struct View {
     pub pane: Pane,
     /// Where corral's own diagnostics go while the dashboard is on.
     pub log_path: Option<PathBuf>,
+    /// The metrics of the pane's worker (or group), when the pane shows them.
+    pub metrics: Option<Metrics>,
+    /// The details of the pane's worker, when the pane shows them.
+    pub details: Option<Details>,
+}
+
+/// The profiler view (SPEC §6 "Metrics"): every series of a worker or a group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// `web.1`, or `web (3 workers)` for a group.
+    pub who: String,
+    pub series: Vec<Series>,
+    /// Names beyond the per-worker cap: how many, and the first few of them.
+    pub dropped: u64,
+    pub dropped_names: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesKind {
+    /// A `metric` message's value (summed over a group).
+    Metric,
+    /// A custom event type: the count, and its rate.
+    Event,
+    /// Percent of one core, whole process tree.
+    Cpu,
+    /// Resident bytes, whole process tree.
+    Memory,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub kind: SeriesKind,
+    /// The latest value: a metric's value, an event type's count so far.
+    pub latest: Option<f64>,
+    /// Change per second (over the last few seconds).
+    pub rate: Option<f64>,
+    /// One point a second, oldest first, `METRIC_SECONDS` of them; `None` where nothing
+    /// ran (a restart shows as a gap). For events: how many arrived that second.
+    pub points: Vec<Option<f64>>,
+}
+
+/// How many seconds of history a metrics chart shows.
+pub const METRIC_SECONDS: usize = 300;
+
+/// `Enter`: what there is to know about one worker.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
+    pub id: String,
+    pub command: String,
+    pub cwd: String,
+    pub pid: Option<u32>,
+    pub generation: Option<u32>,
+    pub restarts: u32,
+    /// Runs that failed (crashed, killed, hung, over memory, never ready).
+    pub crashes: u64,
+    pub protocol_errors: u64,
+    /// The group's listening sockets (every worker of the group shares them).
+    pub sockets: Vec<String>,
+    pub status: Option<String>,
+    /// Newest first, at most `EXITS_KEPT`.
+    pub exits: Vec<ExitRecord>,
+}
+
+/// How many exits the details keep per worker.
+pub const EXITS_KEPT: usize = 10;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExitRecord {
+    pub at: SystemTime,
+    pub status: ExitStatus,
+    pub reason: ExitReason,
+    pub uptime: Duration,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -48,6 +121,8 @@ pub enum LineKind {
     Stdout,
     Stderr,
     Event,
+    /// What the supervisor did to the worker (spawned, exited, restart scheduled).
+    Supervisor,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,14 +140,26 @@ pub struct PaneLine {
 pub struct PaneRequest {
     /// `None`: every worker.
     pub worker: Option<WorkerKey>,
-    /// Events instead of output lines.
-    pub events: bool,
+    pub mode: PaneMode,
+    /// Metrics: summed over `worker`'s whole group.
+    pub group: bool,
     /// Only lines containing this (case-insensitive unless it has capitals).
     pub filter: String,
     /// How many lines fit.
     pub rows: usize,
     /// Lines up from the newest; 0 follows the tail.
     pub scroll: usize,
+}
+
+/// What the output pane shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PaneMode {
+    #[default]
+    Output,
+    /// The worker's messages and the supervisor's lifecycle events for it.
+    Events,
+    Metrics,
+    Details,
 }
 
 /// What the UI thread asks of the runtime.

@@ -4,12 +4,10 @@
 
 use std::time::Instant;
 
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
-};
+use ratatui::crossterm::event::{KeyCode, MouseEvent, MouseEventKind};
 
-use super::model::{PaneRequest, UiRequest, View};
-use crate::core::{UserAction, WorkerKey};
+use super::model::{PaneMode, PaneRequest, UiRequest, View};
+use crate::core::WorkerKey;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
@@ -35,7 +33,7 @@ pub struct UiState {
     pub selected: usize,
     pub focus: Focus,
     pub all_workers: bool,
-    pub events: bool,
+    pub mode: PaneMode,
     pub filter: String,
     /// While typing after `/`.
     pub editing: Option<String>,
@@ -44,7 +42,8 @@ pub struct UiState {
     pub help: bool,
     pub pane_rows: usize,
     pub hit: Hitboxes,
-    /// A short note in the footer (`R` before reloads exist), with when it was set.
+    /// A short note in the footer (what a key did, or why it could not), with when it was
+    /// set.
     pub notice: Option<(String, Instant)>,
     pub quit_requested: bool,
     pub color: bool,
@@ -63,7 +62,7 @@ impl UiState {
             selected: 0,
             focus: Focus::Table,
             all_workers: false,
-            events: false,
+            mode: PaneMode::Output,
             filter: String::new(),
             editing: None,
             scroll: 0,
@@ -82,9 +81,15 @@ impl UiState {
 
     /// What the pane should show, for the runtime.
     pub fn pane_request(&self, view: &View) -> PaneRequest {
+        let one = match self.mode {
+            PaneMode::Output | PaneMode::Events => !self.all_workers,
+            // With `a` the metrics are the selected worker's group's: still its key.
+            PaneMode::Metrics | PaneMode::Details => true,
+        };
         PaneRequest {
-            worker: if self.all_workers { None } else { self.selected_key(view) },
-            events: self.events,
+            worker: if one { self.selected_key(view) } else { None },
+            mode: self.mode,
+            group: self.mode == PaneMode::Metrics && self.all_workers,
             filter: self.filter.clone(),
             rows: self.pane_rows,
             scroll: self.scroll,
@@ -98,127 +103,48 @@ impl UiState {
         self.scroll = self.scroll.min(view.pane.matching.saturating_sub(self.pane_rows));
     }
 
-    pub fn on_key(&mut self, key: KeyEvent, view: &View, now: Instant) -> Vec<Effect> {
-        if key.kind == KeyEventKind::Release {
-            return vec![];
-        }
-        if let Some(text) = self.editing.as_mut() {
-            match key.code {
-                KeyCode::Esc => {
-                    self.editing = None;
-                    self.filter.clear();
-                }
-                KeyCode::Enter => self.filter = self.editing.take().unwrap_or_default(),
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-                _ => {}
-            }
-            if let Some(text) = &self.editing {
-                self.filter.clone_from(text); // filter as you type
-            }
-            self.scroll = 0;
-            return vec![];
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let selected = self.selected_key(view);
-        let act = |a: UserAction| vec![Effect::Send(UiRequest::Action(a))];
-        match key.code {
-            KeyCode::Char('c') if ctrl => self.quit("Ctrl-C"),
-            KeyCode::Char('z') if ctrl => vec![Effect::Suspend],
-            KeyCode::Char('q') => self.quit("q"),
-            KeyCode::Char('?') => {
-                self.help = !self.help;
-                vec![]
-            }
-            KeyCode::Esc => {
-                self.help = false;
-                self.filter.clear();
-                vec![]
-            }
-            _ if self.help => {
-                self.help = false;
-                vec![]
-            }
-            KeyCode::Char('x') => selected.map_or_else(Vec::new, |k| act(UserAction::Kill(k))),
-            KeyCode::Char('r') => selected.map_or_else(Vec::new, |k| act(UserAction::Restart(k))),
-            KeyCode::Char('s') => {
-                selected.map_or_else(Vec::new, |k| act(UserAction::ToggleStop(k)))
-            }
-            KeyCode::Char('+' | '=') => {
-                selected.map_or_else(Vec::new, |k| act(UserAction::ScaleUp(k.group)))
-            }
-            KeyCode::Char('-' | '_') => {
-                selected.map_or_else(Vec::new, |k| act(UserAction::ScaleDown(k.group)))
-            }
-            KeyCode::Char('R') => {
-                let Some(k) = selected else { return vec![] };
-                let group = view.snapshot.groups.get(usize::from(k.group)).map_or("", |g| &g.name);
-                let text = format!("rolling reload of {group}: one worker at a time");
-                self.notice = Some((text, now));
-                act(UserAction::Reload(k.group))
-            }
-            KeyCode::Tab | KeyCode::BackTab => {
-                self.focus = if self.focus == Focus::Table { Focus::Pane } else { Focus::Table };
-                vec![]
-            }
-            KeyCode::Char('a') => {
-                self.all_workers = !self.all_workers;
-                self.scroll = 0;
-                vec![]
-            }
-            KeyCode::Char('e') => {
-                self.events = !self.events;
-                self.scroll = 0;
-                vec![]
-            }
-            KeyCode::Char('/') => {
-                self.editing = Some(String::new());
-                vec![]
-            }
-            code => {
-                self.navigate(code, view);
-                vec![]
-            }
-        }
+    /// Shows `text` in the footer for a few seconds.
+    pub fn note(&mut self, text: impl Into<String>, now: Instant) {
+        self.notice = Some((text.into(), now));
     }
 
-    fn quit(&mut self, how: &str) -> Vec<Effect> {
+    pub(super) fn quit(&mut self, how: &str) -> Vec<Effect> {
         self.quit_requested = true;
         vec![Effect::Send(UiRequest::Quit(how.to_string()))]
     }
 
-    fn navigate(&mut self, code: KeyCode, view: &View) {
-        let n = view.snapshot.workers.len();
-        let page = self.pane_rows.max(1);
+    /// Moves the selection (or scrolls the focused pane); false if `code` is no
+    /// navigation key.
+    pub(super) fn navigate(&mut self, code: KeyCode, view: &View) -> bool {
+        let Some(step) = Step::of(code) else { return false };
         if self.focus == Focus::Pane {
             let max = view.pane.matching.saturating_sub(self.pane_rows);
-            self.scroll = match code {
-                KeyCode::Up | KeyCode::Char('k') => (self.scroll + 1).min(max),
-                KeyCode::Down | KeyCode::Char('j') => self.scroll.saturating_sub(1),
-                KeyCode::PageUp => (self.scroll + page).min(max),
-                KeyCode::PageDown => self.scroll.saturating_sub(page),
-                KeyCode::Char('g') | KeyCode::Home => max,
-                KeyCode::Char('G') | KeyCode::End => 0,
-                _ => self.scroll,
+            let page = self.pane_rows.max(1);
+            // Scrolling goes up from the tail: `Up` is one more line back.
+            self.scroll = match step {
+                Step::Up => (self.scroll + 1).min(max),
+                Step::Down => self.scroll.saturating_sub(1),
+                Step::PageUp => (self.scroll + page).min(max),
+                Step::PageDown => self.scroll.saturating_sub(page),
+                Step::First => max,
+                Step::Last => 0,
             };
-            return;
+            return true;
         }
-        let last = n.saturating_sub(1);
-        let table_page = usize::from(self.hit.table_rows.max(1));
-        self.selected = match code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected.saturating_sub(table_page),
-            KeyCode::PageDown => (self.selected + table_page).min(last),
-            KeyCode::Char('g') | KeyCode::Home => 0,
-            KeyCode::Char('G') | KeyCode::End => last,
-            _ => self.selected,
+        let last = view.snapshot.workers.len().saturating_sub(1);
+        let page = usize::from(self.hit.table_rows.max(1));
+        self.selected = match step {
+            Step::Up => self.selected.saturating_sub(1),
+            Step::Down => (self.selected + 1).min(last),
+            Step::PageUp => self.selected.saturating_sub(page),
+            Step::PageDown => (self.selected + page).min(last),
+            Step::First => 0,
+            Step::Last => last,
         };
         if !self.all_workers {
             self.scroll = 0;
         }
+        true
     }
 
     pub fn on_mouse(&mut self, m: MouseEvent, view: &View) {
@@ -245,5 +171,30 @@ impl UiState {
             MouseEventKind::ScrollDown => self.scroll = self.scroll.saturating_sub(3),
             _ => {}
         }
+    }
+}
+
+/// A move of the selection or the pane.
+#[derive(Clone, Copy)]
+enum Step {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+}
+
+impl Step {
+    fn of(code: KeyCode) -> Option<Step> {
+        Some(match code {
+            KeyCode::Up | KeyCode::Char('k') => Step::Up,
+            KeyCode::Down | KeyCode::Char('j') => Step::Down,
+            KeyCode::PageUp => Step::PageUp,
+            KeyCode::PageDown => Step::PageDown,
+            KeyCode::Char('g') | KeyCode::Home => Step::First,
+            KeyCode::Char('G') | KeyCode::End => Step::Last,
+            _ => return None,
+        })
     }
 }

@@ -8,7 +8,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Color;
 
-use super::model::{LineKind, Pane, PaneLine, UiRequest, View, WorkerExtra};
+use super::model::{LineKind, Pane, PaneLine, PaneMode, UiRequest, View, WorkerExtra};
 use super::render;
 use super::state::{Effect, Focus, UiState};
 use crate::core::{
@@ -87,9 +87,12 @@ fn view_of(workers: Vec<WorkerView>) -> View {
         extras,
         events_per_sec: 6,
         crashes_last_minute: 2,
-        crash_history: (0..60).map(|i| u64::from(i % 17 == 0)).collect(),
+        // One crash 30 s ago, one 2 s ago: the two of `crashes_last_minute`.
+        crash_history: (0..60).map(|i| u64::from(i == 30 || i == 58)).collect(),
         pane,
         log_path: None,
+        metrics: None,
+        details: None,
     }
 }
 
@@ -272,7 +275,7 @@ fn pane_modes_filter_and_focus() {
     press(&mut ui, &view, KeyCode::Char('a'));
     press(&mut ui, &view, KeyCode::Char('e'));
     let req = ui.pane_request(&view);
-    assert_eq!((req.worker, req.events), (None, true));
+    assert_eq!((req.worker, req.mode), (None, PaneMode::Events));
     press(&mut ui, &view, KeyCode::Char('/'));
     for c in "warn".chars() {
         press(&mut ui, &view, KeyCode::Char(c));
@@ -298,3 +301,5 @@ fn filters_are_smart_case() {
     assert!(filter_matches("WARN", "WARNING: slow"));
     assert!(filter_matches("", "anything"));
 }
+
+mod views;
