@@ -336,14 +336,16 @@ fn the_dashboards_log_file_records_what_corral_decided() {
 
 #[test]
 fn a_held_back_worker_is_not_killed_for_heartbeats_corral_cannot_hear() {
-    let script = "while :; do echo '{\"type\":\"heartbeat\"}' >&3; seq 1 50000; done";
+    // A heartbeat every 5,000 lines: many a second whenever its output flows.
+    let script = "while :; do echo '{\"type\":\"heartbeat\"}' >&3; seq 1 5000; done";
     let mut run = Run::start(
-        &["-w", "1", "--heartbeat-timeout", "1s", "--kill-timeout", "1s", "--", "sh", "-c", script],
+        &["-w", "1", "--heartbeat-timeout", "2s", "--kill-timeout", "1s", "--", "sh", "-c", script],
         Stdio::piped(),
     );
     let mut stdout = run.child.stdout.take().expect("piped");
-    // Nobody reads for 3 s: output is held back, and with it the event channel.
-    std::thread::sleep(Duration::from_secs(3));
+    // Nobody reads for 4 s, twice the timeout: output is held back, and with it the event
+    // channel.
+    std::thread::sleep(Duration::from_secs(4));
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);

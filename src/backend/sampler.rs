@@ -1,15 +1,20 @@
-//! CPU and memory of each worker's whole process tree, sampled once a second with
-//! sysinfo on a thread of its own, so reading `/proc` never slows the supervision loop.
+//! CPU and memory of each worker's whole process tree, sampled once a second on a thread
+//! of its own, so reading `/proc` never slows the supervision loop.
 //!
 //! A worker leads its own session, and its descendants stay in it unless they `setsid`
 //! away (corral reaps and stops those separately): summing the processes of the session
 //! covers the worker's process group and everything it started.
+//!
+//! WHY by hand and not sysinfo: one small read of `/proc/PID/stat` per process says its
+//! session, CPU ticks and resident pages — everything needed. A general library reads
+//! several files per process and tracks every thread, which made the sampler most of an
+//! idle dashboard's CPU. `/proc`'s listing holds processes only (threads live under
+//! `/proc/PID/task`), so no thread is counted twice.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+use std::time::{Duration, Instant};
 
 /// How often workers are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -28,20 +33,93 @@ pub struct Usage {
 /// The leaders to sample, kept current by the runtime.
 pub type Targets = Arc<Mutex<Vec<u32>>>;
 
+/// What one `/proc/PID/stat` says.
+struct Stat {
+    session: u32,
+    /// utime + stime, in clock ticks.
+    ticks: u64,
+    rss_pages: u64,
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    // `comm` may hold spaces and parentheses: count fields from the last `)`.
+    let mut fields = text.get(text.rfind(')')? + 1..)?.split_whitespace();
+    let session = fields.nth(3)?.parse().ok()?;
+    let utime: u64 = fields.nth(7)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let rss_pages = fields.nth(8)?.parse().ok()?;
+    Some(Stat { session, ticks: utime + stime, rss_pages })
+}
+
+/// Reads every process's stat once; keeps the ticks of the last round for CPU rates.
+struct Reader {
+    buf: String,
+    last: HashMap<u32, u64>,
+    last_at: Option<Instant>,
+    tick_hz: f64,
+    page: u64,
+}
+
+impl Reader {
+    fn new() -> Reader {
+        // SAFETY: sysconf has no memory effects.
+        let (hz, page) =
+            unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        Reader {
+            buf: String::with_capacity(512),
+            last: HashMap::new(),
+            last_at: None,
+            tick_hz: if hz > 0 { hz as f64 } else { 100.0 },
+            page: if page > 0 { page as u64 } else { 4096 },
+        }
+    }
+
+    /// Usage summed per session, for the sessions in `wanted`.
+    fn round(&mut self, wanted: &[u32]) -> Vec<Usage> {
+        let now = Instant::now();
+        let elapsed = self.last_at.map(|t| now.duration_since(t).as_secs_f64());
+        self.last_at = Some(now);
+        let mut by_session: HashMap<u32, (f64, u64)> =
+            wanted.iter().map(|&w| (w, (0.0, 0))).collect();
+        let mut seen = HashMap::with_capacity(self.last.len());
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            self.buf.clear();
+            let read = std::fs::File::open(entry.path().join("stat"))
+                .and_then(|mut f| f.read_to_string(&mut self.buf));
+            let Some(stat) = read.ok().and_then(|_| parse_stat(&self.buf)) else { continue };
+            let Some(total) = by_session.get_mut(&stat.session) else { continue };
+            // A process seen for the first time has no rate yet.
+            let delta = self.last.get(&pid).map_or(0, |&before| stat.ticks.saturating_sub(before));
+            seen.insert(pid, stat.ticks);
+            total.0 += delta as f64;
+            total.1 += stat.rss_pages * self.page;
+        }
+        self.last = seen;
+        wanted
+            .iter()
+            .filter_map(|&pid| {
+                let &(ticks, rss) = by_session.get(&pid)?;
+                if rss == 0 {
+                    return None; // the session is gone
+                }
+                let cpu = elapsed.map_or(0.0, |e| ticks / self.tick_hz / e * 100.0) as f32;
+                Some(Usage { pid, cpu, rss })
+            })
+            .collect()
+    }
+}
+
 /// Starts the sampling thread; `deliver` gets every round's samples (from that thread).
 pub fn start_sampler(
     targets: Targets,
     deliver: impl Fn(Vec<Usage>) -> bool + Send + 'static,
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name("corral-sampler".into()).spawn(move || {
-        let Ok(mut system) = System::new() else {
-            tracing::warn!("cannot read process statistics; CPU and memory stay unknown");
-            return;
-        };
-        // WHY: without `without_tasks`, sysinfo lists every thread of a process as a
-        // process of its own with the whole process's RSS and CPU: a worker's usage
-        // counted once per thread.
-        let kind = ProcessRefreshKind::nothing().with_memory().with_cpu().without_tasks();
+        let mut reader = Reader::new();
         loop {
             std::thread::sleep(SAMPLE_EVERY);
             let leaders: Vec<u32> = match targets.lock() {
@@ -51,23 +129,12 @@ pub fn start_sampler(
             if leaders.is_empty() {
                 continue;
             }
-            system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
-            let mut by_session: HashMap<u32, (f32, u64)> = HashMap::new();
-            for process in system.processes().values() {
-                if process.thread_kind().is_some() {
-                    continue; // a thread: its process is counted already
-                }
-                let Some(sid) = process.session_id() else {
-                    continue;
-                };
-                let entry = by_session.entry(sid.as_u32()).or_default();
-                entry.0 += process.cpu_usage();
-                entry.1 += process.memory();
+            let started = Instant::now();
+            let samples = reader.round(&leaders);
+            let took = started.elapsed();
+            if took > Duration::from_millis(100) {
+                tracing::info!(?took, workers = leaders.len(), "a sampling round took long");
             }
-            let samples = leaders
-                .iter()
-                .filter_map(|&pid| by_session.get(&pid).map(|&(cpu, rss)| Usage { pid, cpu, rss }))
-                .collect();
             if !deliver(samples) {
                 return; // the runtime is gone
             }
@@ -79,6 +146,14 @@ pub fn start_sampler(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_a_stat_line_with_a_hostile_comm() {
+        let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 1000 25 \
+                    18446744073709551615";
+        let stat = parse_stat(line).expect("parses");
+        assert_eq!((stat.session, stat.ticks, stat.rss_pages), (42, 10, 25));
+    }
 
     #[test]
     fn samples_a_process_tree_by_session() {
