@@ -60,6 +60,25 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
+    /// Whether a run that ended this way counts as a crash (the header's crashes/min, the
+    /// details' crash count, red in the last exits): it died by itself, or corral or a
+    /// person had to end it because it misbehaved.
+    pub fn is_crash(self) -> bool {
+        match self {
+            ExitReason::Crashed
+            | ExitReason::KilledByUser
+            | ExitReason::HeartbeatTimeout
+            | ExitReason::MemoryLimit
+            | ExitReason::ReadyTimeout => true,
+            ExitReason::Exited
+            | ExitReason::RestartedByUser
+            | ExitReason::Stopped
+            | ExitReason::Reload
+            | ExitReason::ScaledDown
+            | ExitReason::Shutdown => false,
+        }
+    }
+
     /// The `reason` field of the headless `exited` event.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -14,7 +14,7 @@ use super::logs::Logs;
 use super::logs::history::{History, Kind};
 use crate::backend::{BoundListener, Usage};
 use crate::config::GroupSpec;
-use crate::core::{Event, EventKind, ExitReason, Scope, Snapshot, WorkerKey};
+use crate::core::{Event, EventKind, Scope, Snapshot, WorkerKey};
 use crate::ui::ViewSlot;
 use crate::ui::model::{EXITS_KEPT, ExitRecord, PaneMode, PaneRequest, View, WorkerExtra};
 
@@ -84,23 +84,6 @@ pub fn unix_second(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Runs that count as crashes (the header's crashes/min, the details' crash count).
-fn failed(reason: ExitReason) -> bool {
-    match reason {
-        ExitReason::Crashed
-        | ExitReason::KilledByUser
-        | ExitReason::HeartbeatTimeout
-        | ExitReason::MemoryLimit
-        | ExitReason::ReadyTimeout => true,
-        ExitReason::Exited
-        | ExitReason::RestartedByUser
-        | ExitReason::Stopped
-        | ExitReason::Reload
-        | ExitReason::ScaledDown
-        | ExitReason::Shutdown => false,
-    }
-}
-
 /// The line a worker's events view shows for a supervisor event about it.
 fn lifecycle_text(event: &Event) -> Option<String> {
     let pid = event.pid.map_or_else(String::new, |p| format!(" pid {p}"));
@@ -149,7 +132,7 @@ impl Dashboard {
         self.dirty = true;
         let at = SystemTime::now();
         if let EventKind::Exited { reason, .. } = &event.kind
-            && failed(*reason)
+            && reason.is_crash()
         {
             let now = unix_second(at);
             let bucket = &mut self.crashes[(now % HISTORY as u64) as usize];
@@ -164,7 +147,7 @@ impl Dashboard {
             let record = ExitRecord { at, status: *status, reason: *reason, uptime: *uptime };
             history.exits.push_front(record);
             history.exits.truncate(EXITS_KEPT);
-            history.crashes += u64::from(failed(*reason));
+            history.crashes += u64::from(reason.is_crash());
         }
         if let Some(text) = lifecycle_text(event) {
             if history.lifecycle.len() >= LIFECYCLE_KEPT {

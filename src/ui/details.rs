@@ -12,30 +12,12 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::format;
 use super::model::Details;
 use super::render::{Palette, for_screen};
-use crate::core::ExitReason;
 
 fn field<'a>(name: &'static str, value: String) -> Line<'a> {
     Line::from(vec![
         Span::styled(format!("{name:<16}"), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(value),
     ])
-}
-
-/// Whether an exit was a failure (shown in red).
-fn failed(reason: ExitReason) -> bool {
-    match reason {
-        ExitReason::Crashed
-        | ExitReason::KilledByUser
-        | ExitReason::HeartbeatTimeout
-        | ExitReason::MemoryLimit
-        | ExitReason::ReadyTimeout => true,
-        ExitReason::Exited
-        | ExitReason::RestartedByUser
-        | ExitReason::Stopped
-        | ExitReason::Reload
-        | ExitReason::ScaledDown
-        | ExitReason::Shutdown => false,
-    }
 }
 
 pub fn render_details(
@@ -80,7 +62,7 @@ pub fn render_details(
     for e in &d.exits {
         let ts = humantime::format_rfc3339_seconds(e.at).to_string();
         let clock = ts.get(11..19).unwrap_or("").to_string();
-        let style = if failed(e.reason) { pal.fg(Color::Red) } else { Style::new() };
+        let style = if e.reason.is_crash() { pal.fg(Color::Red) } else { Style::new() };
         lines.push(Line::from(vec![
             Span::styled(format!("  {clock}  "), pal.fg(Color::DarkGray)),
             Span::styled(format!("{:<12}", e.status.to_string()), style),
