@@ -5,11 +5,14 @@
 
 mod dashboard;
 mod env;
+mod finish;
 mod hub;
 mod keeper;
 pub mod logs;
+mod notify_glue;
 mod procs;
 mod signals;
+mod signals_glue;
 mod streams;
 mod timers;
 
@@ -24,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use self::env::EnvTemplate;
 use self::hub::Hub;
-use self::signals::{Arrived, Signals};
+use self::signals::Signals;
 use self::streams::{Kind, Reader};
 use self::timers::Timers;
 use crate::backend::{self, BoundListener, ExecSpec};
@@ -34,7 +37,6 @@ use crate::core::{
 };
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
-use crate::signal::Signal;
 use crate::ui::{self, UiRequest};
 
 /// Why corral could not start; nothing was spawned. Exit code 2.
@@ -389,44 +391,6 @@ impl Runtime {
         }
     }
 
-    /// `READY=1` once every worker of every group is up (ready, with `--wait-ready`).
-    fn notify_ready(&mut self) {
-        let Some(n) = self.notifier.as_mut() else { return };
-        if n.ready_sent() || self.core.shutting_down() {
-            return;
-        }
-        let snapshot = self.core.snapshot(Instant::now());
-        let all_up = !snapshot.workers.is_empty()
-            && snapshot.groups.iter().all(|g| g.up == g.workers)
-            && snapshot.workers.iter().all(|w| w.state == crate::core::WorkerState::Running);
-        if all_up {
-            n.ready();
-            n.status(Instant::now(), &crate::fleet::notify::summary(&snapshot));
-        }
-    }
-
-    /// The service manager hears of reloads and of the shutdown.
-    fn notify_event(&mut self, kind: &EventKind) {
-        let Some(n) = self.notifier.as_mut() else { return };
-        match kind {
-            EventKind::ReloadStarted => n.reloading(),
-            EventKind::ReloadFinished { .. } => {
-                let groups = self.groups.len() as u16;
-                if !(0..groups).any(|g| self.core.reloading(g)) {
-                    n.reloaded();
-                }
-            }
-            EventKind::ShutdownStarted { .. } => n.stopping(),
-            EventKind::Spawned { .. }
-            | EventKind::SpawnFailed { .. }
-            | EventKind::Ready
-            | EventKind::Exited { .. }
-            | EventKind::RestartScheduled { .. }
-            | EventKind::GaveUp { .. }
-            | EventKind::Scaled { .. } => {}
-        }
-    }
-
     /// While output is held back corral is not reading the event channels, so it cannot
     /// hear heartbeats: a worker that sends them is not judged until reading resumes.
     fn keep_alive_held(&mut self) {
@@ -434,81 +398,6 @@ impl Runtime {
             if self.leaders.contains_key(&io.pid) && io.channel.heartbeats() {
                 self.pending.push_back(Input::Heartbeat { key, generation });
             }
-        }
-    }
-
-    fn on_signals(&mut self, arrived: Vec<Arrived>) {
-        for Arrived { signal, count, sender } in arrived {
-            // Twice is all that counts for a stop (graceful, then forced) or a reload
-            // (the current one, then one more).
-            let twice = count.min(2);
-            match signal.0 {
-                libc::SIGCHLD => self.reap(),
-                libc::SIGINT | libc::SIGTERM => {
-                    (0..twice).for_each(|_| self.shutdown_signal(signal));
-                }
-                libc::SIGHUP if self.dashboard.is_some() => {
-                    // The terminal went away: stop everything in order.
-                    self.shutdown_signal(signal);
-                }
-                libc::SIGHUP => (0..twice).for_each(|_| self.reload_all()),
-                libc::SIGTTIN | libc::SIGTTOU if self.dashboard.is_some() => {
-                    tracing::info!(
-                        sender,
-                        "ignoring {signal}: scaling by signal is for headless mode"
-                    );
-                }
-                libc::SIGTTIN | libc::SIGTTOU => {
-                    let up = signal == Signal::TTIN;
-                    (0..count.min(4096)).for_each(|_| self.scale(up));
-                }
-                libc::SIGQUIT => self.quit_now(sender),
-                libc::SIGUSR1 => tracing::info!(sender, "SIGUSR1: no log files are open to reopen"),
-                _ => tracing::warn!(sender, count, "ignoring {signal}"),
-            }
-        }
-    }
-
-    /// SIGQUIT: stop everything now (SIGKILL to every group), restore the terminal, exit 1.
-    fn quit_now(&mut self, sender: i32) {
-        tracing::warn!(sender, "SIGQUIT: killing every worker now");
-        self.shutdown_signal(Signal::QUIT);
-        self.ui_failed = true;
-    }
-
-    fn shutdown_signal(&mut self, signal: Signal) {
-        self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
-    }
-
-    fn stdout_gone(&mut self) {
-        // Nobody reads our report any more (`corral … | head -1`): stop like SIGPIPE
-        // would, but cleanly, so no worker is orphaned.
-        if self.exit.is_none() && !self.core.shutting_down() {
-            self.shutdown_signal(Signal::PIPE);
-        }
-    }
-
-    /// SIGHUP, headless: a rolling reload of every group (gunicorn's convention).
-    fn reload_all(&mut self) {
-        for g in 0..self.groups.len() as u16 {
-            self.note_queued_reload(g);
-            self.pending.push_back(Input::User(UserAction::Reload(g)));
-        }
-    }
-
-    /// The core coalesces a reload asked for during one into one more after it; say so,
-    /// or the request looks ignored.
-    fn note_queued_reload(&self, g: u16) {
-        if self.core.reloading(g) {
-            let group = self.names.get(usize::from(g)).map_or("?", String::as_str);
-            tracing::info!("reload requested during a reload of {group}: queued");
-        }
-    }
-
-    fn scale(&mut self, up: bool) {
-        for g in 0..self.groups.len() as u16 {
-            let action = if up { UserAction::ScaleUp(g) } else { UserAction::ScaleDown(g) };
-            self.pending.push_back(Input::User(action));
         }
     }
 
@@ -663,65 +552,6 @@ impl Runtime {
             reader.close(&mut hub);
         }
     }
-
-    /// Every worker is gone: stop escaped descendants, report, flush.
-    async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
-        let grace =
-            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
-        self.reap_held();
-        let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
-        kill_strays(grace, signals, keeper).await;
-        if let Some(k) = self.keeper.as_mut() {
-            k.bye();
-        }
-        let keys: Vec<_> = self.generations.keys().copied().collect();
-        for (key, generation) in keys {
-            self.release(key, generation);
-        }
-        let code = if self.ui_failed { 1 } else { code };
-        {
-            let mut hub = self.hub.borrow_mut();
-            hub.report(&Record::ShutdownComplete { exit_code: code });
-            if let Some(h) = hub.headless.as_mut() {
-                h.close();
-            }
-        }
-        if let Some(ui) = self.ui.take() {
-            ui.stop();
-        }
-        let lost = self.wait_for_output(signals).await;
-        if lost > 0 {
-            tracing::error!(lost, "output lines could not be written");
-            return code.max(1);
-        }
-        code
-    }
-
-    /// Waits until everything reported has been written: a slow reader is waited for
-    /// (nothing is lost), until a person asks again to stop. Returns the lines lost.
-    async fn wait_for_output(&mut self, signals: &mut Signals) -> u64 {
-        let Some(done) = self.hub.borrow().headless.as_ref().map(Headless::done) else {
-            return 0;
-        };
-        loop {
-            let notified = done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let finished = self.hub.borrow().headless.as_ref().map(|h| (h.finished(), h.lost()));
-            match finished {
-                None => return 0,
-                Some((true, lost)) => return lost,
-                Some((false, _)) => {}
-            }
-            let abandon = tokio::select! {
-                () = notified => false,
-                arrived = signals.recv() => asks_to_stop(&arrived),
-            };
-            if abandon {
-                return self.hub.borrow_mut().headless.as_mut().map_or(0, Headless::abandon);
-            }
-        }
-    }
 }
 
 /// `web.2`: the group's name and the slot number.
@@ -730,46 +560,9 @@ fn worker_id(names: &[String], key: WorkerKey) -> String {
     format!("{name}.{}", key.slot)
 }
 
-/// Whether a person asked (again) to stop: SIGINT, SIGTERM or SIGQUIT.
-fn asks_to_stop(arrived: &[Arrived]) -> bool {
-    arrived.iter().any(|a| matches!(a.signal.0, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT))
-}
-
 /// Unblocks every signal corral inherited blocked; call first thing, before any thread.
 pub fn unblock_signals() {
     signals::unblock_all();
-}
-
-/// Descendants that escaped their worker's process group (double fork, `setsid`) were
-/// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
-async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
-    let others = || -> Vec<u32> {
-        backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
-    };
-    for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
-        let strays = others();
-        if strays.is_empty() {
-            return;
-        }
-        for &pid in &strays {
-            tracing::debug!(pid, %signal, "stopping an escaped descendant");
-            let _ = backend::signal_pid(pid, signal);
-            let _ = backend::signal_pid(pid, Signal::CONT);
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            while backend::reap_one().is_some() {}
-            if others().is_empty() {
-                return;
-            }
-            tokio::select! {
-                // A second request to stop: no more grace.
-                arrived = signals.recv() => if asks_to_stop(&arrived) { break },
-                () = tokio::time::sleep(GROUP_POLL) => {}
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,108 @@
+//! The end of a run: escaped descendants stopped, the last events written out (nothing
+//! lost unless a person asks again to stop), the keeper told goodbye.
+
+use std::time::Duration;
+
+use super::signals::{Arrived, Signals};
+use super::{GROUP_POLL, Runtime, keeper};
+use crate::backend;
+use crate::headless::{Headless, Record};
+use crate::signal::Signal;
+
+impl Runtime {
+    /// Every worker is gone: stop escaped descendants, report, flush.
+    pub(super) async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
+        let grace =
+            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
+        self.reap_held();
+        let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
+        kill_strays(grace, signals, keeper).await;
+        if let Some(k) = self.keeper.as_mut() {
+            k.bye();
+        }
+        let keys: Vec<_> = self.generations.keys().copied().collect();
+        for (key, generation) in keys {
+            self.release(key, generation);
+        }
+        let code = if self.ui_failed { 1 } else { code };
+        {
+            let mut hub = self.hub.borrow_mut();
+            hub.report(&Record::ShutdownComplete { exit_code: code });
+            if let Some(h) = hub.headless.as_mut() {
+                h.close();
+            }
+        }
+        if let Some(ui) = self.ui.take() {
+            ui.stop();
+        }
+        let lost = self.wait_for_output(signals).await;
+        if lost > 0 {
+            tracing::error!(lost, "output lines could not be written");
+            return code.max(1);
+        }
+        code
+    }
+
+    /// Waits until everything reported has been written: a slow reader is waited for
+    /// (nothing is lost), until a person asks again to stop. Returns the lines lost.
+    pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> u64 {
+        let Some(done) = self.hub.borrow().headless.as_ref().map(Headless::done) else {
+            return 0;
+        };
+        loop {
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let finished = self.hub.borrow().headless.as_ref().map(|h| (h.finished(), h.lost()));
+            match finished {
+                None => return 0,
+                Some((true, lost)) => return lost,
+                Some((false, _)) => {}
+            }
+            let abandon = tokio::select! {
+                () = notified => false,
+                arrived = signals.recv() => asks_to_stop(&arrived),
+            };
+            if abandon {
+                return self.hub.borrow_mut().headless.as_mut().map_or(0, Headless::abandon);
+            }
+        }
+    }
+}
+
+/// Whether a person asked (again) to stop: SIGINT, SIGTERM or SIGQUIT.
+fn asks_to_stop(arrived: &[Arrived]) -> bool {
+    arrived.iter().any(|a| matches!(a.signal.0, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT))
+}
+
+/// Descendants that escaped their worker's process group (double fork, `setsid`) were
+/// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
+async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
+    let others = || -> Vec<u32> {
+        backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
+    };
+    for (signal, wait) in [(Signal::TERM, grace), (Signal::KILL, Duration::from_secs(2))] {
+        let strays = others();
+        if strays.is_empty() {
+            return;
+        }
+        for &pid in &strays {
+            tracing::debug!(pid, %signal, "stopping an escaped descendant");
+            let _ = backend::signal_pid(pid, signal);
+            let _ = backend::signal_pid(pid, Signal::CONT);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while backend::reap_one().is_some() {}
+            if others().is_empty() {
+                return;
+            }
+            tokio::select! {
+                // A second request to stop: no more grace.
+                arrived = signals.recv() => if asks_to_stop(&arrived) { break },
+                () = tokio::time::sleep(GROUP_POLL) => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+}
