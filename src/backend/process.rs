@@ -117,6 +117,16 @@ pub fn pgrp_of(pid: u32) -> Option<u32> {
     fields.next()?.parse().ok()
 }
 
+/// Whether a live process other than `pgid` itself is in process group `pgid` (a scan of
+/// `/proc`: `kill(-pgid, 0)` cannot tell, since a zombie leader counts as a member).
+pub fn group_has_member(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| pid != pgid && pgrp_of(pid) == Some(pgid))
+}
+
 /// Whether `pid`'s environment holds every one of `vars` (`KEY=VALUE`).
 pub fn environ_has(pid: u32, vars: &[Vec<u8>]) -> bool {
     let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {

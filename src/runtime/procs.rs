@@ -92,10 +92,18 @@ impl Runtime {
         self.pending.push_back(Input::Exited { key, generation, status, group_alive });
     }
 
-    /// Whether a child of corral (not a worker leader) is still in process group `pgid`:
-    /// the children of a dead leader are re-parented to corral, its subreaper.
+    /// Whether a live process other than the (dead) leader is still in process group
+    /// `pgid`. What a dead leader left has been re-parented to corral, its subreaper: with
+    /// no child of corral's but workers' leaders, nothing is left (the usual case, one
+    /// read). Otherwise a member may sit anywhere below those children (under an escapee
+    /// that left the group, say), so `/proc` is searched for the group.
     fn group_has_children(&self, pgid: u32) -> bool {
-        self.stray_children().iter().any(|&c| c != pgid && backend::pgrp_of(c) == Some(pgid))
+        let strays = self.stray_children();
+        let others: Vec<u32> = strays.into_iter().filter(|&c| c != pgid).collect();
+        if others.is_empty() {
+            return false;
+        }
+        others.iter().any(|&c| backend::pgrp_of(c) == Some(pgid)) || backend::group_has_member(pgid)
     }
 
     /// corral's children that are neither workers' leaders nor the keeper.

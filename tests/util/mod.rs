@@ -96,6 +96,23 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Starts `corral --no-ui --log-format json ARGS…` as PID 1 of a new PID namespace
+    /// (`unshare --pid --fork --mount-proc`; needs root, see [`is_root`]). `pid()` is then
+    /// unshare's; [`Corral::inner_pid`] is corral's own, as seen from outside.
+    pub fn start_in_pid_namespace<S: AsRef<OsStr>>(args: &[S]) -> Corral {
+        let mut command = Command::new("unshare");
+        command.args(["--pid", "--fork", "--mount-proc", corral_bin()]);
+        command.args(["--no-ui", "--log-format", "json"]).args(args);
+        Corral::spawn(command)
+    }
+
+    /// corral's pid (in this test's namespace) when it runs under `unshare`.
+    pub fn inner_pid(&self) -> u32 {
+        let found = wait_until(DEADLINE, || children_of(self.pid()).len() == 1);
+        assert!(found, "no corral under unshare {}\n{}", self.pid(), self.dump());
+        children_of(self.pid())[0]
+    }
+
     /// Like [`Corral::start`], with extra environment variables for corral.
     pub fn start_with_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)]) -> Corral {
         let mut command = Command::new(corral_bin());
@@ -398,6 +415,27 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     let mut children = all_children_of(pid);
     children.retain(|&c| !is_keeper(c));
     children
+}
+
+/// Whether the tests run as root (PID namespaces, `ns_last_pid`).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The pid, in this test's namespace, of the process that is `ns_pid` inside the PID
+/// namespace of process `member`.
+pub fn outer_pid(member: u32, ns_pid: u32) -> Option<u32> {
+    let namespace = fs::read_link(format!("/proc/{member}/ns/pid")).ok()?;
+    fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        if fs::read_link(format!("/proc/{pid}/ns/pid")).ok()? != namespace {
+            return None;
+        }
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let ids = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+        (ids.split_whitespace().last()?.parse::<u32>().ok()? == ns_pid).then_some(pid)
+    })
 }
 
 /// Whether `pid` is a corral keeper process.
