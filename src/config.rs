@@ -14,7 +14,20 @@ pub struct RunSpec {
     pub output: OutputMode,
     /// -v raises, -q lowers; 0 is the default level (warnings).
     pub verbosity: i8,
+    /// Log files (SPEC §9): corral's events and each slot's output, rotated daily.
+    pub log_files: Option<LogFiles>,
 }
+
+/// `--log-dir` and `--log-keep`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFiles {
+    pub dir: PathBuf,
+    /// Rotated files kept per log, besides the current one.
+    pub keep: u32,
+}
+
+/// `--log-keep`'s default: a week of daily files.
+pub const DEFAULT_LOG_KEEP: u32 = 7;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputMode {

@@ -16,7 +16,7 @@ use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser
 use clap_complete::Shell;
 
 use crate::config::{
-    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFormat, OutputMode, RunSpec,
+    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
 };
 use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
@@ -203,6 +203,16 @@ struct RunOpts {
     /// Format of the headless output.
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
     log_format: FormatArg,
+    /// Write corral's events to DIR/corral.log and each worker's output to
+    /// DIR/GROUP.N.log, rotated daily.
+    #[arg(long, global = true, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+    /// Rotated files kept per log file in --log-dir.
+    #[arg(
+        long, global = true, value_name = "N", default_value_t = crate::config::DEFAULT_LOG_KEEP,
+        value_parser = values::log_keep, allow_hyphen_values = true,
+    )]
+    log_keep: u32,
     /// More of corral's own diagnostics (repeatable).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -275,7 +285,8 @@ where
     };
     let verbosity = i16::from(opts.verbose) - i16::from(opts.quiet);
     let verbosity = i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0);
-    Ok(Invocation::Run(RunSpec { groups: vec![group], output, verbosity }))
+    let log_files = log_files(opts)?;
+    Ok(Invocation::Run(RunSpec { groups: vec![group], output, verbosity, log_files }))
 }
 
 /// Writes completions for `shell` to `out`.
@@ -443,6 +454,18 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         wait_ready: opts.wait_ready,
         node_ipc,
     }
+}
+
+fn log_files(opts: &RunOpts) -> Result<Option<LogFiles>, CliExit> {
+    let Some(dir) = &opts.log_dir else { return Ok(None) };
+    if dir.as_os_str().is_empty() {
+        return Err(CliExit::usage("invalid value '' for '--log-dir <DIR>': expected a directory"));
+    }
+    // Absolute: the path means the same after the workers' --cwd and in messages.
+    let dir = std::path::absolute(dir).map_err(|e| {
+        CliExit::usage(format!("invalid value '{}' for '--log-dir <DIR>': {e}", dir.display()))
+    })?;
+    Ok(Some(LogFiles { dir, keep: opts.log_keep }))
 }
 
 /// Unnamed sockets are named by position (`listen2` is the second `--listen`); names must be

@@ -27,6 +27,16 @@ pub(crate) fn max_restarts(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("expected a whole number from 0 (never give up) to {}", u32::MAX))
 }
 
+/// The most rotated files kept per log: a bound on what one directory listing costs.
+pub(crate) const MAX_LOG_KEEP: u32 = 10_000;
+
+pub(crate) fn log_keep(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_LOG_KEEP)
+        .ok_or_else(|| format!("expected a whole number from 0 to {MAX_LOG_KEEP}"))
+}
+
 /// Group names end up in worker ids (`web.2`) and file names, so no dots or slashes.
 pub(crate) fn name(text: &str) -> Result<String, String> {
     if !text.is_empty() && text.bytes().all(is_name_byte) {
