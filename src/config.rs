@@ -99,6 +99,8 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// `unix:PATH`
     Unix(PathBuf),
+    /// `fd:NAME`: a socket corral was handed (`LISTEN_FDS`), by its `LISTEN_FDNAMES` name.
+    Inherited(String),
 }
 
 impl std::fmt::Display for ListenAddr {
@@ -107,6 +109,7 @@ impl std::fmt::Display for ListenAddr {
             ListenAddr::AnyPort(port) => write!(f, "[::]:{port}"),
             ListenAddr::Tcp(addr) => write!(f, "{addr}"),
             ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+            ListenAddr::Inherited(name) => write!(f, "fd:{name}"),
         }
     }
 }

@@ -17,7 +17,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::config::{CommandSpec, GroupSpec, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec};
+use crate::config::{
+    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
+};
 use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
 use values::{CrashAfter, EnvParser, Listen};
@@ -520,7 +522,12 @@ fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit>
 fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
     let mut specs: Vec<ListenSpec> = Vec::with_capacity(listen.len());
     for (i, l) in listen.iter().enumerate() {
-        let name = l.name.clone().unwrap_or_else(|| format!("listen{}", i + 1));
+        let name = match (&l.name, &l.addr) {
+            (Some(name), _) => name.clone(),
+            // An inherited socket keeps the name it was handed with.
+            (None, ListenAddr::Inherited(name)) => name.clone(),
+            (None, _) => format!("listen{}", i + 1),
+        };
         if specs.iter().any(|s| s.name == name) {
             return Err(CliExit::usage(format!(
                 "invalid value '{}' for '--listen <ADDR>': the name '{name}' is already used",

@@ -152,7 +152,7 @@ pub(crate) struct Listen {
 }
 
 const LISTEN_EXPECTED: &str = "expected [NAME=]ADDR with ADDR one of PORT, HOST:PORT, [V6]:PORT, \
-                               unix:PATH (HOST is an IP address or localhost)";
+                               unix:PATH, fd:NAME (HOST is an IP address or localhost)";
 
 pub(crate) fn listen(text: &str) -> Result<Listen, String> {
     // `unix:/tmp/a=b` has no valid NAME before its `=`, so it stays a path.
@@ -171,6 +171,11 @@ pub(crate) fn is_listen_name(text: &str) -> bool {
 }
 
 fn listen_addr(text: &str) -> Option<ListenAddr> {
+    if let Some(name) = text.strip_prefix("fd:") {
+        // systemd's names may hold dots (`web.socket`); only ':' would break LISTEN_FDNAMES.
+        let ok = !name.is_empty() && !name.contains(':') && !name.contains(char::is_control);
+        return ok.then(|| ListenAddr::Inherited(name.to_string()));
+    }
     if let Some(path) = text.strip_prefix("unix:") {
         return (!path.is_empty()).then(|| ListenAddr::Unix(PathBuf::from(path)));
     }
