@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod core;
 #[doc(hidden)]
 pub mod demo;

@@ -195,6 +195,20 @@ fn listen_addr(text: &str) -> Option<ListenAddr> {
     Some(ListenAddr::Tcp(SocketAddr::new(ip, port)))
 }
 
+/// `--metrics`: `PORT` (on 127.0.0.1: metrics are not for the world unless asked),
+/// `HOST:PORT` or `[V6]:PORT`.
+pub(crate) fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let expected =
+        || "expected PORT, HOST:PORT or [V6]:PORT, like 9464 or 127.0.0.1:9464".to_string();
+    if let Some(port) = port(text) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    match listen_addr(text) {
+        Some(ListenAddr::Tcp(addr)) => Ok(addr),
+        _ => Err(expected()),
+    }
+}
+
 pub(crate) fn port_arg(text: &str) -> Result<u16, String> {
     port(text).ok_or_else(|| "expected a port number from 0 to 65535".to_string())
 }
