@@ -18,6 +18,17 @@ pub mod writer;
 
 pub use format::{event_text, human_duration, sanitize};
 
+/// One record as its §7 JSON object, newline-terminated, stamped `at`: what the control
+/// socket's subscribers get, in the very words of headless JSON.
+/// RFC 3339, UTC, milliseconds: the `ts` of every JSON object.
+pub fn format_ts(at: SystemTime) -> String {
+    format::ts_text(at)
+}
+
+pub fn json_line(out: &mut Vec<u8>, at: SystemTime, names: &[String], record: &Record<'_>) {
+    format::json(out, &format::ts_text(at), names, record);
+}
+
 /// A group as announced in `supervisor_started`.
 #[derive(Clone, Debug)]
 pub struct GroupInfo {

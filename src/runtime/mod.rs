@@ -3,6 +3,7 @@
 //! also forks every worker, so their parent-death signal is tied to a thread that lives
 //! as long as corral.
 
+mod control_glue;
 mod dashboard;
 mod env;
 mod finish;
@@ -49,6 +50,8 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("cannot start the output writer: {0}")]
     Output(std::io::Error),
+    #[error(transparent)]
+    Control(#[from] crate::control::socket::SocketError),
     #[error("{0}")]
     Inherited(#[from] backend::InheritError),
     #[error(
@@ -67,6 +70,10 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     let listeners = listeners::bind_all(&mut spec)?;
+    let control = match &spec.control {
+        Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
+        None => None,
+    };
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
@@ -89,6 +96,11 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let mut runtime = Runtime::new(spec, listeners, headless, stdout_closed);
+        runtime.control = control.map(control_glue::Control::new);
+        if runtime.control.is_some() {
+            // `ctl logs` and `status` read what the dashboard would show.
+            runtime.hub.borrow_mut().logs = logs::Logs::new(true);
+        }
         Ok(runtime.run().await)
     })
 }
@@ -135,6 +147,9 @@ struct Runtime {
     ui_failed: bool,
     /// systemd's notification socket, when corral runs as a `Type=notify` service.
     notifier: Option<crate::fleet::Notifier>,
+    /// The control socket and its clients (SPEC §12).
+    control: Option<control_glue::Control>,
+    instance: String,
 }
 
 fn headless(
@@ -158,6 +173,7 @@ impl Runtime {
         headless: Option<Headless>,
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
+        let instance = spec.instance.clone();
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -201,6 +217,8 @@ impl Runtime {
             sample_targets: None,
             usage: HashMap::new(),
             notifier: crate::fleet::Notifier::from_env(),
+            control: None,
+            instance,
         }
     }
 
@@ -225,6 +243,7 @@ impl Runtime {
             .collect();
         let pid = std::process::id();
         self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        self.start_control();
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);
@@ -245,7 +264,9 @@ impl Runtime {
             self.drive();
             self.notify_ready();
             if let Some(code) = self.exit {
-                return self.finish(code, &mut signals).await;
+                let code = self.finish(code, &mut signals).await;
+                self.flush_control().await;
+                return code;
             }
             let next_timer = self.timers.next_deadline();
             let sleep_until =
@@ -254,6 +275,7 @@ impl Runtime {
                 biased;
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
+                Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
@@ -288,7 +310,9 @@ impl Runtime {
     /// `--max-memory`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // `ctl status` shows CPU and memory as the dashboard does.
         let needed = self.dashboard.is_some()
+            || self.control.is_some()
             || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
         if needed {
             let targets = backend::Targets::default();
@@ -415,6 +439,7 @@ impl Runtime {
                 self.execute(command);
             }
         }
+        self.answer_finished_reloads();
         self.hub.borrow_mut().flush();
     }
 
@@ -469,6 +494,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
+        self.control_event(event.scope, &event.kind);
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
