@@ -13,6 +13,8 @@ use crate::headless::{Headless, Record};
 pub struct Hub {
     /// Headless output; `None` while the dashboard owns the terminal.
     pub headless: Option<Headless>,
+    /// Fired by a lossless writer when it drains: held readers wait on this one.
+    resume: Arc<Notify>,
     /// Something the dashboard shows changed since it was last published.
     pub dirty: bool,
     /// Inputs the readers found (a worker said `ready`), for the main loop.
@@ -24,10 +26,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(headless: Option<Headless>) -> Hub {
+    /// `resume` must be the `Notify` the writers were started with.
+    pub fn new(headless: Option<Headless>, resume: Arc<Notify>) -> Hub {
         let keep_logs = headless.is_none();
         Hub {
             headless,
+            resume,
             dirty: true,
             inputs: VecDeque::new(),
             wake: Rc::new(Notify::new()),
@@ -58,9 +62,10 @@ impl Hub {
         self.headless.as_ref().is_some_and(Headless::held)
     }
 
-    /// Fires when held output may flow again (`None`: nothing ever holds it).
-    pub fn resumed(&self) -> Option<Arc<Notify>> {
-        self.headless.as_ref().map(Headless::resumed)
+    /// Fires when held output may flow again. Also the `Notify` a lossless writer
+    /// started later (the dashboard's fallback to headless output) must share.
+    pub fn resumed(&self) -> Arc<Notify> {
+        Arc::clone(&self.resume)
     }
 
     pub fn push_input(&mut self, input: Input) {
