@@ -37,6 +37,7 @@ use crate::core::{
 };
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
+use crate::sinks::logfiles::LogFiles;
 use crate::ui::{self, UiRequest};
 
 /// Why corral could not start; nothing was spawned. Exit code 2.
@@ -48,6 +49,8 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("cannot start the output writer: {0}")]
     Output(std::io::Error),
+    #[error(transparent)]
+    Logs(#[from] crate::sinks::logfiles::StartFailure),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -77,8 +80,15 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
         .map_err(StartError::Runtime)?;
     let stdout_closed = Arc::new(tokio::sync::Notify::new());
     let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
-    // Given to every lossless writer, so a held reader waits on one `Notify`.
+    // Shared by both lossless writers, so a reader held back by either hears the resume.
     let resume = Arc::new(tokio::sync::Notify::new());
+    let files = match &spec.log_files {
+        Some(config) => {
+            let show_metrics = spec.verbosity > 0;
+            Some(LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?)
+        }
+        None => None,
+    };
     let headless = match spec.output {
         OutputMode::Headless(format) => {
             let mut h =
@@ -90,7 +100,7 @@ pub fn run(spec: RunSpec) -> Result<u8, StartError> {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let hub = Hub::new(headless, resume);
+        let hub = Hub::new(headless, files, resume);
         let mut runtime = Runtime::new(spec, listeners, hub, stdout_closed);
         Ok(runtime.run().await)
     })
