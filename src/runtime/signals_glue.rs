@@ -42,12 +42,11 @@ impl Runtime {
 
     /// SIGUSR1: reopen every log file, for an outside logrotate that moved them away.
     pub(super) fn reopen_logs(&mut self, sender: i32) {
-        match self.hub.borrow().files.as_ref() {
-            Some(files) => {
-                tracing::info!(sender, "SIGUSR1: reopening the log files");
-                files.reopen();
-            }
-            None => tracing::info!(sender, "SIGUSR1: no log files are open to reopen"),
+        if let Some(files) = self.hub.borrow().files.as_ref() {
+            tracing::info!(sender, "SIGUSR1: reopening the log files");
+            files.reopen();
+        } else {
+            tracing::info!(sender, "SIGUSR1: no log files are open to reopen");
         }
     }
 

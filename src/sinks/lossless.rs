@@ -404,11 +404,14 @@ fn write_batch<S: Sink>(
 mod tests {
     use super::*;
 
+    /// What a test sink received: each write's destination and bytes.
+    type Got = Arc<Mutex<Vec<(u8, Vec<u8>)>>>;
+
     /// Fails `begin` or `write` with ENOSPC a few times, then takes everything.
     struct Flaky {
         begin_failures: u32,
         write_failures: u32,
-        got: Arc<Mutex<Vec<(u8, Vec<u8>)>>>,
+        got: Got,
         reopened: Arc<AtomicU64>,
     }
 
@@ -442,7 +445,7 @@ mod tests {
         }
     }
 
-    fn flaky(begin_failures: u32, write_failures: u32) -> (Flaky, Arc<Mutex<Vec<(u8, Vec<u8>)>>>) {
+    fn flaky(begin_failures: u32, write_failures: u32) -> (Flaky, Got) {
         let got = Arc::new(Mutex::new(Vec::new()));
         let reopened = Arc::new(AtomicU64::new(0));
         (Flaky { begin_failures, write_failures, got: Arc::clone(&got), reopened }, got)

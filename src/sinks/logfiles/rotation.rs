@@ -44,8 +44,8 @@ impl Period {
         // `2026-12-01T10:00:04Z`: humantime's RFC 3339 is always UTC and fixed-width.
         let text = humantime::format_rfc3339_seconds(start).to_string();
         match self {
-            Period::Daily => text[..10].to_string(),
-            Period::Every(_) => text[..19].replace(['T', ':'], "-"),
+            Period::Daily => text.get(..10).unwrap_or(&text).to_string(),
+            Period::Every(_) => text.get(..19).unwrap_or(&text).replace(['T', ':'], "-"),
         }
     }
 }
