@@ -15,6 +15,7 @@ mod fleet;
 mod hygiene;
 mod jobcontrol;
 mod logfiles;
+mod logfiles_flow;
 mod node;
 mod output;
 mod processes;
