@@ -12,10 +12,15 @@ use std::time::SystemTime;
 use crate::control::server::Clients;
 use crate::core::Input;
 use crate::headless::{Headless, Record};
+use crate::sinks::logfiles::LogFiles;
 
 pub struct Hub {
     /// Headless output; `None` while the dashboard owns the terminal.
     pub headless: Option<Headless>,
+    /// `--log-dir`'s files, in either mode.
+    pub files: Option<LogFiles>,
+    /// Fired by either lossless writer when it drains: held readers wait on this one.
+    resume: Arc<Notify>,
     /// Something the dashboard shows changed since it was last published.
     pub dirty: bool,
     /// Inputs the readers found (a worker said `ready`), for the main loop.
@@ -60,10 +65,13 @@ impl ControlTap {
 }
 
 impl Hub {
-    pub fn new(headless: Option<Headless>) -> Hub {
+    /// `resume` must be the `Notify` both writers were started with.
+    pub fn new(headless: Option<Headless>, files: Option<LogFiles>, resume: Arc<Notify>) -> Hub {
         let keep_logs = headless.is_none();
         Hub {
             headless,
+            files,
+            resume,
             dirty: true,
             inputs: VecDeque::new(),
             wake: Rc::new(Notify::new()),
@@ -81,11 +89,17 @@ impl Hub {
         if let Some(h) = self.headless.as_mut() {
             h.record(record);
         }
+        if let Some(f) = self.files.as_mut() {
+            f.record(record);
+        }
     }
 
     pub fn flush(&mut self) {
         if let Some(h) = self.headless.as_mut() {
             h.flush();
+        }
+        if let Some(f) = self.files.as_mut() {
+            f.flush();
         }
     }
 
@@ -93,14 +107,17 @@ impl Hub {
         self.headless.as_ref().is_some_and(Headless::closed)
     }
 
-    /// Whether output is held back: the lossless sink is behind, so workers' pipes wait.
+    /// Whether output is held back: a lossless sink (stdout, the log files) is behind,
+    /// so workers' pipes wait.
     pub fn held(&self) -> bool {
         self.headless.as_ref().is_some_and(Headless::held)
+            || self.files.as_ref().is_some_and(LogFiles::held)
     }
 
-    /// Fires when held output may flow again (`None`: nothing ever holds it).
-    pub fn resumed(&self) -> Option<Arc<Notify>> {
-        self.headless.as_ref().map(Headless::resumed)
+    /// Fires when held output may flow again. Also the `Notify` a lossless writer
+    /// started later (the dashboard's fallback to headless output) must share.
+    pub fn resumed(&self) -> Arc<Notify> {
+        Arc::clone(&self.resume)
     }
 
     pub fn push_input(&mut self, input: Input) {

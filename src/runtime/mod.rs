@@ -39,6 +39,7 @@ use crate::core::{
 };
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
+use crate::sinks::logfiles::LogFiles;
 use crate::ui::{self, UiRequest};
 
 /// Why corral could not start; nothing was spawned. Exit code 2.
@@ -58,6 +59,8 @@ pub enum StartError {
         "listen = fd:{name}: no socket named '{name}' was handed to corral (LISTEN_FDNAMES: {known})"
     )]
     NoSuchInherited { name: String, known: String },
+    #[error(transparent)]
+    Logs(#[from] crate::sinks::logfiles::StartFailure),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -85,9 +88,19 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         .map_err(StartError::Runtime)?;
     let stdout_closed = Arc::new(tokio::sync::Notify::new());
     let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
+    // Shared by both lossless writers, so a reader held back by either hears the resume.
+    let resume = Arc::new(tokio::sync::Notify::new());
+    let files = match &spec.log_files {
+        Some(config) => {
+            let show_metrics = spec.verbosity > 0;
+            Some(LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?)
+        }
+        None => None,
+    };
     let headless = match spec.output {
         OutputMode::Headless(format) => {
-            let mut h = headless(format, &names, &stdout_closed).map_err(StartError::Output)?;
+            let mut h =
+                headless(format, &names, &stdout_closed, &resume).map_err(StartError::Output)?;
             h.show_metrics(spec.verbosity > 0);
             Some(h)
         }
@@ -95,7 +108,8 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let mut runtime = Runtime::new(spec, listeners, headless, stdout_closed);
+        let hub = Hub::new(headless, files, resume);
+        let mut runtime = Runtime::new(spec, listeners, hub, stdout_closed);
         runtime.control = control.map(control_glue::Control::new);
         if runtime.control.is_some() {
             // `ctl logs` and `status` read what the dashboard would show.
@@ -156,6 +170,7 @@ fn headless(
     format: LogFormat,
     names: &[String],
     closed: &Arc<tokio::sync::Notify>,
+    resume: &Arc<tokio::sync::Notify>,
 ) -> std::io::Result<Headless> {
     let notify = Arc::clone(closed);
     let on_close = Box::new(move || notify.notify_one());
@@ -163,14 +178,15 @@ fn headless(
     // exactly how much each write took (std's line buffering hides that on an error), and
     // the copy is close-on-exec, so no worker inherits it.
     let out = std::io::stdout().as_fd().try_clone_to_owned()?;
-    Headless::new(format, names.to_vec(), Box::new(std::fs::File::from(out)), on_close)
+    let out = Box::new(std::fs::File::from(out));
+    Headless::new(format, names.to_vec(), out, on_close, Arc::clone(resume))
 }
 
 impl Runtime {
     fn new(
         spec: RunSpec,
         listeners: Vec<Vec<BoundListener>>,
-        headless: Option<Headless>,
+        hub: Hub,
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
         let instance = spec.instance.clone();
@@ -187,7 +203,7 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
-        let dashboard_mode = headless.is_none();
+        let dashboard_mode = hub.headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
         // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
@@ -211,7 +227,7 @@ impl Runtime {
             keeper: None,
             timers: Timers::default(),
             pending: VecDeque::new(),
-            hub: Rc::new(RefCell::new(Hub::new(headless))),
+            hub: Rc::new(RefCell::new(hub)),
             stdout_closed,
             exit: None,
             sample_targets: None,
@@ -355,7 +371,8 @@ impl Runtime {
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
                 tracing::warn!("cannot start the dashboard ({e}); printing events instead");
-                match headless(LogFormat::Text, &self.names, &self.stdout_closed) {
+                let resume = self.hub.borrow().resumed();
+                match headless(LogFormat::Text, &self.names, &self.stdout_closed, &resume) {
                     Ok(h) => self.hub.borrow_mut().headless = Some(h),
                     Err(e) => tracing::error!("cannot start the output writer either: {e}"),
                 }
