@@ -10,6 +10,7 @@ mod activation;
 mod channel;
 mod cli;
 mod config;
+mod control;
 mod dashboard;
 mod demo;
 mod environment;

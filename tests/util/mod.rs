@@ -101,6 +101,8 @@ pub struct Corral {
     token: String,
     captured: Arc<Captured>,
     exit: Option<ExitStatus>,
+    /// Its `XDG_RUNTIME_DIR`: where its control socket is.
+    runtime_dir: PathBuf,
 }
 
 impl Corral {
@@ -166,9 +168,15 @@ impl Corral {
     }
 
     fn spawn(mut command: Command) -> Corral {
-        if command.get_envs().all(|(k, _)| k != "XDG_RUNTIME_DIR") {
-            command.env("XDG_RUNTIME_DIR", runtime_dir());
-        }
+        let given = command.get_envs().find(|(k, _)| *k == "XDG_RUNTIME_DIR");
+        let runtime_dir = match given {
+            Some((_, Some(dir))) => PathBuf::from(dir),
+            _ => {
+                let dir = runtime_dir();
+                command.env("XDG_RUNTIME_DIR", &dir);
+                dir
+            }
+        };
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command
             .env(TOKEN_VAR, &token)
@@ -183,7 +191,23 @@ impl Corral {
         thread::spawn(move || read_stdout(stdout, &for_stdout));
         let for_stderr = Arc::clone(&captured);
         thread::spawn(move || read_stderr(stderr, &for_stderr));
-        Corral { child, token, captured, exit: None }
+        Corral { child, token, captured, exit: None, runtime_dir }
+    }
+
+    /// `corral ctl ARGS…` against this corral's runtime directory, to completion.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        self.ctl_command(args).output().expect("corral ctl runs")
+    }
+
+    /// `corral ctl ARGS…` as a command to start (for `-f`).
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(corral_bin());
+        command.arg("ctl").args(args).env("XDG_RUNTIME_DIR", &self.runtime_dir);
+        command
+    }
+
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime_dir
     }
 
     pub fn pid(&self) -> u32 {
