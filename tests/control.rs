@@ -55,7 +55,7 @@ fn socket(corral: &Corral) -> PathBuf {
 }
 
 #[test]
-fn every_ctl_command_does_what_its_key_does() {
+fn ctl_actions_do_what_the_keys_do() {
     let mut corral = ticking("2");
     let ls = ok(&corral, &["ls"]);
     assert!(
@@ -73,7 +73,6 @@ fn every_ctl_command_does_what_its_key_does() {
         "{table}"
     );
 
-    let first = spawned(&corral.events());
     ok(&corral, &["kill", "web.1"]);
     corral.wait_for("web.1 killed and back", DEADLINE, |events| {
         let exited = of_worker(events, "exited", 1);
@@ -115,6 +114,23 @@ fn every_ctl_command_does_what_its_key_does() {
         "ctl returned after the reload"
     );
 
+    let out = corral.ctl(&["shutdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("shop stopped"), "{}", text(&out));
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    let events = corral.events();
+    let shutdown = named(&events, "shutdown_started");
+    assert_eq!(shutdown[0]["key"], "ctl", "{shutdown:?}");
+    assert!(!socket(&corral).exists(), "the socket file goes with corral");
+    corral.assert_nothing_left();
+}
+
+#[test]
+fn ctl_reads_logs_and_events_and_follows_them() {
+    let corral = ticking("1");
+    corral.wait_for("some output", DEADLINE, |events| {
+        (named(events, "output").len() >= 5).then_some(())
+    });
     let logs = ok(&corral, &["logs", "-n", "5"]);
     assert_eq!(logs.lines().count(), 5, "{logs}");
     assert!(logs.lines().all(|l| l.contains(" | tick ")), "{logs}");
@@ -137,7 +153,7 @@ fn every_ctl_command_does_what_its_key_does() {
         })
         .collect();
     assert!(
-        kinds.contains(&"spawned".to_string()) && kinds.contains(&"reload_finished".to_string()),
+        kinds.contains(&"spawned".to_string()) && kinds.contains(&"supervisor_started".to_string()),
         "{kinds:?}"
     );
     assert!(!kinds.contains(&"output".to_string()), "output is for logs");
@@ -168,17 +184,6 @@ fn every_ctl_command_does_what_its_key_does() {
     let _ = events.kill();
     let _ = logs.wait();
     let _ = events.wait();
-
-    let out = corral.ctl(&["shutdown"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("shop stopped"), "{}", text(&out));
-    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
-    let events = corral.events();
-    let shutdown = named(&events, "shutdown_started");
-    assert_eq!(shutdown[0]["key"], "ctl", "{shutdown:?}");
-    assert!(!socket(&corral).exists(), "the socket file goes with corral");
-    corral.assert_nothing_left();
-    let _ = first;
 }
 
 #[test]

@@ -258,8 +258,9 @@ impl Runtime {
             })
             .collect();
         let pid = std::process::id();
-        self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        // First, so `ctl events` has everything from `supervisor_started` on.
         self.start_control();
+        self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);

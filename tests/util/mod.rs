@@ -169,13 +169,12 @@ impl Corral {
 
     fn spawn(mut command: Command) -> Corral {
         let given = command.get_envs().find(|(k, _)| *k == "XDG_RUNTIME_DIR");
-        let runtime_dir = match given {
-            Some((_, Some(dir))) => PathBuf::from(dir),
-            _ => {
-                let dir = runtime_dir();
-                command.env("XDG_RUNTIME_DIR", &dir);
-                dir
-            }
+        let runtime_dir = if let Some((_, Some(dir))) = given {
+            PathBuf::from(dir)
+        } else {
+            let dir = runtime_dir();
+            command.env("XDG_RUNTIME_DIR", &dir);
+            dir
         };
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command
