@@ -162,3 +162,69 @@ fn bad_activation_variables_are_one_line_and_exit_2() {
         assert!(out.stdout.is_empty(), "nothing started");
     }
 }
+
+/// The launcher people use by hand: `systemd-socket-activate -l ADDR corral …`.
+#[test]
+fn systemd_socket_activate_hands_corral_its_port() {
+    let Ok(launcher) = which("systemd-socket-activate") else {
+        eprintln!("skipped: systemd-socket-activate is not installed");
+        return;
+    };
+    let port = crate::util::free_port();
+    let mut command = Command::new(launcher);
+    command.arg(format!("--listen=127.0.0.1:{port}")).arg("--fdname=http").arg(corral_bin()).args(
+        [
+            "--no-ui",
+            "--log-format",
+            "json",
+            "demo",
+            "--jobs",
+            "0",
+            "-w",
+            "2",
+            "--crash-after",
+            "1h",
+        ],
+    );
+    let mut corral = Corral::start_command(command);
+    // It starts corral on the first connection, which waits in the socket meanwhile.
+    assert!(crate::util::wait_until(DEADLINE, || corral.stderr().contains("Listening on")));
+    let answered = hello(port).expect("the first connection is served once corral is up");
+    let first = corral.wait_spawned(2);
+    let pids: Vec<u32> = first.iter().map(|&(_, p)| p).collect();
+    assert!(pids.contains(&answered), "{answered} not in {pids:?}\n{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+/// `assets/corral.service` and `assets/corral.socket`, as the README shows them, are units
+/// systemd accepts (with ExecStart pointing at this build).
+#[test]
+fn the_unit_files_in_assets_verify() {
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["corral.service", "corral.socket"] {
+        let text = std::fs::read_to_string(root.join(name)).expect("unit file");
+        let text = text.replace("/usr/local/bin/corral", corral_bin());
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let out = Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join("corral.socket"))
+        .arg(dir.path().join("corral.service"))
+        .output()
+        .expect("systemd-analyze runs");
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file()).ok_or(())
+}
