@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod core;
 #[doc(hidden)]
@@ -30,3 +31,5 @@ pub mod testworker;
 pub mod text;
 pub mod ui;
 pub mod worker;
+
+pub use cluster::{Cluster, ClusterError};

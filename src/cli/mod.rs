@@ -3,7 +3,7 @@
 //! It binds no sockets and starts no processes.
 
 mod resolve;
-mod values;
+pub(crate) mod values;
 
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
