@@ -7,6 +7,7 @@ mod util;
 
 mod channel;
 mod cli;
+mod cluster;
 mod dashboard;
 mod demo;
 mod environment;

@@ -128,6 +128,14 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Starts `PROGRAM ARGS…`: a program that is a corral primary itself (a library
+    /// `Cluster`), watched and cleaned up like corral.
+    pub fn start_program<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Corral {
+        let mut command = Command::new(program);
+        command.args(args);
+        Corral::spawn(command)
+    }
+
     fn spawn(mut command: Command) -> Corral {
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command
