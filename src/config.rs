@@ -16,6 +16,8 @@ pub struct RunSpec {
     pub verbosity: i8,
     /// Log files (SPEC §9): corral's events and each slot's output, rotated daily.
     pub log_files: Option<LogFiles>,
+    /// This corral's name: the config file's stem (or its `instance`), else the group's.
+    pub instance: String,
 }
 
 /// `--log-dir` and `--log-keep`.

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
             }
             ExitCode::from(exit.code)
         }
+        Ok(Invocation::CheckConfig(resolved)) => {
+            let _ = write!(std::io::stdout(), "{resolved}");
+            ExitCode::SUCCESS
+        }
         Ok(Invocation::Completions(shell)) => {
             cli::write_completions(shell, &mut std::io::stdout());
             ExitCode::SUCCESS

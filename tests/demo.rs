@@ -25,6 +25,8 @@ fn demo_serves_through_a_worker_kill() {
         "json",
         "-w",
         "2",
+        "--jobs",
+        "0",
     ]);
     let port: u16 = port.parse().expect("port");
     let first = corral.wait_spawned(2);
@@ -66,6 +68,44 @@ fn demo_serves_through_a_worker_kill() {
     assert_eq!(exited.first().map(|e| &e["reason"]), Some(&"crashed".into()), "{exited:?}");
     assert!(!pid_alive(victim_pid), "the killed worker {victim_pid} is still alive");
 
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+/// The whole demo: beside the HTTP group, a group of job workers whose jobs arrive as events.
+#[test]
+fn the_demo_runs_job_workers_beside_the_http_ones() {
+    let port = free_port().to_string();
+    let mut corral = Corral::start_raw(&[
+        "demo",
+        "--port",
+        &port,
+        "--crash-after",
+        "60s",
+        "--no-ui",
+        "--log-format",
+        "json",
+    ]);
+    let events = corral.wait_for("a job done", DEADLINE, |events| {
+        events
+            .iter()
+            .any(|e| e["event"] == "message" && e["group"] == "jobs" && e["data"]["type"] == "job")
+            .then(|| events.to_vec())
+    });
+    let mut groups: Vec<(String, u64)> = events
+        .iter()
+        .filter(|e| e["event"] == "spawned")
+        .map(|e| {
+            (e["group"].as_str().unwrap_or_default().to_string(), e["worker"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    groups.sort();
+    let expected =
+        [("jobs", 1), ("jobs", 2), ("web", 1), ("web", 2)].map(|(g, w)| (g.to_string(), w));
+    assert_eq!(groups, expected, "{}", corral.dump());
+    let port: u16 = port.parse().expect("port");
+    assert!(hello(port).is_ok(), "the HTTP group answers\n{}", corral.dump());
     corral.signal(libc::SIGTERM);
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();

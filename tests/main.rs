@@ -8,6 +8,7 @@ mod util;
 mod channel;
 mod cli;
 mod cluster;
+mod config;
 mod dashboard;
 mod demo;
 mod environment;

@@ -49,7 +49,8 @@ impl Load {
 fn demo(workers: &str) -> (Corral, u16) {
     let port = free_port();
     let p = port.to_string();
-    let corral = Corral::start(&["demo", "--port", &p, "--crash-after", "1h", "-w", workers]);
+    let corral =
+        Corral::start(&["demo", "--port", &p, "--crash-after", "1h", "-w", workers, "--jobs", "0"]);
     let first = corral.wait_spawned(workers.parse().expect("workers"));
     corral.wait_for("every demo worker ready", DEADLINE, |events| {
         first.iter().all(|&(w, _)| !of_worker(events, "ready", w).is_empty()).then_some(())

@@ -2,12 +2,14 @@
 //! COMMAND on the way, so a mistake is one line and exit code 2 before anything starts.
 //! It binds no sockets and starts no processes.
 
+mod config_run;
+mod demo;
+mod file;
 mod resolve;
 pub(crate) mod values;
 
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,9 +17,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::config::{
-    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
-};
+use crate::config::{CommandSpec, GroupSpec, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec};
 use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
 use values::{CrashAfter, EnvParser, Listen};
@@ -27,6 +27,8 @@ use values::{CrashAfter, EnvParser, Listen};
 pub enum Invocation {
     Run(RunSpec),
     Completions(Shell),
+    /// `check-config`: the file is valid; print this (the resolved groups) and exit 0.
+    CheckConfig(String),
 }
 
 /// What main should print and the exit code when parsing ends the program (help, version, or
@@ -55,13 +57,19 @@ impl CliExit {
     version,
     color = ColorChoice::Never,
     override_usage = "corral [OPTIONS] [--] COMMAND [ARGS]...\n       \
+                      corral [OPTIONS] --config FILE\n       \
+                      corral [OPTIONS]            (runs ./corral.toml)\n       \
                       corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
+                      corral check-config FILE\n       \
                       corral completions SHELL",
     after_help = "COMMAND and its ARGS come after corral's options; everything after COMMAND is \
                   passed to it. Put -- before COMMAND when it is also a corral subcommand name \
                   (demo, completions, help)."
 )]
 struct Cli {
+    /// Run the groups a TOML file defines (without COMMAND and --config: ./corral.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     opts: RunOpts,
     #[command(subcommand)]
@@ -72,6 +80,11 @@ struct Cli {
 enum Sub {
     /// Run the demo cluster: HTTP workers on 127.0.0.1 that crash now and then.
     Demo(DemoArgs),
+    /// Check a config file and print the groups it defines, with defaults and options applied.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Print a completion script for SHELL to stdout.
     Completions {
         #[arg(value_name = "SHELL")]
@@ -89,18 +102,25 @@ struct DemoArgs {
         value_parser = values::port_arg, allow_hyphen_values = true,
     )]
     port: u16,
-    /// Each worker crashes after a random time in this range.
+    /// Each worker crashes after a random time in this range [default: 10s..40s for web,
+    /// 20s..60s for jobs].
     #[arg(
-        long, value_name = "MIN..MAX", default_value = "10s..40s",
+        long, value_name = "MIN..MAX",
         value_parser = values::crash_after, allow_hyphen_values = true,
     )]
-    crash_after: CrashAfter,
+    crash_after: Option<CrashAfter>,
+    /// Background job workers beside the HTTP ones (0: none).
+    #[arg(
+        long, value_name = "N", default_value_t = 2,
+        value_parser = values::jobs, allow_hyphen_values = true,
+    )]
+    jobs: u32,
 }
 
 /// Options of a run, accepted before or after `demo`.
 // Options that take a number or a duration have `allow_hyphen_values`: `-w -1` then reaches
 // the value parser and is refused by name, instead of `-1` looking like an unknown flag.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 struct RunOpts {
     /// Workers in the group, 1 to 4096 [default: number of CPUs; 2 for demo].
     #[arg(
@@ -221,21 +241,21 @@ struct RunOpts {
     quiet: u8,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum RestartArg {
     Always,
     OnFailure,
     Never,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum NodeIpcArg {
     Auto,
     On,
     Off,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum FormatArg {
     Text,
     Json,
@@ -262,31 +282,78 @@ where
     // Before COMMAND, which may be relative to it.
     let cwd = opts.cwd.as_deref().map(resolve::cwd).transpose().map_err(CliExit::usage)?;
     let path_var = std::env::var_os("PATH");
+    let given = |id: &str| given(&matches, id);
+    if cli.config.is_some() && !matches!(cli.sub, None | Some(Sub::External(_))) {
+        return Err(CliExit::usage("'--config' cannot be used with a subcommand"));
+    }
     let target = match cli.sub {
         Some(Sub::Completions { shell }) => {
             reject_run_options(&matches)?;
             return Ok(Invocation::Completions(shell));
         }
-        Some(Sub::Demo(demo)) => demo_target(opts, &demo)?,
+        Some(Sub::CheckConfig { file }) => {
+            let spec = config_run::run_spec(opts, &given, &file, path_var.as_deref())?;
+            return Ok(Invocation::CheckConfig(config_run::describe(&file, &spec)));
+        }
+        Some(Sub::Demo(demo)) => {
+            let spec = demo::run_spec(opts, &given, &demo, path_var.as_deref())?;
+            return Ok(Invocation::Run(spec));
+        }
         Some(Sub::External(command)) => {
+            if cli.config.is_some() {
+                return Err(CliExit::usage(
+                    "'--config' cannot be used with COMMAND: the file names the commands",
+                ));
+            }
             command_target(opts, command, cwd.as_deref(), path_var.as_deref())?
         }
-        None => command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?,
+        None => {
+            let default = Path::new(config_run::DEFAULT_FILE);
+            let file = cli.config.as_deref().or_else(|| default.is_file().then_some(default));
+            if let Some(file) = file {
+                let spec = config_run::run_spec(opts, &given, file, path_var.as_deref())?;
+                return Ok(Invocation::Run(spec));
+            }
+            command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
+        }
     };
+    let name = target.name.clone();
     let group = group(opts, cwd, target);
-    let format = match opts.log_format {
+    let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
+    Ok(Invocation::Run(RunSpec {
+        groups: vec![group],
+        output: output_mode(opts, opts.log_format),
+        verbosity: verbosity(opts),
+        log_files,
+        instance: name,
+    }))
+}
+
+/// Whether option `id` was given on the command line (before or after a subcommand), as
+/// opposed to being at its default: such options override the config file.
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    let on_line = |m: &ArgMatches| {
+        m.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && m.value_source(id) == Some(ValueSource::CommandLine)
+    };
+    on_line(matches) || matches.subcommand().is_some_and(|(_, sub)| on_line(sub))
+}
+
+fn output_mode(opts: &RunOpts, format: FormatArg) -> OutputMode {
+    let format = match format {
         FormatArg::Text => LogFormat::Text,
         FormatArg::Json => LogFormat::Json,
     };
-    let output = if opts.no_ui || !std::io::stdout().is_terminal() {
+    if opts.no_ui || !std::io::stdout().is_terminal() {
         OutputMode::Headless(format)
     } else {
         OutputMode::Dashboard
-    };
+    }
+}
+
+fn verbosity(opts: &RunOpts) -> i8 {
     let verbosity = i16::from(opts.verbose) - i16::from(opts.quiet);
-    let verbosity = i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0);
-    let log_files = log_files(opts)?;
-    Ok(Invocation::Run(RunSpec { groups: vec![group], output, verbosity, log_files }))
+    i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0)
 }
 
 /// Writes completions for `shell` to `out`.
@@ -384,35 +451,15 @@ fn command_target(
         Some(name) => name.clone(),
         None => values::name_from_command(&command.argv[0]),
     };
-    let workers = opts.workers.unwrap_or_else(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))
-    });
+    let workers = opts.workers.unwrap_or_else(default_workers);
     let listen = listen_specs(&opts.listen)?;
     Ok(Target { name, workers, command, listen })
 }
 
-fn demo_target(opts: &RunOpts, demo: &DemoArgs) -> Result<Target, CliExit> {
-    if !opts.listen.is_empty() {
-        return Err(CliExit::usage("'--listen' cannot be used with 'demo' (use '--port')"));
-    }
-    let exe = std::env::current_exe()
-        .map_err(|e| CliExit::usage(format!("cannot find corral's own executable: {e}")))?;
-    let argv = vec![
-        exe.clone().into_os_string(),
-        "__demo-worker".into(),
-        "--crash-after".into(),
-        demo.crash_after.to_arg().into(),
-    ];
-    Ok(Target {
-        name: opts.name.clone().unwrap_or_else(|| "web".to_string()),
-        workers: opts.workers.unwrap_or(2),
-        command: CommandSpec { program: exe, argv, display: "corral demo worker".to_string() },
-        listen: vec![ListenSpec {
-            name: "http".to_string(),
-            addr: ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into()),
-        }],
-    })
+/// One worker per CPU, as Node's cluster examples do.
+fn default_workers() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))
 }
 
 fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
@@ -456,8 +503,8 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
     }
 }
 
-fn log_files(opts: &RunOpts) -> Result<Option<LogFiles>, CliExit> {
-    let Some(dir) = &opts.log_dir else { return Ok(None) };
+fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit> {
+    let Some(dir) = dir else { return Ok(None) };
     if dir.as_os_str().is_empty() {
         return Err(CliExit::usage("invalid value '' for '--log-dir <DIR>': expected a directory"));
     }
@@ -465,7 +512,7 @@ fn log_files(opts: &RunOpts) -> Result<Option<LogFiles>, CliExit> {
     let dir = std::path::absolute(dir).map_err(|e| {
         CliExit::usage(format!("invalid value '{}' for '--log-dir <DIR>': {e}", dir.display()))
     })?;
-    Ok(Some(LogFiles { dir, keep: opts.log_keep }))
+    Ok(Some(LogFiles { dir, keep }))
 }
 
 /// Unnamed sockets are named by position (`listen2` is the second `--listen`); names must be

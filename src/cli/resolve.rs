@@ -27,7 +27,8 @@ pub(crate) fn command(
 ) -> Result<CommandSpec, String> {
     let Some(command) = argv.first() else {
         return Err("missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
-                    'corral demo' or 'corral completions SHELL'"
+                    'corral --config FILE' (no ./corral.toml here), 'corral demo' or \
+                    'corral completions SHELL'"
             .to_string());
     };
     if let Some(bad) = argv.iter().find(|a| a.as_bytes().contains(&0)) {

@@ -22,6 +22,14 @@ pub(crate) fn workers(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("expected a whole number from 1 to {MAX_WORKERS}"))
 }
 
+/// The demo's `--jobs`: like `--workers`, but 0 leaves the group out.
+pub(crate) fn jobs(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_WORKERS)
+        .ok_or_else(|| format!("expected a whole number from 0 to {MAX_WORKERS}"))
+}
+
 pub(crate) fn max_restarts(text: &str) -> Result<u32, String> {
     text.parse::<u32>()
         .map_err(|_| format!("expected a whole number from 0 (never give up) to {}", u32::MAX))

@@ -46,7 +46,14 @@ impl Cluster {
             wait_ready: self.wait_ready,
             node_ipc: false,
         };
-        Ok(RunSpec { groups: vec![group], output, verbosity: self.verbosity, log_files: None })
+        let instance = group.name.clone();
+        Ok(RunSpec {
+            groups: vec![group],
+            output,
+            verbosity: self.verbosity,
+            log_files: None,
+            instance,
+        })
     }
 
     /// This very program, as the workers' command.

@@ -166,6 +166,9 @@ impl Supervisor {
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.step_reloads(now);
+        if self.shutdown == Shutdown::Graceful {
+            self.stop_next_group(now);
+        }
         self.sweep_retired();
         self.check_done();
         std::mem::take(&mut self.out)
@@ -546,9 +549,11 @@ impl Supervisor {
                 }));
                 self.for_each_slot(now, |slot, cx| match slot.phase {
                     Phase::Live(_) => {
+                        // A half-started replacement serves nobody yet: no grace for it.
                         reload::kill(slot, cx, ExitReason::Shutdown);
-                        let how = if forces { How::Kill } else { How::Graceful };
-                        request_stop(slot, cx, ExitReason::Shutdown, how, After::Stay);
+                        if forces {
+                            request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
+                        }
                     }
                     Phase::Waiting { .. } => {
                         slot.timers.clear();
@@ -558,6 +563,8 @@ impl Supervisor {
                 });
                 if forces {
                     self.shutdown = Shutdown::Forced;
+                } else {
+                    self.stop_next_group(now);
                 }
             }
             Shutdown::Graceful if trigger.escalates() || forces => {
@@ -569,6 +576,23 @@ impl Supervisor {
                 });
             }
             Shutdown::Graceful | Shutdown::Forced => {}
+        }
+    }
+
+    /// A graceful shutdown stops the groups in reverse order, one group at a time: groups
+    /// start in the order given, so a later one may depend on an earlier one (a web server
+    /// on its queue) and must not outlive it.
+    fn stop_next_group(&mut self, now: Instant) {
+        let Some(g) = self.groups.iter().rposition(|g| g.slots.iter().any(Slot::has_process))
+        else {
+            return;
+        };
+        let group = &mut self.groups[g];
+        for slot in &mut group.slots {
+            let mut cx = Cx::new(now, &group.config, true, &mut self.out, &mut self.rng);
+            if slot.is_live() {
+                request_stop(slot, &mut cx, ExitReason::Shutdown, How::Graceful, After::Stay);
+            }
         }
     }
 

@@ -36,9 +36,13 @@ impl Harness {
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
         let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready };
+        Harness::groups(vec![cfg], exit_when_idle)
+    }
+
+    fn groups(configs: Vec<GroupConfig>, exit_when_idle: bool) -> Harness {
         let t0 = Instant::now();
         let mut h = Harness {
-            sup: Supervisor::new(vec![cfg], exit_when_idle, 7),
+            sup: Supervisor::new(configs, exit_when_idle, 7),
             t0,
             now: t0,
             next_pid: 100,
@@ -1011,4 +1015,72 @@ fn on_failure_exits_1_when_failed_spawns_give_up_and_0_when_a_retry_succeeds() {
     let done =
         Input::Exited { key: W1, generation: 1, status: ExitStatus::Code(0), group_alive: false };
     assert!(sup.handle(at + ms(5), done).contains(&Command::Exit(0)));
+}
+
+fn three_groups() -> Harness {
+    let group = |name: &str| GroupConfig {
+        name: name.into(),
+        workers: 2,
+        policy: Policy::default(),
+        wait_ready: false,
+    };
+    Harness::groups(vec![group("db"), group("queue"), group("web")], true)
+}
+
+fn stopped(h: &Harness, g: u16) -> Vec<u32> {
+    h.signals
+        .iter()
+        .filter(|(k, s)| k.group == g && *s == Signal::TERM)
+        .map(|(k, _)| k.slot)
+        .collect()
+}
+
+#[test]
+fn groups_start_in_order_and_stop_in_reverse_one_group_at_a_time() {
+    let mut h = three_groups();
+    let order: Vec<u16> = h
+        .events
+        .iter()
+        .filter_map(|e| match (e.scope, &e.kind) {
+            (Scope::Worker(k), EventKind::Spawned { .. }) => Some(k.group),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [0, 0, 1, 1, 2, 2], "file order");
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert_eq!(stopped(&h, 2), [1, 2], "the last group is asked to stop first");
+    assert!(stopped(&h, 1).is_empty() && stopped(&h, 0).is_empty());
+    let web1 = WorkerKey { group: 2, slot: 1 };
+    h.at(200).exit_worker(web1, ExitStatus::Signal(Signal::TERM));
+    assert!(stopped(&h, 1).is_empty(), "queue waits until every web worker is gone");
+    h.exit_worker(WorkerKey { group: 2, slot: 2 }, ExitStatus::Signal(Signal::TERM));
+    assert_eq!(stopped(&h, 1), [1, 2]);
+    assert!(stopped(&h, 0).is_empty());
+    for slot in [1, 2] {
+        h.exit_worker(WorkerKey { group: 1, slot }, ExitStatus::Code(0));
+    }
+    assert_eq!(stopped(&h, 0), [1, 2]);
+    assert_eq!(h.exit, None);
+    for slot in [1, 2] {
+        h.exit_worker(WorkerKey { group: 0, slot }, ExitStatus::Code(0));
+    }
+    assert_eq!(h.exit, Some(0));
+    assert_eq!(h.spawns(web1), 1, "nothing restarts during the shutdown");
+}
+
+#[test]
+fn a_waiting_group_that_crashes_during_shutdown_is_not_restarted_and_a_second_request_kills_all() {
+    let mut h = three_groups();
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    let db1 = WorkerKey { group: 0, slot: 1 };
+    h.at(150).exit_worker(db1, ExitStatus::Code(1));
+    assert_eq!(h.spawns(db1), 1);
+    h.at(200).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    let killed: Vec<(u16, u32)> = h
+        .signals
+        .iter()
+        .filter(|(_, s)| *s == Signal::KILL)
+        .map(|(k, _)| (k.group, k.slot))
+        .collect();
+    assert_eq!(killed, [(0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]);
 }

@@ -4,6 +4,7 @@
 
 mod crash;
 mod http;
+mod jobs;
 
 use std::ffi::OsString;
 use std::io;
@@ -40,8 +41,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// let code = corral::demo::worker_main(args);
 /// ```
 pub fn worker_main(args: Vec<OsString>) -> ExitCode {
-    let crash_after = match parse_args(args) {
-        Ok(crash_after) => crash_after,
+    let DemoArgs { crash_after, jobs } = match parse_args(args) {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("corral __demo-worker: {message}");
             return ExitCode::from(2);
@@ -49,20 +50,30 @@ pub fn worker_main(args: Vec<OsString>) -> ExitCode {
     };
     let pid = std::process::id();
     println!("Worker {pid} started");
-    let listener = match first_tcp_listener() {
-        Ok(listener) => listener,
-        Err(message) => {
-            eprintln!("corral __demo-worker: {message}");
-            return ExitCode::from(2);
+    let listener = if jobs {
+        None
+    } else {
+        match first_tcp_listener() {
+            Ok(listener) => Some(listener),
+            Err(message) => {
+                eprintln!("corral __demo-worker: {message}");
+                return ExitCode::from(2);
+            }
         }
     };
     let means = CrashMeans::from_env();
     let reporter =
         Reporter { channel: Channel::from_env(), last_status: String::new(), last_latency: (0, 0) };
-    let outcome = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .and_then(|runtime| runtime.block_on(run(listener, reporter, crash_after.pick(), means)));
+    let crash_after = crash_after.pick();
+    let outcome =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|runtime| {
+            runtime.block_on(async move {
+                match listener {
+                    Some(listener) => run(listener, reporter, crash_after, means).await,
+                    None => jobs::run(reporter, crash_after, means).await,
+                }
+            })
+        });
     // The runtime is gone here: whatever happens next happens on the main thread.
     match outcome {
         Ok(Outcome::Stopped) => ExitCode::SUCCESS,
@@ -74,26 +85,38 @@ pub fn worker_main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// Reads `[--crash-after VALUE | --crash-after=VALUE]`.
-fn parse_args(args: Vec<OsString>) -> Result<CrashAfter, String> {
+#[derive(Debug, PartialEq, Eq)]
+struct DemoArgs {
+    crash_after: CrashAfter,
+    /// A background worker working through made-up jobs instead of an HTTP server.
+    jobs: bool,
+}
+
+/// Reads `[--jobs] [--crash-after VALUE | --crash-after=VALUE]`.
+fn parse_args(args: Vec<OsString>) -> Result<DemoArgs, String> {
     let mut crash_after = CrashAfter::default();
+    let mut jobs = false;
     let mut args = args.into_iter().map(|arg| {
         arg.into_string().map_err(|arg| format!("argument '{}' is not UTF-8", arg.display()))
     });
     while let Some(arg) = args.next() {
         let arg = arg?;
+        if arg == "--jobs" {
+            jobs = true;
+            continue;
+        }
         let value = if arg == "--crash-after" {
             args.next().ok_or("--crash-after needs a value like 10s..40s")??
         } else if let Some(value) = arg.strip_prefix("--crash-after=") {
             value.to_owned()
         } else {
             return Err(format!(
-                "unexpected argument '{arg}' (usage: __demo-worker [--crash-after MIN..MAX])"
+                "unexpected argument '{arg}' (usage: __demo-worker [--jobs] [--crash-after MIN..MAX])"
             ));
         };
         crash_after = value.parse().map_err(|e: CrashAfterError| e.to_string())?;
     }
-    Ok(crash_after)
+    Ok(DemoArgs { crash_after, jobs })
 }
 
 fn first_tcp_listener() -> Result<std::net::TcpListener, String> {
@@ -249,11 +272,14 @@ mod tests {
     #[test]
     fn arguments_set_the_crash_range() {
         let secs = Duration::from_secs;
-        assert_eq!(parse_args(args(&[])), Ok(CrashAfter::default()));
+        let http = |crash_after| Ok(DemoArgs { crash_after, jobs: false });
+        assert_eq!(parse_args(args(&[])), http(CrashAfter::default()));
         let range = parse_args(args(&["--crash-after", "1s..2s"]));
-        assert_eq!(range, Ok(CrashAfter { min: secs(1), max: secs(2) }));
+        assert_eq!(range, http(CrashAfter { min: secs(1), max: secs(2) }));
         let fixed = parse_args(args(&["--crash-after=3s"]));
-        assert_eq!(fixed, Ok(CrashAfter { min: secs(3), max: secs(3) }));
+        assert_eq!(fixed, http(CrashAfter { min: secs(3), max: secs(3) }));
+        let jobs = parse_args(args(&["--jobs", "--crash-after=3s"])).expect("jobs");
+        assert!(jobs.jobs);
     }
 
     #[test]

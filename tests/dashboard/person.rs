@@ -180,7 +180,8 @@ fn latest(screen: &str, name: &str) -> Option<f64> {
 #[test]
 fn m_shows_the_demos_requests_rising_with_a_chart() {
     let port = crate::util::free_port();
-    let args = ["demo", "--port", &port.to_string(), "--crash-after", "600s", "-w", "1"];
+    let args =
+        ["demo", "--port", &port.to_string(), "--crash-after", "600s", "-w", "1", "--jobs", "0"];
     let mut tty = Tty::start(&args);
     wait_running(&tty, &["web.1"]);
     tty.send(b"m");

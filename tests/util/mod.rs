@@ -136,6 +136,13 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Like [`Corral::start`], in working directory `dir`.
+    pub fn start_in<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Corral {
+        let mut command = Command::new(corral_bin());
+        command.args(["--no-ui", "--log-format", "json"]).args(args).current_dir(dir);
+        Corral::spawn(command)
+    }
+
     fn spawn(mut command: Command) -> Corral {
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command

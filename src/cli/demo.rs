@@ -1,0 +1,71 @@
+//! `corral demo` (SPEC §8): the cluster of `assets/demo.toml`, built into the binary, run
+//! with corral itself as the worker program and the demo's own options applied.
+
+use std::ffi::OsStr;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::file::{self, FileCommand};
+use super::values::Listen;
+use super::{CliExit, DemoArgs, RunOpts, config_run};
+use crate::config::{ListenAddr, RunSpec};
+
+/// The demo's config, as the README shows it.
+pub const DEMO_TOML: &str = include_str!("../../assets/demo.toml");
+
+/// The group whose workers serve HTTP; `--port`, `-w` and `-n` are about it.
+const HTTP_GROUP: &str = "web";
+const JOBS_GROUP: &str = "jobs";
+
+pub(super) fn run_spec(
+    opts: &RunOpts,
+    given: &dyn Fn(&str) -> bool,
+    demo: &DemoArgs,
+    path_var: Option<&OsStr>,
+) -> Result<RunSpec, CliExit> {
+    if !opts.listen.is_empty() {
+        return Err(CliExit::usage("'--listen' cannot be used with 'demo' (use '--port')"));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| CliExit::usage(format!("cannot find corral's own executable: {e}")))?;
+    let exe = exe.to_string_lossy().into_owned();
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliExit::usage(format!("cannot read the current directory: {e}")))?;
+    let label = Path::new("assets/demo.toml");
+    let mut file = file::parse(DEMO_TOML, &cwd).map_err(|e| CliExit::usage(e.render(label)))?;
+    file.groups.retain(|g| g.name != JOBS_GROUP || demo.jobs > 0);
+    for group in &mut file.groups {
+        if let FileCommand::Argv(argv) = &mut group.command {
+            if argv[0] == "corral" {
+                argv[0].clone_from(&exe);
+            }
+            if let Some(crash_after) = &demo.crash_after
+                && let Some(i) = argv.iter().position(|a| a == "--crash-after")
+                && let Some(value) = argv.get_mut(i + 1)
+            {
+                *value = crash_after.to_arg();
+            }
+        }
+        if group.name == JOBS_GROUP {
+            group.layer.workers = Some(demo.jobs);
+        }
+        if group.name == HTTP_GROUP {
+            if let Some(n) = opts.workers {
+                group.layer.workers = Some(n);
+            }
+            let addr = ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into());
+            let text = format!("http=127.0.0.1:{}", demo.port);
+            group.layer.listen = Some(vec![Listen { name: Some("http".into()), addr, text }]);
+            if let Some(name) = &opts.name {
+                name.clone_into(&mut group.name);
+            }
+        }
+    }
+    // `-w` and `-n` were applied to the HTTP group above, not to every group.
+    let given = |id: &str| id != "workers" && id != "name" && given(id);
+    let mut spec = config_run::resolve(opts, &given, label, &cwd, &file, None, path_var)?;
+    for group in &mut spec.groups {
+        group.command.display = format!("corral demo {} worker", group.name);
+    }
+    Ok(spec)
+}
