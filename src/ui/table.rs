@@ -124,6 +124,48 @@ fn row_style(w: &WorkerView, pal: &Palette, now: Instant) -> (Style, Style) {
     (style, if flash { style } else { pal.state(w) })
 }
 
+/// The texts of the lines shown: a worker row's cells, `None` for a group's header line.
+type Texts<'v> = Vec<Option<(&'v WorkerView, [String; 10])>>;
+
+/// The width of each column but the last (STATUS), and what is left for STATUS.
+fn widths(view: &View, texts: &Texts<'_>, columns: &[usize], width: u16) -> (Vec<usize>, usize) {
+    // Ids over every worker, not only the rows shown: the column keeps its width when the
+    // table scrolls from `web.2` to `queue.12`.
+    let id_width = view.snapshot.workers.iter().map(|w| w.id.chars().count()).max();
+    let width_of = |c: usize| {
+        let content = match (c, id_width) {
+            (0, Some(ids)) => ids,
+            _ => texts.iter().flatten().map(|(_, r)| r[c].chars().count()).max().unwrap_or(0),
+        };
+        content.max(HEADER[c].len())
+    };
+    let fixed: Vec<usize> = columns[..columns.len() - 1].iter().map(|&c| width_of(c)).collect();
+    let used = fixed.iter().sum::<usize>() + fixed.len() + MARKER.chars().count();
+    let status_width = usize::from(width).saturating_sub(used).max(1);
+    (fixed, status_width)
+}
+
+/// One worker's row, or an empty one where a group's header line is drawn later.
+fn row<'a>(
+    text: Option<(&WorkerView, [String; 10])>,
+    columns: &[usize],
+    status_width: usize,
+    pal: &Palette,
+    now: Instant,
+) -> Row<'a> {
+    let Some((w, mut text)) = text else { return Row::new(Vec::<Cell<'a>>::new()) };
+    let (style, state_style) = row_style(w, pal, now);
+    text[9] = fit(&text[9], status_width);
+    let cells: Vec<Cell<'a>> = columns
+        .iter()
+        .map(|&c| {
+            let cell = Cell::from(std::mem::take(&mut text[c]));
+            if c == 2 { cell.style(state_style) } else { cell }
+        })
+        .collect();
+    Row::new(cells).style(style)
+}
+
 pub fn render_table(
     frame: &mut Frame<'_>,
     area: Rect,
@@ -141,54 +183,20 @@ pub fn render_table(
     let at = line_of(&lines, ui.selected);
     let offset = scroll_offset(ui, &lines, at, visible);
     let shown: Vec<TableLine> = lines.iter().copied().skip(offset).take(visible.max(1)).collect();
-    let workers: Vec<(usize, &WorkerView)> = shown
+    let texts: Texts<'_> = shown
         .iter()
-        .filter_map(|l| match *l {
-            TableLine::Worker(i) => view.snapshot.workers.get(i).map(|w| (i, w)),
+        .map(|line| match *line {
+            TableLine::Worker(i) => {
+                view.snapshot.workers.get(i).map(|w| (w, cells(view, i, w, narrow)))
+            }
             TableLine::Group(_) => None,
         })
         .collect();
-    let mut texts: Vec<[String; 10]> =
-        workers.iter().map(|&(i, w)| cells(view, i, w, narrow)).collect();
-    // Ids over every worker, not only the rows shown: the column keeps its width when the
-    // table scrolls from `web.2` to `queue.12`.
-    let id_width = view.snapshot.workers.iter().map(|w| w.id.chars().count()).max();
-    let width_of = |c: usize| {
-        let content = match (c, id_width) {
-            (0, Some(ids)) => ids,
-            _ => texts.iter().map(|r| r[c].chars().count()).max().unwrap_or(0),
-        };
-        content.max(HEADER[c].len())
-    };
-    let fixed: Vec<usize> = columns[..columns.len() - 1].iter().map(|&c| width_of(c)).collect();
-    let used = fixed.iter().sum::<usize>() + fixed.len() + MARKER.chars().count();
-    let status_width = usize::from(area.width).saturating_sub(used).max(1);
+    let (fixed, status_width) = widths(view, &texts, &columns, area.width);
     let mut widths: Vec<Constraint> = fixed.iter().map(|&w| Constraint::Length(w as u16)).collect();
     widths.push(Constraint::Fill(1));
-    let mut texts = texts.iter_mut().zip(&workers);
-    let rows: Vec<Row<'_>> = shown
-        .iter()
-        .map(|line| {
-            // A header line is an empty row here, drawn over once the table is drawn.
-            let next = match line {
-                TableLine::Worker(_) => texts.next(),
-                TableLine::Group(_) => None,
-            };
-            let Some((text, &(_, w))) = next else {
-                return Row::new(Vec::<Cell<'_>>::new());
-            };
-            let (style, state_style) = row_style(w, pal, now);
-            text[9] = fit(&text[9], status_width);
-            let row: Vec<Cell<'_>> = columns
-                .iter()
-                .map(|&c| {
-                    let cell = Cell::from(std::mem::take(&mut text[c]));
-                    if c == 2 { cell.style(state_style) } else { cell }
-                })
-                .collect();
-            Row::new(row).style(style)
-        })
-        .collect();
+    let rows: Vec<Row<'_>> =
+        texts.into_iter().map(|t| row(t, &columns, status_width, pal, now)).collect();
     let focused = ui.focus == Focus::Table;
     let title = if focused { " workers ◆ " } else { " workers " };
     let header: Vec<&str> = columns.iter().map(|&c| HEADER[c]).collect();
@@ -203,10 +211,9 @@ pub fn render_table(
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
     // Header lines span the columns, which a table row cannot: drawn over their rows.
-    let bottom = area.y + area.height;
-    for (row, line) in (area.y + 2..bottom).zip(&shown) {
+    for (y, line) in (area.y + 2..area.y + area.height).zip(&shown) {
         if let TableLine::Group(g) = *line {
-            let at = Rect { y: row, height: 1, ..area };
+            let at = Rect { y, height: 1, ..area };
             frame.render_widget(Paragraph::new(group_line(view, g, pal)), at);
         }
     }
