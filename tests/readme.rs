@@ -39,6 +39,13 @@ fn the_readme_examples_run_as_written() {
     }
 }
 
+fn path_with_corral() -> std::ffi::OsString {
+    let bin = std::path::Path::new(corral_bin()).parent().map(std::path::Path::to_path_buf);
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(bin.into_iter().chain(std::env::split_paths(&rest)))
+        .unwrap_or(rest)
+}
+
 fn run_briefly(root: &str, example: &str) {
     let token = format!("{:016x}", fastrand::u64(..));
     // `corral` is a shell function that runs this build, so the line is run exactly as
@@ -49,6 +56,8 @@ fn run_briefly(root: &str, example: &str) {
         .args(["-c", &script])
         .current_dir(root)
         .env("CORRAL_BIN", corral_bin())
+        // As after `cargo install --path .`: config files name `corral` as their command.
+        .env("PATH", path_with_corral())
         .env(TOKEN_VAR, &token)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
