@@ -16,8 +16,12 @@ pub struct RunSpec {
     pub verbosity: i8,
     /// Log files (SPEC §9): corral's events and each slot's output, rotated daily.
     pub log_files: Option<LogFiles>,
-    /// This corral's name: the config file's stem (or its `instance`), else the group's.
+    /// This corral's name: `-I`, the config file's `instance` or stem, else the group's.
     pub instance: String,
+    /// The control socket (SPEC §12); `None`: `--no-control`.
+    pub control: Option<std::path::PathBuf>,
+    /// `--metrics`: where to serve Prometheus text (SPEC §13).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `--log-dir` and `--log-keep`.
@@ -99,6 +103,8 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// `unix:PATH`
     Unix(PathBuf),
+    /// `fd:NAME`: a socket corral was handed (`LISTEN_FDS`), by its `LISTEN_FDNAMES` name.
+    Inherited(String),
 }
 
 impl std::fmt::Display for ListenAddr {
@@ -107,6 +113,7 @@ impl std::fmt::Display for ListenAddr {
             ListenAddr::AnyPort(port) => write!(f, "[::]:{port}"),
             ListenAddr::Tcp(addr) => write!(f, "{addr}"),
             ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+            ListenAddr::Inherited(name) => write!(f, "fd:{name}"),
         }
     }
 }

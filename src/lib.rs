@@ -15,6 +15,7 @@ pub mod backend;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod control;
 pub mod core;
 #[doc(hidden)]
 pub mod demo;

@@ -5,6 +5,7 @@
 
 mod util;
 
+mod activation;
 mod channel;
 mod cli;
 mod cluster;

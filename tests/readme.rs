@@ -42,8 +42,7 @@ fn the_readme_examples_run_as_written() {
 fn path_with_corral() -> std::ffi::OsString {
     let bin = std::path::Path::new(corral_bin()).parent().map(std::path::Path::to_path_buf);
     let rest = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(bin.into_iter().chain(std::env::split_paths(&rest)))
-        .unwrap_or(rest)
+    std::env::join_paths(bin.into_iter().chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }
 
 fn run_briefly(root: &str, example: &str) {

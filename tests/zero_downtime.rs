@@ -11,7 +11,7 @@ use crate::util::http::hello;
 use crate::util::{Corral, DEADLINE, free_port, named, of_worker, send_signal, spawned};
 
 /// Requests sent back to back by one client thread until stopped (bounded anyway).
-struct Load {
+pub struct Load {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<(Vec<u32>, Vec<String>)>,
 }
@@ -20,7 +20,7 @@ struct Load {
 const MAX_REQUESTS: usize = 20_000;
 
 impl Load {
-    fn start(port: u16) -> Load {
+    pub fn start(port: u16) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -40,7 +40,7 @@ impl Load {
     }
 
     /// (pids that answered, in order; failures)
-    fn finish(self) -> (Vec<u32>, Vec<String>) {
+    pub fn finish(self) -> (Vec<u32>, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("client thread")
     }

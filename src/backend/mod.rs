@@ -2,11 +2,13 @@
 //! promises, signalling their process groups, reaping, binding the shared sockets.
 //! It decides nothing; the core tells it what to do.
 
+mod inherited;
 mod process;
 mod sampler;
 mod sockets;
 mod spawn;
 
+pub use inherited::{InheritError, InheritedSocket, take_inherited};
 pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,

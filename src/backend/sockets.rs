@@ -55,9 +55,20 @@ pub struct BindError {
 /// worker is replaced (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: i32 = 4096;
 
+impl BoundListener {
+    /// A socket corral was handed: passed on as is, and never unlinked (not ours).
+    pub fn inherited(fd: OwnedFd, local: String) -> BoundListener {
+        BoundListener { fd, local, socket_file: None }
+    }
+}
+
 pub fn bind(addr: &ListenAddr) -> Result<BoundListener, BindError> {
     let fail = |source| BindError { addr: addr.to_string(), source };
     let (socket, socket_file) = match addr {
+        ListenAddr::Inherited(_) => {
+            let why = "only a socket corral was handed (LISTEN_FDS) can be taken by name";
+            return Err(fail(io::Error::new(io::ErrorKind::NotFound, why)));
+        }
         ListenAddr::AnyPort(port) => (bind_any(*port).map_err(fail)?, None),
         ListenAddr::Tcp(sa) => (bind_tcp(*sa).map_err(fail)?, None),
         ListenAddr::Unix(path) => {

@@ -59,14 +59,17 @@ pub(super) fn resolve(
         _ => opts.log_format,
     };
     let instance =
-        file.instance.clone().or(stem).unwrap_or_else(|| {
+        opts.instance.clone().or_else(|| file.instance.clone()).or(stem).unwrap_or_else(|| {
             groups.first().map(|g: &GroupSpec| g.name.clone()).unwrap_or_default()
         });
+    let metrics = if given("metrics") { opts.metrics } else { file.metrics.or(opts.metrics) };
     Ok(RunSpec {
         groups,
         output: super::output_mode(opts, format),
         verbosity: super::verbosity(opts),
         log_files: super::log_files(log_dir.as_deref(), log_keep)?,
+        control: super::control_path(opts, &instance),
+        metrics,
         instance,
     })
 }
@@ -199,6 +202,9 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
     if let Some(logs) = &spec.log_files {
         top.insert("log-dir".into(), logs.dir.display().to_string().into());
         top.insert("log-keep".into(), i64::from(logs.keep).into());
+    }
+    if let Some(addr) = spec.metrics {
+        top.insert("metrics".into(), addr.to_string().into());
     }
     let mut groups = Table::new();
     for g in &spec.groups {

@@ -17,6 +17,12 @@ pub const DEMO_TOML: &str = include_str!("../../assets/demo.toml");
 const HTTP_GROUP: &str = "web";
 const JOBS_GROUP: &str = "jobs";
 
+/// Whether corral was started with sockets of its own (`LISTEN_FDS` for this pid).
+fn handed_sockets() -> bool {
+    let pid = std::env::var("LISTEN_PID").ok().and_then(|p| p.trim().parse::<u32>().ok());
+    std::env::var_os("LISTEN_FDS").is_some() && pid == Some(std::process::id())
+}
+
 pub(super) fn run_spec(
     opts: &RunOpts,
     given: &dyn Fn(&str) -> bool,
@@ -55,7 +61,13 @@ pub(super) fn run_spec(
             }
             let addr = ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into());
             let text = format!("http=127.0.0.1:{}", demo.port);
-            group.layer.listen = Some(vec![Listen { name: Some("http".into()), addr, text }]);
+            // Under socket activation the handed socket is the demo's port (the runtime
+            // gives it to the first group); binding --port as well could only collide.
+            group.layer.listen = if handed_sockets() {
+                Some(Vec::new())
+            } else {
+                Some(vec![Listen { name: Some("http".into()), addr, text }])
+            };
             if let Some(name) = &opts.name {
                 name.clone_into(&mut group.name);
             }

@@ -55,6 +55,7 @@ pub struct ConfigFile {
     pub log_dir: Option<PathBuf>,
     pub log_keep: Option<u32>,
     pub log_format: Option<FormatArg>,
+    pub metrics: Option<std::net::SocketAddr>,
     pub defaults: Layer,
     pub groups: Vec<FileGroup>,
 }
@@ -144,6 +145,13 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
                 let max = values::MAX_LOG_KEEP;
                 file.log_keep = Some(at.int(0, u64::from(max), &format!("0..={max}"))? as u32);
             }
+            "metrics" => {
+                let what = "an address like \"127.0.0.1:9464\" or a port";
+                let text = at.text_or_int(what)?;
+                let addr = values::metrics_addr(&text)
+                    .map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))?;
+                file.metrics = Some(addr);
+            }
             "log-format" => {
                 file.log_format =
                     Some(at.choice(&[("text", FormatArg::Text), ("json", FormatArg::Json)])?);
@@ -152,8 +160,16 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
             "group" => groups = Some(at),
             _ => {
                 return Err(at.unknown_key(
-                    &["instance", "log-dir", "log-keep", "log-format", "defaults", "group"],
-                    "instance, log-dir, log-keep, log-format, [defaults] or [group.NAME]",
+                    &[
+                        "instance",
+                        "log-dir",
+                        "log-keep",
+                        "log-format",
+                        "metrics",
+                        "defaults",
+                        "group",
+                    ],
+                    "instance, log-dir, log-keep, log-format, metrics, [defaults] or [group.NAME]",
                 ));
             }
         }

@@ -17,7 +17,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::config::{CommandSpec, GroupSpec, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec};
+use crate::config::{
+    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
+};
 use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
 use values::{CrashAfter, EnvParser, Listen};
@@ -233,6 +235,21 @@ struct RunOpts {
         value_parser = values::log_keep, allow_hyphen_values = true,
     )]
     log_keep: u32,
+    /// This corral's name, for ctl/attach and its control socket [default: the config
+    /// file's stem, else the group's name].
+    #[arg(short = 'I', long, global = true, value_name = "NAME", value_parser = values::name)]
+    instance: Option<String>,
+    /// The control socket [default: $XDG_RUNTIME_DIR/corral/NAME.sock, else
+    /// /tmp/corral-UID/NAME.sock].
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "no_control")]
+    control: Option<PathBuf>,
+    /// Serve no control socket (ctl and attach cannot reach this corral).
+    #[arg(long, global = true)]
+    no_control: bool,
+    /// Serve Prometheus/OpenMetrics text at http://ADDR/metrics: PORT (on 127.0.0.1),
+    /// HOST:PORT or [V6]:PORT [default: off].
+    #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
+    metrics: Option<std::net::SocketAddr>,
     /// More of corral's own diagnostics (repeatable).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -317,7 +334,7 @@ where
             command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
         }
     };
-    let name = target.name.clone();
+    let instance = opts.instance.clone().unwrap_or_else(|| target.name.clone());
     let group = group(opts, cwd, target);
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
@@ -325,8 +342,20 @@ where
         output: output_mode(opts, opts.log_format),
         verbosity: verbosity(opts),
         log_files,
-        instance: name,
+        control: control_path(opts, &instance),
+        metrics: opts.metrics,
+        instance,
     }))
+}
+
+/// `--control`, or the default place for `instance`'s socket; `None` with `--no-control`.
+fn control_path(opts: &RunOpts, instance: &str) -> Option<PathBuf> {
+    if opts.no_control {
+        return None;
+    }
+    opts.control
+        .clone()
+        .or_else(|| Some(crate::control::default_dir().join(format!("{instance}.sock"))))
 }
 
 /// Whether option `id` was given on the command line (before or after a subcommand), as
@@ -520,7 +549,12 @@ fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit>
 fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
     let mut specs: Vec<ListenSpec> = Vec::with_capacity(listen.len());
     for (i, l) in listen.iter().enumerate() {
-        let name = l.name.clone().unwrap_or_else(|| format!("listen{}", i + 1));
+        let name = match (&l.name, &l.addr) {
+            (Some(name), _) => name.clone(),
+            // An inherited socket keeps the name it was handed with.
+            (None, ListenAddr::Inherited(name)) => name.clone(),
+            (None, _) => format!("listen{}", i + 1),
+        };
         if specs.iter().any(|s| s.name == name) {
             return Err(CliExit::usage(format!(
                 "invalid value '{}' for '--listen <ADDR>': the name '{name}' is already used",

@@ -152,7 +152,7 @@ pub(crate) struct Listen {
 }
 
 const LISTEN_EXPECTED: &str = "expected [NAME=]ADDR with ADDR one of PORT, HOST:PORT, [V6]:PORT, \
-                               unix:PATH (HOST is an IP address or localhost)";
+                               unix:PATH, fd:NAME (HOST is an IP address or localhost)";
 
 pub(crate) fn listen(text: &str) -> Result<Listen, String> {
     // `unix:/tmp/a=b` has no valid NAME before its `=`, so it stays a path.
@@ -171,6 +171,11 @@ pub(crate) fn is_listen_name(text: &str) -> bool {
 }
 
 fn listen_addr(text: &str) -> Option<ListenAddr> {
+    if let Some(name) = text.strip_prefix("fd:") {
+        // systemd's names may hold dots (`web.socket`); only ':' would break LISTEN_FDNAMES.
+        let ok = !name.is_empty() && !name.contains(':') && !name.contains(char::is_control);
+        return ok.then(|| ListenAddr::Inherited(name.to_string()));
+    }
     if let Some(path) = text.strip_prefix("unix:") {
         return (!path.is_empty()).then(|| ListenAddr::Unix(PathBuf::from(path)));
     }
@@ -188,6 +193,20 @@ fn listen_addr(text: &str) -> Option<ListenAddr> {
         IpAddr::V4(host.parse().ok()?)
     };
     Some(ListenAddr::Tcp(SocketAddr::new(ip, port)))
+}
+
+/// `--metrics`: `PORT` (on 127.0.0.1: metrics are not for the world unless asked),
+/// `HOST:PORT` or `[V6]:PORT`.
+pub(crate) fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let expected =
+        || "expected PORT, HOST:PORT or [V6]:PORT, like 9464 or 127.0.0.1:9464".to_string();
+    if let Some(port) = port(text) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    match listen_addr(text) {
+        Some(ListenAddr::Tcp(addr)) => Ok(addr),
+        _ => Err(expected()),
+    }
 }
 
 pub(crate) fn port_arg(text: &str) -> Result<u16, String> {

@@ -8,6 +8,7 @@ mod env;
 mod finish;
 mod hub;
 mod keeper;
+mod listeners;
 pub mod logs;
 mod notify_glue;
 mod procs;
@@ -50,6 +51,12 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("cannot start the output writer: {0}")]
     Output(std::io::Error),
+    #[error("{0}")]
+    Inherited(#[from] backend::InheritError),
+    #[error(
+        "listen = fd:{name}: no socket named '{name}' was handed to corral (LISTEN_FDNAMES: {known})"
+    )]
+    NoSuchInherited { name: String, known: String },
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -59,15 +66,9 @@ const FRAME: Duration = Duration::from_millis(33);
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
 /// Runs the groups until shutdown; returns corral's exit code.
-pub fn run(spec: RunSpec) -> Result<u8, StartError> {
+pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
-    // Bind before anything starts: a busy port is a usage error, not a crash loop.
-    let mut listeners = Vec::new();
-    for group in &spec.groups {
-        let bound =
-            group.listen.iter().map(|l| backend::bind(&l.addr)).collect::<Result<Vec<_>, _>>()?;
-        listeners.push(bound);
-    }
+    let listeners = listeners::bind_all(&mut spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"

@@ -143,6 +143,12 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Runs a prepared command (a launcher that execs corral, say) as a [`Corral`]; it must
+    /// end up as `corral --no-ui --log-format json …` for the events to be read.
+    pub fn start_command(command: Command) -> Corral {
+        Corral::spawn(command)
+    }
+
     fn spawn(mut command: Command) -> Corral {
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command

@@ -1,0 +1,100 @@
+//! Sockets corral itself was handed, the systemd way (`LISTEN_FDS`, `LISTEN_PID`,
+//! `LISTEN_FDNAMES`, from a `.socket` unit or `systemd-socket-activate`): corral passes them
+//! on to its workers as if it had bound them, so corral can be restarted while the kernel
+//! queues connections on a socket that never closes.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use socket2::SockRef;
+
+/// The first fd of `LISTEN_FDS` (`SD_LISTEN_FDS_START`).
+const FIRST_FD: RawFd = 3;
+/// More than any unit passes; a bound on what a bad variable makes corral touch.
+const MAX_INHERITED: usize = 1024;
+
+/// One socket from `LISTEN_FDS`.
+#[derive(Debug)]
+pub struct InheritedSocket {
+    /// Its `LISTEN_FDNAMES` entry (systemd's default: the socket unit's name).
+    pub name: String,
+    pub fd: OwnedFd,
+    /// Where it listens, as people read it.
+    pub local: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InheritError {
+    #[error(
+        "LISTEN_PID={0} is not corral's pid ({1}): these sockets were meant for another process"
+    )]
+    WrongPid(String, u32),
+    #[error("LISTEN_FDS={0}: expected a number of sockets from 1 to {MAX_INHERITED}")]
+    BadCount(String),
+    #[error("LISTEN_FDNAMES has {names} names for LISTEN_FDS={fds} sockets")]
+    NameCount { names: usize, fds: usize },
+    #[error("LISTEN_FDS: fd {0} is not an open socket")]
+    NotASocket(RawFd),
+}
+
+/// Takes the sockets of `LISTEN_FDS` when they are meant for this process (marked
+/// close-on-exec, so only the copies handed to workers are inherited). Without
+/// `LISTEN_FDS`, or without `LISTEN_PID` (which systemd always sets), there are none.
+pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
+    let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let (Some(count), Some(pid)) = (var("LISTEN_FDS"), var("LISTEN_PID")) else {
+        return Ok(Vec::new());
+    };
+    let own = std::process::id();
+    if pid.trim().parse::<u32>().ok() != Some(own) {
+        return Err(InheritError::WrongPid(pid, own));
+    }
+    let n = count
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_INHERITED).contains(n))
+        .ok_or_else(|| InheritError::BadCount(count.clone()))?;
+    let names: Vec<String> = match var("LISTEN_FDNAMES") {
+        Some(names) => names.split(':').map(str::to_string).collect(),
+        // sd_listen_fds_with_names' name for a socket nobody named.
+        None => vec!["unknown".to_string(); n],
+    };
+    if names.len() != n {
+        return Err(InheritError::NameCount { names: names.len(), fds: n });
+    }
+    // Checked first, taken after: a bad fd leaves every fd as it was.
+    for fd in FIRST_FD..FIRST_FD + n as RawFd {
+        if !is_socket(fd) {
+            return Err(InheritError::NotASocket(fd));
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, name) in names.into_iter().enumerate() {
+        let raw = FIRST_FD + i as RawFd;
+        // SAFETY: `raw` is an open socket (checked above) that this process inherited and
+        // nothing in it owns yet: LISTEN_FDS hands these fds to whoever takes them, once.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: F_SETFD on a descriptor we own.
+        unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let local = SockRef::from(&fd)
+            .local_addr()
+            .ok()
+            .and_then(|a| {
+                a.as_socket()
+                    .map(|s| s.to_string())
+                    .or_else(|| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+            })
+            .unwrap_or_else(|| format!("fd {raw}"));
+        out.push(InheritedSocket { name, fd, local });
+    }
+    Ok(out)
+}
+
+fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: fstat writes into the zeroed struct we pass and reads nothing else; a closed
+    // fd makes it fail with EBADF.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &raw mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
+}

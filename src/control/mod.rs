@@ -1,0 +1,13 @@
+//! The control socket (SPEC §12): where `corral ctl` and `corral attach` reach a running
+//! corral.
+
+use std::path::PathBuf;
+
+/// Where instances' sockets live: `$XDG_RUNTIME_DIR/corral`, else `/tmp/corral-UID`.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("corral"),
+        // SAFETY: getuid cannot fail and has no preconditions.
+        None => PathBuf::from(format!("/tmp/corral-{}", unsafe { libc::getuid() })),
+    }
+}
