@@ -46,13 +46,18 @@ impl Cluster {
             wait_ready: self.wait_ready,
             node_ipc: false,
         };
+        // As the command line without -I/--control/--metrics: named after the group, the
+        // control socket in its default place, no metrics endpoint.
         let instance = group.name.clone();
+        let control = Some(crate::control::default_dir().join(format!("{instance}.sock")));
         Ok(RunSpec {
             groups: vec![group],
             output,
             verbosity: self.verbosity,
             log_files: None,
             instance,
+            control,
+            metrics: None,
         })
     }
 
