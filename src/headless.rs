@@ -1,6 +1,7 @@
 //! Headless output (SPEC §7): one line per event on stdout, as text for people or JSON for
-//! machines. Lines are batched here and handed to a lossless writer ([`writer`]): nothing
-//! is dropped; a slow stdout holds the workers' pipes back instead.
+//! machines. Lines are batched here and handed to a lossless writer
+//! ([`crate::sinks::lossless`]): nothing is dropped; a slow stdout holds the workers' pipes
+//! back instead.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,11 +13,22 @@ use tokio::sync::Notify;
 use crate::config::LogFormat;
 use crate::core::{Event, EventKind, Scope, ShutdownTrigger, WorkerKey};
 use crate::protocol::ProtocolError;
+use crate::sinks::lossless::{StreamSink, Writer};
 
 mod format;
-pub mod writer;
 
 pub use format::{event_text, human_duration, sanitize};
+
+/// One record as its §7 JSON object, newline-terminated, stamped `at`: what the control
+/// socket's subscribers get, in the very words of headless JSON.
+/// RFC 3339, UTC, milliseconds: the `ts` of every JSON object.
+pub fn format_ts(at: SystemTime) -> String {
+    format::ts_text(at)
+}
+
+pub fn json_line(out: &mut Vec<u8>, at: SystemTime, names: &[String], record: &Record<'_>) {
+    format::json(out, &format::ts_text(at), names, record);
+}
 
 /// A group as announced in `supervisor_started`.
 #[derive(Clone, Debug)]
@@ -35,7 +47,7 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
@@ -88,51 +100,74 @@ pub enum MessageKind<'a> {
 /// Batches go to the writer thread at this size (or at every flush).
 const BATCH_BYTES: usize = 32 * 1024;
 
-pub struct Headless {
+/// Turns records into lines of one format, for headless stdout and for `corral.log`
+/// alike (SPEC §9: the same text), so the two cannot drift apart.
+pub struct Lines {
     format: LogFormat,
     names: Vec<String>,
     id_width: usize,
-    batch: Vec<u8>,
-    batch_lines: u64,
     /// The last formatted timestamp and its millisecond.
     ts: String,
     ts_ms: u128,
-    writer: writer::Writer,
     /// Text mode: each worker's last status shown, so an unchanged one is not repeated.
     statuses: HashMap<WorkerKey, String>,
     /// Text mode: show `metric` messages (`-v`); JSON always has them.
     show_metrics: bool,
 }
 
-impl Headless {
-    /// Starts the writer thread; `on_close` runs on it once `out` is gone (EPIPE). Fails
-    /// only when the thread cannot be started: then nothing could be reported at all.
-    pub fn new(
-        format: LogFormat,
-        names: Vec<String>,
-        out: Box<dyn Write + Send>,
-        on_close: Box<dyn Fn() + Send + Sync>,
-    ) -> std::io::Result<Headless> {
-        let writer = writer::Writer::start(out, on_close)?;
+impl Lines {
+    pub fn new(format: LogFormat, names: Vec<String>) -> Lines {
         let id_width = names.iter().map(|n| n.len() + 3).max().unwrap_or(6).max(6);
-        Ok(Headless {
+        Lines {
             format,
             names,
             id_width,
-            batch: Vec::with_capacity(BATCH_BYTES),
-            batch_lines: 0,
             ts: String::new(),
             ts_ms: u128::MAX,
-            writer,
             statuses: HashMap::new(),
             show_metrics: false,
-        })
+        }
     }
 
     /// Text mode shows `metric` messages only when asked (`-v`): a worker reporting a
     /// number every second would bury the output people read.
     pub fn show_metrics(&mut self, show: bool) {
         self.show_metrics = show;
+    }
+
+    /// The group names, indexed as in `WorkerKey::group`.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Now, as RFC 3339 UTC text with milliseconds.
+    pub fn now(&mut self) -> &str {
+        // A flood of lines shares a handful of milliseconds: format each one once.
+        let now = SystemTime::now();
+        let ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        if ms != self.ts_ms {
+            self.ts_ms = ms;
+            self.ts = format::ts_text(now);
+        }
+        &self.ts
+    }
+
+    /// Appends `record`'s line to `out`; `false` when this format leaves it out.
+    pub fn write(&mut self, out: &mut Vec<u8>, record: &Record<'_>) -> bool {
+        match self.format {
+            LogFormat::Json => {
+                self.now();
+                format::json(out, &self.ts, &self.names, record);
+            }
+            LogFormat::Text => {
+                if self.skipped_in_text(record) {
+                    return false;
+                }
+                self.now();
+                format::text(out, &self.ts, &self.names, self.id_width, record);
+            }
+        }
+        true
     }
 
     /// Text mode leaves out what a person does not need to read again: a status equal
@@ -150,6 +185,39 @@ impl Headless {
             }
             MessageKind::Other => false,
         }
+    }
+}
+
+pub struct Headless {
+    lines: Lines,
+    batch: Vec<u8>,
+    batch_lines: u64,
+    writer: Writer<()>,
+}
+
+impl Headless {
+    /// Starts the writer thread; `on_close` runs on it once `out` is gone (EPIPE), and
+    /// `resume` is notified when held-back output may flow again. Fails only when the
+    /// thread cannot be started: then nothing could be reported at all.
+    pub fn new(
+        format: LogFormat,
+        names: Vec<String>,
+        out: Box<dyn Write + Send>,
+        on_close: Box<dyn Fn() + Send + Sync>,
+        resume: Arc<Notify>,
+    ) -> std::io::Result<Headless> {
+        let writer = Writer::start(StreamSink(out), "corral-stdout", on_close, resume)?;
+        Ok(Headless {
+            lines: Lines::new(format, names),
+            batch: Vec::with_capacity(BATCH_BYTES),
+            batch_lines: 0,
+            writer,
+        })
+    }
+
+    /// Text mode shows `metric` messages only when asked (`-v`).
+    pub fn show_metrics(&mut self, show: bool) {
+        self.lines.show_metrics(show);
     }
 
     /// Whether stdout has gone away.
@@ -171,23 +239,9 @@ impl Headless {
         if self.writer.closed() {
             return;
         }
-        // A flood of lines shares a handful of milliseconds: format each one once.
-        let now = SystemTime::now();
-        let ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        if ms != self.ts_ms {
-            self.ts_ms = ms;
-            self.ts = format::ts_text(now);
+        if self.lines.write(&mut self.batch, record) {
+            self.batch_lines += 1;
         }
-        match self.format {
-            LogFormat::Json => format::json(&mut self.batch, &self.ts, &self.names, record),
-            LogFormat::Text => {
-                if self.skipped_in_text(record) {
-                    return;
-                }
-                format::text(&mut self.batch, &self.ts, &self.names, self.id_width, record);
-            }
-        }
-        self.batch_lines += 1;
         if self.batch.len() >= BATCH_BYTES {
             self.flush();
         }
@@ -200,7 +254,7 @@ impl Headless {
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES));
         let lines = std::mem::take(&mut self.batch_lines);
-        self.writer.push(batch, lines);
+        self.writer.push((), batch, lines);
     }
 
     /// Flushes and tells the writer nothing more comes; it ends once everything is written

@@ -27,6 +27,7 @@ pub mod logging;
 pub mod protocol;
 pub mod runtime;
 pub mod signal;
+pub mod sinks;
 #[doc(hidden)]
 pub mod testworker;
 pub mod text;

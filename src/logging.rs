@@ -3,7 +3,7 @@
 //! (the screen belongs to the dashboard), `$XDG_STATE_HOME/corral/corral.log`, private to
 //! the user (0600 in a 0700 directory) and never opened through a symbolic link.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -91,32 +91,65 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
         .open(dir)?;
+    let (file, created) = open_in(&dir, name, 0o600)?;
+    if !created && file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// Opens the file `name` in the open directory `dir` for appending, creating it with
+/// exactly `mode` (whatever the umask) if it does not exist; says whether it did. A
+/// symbolic link at `name` is never followed (`ELOOP`), and anything but a regular file
+/// (a FIFO, a device) is refused (`EINVAL`) without blocking.
+pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> {
     let name = CString::new(name.as_bytes())?;
     // WHY: O_NONBLOCK so that a FIFO planted at the path fails or opens at once instead of
     // blocking until someone reads it; it changes nothing for a regular file.
     let flags =
-        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: `dir` is an open directory and `name` a NUL-terminated string, both alive for
-    // the call; openat returns a new descriptor or -1.
-    let fd =
-        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NONBLOCK, 0o600) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+        libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // WHY O_EXCL first: only a file made now gets `mode`; one that was there keeps its
+    // owner's choice. A file removed between the two tries is simply made on the next.
+    let mut tries = 0;
+    let (fd, created) = loop {
+        tries += 1;
+        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string, both
+        // alive for the call; openat returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CREAT | libc::O_EXCL, mode)
+        };
+        if fd >= 0 {
+            break (fd, true);
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EEXIST) {
+            return Err(error);
+        }
+        // SAFETY: as above.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+        if fd >= 0 {
+            break (fd, false);
+        }
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ENOENT) || tries >= 3 {
+            return Err(error);
+        }
+    };
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let file = unsafe { File::from_raw_fd(fd) };
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    if meta.permissions().mode() & 0o077 != 0 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    if created && meta.permissions().mode() & 0o7777 != mode {
+        // The umask took bits away.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     // SAFETY: F_SETFL on our own descriptor, with the flags it has minus O_NONBLOCK.
     if unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_APPEND) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(file)
+    Ok((file, created))
 }
 
 #[cfg(test)]

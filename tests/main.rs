@@ -1,7 +1,8 @@
 //! corral's integration tests: one test binary (it links once, which matters on 2 cores),
 //! one module per area. Every test runs the real `corral` binary, mostly with its hidden
 //! `__test-worker` subcommand as the workers, and reads the headless JSON events (SPEC §7);
-//! `dashboard` runs it on a pseudo-terminal instead and reads the screen.
+//! `dashboard` runs it on a pseudo-terminal instead and reads the screen; `logfiles` reads
+//! the files of `--log-dir`.
 
 mod util;
 
@@ -16,6 +17,8 @@ mod environment;
 mod fleet;
 mod hygiene;
 mod jobcontrol;
+mod logfiles;
+mod logfiles_flow;
 mod node;
 mod output;
 mod processes;

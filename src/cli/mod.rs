@@ -31,6 +31,7 @@ pub enum Invocation {
     Completions(Shell),
     /// `check-config`: the file is valid; print this (the resolved groups) and exit 0.
     CheckConfig(String),
+    Ctl(crate::control::client::Ctl),
 }
 
 /// What main should print and the exit code when parsing ends the program (help, version, or
@@ -63,6 +64,7 @@ impl CliExit {
                       corral [OPTIONS]            (runs ./corral.toml)\n       \
                       corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
                       corral check-config FILE\n       \
+                      corral ctl [-I NAME | --control PATH] COMMAND   (corral ctl --help)\n       \
                       corral completions SHELL",
     after_help = "COMMAND and its ARGS come after corral's options; everything after COMMAND is \
                   passed to it. Put -- before COMMAND when it is also a corral subcommand name \
@@ -94,6 +96,77 @@ enum Sub {
     },
     #[command(external_subcommand)]
     External(Vec<OsString>),
+}
+
+/// Control a running corral from another terminal (its control socket).
+///
+/// TARGET is a worker id (web.2), a group (web) or all. With several instances running,
+/// -I NAME chooses one. Exit 0 on success, 1 when the command failed, 2 on a usage error or
+/// when no instance can be reached.
+// Parsed on its own, not as a subcommand of the run's options: `ctl logs -n` is not `--name`.
+#[derive(Parser, Debug)]
+#[command(name = "corral ctl", bin_name = "corral ctl", color = ColorChoice::Never, version)]
+struct CtlCli {
+    /// The instance to control [default: the only one running].
+    #[arg(short = 'I', long, value_name = "NAME", value_parser = values::name, global = true)]
+    instance: Option<String>,
+    /// The control socket to use instead of finding the instance's.
+    #[arg(long, value_name = "PATH", global = true)]
+    control: Option<PathBuf>,
+    #[command(subcommand)]
+    command: CtlSub,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlSub {
+    /// The running instances of this user: name, pid, groups, uptime, socket.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per worker, the dashboard's columns.
+    Status {
+        /// An array of objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SIGKILL a worker (web.2), a group (web) or all; the restart policy decides what follows.
+    Kill { target: String },
+    /// Stop gracefully and start again at once: a worker, a group or all.
+    Restart { target: String },
+    /// Stop gracefully and stay stopped: a worker, a group or all.
+    Stop { target: String },
+    /// Start stopped (or given-up) workers: a worker, a group or all.
+    Start { target: String },
+    /// Set a group's worker count: N, +K or -K.
+    Scale {
+        group: String,
+        #[arg(allow_hyphen_values = true, value_name = "N|+K|-K")]
+        count: String,
+    },
+    /// Rolling reload of a group or all; waits for the result (exit 1 if it failed).
+    Reload { target: String },
+    /// The last N output lines (of TARGET, else everyone's), then follow with -f.
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
+        lines: usize,
+        /// Headless JSON objects instead of text lines.
+        #[arg(long)]
+        json: bool,
+        target: Option<String>,
+    },
+    /// The events kept, as headless JSON objects, then follow with -f.
+    Events {
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Graceful shutdown; waits until corral has stopped. --force: SIGKILL every worker.
+    Shutdown {
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -285,6 +358,9 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.get(1).is_some_and(|a| a == "ctl") {
+        return parse_ctl(&args[1..]);
+    }
     let matches = Cli::command().try_get_matches_from(&args).map_err(|e| {
         let mut exit = clap_exit(&e);
         if e.kind() == clap::error::ErrorKind::DisplayHelp
@@ -443,9 +519,52 @@ fn clap_exit(err: &clap::Error) -> CliExit {
     CliExit::usage(line.strip_prefix("error: ").unwrap_or(&line))
 }
 
+fn parse_ctl(args: &[OsString]) -> Result<Invocation, CliExit> {
+    let cli = CtlCli::try_parse_from(args).map_err(|e| clap_exit(&e))?;
+    let command = ctl_command(cli.command)?;
+    let ctl = crate::control::client::Ctl { instance: cli.instance, control: cli.control, command };
+    Ok(Invocation::Ctl(ctl))
+}
+
+fn ctl_command(sub: CtlSub) -> Result<crate::control::client::CtlCommand, CliExit> {
+    use crate::control::client::CtlCommand as C;
+    Ok(match sub {
+        CtlSub::Ls { json } => C::Ls { json },
+        CtlSub::Status { json } => C::Status { json },
+        CtlSub::Kill { target } => C::Act { verb: "kill", target },
+        CtlSub::Restart { target } => C::Act { verb: "restart", target },
+        CtlSub::Stop { target } => C::Act { verb: "stop", target },
+        CtlSub::Start { target } => C::Act { verb: "start", target },
+        CtlSub::Scale { group, count } => {
+            let bad = || {
+                CliExit::usage(format!(
+                    "invalid value '{count}' for 'scale': expected N (1 to {}), +K or -K",
+                    values::MAX_WORKERS
+                ))
+            };
+            if let Some(rest) = count.strip_prefix(['+', '-']) {
+                let k: i64 = rest.parse().map_err(|_| bad())?;
+                let delta = if count.starts_with('-') { -k } else { k };
+                C::Scale { group, workers: None, delta: Some(delta) }
+            } else {
+                C::Scale {
+                    group,
+                    workers: Some(values::workers(&count).map_err(|_| bad())?),
+                    delta: None,
+                }
+            }
+        }
+        CtlSub::Reload { target } => C::Reload { target },
+        CtlSub::Logs { follow, lines, json, target } => C::Logs { follow, lines, target, json },
+        CtlSub::Events { follow } => C::Events { follow },
+        CtlSub::Shutdown { force } => C::Shutdown { force },
+    })
+}
+
 /// `completions` takes no run options; accepting them silently would hide a typo'd command.
 fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
-    let Some(sub) = matches.subcommand_matches("completions") else {
+    let name = "completions";
+    let Some(sub) = matches.subcommand_matches(name) else {
         return Ok(());
     };
     let cmd = Cli::command();
@@ -454,8 +573,8 @@ fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
             continue;
         }
         if let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == id) {
-            let name = arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}"));
-            return Err(CliExit::usage(format!("'{name}' cannot be used with 'completions'")));
+            let flag = arg.get_long().map_or_else(|| id.to_string(), |l| format!("--{l}"));
+            return Err(CliExit::usage(format!("'{flag}' cannot be used with '{name}'")));
         }
     }
     Ok(())

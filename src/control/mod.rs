@@ -11,3 +11,8 @@ pub fn default_dir() -> PathBuf {
         None => PathBuf::from(format!("/tmp/corral-{}", unsafe { libc::getuid() })),
     }
 }
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+pub mod socket;

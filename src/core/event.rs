@@ -130,7 +130,7 @@ impl ShutdownTrigger {
             ShutdownTrigger::Signal(s) => {
                 *s == Signal::INT || *s == Signal::TERM || *s == Signal::QUIT
             }
-            ShutdownTrigger::Key(k) => k == "q" || k == "Ctrl-C",
+            ShutdownTrigger::Key(k) => k == "q" || k == "Ctrl-C" || k.starts_with("ctl"),
         }
     }
 }
@@ -138,7 +138,10 @@ impl ShutdownTrigger {
 impl ShutdownTrigger {
     /// SIGQUIT: no graceful stop at all, SIGKILL to every group at once.
     pub fn forces(&self) -> bool {
-        matches!(self, ShutdownTrigger::Signal(s) if *s == Signal::QUIT)
+        match self {
+            ShutdownTrigger::Signal(s) => *s == Signal::QUIT,
+            ShutdownTrigger::Key(k) => k == "ctl --force",
+        }
     }
 }
 

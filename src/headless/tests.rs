@@ -111,8 +111,14 @@ fn a_stuck_stdout_holds_output_back_and_loses_nothing() {
     let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let gate = Gate { open: open.clone(), got: got.clone() };
-    let mut h = Headless::new(LogFormat::Text, names(), Box::new(gate), Box::new(|| {}))
-        .expect("writer thread");
+    let mut h = Headless::new(
+        LogFormat::Text,
+        names(),
+        Box::new(gate),
+        Box::new(|| {}),
+        std::sync::Arc::default(),
+    )
+    .expect("writer thread");
     let line = [b'x'; 1000];
     let mut n = 0u32;
     while !h.held() {
@@ -150,8 +156,14 @@ fn a_failing_stdout_is_retried_not_dropped() {
     }
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let full = Full { failures: 2, got: got.clone() };
-    let mut h =
-        Headless::new(LogFormat::Json, names(), Box::new(full), Box::new(|| {})).expect("writer");
+    let mut h = Headless::new(
+        LogFormat::Json,
+        names(),
+        Box::new(full),
+        Box::new(|| {}),
+        std::sync::Arc::default(),
+    )
+    .expect("writer");
     for _ in 0..10 {
         h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
     }
@@ -174,7 +186,14 @@ fn a_closed_stdout_closes_the_sink() {
     let called = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let c = called.clone();
     let on_close = Box::new(move || c.store(true, std::sync::atomic::Ordering::Release));
-    let mut h = Headless::new(LogFormat::Json, names(), Box::new(Gone), on_close).expect("writer");
+    let mut h = Headless::new(
+        LogFormat::Json,
+        names(),
+        Box::new(Gone),
+        on_close,
+        std::sync::Arc::default(),
+    )
+    .expect("writer");
     h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
     h.join();
     assert!(h.closed());
@@ -185,7 +204,9 @@ fn run_records(format: LogFormat, show_metrics: bool, records: &[Record<'_>]) ->
     let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let gate = Gate { open, got: got.clone() };
-    let mut h = Headless::new(format, names(), Box::new(gate), Box::new(|| {})).expect("writer");
+    let mut h =
+        Headless::new(format, names(), Box::new(gate), Box::new(|| {}), std::sync::Arc::default())
+            .expect("writer");
     h.show_metrics(show_metrics);
     for r in records {
         h.record(r);

@@ -6,8 +6,11 @@ use std::time::Duration;
 use super::signals::{Arrived, Signals};
 use super::{GROUP_POLL, Runtime, keeper};
 use crate::backend;
+use tokio::sync::Notify;
+
 use crate::headless::{Headless, Record};
 use crate::signal::Signal;
+use crate::sinks::logfiles::LogFiles;
 
 impl Runtime {
     /// Every worker is gone: stop escaped descendants, report, flush.
@@ -31,41 +34,72 @@ impl Runtime {
             if let Some(h) = hub.headless.as_mut() {
                 h.close();
             }
+            if let Some(f) = hub.files.as_mut() {
+                f.close();
+            }
         }
         if let Some(ui) = self.ui.take() {
             ui.stop();
         }
-        let lost = self.wait_for_output(signals).await;
-        if lost > 0 {
-            tracing::error!(lost, "output lines could not be written");
+        let (output, logs) = self.wait_for_output(signals).await;
+        if output > 0 {
+            tracing::error!(lost = output, "output lines could not be written");
+        }
+        if logs > 0 {
+            tracing::error!(lost = logs, "log file lines could not be written");
+        }
+        if output + logs > 0 {
             return code.max(1);
         }
         code
     }
 
-    /// Waits until everything reported has been written: a slow reader is waited for
-    /// (nothing is lost), until a person asks again to stop. Returns the lines lost.
-    pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> u64 {
-        let Some(done) = self.hub.borrow().headless.as_ref().map(Headless::done) else {
-            return 0;
+    /// Waits until everything reported has been written, to stdout and to the log files:
+    /// a slow reader or disk is waited for (nothing is lost), until a person asks again to
+    /// stop. Returns the lines lost on each.
+    pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> (u64, u64) {
+        let (output, logs) = {
+            let hub = self.hub.borrow();
+            (hub.headless.as_ref().map(Headless::done), hub.files.as_ref().map(LogFiles::done))
         };
-        loop {
-            let notified = done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let finished = self.hub.borrow().headless.as_ref().map(|h| (h.finished(), h.lost()));
-            match finished {
-                None => return 0,
-                Some((true, lost)) => return lost,
-                Some((false, _)) => {}
-            }
-            let abandon = tokio::select! {
-                () = notified => false,
-                arrived = signals.recv() => asks_to_stop(&arrived),
-            };
-            if abandon {
-                return self.hub.borrow_mut().headless.as_mut().map_or(0, Headless::abandon);
-            }
+        let mut abandon = false;
+        if let Some(done) = output {
+            let finished = || self.hub.borrow().headless.as_ref().is_none_or(Headless::finished);
+            abandon = !wait_done(&done, finished, signals).await;
+        }
+        if let Some(done) = logs
+            && !abandon
+        {
+            let finished = || self.hub.borrow().files.as_ref().is_none_or(LogFiles::finished);
+            abandon = !wait_done(&done, finished, signals).await;
+        }
+        let mut hub = self.hub.borrow_mut();
+        if abandon {
+            hub.headless.as_mut().map(Headless::abandon);
+            hub.files.as_mut().map(LogFiles::abandon);
+        }
+        (
+            hub.headless.as_ref().map_or(0, Headless::lost),
+            hub.files.as_ref().map_or(0, LogFiles::lost),
+        )
+    }
+}
+
+/// Waits until a writer has `finished`; `false` if a person asked again to stop first.
+async fn wait_done(done: &Notify, finished: impl Fn() -> bool, signals: &mut Signals) -> bool {
+    loop {
+        let notified = done.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if finished() {
+            return true;
+        }
+        let stop = tokio::select! {
+            () = notified => false,
+            arrived = signals.recv() => asks_to_stop(&arrived),
+        };
+        if stop {
+            return false;
         }
     }
 }

@@ -7,12 +7,20 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use super::logs::Logs;
+use std::time::SystemTime;
+
+use crate::control::server::Clients;
 use crate::core::Input;
 use crate::headless::{Headless, Record};
+use crate::sinks::logfiles::LogFiles;
 
 pub struct Hub {
     /// Headless output; `None` while the dashboard owns the terminal.
     pub headless: Option<Headless>,
+    /// `--log-dir`'s files, in either mode.
+    pub files: Option<LogFiles>,
+    /// Fired by either lossless writer when it drains: held readers wait on this one.
+    resume: Arc<Notify>,
     /// Something the dashboard shows changed since it was last published.
     pub dirty: bool,
     /// Inputs the readers found (a worker said `ready`), for the main loop.
@@ -21,25 +29,68 @@ pub struct Hub {
     /// One read buffer for every stream: readers run one at a time on this thread.
     pub scratch: Vec<u8>,
     pub logs: Logs,
+    /// The control socket's clients, for the events and output they follow.
+    pub control: Option<ControlTap>,
+}
+
+/// What the hub tells the control socket: every event (kept for newcomers) and the output
+/// lines someone follows.
+pub struct ControlTap {
+    pub clients: Rc<std::cell::RefCell<Clients>>,
+    pub names: Vec<String>,
+    scratch: Vec<u8>,
+}
+
+impl ControlTap {
+    pub fn new(clients: Rc<std::cell::RefCell<Clients>>, names: Vec<String>) -> ControlTap {
+        ControlTap { clients, names, scratch: Vec::new() }
+    }
+
+    fn record(&mut self, record: &Record<'_>) {
+        let mut clients = self.clients.borrow_mut();
+        if let Record::Output { key, .. } = record {
+            // Encoding every line of a flood for nobody would be waste.
+            if !clients.wants_output(*key) {
+                return;
+            }
+        }
+        self.scratch.clear();
+        crate::headless::json_line(&mut self.scratch, SystemTime::now(), &self.names, record);
+        let object = self.scratch.strip_suffix(b"\n").unwrap_or(&self.scratch);
+        match record {
+            Record::Output { key, .. } => clients.output(*key, object),
+            _ => clients.event(object),
+        }
+    }
 }
 
 impl Hub {
-    pub fn new(headless: Option<Headless>) -> Hub {
+    /// `resume` must be the `Notify` both writers were started with.
+    pub fn new(headless: Option<Headless>, files: Option<LogFiles>, resume: Arc<Notify>) -> Hub {
         let keep_logs = headless.is_none();
         Hub {
             headless,
+            files,
+            resume,
             dirty: true,
             inputs: VecDeque::new(),
             wake: Rc::new(Notify::new()),
             scratch: vec![0; 64 * 1024],
             logs: Logs::new(keep_logs),
+            control: None,
         }
     }
 
     pub fn report(&mut self, record: &Record<'_>) {
         self.dirty = true;
+        if let Some(tap) = self.control.as_mut() {
+            tap.record(record);
+        }
         if let Some(h) = self.headless.as_mut() {
             h.record(record);
+        }
+        if let Some(f) = self.files.as_mut() {
+            f.record(record);
         }
     }
 
@@ -47,20 +98,26 @@ impl Hub {
         if let Some(h) = self.headless.as_mut() {
             h.flush();
         }
+        if let Some(f) = self.files.as_mut() {
+            f.flush();
+        }
     }
 
     pub fn stdout_closed(&self) -> bool {
         self.headless.as_ref().is_some_and(Headless::closed)
     }
 
-    /// Whether output is held back: the lossless sink is behind, so workers' pipes wait.
+    /// Whether output is held back: a lossless sink (stdout, the log files) is behind,
+    /// so workers' pipes wait.
     pub fn held(&self) -> bool {
         self.headless.as_ref().is_some_and(Headless::held)
+            || self.files.as_ref().is_some_and(LogFiles::held)
     }
 
-    /// Fires when held output may flow again (`None`: nothing ever holds it).
-    pub fn resumed(&self) -> Option<Arc<Notify>> {
-        self.headless.as_ref().map(Headless::resumed)
+    /// Fires when held output may flow again. Also the `Notify` a lossless writer
+    /// started later (the dashboard's fallback to headless output) must share.
+    pub fn resumed(&self) -> Arc<Notify> {
+        Arc::clone(&self.resume)
     }
 
     pub fn push_input(&mut self, input: Input) {

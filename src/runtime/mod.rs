@@ -3,6 +3,7 @@
 //! also forks every worker, so their parent-death signal is tied to a thread that lives
 //! as long as corral.
 
+mod control_glue;
 mod dashboard;
 mod env;
 mod finish;
@@ -38,6 +39,7 @@ use crate::core::{
 };
 use crate::headless::{GroupInfo, Headless, Record, Stream};
 use crate::protocol;
+use crate::sinks::logfiles::LogFiles;
 use crate::ui::{self, UiRequest};
 
 pub(crate) use self::keeper::{KEEPER_VAR, start_as_this_program as keeper_is_this_program};
@@ -51,12 +53,16 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("cannot start the output writer: {0}")]
     Output(std::io::Error),
+    #[error(transparent)]
+    Control(#[from] crate::control::socket::SocketError),
     #[error("{0}")]
     Inherited(#[from] backend::InheritError),
     #[error(
         "listen = fd:{name}: no socket named '{name}' was handed to corral (LISTEN_FDNAMES: {known})"
     )]
     NoSuchInherited { name: String, known: String },
+    #[error(transparent)]
+    Logs(#[from] crate::sinks::logfiles::StartFailure),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -69,6 +75,10 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     let listeners = listeners::bind_all(&mut spec)?;
+    let control = match &spec.control {
+        Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
+        None => None,
+    };
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
@@ -80,9 +90,19 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         .map_err(StartError::Runtime)?;
     let stdout_closed = Arc::new(tokio::sync::Notify::new());
     let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
+    // Shared by both lossless writers, so a reader held back by either hears the resume.
+    let resume = Arc::new(tokio::sync::Notify::new());
+    let files = match &spec.log_files {
+        Some(config) => {
+            let show_metrics = spec.verbosity > 0;
+            Some(LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?)
+        }
+        None => None,
+    };
     let headless = match spec.output {
         OutputMode::Headless(format) => {
-            let mut h = headless(format, &names, &stdout_closed).map_err(StartError::Output)?;
+            let mut h =
+                headless(format, &names, &stdout_closed, &resume).map_err(StartError::Output)?;
             h.show_metrics(spec.verbosity > 0);
             Some(h)
         }
@@ -90,7 +110,13 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let mut runtime = Runtime::new(spec, listeners, headless, stdout_closed);
+        let hub = Hub::new(headless, files, resume);
+        let mut runtime = Runtime::new(spec, listeners, hub, stdout_closed);
+        runtime.control = control.map(control_glue::Control::new);
+        if runtime.control.is_some() {
+            // `ctl logs` and `status` read what the dashboard would show.
+            runtime.hub.borrow_mut().logs = logs::Logs::new(true);
+        }
         Ok(runtime.run().await)
     })
 }
@@ -137,12 +163,16 @@ struct Runtime {
     ui_failed: bool,
     /// systemd's notification socket, when corral runs as a `Type=notify` service.
     notifier: Option<crate::fleet::Notifier>,
+    /// The control socket and its clients (SPEC §12).
+    control: Option<control_glue::Control>,
+    instance: String,
 }
 
 fn headless(
     format: LogFormat,
     names: &[String],
     closed: &Arc<tokio::sync::Notify>,
+    resume: &Arc<tokio::sync::Notify>,
 ) -> std::io::Result<Headless> {
     let notify = Arc::clone(closed);
     let on_close = Box::new(move || notify.notify_one());
@@ -150,16 +180,18 @@ fn headless(
     // exactly how much each write took (std's line buffering hides that on an error), and
     // the copy is close-on-exec, so no worker inherits it.
     let out = std::io::stdout().as_fd().try_clone_to_owned()?;
-    Headless::new(format, names.to_vec(), Box::new(std::fs::File::from(out)), on_close)
+    let out = Box::new(std::fs::File::from(out));
+    Headless::new(format, names.to_vec(), out, on_close, Arc::clone(resume))
 }
 
 impl Runtime {
     fn new(
         spec: RunSpec,
         listeners: Vec<Vec<BoundListener>>,
-        headless: Option<Headless>,
+        hub: Hub,
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
+        let instance = spec.instance.clone();
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -173,7 +205,7 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
-        let dashboard_mode = headless.is_none();
+        let dashboard_mode = hub.headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
         // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
@@ -197,12 +229,14 @@ impl Runtime {
             keeper: None,
             timers: Timers::default(),
             pending: VecDeque::new(),
-            hub: Rc::new(RefCell::new(Hub::new(headless))),
+            hub: Rc::new(RefCell::new(hub)),
             stdout_closed,
             exit: None,
             sample_targets: None,
             usage: HashMap::new(),
             notifier: crate::fleet::Notifier::from_env(),
+            control: None,
+            instance,
         }
     }
 
@@ -227,6 +261,7 @@ impl Runtime {
             .collect();
         let pid = std::process::id();
         self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        self.start_control();
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);
@@ -247,7 +282,9 @@ impl Runtime {
             self.drive();
             self.notify_ready();
             if let Some(code) = self.exit {
-                return self.finish(code, &mut signals).await;
+                let code = self.finish(code, &mut signals).await;
+                self.flush_control().await;
+                return code;
             }
             let next_timer = self.timers.next_deadline();
             let sleep_until =
@@ -256,6 +293,7 @@ impl Runtime {
                 biased;
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
+                Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
                 _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
@@ -290,7 +328,9 @@ impl Runtime {
     /// `--max-memory`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // `ctl status` shows CPU and memory as the dashboard does.
         let needed = self.dashboard.is_some()
+            || self.control.is_some()
             || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
         if needed {
             let targets = backend::Targets::default();
@@ -333,7 +373,8 @@ impl Runtime {
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
                 tracing::warn!("cannot start the dashboard ({e}); printing events instead");
-                match headless(LogFormat::Text, &self.names, &self.stdout_closed) {
+                let resume = self.hub.borrow().resumed();
+                match headless(LogFormat::Text, &self.names, &self.stdout_closed, &resume) {
                     Ok(h) => self.hub.borrow_mut().headless = Some(h),
                     Err(e) => tracing::error!("cannot start the output writer either: {e}"),
                 }
@@ -417,6 +458,7 @@ impl Runtime {
                 self.execute(command);
             }
         }
+        self.answer_finished_reloads();
         self.hub.borrow_mut().flush();
     }
 
@@ -471,6 +513,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
+        self.control_event(event.scope, &event.kind);
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {

@@ -1,5 +1,6 @@
 //! What each of corral's own signals means to the runtime (the handlers only count them;
-//! see `signals`): shutdown, reload, scaling, SIGQUIT's forced stop.
+//! see `signals`): shutdown, reload, scaling, SIGQUIT's forced stop, SIGUSR1's reopening
+//! of the log files.
 
 use super::Runtime;
 use super::signals::Arrived;
@@ -33,9 +34,19 @@ impl Runtime {
                     (0..count.min(4096)).for_each(|_| self.scale(up));
                 }
                 libc::SIGQUIT => self.quit_now(sender),
-                libc::SIGUSR1 => tracing::info!(sender, "SIGUSR1: no log files are open to reopen"),
+                libc::SIGUSR1 => self.reopen_logs(sender),
                 _ => tracing::warn!(sender, count, "ignoring {signal}"),
             }
+        }
+    }
+
+    /// SIGUSR1: reopen every log file, for an outside logrotate that moved them away.
+    pub(super) fn reopen_logs(&mut self, sender: i32) {
+        if let Some(files) = self.hub.borrow().files.as_ref() {
+            tracing::info!(sender, "SIGUSR1: reopening the log files");
+            files.reopen();
+        } else {
+            tracing::info!(sender, "SIGUSR1: no log files are open to reopen");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reading a worker generation's stdout, stderr and event channel: line by line, bounded,
 //! drainable on demand so a worker's `exited` always comes after everything it wrote.
-//! Reading pauses while headless output is held back (a slow stdout): the worker's own
-//! writes then block, and nothing it wrote is dropped.
+//! Reading pauses while output is held back (a slow stdout, a slow or full disk under the
+//! log files): the worker's own writes then block, and nothing it wrote is dropped.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -317,9 +317,7 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
     let resumed = hub.borrow().resumed();
     loop {
-        if let Some(resumed) = &resumed {
-            wait_while_held(&hub, resumed).await;
-        }
+        wait_while_held(&hub, &resumed).await;
         let Ok(mut guard) = reader.fd.readable().await else {
             return;
         };

@@ -121,6 +121,15 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Like [`Corral::start`], with corral's umask set to `umask` (through `sh`, which
+    /// `exec`s corral, so `pid()` is corral's).
+    pub fn start_with_umask<S: AsRef<OsStr>>(args: &[S], umask: u32) -> Corral {
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("umask {umask:03o}; exec \"$@\""), "sh", corral_bin()]);
+        command.args(["--no-ui", "--log-format", "json"]).args(args);
+        Corral::spawn(command)
+    }
+
     /// Starts `corral ARGS…` exactly as given (for subcommands such as `demo`).
     pub fn start_raw<S: AsRef<OsStr>>(args: &[S]) -> Corral {
         let mut command = Command::new(corral_bin());

@@ -1,15 +1,17 @@
-//! The lossless sink behind headless output: formatted bytes queue here and a thread of
-//! its own writes them out. It never drops a line. When the reader of stdout (or the disk
-//! under it) falls behind, the queue passes its high mark and `held()` turns true: the
-//! stream readers then stop reading the pipes of the workers, whose own writes block, as
-//! if they wrote to that slow reader themselves. Supervision never waits on this queue.
+//! The lossless writer behind headless stdout and the log files: formatted bytes queue
+//! here, each batch tagged with where it goes, and a thread of its own hands them to a
+//! [`Sink`]. It never drops a line. When the sink (a slow reader of stdout, a disk) falls
+//! behind, the queue passes its high mark and `held()` turns true: the stream readers
+//! then stop reading the pipes of the workers, whose own writes block, as if they wrote
+//! to that slow reader themselves. Supervision never waits on this queue.
 //!
-//! Write errors: EPIPE means nobody reads any more (`corral … | head -1`): the sink closes
-//! and the runtime shuts down cleanly. Any other error (ENOSPC, EIO) holds output back and
-//! is retried every second, reported on stderr once and then at most once a minute.
+//! Write errors: one the sink calls final (stdout's EPIPE: nobody reads any more) closes
+//! the writer and the runtime shuts down cleanly. Any other error (ENOSPC, EIO, a log file
+//! that cannot be opened) holds output back and is retried every second, reported on
+//! stderr once and then at most once a minute.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
+use std::io::{self, ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -27,17 +29,72 @@ const REPORT_EVERY: Duration = Duration::from_mins(1);
 /// At exit, output that still cannot be written after this long is given up.
 const EXIT_RETRIES: u32 = 5;
 
-#[derive(Default)]
-struct Queue {
-    batches: VecDeque<(Vec<u8>, u64)>,
+/// Where the writer thread puts batches: one destination (stdout) or many (log files).
+pub trait Sink: Send + 'static {
+    /// Which of the sink's destinations a batch is for.
+    type Dest: Send + 'static;
+
+    /// Called before the first write of each batch: a log file opens or rotates here, so a
+    /// batch (whole lines) never straddles two files. An error is retried like a write's.
+    fn begin(&mut self, _dest: &Self::Dest) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Writes some of `bytes` to `dest`, as `io::Write::write` does.
+    fn write(&mut self, dest: &Self::Dest, bytes: &[u8]) -> io::Result<usize>;
+
+    /// After a whole batch was written.
+    fn flush(&mut self, dest: &Self::Dest) -> io::Result<()>;
+
+    /// Reopens what is open (SIGUSR1, for an outside logrotate). Reports its own errors:
+    /// what cannot be opened now is tried again at the next batch.
+    fn reopen(&mut self) {}
+
+    /// What a report calls `dest`: `output`, `log file /var/log/app/web.2.log`.
+    fn name(&self, dest: &Self::Dest) -> String;
+
+    /// Whether `error` means nobody will ever read again (stdout's EPIPE): the writer
+    /// closes instead of retrying.
+    fn gone(&self, _error: &io::Error) -> bool {
+        false
+    }
+}
+
+/// A single byte stream (corral's stdout): one destination, and EPIPE closes it.
+pub struct StreamSink<W>(pub W);
+
+impl<W: Write + Send + 'static> Sink for StreamSink<W> {
+    type Dest = ();
+
+    fn write(&mut self, (): &(), bytes: &[u8]) -> io::Result<usize> {
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self, (): &()) -> io::Result<()> {
+        self.0.flush()
+    }
+
+    fn name(&self, (): &()) -> String {
+        "output".to_string()
+    }
+
+    fn gone(&self, error: &io::Error) -> bool {
+        error.kind() == ErrorKind::BrokenPipe
+    }
+}
+
+struct Queue<D> {
+    batches: VecDeque<(D, Vec<u8>, u64)>,
     /// Bytes queued, including the batch being written.
     bytes: usize,
     /// No more batches will come: write what is queued, then end.
     closing: bool,
+    /// SIGUSR1 asked for the sink to be reopened before its next batch.
+    reopen: bool,
 }
 
-pub(super) struct Shared {
-    queue: Mutex<Queue>,
+struct Shared<D> {
+    queue: Mutex<Queue<D>>,
     more: Condvar,
     held: AtomicBool,
     closed: AtomicBool,
@@ -50,38 +107,47 @@ pub(super) struct Shared {
 }
 
 /// The queue and its writer thread.
-pub struct Writer {
-    shared: Arc<Shared>,
+pub struct Writer<D> {
+    shared: Arc<Shared<D>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Writer {
-    /// Starts the writer thread; `on_close` runs on it once the reader is gone (EPIPE).
-    pub fn start(
-        out: Box<dyn Write + Send>,
+impl<D: Send + 'static> Writer<D> {
+    /// Starts the writer thread `name`; `on_close` runs on it once the sink is gone
+    /// ([`Sink::gone`]). `resume` is notified (all waiters) whenever the queue drains
+    /// below its low mark: several writers may share one, so held readers wait on one.
+    pub fn start<S: Sink<Dest = D>>(
+        sink: S,
+        name: &str,
         on_close: Box<dyn Fn() + Send + Sync>,
-    ) -> std::io::Result<Writer> {
+        resume: Arc<Notify>,
+    ) -> io::Result<Writer<D>> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                batches: VecDeque::new(),
+                bytes: 0,
+                closing: false,
+                reopen: false,
+            }),
             more: Condvar::new(),
             held: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             lost: AtomicU64::new(0),
-            resume: Arc::new(Notify::new()),
+            resume,
             done: Arc::new(Notify::new()),
             finished: AtomicBool::new(false),
             on_close,
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
-            .name("corral-stdout".into())
-            .spawn(move || write_loop(out, &thread_shared))?;
+            .name(name.into())
+            .spawn(move || write_loop(sink, &thread_shared))?;
         Ok(Writer { shared, thread: Some(thread) })
     }
 
-    /// Queues a batch of `lines` lines. Never blocks (beyond a short lock), never drops:
-    /// callers keep the queue bounded by honouring [`Writer::held`].
-    pub fn push(&self, batch: Vec<u8>, lines: u64) {
+    /// Queues a batch of `lines` lines for `dest`. Never blocks (beyond a short lock),
+    /// never drops: callers keep the queue bounded by honouring [`Writer::held`].
+    pub fn push(&self, dest: D, batch: Vec<u8>, lines: u64) {
         if self.closed() {
             return; // nobody reads any more: nothing to keep
         }
@@ -90,23 +156,29 @@ impl Writer {
         if q.bytes > HIGH_MARK {
             self.shared.held.store(true, Ordering::Release);
         }
-        q.batches.push_back((batch, lines));
+        q.batches.push_back((dest, batch, lines));
         drop(q);
         self.shared.more.notify_one();
     }
 
-    /// Whether output is being held back: stop reading workers' pipes until
-    /// [`Writer::resumed`] fires.
+    /// Asks the thread to reopen the sink before its next batch (at once when idle).
+    pub fn reopen(&self) {
+        self.shared.lock().reopen = true;
+        self.shared.more.notify_one();
+    }
+
+    /// Whether output is being held back: stop reading workers' pipes until the resume
+    /// `Notify` given to [`Writer::start`] fires.
     pub fn held(&self) -> bool {
         self.shared.held.load(Ordering::Acquire)
     }
 
-    /// Notified (all waiters) when the queue has drained below its low mark.
+    /// The `Notify` fired when the queue has drained below its low mark.
     pub fn resumed(&self) -> Arc<Notify> {
         Arc::clone(&self.shared.resume)
     }
 
-    /// Whether stdout has gone away (EPIPE).
+    /// Whether the sink has gone away (stdout's EPIPE).
     pub fn closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
@@ -136,7 +208,7 @@ impl Writer {
     /// stuck): counts it as lost. The thread, if blocked in a write, is left behind.
     pub fn abandon(&mut self) -> u64 {
         let mut q = self.shared.lock();
-        let lines: u64 = q.batches.iter().map(|(_, n)| n).sum();
+        let lines: u64 = q.batches.iter().map(|(_, _, n)| n).sum();
         q.batches.clear();
         q.closing = true;
         drop(q);
@@ -159,8 +231,8 @@ impl Writer {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+impl<D> Shared<D> {
+    fn lock(&self) -> MutexGuard<'_, Queue<D>> {
         // A poisoned lock only means the writer panicked mid-update; the queue is plain
         // data and still usable.
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -176,6 +248,10 @@ impl Shared {
         }
     }
 
+    fn take_reopen(&self) -> bool {
+        std::mem::take(&mut self.lock().reopen)
+    }
+
     fn end(&self) {
         self.held.store(false, Ordering::Release);
         self.resume.notify_waiters();
@@ -185,23 +261,26 @@ impl Shared {
 }
 
 /// Ends the thread on every way out, a panic included, so nobody waits on it forever.
-struct EndGuard<'a>(&'a Shared);
+struct EndGuard<'a, D>(&'a Shared<D>);
 
-impl Drop for EndGuard<'_> {
+impl<D> Drop for EndGuard<'_, D> {
     fn drop(&mut self) {
         self.0.end();
     }
 }
 
-fn write_loop(mut out: Box<dyn Write + Send>, shared: &Shared) {
+fn write_loop<S: Sink>(mut sink: S, shared: &Shared<S::Dest>) {
     let _end = EndGuard(shared);
     let mut failure = Failure::default();
     loop {
-        let (batch, lines) = {
+        let next = {
             let mut q = shared.lock();
             loop {
+                if std::mem::take(&mut q.reopen) {
+                    break None;
+                }
                 if let Some(b) = q.batches.pop_front() {
-                    break b;
+                    break Some(b);
                 }
                 if q.closing {
                     return;
@@ -209,10 +288,14 @@ fn write_loop(mut out: Box<dyn Write + Send>, shared: &Shared) {
                 q = shared.more.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
-        match write_batch(&mut *out, &batch, shared, &mut failure) {
+        let Some((dest, batch, lines)) = next else {
+            sink.reopen();
+            continue;
+        };
+        match write_batch(&mut sink, &dest, &batch, shared, &mut failure) {
             Outcome::Written => {}
             Outcome::Closed => {
-                tracing::debug!("stdout closed by its reader");
+                tracing::debug!("{} closed by its reader", sink.name(&dest));
                 shared.closed.store(true, Ordering::Release);
                 let mut q = shared.lock();
                 q.batches.clear();
@@ -223,7 +306,7 @@ fn write_loop(mut out: Box<dyn Write + Send>, shared: &Shared) {
             }
             Outcome::GaveUp => {
                 let mut q = shared.lock();
-                let rest: u64 = q.batches.iter().map(|(_, n)| n).sum();
+                let rest: u64 = q.batches.iter().map(|(_, _, n)| n).sum();
                 q.batches.clear();
                 drop(q);
                 shared.lost.fetch_add(lines + rest, Ordering::AcqRel);
@@ -250,20 +333,32 @@ struct Failure {
     exit_retries: u32,
 }
 
-fn write_batch(out: &mut dyn Write, batch: &[u8], shared: &Shared, f: &mut Failure) -> Outcome {
+fn write_batch<S: Sink>(
+    sink: &mut S,
+    dest: &S::Dest,
+    batch: &[u8],
+    shared: &Shared<S::Dest>,
+    f: &mut Failure,
+) -> Outcome {
+    let mut begun = false;
     let mut at = 0;
     while at < batch.len() {
-        let error = match out.write(&batch[at..]) {
-            Ok(0) => std::io::Error::from(ErrorKind::WriteZero),
+        let result =
+            if begun { sink.write(dest, &batch[at..]) } else { sink.begin(dest).map(|()| 0) };
+        let error = match result {
+            Ok(0) if begun => io::Error::from(ErrorKind::WriteZero),
             Ok(n) => {
+                begun = true;
                 at += n;
                 continue;
             }
             Err(e) => e,
         };
+        if sink.gone(&error) {
+            return Outcome::Closed;
+        }
         match error.kind() {
             ErrorKind::Interrupted => continue,
-            ErrorKind::BrokenPipe => return Outcome::Closed,
             // A non-blocking stdout inherited from the parent: wait for room, like a
             // blocking write would.
             ErrorKind::WouldBlock => {
@@ -278,7 +373,8 @@ fn write_batch(out: &mut dyn Write, batch: &[u8], shared: &Shared, f: &mut Failu
             f.last_report = Some(now);
             tracing::error!(
                 failures = f.count,
-                "cannot write output: {}; holding it back and retrying every second",
+                "cannot write {}: {}; holding it back and retrying every second",
+                sink.name(dest),
                 crate::backend::describe(&error)
             );
         }
@@ -289,11 +385,20 @@ fn write_batch(out: &mut dyn Write, batch: &[u8], shared: &Shared, f: &mut Failu
             }
         }
         std::thread::sleep(RETRY_EVERY);
+        // WHY here too: the way out of some errors is an outside rotation (a file moved
+        // away, a planted link removed) followed by SIGUSR1.
+        if shared.take_reopen() {
+            sink.reopen();
+            begun = begun && at > 0;
+        }
     }
     if f.count > 0 {
-        tracing::warn!(failures = f.count, "output can be written again");
+        tracing::warn!(failures = f.count, "{} can be written again", sink.name(dest));
         *f = Failure::default();
     }
-    let _ = out.flush();
+    let _ = sink.flush(dest);
     Outcome::Written
 }
+
+#[cfg(test)]
+mod tests;

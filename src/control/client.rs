@@ -1,0 +1,433 @@
+//! `corral ctl` (SPEC §12): finds the running instance, sends one request, prints the
+//! answer for people (tables) or scripts (`--json`). Exit 0 on success, 1 when the command
+//! failed, 2 for a usage error or no instance to talk to.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::protocol;
+
+/// What `ctl` was asked, parsed by the CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CtlCommand {
+    Ls { json: bool },
+    Status { json: bool },
+    Act { verb: &'static str, target: String },
+    Scale { group: String, workers: Option<u32>, delta: Option<i64> },
+    Reload { target: String },
+    Logs { follow: bool, lines: usize, target: Option<String>, json: bool },
+    Events { follow: bool },
+    Shutdown { force: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ctl {
+    pub instance: Option<String>,
+    pub control: Option<PathBuf>,
+    pub command: CtlCommand,
+}
+
+/// How long a request may wait for its reply; a reload or a follow waits as long as it takes.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why `ctl` ends; the message is printed as `corral ctl: MESSAGE`.
+struct Fail(u8, String);
+
+fn usage(message: impl Into<String>) -> Fail {
+    Fail(2, message.into())
+}
+
+pub fn run(ctl: &Ctl) -> ExitCode {
+    match run_inner(ctl) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(code, message)) => {
+            eprintln!("corral ctl: {}", crate::text::escape(&message, false));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
+    if let CtlCommand::Ls { json } = ctl.command {
+        return list(json);
+    }
+    let path = choose(ctl)?;
+    let mut conn = Conn::open(&path)?;
+    match &ctl.command {
+        CtlCommand::Ls { .. } => Ok(()),
+        CtlCommand::Status { json } => {
+            let reply = conn.call(json!({"cmd": "status"}))?;
+            if *json {
+                print_json(&reply["workers"]);
+            } else {
+                print_status(&reply);
+            }
+            Ok(())
+        }
+        CtlCommand::Act { verb, target } => {
+            let reply = conn.call(json!({"cmd": verb, "target": target}))?;
+            let ids: Vec<&str> = reply["workers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "{verb}: {}",
+                if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") }
+            );
+            Ok(())
+        }
+        CtlCommand::Scale { group, workers, delta } => {
+            let reply = conn.call(
+                json!({"cmd": "scale", "group": group, "workers": workers, "delta": delta}),
+            )?;
+            println!("{group}: {} workers", reply["workers"]);
+            Ok(())
+        }
+        CtlCommand::Reload { target } => {
+            conn.timeout(None);
+            let reply = conn.call(json!({"cmd": "reload", "target": target}))?;
+            println!("{target}: reloaded, {} workers replaced", reply["replaced"]);
+            Ok(())
+        }
+        CtlCommand::Logs { follow, lines, target, json } => {
+            let reply = conn
+                .call(json!({"cmd": "logs", "target": target, "lines": lines, "follow": follow}))?;
+            for line in reply["lines"].as_array().into_iter().flatten() {
+                print_output(line, *json);
+            }
+            if *follow {
+                conn.timeout(None);
+                conn.follow(|item| print_output(item, *json))?;
+            }
+            Ok(())
+        }
+        CtlCommand::Events { follow } => {
+            let reply = conn.call(json!({"cmd": "events", "follow": follow}))?;
+            for event in reply["events"].as_array().into_iter().flatten() {
+                print_json(event);
+            }
+            if *follow {
+                conn.timeout(None);
+                conn.follow(print_json)?;
+            }
+            Ok(())
+        }
+        CtlCommand::Shutdown { force } => {
+            let reply = conn.call(json!({"cmd": "shutdown", "force": force}))?;
+            let pid = &reply["pid"];
+            eprintln!("corral ctl: shutting down {} (pid {pid})", conn.instance);
+            // The socket closes when corral has stopped every worker and exited.
+            conn.timeout(None);
+            conn.follow(|_| {})?;
+            eprintln!("corral ctl: {} stopped", conn.instance);
+            Ok(())
+        }
+    }
+}
+
+/// The live instances of this user: `(name, socket, hello)`.
+fn instances() -> Vec<(String, PathBuf, Value)> {
+    let dir = super::default_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut found: Vec<(String, PathBuf, Value)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .filter_map(|path| {
+            let conn = Conn::open(&path).ok()?;
+            let name = conn.hello["instance"].as_str().unwrap_or_default().to_string();
+            Some((name, path, conn.hello))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+fn choose(ctl: &Ctl) -> Result<PathBuf, Fail> {
+    if let Some(path) = &ctl.control {
+        return Ok(path.clone());
+    }
+    let dir = super::default_dir();
+    if let Some(name) = &ctl.instance {
+        let path = dir.join(format!("{name}.sock"));
+        if !path.exists() {
+            return Err(usage(format!(
+                "no instance '{name}' is running (no socket {})",
+                path.display()
+            )));
+        }
+        return Ok(path);
+    }
+    let live = instances();
+    match live.as_slice() {
+        [] => Err(usage(format!("no corral is running (no control socket in {})", dir.display()))),
+        [(_, path, _)] => Ok(path.clone()),
+        several => {
+            let names: Vec<&str> = several.iter().map(|(n, _, _)| n.as_str()).collect();
+            Err(usage(format!(
+                "several instances are running ({}): choose one with -I NAME",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+fn list(json: bool) -> Result<(), Fail> {
+    let live = instances();
+    if json {
+        let all: Vec<Value> = live
+            .iter()
+            .map(|(_, path, hello)| {
+                let mut h = hello.clone();
+                h["socket"] = Value::String(path.display().to_string());
+                h
+            })
+            .collect();
+        print_json(&Value::Array(all));
+        return Ok(());
+    }
+    if live.is_empty() {
+        eprintln!(
+            "corral ctl: no corral is running (no control socket in {})",
+            super::default_dir().display()
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = live
+        .iter()
+        .map(|(name, path, hello)| {
+            let groups: Vec<&str> = hello["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            vec![
+                name.clone(),
+                hello["pid"].to_string(),
+                groups.join(","),
+                uptime_since(hello["started"].as_str().unwrap_or_default()),
+                path.display().to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["NAME", "PID", "GROUPS", "UPTIME", "SOCKET"], &rows);
+    Ok(())
+}
+
+/// One connection: the hello read, requests sent one at a time.
+struct Conn {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    hello: Value,
+    instance: String,
+    next_id: u64,
+    first: bool,
+}
+
+impl Conn {
+    fn open(path: &Path) -> Result<Conn, Fail> {
+        let stream = UnixStream::connect(path).map_err(|e| {
+            usage(format!("cannot reach {}: {}", path.display(), crate::backend::describe(&e)))
+        })?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| usage(e.to_string()))?;
+        let writer = stream.try_clone().map_err(|e| usage(e.to_string()))?;
+        let mut conn = Conn {
+            reader: BufReader::new(stream),
+            writer,
+            hello: Value::Null,
+            instance: String::new(),
+            next_id: 1,
+            first: true,
+        };
+        let first =
+            conn.read()?.ok_or_else(|| usage(format!("{} closed at once", path.display())))?;
+        if let Some(error) = first["error"].as_str() {
+            return Err(usage(error.to_string()));
+        }
+        if first["v"] != protocol::VERSION {
+            return Err(usage(format!(
+                "{} speaks protocol {}, this ctl {}",
+                path.display(),
+                first["v"],
+                protocol::VERSION
+            )));
+        }
+        conn.hello = first["hello"].clone();
+        conn.instance = conn.hello["instance"].as_str().unwrap_or("corral").to_string();
+        Ok(conn)
+    }
+
+    fn timeout(&mut self, timeout: Option<Duration>) {
+        let _ = self.reader.get_ref().set_read_timeout(timeout);
+    }
+
+    fn read(&mut self) -> Result<Option<Value>, Fail> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Ok(None),
+            Ok(_) => serde_json::from_str(&line)
+                .map(Some)
+                .map_err(|e| Fail(1, format!("a reply that is not JSON: {e}"))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(Fail(
+                    1,
+                    format!("no reply from {} within {}s", self.instance, REPLY_TIMEOUT.as_secs()),
+                ))
+            }
+            Err(e) => {
+                Err(Fail(1, format!("lost {}: {}", self.instance, crate::backend::describe(&e))))
+            }
+        }
+    }
+
+    /// Sends a request and returns its successful reply (else exit 1 with its error).
+    fn call(&mut self, mut request: Value) -> Result<Value, Fail> {
+        let id = self.next_id;
+        self.next_id += 1;
+        request["id"] = id.into();
+        if self.first {
+            request["v"] = protocol::VERSION.into();
+            self.first = false;
+        }
+        let mut line = request.to_string();
+        line.push('\n');
+        self.writer
+            .write_all(line.as_bytes())
+            .map_err(|e| Fail(1, format!("lost {}: {e}", self.instance)))?;
+        loop {
+            let Some(reply) = self.read()? else {
+                return Err(Fail(1, format!("{} closed the connection", self.instance)));
+            };
+            if reply["id"] != id {
+                if reply["id"].is_null()
+                    && let Some(error) = reply["error"].as_str()
+                {
+                    return Err(Fail(1, error.to_string()));
+                }
+                continue; // an item of an earlier subscription
+            }
+            if reply["ok"] == true {
+                return Ok(reply);
+            }
+            return Err(Fail(1, reply["error"].as_str().unwrap_or("failed").to_string()));
+        }
+    }
+
+    /// Hands every subscription item to `each` until the connection ends.
+    fn follow(&mut self, mut each: impl FnMut(&Value)) -> Result<(), Fail> {
+        while let Some(message) = self.read()? {
+            if let Some(item) = message.get("item") {
+                each(item);
+            } else if let Some(error) = message["error"].as_str() {
+                return Err(Fail(1, error.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn print_json(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+fn print_output(line: &Value, json: bool) {
+    if json {
+        return print_json(line);
+    }
+    let id = format!("{}.{}", line["group"].as_str().unwrap_or("?"), line["worker"]);
+    let text = crate::headless::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
+    let stream = if line["stream"] == "stderr" { " (stderr)" } else { "" };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{} {id}{stream} | {text}", line["ts"].as_str().unwrap_or_default());
+    let _ = out.flush();
+}
+
+fn print_status(reply: &Value) {
+    let rows: Vec<Vec<String>> = reply["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
+            let uptime = w["uptime_ms"].as_u64().map_or("-".to_string(), |ms| {
+                crate::headless::human_duration(Duration::from_millis(ms))
+            });
+            let last = &w["last_exit"];
+            let last = if last.is_null() {
+                "-".to_string()
+            } else {
+                let how = match (last["code"].as_i64(), last["signal"].as_str()) {
+                    (Some(c), _) => format!("exit {c}"),
+                    (None, Some(s)) => s.to_string(),
+                    _ => "?".into(),
+                };
+                format!("{how} ({})", last["reason"].as_str().unwrap_or("?"))
+            };
+            let cpu = w["cpu_percent"].as_f64().map_or("-".to_string(), |c| format!("{c:.1}%"));
+            let mem = w["memory_bytes"].as_u64().map_or("-".to_string(), |b| {
+                bytesize::ByteSize(b).display().iec_short().to_string()
+            });
+            vec![
+                w["id"].as_str().unwrap_or("?").to_string(),
+                text(&w["pid"]),
+                w["state"].as_str().unwrap_or("?").to_string(),
+                uptime,
+                text(&w["restarts"]),
+                last,
+                cpu,
+                mem,
+                crate::headless::sanitize(w["status"].as_str().unwrap_or("").as_bytes()),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "STATUS"],
+        &rows,
+    );
+}
+
+fn print_table(head: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        text.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(head.to_vec()));
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+fn uptime_since(started: &str) -> String {
+    let Ok(at) = humantime::parse_rfc3339(started) else { return "-".into() };
+    let up = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+    crate::headless::human_duration(Duration::from_secs(up.as_secs()))
+}

@@ -1,0 +1,197 @@
+//! The control protocol, version 1 (docs/control.md): newline-delimited JSON. The server
+//! greets with `{"v":1,"hello":{…}}`; every request is an object with `cmd`, an optional `id`
+//! (echoed in its reply) and, in the first one, `"v":1`. Replies are
+//! `{"id":…,"ok":true,…}` or `{"id":…,"ok":false,"error":"…"}`; a subscription's items are
+//! `{"id":…,"item":{…}}`, each item a headless JSON object (SPEC §7).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The only version there is.
+pub const VERSION: u64 = 1;
+/// A request line longer than this is refused and the connection closed.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    /// The hello again (instance, pid, groups, start time).
+    Hello,
+    /// One row per worker.
+    Status,
+    Kill {
+        target: String,
+    },
+    Restart {
+        target: String,
+    },
+    Stop {
+        target: String,
+    },
+    Start {
+        target: String,
+    },
+    /// `workers` sets the count; `delta` adds (or removes) that many.
+    Scale {
+        group: String,
+        #[serde(default)]
+        workers: Option<u32>,
+        #[serde(default)]
+        delta: Option<i64>,
+    },
+    /// A rolling reload of a group or `all`; replied to when it has finished.
+    Reload {
+        target: String,
+    },
+    /// The last `lines` output lines (of `target`, else of everyone), then, with `follow`,
+    /// every new one as it comes.
+    Logs {
+        #[serde(default)]
+        target: Option<String>,
+        #[serde(default)]
+        lines: Option<usize>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// The events kept (every §7 object but `output`), then, with `follow`, new ones.
+    Events {
+        #[serde(default)]
+        follow: bool,
+    },
+    /// A graceful shutdown; `force` (or a second request): SIGKILL to every worker.
+    Shutdown {
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// Echoed in the reply; any JSON value the client likes.
+    pub id: Value,
+    pub command: Command,
+}
+
+/// Why a line is not a request; the text goes back as the reply's `error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("expected a JSON object with \"cmd\"")]
+    NotAnObject,
+    #[error("unsupported protocol version {0}: this corral speaks {VERSION}")]
+    Version(String),
+    #[error("the first request must say \"v\":{VERSION}")]
+    NoVersion,
+    #[error("{0}")]
+    Command(String),
+}
+
+/// Parses one request line. `first`: the connection's first request, which must carry the
+/// version. The `id` is returned even when the rest is bad, so the error can carry it.
+pub fn parse(line: &[u8], first: bool) -> (Value, Result<Command, BadRequest>) {
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => return (Value::Null, Err(BadRequest::NotJson(e.to_string()))),
+    };
+    let Value::Object(mut map) = value else {
+        return (Value::Null, Err(BadRequest::NotAnObject));
+    };
+    let id = map.remove("id").unwrap_or(Value::Null);
+    match map.remove("v") {
+        Some(Value::Number(n)) if n.as_u64() == Some(VERSION) => {}
+        Some(other) => return (id, Err(BadRequest::Version(other.to_string()))),
+        None if first => return (id, Err(BadRequest::NoVersion)),
+        None => {}
+    }
+    let command = serde_json::from_value(Value::Object(map))
+        .map_err(|e| BadRequest::Command(command_error(&e.to_string())));
+    (id, command)
+}
+
+/// serde's messages name Rust's variants; say it in the protocol's words.
+fn command_error(message: &str) -> String {
+    let message = message.replace("unknown variant", "unknown command").replace("`", "'");
+    if message.contains("missing field 'cmd'") {
+        return "expected a JSON object with \"cmd\"".to_string();
+    }
+    message
+}
+
+/// `{"id":…,"ok":true}` plus `fields` (an object's entries).
+pub fn ok(id: &Value, fields: Value) -> Vec<u8> {
+    let mut reply = serde_json::Map::new();
+    reply.insert("id".into(), id.clone());
+    reply.insert("ok".into(), Value::Bool(true));
+    if let Value::Object(extra) = fields {
+        reply.extend(extra);
+    }
+    line(&Value::Object(reply))
+}
+
+pub fn error(id: &Value, message: &str) -> Vec<u8> {
+    line(&serde_json::json!({"id": id, "ok": false, "error": message}))
+}
+
+/// A subscription's item: `object` is one §7 JSON object, already encoded.
+pub fn item(id: &Value, object: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(object.len() + 24);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b",\"item\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+pub fn line(value: &Value) -> Vec<u8> {
+    let mut out = value.to_string().into_bytes();
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_their_mistakes() {
+        let (id, cmd) = parse(br#"{"v":1,"id":7,"cmd":"kill","target":"web.2"}"#, true);
+        assert_eq!(id, 7);
+        assert_eq!(cmd, Ok(Command::Kill { target: "web.2".into() }));
+        let (_, cmd) = parse(br#"{"cmd":"status"}"#, false);
+        assert_eq!(cmd, Ok(Command::Status));
+        let (_, cmd) = parse(br#"{"cmd":"logs","follow":true,"lines":5}"#, false);
+        assert_eq!(cmd, Ok(Command::Logs { target: None, lines: Some(5), follow: true }));
+        let cases: &[(&[u8], bool, &str)] = &[
+            (b"{\"cmd\":\"status\"}", true, "the first request must say \"v\":1"),
+            (br#"{"v":2,"cmd":"status"}"#, true, "unsupported protocol version 2"),
+            (b"not json", false, "not JSON"),
+            (b"[1,2]", false, "expected a JSON object"),
+            (br#"{"id":1}"#, false, "expected a JSON object with \"cmd\""),
+            (br#"{"cmd":"explode"}"#, false, "unknown command 'explode'"),
+            (br#"{"cmd":"kill"}"#, false, "missing field 'target'"),
+            (br#"{"cmd":"status","extra":1}"#, false, "unknown field 'extra'"),
+            (b"\xff\xfe", false, "not JSON"),
+        ];
+        for (line, first, want) in cases {
+            let (_, got) = parse(line, *first);
+            let got = got.expect_err("bad").to_string();
+            assert!(got.contains(want), "{}: {got}", String::from_utf8_lossy(line));
+        }
+        let (id, _) = parse(br#"{"id":"abc","cmd":"nope"}"#, false);
+        assert_eq!(id, "abc", "the id comes back with the error");
+    }
+
+    #[test]
+    fn replies_are_one_line_each() {
+        let id = Value::from(3);
+        assert_eq!(ok(&id, serde_json::json!({"n": 1})), b"{\"id\":3,\"ok\":true,\"n\":1}\n");
+        assert_eq!(error(&id, "no\nway"), b"{\"id\":3,\"ok\":false,\"error\":\"no\\nway\"}\n");
+        assert_eq!(
+            item(&id, br#"{"event":"ready"}"#),
+            b"{\"id\":3,\"item\":{\"event\":\"ready\"}}\n"
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! The server side of the control socket, on the runtime's thread: an accept task, and per
+//! client a reader (one request at a time, lines capped) and a writer draining a bounded
+//! queue. Requests go to the runtime, which acts through the same inputs the keys use. A
+//! client that stops reading is dropped when its queue is full; nothing a client does can
+//! block the supervisor or make it grow without bound.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::protocol::{self, BadRequest, Command, MAX_LINE};
+use crate::core::WorkerKey;
+
+/// Bytes queued for one client before it counts as too far behind and is dropped.
+pub const MAX_QUEUED: usize = 8 * 1024 * 1024;
+/// Clients at once; more are turned away with a message.
+pub const MAX_CLIENTS: usize = 64;
+/// Events kept for `events` without `follow`.
+pub const KEEP_EVENTS: usize = 1000;
+/// A dropped client gets this long to take its last line.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// A request, for the runtime; `done` tells the reader to read the next one.
+pub struct Incoming {
+    pub client: Rc<Client>,
+    pub id: Value,
+    pub command: Result<Command, BadRequest>,
+    pub done: oneshot::Sender<()>,
+}
+
+/// What a client follows.
+#[derive(Default)]
+pub struct Subscriptions {
+    /// `logs -f`: the request id, and whose lines (`None`: everyone's).
+    pub logs: Option<(Value, Option<Vec<WorkerKey>>)>,
+    /// `events -f`: the request id.
+    pub events: Option<Value>,
+}
+
+pub struct Client {
+    pub serial: u64,
+    queue: RefCell<VecDeque<Vec<u8>>>,
+    queued: Cell<usize>,
+    wake: Notify,
+    /// No more reading; the writer ends once the queue is empty and nothing is followed.
+    eof: Cell<bool>,
+    /// Dropped (too far behind, or gone): the writer sends what is queued and closes.
+    closing: Cell<bool>,
+    /// The writer has ended: the reader stops too, whatever the client does.
+    hung_up: Notify,
+    pub subs: RefCell<Subscriptions>,
+}
+
+impl Client {
+    fn new(serial: u64) -> Client {
+        Client {
+            serial,
+            queue: RefCell::new(VecDeque::new()),
+            queued: Cell::new(0),
+            wake: Notify::new(),
+            eof: Cell::new(false),
+            closing: Cell::new(false),
+            hung_up: Notify::new(),
+            subs: RefCell::new(Subscriptions::default()),
+        }
+    }
+
+    /// Queues a line; a client too far behind is dropped instead, and told why.
+    pub fn send(&self, line: Vec<u8>) {
+        if self.closing.get() {
+            return;
+        }
+        let queued = self.queued.get() + line.len();
+        if queued > MAX_QUEUED {
+            tracing::warn!(client = self.serial, "control client too far behind: disconnected");
+            let mut q = self.queue.borrow_mut();
+            q.clear();
+            q.push_back(protocol::error(
+                &Value::Null,
+                "disconnected: not reading fast enough (its queue is full)",
+            ));
+            self.queued.set(0);
+            self.closing.set(true);
+        } else {
+            self.queue.borrow_mut().push_back(line);
+            self.queued.set(queued);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Bytes waiting to be written to this client.
+    pub fn queued(&self) -> usize {
+        self.queued.get()
+    }
+
+    pub fn follows(&self) -> bool {
+        let subs = self.subs.borrow();
+        subs.logs.is_some() || subs.events.is_some()
+    }
+
+    /// The next line to write; it counts as queued until [`Client::written`].
+    fn pop(&self) -> Option<Vec<u8>> {
+        self.queue.borrow_mut().pop_front()
+    }
+
+    fn written(&self, len: usize) {
+        self.queued.set(self.queued.get().saturating_sub(len));
+    }
+
+    fn finished(&self) -> bool {
+        self.queue.borrow().is_empty()
+            && (self.closing.get() || (self.eof.get() && !self.follows()))
+    }
+}
+
+/// Every connected client, and the events kept for newcomers.
+#[derive(Default)]
+pub struct Clients {
+    next: u64,
+    pub live: HashMap<u64, Rc<Client>>,
+    /// Recent §7 events (not output), encoded, oldest first.
+    pub recent: VecDeque<Vec<u8>>,
+}
+
+impl Clients {
+    /// Keeps `event` (one §7 JSON object) and sends it to the clients that follow events.
+    pub fn event(&mut self, event: &[u8]) {
+        if self.recent.len() == KEEP_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(event.to_vec());
+        for client in self.live.values() {
+            if let Some(id) = &client.subs.borrow().events {
+                client.send(protocol::item(id, event));
+            }
+        }
+    }
+
+    /// Whether anyone follows `key`'s output (so it is worth encoding).
+    pub fn wants_output(&self, key: WorkerKey) -> bool {
+        self.live.values().any(|c| match &c.subs.borrow().logs {
+            Some((_, None)) => true,
+            Some((_, Some(keys))) => keys.contains(&key),
+            None => false,
+        })
+    }
+
+    pub fn output(&self, key: WorkerKey, line: &[u8]) {
+        for client in self.live.values() {
+            let subs = client.subs.borrow();
+            if let Some((id, keys)) = &subs.logs
+                && keys.as_ref().is_none_or(|k| k.contains(&key))
+            {
+                client.send(protocol::item(id, line));
+            }
+        }
+    }
+}
+
+/// Accepts clients until the runtime ends; `hello` is each one's first line.
+pub async fn accept(
+    listener: tokio::net::UnixListener,
+    clients: Rc<RefCell<Clients>>,
+    requests: mpsc::UnboundedSender<Incoming>,
+    hello: Rc<dyn Fn() -> Vec<u8>>,
+) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // EMFILE and the like: wait instead of spinning on the error.
+                tracing::warn!("control socket: cannot accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if !allowed(&stream) {
+            tracing::warn!("control socket: refused a connection from another user");
+            let mut stream = stream;
+            let refusal =
+                protocol::error(&Value::Null, "permission denied: not this user's corral");
+            let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&refusal)).await;
+            continue;
+        }
+        let client = {
+            let mut all = clients.borrow_mut();
+            if all.live.len() >= MAX_CLIENTS {
+                drop(all);
+                let mut stream = stream;
+                let busy = protocol::error(&Value::Null, "too many clients: try again later");
+                let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
+                continue;
+            }
+            all.next += 1;
+            let client = Rc::new(Client::new(all.next));
+            all.live.insert(client.serial, Rc::clone(&client));
+            client
+        };
+        client.send(hello());
+        tokio::task::spawn_local(serve(stream, client, Rc::clone(&clients), requests.clone()));
+    }
+}
+
+/// Only this user (or root) may steer this corral.
+fn allowed(stream: &UnixStream) -> bool {
+    let Ok(cred) = stream.peer_cred() else { return false };
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    cred.uid() == me || cred.uid() == 0
+}
+
+async fn serve(
+    stream: UnixStream,
+    client: Rc<Client>,
+    clients: Rc<RefCell<Clients>>,
+    requests: mpsc::UnboundedSender<Incoming>,
+) {
+    let (mut read, write) = stream.into_split();
+    let writer = tokio::task::spawn_local(write_queue(write, Rc::clone(&client)));
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut first = true;
+    'reading: while !client.closing.get() {
+        let n = tokio::select! {
+            read = read.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            () = client.hung_up.notified() => break,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(end) = memchr::memchr(b'\n', &buf) {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let (id, command) = protocol::parse(line, first);
+            let refused_version =
+                matches!(command, Err(BadRequest::Version(_) | BadRequest::NoVersion));
+            first = false;
+            let (done, wait) = oneshot::channel();
+            let incoming = Incoming { client: Rc::clone(&client), id, command, done };
+            if requests.send(incoming).is_err() {
+                break 'reading; // the runtime is gone
+            }
+            // One request at a time per client: a flood of requests waits here, not in
+            // the supervisor's memory.
+            let _ = wait.await;
+            if refused_version {
+                client.closing.set(true);
+                client.wake.notify_one();
+                break 'reading;
+            }
+        }
+        if buf.len() > MAX_LINE {
+            client.send(protocol::error(&Value::Null, "request line over 1 MiB: disconnected"));
+            client.closing.set(true);
+            client.wake.notify_one();
+            break;
+        }
+    }
+    client.eof.set(true);
+    client.wake.notify_one();
+    let _ = writer.await;
+    clients.borrow_mut().live.remove(&client.serial);
+}
+
+async fn write_queue(write: OwnedWriteHalf, client: Rc<Client>) {
+    write_until_done(write, &client).await;
+    client.closing.set(true);
+    // notify_one keeps the wake-up for a reader that is not waiting yet.
+    client.hung_up.notify_one();
+}
+
+async fn write_until_done(mut write: OwnedWriteHalf, client: &Client) {
+    loop {
+        while let Some(line) = client.pop() {
+            let written = if client.closing.get() {
+                tokio::time::timeout(LAST_WORDS, write.write_all(&line)).await.unwrap_or(Ok(()))
+            } else {
+                write.write_all(&line).await
+            };
+            if written.is_err() {
+                client.closing.set(true);
+                return;
+            }
+            client.written(line.len());
+        }
+        if client.finished() {
+            let _ = write.shutdown().await;
+            return;
+        }
+        client.wake.notified().await;
+    }
+}

@@ -1,0 +1,424 @@
+//! The runtime's side of the control socket: each request becomes the same inputs the
+//! dashboard's keys send (one way to act), and is answered from the same snapshot, logs and
+//! events the dashboard and headless output use (one source of truth).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::Runtime;
+use super::hub::ControlTap;
+use crate::control::protocol::{self, Command};
+use crate::control::server::{self, Clients, Incoming};
+use crate::control::socket::ControlSocket;
+use crate::core::{EventKind, Input, ShutdownTrigger, UserAction, WorkerKey};
+use crate::headless::{Record, Stream};
+
+/// Output lines `logs` sends when the request names no count.
+pub const DEFAULT_LINES: usize = 100;
+
+pub(super) struct Control {
+    /// Held for its file, which goes when corral does.
+    socket: ControlSocket,
+    pub clients: Rc<RefCell<Clients>>,
+    pub requests: mpsc::UnboundedReceiver<Incoming>,
+    sender: Option<mpsc::UnboundedSender<Incoming>>,
+    started: SystemTime,
+    /// `reload` requests waiting for their groups to finish.
+    reloads: Vec<PendingReload>,
+}
+
+struct PendingReload {
+    client: Rc<server::Client>,
+    id: Value,
+    /// Groups not finished yet.
+    groups: Vec<u16>,
+    replaced: u32,
+    failed: bool,
+}
+
+impl Control {
+    pub fn new(socket: ControlSocket) -> Control {
+        let (sender, requests) = mpsc::unbounded_channel();
+        Control {
+            socket,
+            clients: Rc::new(RefCell::new(Clients::default())),
+            requests,
+            sender: Some(sender),
+            started: SystemTime::now(),
+            reloads: Vec::new(),
+        }
+    }
+}
+
+/// The next request, or never without a control socket (for the main loop's select).
+pub(super) async fn next(control: Option<&mut Control>) -> Option<Incoming> {
+    match control {
+        Some(c) => c.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runtime {
+    /// Starts serving the socket (bound before anything started); call inside the runtime.
+    pub(super) fn start_control(&mut self) {
+        let Some(control) = self.control.as_mut() else { return };
+        let Some(sender) = control.sender.take() else { return };
+        let listener = match control
+            .socket
+            .listener
+            .try_clone()
+            .and_then(tokio::net::UnixListener::from_std)
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot serve the control socket: {e}");
+                return;
+            }
+        };
+        let clients = Rc::clone(&control.clients);
+        self.hub.borrow_mut().control =
+            Some(ControlTap::new(Rc::clone(&clients), self.names.clone()));
+        let hello = Rc::new(hello_line(
+            self.instance.clone(),
+            self.names.clone(),
+            control.started,
+            control.socket.path().display().to_string(),
+        ));
+        tokio::task::spawn_local(server::accept(listener, clients, sender, hello));
+    }
+
+    /// The last replies and events (`shutdown_complete`) reach the clients before corral
+    /// exits; a client that does not read gets a second, no more.
+    pub(super) async fn flush_control(&mut self) {
+        let Some(control) = self.control.as_ref() else { return };
+        let end = Instant::now() + std::time::Duration::from_secs(1);
+        while Instant::now() < end && control.clients.borrow().live.values().any(|c| c.queued() > 0)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    pub(super) fn on_control(&mut self, incoming: Incoming) {
+        let Incoming { client, id, command, done } = incoming;
+        let reply = match command {
+            Err(bad) => protocol::error(&id, &bad.to_string()),
+            Ok(command) => self.control_command(&client, &id, command),
+        };
+        if !reply.is_empty() {
+            client.send(reply);
+        }
+        let _ = done.send(());
+    }
+
+    fn control_command(
+        &mut self,
+        client: &Rc<server::Client>,
+        id: &Value,
+        command: Command,
+    ) -> Vec<u8> {
+        match command {
+            Command::Hello => {
+                let hello = self.control.as_ref().map(|c| {
+                    hello_value(
+                        &self.instance,
+                        &self.names,
+                        c.started,
+                        &c.socket.path().display().to_string(),
+                    )
+                });
+                protocol::ok(id, json!({ "hello": hello }))
+            }
+            Command::Status => protocol::ok(id, self.status_value()),
+            Command::Kill { target } => self.act(id, &target, UserAction::Kill),
+            Command::Restart { target } => self.act(id, &target, UserAction::Restart),
+            Command::Stop { target } => self.act(id, &target, UserAction::Stop),
+            Command::Start { target } => self.act(id, &target, UserAction::Start),
+            Command::Scale { group, workers, delta } => self.scale_to(id, &group, workers, delta),
+            Command::Reload { target } => self.reload_request(client, id, &target),
+            Command::Logs { target, lines, follow } => {
+                self.logs(client, id, target.as_deref(), lines, follow)
+            }
+            Command::Events { follow } => {
+                let Some(control) = self.control.as_ref() else { return Vec::new() };
+                let clients = control.clients.borrow();
+                let events: Vec<Value> =
+                    clients.recent.iter().filter_map(|e| serde_json::from_slice(e).ok()).collect();
+                if follow {
+                    client.subs.borrow_mut().events = Some(id.clone());
+                }
+                protocol::ok(id, json!({ "events": events }))
+            }
+            Command::Shutdown { force } => {
+                let trigger = if force { "ctl --force" } else { "ctl" };
+                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Key(trigger.into())));
+                protocol::ok(id, json!({ "pid": std::process::id() }))
+            }
+        }
+    }
+
+    /// `all`, a group's name or a worker's id, as the slots they mean now.
+    fn targets(&self, target: &str) -> Result<Vec<WorkerKey>, String> {
+        let keys = self.core.worker_keys();
+        if target == "all" {
+            return Ok(keys);
+        }
+        if let Some(g) = self.names.iter().position(|n| n == target) {
+            return Ok(keys.into_iter().filter(|k| usize::from(k.group) == g).collect());
+        }
+        let found = target.rsplit_once('.').and_then(|(group, slot)| {
+            let g = self.names.iter().position(|n| n == group)?;
+            let slot: u32 = slot.parse().ok()?;
+            keys.iter().copied().find(|k| usize::from(k.group) == g && k.slot == slot)
+        });
+        found.map(|k| vec![k]).ok_or_else(|| {
+            format!("unknown worker or group '{target}' (groups: {})", self.names.join(", "))
+        })
+    }
+
+    fn act(&mut self, id: &Value, target: &str, action: fn(WorkerKey) -> UserAction) -> Vec<u8> {
+        match self.targets(target) {
+            Ok(keys) => {
+                let ids: Vec<String> = keys.iter().map(|k| self.id(*k)).collect();
+                for key in keys {
+                    self.pending.push_back(Input::User(action(key)));
+                }
+                protocol::ok(id, json!({ "workers": ids }))
+            }
+            Err(e) => protocol::error(id, &e),
+        }
+    }
+
+    fn scale_to(
+        &mut self,
+        id: &Value,
+        group: &str,
+        workers: Option<u32>,
+        delta: Option<i64>,
+    ) -> Vec<u8> {
+        let Some(g) = self.names.iter().position(|n| n == group) else {
+            return protocol::error(
+                id,
+                &format!("unknown group '{group}' (groups: {})", self.names.join(", ")),
+            );
+        };
+        let snapshot = self.core.snapshot(Instant::now());
+        let now = snapshot.groups.get(g).map_or(0, |v| i64::from(v.workers));
+        let want = match (workers, delta) {
+            (Some(n), None) => i64::from(n),
+            (None, Some(d)) => now + d,
+            _ => return protocol::error(id, "scale takes either workers or delta"),
+        };
+        let max = i64::from(crate::core::MAX_WORKERS);
+        if !(1..=max).contains(&want) {
+            return protocol::error(id, &format!("a group has 1 to {max} workers, not {want}"));
+        }
+        let g16 = g as u16;
+        for _ in 0..(want - now).unsigned_abs() {
+            let action =
+                if want > now { UserAction::ScaleUp(g16) } else { UserAction::ScaleDown(g16) };
+            self.pending.push_back(Input::User(action));
+        }
+        protocol::ok(id, json!({ "group": group, "workers": want }))
+    }
+
+    fn reload_request(&mut self, client: &Rc<server::Client>, id: &Value, target: &str) -> Vec<u8> {
+        let groups: Vec<u16> = if target == "all" {
+            (0..self.names.len() as u16).collect()
+        } else if let Some(g) = self.names.iter().position(|n| n == target) {
+            vec![g as u16]
+        } else {
+            return protocol::error(
+                id,
+                &format!("unknown group '{target}' (groups: {})", self.names.join(", ")),
+            );
+        };
+        if self.core.shutting_down() {
+            return protocol::error(id, "corral is shutting down");
+        }
+        for &g in &groups {
+            self.note_queued_reload(g);
+            self.pending.push_back(Input::User(UserAction::Reload(g)));
+        }
+        if let Some(control) = self.control.as_mut() {
+            control.reloads.push(PendingReload {
+                client: Rc::clone(client),
+                id: id.clone(),
+                groups,
+                replaced: 0,
+                failed: false,
+            });
+        }
+        Vec::new() // answered when it has finished
+    }
+
+    /// After each event: a finished reload answers the requests that wait for it.
+    pub(super) fn control_event(&mut self, scope: crate::core::Scope, kind: &EventKind) {
+        let Some(control) = self.control.as_mut() else { return };
+        match (scope, kind) {
+            (crate::core::Scope::Group(g), EventKind::ReloadFinished { replaced, failed }) => {
+                for pending in &mut control.reloads {
+                    if let Some(i) = pending.groups.iter().position(|x| *x == g) {
+                        pending.groups.remove(i);
+                        pending.replaced += replaced;
+                        pending.failed |= failed;
+                    }
+                }
+            }
+            (_, EventKind::ShutdownStarted { .. }) => {
+                for pending in control.reloads.drain(..) {
+                    pending.client.send(protocol::error(&pending.id, "corral is shutting down"));
+                }
+                return;
+            }
+            _ => {}
+        }
+        // Answered after the inputs of this turn have run (`drive`): a reload of `all`
+        // must not be answered between its groups.
+    }
+
+    /// Answers reloads with nothing left to wait for: finished, or never started (a group
+    /// with no running worker has nothing to reload).
+    pub(super) fn answer_finished_reloads(&mut self) {
+        let Some(control) = self.control.as_mut() else { return };
+        let core = &self.core;
+        let mut i = 0;
+        while i < control.reloads.len() {
+            let pending = &control.reloads[i];
+            if pending.groups.iter().any(|g| core.reloading(*g)) {
+                i += 1;
+                continue;
+            }
+            let pending = control.reloads.swap_remove(i);
+            let reply = if pending.failed {
+                protocol::error(
+                    &pending.id,
+                    "the reload failed: a replacement did not come up; the old workers stay",
+                )
+            } else {
+                protocol::ok(&pending.id, json!({ "replaced": pending.replaced }))
+            };
+            pending.client.send(reply);
+        }
+    }
+
+    fn logs(
+        &mut self,
+        client: &Rc<server::Client>,
+        id: &Value,
+        target: Option<&str>,
+        lines: Option<usize>,
+        follow: bool,
+    ) -> Vec<u8> {
+        let keys = match target.map(|t| self.targets(t)).transpose() {
+            Ok(keys) => keys,
+            Err(e) => return protocol::error(id, &e),
+        };
+        let want = lines.unwrap_or(DEFAULT_LINES);
+        let hub = self.hub.borrow();
+        let mut all: Vec<(SystemTime, WorkerKey, u32, Stream, &str)> = Vec::new();
+        for key in keys.clone().unwrap_or_else(|| self.core.worker_keys()) {
+            if let Some(log) = hub.logs.get(key) {
+                let skip = log.lines.len().saturating_sub(want);
+                all.extend(
+                    log.lines
+                        .iter()
+                        .skip(skip)
+                        .map(|l| (l.at, key, l.pid, l.stream, l.text.as_str())),
+                );
+            }
+        }
+        all.sort_by_key(|(at, ..)| *at);
+        let skip = all.len().saturating_sub(want);
+        let mut out = Vec::new();
+        let mut shown = Vec::with_capacity(want.min(all.len()));
+        for (at, key, pid, stream, text) in all.into_iter().skip(skip) {
+            out.clear();
+            let record = Record::Output { key, pid, stream, line: text.as_bytes() };
+            crate::headless::json_line(&mut out, at, &self.names, &record);
+            if let Ok(v) = serde_json::from_slice::<Value>(&out) {
+                shown.push(v);
+            }
+        }
+        drop(hub);
+        if follow {
+            client.subs.borrow_mut().logs = Some((id.clone(), keys));
+        }
+        protocol::ok(id, json!({ "lines": shown }))
+    }
+
+    fn status_value(&self) -> Value {
+        let snapshot = self.core.snapshot(Instant::now());
+        let hub = self.hub.borrow();
+        let workers: Vec<Value> = snapshot
+            .workers
+            .iter()
+            .map(|w| {
+                let usage = self.usage.get(&w.key).filter(|u| Some(u.pid) == w.pid);
+                let status = hub.logs.get(w.key).and_then(|l| l.status_of(w.pid));
+                let last_exit = w.last_exit.as_ref().map(|e| {
+                    json!({
+                        "code": e.status.code(),
+                        "signal": e.status.signal().map(|s| s.name()),
+                        "reason": e.reason.as_str(),
+                        "uptime_ms": e.uptime.as_millis() as u64,
+                    })
+                });
+                json!({
+                    "id": w.id,
+                    "group": self.names.get(usize::from(w.key.group)),
+                    "worker": w.key.slot,
+                    "pid": w.pid,
+                    "generation": w.generation,
+                    "state": w.state.label(),
+                    "uptime_ms": w.uptime.map(|u| u.as_millis() as u64),
+                    "restarts": w.restarts,
+                    "last_exit": last_exit,
+                    "cpu_percent": usage.map(|u| f64::from(u.cpu)),
+                    "memory_bytes": usage.map(|u| u.rss),
+                    "status": status,
+                })
+            })
+            .collect();
+        let groups: Vec<Value> = snapshot
+            .groups
+            .iter()
+            .map(|g| json!({ "name": g.name, "workers": g.workers, "up": g.up }))
+            .collect();
+        json!({
+            "instance": self.instance,
+            "pid": std::process::id(),
+            "shutting_down": snapshot.shutting_down,
+            "restarts": snapshot.total_restarts,
+            "groups": groups,
+            "workers": workers,
+        })
+    }
+}
+
+fn hello_value(instance: &str, names: &[String], started: SystemTime, socket: &str) -> Value {
+    let started = crate::headless::format_ts(started);
+    json!({
+        "instance": instance,
+        "pid": std::process::id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": started,
+        "groups": names,
+        "socket": socket,
+    })
+}
+
+fn hello_line(
+    instance: String,
+    names: Vec<String>,
+    started: SystemTime,
+    socket: String,
+) -> impl Fn() -> Vec<u8> {
+    move || {
+        let hello = hello_value(&instance, &names, started, &socket);
+        protocol::line(&json!({ "v": protocol::VERSION, "hello": hello }))
+    }
+}
