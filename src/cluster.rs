@@ -44,6 +44,8 @@ pub enum ClusterError {
     Env(String),
     #[error("argument '{0}' contains a NUL byte")]
     Argument(String),
+    #[error("log dir '{path}': {reason}")]
+    LogDir { path: String, reason: String },
     #[error("cwd '{path}': {reason}")]
     Cwd { path: String, reason: String },
     #[error("cannot find this program's own executable: {0}")]
@@ -116,6 +118,7 @@ pub struct Cluster {
     cwd: Option<PathBuf>,
     dashboard: Option<bool>,
     log_format: LogFormat,
+    log_dir: Option<(PathBuf, u32)>,
     verbosity: i8,
 }
 
@@ -135,6 +138,7 @@ impl Cluster {
             cwd: None,
             dashboard: None,
             log_format: LogFormat::Text,
+            log_dir: None,
             verbosity: 0,
         }
     }
@@ -282,6 +286,14 @@ impl Cluster {
     /// The format of the headless output (SPEC §7) [default: text].
     pub fn log_format(mut self, format: LogFormat) -> Cluster {
         self.log_format = format;
+        self
+    }
+
+    /// Also writes corral's events to `DIR/corral.log` and each worker's output to
+    /// `DIR/NAME.N.log`, rotated daily, keeping `keep` rotated files per log, as
+    /// `--log-dir DIR --log-keep N` (SPEC §9) [default: none].
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>, keep: u32) -> Cluster {
+        self.log_dir = Some((dir.into(), keep));
         self
     }
 

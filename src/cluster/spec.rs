@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::{CLUSTER_VAR, Cluster, ClusterError};
 use crate::cli::values;
-use crate::config::{CommandSpec, GroupSpec, OutputMode, RunSpec};
+use crate::config::{CommandSpec, GroupSpec, LogFiles, OutputMode, RunSpec};
 use crate::core::{MAX_WORKERS, Policy};
 
 impl Cluster {
@@ -54,11 +54,27 @@ impl Cluster {
             groups: vec![group],
             output,
             verbosity: self.verbosity,
-            log_files: None,
+            log_files: self.log_files()?,
             instance,
             control,
             metrics: None,
         })
+    }
+
+    /// `log_dir`, checked as `--log-dir`/`--log-keep` are, the directory made absolute.
+    fn log_files(&self) -> Result<Option<LogFiles>, ClusterError> {
+        let Some((dir, keep)) = &self.log_dir else { return Ok(None) };
+        let fail =
+            |reason: String| ClusterError::LogDir { path: dir.display().to_string(), reason };
+        if dir.as_os_str().is_empty() {
+            return Err(fail("expected a directory".into()));
+        }
+        if *keep > values::MAX_LOG_KEEP {
+            let reason = format!("expected at most {} rotated files kept", values::MAX_LOG_KEEP);
+            return Err(fail(reason));
+        }
+        let dir = std::path::absolute(dir).map_err(|e| fail(crate::backend::describe(&e)))?;
+        Ok(Some(LogFiles { dir, keep: *keep }))
     }
 
     /// This very program, as the workers' command.

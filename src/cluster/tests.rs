@@ -22,7 +22,10 @@ fn the_spec_is_one_group_that_runs_this_program() -> Result<(), ClusterError> {
         .dashboard(false)
         .log_format(LogFormat::Json)
         .verbosity(1)
+        .log_dir("logs", 3)
         .spec()?;
+    let logs = spec.log_files.as_ref().map(|l| (l.dir.is_absolute(), l.keep));
+    assert_eq!(logs, Some((true, 3)), "the log directory made absolute");
     assert_eq!(spec.output, OutputMode::Headless(LogFormat::Json));
     assert_eq!(spec.verbosity, 1);
     let [group] = spec.groups.as_slice() else { panic!("one group: {spec:?}") };
@@ -90,6 +93,8 @@ fn bad_settings_are_errors_that_name_them() {
         (web().map(|c| c.args(["a\0b"])), "argument 'a\0b' contains a NUL byte"),
         (web().map(|c| c.cwd("/nonexistent/corral")), "cwd '/nonexistent/corral': No such file"),
         (web().map(|c| c.cwd("/proc/self/stat")), "cwd '/proc/self/stat': not a directory"),
+        (web().map(|c| c.log_dir("", 7)), "log dir '': expected a directory"),
+        (web().map(|c| c.log_dir("logs", 10_001)), "log dir 'logs': expected at most 10000"),
     ];
     for (cluster, expected) in cases {
         let got = message(cluster);
