@@ -34,6 +34,8 @@ const PRIMARY_PID_VAR: &str = "CORRAL_PRIMARY_PID";
 pub enum ClusterError {
     #[error("cluster name '{name}': {reason}")]
     Name { name: String, reason: String },
+    #[error("instance '{name}': {reason}")]
+    Instance { name: String, reason: String },
     #[error("workers {0}: expected a whole number from 1 to {MAX_WORKERS}")]
     Workers(u32),
     #[error("listen '{addr}': {reason}")]
@@ -119,7 +121,18 @@ pub struct Cluster {
     dashboard: Option<bool>,
     log_format: LogFormat,
     log_dir: Option<(PathBuf, u32)>,
+    instance: Option<String>,
+    control: Control,
     verbosity: i8,
+}
+
+/// Where the control socket (SPEC §12) goes.
+#[derive(Clone, Debug)]
+enum Control {
+    /// `$XDG_RUNTIME_DIR/corral/INSTANCE.sock`, else `/tmp/corral-UID/INSTANCE.sock`.
+    Default,
+    At(PathBuf),
+    Off,
 }
 
 impl Cluster {
@@ -139,6 +152,8 @@ impl Cluster {
             dashboard: None,
             log_format: LogFormat::Text,
             log_dir: None,
+            instance: None,
+            control: Control::Default,
             verbosity: 0,
         }
     }
@@ -294,6 +309,26 @@ impl Cluster {
     /// `--log-dir DIR --log-keep N` (SPEC §9) [default: none].
     pub fn log_dir(mut self, dir: impl Into<PathBuf>, keep: u32) -> Cluster {
         self.log_dir = Some((dir.into(), keep));
+        self
+    }
+
+    /// This corral's name for `corral ctl -I NAME` and `corral attach`, and its control
+    /// socket's file name, as `-I` [default: the cluster's name]. Two primaries of one name
+    /// cannot run at once: the second is refused.
+    pub fn instance(mut self, name: impl Into<String>) -> Cluster {
+        self.instance = Some(name.into());
+        self
+    }
+
+    /// The control socket at `path` instead of its default place, as `--control`.
+    pub fn control(mut self, path: impl Into<PathBuf>) -> Cluster {
+        self.control = Control::At(path.into());
+        self
+    }
+
+    /// No control socket: `ctl` and `attach` cannot reach this cluster, as `--no-control`.
+    pub fn no_control(mut self) -> Cluster {
+        self.control = Control::Off;
         self
     }
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::{CLUSTER_VAR, Cluster, ClusterError};
+use super::{CLUSTER_VAR, Cluster, ClusterError, Control};
 use crate::cli::values;
 use crate::config::{CommandSpec, GroupSpec, LogFiles, OutputMode, RunSpec};
 use crate::core::{MAX_WORKERS, Policy};
@@ -46,10 +46,18 @@ impl Cluster {
             wait_ready: self.wait_ready,
             node_ipc: false,
         };
-        // As the command line without -I/--control/--metrics: named after the group, the
-        // control socket in its default place, no metrics endpoint.
-        let instance = group.name.clone();
-        let control = Some(crate::control::default_dir().join(format!("{instance}.sock")));
+        let instance = match &self.instance {
+            Some(name) => values::name(name)
+                .map_err(|reason| ClusterError::Instance { name: name.clone(), reason })?,
+            None => group.name.clone(),
+        };
+        let control = match &self.control {
+            Control::Default => {
+                Some(crate::control::default_dir().join(format!("{instance}.sock")))
+            }
+            Control::At(path) => Some(path.clone()),
+            Control::Off => None,
+        };
         Ok(RunSpec {
             groups: vec![group],
             output,

@@ -23,7 +23,12 @@ fn the_spec_is_one_group_that_runs_this_program() -> Result<(), ClusterError> {
         .log_format(LogFormat::Json)
         .verbosity(1)
         .log_dir("logs", 3)
+        .instance("shop")
+        .control("/tmp/corral-cluster-test/shop.sock")
         .spec()?;
+    assert_eq!(spec.instance, "shop");
+    assert_eq!(spec.control, Some("/tmp/corral-cluster-test/shop.sock".into()));
+    assert!(Cluster::new("web").no_control().spec()?.control.is_none());
     let logs = spec.log_files.as_ref().map(|l| (l.dir.is_absolute(), l.keep));
     assert_eq!(logs, Some((true, 3)), "the log directory made absolute");
     assert_eq!(spec.output, OutputMode::Headless(LogFormat::Json));
@@ -49,6 +54,9 @@ fn by_default_the_workers_get_this_programs_arguments_and_one_slot_per_cpu()
 -> Result<(), ClusterError> {
     let spec = Cluster::new("web").dashboard(true).spec()?;
     assert_eq!(spec.output, OutputMode::Dashboard);
+    assert_eq!(spec.instance, "web", "named after the cluster");
+    let socket = spec.control.as_ref().and_then(|p| p.file_name()).map(OsStr::to_os_string);
+    assert_eq!(socket, Some("web.sock".into()), "{:?}", spec.control);
     let group = &spec.groups[0];
     let own: Vec<OsString> = std::env::args_os().skip(1).collect();
     assert_eq!(group.command.argv[1..], own[..]);
@@ -67,6 +75,7 @@ fn bad_settings_are_errors_that_name_them() {
     let cases: Vec<(Result<Cluster, ClusterError>, &str)> = vec![
         (Ok(Cluster::new("web.1")), "cluster name 'web.1': expected letters"),
         (Ok(Cluster::new("")), "cluster name '': expected"),
+        (web().map(|c| c.instance("a/b")), "instance 'a/b': expected letters"),
         (web().map(|c| c.workers(0)), "workers 0: expected a whole number from 1 to 4096"),
         (web().map(|c| c.workers(5000)), "workers 5000"),
         (Cluster::new("web").listen("port 80"), "listen 'port 80': expected [NAME=]ADDR"),
