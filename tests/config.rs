@@ -3,7 +3,6 @@
 //! before anything starts.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -122,7 +121,7 @@ fn every_config_mistake_is_one_line_and_exit_2_before_anything_starts() {
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let file = write(dir.path(), &format!("bad{i}.toml"), text);
-        let out = Command::new(corral_bin())
+        let out = crate::util::corral_command()
             .args(["--no-ui".as_ref(), "--config".as_ref(), file.as_os_str()])
             .output()
             .expect("corral runs");
@@ -139,7 +138,7 @@ fn every_config_mistake_is_one_line_and_exit_2_before_anything_starts() {
         assert!(stderr.starts_with(&prefix), "want: {prefix}\n{context}");
     }
     // Unreadable: the file itself is named.
-    let out = Command::new(corral_bin())
+    let out = crate::util::corral_command()
         .args(["--config", "/nonexistent/shop.toml"])
         .output()
         .expect("runs");
@@ -166,7 +165,7 @@ fn without_a_command_corral_runs_the_corral_toml_of_the_current_directory() {
     assert!(named(&events, "spawned").iter().all(|e| group_of(e) == "once"));
 
     let empty = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(corral_bin()).current_dir(empty.path()).output().expect("runs");
+    let out = crate::util::corral_command().current_dir(empty.path()).output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -181,7 +180,7 @@ fn check_config_prints_the_resolved_groups_and_exits_0() {
     let text = "[defaults]\nworkers = 3\n[group.web]\ncommand = \"exec sleep 100\"\n\
                 [group.queue]\ncommand = [\"sleep\", \"100\"]\nworkers = 1\n";
     let file = write(dir.path(), "shop.toml", text);
-    let out = Command::new(corral_bin())
+    let out = crate::util::corral_command()
         .args(["check-config".as_ref(), file.as_os_str(), "--kill-timeout".as_ref(), "2s".as_ref()])
         .output()
         .expect("runs");
@@ -195,7 +194,7 @@ fn check_config_prints_the_resolved_groups_and_exits_0() {
     assert!(stdout.find("[group.web]") < stdout.find("[group.queue]"), "file order");
     // Nothing ran: no sleep of ours is alive.
     let bad = write(dir.path(), "bad.toml", "[group.web]\ncommand = 3\n");
-    let out = Command::new(corral_bin())
+    let out = crate::util::corral_command()
         .args(["check-config".as_ref(), bad.as_os_str()])
         .output()
         .expect("runs");
@@ -213,7 +212,7 @@ fn the_demo_config_in_assets_is_a_valid_config() {
     )
     .expect("PATH");
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.toml");
-    let out = Command::new(corral_bin())
+    let out = crate::util::corral_command()
         .args(["check-config".as_ref(), demo.as_os_str()])
         .env("PATH", path)
         .output()

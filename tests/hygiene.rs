@@ -28,7 +28,7 @@ struct Run {
 impl Run {
     fn start(args: &[&str]) -> Run {
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let child = Command::new(corral_bin())
+        let child = crate::util::corral_command()
             .args(args)
             .env(TOKEN_VAR, &token)
             .stdin(Stdio::null())

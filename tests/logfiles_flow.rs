@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::logfiles::{Logged, parse, read};
-use crate::util::{DEADLINE, TOKEN_VAR, children_of, corral_bin, kill_token_processes, wait_until};
+use crate::util::{DEADLINE, TOKEN_VAR, children_of, kill_token_processes, wait_until};
 
 /// corral with stdout to /dev/null (a flood's JSON is not what these tests read) and
 /// stderr collected; killed with everything it started when dropped.
@@ -23,7 +23,7 @@ struct Quiet {
 impl Quiet {
     fn start(args: &[&str]) -> Quiet {
         let token = format!("{:016x}", fastrand::u64(..));
-        let mut child = Command::new(corral_bin())
+        let mut child = crate::util::corral_command()
             .args(["--no-ui", "--log-format", "json"])
             .args(args)
             .env(TOKEN_VAR, &token)

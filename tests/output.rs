@@ -25,7 +25,7 @@ struct Run {
 impl Run {
     fn start(args: &[&str], stdout: Stdio) -> Run {
         let token = format!("{:016x}", fastrand::u64(..));
-        let child = Command::new(corral_bin())
+        let child = crate::util::corral_command()
             .args(["--no-ui", "--log-format", "json"])
             .args(args)
             .env(TOKEN_VAR, &token)

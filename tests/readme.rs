@@ -55,6 +55,7 @@ fn run_briefly(root: &str, example: &str) {
         .args(["-c", &script])
         .current_dir(root)
         .env("CORRAL_BIN", corral_bin())
+        .env("XDG_RUNTIME_DIR", crate::util::runtime_dir())
         // As after `cargo install --path .`: config files name `corral` as their command.
         .env("PATH", path_with_corral())
         .env(TOKEN_VAR, &token)

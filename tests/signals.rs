@@ -3,11 +3,11 @@
 //! cleared so corral still reaps and still hears SIGTERM.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::util::{
-    Corral, DEADLINE, SHORT, TOKEN_VAR, children_of, corral_bin, kill_token_processes, named,
-    send_signal, token_processes, wait_until, with_command,
+    Corral, DEADLINE, SHORT, TOKEN_VAR, children_of, kill_token_processes, named, send_signal,
+    token_processes, wait_until, with_command,
 };
 
 fn sh(script: &str) -> Vec<String> {
@@ -65,7 +65,7 @@ fn sigquit_kills_every_group_at_once_and_exits_1() {
 /// Runs corral with SIGTERM, SIGINT and SIGCHLD blocked, as a careless parent leaves them.
 fn start_blocked(args: &[String]) -> (std::process::Child, String) {
     let token = format!("{:016x}", fastrand::u64(..));
-    let mut command = Command::new(corral_bin());
+    let mut command = crate::util::corral_command();
     command
         .args(["--no-ui", "--log-format", "json"])
         .args(args)

@@ -37,12 +37,13 @@ pub struct FileError {
 impl FileError {
     /// The one line shown after `corral: `.
     pub fn render(&self, file: &Path) -> String {
+        use std::fmt::Write as _;
         let mut line = file.display().to_string();
         if let Some(Pos { line: l, column }) = self.pos {
-            line.push_str(&format!(":{l}:{column}"));
+            let _ = write!(line, ":{l}:{column}");
         }
         if !self.key.is_empty() {
-            line.push_str(&format!(": {}", self.key));
+            let _ = write!(line, ": {}", self.key);
         }
         format!("{line}: {}", self.message)
     }
@@ -97,7 +98,9 @@ pub struct Layer {
     pub ready_timeout: Option<Duration>,
     pub reload_settle: Option<Duration>,
     /// `Some(None)`: `"off"`, to undo a `[defaults]` value.
+    #[allow(clippy::option_option, reason = "three cases: not set, \"off\", a value")]
     pub heartbeat_timeout: Option<Option<Duration>>,
+    #[allow(clippy::option_option, reason = "three cases: not set, \"off\", a value")]
     pub max_memory: Option<Option<u64>>,
     pub node_ipc: Option<NodeIpcArg>,
 }

@@ -54,7 +54,8 @@ pub fn run(ctl: &Ctl) -> ExitCode {
 
 fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
     if let CtlCommand::Ls { json } = ctl.command {
-        return list(json);
+        list(json);
+        return Ok(());
     }
     let path = choose(ctl)?;
     let mut conn = Conn::open(&path)?;
@@ -179,7 +180,7 @@ fn choose(ctl: &Ctl) -> Result<PathBuf, Fail> {
     }
 }
 
-fn list(json: bool) -> Result<(), Fail> {
+fn list(json: bool) {
     let live = instances();
     if json {
         let all: Vec<Value> = live
@@ -191,14 +192,14 @@ fn list(json: bool) -> Result<(), Fail> {
             })
             .collect();
         print_json(&Value::Array(all));
-        return Ok(());
+        return;
     }
     if live.is_empty() {
         eprintln!(
             "corral ctl: no corral is running (no control socket in {})",
             super::default_dir().display()
         );
-        return Ok(());
+        return;
     }
     let rows: Vec<Vec<String>> = live
         .iter()
@@ -219,7 +220,6 @@ fn list(json: bool) -> Result<(), Fail> {
         })
         .collect();
     print_table(&["NAME", "PID", "GROUPS", "UPTIME", "SOCKET"], &rows);
-    Ok(())
 }
 
 /// One connection: the hello read, requests sent one at a time.
@@ -410,12 +410,13 @@ fn print_table(head: &[&str], rows: &[Vec<String>]) {
     }
     let mut out = std::io::stdout().lock();
     let line = |cells: Vec<&str>| {
+        use std::fmt::Write as _;
         let mut text = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
                 text.push_str(cell);
             } else {
-                text.push_str(&format!("{cell:<w$}  "));
+                let _ = write!(text, "{cell:<w$}  ");
             }
         }
         text.trim_end().to_string()

@@ -16,10 +16,11 @@ pub const MAX_LINE: usize = 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
+    // Braces, not unit variants: serde lets unknown fields past a unit variant.
     /// The hello again (instance, pid, groups, start time).
-    Hello,
+    Hello {},
     /// One row per worker.
-    Status,
+    Status {},
     Kill {
         target: String,
     },
@@ -112,7 +113,7 @@ pub fn parse(line: &[u8], first: bool) -> (Value, Result<Command, BadRequest>) {
 
 /// serde's messages name Rust's variants; say it in the protocol's words.
 fn command_error(message: &str) -> String {
-    let message = message.replace("unknown variant", "unknown command").replace("`", "'");
+    let message = message.replace("unknown variant", "unknown command").replace('`', "'");
     if message.contains("missing field 'cmd'") {
         return "expected a JSON object with \"cmd\"".to_string();
     }
@@ -161,7 +162,7 @@ mod tests {
         assert_eq!(id, 7);
         assert_eq!(cmd, Ok(Command::Kill { target: "web.2".into() }));
         let (_, cmd) = parse(br#"{"cmd":"status"}"#, false);
-        assert_eq!(cmd, Ok(Command::Status));
+        assert_eq!(cmd, Ok(Command::Status {}));
         let (_, cmd) = parse(br#"{"cmd":"logs","follow":true,"lines":5}"#, false);
         assert_eq!(cmd, Ok(Command::Logs { target: None, lines: Some(5), follow: true }));
         let cases: &[(&[u8], bool, &str)] = &[
@@ -187,8 +188,13 @@ mod tests {
     #[test]
     fn replies_are_one_line_each() {
         let id = Value::from(3);
-        assert_eq!(ok(&id, serde_json::json!({"n": 1})), b"{\"id\":3,\"ok\":true,\"n\":1}\n");
-        assert_eq!(error(&id, "no\nway"), b"{\"id\":3,\"ok\":false,\"error\":\"no\\nway\"}\n");
+        let reply: Value =
+            serde_json::from_slice(&ok(&id, serde_json::json!({"n": 1}))).expect("json");
+        assert_eq!(reply, serde_json::json!({"id": 3, "ok": true, "n": 1}));
+        let bad = error(&id, "no\nway");
+        assert_eq!(memchr::memchr_iter(b'\n', &bad).count(), 1, "one line");
+        let reply: Value = serde_json::from_slice(&bad).expect("json");
+        assert_eq!(reply, serde_json::json!({"id": 3, "ok": false, "error": "no\nway"}));
         assert_eq!(
             item(&id, br#"{"event":"ready"}"#),
             b"{\"id\":3,\"item\":{\"event\":\"ready\"}}\n"

@@ -190,14 +190,13 @@ pub async fn accept(
             continue;
         }
         let client = {
-            let mut all = clients.borrow_mut();
-            if all.live.len() >= MAX_CLIENTS {
-                drop(all);
+            if clients.borrow().live.len() >= MAX_CLIENTS {
                 let mut stream = stream;
                 let busy = protocol::error(&Value::Null, "too many clients: try again later");
                 let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
                 continue;
             }
+            let mut all = clients.borrow_mut();
             all.next += 1;
             let client = Rc::new(Client::new(all.next));
             all.live.insert(client.serial, Rc::clone(&client));

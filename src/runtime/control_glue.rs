@@ -121,7 +121,7 @@ impl Runtime {
         command: Command,
     ) -> Vec<u8> {
         match command {
-            Command::Hello => {
+            Command::Hello {} => {
                 let hello = self.control.as_ref().map(|c| {
                     hello_value(
                         &self.instance,
@@ -132,7 +132,7 @@ impl Runtime {
                 });
                 protocol::ok(id, json!({ "hello": hello }))
             }
-            Command::Status => protocol::ok(id, self.status_value()),
+            Command::Status {} => protocol::ok(id, self.status_value()),
             Command::Kill { target } => self.act(id, &target, UserAction::Kill),
             Command::Restart { target } => self.act(id, &target, UserAction::Restart),
             Command::Stop { target } => self.act(id, &target, UserAction::Stop),
@@ -272,7 +272,6 @@ impl Runtime {
                 for pending in control.reloads.drain(..) {
                     pending.client.send(protocol::error(&pending.id, "corral is shutting down"));
                 }
-                return;
             }
             _ => {}
         }
@@ -362,7 +361,7 @@ impl Runtime {
                 let last_exit = w.last_exit.as_ref().map(|e| {
                     json!({
                         "code": e.status.code(),
-                        "signal": e.status.signal().map(|s| s.name()),
+                        "signal": e.status.signal().map(crate::signal::Signal::name),
                         "reason": e.reason.as_str(),
                         "uptime_ms": e.uptime.as_millis() as u64,
                     })

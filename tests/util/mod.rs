@@ -9,9 +9,9 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,6 +35,21 @@ pub const TOKEN_VAR: &str = "CORRAL_TEST_TOKEN";
 
 pub fn corral_bin() -> &'static str {
     env!("CARGO_BIN_EXE_corral")
+}
+
+/// A directory of its own for one corral's control socket (`XDG_RUNTIME_DIR`): tests run
+/// side by side, and two corrals of the same name in one directory would be one too many.
+pub fn runtime_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("corral-tests-{}", std::process::id())).join(n.to_string())
+}
+
+/// `Command::new(corral)` with its own [`runtime_dir`].
+pub fn corral_command() -> Command {
+    let mut command = Command::new(corral_bin());
+    command.env("XDG_RUNTIME_DIR", runtime_dir());
+    command
 }
 
 /// `corral __test-worker ARGS…`, as the COMMAND part of a corral command line.
@@ -159,6 +174,9 @@ impl Corral {
     }
 
     fn spawn(mut command: Command) -> Corral {
+        if command.get_envs().all(|(k, _)| k != "XDG_RUNTIME_DIR") {
+            command.env("XDG_RUNTIME_DIR", runtime_dir());
+        }
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         command
             .env(TOKEN_VAR, &token)

@@ -137,6 +137,7 @@ impl Tty {
         command.env(TOKEN_VAR, &token);
         command.env("CORRAL", corral_bin());
         command.env("XDG_STATE_HOME", state.path());
+        command.env("XDG_RUNTIME_DIR", super::runtime_dir());
         let child = pair.slave.spawn_command(command).expect("corral starts on the pty");
         // Only corral may hold the slave: then its exit closes it and the reader sees EOF.
         drop(pair.slave);

@@ -93,9 +93,9 @@ node-ipc = true
     assert_eq!(l.listen.as_ref().unwrap()[0].text, "8080");
     assert_eq!(l.restart, Some(RestartArg::Never));
     assert_eq!(l.backoff, Some(Backoff { first: Duration::ZERO, max: Duration::ZERO }));
-    assert_eq!(l.min_uptime, Some(Duration::from_secs(60)));
+    assert_eq!(l.min_uptime, Some(Duration::from_mins(1)));
     assert_eq!(l.max_restarts, Some(5));
-    assert_eq!(l.restart_window, Some(Duration::from_secs(120)));
+    assert_eq!(l.restart_window, Some(Duration::from_mins(2)));
     assert_eq!(l.stop_signal, Some(Signal::INT));
     assert_eq!(l.kill_timeout, Some(Duration::ZERO));
     assert_eq!(l.cwd.as_ref().map(|c| c.0.clone()), Some("/srv".into()), "absolute as given");
@@ -236,7 +236,10 @@ fn columns_count_characters_not_bytes() {
 
 #[test]
 fn too_many_groups_are_refused() {
-    let text: String =
-        (0..=MAX_GROUPS).map(|i| format!("[group.g{i}]\ncommand = \"x\"\n")).collect();
+    let text: String = (0..=MAX_GROUPS).fold(String::new(), |mut text, i| {
+        use std::fmt::Write as _;
+        let _ = write!(text, "[group.g{i}]\ncommand = \"x\"\n");
+        text
+    });
     assert!(err(&text).contains("too many groups: at most 256"));
 }
