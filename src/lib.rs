@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod core;
@@ -32,3 +33,5 @@ pub mod testworker;
 pub mod text;
 pub mod ui;
 pub mod worker;
+
+pub use cluster::{Cluster, ClusterError};

@@ -406,4 +406,5 @@ fn stray_signals_change_nothing_and_sigquit_kills_everything_and_restores_the_te
     assert_terminal_restored(&tty);
 }
 
+mod groups;
 mod person;

@@ -9,6 +9,7 @@ mod util;
 mod activation;
 mod channel;
 mod cli;
+mod cluster;
 mod config;
 mod control;
 mod dashboard;

@@ -6,7 +6,7 @@ mod config_run;
 mod demo;
 mod file;
 mod resolve;
-mod values;
+pub(crate) mod values;
 
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;

@@ -243,3 +243,6 @@ impl Dashboard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,21 @@
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set in the keeper of a library primary, to the primary's pid (see [`crate::cluster`]).
+pub const KEEPER_VAR: &str = "CORRAL_KEEPER";
+
+/// Whether the keeper is a copy of this program with its own arguments (a library primary,
+/// whose program is not the corral binary and knows no `__keeper`).
+static AS_THIS_PROGRAM: AtomicBool = AtomicBool::new(false);
+
+/// From now on the keeper is started as this program, with the arguments it was given and
+/// `CORRAL_KEEPER=PID`: arguments it parsed once parse again, and `Cluster::is_primary`
+/// runs the keeper instead of returning.
+pub fn start_as_this_program() {
+    AS_THIS_PROGRAM.store(true, Ordering::Relaxed);
+}
 
 pub struct Keeper {
     pid: u32,
@@ -14,9 +29,18 @@ pub struct Keeper {
 impl Keeper {
     /// Starts the keeper; `None` (and a warning) when it cannot be started.
     pub fn start() -> Option<Keeper> {
-        let started = Command::new("/proc/self/exe")
-            .arg("__keeper")
-            .arg(std::process::id().to_string())
+        let primary = std::process::id().to_string();
+        let mut command = Command::new("/proc/self/exe");
+        if AS_THIS_PROGRAM.load(Ordering::Relaxed) {
+            let mut own = std::env::args_os();
+            if let Some(argv0) = own.next() {
+                command.arg0(argv0);
+            }
+            command.args(own).env(KEEPER_VAR, &primary);
+        } else {
+            command.arg("__keeper").arg(&primary);
+        }
+        let started = command
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -42,6 +42,8 @@ use crate::protocol;
 use crate::sinks::logfiles::LogFiles;
 use crate::ui::{self, UiRequest};
 
+pub(crate) use self::keeper::{KEEPER_VAR, start_as_this_program as keeper_is_this_program};
+
 /// Why corral could not start; nothing was spawned. Exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

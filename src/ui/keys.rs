@@ -135,13 +135,21 @@ impl UiState {
                 self.note(format!("{name} has {MAX_WORKERS} workers, the most there can be"), now);
                 return vec![];
             }
-            '+' | '=' => UserAction::ScaleUp(w.key.group),
+            '+' | '=' => {
+                self.note(format!("{name}: one worker more, {} in all", workers + 1), now);
+                UserAction::ScaleUp(w.key.group)
+            }
             _ if workers <= 1 => {
                 let text = format!("{name} has one worker: - keeps it (s stops it)");
                 self.note(text, now);
                 return vec![];
             }
-            _ => UserAction::ScaleDown(w.key.group),
+            _ => {
+                // The highest-numbered worker goes (SPEC §5), whichever row is selected.
+                let text = format!("{name}: one worker less, {} left", workers - 1);
+                self.note(text, now);
+                UserAction::ScaleDown(w.key.group)
+            }
         };
         vec![Effect::Send(UiRequest::Action(action))]
     }

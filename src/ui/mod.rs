@@ -6,6 +6,7 @@
 mod details;
 mod footer;
 mod format;
+mod groups;
 mod keys;
 mod metrics;
 pub mod model;

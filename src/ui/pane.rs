@@ -44,7 +44,8 @@ fn title(view: &View, ui: &UiState) -> String {
     title
 }
 
-fn line<'a>(l: &'a PaneLine, show_id: bool, pal: &Palette) -> Line<'a> {
+/// `id_width`: the ids' column, as wide as the longest id (0: no ids shown).
+fn line<'a>(l: &'a PaneLine, id_width: usize, pal: &Palette) -> Line<'a> {
     let ts = humantime::format_rfc3339_seconds(l.at).to_string();
     let clock = ts.get(11..19).unwrap_or("").to_string();
     let (mark, style) = match l.kind {
@@ -54,8 +55,8 @@ fn line<'a>(l: &'a PaneLine, show_id: bool, pal: &Palette) -> Line<'a> {
         LineKind::Supervisor => ("◆", pal.fg(Color::Magenta).add_modifier(Modifier::BOLD)),
     };
     let mut spans = vec![Span::styled(clock, pal.fg(Color::DarkGray)), Span::raw(" ")];
-    if show_id {
-        spans.push(Span::styled(format!("{} ", l.id), pal.fg(Color::LightBlue)));
+    if id_width > 0 {
+        spans.push(Span::styled(format!("{:<id_width$} ", l.id), pal.fg(Color::LightBlue)));
     }
     spans.push(Span::styled(format!("{mark} "), style));
     if l.kind == LineKind::Supervisor {
@@ -87,8 +88,15 @@ pub fn render_pane(
         }
         PaneMode::Output | PaneMode::Events => {}
     }
-    let lines: Vec<Line<'_>> =
-        view.pane.lines.iter().map(|l| line(l, ui.all_workers, pal)).collect();
+    // The width of every id there is, not only of the lines shown: the text column stays
+    // put as lines of `web.2` and `queue.12` scroll by.
+    let id_width = if ui.all_workers {
+        let ids = view.snapshot.workers.iter().map(|w| w.id.chars().count());
+        ids.chain(view.pane.lines.iter().map(|l| l.id.chars().count())).max().unwrap_or(0)
+    } else {
+        0
+    };
+    let lines: Vec<Line<'_>> = view.pane.lines.iter().map(|l| line(l, id_width, pal)).collect();
     let empty = lines.is_empty();
     frame.render_widget(Paragraph::new(lines), inner);
     if empty {

@@ -30,7 +30,7 @@ const KEYS: &[(&str, &str)] = &[
     ("r", "restart the selected worker gracefully, now"),
     ("s", "stop the selected worker / start it again"),
     ("R", "rolling reload of the selected worker's group"),
-    ("+ -", "one worker more / less in the group"),
+    ("+ -", "one worker more / less in the selected row's group"),
     ("Tab", "move focus between the table and the output pane"),
     ("a", "pane: selected worker / all workers (its group)"),
     ("e", "pane: output lines / events"),
@@ -75,7 +75,8 @@ pub fn render(frame: &mut Frame<'_>, view: &View, ui: &mut UiState, now: Instant
         return;
     }
     let pal = Palette { color: ui.color };
-    let rows = u16::try_from(view.snapshot.workers.len()).unwrap_or(u16::MAX);
+    let lines = super::groups::table_lines(&view.snapshot).len();
+    let rows = u16::try_from(lines).unwrap_or(u16::MAX);
     let table_height = (rows.saturating_add(2)).min(area.height * 45 / 100).max(4);
     let [header, table, pane, footer] = Layout::vertical([
         Constraint::Length(1),
@@ -95,11 +96,19 @@ pub fn render(frame: &mut Frame<'_>, view: &View, ui: &mut UiState, now: Instant
 
 fn render_header(frame: &mut Frame<'_>, area: Rect, view: &View, pal: &Palette) {
     let snap = &view.snapshot;
-    let groups: Vec<String> =
-        snap.groups.iter().map(|g| format!("{} {}/{} up", g.name, g.up, g.workers)).collect();
+    // Several groups each have a header line in the table; this line adds them up.
+    let groups = match snap.groups.as_slice() {
+        [] => String::new(),
+        [one] => format!("{} {}/{} up", for_screen(&one.name), one.up, one.workers),
+        many => {
+            let up: u32 = many.iter().map(|g| g.up).sum();
+            let workers: u32 = many.iter().map(|g| g.workers).sum();
+            format!("{} groups {up}/{workers} up", many.len())
+        }
+    };
     let mut spans = vec![
         Span::styled(" corral ", pal.fg(Color::Cyan).add_modifier(Modifier::BOLD)),
-        Span::raw(groups.join(" · ")),
+        Span::raw(groups),
         Span::raw(format!(" · restarts {}", snap.total_restarts)),
         Span::raw(format!(" · events/s {}", view.events_per_sec)),
     ];

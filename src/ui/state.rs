@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use ratatui::crossterm::event::{KeyCode, MouseEvent, MouseEventKind};
 
+use super::groups::{TableLine, line_of, table_lines, worker_near};
 use super::model::{PaneMode, PaneRequest, UiRequest, View};
 use crate::core::WorkerKey;
 
@@ -18,10 +19,10 @@ pub enum Focus {
 /// Where things were drawn last frame, so a click can be mapped back to a row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Hitboxes {
-    /// Screen row of the first worker row, and how many rows are visible.
+    /// Screen row of the table's first line, and how many lines are visible.
     pub table_top: u16,
     pub table_rows: u16,
-    /// First worker index drawn (the table scrolls).
+    /// First table line drawn (the table scrolls); group header lines count.
     pub table_offset: usize,
     pub pane_top: u16,
     pub pane_bottom: u16,
@@ -131,13 +132,24 @@ impl UiState {
             };
             return true;
         }
+        // Workers are listed group by group, so the next index is the next row below,
+        // whatever group header lies between; a page is a page of lines, headers included.
         let last = view.snapshot.workers.len().saturating_sub(1);
         let page = usize::from(self.hit.table_rows.max(1));
+        let lines = || table_lines(&view.snapshot);
         self.selected = match step {
             Step::Up => self.selected.saturating_sub(1),
             Step::Down => (self.selected + 1).min(last),
-            Step::PageUp => self.selected.saturating_sub(page),
-            Step::PageDown => (self.selected + page).min(last),
+            Step::PageUp => {
+                let lines = lines();
+                let to = line_of(&lines, self.selected).saturating_sub(page);
+                worker_near(&lines, to, true).unwrap_or(0)
+            }
+            Step::PageDown => {
+                let lines = lines();
+                let to = line_of(&lines, self.selected) + page;
+                worker_near(&lines, to, false).unwrap_or(0)
+            }
             Step::First => 0,
             Step::Last => last,
         };
@@ -152,8 +164,15 @@ impl UiState {
         match m.kind {
             MouseEventKind::Down(_) => {
                 if m.row >= h.table_top && m.row < h.table_top + h.table_rows {
-                    let index = h.table_offset + usize::from(m.row - h.table_top);
-                    if index < view.snapshot.workers.len() {
+                    let at = h.table_offset + usize::from(m.row - h.table_top);
+                    let lines = table_lines(&view.snapshot);
+                    // A click on a group's header selects its first worker.
+                    let clicked = match lines.get(at) {
+                        Some(TableLine::Worker(i)) => Some(*i),
+                        Some(TableLine::Group(_)) => worker_near(&lines, at, true),
+                        None => None,
+                    };
+                    if let Some(index) = clicked {
                         self.selected = index;
                         self.focus = Focus::Table;
                         if !self.all_workers {

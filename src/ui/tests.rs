@@ -302,4 +302,5 @@ fn filters_are_smart_case() {
     assert!(filter_matches("", "anything"));
 }
 
+mod groups;
 mod views;

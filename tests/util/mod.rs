@@ -154,6 +154,14 @@ impl Corral {
         Corral::spawn(command)
     }
 
+    /// Starts `PROGRAM ARGS…`: a program that is a corral primary itself (a library
+    /// `Cluster`), watched and cleaned up like corral.
+    pub fn start_program<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Corral {
+        let mut command = Command::new(program);
+        command.args(args);
+        Corral::spawn(command)
+    }
+
     /// Like [`Corral::start`], in working directory `dir`.
     pub fn start_in<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Corral {
         let mut command = Command::new(corral_bin());
