@@ -104,7 +104,12 @@ fn a_blocked_signal_mask_from_the_parent_is_cleared() {
     // It hears SIGTERM.
     let args = with_command(&["-w", "1"], &sh("exec sleep 1000"));
     let (mut child, token) = start_blocked(&args);
-    let started = wait_until(DEADLINE, || !children_of(child.id()).is_empty());
+    // The worker, not the keeper between its fork and exec: once a worker runs, corral's
+    // handlers are in place.
+    let worker_runs = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+    };
+    let started = wait_until(DEADLINE, || children_of(child.id()).into_iter().any(worker_runs));
     assert!(started, "no worker started");
     assert!(send_signal(child.id(), libc::SIGTERM));
     let mut status = None;
