@@ -315,10 +315,12 @@ fn event_name(kind: &EventKind) -> &'static str {
     }
 }
 
-fn trigger_text(trigger: &ShutdownTrigger) -> String {
+fn trigger_text(trigger: ShutdownTrigger) -> String {
     match trigger {
-        ShutdownTrigger::Signal(s) => s.name(),
-        ShutdownTrigger::Key(k) => format!("key {k}"),
+        trigger => match trigger.reported() {
+            ("signal", name) => name,
+            (_, key) => format!("key {key}"),
+        },
     }
 }
 

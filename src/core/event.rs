@@ -115,32 +115,78 @@ impl ExitReason {
 }
 
 /// What asked corral to shut down.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShutdownTrigger {
     Signal(Signal),
-    Key(String),
+    /// A key in the dashboard.
+    Key(QuitKey),
+    /// The dashboard's terminal went away.
+    Hangup,
+    /// The dashboard's terminal failed (a read or write error).
+    TerminalError,
+    /// The dashboard's thread panicked.
+    Panic,
+    /// Nobody reads headless output any more (EPIPE): stop as SIGPIPE would, but cleanly.
+    StdoutClosed,
+    /// `corral ctl shutdown [--force]`.
+    Control { force: bool },
 }
 
-impl ShutdownTrigger {
-    /// Whether asking again means "kill everything now". Only a person asks twice on
-    /// purpose (SIGINT, SIGTERM, `q`, Ctrl-C); a hangup, a closed stdout, a broken
-    /// terminal or a panic arriving during a graceful stop must not cut it short.
-    pub fn escalates(&self) -> bool {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuitKey {
+    Q,
+    CtrlC,
+}
+
+impl QuitKey {
+    pub fn as_str(self) -> &'static str {
         match self {
-            ShutdownTrigger::Signal(s) => {
-                *s == Signal::INT || *s == Signal::TERM || *s == Signal::QUIT
-            }
-            ShutdownTrigger::Key(k) => k == "q" || k == "Ctrl-C" || k.starts_with("ctl"),
+            QuitKey::Q => "q",
+            QuitKey::CtrlC => "Ctrl-C",
         }
     }
 }
 
 impl ShutdownTrigger {
-    /// SIGQUIT: no graceful stop at all, SIGKILL to every group at once.
-    pub fn forces(&self) -> bool {
+    /// Whether asking again means "kill everything now". Only a person asks twice on
+    /// purpose (SIGINT, SIGTERM, `q`, Ctrl-C, `ctl shutdown`); a hangup, a closed stdout, a
+    /// broken terminal or a panic arriving during a graceful stop must not cut it short.
+    pub fn escalates(self) -> bool {
         match self {
-            ShutdownTrigger::Signal(s) => *s == Signal::QUIT,
-            ShutdownTrigger::Key(k) => k == "ctl --force",
+            ShutdownTrigger::Signal(s) => s == Signal::INT || s == Signal::TERM || s == Signal::QUIT,
+            ShutdownTrigger::Key(_) | ShutdownTrigger::Control { .. } => true,
+            ShutdownTrigger::Hangup
+            | ShutdownTrigger::TerminalError
+            | ShutdownTrigger::Panic
+            | ShutdownTrigger::StdoutClosed => false,
+        }
+    }
+
+    /// SIGQUIT or `ctl shutdown --force`: no graceful stop at all, SIGKILL to every group.
+    pub fn forces(self) -> bool {
+        match self {
+            ShutdownTrigger::Signal(s) => s == Signal::QUIT,
+            ShutdownTrigger::Control { force } => force,
+            ShutdownTrigger::Key(_)
+            | ShutdownTrigger::Hangup
+            | ShutdownTrigger::TerminalError
+            | ShutdownTrigger::Panic
+            | ShutdownTrigger::StdoutClosed => false,
+        }
+    }
+
+    /// How headless output names it: `("signal", "SIGTERM")` or `("key", "q")`. The words
+    /// are the ones corral has always printed.
+    pub fn reported(self) -> (&'static str, String) {
+        match self {
+            ShutdownTrigger::Signal(s) => ("signal", s.name()),
+            ShutdownTrigger::StdoutClosed => ("signal", Signal::PIPE.name()),
+            ShutdownTrigger::Key(k) => ("key", k.as_str().to_string()),
+            ShutdownTrigger::Hangup => ("key", "hangup".into()),
+            ShutdownTrigger::TerminalError => ("key", "terminal error".into()),
+            ShutdownTrigger::Panic => ("key", "panic".into()),
+            ShutdownTrigger::Control { force: false } => ("key", "ctl".into()),
+            ShutdownTrigger::Control { force: true } => ("key", "ctl --force".into()),
         }
     }
 }

@@ -14,7 +14,7 @@ mod supervisor;
 mod worker;
 
 pub use command::{Command, TimerKind, TimerToken};
-pub use event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger};
+pub use event::{Event, EventKind, ExitReason, ExitStatus, QuitKey, Scope, ShutdownTrigger};
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};

@@ -498,7 +498,7 @@ proptest! {
                     };
                     h.feed(Input::User(action));
                 }
-                Step::Shutdown => h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into()))),
+                Step::Shutdown => h.feed(Input::Shutdown(ShutdownTrigger::Key(QuitKey::Q))),
                 Step::Advance(n) => h.now += ms(n),
             }
             for e in &h.events[before..] {
@@ -528,7 +528,7 @@ proptest! {
             prop_assert_eq!(h.sup.reloading(0), started > finished);
         }
         // A shutdown always ends once every live process has exited.
-        h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
+        h.feed(Input::Shutdown(ShutdownTrigger::Key(QuitKey::Q)));
         for (key, procs) in live.clone() {
             for (_, generation) in procs {
                 h.feed(Input::Exited { key, generation, status: ExitStatus::Code(0), group_alive: false });
@@ -764,14 +764,17 @@ fn only_a_person_asking_twice_forces_the_shutdown() {
     let mut h = Harness::new(1, Policy::default(), false);
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::HUP)));
     for automatic in [
-        ShutdownTrigger::Key("terminal error".into()),
+        ShutdownTrigger::TerminalError,
+        ShutdownTrigger::Hangup,
+        ShutdownTrigger::Panic,
+        ShutdownTrigger::StdoutClosed,
         ShutdownTrigger::Signal(Signal::PIPE),
         ShutdownTrigger::Signal(Signal::HUP),
     ] {
         h.feed(Input::Shutdown(automatic));
     }
     assert!(!h.signals.contains(&(W1, Signal::KILL)), "the graceful stop goes on: {:?}", h.signals);
-    h.feed(Input::Shutdown(ShutdownTrigger::Key("q".into())));
+    h.feed(Input::Shutdown(ShutdownTrigger::Key(QuitKey::Q)));
     assert!(h.signals.contains(&(W1, Signal::KILL)), "q again forces it");
 }
 

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::{Record, event_name, scope_id, trigger_text};
-use crate::core::{EventKind, Scope, ShutdownTrigger, WorkerKey};
+use crate::core::{EventKind, Scope, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -101,10 +101,10 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             )
         }
         EventKind::ShutdownStarted { trigger } if trigger.forces() => {
-            format!("shutting down ({}): killing every worker now", trigger_text(trigger))
+            format!("shutting down ({}): killing every worker now", trigger_text(*trigger))
         }
         EventKind::ShutdownStarted { trigger } => {
-            format!("shutting down ({}); again to kill everything at once", trigger_text(trigger))
+            format!("shutting down ({}); again to kill everything at once", trigger_text(*trigger))
         }
     }
 }
@@ -265,9 +265,9 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
             o.num("replaced", replaced);
             o.num("failed", failed);
         }
-        EventKind::ShutdownStarted { trigger } => match trigger {
-            ShutdownTrigger::Signal(s) => o.str("signal", &s.name()),
-            ShutdownTrigger::Key(k) => o.str("key", k),
-        },
+        EventKind::ShutdownStarted { trigger } => {
+            let (field, value) = trigger.reported();
+            o.str(field, &value);
+        }
     }
 }

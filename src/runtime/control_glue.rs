@@ -153,8 +153,7 @@ impl Runtime {
                 protocol::ok(id, json!({ "events": events }))
             }
             Command::Shutdown { force } => {
-                let trigger = if force { "ctl --force" } else { "ctl" };
-                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Key(trigger.into())));
+                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
                 protocol::ok(id, json!({ "pid": std::process::id() }))
             }
         }

@@ -392,13 +392,15 @@ impl Runtime {
                 }
                 self.pending.push_back(Input::User(action));
             }
-            UiRequest::Quit(how) => {
+            UiRequest::Quit(trigger) => {
                 // A broken terminal after a hangup or a quit is how those end, not a failure.
                 let shutting_down = self.core.shutting_down();
-                if how == "panic" || (how == "terminal error" && !shutting_down) {
-                    self.ui_failed = true;
+                match trigger {
+                    ShutdownTrigger::Panic => self.ui_failed = true,
+                    ShutdownTrigger::TerminalError if !shutting_down => self.ui_failed = true,
+                    _ => {}
                 }
-                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Key(how)));
+                self.pending.push_back(Input::Shutdown(trigger));
             }
             UiRequest::Pane(request) => {
                 if let Some(d) = self.dashboard.as_mut() {

@@ -65,7 +65,7 @@ impl Runtime {
         // Nobody reads our report any more (`corral … | head -1`): stop like SIGPIPE
         // would, but cleanly, so no worker is orphaned.
         if self.exit.is_none() && !self.core.shutting_down() {
-            self.shutdown_signal(Signal::PIPE);
+            self.pending.push_back(Input::Shutdown(ShutdownTrigger::StdoutClosed));
         }
     }
 

@@ -23,9 +23,9 @@ impl UiState {
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
-            KeyCode::Char('c') if ctrl => self.quit("Ctrl-C"),
+            KeyCode::Char('c') if ctrl => self.quit(crate::core::QuitKey::CtrlC),
             KeyCode::Char('z') if ctrl => vec![Effect::Suspend],
-            KeyCode::Char('q') => self.quit("q"),
+            KeyCode::Char('q') => self.quit(crate::core::QuitKey::Q),
             KeyCode::Char('?') => {
                 self.help = !self.help;
                 vec![]

@@ -92,7 +92,7 @@ fn install_panic_hook(requests: Requests) {
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         if let Some(tx) = PANIC_REQUESTS.get() {
-            let _ = tx.send(UiRequest::Quit("panic".into()));
+            let _ = tx.send(UiRequest::Quit(crate::core::ShutdownTrigger::Panic));
         }
         previous(info);
     }));
@@ -107,7 +107,7 @@ pub fn start(slot: ViewSlot, requests: Requests) -> io::Result<Dashboard> {
     let thread = std::thread::Builder::new().name("corral-ui".into()).spawn(move || {
         if let Err(e) = ui_loop(&slot, &requests, &flag) {
             tracing::error!("dashboard stopped: {e}");
-            let _ = requests.send(UiRequest::Quit("terminal error".into()));
+            let _ = requests.send(UiRequest::Quit(crate::core::ShutdownTrigger::TerminalError));
         }
         restore_terminal();
     })?;
@@ -152,7 +152,7 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
         match tty.wait(Duration::from_millis(50), stalled) {
             Tty::Gone => {
                 // The terminal hung up: stop everything in order (never a spin on EIO).
-                let _ = requests.send(UiRequest::Quit("hangup".into()));
+                let _ = requests.send(UiRequest::Quit(crate::core::ShutdownTrigger::Hangup));
                 return Ok(());
             }
             Tty::Quiet => {

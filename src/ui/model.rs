@@ -166,8 +166,8 @@ pub enum PaneMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UiRequest {
     Action(UserAction),
-    /// `q` / Ctrl-C: graceful shutdown; again: kill everything.
-    Quit(String),
+    /// `q` / Ctrl-C: graceful shutdown, again: kill everything; or the terminal is gone.
+    Quit(crate::core::ShutdownTrigger),
     Pane(PaneRequest),
 }
 

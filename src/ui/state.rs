@@ -109,9 +109,9 @@ impl UiState {
         self.notice = Some((text.into(), now));
     }
 
-    pub(super) fn quit(&mut self, how: &str) -> Vec<Effect> {
+    pub(super) fn quit(&mut self, key: crate::core::QuitKey) -> Vec<Effect> {
         self.quit_requested = true;
-        vec![Effect::Send(UiRequest::Quit(how.to_string()))]
+        vec![Effect::Send(UiRequest::Quit(crate::core::ShutdownTrigger::Key(key)))]
     }
 
     /// Moves the selection (or scrolls the focused pane); false if `code` is no
