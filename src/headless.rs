@@ -316,11 +316,9 @@ fn event_name(kind: &EventKind) -> &'static str {
 }
 
 fn trigger_text(trigger: ShutdownTrigger) -> String {
-    match trigger {
-        trigger => match trigger.reported() {
-            ("signal", name) => name,
-            (_, key) => format!("key {key}"),
-        },
+    match trigger.reported() {
+        ("signal", name) => name,
+        (_, key) => format!("key {key}"),
     }
 }
 
