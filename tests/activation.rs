@@ -199,7 +199,7 @@ fn systemd_socket_activate_hands_corral_its_port() {
 }
 
 /// `assets/corral.service` and `assets/corral.socket`, as the README shows them, are units
-/// systemd accepts (with ExecStart pointing at this build).
+/// systemd accepts (with `ExecStart` pointing at this build).
 #[test]
 fn the_unit_files_in_assets_verify() {
     let Ok(analyze) = which("systemd-analyze") else {

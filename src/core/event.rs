@@ -129,7 +129,9 @@ pub enum ShutdownTrigger {
     /// Nobody reads headless output any more (EPIPE): stop as SIGPIPE would, but cleanly.
     StdoutClosed,
     /// `corral ctl shutdown [--force]`.
-    Control { force: bool },
+    Control {
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +155,9 @@ impl ShutdownTrigger {
     /// broken terminal or a panic arriving during a graceful stop must not cut it short.
     pub fn escalates(self) -> bool {
         match self {
-            ShutdownTrigger::Signal(s) => s == Signal::INT || s == Signal::TERM || s == Signal::QUIT,
+            ShutdownTrigger::Signal(s) => {
+                s == Signal::INT || s == Signal::TERM || s == Signal::QUIT
+            }
             ShutdownTrigger::Key(_) | ShutdownTrigger::Control { .. } => true,
             ShutdownTrigger::Hangup
             | ShutdownTrigger::TerminalError

@@ -258,10 +258,20 @@ fn keys_select_and_act_on_the_selected_worker() {
     press(&mut ui, &view, KeyCode::Char('g'));
     assert_eq!(ui.selected, 0);
     let quit = press(&mut ui, &view, KeyCode::Char('q'));
-    assert_eq!(quit, vec![Effect::Send(UiRequest::Quit(crate::core::ShutdownTrigger::Key(crate::core::QuitKey::Q)))]);
+    assert_eq!(
+        quit,
+        vec![Effect::Send(UiRequest::Quit(crate::core::ShutdownTrigger::Key(
+            crate::core::QuitKey::Q
+        )))]
+    );
     let ctrl_c =
         ui.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &view, Instant::now());
-    assert_eq!(ctrl_c, vec![Effect::Send(UiRequest::Quit(crate::core::ShutdownTrigger::Key(crate::core::QuitKey::CtrlC)))]);
+    assert_eq!(
+        ctrl_c,
+        vec![Effect::Send(UiRequest::Quit(crate::core::ShutdownTrigger::Key(
+            crate::core::QuitKey::CtrlC
+        )))]
+    );
     let ctrl_z =
         ui.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL), &view, Instant::now());
     assert_eq!(ctrl_z, vec![Effect::Suspend]);
