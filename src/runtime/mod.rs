@@ -4,6 +4,7 @@
 //! as long as corral.
 
 mod control_glue;
+mod control_view;
 mod dashboard;
 mod env;
 mod finish;
@@ -295,7 +296,7 @@ impl Runtime {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
-                _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
+                _ = frame.tick(), if self.wants_frames() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
                 _ = watchdog.tick(), if watchdog_every.is_some() => {
@@ -357,6 +358,9 @@ impl Runtime {
                 continue;
             };
             self.usage.insert(key, usage);
+            if let Some(d) = self.dashboard.as_mut() {
+                d.record_usage(key, &usage);
+            }
             self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
         }
     }
@@ -369,7 +373,8 @@ impl Runtime {
                 let facts =
                     self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
                 let log_path = crate::logging::log_path();
-                self.dashboard = Some(dashboard::Dashboard::new(slot, log_path, facts.collect()));
+                let d = dashboard::Dashboard::new(Some(slot), log_path, facts.collect());
+                self.dashboard = Some(d);
             }
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
@@ -404,20 +409,14 @@ impl Runtime {
             }
             UiRequest::Pane(request) => {
                 if let Some(d) = self.dashboard.as_mut() {
-                    d.request = request;
-                    d.dirty = true;
+                    d.set_request(request);
                 }
             }
-        }
-    }
-
-    fn publish(&mut self) {
-        let Some(d) = self.dashboard.as_mut() else { return };
-        let mut hub = self.hub.borrow_mut();
-        d.dirty |= std::mem::take(&mut hub.dirty);
-        if d.dirty {
-            let snapshot = self.core.snapshot(Instant::now());
-            d.publish(snapshot, &hub.logs, &self.usage, &self.names);
+            // Only an attached dashboard asks this way; the local one quits with `q`.
+            UiRequest::Shutdown => {
+                let trigger = ShutdownTrigger::Key(crate::core::QuitKey::Q);
+                self.pending.push_back(Input::Shutdown(trigger));
+            }
         }
     }
 
