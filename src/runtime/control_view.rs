@@ -47,6 +47,10 @@ impl Viewers {
         self.list.is_empty()
     }
 
+    fn any_dirty(&self) -> bool {
+        self.list.iter().any(|v| v.dirty)
+    }
+
     /// A `view` request: this client's viewer from now on (a second one replaces the first).
     fn subscribe(&mut self, client: &Rc<Client>, id: &Value, request: PaneRequest) {
         self.list.retain(|v| v.client.serial != client.serial);
@@ -124,10 +128,16 @@ impl Runtime {
         self.dashboard.as_ref().is_some_and(super::dashboard::Dashboard::has_local)
     }
 
-    /// Whether the frame tick has anyone to serve: an idle headless corral with nobody
-    /// attached does not wake 30 times a second.
-    pub(super) fn wants_frames(&self) -> bool {
-        self.dashboard_on() || self.control.as_ref().is_some_and(|c| !c.viewers.is_empty())
+    /// Whether a viewer is owed a frame: only then does the frame tick run, so an idle
+    /// corral wakes for frames about once a second (the rates), not 30 times, and one that
+    /// nobody looks at never.
+    pub(super) fn frame_owed(&self) -> bool {
+        let Some(d) = self.dashboard.as_ref() else { return false };
+        let viewers = self.control.as_ref().map(|c| &c.viewers);
+        let changed = d.dirty || self.hub.borrow().dirty;
+        let local = d.has_local() && (changed || d.local_dirty());
+        let remote = viewers.is_some_and(|v| !v.is_empty() && (changed || v.any_dirty()));
+        local || remote
     }
 
     /// The frame tick: a fresh view for every viewer owed one, built once per distinct pane.

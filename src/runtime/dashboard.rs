@@ -213,6 +213,11 @@ impl Dashboard {
         self.local.is_some()
     }
 
+    /// The local dashboard is owed a frame for its own reasons (its pane changed).
+    pub fn local_dirty(&self) -> bool {
+        self.local.as_ref().is_some_and(|l| l.dirty)
+    }
+
     /// The local dashboard's pane changed.
     pub fn set_request(&mut self, request: PaneRequest) {
         if let Some(local) = self.local.as_mut() {

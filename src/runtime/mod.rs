@@ -273,7 +273,8 @@ impl Runtime {
         let mut samples = self.start_sampler();
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         let mut frame = tokio::time::interval(FRAME);
-        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Polled only while a frame is owed: the first comes at once, the next FRAME later.
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let watchdog_every = self.notifier.as_ref().and_then(crate::fleet::Notifier::watchdog);
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
@@ -296,7 +297,7 @@ impl Runtime {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
-                _ = frame.tick(), if self.wants_frames() => self.publish(),
+                _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
                 _ = watchdog.tick(), if watchdog_every.is_some() => {
