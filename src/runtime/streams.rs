@@ -180,6 +180,10 @@ impl Reader {
     }
 
     /// Whether this is an event channel whose worker has sent heartbeats.
+    pub fn kind(&self) -> Kind {
+        self.state.borrow().kind
+    }
+
     pub fn heartbeats(&self) -> bool {
         let state = self.state.borrow();
         state.kind == Kind::Events && state.last_heartbeat.is_some()
