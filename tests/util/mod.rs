@@ -437,6 +437,44 @@ pub fn spawned(events: &[Value]) -> Vec<(u64, u32)> {
         .collect()
 }
 
+// ---- a small disk ----
+
+/// A 64 MiB tmpfs of the test's own, unmounted when dropped: a disk the test can fill.
+/// `None` (say why, and skip) where it cannot be mounted: without root, or in a sandbox.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount() -> Option<Tmpfs> {
+        if !is_root() {
+            eprintln!("skipped: needs root to mount a tmpfs");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
 // ---- files and ports ---------------------------------------------------------------------
 
 /// The lines of a `--marker` file: `(pid, generation)` per worker start.
