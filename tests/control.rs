@@ -104,8 +104,9 @@ fn ctl_actions_do_what_the_keys_do() {
         named(events, "scaled").iter().any(|e| e["workers"] == 4).then_some(())
     });
     assert!(ok(&corral, &["scale", "web", "1"]).contains("1 workers"));
-    corral.wait_for("scaled to 1", DEADLINE, |events| {
-        named(events, "scaled").iter().any(|e| e["workers"] == 1).then_some(())
+    corral.wait_for("scaled to 1, the other three gone", DEADLINE, |events| {
+        let gone = named(events, "exited").iter().filter(|e| e["reason"] == "scaled_down").count();
+        (named(events, "scaled").iter().any(|e| e["workers"] == 1) && gone == 3).then_some(())
     });
     let reload = ok(&corral, &["reload", "web"]);
     assert!(reload.contains("reloaded, 1 workers replaced"), "{reload}");
