@@ -7,8 +7,8 @@ use std::rc::Rc;
 use super::streams::{self, Kind, Reader};
 use super::{GenerationIo, Runtime};
 use crate::backend::{self, ExecSpec};
+use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
-use crate::headless::Stream;
 
 impl Runtime {
     pub(super) fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {

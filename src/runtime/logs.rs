@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use self::history::{History, Kind};
 
+use crate::core::Stream;
 use crate::core::WorkerKey;
-use crate::headless::Stream;
 
 /// Lines and events kept per worker (SPEC §9).
 pub const KEEP_ENTRIES: usize = 1000;

@@ -12,8 +12,9 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use super::hub::Hub;
+use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
-use crate::headless::{MessageKind, Record, Stream};
+use crate::headless::{MessageKind, Record};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
 
 /// Output lines longer than this are split into several.
