@@ -4,6 +4,7 @@
 //! checked later, with the command line's own checks, at the positions kept here.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,10 +40,10 @@ impl FileError {
     pub fn render(&self, file: &Path) -> String {
         let mut line = file.display().to_string();
         if let Some(Pos { line: l, column }) = self.pos {
-            line.push_str(&format!(":{l}:{column}"));
+            let _ = write!(line, ":{l}:{column}");
         }
         if !self.key.is_empty() {
-            line.push_str(&format!(": {}", self.key));
+            let _ = write!(line, ": {}", self.key);
         }
         format!("{line}: {}", self.message)
     }
@@ -97,7 +98,9 @@ pub struct Layer {
     pub ready_timeout: Option<Duration>,
     pub reload_settle: Option<Duration>,
     /// `Some(None)`: `"off"`, to undo a `[defaults]` value.
+    #[expect(clippy::option_option, reason = "unset, \"off\" and a value are three cases")]
     pub heartbeat_timeout: Option<Option<Duration>>,
+    #[expect(clippy::option_option, reason = "unset, \"off\" and a value are three cases")]
     pub max_memory: Option<Option<u64>>,
     pub node_ipc: Option<NodeIpcArg>,
 }

@@ -239,6 +239,7 @@ struct RunOpts {
     /// file's stem, else the group's name].
     #[arg(short = 'I', long, global = true, value_name = "NAME", value_parser = values::name)]
     instance: Option<String>,
+    #[expect(clippy::doc_markdown, reason = "clap's help text, shown as written")]
     /// The control socket [default: $XDG_RUNTIME_DIR/corral/NAME.sock, else
     /// /tmp/corral-UID/NAME.sock].
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "no_control")]
@@ -246,6 +247,7 @@ struct RunOpts {
     /// Serve no control socket (ctl and attach cannot reach this corral).
     #[arg(long, global = true)]
     no_control: bool,
+    #[expect(clippy::doc_markdown, reason = "clap's help text, shown as written")]
     /// Serve Prometheus/OpenMetrics text at http://ADDR/metrics: PORT (on 127.0.0.1),
     /// HOST:PORT or [V6]:PORT [default: off].
     #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
@@ -550,9 +552,8 @@ fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
     let mut specs: Vec<ListenSpec> = Vec::with_capacity(listen.len());
     for (i, l) in listen.iter().enumerate() {
         let name = match (&l.name, &l.addr) {
-            (Some(name), _) => name.clone(),
             // An inherited socket keeps the name it was handed with.
-            (None, ListenAddr::Inherited(name)) => name.clone(),
+            (Some(name), _) | (None, ListenAddr::Inherited(name)) => name.clone(),
             (None, _) => format!("listen{}", i + 1),
         };
         if specs.iter().any(|s| s.name == name) {

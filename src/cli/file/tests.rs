@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, reason = "a panic is how a test fails")]
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -93,9 +94,9 @@ node-ipc = true
     assert_eq!(l.listen.as_ref().unwrap()[0].text, "8080");
     assert_eq!(l.restart, Some(RestartArg::Never));
     assert_eq!(l.backoff, Some(Backoff { first: Duration::ZERO, max: Duration::ZERO }));
-    assert_eq!(l.min_uptime, Some(Duration::from_secs(60)));
+    assert_eq!(l.min_uptime, Some(Duration::from_mins(1)));
     assert_eq!(l.max_restarts, Some(5));
-    assert_eq!(l.restart_window, Some(Duration::from_secs(120)));
+    assert_eq!(l.restart_window, Some(Duration::from_mins(2)));
     assert_eq!(l.stop_signal, Some(Signal::INT));
     assert_eq!(l.kill_timeout, Some(Duration::ZERO));
     assert_eq!(l.cwd.as_ref().map(|c| c.0.clone()), Some("/srv".into()), "absolute as given");
@@ -236,7 +237,9 @@ fn columns_count_characters_not_bytes() {
 
 #[test]
 fn too_many_groups_are_refused() {
-    let text: String =
-        (0..=MAX_GROUPS).map(|i| format!("[group.g{i}]\ncommand = \"x\"\n")).collect();
+    let mut text = String::new();
+    for i in 0..=MAX_GROUPS {
+        let _ = write!(text, "[group.g{i}]\ncommand = \"x\"\n");
+    }
     assert!(err(&text).contains("too many groups: at most 256"));
 }
