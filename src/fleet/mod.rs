@@ -3,6 +3,7 @@
 //! the core decided.
 
 pub mod metrics;
+pub mod metrics_server;
 pub mod notify;
 
 pub use notify::Notifier;
