@@ -10,6 +10,7 @@ mod hub;
 mod keeper;
 mod listeners;
 pub mod logs;
+mod metrics_glue;
 mod notify_glue;
 mod procs;
 mod signals;
@@ -55,6 +56,8 @@ pub enum StartError {
         "listen = fd:{name}: no socket named '{name}' was handed to corral (LISTEN_FDNAMES: {known})"
     )]
     NoSuchInherited { name: String, known: String },
+    #[error(transparent)]
+    Metrics(#[from] metrics_glue::MetricsError),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -67,6 +70,7 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     let listeners = listeners::bind_all(&mut spec)?;
+    let metrics = metrics_glue::start(&spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
@@ -89,6 +93,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let mut runtime = Runtime::new(spec, listeners, headless, stdout_closed);
+        runtime.attach_metrics(metrics);
         Ok(runtime.run().await)
     })
 }
@@ -135,6 +140,8 @@ struct Runtime {
     ui_failed: bool,
     /// systemd's notification socket, when corral runs as a `Type=notify` service.
     notifier: Option<crate::fleet::Notifier>,
+    /// `--metrics`: the Prometheus endpoint's runtime side.
+    metrics: Option<metrics_glue::Metrics>,
 }
 
 fn headless(
@@ -201,6 +208,7 @@ impl Runtime {
             sample_targets: None,
             usage: HashMap::new(),
             notifier: crate::fleet::Notifier::from_env(),
+            metrics: None,
         }
     }
 
@@ -239,6 +247,7 @@ impl Runtime {
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
         held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let metrics_wanted = self.metrics_wanted();
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -267,6 +276,7 @@ impl Runtime {
                 _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
                     self.every_second();
                 }
+                () = metrics_glue::wanted(metrics_wanted.as_deref()) => self.publish_metrics(),
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
                     let now = Instant::now();
@@ -284,12 +294,13 @@ impl Runtime {
         }
     }
 
-    /// CPU and memory are sampled when something uses them: the dashboard or
-    /// `--max-memory`. An idle headless corral reads no `/proc` at all.
+    /// CPU and memory are sampled when something uses them: the dashboard,
+    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let needed = self.dashboard.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
+            || self.metrics.is_some();
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -469,6 +480,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
+        self.count_exit(event);
     }
 
     fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
