@@ -15,6 +15,7 @@ mod environment;
 mod fleet;
 mod hygiene;
 mod jobcontrol;
+mod metrics;
 mod node;
 mod output;
 mod processes;
