@@ -52,18 +52,17 @@ fn has(text: &str, line: &str) -> bool {
 fn every_series_carries_instance_group_and_worker() {
     let t = text(model());
     for line in [
-        r#"corral_worker_up{instance="shop",group="web",worker="1"} 1.0"#,
-        r#"corral_worker_up{instance="shop",group="web",worker="2"} 0.0"#,
+        r#"corral_worker_up{instance="shop",group="web",worker="1"} 1"#,
+        r#"corral_worker_up{instance="shop",group="web",worker="2"} 0"#,
         r#"corral_worker_restarts_total{instance="shop",group="web",worker="1"} 3"#,
         r#"corral_worker_uptime_seconds{instance="shop",group="web",worker="1"} 12.5"#,
         r#"corral_worker_cpu_ratio{instance="shop",group="web",worker="1"} 0.25"#,
-        r#"corral_worker_memory_bytes{instance="shop",group="web",worker="1"} 4096.0"#,
-        r#"corral_worker_state{instance="shop",group="web",worker="1",state="running"} 1.0"#,
-        r#"corral_worker_state{instance="shop",group="web",worker="2",state="backoff"} 1.0"#,
-        r#"corral_worker_state{instance="shop",group="web",worker="2",state="running"} 0.0"#,
-        r#"corral_worker_metric{instance="shop",group="web",worker="1",name="requests"} 17.0"#,
+        r#"corral_worker_memory_bytes{instance="shop",group="web",worker="1"} 4096"#,
+        r#"corral_worker_state{instance="shop",group="web",worker="1",state="running"} 1"#,
+        r#"corral_worker_state{instance="shop",group="web",worker="2",state="backoff"} 1"#,
+        r#"corral_worker_metric{instance="shop",group="web",worker="1",name="requests"} 17"#,
         r#"corral_worker_metrics_dropped_total{instance="shop",group="web",worker="2"} 0"#,
-        r#"corral_group_workers{instance="shop",group="web"} 2.0"#,
+        r#"corral_group_workers{instance="shop",group="web"} 2"#,
         r#"corral_exits_total{instance="shop",group="web",reason="crashed"} 3"#,
         r#"corral_exits_total{instance="shop",group="web",reason="shutdown"} 0"#,
         r#"corral_messages_total{instance="shop",group="web"} 40"#,
@@ -84,10 +83,10 @@ fn a_worker_not_yet_measured_has_no_cpu_or_memory_sample() {
 }
 
 #[test]
-fn one_series_per_state_and_per_reason() {
+fn one_state_series_per_worker_and_one_exit_series_per_reason() {
     let t = text(model());
     let states = t.lines().filter(|l| l.starts_with("corral_worker_state{")).count();
-    assert_eq!(states, 2 * STATES.len());
+    assert_eq!(states, 2, "the current state only\n{t}");
     let exits = t.lines().filter(|l| l.starts_with("corral_exits_total{")).count();
     assert_eq!(exits, EXIT_REASONS.len());
 }
@@ -99,8 +98,28 @@ fn label_values_from_workers_are_escaped() {
     m.workers[0].metrics = vec![("we\"ird\\name\nx".into(), 1.0), ("nan".into(), f64::NAN)];
     let t = text(m);
     assert!(t.contains(r#"instance="a\"b""#), "{t}");
-    assert!(t.contains(r#"name="we\"ird\\name\nx"} 1.0"#), "{t}");
+    assert!(t.contains(r#"name="we\"ird\\name\nx"} 1"#), "{t}");
     assert!(!t.contains(r#"name="nan""#), "a value that is not a number is left out");
+}
+
+#[test]
+fn integral_values_are_written_as_integers() {
+    let mut m = model();
+    m.workers[0].metrics = vec![("big".into(), 1e300), ("neg".into(), -3.0), ("half".into(), 0.5)];
+    let t = text(m);
+    let value = |name: &str| {
+        let prefix = format!(
+            r#"corral_worker_metric{{instance="shop",group="web",worker="1",name="{name}"}} "#
+        );
+        t.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map(str::to_string)
+    };
+    assert_eq!(value("neg").as_deref(), Some("-3"));
+    assert_eq!(value("half").as_deref(), Some("0.5"));
+    assert_eq!(
+        value("big").and_then(|v| v.parse::<f64>().ok()),
+        Some(1e300),
+        "a float beyond 2^53"
+    );
 }
 
 #[test]
