@@ -78,11 +78,16 @@ impl Runtime {
         }
     }
 
+    /// The loop's whole share of a scrape (at most once a second): its time is logged at
+    /// debug level, so the cost on supervision can be watched (`benches/metrics_scrape.rs`).
     pub(super) fn publish_metrics(&mut self) {
         let Some(m) = self.metrics.as_ref() else { return };
-        let snapshot = self.core.snapshot(Instant::now());
+        let started = Instant::now();
+        let snapshot = self.core.snapshot(started);
         let model = build(&m.instance, &snapshot, &self.hub.borrow().logs, &self.usage, &m.exits);
         m.publisher.publish(model);
+        let took_us = started.elapsed().as_micros();
+        tracing::debug!(workers = snapshot.workers.len(), took_us, "metrics model published");
     }
 }
 
