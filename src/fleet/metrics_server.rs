@@ -148,11 +148,13 @@ struct Open {
 async fn serve(listener: TcpListener, scrapes: Rc<Scrapes>) {
     let mut tasks = JoinSet::new();
     let mut open: VecDeque<Open> = VecDeque::with_capacity(MAX_CONNECTIONS + 1);
+    let mut last_error = None;
     loop {
         tokio::select! {
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    last_error = None;
                     open.retain(|o| !o.task.is_finished());
                     if open.len() >= MAX_CONNECTIONS && !evict_idle(&mut open) {
                         drop(stream); // every one is mid-answer: this one must wait its turn
@@ -166,7 +168,11 @@ async fn serve(listener: TcpListener, scrapes: Rc<Scrapes>) {
                 }
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
-                    tracing::warn!("metrics: accept failed: {e}; retrying");
+                    // Said once per kind of error, not ten times a second while it lasts.
+                    if last_error != e.raw_os_error() {
+                        tracing::warn!("metrics: accept failed: {e}; retrying");
+                        last_error = e.raw_os_error();
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
