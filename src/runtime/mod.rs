@@ -12,6 +12,7 @@ mod hub;
 mod keeper;
 mod listeners;
 pub mod logs;
+mod metrics_glue;
 mod notify_glue;
 mod procs;
 mod signals;
@@ -64,6 +65,8 @@ pub enum StartError {
     NoSuchInherited { name: String, known: String },
     #[error(transparent)]
     Logs(#[from] crate::sinks::logfiles::StartFailure),
+    #[error(transparent)]
+    Metrics(#[from] metrics_glue::MetricsError),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -80,6 +83,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
         None => None,
     };
+    let metrics = metrics_glue::start(&spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
@@ -118,6 +122,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
             // `ctl logs` and `status` read what the dashboard would show.
             runtime.hub.borrow_mut().logs = logs::Logs::new(true);
         }
+        runtime.attach_metrics(metrics);
         Ok(runtime.run().await)
     })
 }
@@ -167,6 +172,8 @@ struct Runtime {
     /// The control socket and its clients (SPEC §12).
     control: Option<control_glue::Control>,
     instance: String,
+    /// `--metrics`: the Prometheus endpoint's runtime side.
+    metrics: Option<metrics_glue::Metrics>,
 }
 
 fn headless(
@@ -238,6 +245,7 @@ impl Runtime {
             notifier: crate::fleet::Notifier::from_env(),
             control: None,
             instance,
+            metrics: None,
         }
     }
 
@@ -278,6 +286,7 @@ impl Runtime {
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
         held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let metrics_wanted = self.metrics_wanted();
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -309,6 +318,7 @@ impl Runtime {
                 _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
                     self.every_second();
                 }
+                () = metrics_glue::wanted(metrics_wanted.as_deref()) => self.publish_metrics(),
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
                     let now = Instant::now();
@@ -326,14 +336,15 @@ impl Runtime {
         }
     }
 
-    /// CPU and memory are sampled when something uses them: the dashboard or
-    /// `--max-memory`. An idle headless corral reads no `/proc` at all.
+    /// CPU and memory are sampled when something uses them: the dashboard,
+    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         // `ctl status` shows CPU and memory as the dashboard does.
         let needed = self.dashboard.is_some()
             || self.control.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
+            || self.metrics.is_some();
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -518,6 +529,7 @@ impl Runtime {
         }
         self.notify_event(&event.kind);
         self.control_event(event.scope, &event.kind);
+        self.count_exit(event);
     }
 }
 
