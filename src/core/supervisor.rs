@@ -17,6 +17,7 @@ mod reload;
 mod restart;
 mod scale;
 mod stop;
+mod user;
 mod view;
 
 use restart::{check_heartbeat, decide_restart, finish, spawn, start_fresh};
@@ -418,55 +419,6 @@ impl Supervisor {
                 TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
             }
         });
-    }
-
-    fn on_user(&mut self, now: Instant, action: &UserAction) {
-        match *action {
-            UserAction::Kill(key) => self.with_slot(now, key, |slot, cx| {
-                if slot.is_live() {
-                    request_stop(slot, cx, ExitReason::KilledByUser, How::Kill, After::Policy);
-                }
-            }),
-            UserAction::Restart(key) => self.with_slot(now, key, |slot, cx| {
-                if slot.is_live() {
-                    request_stop(
-                        slot,
-                        cx,
-                        ExitReason::RestartedByUser,
-                        How::Graceful,
-                        After::RestartNow,
-                    );
-                } else if !cx.shutting_down && !slot.retiring {
-                    start_fresh(slot, cx);
-                }
-            }),
-            UserAction::Stop(key) => self.with_slot(now, key, stop_slot),
-            UserAction::Start(key) => self.with_slot(now, key, |slot, cx| {
-                if !slot.is_live() && !cx.shutting_down && !slot.retiring {
-                    start_fresh(slot, cx);
-                }
-            }),
-            UserAction::ToggleStop(key) => self.with_slot(now, key, |slot, cx| {
-                let stopping_for_good = match &mut slot.phase {
-                    Phase::Live(run) => run.stop.is_some_and(|s| s.then == After::Stay),
-                    Phase::Waiting { .. } => false,
-                    Phase::Stopped | Phase::GaveUp => true,
-                };
-                if !stopping_for_good {
-                    stop_slot(slot, cx);
-                } else if let Phase::Live(run) = &mut slot.phase {
-                    // `s` again while it stops: start it once it is down.
-                    if let (Some(stop), false) = (run.stop.as_mut(), cx.shutting_down) {
-                        stop.then = After::RestartNow;
-                    }
-                } else if !cx.shutting_down && !slot.retiring {
-                    start_fresh(slot, cx);
-                }
-            }),
-            UserAction::Reload(group) => self.start_reload(now, group),
-            UserAction::ScaleUp(group) => self.scale_up(now, group),
-            UserAction::ScaleDown(group) => self.scale_down(now, group),
-        }
     }
 
     fn sweep_retired(&mut self) {
