@@ -40,20 +40,7 @@ pub struct GroupInfo {
     pub listen: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
+pub use crate::core::Stream;
 
 /// One thing to report.
 pub enum Record<'a> {

@@ -173,17 +173,7 @@ impl Channel {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, value: &impl Serialize) -> io::Result<()> {
-        let value = serde_json::to_value(value)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        if let Some(cmd) = value.get("cmd").and_then(serde_json::Value::as_str)
-            && cmd.starts_with("NODE_")
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cmd {cmd:?}: NODE_ commands are reserved for Node"),
-            ));
-        }
-        self.write_message(&value)
+        self.write_message(value)
     }
 
     fn write_message(&self, message: &impl Serialize) -> io::Result<()> {
@@ -191,14 +181,7 @@ impl Channel {
         // cleared here anyway.
         let mut line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
         line.clear();
-        serde_json::to_writer(&mut *line, message)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // Compact JSON escapes newlines inside strings, so a raw one can only be whitespace
-        // (from a hand-written `RawValue`); a space keeps the value and the framing intact.
-        for byte in line.iter_mut().filter(|b| **b == b'\n') {
-            *byte = b' ';
-        }
-        line.push(b'\n');
+        crate::protocol::encode(&mut line, message).map_err(invalid)?;
         self.send_all(&line)
     }
 
@@ -252,23 +235,7 @@ impl Buffered<'_> {
     /// Queues one message (the same rules as [`Channel::send`]); writes the batch once it
     /// is full.
     pub fn send(&mut self, value: &impl Serialize) -> io::Result<()> {
-        let start = self.batch.len();
-        if let Err(e) = serde_json::to_writer(&mut self.batch, value) {
-            self.batch.truncate(start);
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
-        }
-        let line = &mut self.batch[start..];
-        if memchr::memmem::find(line, b"\"cmd\":\"NODE_").is_some() {
-            self.batch.truncate(start);
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "NODE_ commands are reserved for Node",
-            ));
-        }
-        for byte in line.iter_mut().filter(|b| **b == b'\n') {
-            *byte = b' ';
-        }
-        self.batch.push(b'\n');
+        crate::protocol::encode(&mut self.batch, value).map_err(invalid)?;
         if self.batch.len() >= BATCH_BYTES { self.flush() } else { Ok(()) }
     }
 
@@ -301,6 +268,10 @@ impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()
     }
+}
+
+fn invalid(e: crate::protocol::EncodeError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 /// Parses an fd number from the environment. Fds 0–2 are refused: the channel owns its fd,

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -128,33 +127,11 @@ fn the_dashboard_writes_the_log_files_too() {
     assert!(corral_log.contains("corral   stopped, exit code 0"), "{corral_log}");
 }
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_under_the_log_dir_holds_workers_back_and_stops_nothing() {
     // Needs root for a small tmpfs; CI runs as root.
-    if !crate::util::is_root() {
-        eprintln!("skipped: needs root to mount a tmpfs");
-        return;
-    }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mnt = tmp.path();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here");
-        return;
-    }
-    let _unmount = Unmount(mnt.to_path_buf());
+    let Some(disk) = crate::util::Tmpfs::mount() else { return };
+    let mnt = disk.path();
     let dir = mnt.join("logs");
     fs::create_dir(&dir).expect("mkdir");
     let filler = mnt.join("filler");

@@ -21,6 +21,7 @@ mod hygiene;
 mod jobcontrol;
 mod logfiles;
 mod logfiles_flow;
+mod metrics;
 mod node;
 mod output;
 mod processes;

@@ -182,23 +182,8 @@ fn a_full_disk_holds_output_back_and_stops_nothing() {
 #[test]
 fn output_resumes_when_the_disk_has_room_again() {
     // Needs root for a small tmpfs; CI runs as root.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to mount a tmpfs");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mnt = dir.path();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here");
-        return;
-    }
-    let _unmount = Unmount(mnt.to_path_buf());
+    let Some(disk) = crate::util::Tmpfs::mount() else { return };
+    let mnt = disk.path();
     // Fill the disk, leaving no room for corral's output.
     let filler = mnt.join("filler");
     let _ = Command::new("dd")
@@ -222,14 +207,6 @@ fn output_resumes_when_the_disk_has_room_again() {
     let events = events(&fs::read_to_string(mnt.join("out.json")).expect("read"));
     assert_all_numbers(&output_lines(&events), 300_000);
     assert_ends_cleanly(&events);
-}
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
                 file.log_format =
                     Some(at.choice(&[("text", FormatArg::Text), ("json", FormatArg::Json)])?);
             }
-            "defaults" => file.defaults = layer(&at, false)?.0,
+            "defaults" => file.defaults = group::layer(&at, false)?.0,
             "group" => groups = Some(at),
             _ => {
                 return Err(at.unknown_key(
@@ -197,7 +197,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
         if file.groups.len() == MAX_GROUPS {
             return Err(at.fail_at_key(&format!("too many groups: at most {MAX_GROUPS}")));
         }
-        let (layer, command) = layer(&at, true)?;
+        let (layer, command) = group::layer(&at, true)?;
         let Some((command, command_at)) = command else {
             return Err(at.fail_at_key(
                 "missing key 'command': expected the program to run, \
@@ -363,166 +363,6 @@ impl<'a, 'i> Here<'a, 'i> {
     }
 }
 
-/// Reads a group's table (or `[defaults]`, which takes every key but `command`).
-fn layer(
-    at: &Here<'_, '_>,
-    is_group: bool,
-) -> Result<(Layer, Option<(FileCommand, Pos)>), FileError> {
-    let mut layer = Layer::default();
-    let mut command = None;
-    for (key, value) in at.table()? {
-        let name = key.get_ref().as_ref();
-        let here = at.child(name, value, key.span());
-        match name {
-            "command" if is_group => command = Some((file_command(&here)?, here.pos())),
-            "workers" => {
-                let max = values::MAX_WORKERS;
-                layer.workers = Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
-            }
-            "listen" => layer.listen = Some(listen(&here)?),
-            "restart" => {
-                layer.restart = Some(here.choice(&[
-                    ("always", RestartArg::Always),
-                    ("on-failure", RestartArg::OnFailure),
-                    ("never", RestartArg::Never),
-                ])?);
-            }
-            "backoff" => {
-                let what = "a string like \"100ms..30s\", \"1s\" or \"0\"";
-                let text = here.text_or_int(what)?;
-                layer.backoff = Some(
-                    values::backoff(&text)
-                        .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                );
-            }
-            "min-uptime" => layer.min_uptime = Some(here.duration(false)?),
-            "max-restarts" => {
-                layer.max_restarts =
-                    Some(here.int(0, u64::from(u32::MAX), "0 (never give up) or above")? as u32);
-            }
-            "restart-window" => layer.restart_window = Some(here.duration(true)?),
-            "stop-signal" => {
-                let what = "a signal name or number like \"TERM\", \"SIGINT\" or 2";
-                let text = here.text_or_int(what)?;
-                layer.stop_signal = Some(
-                    values::signal(&text)
-                        .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                );
-            }
-            "kill-timeout" => layer.kill_timeout = Some(here.duration(false)?),
-            "cwd" => layer.cwd = Some(here.path()?),
-            "env" => layer.env = env(&here)?,
-            "wait-ready" => layer.wait_ready = Some(here.bool()?),
-            "ready-timeout" => layer.ready_timeout = Some(here.duration(true)?),
-            "reload-settle" => layer.reload_settle = Some(here.duration(false)?),
-            "heartbeat-timeout" => layer.heartbeat_timeout = Some(here.optional_duration()?),
-            "max-memory" => {
-                let what = "a size like \"512MiB\" or \"1G\", or \"off\"";
-                let text = here.text_or_int(what)?;
-                layer.max_memory = if text == "off" {
-                    Some(None)
-                } else {
-                    Some(Some(
-                        values::memory_size(&text)
-                            .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                    ))
-                };
-            }
-            "node-ipc" => {
-                layer.node_ipc = Some(match here.value.get_ref() {
-                    DeValue::Boolean(true) => NodeIpcArg::On,
-                    DeValue::Boolean(false) => NodeIpcArg::Off,
-                    _ => here.choice(&[
-                        ("auto", NodeIpcArg::Auto),
-                        ("on", NodeIpcArg::On),
-                        ("off", NodeIpcArg::Off),
-                    ])?,
-                });
-            }
-            "command" => {
-                return Err(here
-                    .fail_at_key("'command' belongs in a [group.NAME] table, not in [defaults]"));
-            }
-            "name" if is_group => {
-                return Err(here.fail_at_key(
-                    "unknown key: a group's name is its table's name ([group.NAME])",
-                ));
-            }
-            _ => {
-                let expected = format!("one of {}", GROUP_KEYS.join(", "));
-                return Err(here.unknown_key(GROUP_KEYS, &expected));
-            }
-        }
-    }
-    Ok((layer, command))
-}
-
-fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
-    let what = "an array of strings like [\"node\", \"server.js\"] or a string run by /bin/sh -c";
-    match at.value.get_ref() {
-        DeValue::String(s) if !s.trim().is_empty() => Ok(FileCommand::Shell(s.to_string())),
-        DeValue::Array(items) if !items.is_empty() => {
-            let mut argv = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let here = at.child(&i.to_string(), item, item.span());
-                argv.push(here.str("a string")?.to_string());
-            }
-            if argv[0].is_empty() {
-                return Err(at.expected("a program name or path as the first element"));
-            }
-            Ok(FileCommand::Argv(argv))
-        }
-        _ => Err(at.expected(what)),
-    }
-}
-
-fn listen(at: &Here<'_, '_>) -> Result<Vec<Listen>, FileError> {
-    let what = "an array of addresses like [\"3000\", \"127.0.0.1:8080\", \"unix:/run/app.sock\"]";
-    let items: Vec<&Spanned<DeValue<'_>>> = match at.value.get_ref() {
-        DeValue::Array(items) => items.iter().collect(),
-        DeValue::String(_) => vec![at.value],
-        _ => return Err(at.expected(what)),
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let here = at.child(&i.to_string(), item, item.span());
-        let text = match item.get_ref() {
-            DeValue::String(s) => s.to_string(),
-            DeValue::Integer(n) if n.radix() == 10 => n.as_str().to_string(),
-            _ => return Err(here.expected("an address string like \"3000\" or \"127.0.0.1:8080\"")),
-        };
-        out.push(
-            values::listen(&text)
-                .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-        );
-    }
-    Ok(out)
-}
-
-/// `env = { NODE_ENV = "production", PORT = 3000 }`: numbers and booleans as written.
-fn env(at: &Here<'_, '_>) -> Result<Vec<(OsString, OsString)>, FileError> {
-    let mut out = Vec::new();
-    for (key, value) in at.table()? {
-        let name = key.get_ref().as_ref();
-        let here = at.child(name, value, key.span());
-        if name.is_empty() || name.contains(['=', '\0']) {
-            return Err(here.fail_at_key("a variable name may not be empty or contain '=' or NUL"));
-        }
-        let text = match value.get_ref() {
-            DeValue::String(s) => s.to_string(),
-            DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) => {
-                at.cx.text.get(value.span()).unwrap_or("").trim().to_string()
-            }
-            _ => return Err(here.expected("a string, number or boolean")),
-        };
-        if text.contains('\0') {
-            return Err(here.expected("a value without NUL bytes"));
-        }
-        out.push((OsString::from(name), OsString::from(text)));
-    }
-    Ok(out)
-}
-
 /// Line and column (in characters) of byte `offset`, both from 1.
 fn position(text: &str, offset: usize) -> Pos {
     let before = text.get(..offset).unwrap_or(text);
@@ -532,5 +372,6 @@ fn position(text: &str, offset: usize) -> Pos {
     Pos { line, column }
 }
 
+mod group;
 #[cfg(test)]
 mod tests;

@@ -4,15 +4,16 @@
 
 mod attach;
 mod config_run;
+mod ctl;
 mod demo;
 mod file;
+mod opts;
 mod resolve;
 pub(crate) mod values;
 
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -21,9 +22,9 @@ use clap_complete::Shell;
 use crate::config::{
     CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
 };
-use crate::core::{Backoff, Policy, RestartPolicy};
-use crate::signal::Signal;
-use values::{CrashAfter, EnvParser, Listen};
+use crate::core::{Policy, RestartPolicy};
+use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts};
+use values::{CrashAfter, Listen};
 
 /// What a successful parse asks the program to do.
 #[derive(Debug)]
@@ -101,77 +102,6 @@ enum Sub {
     External(Vec<OsString>),
 }
 
-/// Control a running corral from another terminal (its control socket).
-///
-/// TARGET is a worker id (web.2), a group (web) or all. With several instances running,
-/// -I NAME chooses one. Exit 0 on success, 1 when the command failed, 2 on a usage error or
-/// when no instance can be reached.
-// Parsed on its own, not as a subcommand of the run's options: `ctl logs -n` is not `--name`.
-#[derive(Parser, Debug)]
-#[command(name = "corral ctl", bin_name = "corral ctl", color = ColorChoice::Never, version)]
-struct CtlCli {
-    /// The instance to control [default: the only one running].
-    #[arg(short = 'I', long, value_name = "NAME", value_parser = values::name, global = true)]
-    instance: Option<String>,
-    /// The control socket to use instead of finding the instance's.
-    #[arg(long, value_name = "PATH", global = true)]
-    control: Option<PathBuf>,
-    #[command(subcommand)]
-    command: CtlSub,
-}
-
-#[derive(Subcommand, Debug)]
-enum CtlSub {
-    /// The running instances of this user: name, pid, groups, uptime, socket.
-    Ls {
-        #[arg(long)]
-        json: bool,
-    },
-    /// One row per worker, the dashboard's columns.
-    Status {
-        /// An array of objects instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// SIGKILL a worker (web.2), a group (web) or all; the restart policy decides what follows.
-    Kill { target: String },
-    /// Stop gracefully and start again at once: a worker, a group or all.
-    Restart { target: String },
-    /// Stop gracefully and stay stopped: a worker, a group or all.
-    Stop { target: String },
-    /// Start stopped (or given-up) workers: a worker, a group or all.
-    Start { target: String },
-    /// Set a group's worker count: N, +K or -K.
-    Scale {
-        group: String,
-        #[arg(allow_hyphen_values = true, value_name = "N|+K|-K")]
-        count: String,
-    },
-    /// Rolling reload of a group or all; waits for the result (exit 1 if it failed).
-    Reload { target: String },
-    /// The last N output lines (of TARGET, else everyone's), then follow with -f.
-    Logs {
-        #[arg(short, long)]
-        follow: bool,
-        #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
-        lines: usize,
-        /// Headless JSON objects instead of text lines.
-        #[arg(long)]
-        json: bool,
-        target: Option<String>,
-    },
-    /// The events kept, as headless JSON objects, then follow with -f.
-    Events {
-        #[arg(short, long)]
-        follow: bool,
-    },
-    /// Graceful shutdown; waits until corral has stopped. --force: SIGKILL every worker.
-    Shutdown {
-        #[arg(long)]
-        force: bool,
-    },
-}
-
 #[derive(Args, Debug)]
 struct DemoArgs {
     /// The port the workers share on 127.0.0.1.
@@ -195,165 +125,6 @@ struct DemoArgs {
     jobs: u32,
 }
 
-/// Options of a run, accepted before or after `demo`.
-// Options that take a number or a duration have `allow_hyphen_values`: `-w -1` then reaches
-// the value parser and is refused by name, instead of `-1` looking like an unknown flag.
-#[derive(Args, Clone, Debug)]
-struct RunOpts {
-    /// Workers in the group, 1 to 4096 [default: number of CPUs; 2 for demo].
-    #[arg(
-        short, long, global = true, value_name = "N",
-        value_parser = values::workers, allow_hyphen_values = true,
-    )]
-    workers: Option<u32>,
-    /// Group name, used in worker ids (web.2) [default: COMMAND's file name; web for demo].
-    #[arg(short, long, global = true, value_name = "NAME", value_parser = values::name)]
-    name: Option<String>,
-    /// Bind a socket once and hand it to every worker: [NAME=]PORT, HOST:PORT, [V6]:PORT or
-    /// unix:PATH (repeatable; names default to listen1, listen2, ...).
-    #[arg(short, long, global = true, value_name = "ADDR", value_parser = values::listen)]
-    listen: Vec<Listen>,
-    /// When to restart a worker that exited; on-failure means after a non-zero exit or a signal.
-    #[arg(long, global = true, value_name = "POLICY", default_value = "always")]
-    restart: RestartArg,
-    /// Delay before restarting a worker that ran less than --min-uptime: D..MAX doubles from D
-    /// up to MAX, one value is fixed, 0 restarts at once.
-    #[arg(
-        long, global = true, value_name = "D[..MAX]", default_value = "100ms..30s",
-        value_parser = values::backoff, allow_hyphen_values = true,
-    )]
-    backoff: Backoff,
-    /// A run this long counts as stable: the backoff starts again from its first step.
-    #[arg(
-        long, global = true, value_name = "D", default_value = "10s",
-        value_parser = values::duration, allow_hyphen_values = true,
-    )]
-    min_uptime: Duration,
-    /// Give a worker up after N automatic restarts within --restart-window (0 = never).
-    #[arg(
-        long, global = true, value_name = "N", default_value_t = 0,
-        value_parser = values::max_restarts, allow_hyphen_values = true,
-    )]
-    max_restarts: u32,
-    /// The window for --max-restarts.
-    #[arg(
-        long, global = true, value_name = "D", default_value = "60s",
-        value_parser = values::positive_duration, allow_hyphen_values = true,
-    )]
-    restart_window: Duration,
-    /// Signal for a graceful stop (TERM, SIGINT, 2, ...).
-    #[arg(
-        long, global = true, value_name = "SIG", default_value = "SIGTERM",
-        value_parser = values::signal, allow_hyphen_values = true,
-    )]
-    stop_signal: Signal,
-    /// Grace after the stop signal before SIGKILL.
-    #[arg(
-        long, global = true, value_name = "D", default_value = "5s",
-        value_parser = values::duration, allow_hyphen_values = true,
-    )]
-    kill_timeout: Duration,
-    /// Working directory of the workers [default: corral's].
-    #[arg(long, global = true, value_name = "DIR")]
-    cwd: Option<PathBuf>,
-    /// Extra environment for the workers (repeatable).
-    #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
-    env: Vec<(OsString, OsString)>,
-    /// A worker is `starting` until it sends `ready` on its event channel.
-    #[arg(long, global = true)]
-    wait_ready: bool,
-    /// With --wait-ready, a worker not ready by then is killed and counts as failed.
-    #[arg(
-        long, global = true, value_name = "D", default_value = "30s",
-        value_parser = values::positive_duration, allow_hyphen_values = true,
-    )]
-    ready_timeout: Duration,
-    /// Rolling reload without --wait-ready: a replacement must stay up this long before the
-    /// worker it replaces is stopped; one that dies sooner fails the reload (0 = hand over
-    /// at once).
-    #[arg(
-        long, global = true, value_name = "D", default_value = "2s",
-        value_parser = values::duration,
-    )]
-    reload_settle: Duration,
-    /// A worker that sent a heartbeat and then none for D is killed (SIGABRT, then SIGKILL
-    /// after --kill-timeout) and restarted [default: off].
-    #[arg(
-        long, global = true, value_name = "D",
-        value_parser = values::positive_duration, allow_hyphen_values = true,
-    )]
-    heartbeat_timeout: Option<Duration>,
-    /// Restart a worker whose resident memory (its whole process tree) stays above SIZE for
-    /// two one-second samples: 512MiB, 1G [default: off].
-    #[arg(
-        long, global = true, value_name = "SIZE",
-        value_parser = values::memory_size, allow_hyphen_values = true,
-    )]
-    max_memory: Option<u64>,
-    /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
-    /// unmodified Node worker's messages reach corral; auto = when COMMAND is node, nodejs
-    /// or bun.
-    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
-    node_ipc: NodeIpcArg,
-    /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
-    #[arg(long, global = true)]
-    no_ui: bool,
-    /// Format of the headless output.
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
-    log_format: FormatArg,
-    /// Write corral's events to DIR/corral.log and each worker's output to
-    /// DIR/GROUP.N.log, rotated daily.
-    #[arg(long, global = true, value_name = "DIR")]
-    log_dir: Option<PathBuf>,
-    /// Rotated files kept per log file in --log-dir.
-    #[arg(
-        long, global = true, value_name = "N", default_value_t = crate::config::DEFAULT_LOG_KEEP,
-        value_parser = values::log_keep, allow_hyphen_values = true,
-    )]
-    log_keep: u32,
-    /// This corral's name, for ctl/attach and its control socket [default: the config
-    /// file's stem, else the group's name].
-    #[arg(short = 'I', long, global = true, value_name = "NAME", value_parser = values::name)]
-    instance: Option<String>,
-    /// The control socket [default: `$XDG_RUNTIME_DIR/corral/NAME.sock`, else
-    /// `/tmp/corral-UID/NAME.sock`].
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "no_control")]
-    control: Option<PathBuf>,
-    /// Serve no control socket (ctl and attach cannot reach this corral).
-    #[arg(long, global = true)]
-    no_control: bool,
-    /// Serve Prometheus/OpenMetrics text at `http://ADDR/metrics`: PORT (on 127.0.0.1),
-    /// HOST:PORT or [V6]:PORT [default: off].
-    #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
-    metrics: Option<std::net::SocketAddr>,
-    /// More of corral's own diagnostics (repeatable).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Less of corral's own diagnostics (repeatable).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    quiet: u8,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum RestartArg {
-    Always,
-    OnFailure,
-    Never,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum NodeIpcArg {
-    Auto,
-    On,
-    Off,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum FormatArg {
-    Text,
-    Json,
-}
-
 /// Parses `args` (including `argv[0]`) and checks them against the file system.
 pub fn parse_from<I, T>(args: I) -> Result<Invocation, CliExit>
 where
@@ -362,7 +133,7 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     if args.get(1).is_some_and(|a| a == "ctl") {
-        return parse_ctl(&args[1..]);
+        return ctl::parse(&args[1..]);
     }
     if args.get(1).is_some_and(|a| a == "attach") {
         return attach::parse(&args[1..]);
@@ -523,48 +294,6 @@ fn clap_exit(err: &clap::Error) -> CliExit {
         line = format!("{line}: expected one of {}", valid.join(", "));
     }
     CliExit::usage(line.strip_prefix("error: ").unwrap_or(&line))
-}
-
-fn parse_ctl(args: &[OsString]) -> Result<Invocation, CliExit> {
-    let cli = CtlCli::try_parse_from(args).map_err(|e| clap_exit(&e))?;
-    let command = ctl_command(cli.command)?;
-    let ctl = crate::control::client::Ctl { instance: cli.instance, control: cli.control, command };
-    Ok(Invocation::Ctl(ctl))
-}
-
-fn ctl_command(sub: CtlSub) -> Result<crate::control::client::CtlCommand, CliExit> {
-    use crate::control::client::CtlCommand as C;
-    Ok(match sub {
-        CtlSub::Ls { json } => C::Ls { json },
-        CtlSub::Status { json } => C::Status { json },
-        CtlSub::Kill { target } => C::Act { verb: "kill", target },
-        CtlSub::Restart { target } => C::Act { verb: "restart", target },
-        CtlSub::Stop { target } => C::Act { verb: "stop", target },
-        CtlSub::Start { target } => C::Act { verb: "start", target },
-        CtlSub::Scale { group, count } => {
-            let bad = || {
-                CliExit::usage(format!(
-                    "invalid value '{count}' for 'scale': expected N (1 to {}), +K or -K",
-                    values::MAX_WORKERS
-                ))
-            };
-            if let Some(rest) = count.strip_prefix(['+', '-']) {
-                let k: i64 = rest.parse().map_err(|_| bad())?;
-                let delta = if count.starts_with('-') { -k } else { k };
-                C::Scale { group, workers: None, delta: Some(delta) }
-            } else {
-                C::Scale {
-                    group,
-                    workers: Some(values::workers(&count).map_err(|_| bad())?),
-                    delta: None,
-                }
-            }
-        }
-        CtlSub::Reload { target } => C::Reload { target },
-        CtlSub::Logs { follow, lines, json, target } => C::Logs { follow, lines, target, json },
-        CtlSub::Events { follow } => C::Events { follow },
-        CtlSub::Shutdown { force } => C::Shutdown { force },
-    })
 }
 
 /// `completions` takes no run options; accepting them silently would hide a typo'd command.

@@ -140,6 +140,9 @@ fn read_frames(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break Some(crate::backend::describe(&e)),
         }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue; // the server's probe of a quiet client
+        }
         let message: Message = match serde_json::from_slice(&line) {
             Ok(m) => m,
             Err(e) => break Some(format!("a message this attach cannot read: {e}")),

@@ -278,26 +278,26 @@ impl Conn {
 
     fn read(&mut self) -> Result<Option<Value>, Fail> {
         let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => Ok(None),
-            Ok(_) => serde_json::from_str(&line)
-                .map(Some)
-                .map_err(|e| Fail(1, format!("a reply that is not JSON: {e}"))),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err(Fail(
-                    1,
-                    format!("no reply from {} within {}s", self.instance, REPLY_TIMEOUT.as_secs()),
-                ))
-            }
-            Err(e) => {
-                Err(Fail(1, format!("lost {}: {}", self.instance, crate::backend::describe(&e))))
+        // Empty lines are the server's probes of a quiet follower.
+        while line.trim().is_empty() {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Err(self.lost(&e)),
             }
         }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| Fail(1, format!("a reply that is not JSON: {e}")))
+    }
+
+    fn lost(&self, e: &std::io::Error) -> Fail {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            let secs = REPLY_TIMEOUT.as_secs();
+            return Fail(1, format!("no reply from {} within {secs}s", self.instance));
+        }
+        Fail(1, format!("lost {}: {}", self.instance, crate::backend::describe(e)))
     }
 
     /// Sends a request and returns its successful reply (else exit 1 with its error).

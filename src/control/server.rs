@@ -24,6 +24,8 @@ pub const MAX_QUEUED: usize = 8 * 1024 * 1024;
 pub const MAX_CLIENTS: usize = 64;
 /// Events kept for `events` without `follow`.
 pub const KEEP_EVENTS: usize = 1000;
+/// How often a follower that hung up its side is probed with an empty line.
+const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// A dropped client gets this long to take its last line.
 const LAST_WORDS: Duration = Duration::from_secs(1);
 
@@ -280,6 +282,7 @@ async fn serve(
     client.wake.notify_one();
     let _ = writer.await;
     clients.borrow_mut().live.remove(&client.serial);
+    tracing::debug!(client = client.serial, "control client gone");
 }
 
 async fn write_queue(write: OwnedWriteHalf, client: Rc<Client>) {
@@ -307,6 +310,16 @@ async fn write_until_done(mut write: OwnedWriteHalf, client: &Client) {
             let _ = write.shutdown().await;
             return;
         }
-        client.wake.notified().await;
+        if client.eof.get() && client.follows() {
+            // It follows but has stopped talking: gone entirely, or only half-closed
+            // (`nc -U` after its input ended). Only a write tells which, so an idle one
+            // gets an empty line now and then; a gone one frees its place.
+            let woken = tokio::time::timeout(PROBE_EVERY, client.wake.notified()).await;
+            if woken.is_err() && write.write_all(b"\n").await.is_err() {
+                return;
+            }
+        } else {
+            client.wake.notified().await;
+        }
     }
 }

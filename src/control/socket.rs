@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
-    #[error("instance '{instance}' is already running (pid {pid}): its socket is {}", .path.display())]
+    #[error(
+        "instance '{instance}' is already running (pid {pid}), with the socket {}: name this one with -I NAME (or --no-control)",
+        .path.display()
+    )]
     Running { instance: String, pid: i32, path: PathBuf },
     #[error("cannot serve the control socket {}: {reason}", .path.display())]
     Cannot { path: PathBuf, reason: String },

@@ -10,6 +10,7 @@ mod event;
 mod input;
 mod policy;
 mod snapshot;
+mod stream;
 mod supervisor;
 mod worker;
 
@@ -18,6 +19,7 @@ pub use event::{Event, EventKind, ExitReason, ExitStatus, QuitKey, Scope, Shutdo
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
+pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};
 pub use worker::WorkerKey;
 

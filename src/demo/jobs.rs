@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
-use super::{CRASH_NOTICE, CrashMeans, Outcome, REPORT_EVERY, Reporter};
+use super::{CrashClock, CrashMeans, CrashStep, Outcome, REPORT_EVERY, Reporter};
 use crate::worker::Channel;
 
 /// What the made-up jobs are, picked in turn.
@@ -26,33 +26,18 @@ pub(super) async fn run(
     reporter.status("working through the queue");
     println!("Worker {pid} waiting for jobs");
     let mut rng = fastrand::Rng::new();
-    let announce = tokio::time::sleep(crash_after);
-    tokio::pin!(announce);
-    let mut crash_at: Option<Instant> = None;
+    let mut clock = CrashClock::new(crash_after);
     let mut done: u64 = 0;
     let mut tick = tokio::time::interval(REPORT_EVERY);
     let mut job = Job::next(&mut rng, 1);
     loop {
-        let crash = async {
-            match crash_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
-            () = crash => return Ok(Outcome::Crash),
-            () = &mut announce, if crash_at.is_none() => {
-                println!("Worker {pid} will crash in 5 seconds...");
-                crash_at = Some(Instant::now() + CRASH_NOTICE);
-                let warning = serde_json::json!({
-                    "type": "crash_warning",
-                    "in_ms": CRASH_NOTICE.as_millis() as u64,
-                    "means": means.to_string(),
-                });
-                reporter.report(|channel| channel.send(&warning));
-            }
+            next = clock.next() => match next {
+                CrashStep::Crash => return Ok(Outcome::Crash),
+                CrashStep::Warn => clock.warn(&mut reporter, means),
+            },
             () = tokio::time::sleep_until(job.until) => {
                 done += 1;
                 println!("Worker {pid} finished job {} ({}) in {} ms", job.id, job.kind, job.ms);

@@ -158,39 +158,26 @@ async fn run(
     let (stop, stop_requested) = watch::channel(false);
     let mut http_task =
         tokio::spawn(http::serve(listener, Arc::clone(&requests), stop_requested, SHUTDOWN_GRACE));
-    let announce = tokio::time::sleep(crash_after);
-    tokio::pin!(announce);
-    let mut crash_at: Option<Instant> = None;
+    let mut clock = CrashClock::new(crash_after);
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let crash = async {
-            match crash_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
-            () = crash => return Ok(Outcome::Crash),
-            () = &mut announce, if crash_at.is_none() => {
-                println!("Worker {pid} will crash in 5 seconds...");
-                crash_at = Some(Instant::now() + CRASH_NOTICE);
-                // A custom event type: counted and charted in the metrics view.
-                let warning = serde_json::json!({
-                    "type": "crash_warning",
-                    "in_ms": CRASH_NOTICE.as_millis() as u64,
-                    "means": means.to_string(),
-                });
-                reporter.report(|channel| channel.send(&warning));
-                reporter.status(&status_text(requests.load(Ordering::Relaxed), crash_at, means));
-            }
+            next = clock.next() => match next {
+                CrashStep::Crash => return Ok(Outcome::Crash),
+                CrashStep::Warn => {
+                    clock.warn(&mut reporter, means);
+                    let served = requests.load(Ordering::Relaxed);
+                    reporter.status(&status_text(served, clock.crash_at, means));
+                }
+            },
             _ = tick.tick() => {
                 reporter.report(Channel::heartbeat);
                 let served = requests.load(Ordering::Relaxed);
                 reporter.metrics(served);
-                reporter.status(&status_text(served, crash_at, means));
+                reporter.status(&status_text(served, clock.crash_at, means));
             }
             ended = &mut http_task => {
                 return Err(io::Error::other(format!("the HTTP server stopped: {ended:?}")));
@@ -202,6 +189,47 @@ async fn run(
     let _ = stop.send(true);
     http_task.await.map_err(io::Error::other)?;
     Ok(Outcome::Stopped)
+}
+
+/// The crash timeline every demo worker follows: a warning after its random time, the
+/// crash `CRASH_NOTICE` later.
+struct CrashClock {
+    announce_at: Instant,
+    crash_at: Option<Instant>,
+}
+
+enum CrashStep {
+    Warn,
+    Crash,
+}
+
+impl CrashClock {
+    fn new(after: Duration) -> CrashClock {
+        CrashClock { announce_at: Instant::now() + after, crash_at: None }
+    }
+
+    async fn next(&self) -> CrashStep {
+        if let Some(at) = self.crash_at {
+            tokio::time::sleep_until(at).await;
+            CrashStep::Crash
+        } else {
+            tokio::time::sleep_until(self.announce_at).await;
+            CrashStep::Warn
+        }
+    }
+
+    /// Says the crash is coming, on stdout and as a custom event (counted and charted in
+    /// the metrics view).
+    fn warn(&mut self, reporter: &mut Reporter, means: CrashMeans) {
+        println!("Worker {} will crash in 5 seconds...", std::process::id());
+        self.crash_at = Some(Instant::now() + CRASH_NOTICE);
+        let warning = serde_json::json!({
+            "type": "crash_warning",
+            "in_ms": CRASH_NOTICE.as_millis() as u64,
+            "means": means.to_string(),
+        });
+        reporter.report(|channel| channel.send(&warning));
+    }
 }
 
 /// The worker's row in the dashboard: its traffic, or its countdown once announced.

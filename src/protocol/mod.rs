@@ -3,9 +3,11 @@
 //! panic, never unbounded memory. No tokio here, so the worker side can reuse it.
 
 mod codec;
+mod encode;
 mod validate;
 
 pub use codec::{LineSplitter, Overflow, Piece};
+pub use encode::{EncodeError, encode};
 pub use validate::MAX_NESTING;
 
 use std::borrow::Cow;

@@ -274,3 +274,41 @@ fn json_value() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Messages as a worker would write them: the known types with any contents, `cmd`s, and
+/// anything else.
+fn worker_message() -> impl Strategy<Value = Value> {
+    let text = any::<String>();
+    prop_oneof![
+        Just(serde_json::json!("ready")),
+        Just(serde_json::json!({"type": "ready"})),
+        Just(serde_json::json!({"type": "heartbeat"})),
+        text.prop_map(|t| serde_json::json!({"type": "status", "text": t})),
+        (text, text).prop_map(|(l, m)| serde_json::json!({"type": "log", "level": l, "msg": m})),
+        (text, any::<f64>().prop_filter("finite", |f| f.is_finite()))
+            .prop_map(|(n, v)| serde_json::json!({"type": "metric", "name": n, "value": v})),
+        text.prop_map(|c| serde_json::json!({"cmd": c})),
+        json_value(),
+    ]
+}
+
+proptest! {
+    /// What the worker side sends, the primary reads as the same message; what the primary
+    /// would ignore (Node's internals), the worker side refuses to send.
+    #[test]
+    fn encode_then_decode_is_the_same_message(value in worker_message()) {
+        let mut out = b"before\n".to_vec();
+        let encoded = encode(&mut out, &value);
+        let expected = classify(&value);
+        if expected == Message::Internal {
+            prop_assert!(matches!(encoded, Err(EncodeError::Reserved)));
+            prop_assert_eq!(&out[..], b"before\n", "nothing is left of a refused value");
+        } else {
+            prop_assert!(encoded.is_ok(), "{:?}", encoded);
+            let line = &out[b"before\n".len()..];
+            prop_assert_eq!(line.last(), Some(&b'\n'));
+            prop_assert_eq!(memchr::memchr_iter(b'\n', line).count(), 1, "one line");
+            prop_assert_eq!(decode(&line[..line.len() - 1]), Ok(expected));
+        }
+    }
+}

@@ -15,8 +15,9 @@ use super::hub::ControlTap;
 use crate::control::protocol::{self, Command};
 use crate::control::server::{self, Clients, Incoming};
 use crate::control::socket::ControlSocket;
+use crate::core::Stream;
 use crate::core::{EventKind, Input, ShutdownTrigger, UserAction, WorkerKey};
-use crate::headless::{Record, Stream};
+use crate::headless::Record;
 
 /// Output lines `logs` sends when the request names no count.
 pub const DEFAULT_LINES: usize = 100;

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use self::history::{History, Kind};
 
+use crate::core::Stream;
 use crate::core::WorkerKey;
-use crate::headless::Stream;
 
 /// Lines and events kept per worker (SPEC §9).
 pub const KEEP_ENTRIES: usize = 1000;
@@ -176,12 +176,24 @@ fn unix_second(t: SystemTime) -> u64 {
 #[derive(Debug, Default)]
 pub struct Logs {
     keep: bool,
+    /// Record the `metric` values even without `keep`: `/metrics` serves them.
+    metrics: bool,
     workers: HashMap<WorkerKey, WorkerLog>,
 }
 
 impl Logs {
     pub fn new(keep: bool) -> Logs {
-        Logs { keep, workers: HashMap::new() }
+        Logs { keep, metrics: false, workers: HashMap::new() }
+    }
+
+    /// Keeps the numbers workers report (not their text) when headless too.
+    pub fn record_metrics(&mut self) {
+        self.metrics = true;
+    }
+
+    /// Every slot that ever sent something, scaled-away ones included.
+    pub fn iter(&self) -> impl Iterator<Item = (WorkerKey, &WorkerLog)> {
+        self.workers.iter().map(|(&key, log)| (key, log))
     }
 
     pub fn get(&self, key: WorkerKey) -> Option<&WorkerLog> {
@@ -206,17 +218,21 @@ impl Logs {
 
     /// A message event: `raw` is its (valid) JSON line, `status` its text when it is one.
     pub fn event(&mut self, key: WorkerKey, pid: u32, raw: &[u8], status: Option<&str>) {
-        let keep = self.keep;
+        let (keep, metrics) = (self.keep, self.metrics);
         let log = self.entry(key);
         if let Some(text) = status {
             let (p, old) = log.status.get_or_insert_with(|| (pid, String::new()));
             *p = pid;
             text.clone_into(old);
         }
-        if keep && let Ok(data) = serde_json::from_slice::<Value>(raw) {
+        if (keep || metrics)
+            && let Ok(data) = serde_json::from_slice::<Value>(raw)
+        {
             let at = SystemTime::now();
             log.metrics.record(unix_second(at), pid, &data);
-            log.events.push(raw.len(), LogEvent { at, pid, data });
+            if keep {
+                log.events.push(raw.len(), LogEvent { at, pid, data });
+            }
         }
     }
 
@@ -269,6 +285,18 @@ mod tests {
         let log = logs.get(KEY).expect("log");
         assert!(log.lines.is_empty() && log.events.is_empty());
         assert_eq!((log.messages, log.status_of(Some(1))), (1, Some("warming")));
+    }
+
+    #[test]
+    fn headless_with_metrics_keeps_the_numbers_but_not_the_events() {
+        let mut logs = Logs::new(false);
+        logs.record_metrics();
+        logs.event(KEY, 1, br#"{"type":"metric","name":"requests","value":12}"#, None);
+        let log = logs.get(KEY).expect("log");
+        assert!(log.events.is_empty());
+        let latest = log.metrics.series.first().map(|s| (s.name.as_str(), s.history.latest));
+        assert_eq!(latest, Some(("requests", 12.0)));
+        assert_eq!(logs.iter().map(|(k, _)| k).collect::<Vec<_>>(), [KEY]);
     }
 
     #[test]

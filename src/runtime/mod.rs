@@ -8,10 +8,12 @@ mod control_view;
 mod dashboard;
 mod env;
 mod finish;
+mod generations;
 mod hub;
 mod keeper;
 mod listeners;
 pub mod logs;
+mod metrics_glue;
 mod notify_glue;
 mod procs;
 mod signals;
@@ -21,7 +23,7 @@ mod timers;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,14 +33,14 @@ use tokio::task::JoinHandle;
 use self::env::EnvTemplate;
 use self::hub::Hub;
 use self::signals::Signals;
-use self::streams::{Kind, Reader};
+use self::streams::Reader;
 use self::timers::Timers;
-use crate::backend::{self, BoundListener, ExecSpec};
+use crate::backend::{self, BoundListener};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
 use crate::core::{
     Command, Event, EventKind, Input, Scope, ShutdownTrigger, Supervisor, UserAction, WorkerKey,
 };
-use crate::headless::{GroupInfo, Headless, Record, Stream};
+use crate::headless::{GroupInfo, Headless, Record};
 use crate::protocol;
 use crate::sinks::logfiles::LogFiles;
 use crate::ui::{self, UiRequest};
@@ -64,6 +66,8 @@ pub enum StartError {
     NoSuchInherited { name: String, known: String },
     #[error(transparent)]
     Logs(#[from] crate::sinks::logfiles::StartFailure),
+    #[error(transparent)]
+    Metrics(#[from] metrics_glue::MetricsError),
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -80,6 +84,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
         None => None,
     };
+    let metrics = metrics_glue::start(&spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
             "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
@@ -118,6 +123,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
             // `ctl logs` and `status` read what the dashboard would show.
             runtime.hub.borrow_mut().logs = logs::Logs::new(true);
         }
+        runtime.attach_metrics(metrics);
         Ok(runtime.run().await)
     })
 }
@@ -167,6 +173,8 @@ struct Runtime {
     /// The control socket and its clients (SPEC §12).
     control: Option<control_glue::Control>,
     instance: String,
+    /// `--metrics`: the Prometheus endpoint's runtime side.
+    metrics: Option<metrics_glue::Metrics>,
 }
 
 fn headless(
@@ -238,6 +246,7 @@ impl Runtime {
             notifier: crate::fleet::Notifier::from_env(),
             control: None,
             instance,
+            metrics: None,
         }
     }
 
@@ -279,6 +288,7 @@ impl Runtime {
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
         held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let metrics_wanted = self.metrics_wanted();
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -310,6 +320,7 @@ impl Runtime {
                 _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
                     self.every_second();
                 }
+                () = metrics_glue::wanted(metrics_wanted.as_deref()) => self.publish_metrics(),
                 () = wake.notified() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
                     let now = Instant::now();
@@ -327,14 +338,15 @@ impl Runtime {
         }
     }
 
-    /// CPU and memory are sampled when something uses them: the dashboard or
-    /// `--max-memory`. An idle headless corral reads no `/proc` at all.
+    /// CPU and memory are sampled when something uses them: the dashboard,
+    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
     fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         // `ctl status` shows CPU and memory as the dashboard does.
         let needed = self.dashboard.is_some()
             || self.control.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some());
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
+            || self.metrics.is_some();
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -517,89 +529,7 @@ impl Runtime {
         }
         self.notify_event(&event.kind);
         self.control_event(event.scope, &event.kind);
-    }
-
-    fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
-        let failed = |e: &std::io::Error| Input::SpawnFailed {
-            key,
-            generation,
-            error: backend::describe(e),
-        };
-        let Some(group) = self.groups.get(usize::from(key.group)) else {
-            return Input::SpawnFailed { key, generation, error: "no such group".into() };
-        };
-        let (ours, theirs) = match backend::event_socketpair() {
-            Ok(pair) => pair,
-            Err(e) => return failed(&e),
-        };
-        let mut fds: Vec<i32> = group.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
-        fds.push(theirs.as_raw_fd());
-        let spec = ExecSpec {
-            program: &group.spec.command.program,
-            argv: &group.spec.command.argv,
-            env: group.env.for_worker(key.slot, generation),
-            listen_pid: !group.listeners.is_empty(),
-            cwd: group.spec.cwd.as_deref(),
-            fds: &fds,
-        };
-        let child = match backend::spawn(&spec) {
-            Ok(child) => child,
-            Err(e) => return failed(&e),
-        };
-        drop(theirs); // the worker has its copy; ours would hide its EOF
-        let pid = child.pid;
-        self.leaders.insert(pid, (key, generation));
-        if let Some(k) = self.keeper.as_mut() {
-            k.watch(pid);
-        }
-        self.update_sample_targets();
-        let streams = [
-            (child.stdout, Kind::Output(Stream::Stdout)),
-            (child.stderr, Kind::Output(Stream::Stderr)),
-            (ours, Kind::Events),
-        ];
-        let mut readers = Vec::new();
-        for (fd, kind) in streams {
-            match Reader::new(fd, kind, key, generation, pid, self.id(key)) {
-                Ok(reader) => {
-                    let task = tokio::task::spawn_local(streams::read_task(
-                        Rc::clone(&reader),
-                        Rc::clone(&self.hub),
-                    ));
-                    readers.push((reader, task));
-                }
-                Err(e) => {
-                    tracing::warn!(worker = %self.id(key), "cannot watch a worker stream: {e}");
-                }
-            }
-        }
-        if let Some(channel) = readers.iter().map(|(r, _)| Rc::clone(r)).nth(2) {
-            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
-        }
-        Input::Spawned { key, generation, pid }
-    }
-
-    fn drain(&self, key: WorkerKey, generation: u32) {
-        let Some(io) = self.generations.get(&(key, generation)) else {
-            return;
-        };
-        let mut hub = self.hub.borrow_mut();
-        for (reader, _) in &io.readers {
-            reader.drain_now(&mut hub);
-        }
-    }
-
-    fn release(&mut self, key: WorkerKey, generation: u32) {
-        self.draining.retain(|d| (d.key, d.generation) != (key, generation));
-        let Some(io) = self.generations.remove(&(key, generation)) else {
-            return;
-        };
-        self.leaders.retain(|_, v| *v != (key, generation));
-        let mut hub = self.hub.borrow_mut();
-        for (reader, task) in io.readers {
-            task.abort();
-            reader.close(&mut hub);
-        }
+        self.count_exit(event);
     }
 }
 

@@ -12,8 +12,9 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use super::hub::Hub;
+use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
-use crate::headless::{MessageKind, Record, Stream};
+use crate::headless::{MessageKind, Record};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
 
 /// Output lines longer than this are split into several.
@@ -180,6 +181,10 @@ impl Reader {
     }
 
     /// Whether this is an event channel whose worker has sent heartbeats.
+    pub fn kind(&self) -> Kind {
+        self.state.borrow().kind
+    }
+
     pub fn heartbeats(&self) -> bool {
         let state = self.state.borrow();
         state.kind == Kind::Events && state.last_heartbeat.is_some()

@@ -79,7 +79,8 @@ fn a_long_line_survives_partial_writes_on_a_non_blocking_socket() {
     // Non-blocking forces short sends and EAGAIN, the paths a blocking socket rarely takes.
     ours.set_nonblocking(true).expect("nonblocking");
     let channel = Channel::from_fd(ours.into());
-    let text = "x".repeat(4 << 20);
+    // Under the primary's 1 MiB limit, over any socket buffer.
+    let text = "x".repeat(900 << 10);
     let reader = std::thread::spawn(move || {
         let mut line = String::new();
         BufReader::new(primary).read_line(&mut line).map(|_| line)
@@ -90,6 +91,23 @@ fn a_long_line_survives_partial_writes_on_a_non_blocking_socket() {
         serde_json::from_str::<Value>(&line).expect("JSON"),
         json!({"type": "status", "text": text})
     );
+}
+
+#[test]
+fn what_the_primary_would_drop_is_refused_before_it_is_sent() {
+    let (channel, mut primary) = pair();
+    let long = channel.status(&"x".repeat(2 << 20)).expect_err("over 1 MiB");
+    assert_eq!(long.kind(), io::ErrorKind::InvalidInput);
+    let mut deep = json!(1);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    assert_eq!(channel.send(&deep).map_err(|e| e.kind()), Err(io::ErrorKind::InvalidInput));
+    let mut batch = channel.buffered();
+    assert!(batch.send(&json!({"cmd": "NODE_HANDLE"})).is_err(), "the same rules, batched");
+    batch.send(&json!({"type": "ok"})).expect("send");
+    drop(batch);
+    assert_eq!(next_json(&mut primary), json!({"type": "ok"}), "nothing refused was written");
 }
 
 #[test]

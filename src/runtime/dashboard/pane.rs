@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::WorkerHistory;
+use crate::core::Stream;
 use crate::core::WorkerKey;
-use crate::headless::Stream;
 use crate::runtime::logs::Logs;
 use crate::ui::model::{LineKind, Pane, PaneLine, PaneMode, PaneRequest, filter_matches};
 

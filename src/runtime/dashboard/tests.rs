@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::views::{details, metrics};
 use super::{GroupFacts, pane};
+use crate::core::Stream;
 use crate::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
-use crate::headless::Stream;
 use crate::runtime::logs::Logs;
 use crate::ui::model::{PaneMode, PaneRequest};
 

@@ -30,7 +30,8 @@ use tokio::sync::Notify;
 pub use self::files::{DIR_MODE, FILE_MODE, FileSink, LogId};
 use self::rotation::Period;
 use crate::config::{self, LogFormat};
-use crate::headless::{Lines, Record, Stream, sanitize};
+use crate::core::Stream;
+use crate::headless::{Lines, Record, sanitize};
 use crate::sinks::lossless::Writer;
 
 /// A log's batch goes to the writer thread at this size (or at every flush).

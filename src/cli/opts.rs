@@ -1,0 +1,171 @@
+//! The options of a run (SPEC §2), as clap reads them; `mod.rs` turns them into a
+//! [`crate::config::RunSpec`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::values::{self, EnvParser, Listen};
+use crate::core::Backoff;
+use crate::signal::Signal;
+
+/// Options of a run, accepted before or after `demo`.
+// Options that take a number or a duration have `allow_hyphen_values`: `-w -1` then reaches
+// the value parser and is refused by name, instead of `-1` looking like an unknown flag.
+#[derive(Args, Clone, Debug)]
+pub(super) struct RunOpts {
+    /// Workers in the group, 1 to 4096 [default: number of CPUs; 2 for demo].
+    #[arg(
+        short, long, global = true, value_name = "N",
+        value_parser = values::workers, allow_hyphen_values = true,
+    )]
+    pub(super) workers: Option<u32>,
+    /// Group name, used in worker ids (web.2) [default: COMMAND's file name; web for demo].
+    #[arg(short, long, global = true, value_name = "NAME", value_parser = values::name)]
+    pub(super) name: Option<String>,
+    /// Bind a socket once and hand it to every worker: [NAME=]PORT, HOST:PORT, [V6]:PORT or
+    /// unix:PATH (repeatable; names default to listen1, listen2, ...).
+    #[arg(short, long, global = true, value_name = "ADDR", value_parser = values::listen)]
+    pub(super) listen: Vec<Listen>,
+    /// When to restart a worker that exited; on-failure means after a non-zero exit or a signal.
+    #[arg(long, global = true, value_name = "POLICY", default_value = "always")]
+    pub(super) restart: RestartArg,
+    /// Delay before restarting a worker that ran less than --min-uptime: D..MAX doubles from D
+    /// up to MAX, one value is fixed, 0 restarts at once.
+    #[arg(
+        long, global = true, value_name = "D[..MAX]", default_value = "100ms..30s",
+        value_parser = values::backoff, allow_hyphen_values = true,
+    )]
+    pub(super) backoff: Backoff,
+    /// A run this long counts as stable: the backoff starts again from its first step.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "10s",
+        value_parser = values::duration, allow_hyphen_values = true,
+    )]
+    pub(super) min_uptime: Duration,
+    /// Give a worker up after N automatic restarts within --restart-window (0 = never).
+    #[arg(
+        long, global = true, value_name = "N", default_value_t = 0,
+        value_parser = values::max_restarts, allow_hyphen_values = true,
+    )]
+    pub(super) max_restarts: u32,
+    /// The window for --max-restarts.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "60s",
+        value_parser = values::positive_duration, allow_hyphen_values = true,
+    )]
+    pub(super) restart_window: Duration,
+    /// Signal for a graceful stop (TERM, SIGINT, 2, ...).
+    #[arg(
+        long, global = true, value_name = "SIG", default_value = "SIGTERM",
+        value_parser = values::signal, allow_hyphen_values = true,
+    )]
+    pub(super) stop_signal: Signal,
+    /// Grace after the stop signal before SIGKILL.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "5s",
+        value_parser = values::duration, allow_hyphen_values = true,
+    )]
+    pub(super) kill_timeout: Duration,
+    /// Working directory of the workers [default: corral's].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(super) cwd: Option<PathBuf>,
+    /// Extra environment for the workers (repeatable).
+    #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
+    pub(super) env: Vec<(OsString, OsString)>,
+    /// A worker is `starting` until it sends `ready` on its event channel.
+    #[arg(long, global = true)]
+    pub(super) wait_ready: bool,
+    /// With --wait-ready, a worker not ready by then is killed and counts as failed.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "30s",
+        value_parser = values::positive_duration, allow_hyphen_values = true,
+    )]
+    pub(super) ready_timeout: Duration,
+    /// Rolling reload without --wait-ready: a replacement must stay up this long before the
+    /// worker it replaces is stopped; one that dies sooner fails the reload (0 = hand over
+    /// at once).
+    #[arg(
+        long, global = true, value_name = "D", default_value = "2s",
+        value_parser = values::duration,
+    )]
+    pub(super) reload_settle: Duration,
+    /// A worker that sent a heartbeat and then none for D is killed (SIGABRT, then SIGKILL
+    /// after --kill-timeout) and restarted [default: off].
+    #[arg(
+        long, global = true, value_name = "D",
+        value_parser = values::positive_duration, allow_hyphen_values = true,
+    )]
+    pub(super) heartbeat_timeout: Option<Duration>,
+    /// Restart a worker whose resident memory (its whole process tree) stays above SIZE for
+    /// two one-second samples: 512MiB, 1G [default: off].
+    #[arg(
+        long, global = true, value_name = "SIZE",
+        value_parser = values::memory_size, allow_hyphen_values = true,
+    )]
+    pub(super) max_memory: Option<u64>,
+    /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`), so an
+    /// unmodified Node worker's messages reach corral; auto = when COMMAND is node, nodejs
+    /// or bun.
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    pub(super) node_ipc: NodeIpcArg,
+    /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
+    #[arg(long, global = true)]
+    pub(super) no_ui: bool,
+    /// Format of the headless output.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    pub(super) log_format: FormatArg,
+    /// Write corral's events to DIR/corral.log and each worker's output to
+    /// DIR/GROUP.N.log, rotated daily.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(super) log_dir: Option<PathBuf>,
+    /// Rotated files kept per log file in --log-dir.
+    #[arg(
+        long, global = true, value_name = "N", default_value_t = crate::config::DEFAULT_LOG_KEEP,
+        value_parser = values::log_keep, allow_hyphen_values = true,
+    )]
+    pub(super) log_keep: u32,
+    /// This corral's name, for ctl/attach and its control socket [default: the config
+    /// file's stem, else the group's name].
+    #[arg(short = 'I', long, global = true, value_name = "NAME", value_parser = values::name)]
+    pub(super) instance: Option<String>,
+    /// The control socket [default: `$XDG_RUNTIME_DIR/corral/NAME.sock`, else
+    /// `/tmp/corral-UID/NAME.sock`].
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "no_control")]
+    pub(super) control: Option<PathBuf>,
+    /// Serve no control socket (ctl and attach cannot reach this corral).
+    #[arg(long, global = true)]
+    pub(super) no_control: bool,
+    /// Serve Prometheus/OpenMetrics text at `http://ADDR/metrics`: PORT (on 127.0.0.1),
+    /// HOST:PORT or [V6]:PORT [default: off].
+    #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
+    pub(super) metrics: Option<std::net::SocketAddr>,
+    /// More of corral's own diagnostics (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(super) verbose: u8,
+    /// Less of corral's own diagnostics (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(super) quiet: u8,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RestartArg {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NodeIpcArg {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FormatArg {
+    Text,
+    Json,
+}

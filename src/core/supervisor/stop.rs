@@ -1,0 +1,166 @@
+//! Stopping: one slot (gracefully, by SIGABRT, or SIGKILL), a group's leftovers after its
+//! leader died, and the whole supervisor, group by group in reverse order.
+
+use super::{
+    ABANDON_AFTER_KILL, After, Command, Cx, Event, EventKind, ExitReason, ExitStatus, How, Instant,
+    Phase, Scope, Shutdown, ShutdownTrigger, Signal, Slot, StopRequest, Supervisor, TimerKind,
+    finish, reload,
+};
+
+impl Supervisor {
+    pub(super) fn on_shutdown(&mut self, now: Instant, trigger: ShutdownTrigger) {
+        let forces = trigger.forces();
+        match self.shutdown {
+            Shutdown::Running => {
+                self.shutdown = Shutdown::Graceful;
+                for group in &mut self.groups {
+                    if let Some(g) = group.reload.as_mut() {
+                        g.cancel();
+                    }
+                }
+                self.out.push(Command::Emit(Event {
+                    scope: Scope::Supervisor,
+                    pid: None,
+                    kind: EventKind::ShutdownStarted { trigger },
+                }));
+                self.for_each_slot(now, |slot, cx| match slot.phase {
+                    Phase::Live(_) => {
+                        // A half-started replacement serves nobody yet: no grace for it.
+                        reload::kill(slot, cx, ExitReason::Shutdown);
+                        if forces {
+                            request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
+                        }
+                    }
+                    Phase::Waiting { .. } => {
+                        slot.timers.clear();
+                        slot.phase = Phase::Stopped;
+                    }
+                    Phase::Stopped | Phase::GaveUp => {}
+                });
+                if forces {
+                    self.shutdown = Shutdown::Forced;
+                } else {
+                    self.stop_next_group(now);
+                }
+            }
+            Shutdown::Graceful if trigger.escalates() || forces => {
+                self.shutdown = Shutdown::Forced;
+                self.for_each_slot(now, |slot, cx| {
+                    if slot.is_live() {
+                        request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
+                    }
+                });
+            }
+            Shutdown::Graceful | Shutdown::Forced => {}
+        }
+    }
+
+    /// A graceful shutdown stops the groups in reverse order, one group at a time: groups
+    /// start in the order given, so a later one may depend on an earlier one (a web server
+    /// on its queue) and must not outlive it.
+    pub(super) fn stop_next_group(&mut self, now: Instant) {
+        let Some(g) = self.groups.iter().rposition(|g| g.slots.iter().any(Slot::has_process))
+        else {
+            return;
+        };
+        let group = &mut self.groups[g];
+        for slot in &mut group.slots {
+            let mut cx = Cx::new(now, &group.config, true, &mut self.out, &mut self.rng);
+            if slot.is_live() {
+                request_stop(slot, &mut cx, ExitReason::Shutdown, How::Graceful, After::Stay);
+            }
+        }
+    }
+}
+
+pub(super) fn stop_slot(slot: &mut Slot, cx: &mut Cx<'_>) {
+    match slot.phase {
+        Phase::Live(_) => request_stop(slot, cx, ExitReason::Stopped, How::Graceful, After::Stay),
+        Phase::Waiting { .. } | Phase::GaveUp => {
+            // A stop during backoff cancels the pending restart for good.
+            slot.timers.clear();
+            slot.phase = Phase::Stopped;
+        }
+        Phase::Stopped => {}
+    }
+}
+
+pub(super) fn request_stop(
+    slot: &mut Slot,
+    cx: &mut Cx<'_>,
+    reason: ExitReason,
+    how: How,
+    then: After,
+) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    match run.stop.as_mut() {
+        None => run.stop = Some(StopRequest { reason, then }),
+        // A later request wins when it asks for at least as much (stop beats restart,
+        // scale-down beats stop); requests never undo each other.
+        Some(stop) if then >= stop.then => *stop = StopRequest { reason, then },
+        Some(_) => {}
+    }
+    let Some(pid) = run.pid else { return }; // delivered once the spawn reports its pid
+    let key = slot.key;
+    match how {
+        How::Kill => {
+            if !run.kill_sent {
+                run.kill_sent = true;
+                cx.signal(key, pid, Signal::KILL);
+                cx.arm(slot, TimerKind::Abandon, cx.now + ABANDON_AFTER_KILL);
+            }
+        }
+        How::Graceful | How::Abort => {
+            if run.term_sent || run.kill_sent {
+                return;
+            }
+            run.term_sent = true;
+            let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
+            if run.exit.is_none() && how == How::Graceful {
+                cx.out.push(Command::NotifyShutdown { key, pid });
+            }
+            cx.signal(key, pid, signal);
+            // A stopped (SIGSTOP'd) process only acts on the stop signal once continued.
+            if signal != Signal::CONT {
+                cx.signal(key, pid, Signal::CONT);
+            }
+            let at = cx.now + cx.policy.kill_timeout;
+            cx.arm(slot, TimerKind::Kill, at);
+        }
+    }
+}
+
+pub(super) fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    if run.term_sent || run.kill_sent {
+        return; // a stop is under way and its timers are armed
+    }
+    let Some(pid) = run.pid else { return };
+    run.term_sent = true;
+    let signal = cx.policy.stop_signal;
+    cx.signal(slot.key, pid, signal);
+    cx.signal(slot.key, pid, Signal::CONT);
+    let at = cx.now + cx.policy.kill_timeout;
+    cx.arm(slot, TimerKind::Kill, at);
+}
+
+/// SIGKILL did not end the run in time (a process in uninterruptible sleep): stop
+/// waiting so a stop, a restart or the shutdown can finish.
+pub(super) fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    if run.exit.is_none() {
+        let reason = run.stop.map_or(ExitReason::Crashed, |s| s.reason);
+        let uptime = cx.now.saturating_duration_since(run.started);
+        let status = ExitStatus::Signal(Signal::KILL);
+        run.exit = Some((status, cx.now, reason));
+        let (pid, restarts) = (run.pid, slot.restarts);
+        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+    }
+    finish(slot, cx);
+}

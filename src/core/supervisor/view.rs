@@ -1,0 +1,78 @@
+//! The snapshot front-ends draw.
+
+use super::{
+    CRASH_LOOP_RUNS, GroupConfig, GroupView, Instant, Phase, Shutdown, Slot, Snapshot, Supervisor,
+    WorkerState, WorkerView,
+};
+
+impl Supervisor {
+    /// The picture front-ends draw, as of `now`.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        let mut workers = Vec::new();
+        let mut groups = Vec::new();
+        let mut total_restarts = 0;
+        for group in &self.groups {
+            let mut up = 0;
+            for slot in &group.slots {
+                let view = view_of(slot, &group.config, now);
+                if matches!(view.state, WorkerState::Running | WorkerState::Starting) {
+                    up += 1;
+                }
+                total_restarts += slot.restarts;
+                workers.push(view);
+            }
+            groups.push(GroupView {
+                name: group.config.name.clone(),
+                workers: group.config.workers,
+                up,
+            });
+        }
+        Snapshot {
+            groups,
+            workers,
+            total_restarts,
+            shutting_down: self.shutdown != Shutdown::Running,
+        }
+    }
+}
+
+pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
+    let (state, pid, generation, uptime) = match &slot.phase {
+        Phase::Live(run) => {
+            let state = if run.stop.is_some() || run.exit.is_some() {
+                WorkerState::Stopping
+            } else if run.pid.is_none() || (config.wait_ready && !run.ready) {
+                WorkerState::Starting
+            } else {
+                WorkerState::Running
+            };
+            let uptime = match (run.pid, run.exit) {
+                (Some(_), None) => Some(now.saturating_duration_since(run.started)),
+                _ => None,
+            };
+            (state, run.pid, Some(run.generation), uptime)
+        }
+        Phase::Waiting { until, failed } => {
+            let left = until.saturating_duration_since(now);
+            let state = match failed {
+                None => WorkerState::Backoff { left },
+                Some(error) => WorkerState::Failed { left, error: error.clone() },
+            };
+            (state, None, None, None)
+        }
+        Phase::Stopped => (WorkerState::Stopped, None, None, None),
+        Phase::GaveUp => (WorkerState::GaveUp, None, None, None),
+    };
+    WorkerView {
+        key: slot.key,
+        id: format!("{}.{}", config.name, slot.key.slot),
+        pid,
+        generation,
+        state,
+        uptime,
+        restarts: slot.restarts,
+        last_exit: slot.last_exit.clone(),
+        crash_looping: slot.failed_short_runs >= CRASH_LOOP_RUNS,
+        replacement: slot.successor.as_ref().and_then(|s| s.pid),
+    }
+}

@@ -1,0 +1,97 @@
+//! Each worker generation's process and pipes: spawned with its event channel and listeners,
+//! its streams read, its last words drained on exit, its readers released when done.
+
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use super::streams::{self, Kind, Reader};
+use super::{GenerationIo, Runtime};
+use crate::backend::{self, ExecSpec};
+use crate::core::Stream;
+use crate::core::{Input, WorkerKey};
+
+impl Runtime {
+    pub(super) fn spawn(&mut self, key: WorkerKey, generation: u32) -> Input {
+        let failed = |e: &std::io::Error| Input::SpawnFailed {
+            key,
+            generation,
+            error: backend::describe(e),
+        };
+        let Some(group) = self.groups.get(usize::from(key.group)) else {
+            return Input::SpawnFailed { key, generation, error: "no such group".into() };
+        };
+        let (ours, theirs) = match backend::event_socketpair() {
+            Ok(pair) => pair,
+            Err(e) => return failed(&e),
+        };
+        let mut fds: Vec<i32> = group.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
+        fds.push(theirs.as_raw_fd());
+        let spec = ExecSpec {
+            program: &group.spec.command.program,
+            argv: &group.spec.command.argv,
+            env: group.env.for_worker(key.slot, generation),
+            listen_pid: !group.listeners.is_empty(),
+            cwd: group.spec.cwd.as_deref(),
+            fds: &fds,
+        };
+        let child = match backend::spawn(&spec) {
+            Ok(child) => child,
+            Err(e) => return failed(&e),
+        };
+        drop(theirs); // the worker has its copy; ours would hide its EOF
+        let pid = child.pid;
+        self.leaders.insert(pid, (key, generation));
+        if let Some(k) = self.keeper.as_mut() {
+            k.watch(pid);
+        }
+        self.update_sample_targets();
+        let streams = [
+            (child.stdout, Kind::Output(Stream::Stdout)),
+            (child.stderr, Kind::Output(Stream::Stderr)),
+            (ours, Kind::Events),
+        ];
+        let mut readers = Vec::new();
+        for (fd, kind) in streams {
+            match Reader::new(fd, kind, key, generation, pid, self.id(key)) {
+                Ok(reader) => {
+                    let task = tokio::task::spawn_local(streams::read_task(
+                        Rc::clone(&reader),
+                        Rc::clone(&self.hub),
+                    ));
+                    readers.push((reader, task));
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %self.id(key), "cannot watch a worker stream: {e}");
+                }
+            }
+        }
+        let channel = readers.iter().find(|(r, _)| r.kind() == Kind::Events);
+        if let Some(channel) = channel.map(|(r, _)| Rc::clone(r)) {
+            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
+        }
+        Input::Spawned { key, generation, pid }
+    }
+
+    pub(super) fn drain(&self, key: WorkerKey, generation: u32) {
+        let Some(io) = self.generations.get(&(key, generation)) else {
+            return;
+        };
+        let mut hub = self.hub.borrow_mut();
+        for (reader, _) in &io.readers {
+            reader.drain_now(&mut hub);
+        }
+    }
+
+    pub(super) fn release(&mut self, key: WorkerKey, generation: u32) {
+        self.draining.retain(|d| (d.key, d.generation) != (key, generation));
+        let Some(io) = self.generations.remove(&(key, generation)) else {
+            return;
+        };
+        self.leaders.retain(|_, v| *v != (key, generation));
+        let mut hub = self.hub.borrow_mut();
+        for (reader, task) in io.readers {
+            task.abort();
+            reader.close(&mut hub);
+        }
+    }
+}
