@@ -81,6 +81,19 @@ fn attach_shows_the_table_acts_through_the_socket_and_q_leaves_corral_running() 
     assert_eq!(exit_code(&mut again), 0, "Ctrl-C detaches\n{}", again.dump());
     assert!(corral.try_exit().is_none(), "Ctrl-C only detaches\n{}", corral.dump());
     assert!(pid_alive(pids[1]));
+
+    // A signal to attach itself detaches too, and gives the terminal back.
+    let mut third = attach(&corral, &[]);
+    wait_table(&third, &corral, &["web.1", "web.2"]);
+    third.signal(libc::SIGTERM);
+    assert_eq!(exit_code(&mut third), 0, "SIGTERM detaches\n{}", third.dump());
+    let (alternate, hidden) = third.with_screen(|s| (s.alternate_screen(), s.hide_cursor()));
+    assert!(!alternate && !hidden, "alternate screen {alternate}, cursor hidden {hidden}");
+    let flags = |t: &libc::termios| (t.c_iflag, t.c_oflag, t.c_lflag);
+    assert_eq!(flags(&third.termios()), flags(&third.cooked), "termios restored");
+    assert!(third.screen().contains("detached from shop"), "{}", third.screen());
+    assert!(corral.try_exit().is_none(), "SIGTERM to attach only detaches");
+    assert!(pid_alive(pids[1]));
 }
 
 #[test]
