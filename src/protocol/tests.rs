@@ -284,8 +284,7 @@ fn worker_message() -> impl Strategy<Value = Value> {
         Just(serde_json::json!({"type": "ready"})),
         Just(serde_json::json!({"type": "heartbeat"})),
         text.prop_map(|t| serde_json::json!({"type": "status", "text": t})),
-        (text, text)
-            .prop_map(|(l, m)| serde_json::json!({"type": "log", "level": l, "msg": m})),
+        (text, text).prop_map(|(l, m)| serde_json::json!({"type": "log", "level": l, "msg": m})),
         (text, any::<f64>().prop_filter("finite", |f| f.is_finite()))
             .prop_map(|(n, v)| serde_json::json!({"type": "metric", "name": n, "value": v})),
         text.prop_map(|c| serde_json::json!({"cmd": c})),
