@@ -58,6 +58,7 @@ fn thousand_workers() -> View {
         log_path: None,
         metrics: None,
         details: None,
+        attached: None,
     }
 }
 

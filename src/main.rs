@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             ExitCode::from(exit.code)
         }
         Ok(Invocation::Ctl(ctl)) => corral::control::client::run(&ctl),
+        Ok(Invocation::Attach(attach)) => corral::control::attach::run(&attach),
         Ok(Invocation::CheckConfig(resolved)) => {
             let _ = write!(std::io::stdout(), "{resolved}");
             ExitCode::SUCCESS

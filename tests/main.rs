@@ -7,6 +7,7 @@
 mod util;
 
 mod activation;
+mod attach;
 mod channel;
 mod cli;
 mod cluster;

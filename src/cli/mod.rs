@@ -2,6 +2,7 @@
 //! COMMAND on the way, so a mistake is one line and exit code 2 before anything starts.
 //! It binds no sockets and starts no processes.
 
+mod attach;
 mod config_run;
 mod ctl;
 mod demo;
@@ -33,6 +34,7 @@ pub enum Invocation {
     /// `check-config`: the file is valid; print this (the resolved groups) and exit 0.
     CheckConfig(String),
     Ctl(crate::control::client::Ctl),
+    Attach(crate::control::attach::Attach),
 }
 
 /// What main should print and the exit code when parsing ends the program (help, version, or
@@ -66,6 +68,7 @@ impl CliExit {
                       corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
                       corral check-config FILE\n       \
                       corral ctl [-I NAME | --control PATH] COMMAND   (corral ctl --help)\n       \
+                      corral attach [-I NAME | --control PATH]\n       \
                       corral completions SHELL",
     after_help = "COMMAND and its ARGS come after corral's options; everything after COMMAND is \
                   passed to it. Put -- before COMMAND when it is also a corral subcommand name \
@@ -131,6 +134,9 @@ where
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     if args.get(1).is_some_and(|a| a == "ctl") {
         return ctl::parse(&args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == "attach") {
+        return attach::parse(&args[1..]);
     }
     let matches = Cli::command().try_get_matches_from(&args).map_err(|e| {
         let mut exit = clap_exit(&e);

@@ -36,9 +36,9 @@ pub struct Ctl {
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why `ctl` ends; the message is printed as `corral ctl: MESSAGE`.
-struct Fail(u8, String);
+pub(crate) struct Fail(pub u8, pub String);
 
-fn usage(message: impl Into<String>) -> Fail {
+pub(crate) fn usage(message: impl Into<String>) -> Fail {
     Fail(2, message.into())
 }
 
@@ -57,7 +57,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         list(json);
         return Ok(());
     }
-    let path = choose(ctl)?;
+    let path = choose(ctl.instance.as_deref(), ctl.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
     match &ctl.command {
         CtlCommand::Ls { .. } => Ok(()),
@@ -151,12 +151,13 @@ fn instances() -> Vec<(String, PathBuf, Value)> {
     found
 }
 
-fn choose(ctl: &Ctl) -> Result<PathBuf, Fail> {
-    if let Some(path) = &ctl.control {
-        return Ok(path.clone());
+/// The socket to talk to: `--control`, else `-I NAME`'s, else the only instance running.
+pub(crate) fn choose(instance: Option<&str>, control: Option<&Path>) -> Result<PathBuf, Fail> {
+    if let Some(path) = control {
+        return Ok(path.to_path_buf());
     }
     let dir = super::default_dir();
-    if let Some(name) = &ctl.instance {
+    if let Some(name) = instance {
         let path = dir.join(format!("{name}.sock"));
         if !path.exists() {
             return Err(usage(format!(
@@ -223,17 +224,17 @@ fn list(json: bool) {
 }
 
 /// One connection: the hello read, requests sent one at a time.
-struct Conn {
+pub(crate) struct Conn {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
-    hello: Value,
-    instance: String,
+    pub hello: Value,
+    pub instance: String,
     next_id: u64,
     first: bool,
 }
 
 impl Conn {
-    fn open(path: &Path) -> Result<Conn, Fail> {
+    pub(crate) fn open(path: &Path) -> Result<Conn, Fail> {
         let stream = UnixStream::connect(path).map_err(|e| {
             usage(format!("cannot reach {}: {}", path.display(), crate::backend::describe(&e)))
         })?;
@@ -265,8 +266,14 @@ impl Conn {
         Ok(conn)
     }
 
-    fn timeout(&mut self, timeout: Option<Duration>) {
+    pub(crate) fn timeout(&mut self, timeout: Option<Duration>) {
         let _ = self.reader.get_ref().set_read_timeout(timeout);
+    }
+
+    /// The two ends, for a client that goes on by itself (`attach`), and the next request
+    /// id it may use.
+    pub(crate) fn into_parts(self) -> (BufReader<UnixStream>, UnixStream, u64) {
+        (self.reader, self.writer, self.next_id)
     }
 
     fn read(&mut self) -> Result<Option<Value>, Fail> {
@@ -294,7 +301,7 @@ impl Conn {
     }
 
     /// Sends a request and returns its successful reply (else exit 1 with its error).
-    fn call(&mut self, mut request: Value) -> Result<Value, Fail> {
+    pub(crate) fn call(&mut self, mut request: Value) -> Result<Value, Fail> {
         let id = self.next_id;
         self.next_id += 1;
         request["id"] = id.into();

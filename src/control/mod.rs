@@ -12,6 +12,7 @@ pub fn default_dir() -> PathBuf {
     }
 }
 
+pub mod attach;
 pub mod client;
 pub mod protocol;
 pub mod server;

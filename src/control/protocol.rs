@@ -33,6 +33,10 @@ pub enum Command {
     Start {
         target: String,
     },
+    /// The `s` key: stop a running or waiting worker, start a stopped one.
+    Toggle {
+        target: String,
+    },
     /// `workers` sets the count; `delta` adds (or removes) that many.
     Scale {
         group: String,
@@ -59,6 +63,16 @@ pub enum Command {
     Events {
         #[serde(default)]
         follow: bool,
+    },
+    /// `corral attach`: the dashboard's view, its pane as asked, then a fresh one whenever
+    /// something in it changed (`{"id":…,"view":{…}}`, at most ~30 a second).
+    View {
+        #[serde(default)]
+        pane: crate::ui::model::PaneRequest,
+    },
+    /// What the pane of this client's `view` shows from now on.
+    Pane {
+        pane: crate::ui::model::PaneRequest,
     },
     /// A graceful shutdown; `force` (or a second request): SIGKILL to every worker.
     Shutdown {
@@ -113,7 +127,13 @@ pub fn parse(line: &[u8], first: bool) -> (Value, Result<Command, BadRequest>) {
 
 /// serde's messages name Rust's variants; say it in the protocol's words.
 fn command_error(message: &str) -> String {
-    let message = message.replace("unknown variant", "unknown command").replace('`', "'");
+    // Only the command's own variants are commands (a pane's `mode` has variants too).
+    let message = if message.contains("expected one of `hello`") {
+        message.replace("unknown variant", "unknown command")
+    } else {
+        message.to_string()
+    };
+    let message = message.replace('`', "'");
     if message.contains("missing field 'cmd'") {
         return "expected a JSON object with \"cmd\"".to_string();
     }
@@ -146,6 +166,18 @@ pub fn item(id: &Value, object: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `view` subscription's frame: `view` is one encoded `View`, shared by every client
+/// whose pane asks for the same.
+pub fn frame(id: &Value, view: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(view.len() + 24);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b",\"view\":");
+    out.extend_from_slice(view);
+    out.extend_from_slice(b"}\n");
+    out
+}
+
 pub fn line(value: &Value) -> Vec<u8> {
     let mut out = value.to_string().into_bytes();
     out.push(b'\n');
@@ -165,6 +197,10 @@ mod tests {
         assert_eq!(cmd, Ok(Command::Status {}));
         let (_, cmd) = parse(br#"{"cmd":"logs","follow":true,"lines":5}"#, false);
         assert_eq!(cmd, Ok(Command::Logs { target: None, lines: Some(5), follow: true }));
+        let (_, cmd) = parse(br#"{"cmd":"pane","pane":{"worker":{"group":0,"slot":2}}}"#, false);
+        let worker = Some(crate::core::WorkerKey { group: 0, slot: 2 });
+        let pane = crate::ui::model::PaneRequest { worker, ..Default::default() };
+        assert_eq!(cmd, Ok(Command::Pane { pane }));
         let cases: &[(&[u8], bool, &str)] = &[
             (b"{\"cmd\":\"status\"}", true, "the first request must say \"v\":1"),
             (br#"{"v":2,"cmd":"status"}"#, true, "unsupported protocol version 2"),
@@ -174,6 +210,8 @@ mod tests {
             (br#"{"cmd":"explode"}"#, false, "unknown command 'explode'"),
             (br#"{"cmd":"kill"}"#, false, "missing field 'target'"),
             (br#"{"cmd":"status","extra":1}"#, false, "unknown field 'extra'"),
+            (br#"{"cmd":"view","pane":{"rows":"many"}}"#, false, "invalid type"),
+            (br#"{"cmd":"pane","pane":{"mode":"everything"}}"#, false, "unknown variant"),
             (b"\xff\xfe", false, "not JSON"),
         ];
         for (line, first, want) in cases {

@@ -44,6 +44,8 @@ pub struct Subscriptions {
     pub logs: Option<(Value, Option<Vec<WorkerKey>>)>,
     /// `events -f`: the request id.
     pub events: Option<Value>,
+    /// `view` (`corral attach`): frames follow; the runtime keeps what their pane shows.
+    pub view: bool,
 }
 
 pub struct Client {
@@ -61,7 +63,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(serial: u64) -> Client {
+    pub(crate) fn new(serial: u64) -> Client {
         Client {
             serial,
             queue: RefCell::new(VecDeque::new()),
@@ -97,6 +99,13 @@ impl Client {
         self.wake.notify_one();
     }
 
+    /// Takes everything queued, as if written (for tests of what a client is sent).
+    #[cfg(test)]
+    pub(crate) fn take_queued(&self) -> Vec<Vec<u8>> {
+        self.queued.set(0);
+        self.queue.borrow_mut().drain(..).collect()
+    }
+
     /// Bytes waiting to be written to this client.
     pub fn queued(&self) -> usize {
         self.queued.get()
@@ -104,7 +113,7 @@ impl Client {
 
     pub fn follows(&self) -> bool {
         let subs = self.subs.borrow();
-        subs.logs.is_some() || subs.events.is_some()
+        subs.logs.is_some() || subs.events.is_some() || subs.view
     }
 
     /// The next line to write; it counts as queued until [`Client::written`].

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Runtime;
+use super::dashboard::{Dashboard, GroupFacts};
 use super::hub::ControlTap;
 use crate::control::protocol::{self, Command};
 use crate::control::server::{self, Clients, Incoming};
@@ -30,6 +31,8 @@ pub(super) struct Control {
     started: SystemTime,
     /// `reload` requests waiting for their groups to finish.
     reloads: Vec<PendingReload>,
+    /// Attached clients (`view`).
+    pub viewers: super::control_view::Viewers,
 }
 
 struct PendingReload {
@@ -51,6 +54,7 @@ impl Control {
             sender: Some(sender),
             started: SystemTime::now(),
             reloads: Vec::new(),
+            viewers: super::control_view::Viewers::default(),
         }
     }
 }
@@ -80,6 +84,11 @@ impl Runtime {
                 return;
             }
         };
+        if self.dashboard.is_none() {
+            // Someone may attach: keep what a dashboard shows (a local one replaces this).
+            let facts = self.groups.iter().map(|g| GroupFacts::new(&g.spec, &g.listeners));
+            self.dashboard = Some(Dashboard::new(None, None, facts.collect()));
+        }
         let clients = Rc::clone(&control.clients);
         self.hub.borrow_mut().control =
             Some(ControlTap::new(Rc::clone(&clients), self.names.clone()));
@@ -138,6 +147,7 @@ impl Runtime {
             Command::Restart { target } => self.act(id, &target, UserAction::Restart),
             Command::Stop { target } => self.act(id, &target, UserAction::Stop),
             Command::Start { target } => self.act(id, &target, UserAction::Start),
+            Command::Toggle { target } => self.act(id, &target, UserAction::ToggleStop),
             Command::Scale { group, workers, delta } => self.scale_to(id, &group, workers, delta),
             Command::Reload { target } => self.reload_request(client, id, &target),
             Command::Logs { target, lines, follow } => {
@@ -153,6 +163,8 @@ impl Runtime {
                 }
                 protocol::ok(id, json!({ "events": events }))
             }
+            Command::View { pane } => self.view_request(client, id, pane),
+            Command::Pane { pane } => self.pane_request(client, id, pane),
             Command::Shutdown { force } => {
                 self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
                 protocol::ok(id, json!({ "pid": std::process::id() }))

@@ -1,6 +1,8 @@
 //! The runtime's side of the dashboard: per-second rates and crash history, each worker's
-//! lifecycle as the supervisor saw it, and the `View` it publishes (at most ~30 times a
-//! second, only when something changed) to the UI thread, which never blocks supervision.
+//! lifecycle as the supervisor saw it, and the `View`s built from them: one builder for
+//! every viewer. The local dashboard's view goes to the UI thread's slot (at most ~30 times
+//! a second, only when something changed), which never blocks supervision; attached
+//! clients' views go out through the control socket (`control_view`).
 
 mod pane;
 mod views;
@@ -66,9 +68,12 @@ impl Default for WorkerHistory {
     }
 }
 
+/// The facts every viewer's `View` is built from, kept while anyone may look: the local
+/// dashboard, or a control socket someone may attach to.
 pub struct Dashboard {
-    slot: ViewSlot,
-    pub request: PaneRequest,
+    /// The local dashboard, when there is one.
+    local: Option<Local>,
+    /// Something every viewer shows changed since the last frame.
     pub dirty: bool,
     /// Failed runs per second, ring indexed by second, with the second it counts.
     crashes: [(u64, u64); HISTORY],
@@ -78,6 +83,14 @@ pub struct Dashboard {
     pub log_path: Option<std::path::PathBuf>,
     groups: Vec<GroupFacts>,
     workers: HashMap<WorkerKey, WorkerHistory>,
+}
+
+/// The local dashboard's slot and what its pane asks for.
+struct Local {
+    slot: ViewSlot,
+    request: PaneRequest,
+    /// Owed a frame (its pane request changed, or something it shows did).
+    dirty: bool,
 }
 
 pub fn unix_second(t: SystemTime) -> u64 {
@@ -108,14 +121,18 @@ fn lifecycle_text(event: &Event) -> Option<String> {
 }
 
 impl Dashboard {
+    /// `slot`: the local dashboard's, or `None` when only attached clients may look.
     pub fn new(
-        slot: ViewSlot,
+        slot: Option<ViewSlot>,
         log_path: Option<std::path::PathBuf>,
         groups: Vec<GroupFacts>,
     ) -> Dashboard {
         Dashboard {
-            slot,
-            request: PaneRequest { rows: 20, ..PaneRequest::default() },
+            local: slot.map(|slot| Local {
+                slot,
+                request: PaneRequest { rows: 20, ..PaneRequest::default() },
+                dirty: true,
+            }),
             dirty: true,
             crashes: [(0, 0); HISTORY],
             prev_messages: HashMap::new(),
@@ -183,31 +200,68 @@ impl Dashboard {
             .collect()
     }
 
-    /// CPU and memory into each live worker's history (one point a second is kept).
-    fn record_usage(&mut self, snapshot: &Snapshot, usage: &HashMap<WorkerKey, Usage>) {
+    /// A sample of a live worker's CPU and memory into its history (one point a second is
+    /// kept), whether or not anyone looks now: an attach later charts the last 5 minutes.
+    pub fn record_usage(&mut self, key: WorkerKey, u: &Usage) {
         let second = unix_second(SystemTime::now());
-        for w in &snapshot.workers {
-            if let Some(u) = usage.get(&w.key).filter(|u| w.pid == Some(u.pid)) {
-                let history = self.workers.entry(w.key).or_default();
-                history.cpu.set(second, u.pid, f64::from(u.cpu));
-                history.memory.set(second, u.pid, u.rss as f64);
-            }
+        let history = self.workers.entry(key).or_default();
+        history.cpu.set(second, u.pid, f64::from(u.cpu));
+        history.memory.set(second, u.pid, u.rss as f64);
+    }
+
+    pub fn has_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// The local dashboard is owed a frame for its own reasons (its pane changed).
+    pub fn local_dirty(&self) -> bool {
+        self.local.as_ref().is_some_and(|l| l.dirty)
+    }
+
+    /// The local dashboard's pane changed.
+    pub fn set_request(&mut self, request: PaneRequest) {
+        if let Some(local) = self.local.as_mut() {
+            local.request = request;
+            local.dirty = true;
         }
     }
 
-    /// Publishes a fresh view if anything changed since the last one.
-    pub fn publish(
+    /// Whether the local dashboard is owed a frame, once `changed` (something every viewer
+    /// shows) is counted.
+    pub fn local_due(&mut self, changed: bool) -> bool {
+        self.local.as_mut().is_some_and(|l| {
+            l.dirty |= changed;
+            l.dirty
+        })
+    }
+
+    /// The local dashboard's frame, into its slot.
+    pub fn publish_local(
         &mut self,
         snapshot: Snapshot,
         logs: &Logs,
         usage: &HashMap<WorkerKey, Usage>,
         names: &[String],
     ) {
-        if !self.dirty {
-            return;
+        let Some(local) = self.local.as_ref() else { return };
+        let view = self.view(snapshot, logs, usage, names, &local.request);
+        if let Some(local) = self.local.as_mut() {
+            local.dirty = false;
+            if let Ok(mut slot) = local.slot.lock() {
+                *slot = Some(Arc::new(view));
+            }
         }
-        self.dirty = false;
-        self.record_usage(&snapshot, usage);
+    }
+
+    /// One viewer's frame: the shared facts, and its pane as `req` asks.
+    pub fn view(
+        &self,
+        snapshot: Snapshot,
+        logs: &Logs,
+        usage: &HashMap<WorkerKey, Usage>,
+        names: &[String],
+        req: &PaneRequest,
+    ) -> View {
         let extras = snapshot
             .workers
             .iter()
@@ -223,8 +277,7 @@ impl Dashboard {
             .collect();
         let keys: Vec<WorkerKey> = snapshot.workers.iter().map(|w| w.key).collect();
         let history = self.crash_history();
-        let req = &self.request;
-        let view = View {
+        View {
             extras,
             events_per_sec: self.events_per_sec,
             crashes_last_minute: history.iter().sum(),
@@ -237,9 +290,7 @@ impl Dashboard {
                 .then(|| details(&snapshot, logs, &self.workers, &self.groups, req))
                 .flatten(),
             snapshot,
-        };
-        if let Ok(mut slot) = self.slot.lock() {
-            *slot = Some(Arc::new(view));
+            attached: None,
         }
     }
 }

@@ -82,7 +82,12 @@ impl Hub {
     }
 
     pub fn report(&mut self, record: &Record<'_>) {
-        self.dirty = true;
+        if !self.dirty {
+            // The main loop publishes frames only when one is owed; a line read by a
+            // stream's task must tell it so (once per frame, not once per line).
+            self.dirty = true;
+            self.wake.notify_one();
+        }
         if let Some(tap) = self.control.as_mut() {
             tap.record(record);
         }

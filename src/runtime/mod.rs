@@ -4,6 +4,7 @@
 //! as long as corral.
 
 mod control_glue;
+mod control_view;
 mod dashboard;
 mod env;
 mod finish;
@@ -283,7 +284,8 @@ impl Runtime {
         let mut samples = self.start_sampler();
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         let mut frame = tokio::time::interval(FRAME);
-        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Polled only while a frame is owed: the first comes at once, the next FRAME later.
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let watchdog_every = self.notifier.as_ref().and_then(crate::fleet::Notifier::watchdog);
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
@@ -307,7 +309,7 @@ impl Runtime {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
-                _ = frame.tick(), if self.dashboard.is_some() => self.publish(),
+                _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
                 _ = watchdog.tick(), if watchdog_every.is_some() => {
@@ -371,6 +373,9 @@ impl Runtime {
                 continue;
             };
             self.usage.insert(key, usage);
+            if let Some(d) = self.dashboard.as_mut() {
+                d.record_usage(key, &usage);
+            }
             self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
         }
     }
@@ -383,7 +388,8 @@ impl Runtime {
                 let facts =
                     self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
                 let log_path = crate::logging::log_path();
-                self.dashboard = Some(dashboard::Dashboard::new(slot, log_path, facts.collect()));
+                let d = dashboard::Dashboard::new(Some(slot), log_path, facts.collect());
+                self.dashboard = Some(d);
             }
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
@@ -418,20 +424,14 @@ impl Runtime {
             }
             UiRequest::Pane(request) => {
                 if let Some(d) = self.dashboard.as_mut() {
-                    d.request = request;
-                    d.dirty = true;
+                    d.set_request(request);
                 }
             }
-        }
-    }
-
-    fn publish(&mut self) {
-        let Some(d) = self.dashboard.as_mut() else { return };
-        let mut hub = self.hub.borrow_mut();
-        d.dirty |= std::mem::take(&mut hub.dirty);
-        if d.dirty {
-            let snapshot = self.core.snapshot(Instant::now());
-            d.publish(snapshot, &hub.logs, &self.usage, &self.names);
+            // Only an attached dashboard asks this way; the local one quits with `q`.
+            UiRequest::Shutdown => {
+                let trigger = ShutdownTrigger::Key(crate::core::QuitKey::Q);
+                self.pending.push_back(Input::Shutdown(trigger));
+            }
         }
     }
 

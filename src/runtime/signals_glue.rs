@@ -18,12 +18,12 @@ impl Runtime {
                 libc::SIGINT | libc::SIGTERM => {
                     (0..twice).for_each(|_| self.shutdown_signal(signal));
                 }
-                libc::SIGHUP if self.dashboard.is_some() => {
+                libc::SIGHUP if self.dashboard_on() => {
                     // The terminal went away: stop everything in order.
                     self.shutdown_signal(signal);
                 }
                 libc::SIGHUP => (0..twice).for_each(|_| self.reload_all()),
-                libc::SIGTTIN | libc::SIGTTOU if self.dashboard.is_some() => {
+                libc::SIGTTIN | libc::SIGTTOU if self.dashboard_on() => {
                     tracing::info!(
                         sender,
                         "ignoring {signal}: scaling by signal is for headless mode"

@@ -262,7 +262,6 @@ fn handle_piece(
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             hub.logs.line(key, pid, stream, line);
-            hub.dirty = true;
             hub.report(&Record::Output { key, pid, stream, line });
         }
         (Kind::Output(_), Piece::Oversized) => {}

@@ -46,17 +46,37 @@ fn width(hints: &[Hint]) -> usize {
     1 + words + 2 * hints.len().saturating_sub(1)
 }
 
+/// Attached, `q` detaches: the hints say so.
+fn detaching(hints: &[Hint], attached: bool) -> Vec<Hint> {
+    let word =
+        |&(key, word): &Hint| if attached && key == "q" { (key, "detach") } else { (key, word) };
+    hints.iter().map(word).collect()
+}
+
 /// The key hints for a footer `cols` wide: one line if everything fits, else two, and
 /// on a very narrow terminal only the few that matter most. Every key named is whole.
-pub fn keys_lines(cols: usize) -> Vec<Line<'static>> {
-    let all: Vec<Hint> = ACTIONS.iter().chain(VIEWS).copied().collect();
-    if width(&all) <= cols {
+pub fn keys_lines(cols: usize, attached: bool) -> Vec<Line<'static>> {
+    let (actions, views) = (detaching(ACTIONS, attached), detaching(VIEWS, attached));
+    let all: Vec<Hint> = actions.iter().chain(&views).copied().collect();
+    let mut lines = if width(&all) <= cols {
         vec![line(&all)]
-    } else if width(ACTIONS).max(width(VIEWS)) <= cols {
-        vec![line(ACTIONS), line(VIEWS)]
+    } else if width(&actions).max(width(&views)) <= cols {
+        vec![line(&actions), line(&views)]
     } else {
-        vec![line(FEW)]
+        vec![line(&detaching(FEW, attached))]
+    };
+    if attached {
+        // Where the keys act is worth a line of its own: `q` here leaves corral running.
+        lines.insert(0, Line::default());
     }
+    lines
+}
+
+/// The line an attached footer starts with.
+fn attached_line(view: &View) -> Option<String> {
+    let a = view.attached.as_ref()?;
+    let name = crate::text::escape(&a.instance, true);
+    Some(format!(" attached to {name} (pid {}) · q detach · Q shut {name} down", a.pid))
 }
 
 /// Keys in bold, words plain.
@@ -73,17 +93,26 @@ fn line(hints: &[Hint]) -> Line<'static> {
 }
 
 /// How many rows the footer takes at this width.
-pub fn footer_height(cols: u16) -> u16 {
-    keys_lines(usize::from(cols)).len() as u16
+pub fn footer_height(cols: u16, attached: bool) -> u16 {
+    keys_lines(usize::from(cols), attached).len() as u16
 }
 
 /// The footer: key hints; a notice, the filter being typed or the shutdown replace its
 /// first line.
 pub fn render_footer(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &UiState, now: Instant) {
-    let mut lines = keys_lines(usize::from(area.width));
+    let mut lines = keys_lines(usize::from(area.width), view.attached.is_some());
+    let name = view.attached.as_ref().map(|a| crate::text::escape(&a.instance, true));
+    if let Some(text) = attached_line(view) {
+        lines[0] = Line::from(text);
+    }
+    let first = usize::from(view.attached.is_some());
     let message = if let Some(editing) = &ui.editing {
         let text = crate::text::escape(editing, true);
         Some(format!(" /{text}█   Enter keep · Esc clear"))
+    } else if let (true, Some(name)) = (ui.confirming, &name) {
+        Some(format!(" shut down {name} and all its workers? y/n"))
+    } else if let (true, Some(name)) = (view.snapshot.shutting_down, &name) {
+        Some(format!(" {name} is stopping every worker… q detaches · Q, y again: kill everything"))
     } else if view.snapshot.shutting_down {
         Some(" stopping every worker gracefully… q or Ctrl-C again: kill everything now".into())
     } else {
@@ -92,8 +121,10 @@ pub fn render_footer(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &UiStat
             .filter(|(_, at)| now.saturating_duration_since(*at) < NOTICE)
             .map(|(notice, _)| format!(" {notice}"))
     };
-    if let Some(message) = message {
-        lines[0] = Line::from(message);
+    if let Some(message) = message
+        && let Some(slot) = lines.get_mut(first)
+    {
+        *slot = Line::from(message);
     }
     let style = Style::new().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(lines).style(style), area);
@@ -110,7 +141,7 @@ mod tests {
     #[test]
     fn every_named_key_fits_whole_at_any_width() {
         for cols in 24..=220 {
-            let lines = keys_lines(cols);
+            let lines = keys_lines(cols, false);
             for line in &lines {
                 let shown = text(line);
                 assert!(shown.chars().count() <= cols, "{cols}: {shown:?}");
@@ -118,11 +149,14 @@ mod tests {
             let all: String = lines.iter().map(text).collect();
             assert!(all.contains("? help") && all.contains("q quit"), "{cols}: {all:?}");
         }
-        let at_80: String = keys_lines(80).iter().map(text).collect();
+        let at_80: String = keys_lines(80, false).iter().map(text).collect();
         for (key, word) in ACTIONS.iter().chain(VIEWS) {
             assert!(at_80.contains(&format!("{key} {word}")), "{key} missing at 80: {at_80:?}");
         }
-        assert_eq!(keys_lines(80).len(), 2);
-        assert_eq!(keys_lines(200).len(), 1);
+        assert_eq!(keys_lines(80, false).len(), 2);
+        assert_eq!(keys_lines(200, false).len(), 1);
+        let attached: String = keys_lines(200, true).iter().map(text).collect();
+        assert!(attached.contains("q detach") && !attached.contains("quit"), "{attached:?}");
+        assert_eq!(keys_lines(200, true).len(), 2, "one more for the attached line");
     }
 }

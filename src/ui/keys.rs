@@ -22,10 +22,18 @@ impl UiState {
             return vec![];
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if self.confirming {
+            return self.confirm(key.code, ctrl, view, now);
+        }
         match key.code {
             KeyCode::Char('c') if ctrl => self.quit(crate::core::QuitKey::CtrlC),
             KeyCode::Char('z') if ctrl => vec![Effect::Suspend],
             KeyCode::Char('q') => self.quit(crate::core::QuitKey::Q),
+            // Attached, `q` only detaches; stopping the corral itself is asked for apart.
+            KeyCode::Char('Q') if view.attached.is_some() => {
+                self.confirming = true;
+                vec![]
+            }
             KeyCode::Char('?') => {
                 self.help = !self.help;
                 vec![]
@@ -75,6 +83,24 @@ impl UiState {
                     };
                     self.note(format!("{name} does nothing here · ? lists the keys"), now);
                 }
+                vec![]
+            }
+        }
+    }
+
+    /// The answer to "shut down NAME? y/n": `y` asks for it, anything else does not (Ctrl-C
+    /// still detaches).
+    fn confirm(&mut self, code: KeyCode, ctrl: bool, view: &View, now: Instant) -> Vec<Effect> {
+        self.confirming = false;
+        let name = view.attached.as_ref().map_or("corral", |a| a.instance.as_str()).to_string();
+        match code {
+            KeyCode::Char('c') if ctrl => self.quit(crate::core::QuitKey::CtrlC),
+            KeyCode::Char('y' | 'Y') => {
+                self.note(format!("shutting down {name}…"), now);
+                vec![Effect::Send(UiRequest::Shutdown)]
+            }
+            _ => {
+                self.note(format!("{name} keeps running"), now);
                 vec![]
             }
         }

@@ -14,6 +14,7 @@ mod pane;
 mod render;
 mod state;
 mod table;
+mod wire;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, IntoRawFd};
@@ -37,6 +38,8 @@ pub use self::state::{Effect, UiState};
 
 /// At most ~30 frames a second, however fast things change.
 const FRAME: Duration = Duration::from_millis(33);
+/// How often an idle dashboard looks at its slot.
+const LOOK: Duration = Duration::from_millis(50);
 
 /// The latest view, handed over without waiting.
 pub type ViewSlot = Arc<Mutex<Option<Arc<View>>>>;
@@ -46,9 +49,28 @@ type Requests = tokio::sync::mpsc::UnboundedSender<UiRequest>;
 pub struct Dashboard {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    waker: Waker,
+}
+
+/// Wakes the dashboard thread to look at its slot now rather than at its next look (a
+/// view that came over a socket is drawn at once).
+#[derive(Clone)]
+pub struct Waker(Option<Arc<std::os::unix::net::UnixStream>>);
+
+impl Waker {
+    pub fn wake(&self) {
+        // A full socket already holds a wake-up; one is enough.
+        if let Some(mut s) = self.0.as_deref() {
+            let _ = s.write(&[1]);
+        }
+    }
 }
 
 impl Dashboard {
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
     /// Stops the thread and waits (briefly) until it has restored the terminal.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -104,14 +126,23 @@ pub fn start(slot: ViewSlot, requests: Requests) -> io::Result<Dashboard> {
     install_panic_hook(requests.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let (woken, waker) = match std::os::unix::net::UnixStream::pair() {
+        Ok((ours, theirs))
+            if ours.set_nonblocking(true).is_ok() && theirs.set_nonblocking(true).is_ok() =>
+        {
+            (Some(ours), Waker(Some(Arc::new(theirs))))
+        }
+        // Without one the dashboard still looks at its slot every 50 ms.
+        _ => (None, Waker(None)),
+    };
     let thread = std::thread::Builder::new().name("corral-ui".into()).spawn(move || {
-        if let Err(e) = ui_loop(&slot, &requests, &flag) {
+        if let Err(e) = ui_loop(&slot, &requests, &flag, woken) {
             tracing::error!("dashboard stopped: {e}");
             let _ = requests.send(UiRequest::Quit(crate::core::ShutdownTrigger::TerminalError));
         }
         restore_terminal();
     })?;
-    Ok(Dashboard { stop, thread: Some(thread) })
+    Ok(Dashboard { stop, thread: Some(thread), waker })
 }
 
 /// A cleared screen and a terminal with empty buffers, so the next frame draws everything.
@@ -122,19 +153,25 @@ fn fresh_terminal() -> io::Result<Terminal<CrosstermBackend<io::Stdout>>> {
     Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
-fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Result<()> {
+fn ui_loop(
+    slot: &ViewSlot,
+    requests: &Requests,
+    stop: &AtomicBool,
+    woken: Option<std::os::unix::net::UnixStream>,
+) -> io::Result<()> {
     let mut terminal = fresh_terminal()?;
     let mut ui = UiState::new(color_wanted());
     let mut view = Arc::new(View::default());
     let mut dirty = true;
     let mut last_draw = Instant::now().checked_sub(FRAME).unwrap_or_else(Instant::now);
     let mut last_request = None;
-    let tty = TtyWatch::open();
+    let tty = TtyWatch::open(woken);
     let mut stalled = false;
     while !stop.load(Ordering::Relaxed) {
         if let Some(fresh) = slot.lock().ok().and_then(|mut s| s.take()) {
             view = fresh;
             ui.clamp(&view);
+            ui.adopt_notice(&view, Instant::now());
             dirty = true;
         }
         if dirty && last_draw.elapsed() >= FRAME {
@@ -148,8 +185,10 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
             }
         }
         // WHY a short wait: a new view is picked up within a frame, and an idle dashboard
-        // wakes only ~20 times a second to look.
-        match tty.wait(Duration::from_millis(50), stalled) {
+        // wakes only ~20 times a second to look. A frame held back by the rate limit is
+        // drawn as soon as the limit allows.
+        let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { LOOK };
+        match tty.wait(wait.max(Duration::from_millis(1)), stalled) {
             Tty::Gone => {
                 // The terminal hung up: stop everything in order (never a spin on EIO).
                 let _ = requests.send(UiRequest::Quit(crate::core::ShutdownTrigger::Hangup));
@@ -159,6 +198,7 @@ fn ui_loop(slot: &ViewSlot, requests: &Requests, stop: &AtomicBool) -> io::Resul
                 stalled = false;
                 continue;
             }
+            Tty::Woken => continue,
             Tty::Resized => {
                 // ratatui resizes its buffers to the terminal on the next draw.
                 dirty = true;
@@ -221,6 +261,8 @@ fn handle_events(
 enum Tty {
     Input,
     Resized,
+    /// A [`Waker`]: a view is waiting in the slot.
+    Woken,
     Quiet,
     Gone,
 }
@@ -230,6 +272,7 @@ enum Tty {
 struct TtyWatch {
     tty: Option<std::os::fd::OwnedFd>,
     resized: Option<std::os::unix::net::UnixStream>,
+    woken: Option<std::os::unix::net::UnixStream>,
 }
 
 /// The write end of the resize socket; -1 until the first dashboard starts.
@@ -263,7 +306,7 @@ fn watch_resizes() -> Option<std::os::unix::net::UnixStream> {
 }
 
 impl TtyWatch {
-    fn open() -> TtyWatch {
+    fn open(woken: Option<std::os::unix::net::UnixStream>) -> TtyWatch {
         // crossterm reads stdin when it is a terminal and /dev/tty otherwise; watching
         // /dev/tty sees the same input and the same hangup either way.
         let tty = std::fs::OpenOptions::new()
@@ -272,7 +315,7 @@ impl TtyWatch {
             .open("/dev/tty")
             .ok()
             .map(std::os::fd::OwnedFd::from);
-        TtyWatch { tty, resized: watch_resizes() }
+        TtyWatch { tty, resized: watch_resizes(), woken }
     }
 
     fn fd(&self) -> i32 {
@@ -283,14 +326,16 @@ impl TtyWatch {
     fn wait(&self, timeout: Duration, stalled: bool) -> Tty {
         let events = if stalled { 0 } else { libc::POLLIN };
         let resized = self.resized.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        let woken = self.woken.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         let mut pfds = [
             libc::pollfd { fd: self.fd(), events, revents: 0 },
             // A negative fd is skipped by poll(2).
             libc::pollfd { fd: resized, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: woken, events: libc::POLLIN, revents: 0 },
         ];
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: two valid pollfds, for the duration of the call.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
+        // SAFETY: three valid pollfds, for the duration of the call.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 3, ms) };
         if n <= 0 {
             return Tty::Quiet; // timeout, or EINTR: look again
         }
@@ -302,6 +347,13 @@ impl TtyWatch {
             while let Some(Ok(1..)) = self.resized.as_ref().map(|mut s| s.read(&mut buf)) {}
             if pfds[0].revents == 0 {
                 return Tty::Resized;
+            }
+        }
+        if pfds[2].revents != 0 {
+            let mut buf = [0u8; 64];
+            while let Some(Ok(1..)) = self.woken.as_ref().map(|mut s| s.read(&mut buf)) {}
+            if pfds[0].revents == 0 {
+                return Tty::Woken;
             }
         }
         Tty::Input

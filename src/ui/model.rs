@@ -4,11 +4,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
+use super::wire;
 use crate::core::{ExitReason, ExitStatus, Snapshot, UserAction, WorkerKey};
 
-/// One frame's worth of facts.
-#[derive(Clone, Debug, Default)]
+/// One frame's worth of facts. Serialisable, so `corral attach` can be sent one (see
+/// `wire`); the UI cannot tell where its view came from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct View {
+    #[serde(with = "wire::snapshot")]
     pub snapshot: Snapshot,
     /// Per worker, in the order of `snapshot.workers`.
     pub extras: Vec<WorkerExtra>,
@@ -26,10 +31,23 @@ pub struct View {
     pub metrics: Option<Metrics>,
     /// The details of the pane's worker, when the pane shows them.
     pub details: Option<Details>,
+    /// Set by `corral attach`, never sent: whose corral this is, and what its replies said.
+    #[serde(skip)]
+    pub attached: Option<Attached>,
+}
+
+/// The corral an attached dashboard shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attached {
+    pub instance: String,
+    pub pid: u32,
+    /// The latest error a request got (`unknown worker`, a failed reload), with a serial
+    /// that changes with each, so the footer shows each once.
+    pub notice: Option<(u64, String)>,
 }
 
 /// The profiler view (SPEC §6 "Metrics"): every series of a worker or a group.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// `web.1`, or `web (3 workers)` for a group.
     pub who: String,
@@ -39,7 +57,8 @@ pub struct Metrics {
     pub dropped_names: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeriesKind {
     /// A `metric` message's value (summed over a group).
     Metric,
@@ -51,7 +70,7 @@ pub enum SeriesKind {
     Memory,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     pub name: String,
     pub kind: SeriesKind,
@@ -68,7 +87,7 @@ pub struct Series {
 pub const METRIC_SECONDS: usize = 300;
 
 /// `Enter`: what there is to know about one worker.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Details {
     pub id: String,
     pub command: String,
@@ -89,15 +108,19 @@ pub struct Details {
 /// How many exits the details keep per worker.
 pub const EXITS_KEPT: usize = 10;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExitRecord {
+    #[serde(with = "wire::epoch_ms")]
     pub at: SystemTime,
+    #[serde(with = "wire::status")]
     pub status: ExitStatus,
+    #[serde(with = "wire::reason")]
     pub reason: ExitReason,
+    #[serde(with = "wire::duration_ms")]
     pub uptime: Duration,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerExtra {
     /// Percent of one core, whole process tree.
     pub cpu: Option<f32>,
@@ -108,7 +131,7 @@ pub struct WorkerExtra {
     pub status: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pane {
     /// Oldest first, at most the requested number of rows.
     pub lines: Vec<PaneLine>,
@@ -116,7 +139,8 @@ pub struct Pane {
     pub matching: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Stdout,
     Stderr,
@@ -125,8 +149,9 @@ pub enum LineKind {
     Supervisor,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PaneLine {
+    #[serde(with = "wire::epoch_ms")]
     pub at: SystemTime,
     /// `web.2`
     pub id: String,
@@ -136,9 +161,13 @@ pub struct PaneLine {
 }
 
 /// Which lines the output pane shows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Sent by `corral attach` as the `pane` of its `view` and `pane` requests; fields left out
+/// take their defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PaneRequest {
     /// `None`: every worker.
+    #[serde(with = "wire::worker_key")]
     pub worker: Option<WorkerKey>,
     pub mode: PaneMode,
     /// Metrics: summed over `worker`'s whole group.
@@ -152,7 +181,8 @@ pub struct PaneRequest {
 }
 
 /// What the output pane shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PaneMode {
     #[default]
     Output,
@@ -169,6 +199,9 @@ pub enum UiRequest {
     /// `q` / Ctrl-C: graceful shutdown, again: kill everything; or the terminal is gone.
     Quit(crate::core::ShutdownTrigger),
     Pane(PaneRequest),
+    /// `Q`, then `y`, in an attached dashboard: shut that corral down. (There, `Quit` only
+    /// detaches: a lost terminal or a panic in `attach` must never stop the supervisor.)
+    Shutdown,
 }
 
 /// Whether `text` matches a pane filter: smart case, like ripgrep's `-S`.

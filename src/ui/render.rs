@@ -82,7 +82,7 @@ pub fn render(frame: &mut Frame<'_>, view: &View, ui: &mut UiState, now: Instant
         Constraint::Length(1),
         Constraint::Length(table_height),
         Constraint::Min(3),
-        Constraint::Length(footer_height(area.width)),
+        Constraint::Length(footer_height(area.width, view.attached.is_some())),
     ])
     .areas(area);
     render_header(frame, header, view, &pal);
@@ -90,7 +90,7 @@ pub fn render(frame: &mut Frame<'_>, view: &View, ui: &mut UiState, now: Instant
     render_pane(frame, pane, view, ui, &pal, now);
     render_footer(frame, footer, view, ui, now);
     if ui.help {
-        render_help(frame, area);
+        render_help(frame, area, view.attached.is_some());
     }
 }
 
@@ -165,16 +165,29 @@ pub fn bucket_sums(values: &[u64], max: usize) -> Vec<u64> {
     out
 }
 
-fn render_help(frame: &mut Frame<'_>, area: Rect) {
+/// Attached, the keys that end things end only the attach.
+const ATTACHED_KEYS: &[(&str, &str)] = &[
+    ("q Ctrl-C", "detach: corral and its workers keep running"),
+    ("Q", "shut this corral down (asks first)"),
+    ("Ctrl-Z", "suspend attach (corral goes on)"),
+];
+
+fn render_help(frame: &mut Frame<'_>, area: Rect, attached: bool) {
+    let keys: Vec<(&str, &str)> = if attached {
+        let local = |(k, _): &&(&str, &str)| *k != "q Ctrl-C" && *k != "Ctrl-Z";
+        KEYS.iter().filter(local).chain(ATTACHED_KEYS).copied().collect()
+    } else {
+        KEYS.to_vec()
+    };
     let width = area.width.min(76);
-    let height = (KEYS.len() as u16 + 4).min(area.height);
+    let height = (keys.len() as u16 + 4).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let lines: Vec<Line<'_>> = KEYS
+    let lines: Vec<Line<'_>> = keys
         .iter()
         .map(|(k, what)| {
             Line::from(vec![

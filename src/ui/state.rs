@@ -48,6 +48,10 @@ pub struct UiState {
     pub notice: Option<(String, Instant)>,
     pub quit_requested: bool,
     pub color: bool,
+    /// Attached, after `Q`: the footer asks "shut down NAME? y/n" and the next key answers.
+    pub confirming: bool,
+    /// The serial of the attached corral's last error the footer showed.
+    seen_notice: u64,
 }
 
 /// What the UI thread does besides redrawing.
@@ -73,6 +77,8 @@ impl UiState {
             notice: None,
             quit_requested: false,
             color,
+            confirming: false,
+            seen_notice: 0,
         }
     }
 
@@ -102,6 +108,17 @@ impl UiState {
         let n = view.snapshot.workers.len();
         self.selected = self.selected.min(n.saturating_sub(1));
         self.scroll = self.scroll.min(view.pane.matching.saturating_sub(self.pane_rows));
+    }
+
+    /// A fresh view from an attached corral may carry an error one of our requests got: shown
+    /// once, like the notice of a key.
+    pub fn adopt_notice(&mut self, view: &View, now: Instant) {
+        if let Some((serial, text)) = view.attached.as_ref().and_then(|a| a.notice.as_ref())
+            && *serial != self.seen_notice
+        {
+            self.seen_notice = *serial;
+            self.note(text.clone(), now);
+        }
     }
 
     /// Shows `text` in the footer for a few seconds.

@@ -93,6 +93,7 @@ fn view_of(workers: Vec<WorkerView>) -> View {
         log_path: None,
         metrics: None,
         details: None,
+        attached: None,
     }
 }
 
@@ -312,5 +313,6 @@ fn filters_are_smart_case() {
     assert!(filter_matches("", "anything"));
 }
 
+mod attached;
 mod groups;
 mod views;

@@ -118,9 +118,28 @@ impl Tty {
         Tty::start_program(term, corral_bin(), args)
     }
 
+    /// Starts `corral ARGS…` with these environment variables besides (or instead of) the
+    /// harness's own: `XDG_RUNTIME_DIR` of a running corral, for `corral attach`.
+    pub fn start_with_env<S: AsRef<str>>(
+        term: Term,
+        args: &[S],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Tty {
+        Tty::start_full(term, corral_bin(), args, env)
+    }
+
     /// Starts another program on the terminal (an interactive shell, to run corral as a
     /// job); `pid()` is then that program's.
     pub fn start_program<S: AsRef<str>>(term: Term, program: &str, args: &[S]) -> Tty {
+        Tty::start_full(term, program, args, &[])
+    }
+
+    fn start_full<S: AsRef<str>>(
+        term: Term,
+        program: &str,
+        args: &[S],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Tty {
         let Term { rows, cols, answers_queries } = term;
         let pair = native_pty_system().openpty(size(rows, cols)).expect("openpty");
         let master_fd = pair.master.as_raw_fd().expect("the master has a descriptor");
@@ -139,6 +158,9 @@ impl Tty {
         command.env("CORRAL", corral_bin());
         command.env("XDG_STATE_HOME", state.path());
         command.env("XDG_RUNTIME_DIR", super::runtime_dir());
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let child = pair.slave.spawn_command(command).expect("corral starts on the pty");
         // Only corral may hold the slave: then its exit closes it and the reader sees EOF.
         drop(pair.slave);
