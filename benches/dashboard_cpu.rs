@@ -31,6 +31,11 @@ fn start(script: &str) -> Run {
         .openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })
         .expect("pty");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_corral"));
+    // A control socket of its own: another corral named `sh` may be running.
+    cmd.env(
+        "XDG_RUNTIME_DIR",
+        std::env::temp_dir().join(format!("corral-bench-{}", std::process::id())),
+    );
     cmd.args(["-w", "64", "--", "sh", "-c", script]);
     cmd.env("TERM", "xterm-256color");
     let child = pair.slave.spawn_command(cmd).expect("spawn corral");

@@ -98,6 +98,11 @@ fn under_corral(per_worker: u64) -> Run {
     let out_path = dir.path().join("out.jsonl");
     let out = std::fs::File::create(&out_path).expect("output file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        // A control socket of its own: another corral of the same name may run.
+        .env(
+            "XDG_RUNTIME_DIR",
+            std::env::temp_dir().join(format!("corral-bench-{}", std::process::id())),
+        )
         .args(["--no-ui", "--log-format", "json", "--restart", "never", "-w", "2", "--"])
         .arg(&me)
         .env("CORRAL_BENCH_ROLE", "sender")

@@ -172,6 +172,11 @@ fn whole_corral(workers: u32, fresh: usize, runs: usize) -> (Vec<f64>, Vec<f64>,
     };
     let mut corral = Corral(
         Command::new(env!("CARGO_BIN_EXE_corral"))
+            // A control socket of its own: another corral of the same name may run.
+            .env(
+                "XDG_RUNTIME_DIR",
+                std::env::temp_dir().join(format!("corral-bench-{}", std::process::id())),
+            )
             .args(["--no-ui", "--log-format", "json", "-w", &workers.to_string()])
             .args(["--metrics", &port.to_string(), "--", "sleep", "100000"])
             .env("RUST_LOG", "corral::runtime::metrics_glue=debug")

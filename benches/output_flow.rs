@@ -99,6 +99,11 @@ fn children_cpu() -> f64 {
 fn through_corral(format: &str, stdout: Stdio, lines: u64, slow: bool) -> Run {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        // A control socket of its own: another corral of the same name may run.
+        .env(
+            "XDG_RUNTIME_DIR",
+            std::env::temp_dir().join(format!("corral-bench-{}", std::process::id())),
+        )
         .args(["--no-ui", "--log-format", format, "--restart", "never", "-w", "1", "--"])
         .args(["seq", "1", &lines.to_string()])
         .stdin(Stdio::null())

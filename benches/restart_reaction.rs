@@ -120,6 +120,11 @@ struct Corral {
 impl Corral {
     fn start(corral: &str, me: &std::path::Path, workers: u32) -> Corral {
         let mut child = Command::new(corral)
+            // A control socket of its own: another corral of the same name may run.
+            .env(
+                "XDG_RUNTIME_DIR",
+                std::env::temp_dir().join(format!("corral-bench-{}", std::process::id())),
+            )
             .args(["--no-ui", "--log-format", "json", "--backoff", "0", "-w"])
             .arg(workers.to_string())
             .arg("--")

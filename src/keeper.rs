@@ -11,6 +11,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use nix::sys::signal::{SigHandler, Signal, kill, killpg, signal};
+use nix::unistd::Pid;
+
 /// Scans for marked processes at most this many times (new ones may be forked meanwhile).
 const ROUNDS: u32 = 50;
 
@@ -21,17 +24,18 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
         return ExitCode::from(2);
     };
     for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGPIPE,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGPIPE,
     ] {
-        // SAFETY: setting a signal to SIG_IGN has no memory effects.
-        unsafe { libc::signal(sig, libc::SIG_IGN) };
+        // SAFETY: setting a signal to SIG_IGN installs no handler and has no memory effects
+        // (nix's `signal` is unsafe only for the handlers it could install).
+        let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
     let mut groups = BTreeSet::new();
     let stdin = std::io::stdin();
@@ -49,8 +53,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
     // corral is gone without saying goodbye: nothing it started may live on.
     for &pgid in &groups {
         if pgid > 1 {
-            // SAFETY: killpg with plain integers.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
     }
     let marker = format!("CORRAL_PRIMARY_PID={primary}");
@@ -60,8 +63,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
             break;
         }
         for pid in found {
-            // SAFETY: kill with plain integers.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

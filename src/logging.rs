@@ -6,11 +6,13 @@
 use std::ffi::{CString, OsStr};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl, openat};
+use nix::sys::stat::Mode;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -106,37 +108,29 @@ pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> 
     let name = CString::new(name.as_bytes())?;
     // WHY: O_NONBLOCK so that a FIFO planted at the path fails or opens at once instead of
     // blocking until someone reads it; it changes nothing for a regular file.
-    let flags =
-        libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_APPEND
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NONBLOCK;
+    let excl = flags | OFlag::O_CREAT | OFlag::O_EXCL;
     // WHY O_EXCL first: only a file made now gets `mode`; one that was there keeps its
     // owner's choice. A file removed between the two tries is simply made on the next.
     let mut tries = 0;
     let (fd, created) = loop {
         tries += 1;
-        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string, both
-        // alive for the call; openat returns a new descriptor or -1.
-        let fd = unsafe {
-            libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CREAT | libc::O_EXCL, mode)
-        };
-        if fd >= 0 {
-            break (fd, true);
+        match openat(dir, name.as_c_str(), excl, Mode::from_bits_retain(mode)) {
+            Ok(fd) => break (fd, true),
+            Err(Errno::EEXIST) => {}
+            Err(error) => return Err(error.into()),
         }
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::EEXIST) {
-            return Err(error);
-        }
-        // SAFETY: as above.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
-        if fd >= 0 {
-            break (fd, false);
-        }
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::ENOENT) || tries >= 3 {
-            return Err(error);
+        match openat(dir, name.as_c_str(), flags, Mode::empty()) {
+            Ok(fd) => break (fd, false),
+            Err(Errno::ENOENT) if tries < 3 => {}
+            Err(error) => return Err(error.into()),
         }
     };
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let file = unsafe { File::from_raw_fd(fd) };
+    let file = File::from(fd);
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -145,10 +139,8 @@ pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> 
         // The umask took bits away.
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
-    // SAFETY: F_SETFL on our own descriptor, with the flags it has minus O_NONBLOCK.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_APPEND) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // The flags it has minus O_NONBLOCK.
+    fcntl(&file, FcntlArg::F_SETFL(OFlag::O_APPEND))?;
     Ok((file, created))
 }
 
@@ -204,9 +196,7 @@ mod tests {
         assert!(!dir.join("other.log").exists());
 
         let fifo = dir.join("fifo.log");
-        let c_fifo = CString::new(fifo.as_os_str().as_bytes()).expect("no NUL");
-        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_retain(0o600)).expect("mkfifo");
         assert!(open_log(&fifo).is_err(), "a FIFO is refused, without blocking");
         assert!(std::fs::symlink_metadata(&fifo).expect("stat").file_type().is_fifo());
     }

@@ -1,5 +1,7 @@
 //! The `corral` binary: parse, set up logging, run, map the outcome to an exit code.
 
+#![deny(unsafe_code)]
+
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;

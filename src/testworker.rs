@@ -181,9 +181,8 @@ fn run(options: &Options) -> io::Result<ExitCode> {
 fn behave_like_a_c_program() {
     set_disposition(libc::SIGSEGV, libc::SIG_DFL);
     set_disposition(libc::SIGBUS, libc::SIG_DFL);
-    let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: setrlimit reads the struct we pass; lowering a limit is always allowed.
-    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) };
+    // Lowering a limit is always allowed.
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
 }
 
 /// The event channel, when a flag needs it.
@@ -315,6 +314,8 @@ fn spawn_children(count: u32) -> io::Result<Vec<Child>> {
 fn escape() -> io::Result<()> {
     let mut command = Command::new("sleep");
     command.arg("1000").stdin(Stdio::null());
+    // WHY raw: between fork and exec only calls that cannot allocate (nix's fork is unsafe
+    // too, for the same reason).
     // SAFETY: the closure runs in the forked child between fork and exec and calls only
     // async-signal-safe functions (fork, setsid, _exit); it allocates nothing.
     unsafe {
@@ -338,6 +339,8 @@ static TERM_EXIT_CODE: AtomicI32 = AtomicI32::new(0);
 extern "C" fn on_sigterm(_: libc::c_int) {
     const MESSAGE: &[u8] = b"got SIGTERM\n";
     channel::report_from_signal_handler();
+    // WHY raw: `_exit` has no nix wrapper, and nix's write wants a borrowed fd that only
+    // `Stdout` (a lock, not for a signal handler) or an unsafe borrow would give.
     // SAFETY: write(2) and _exit(2) are async-signal-safe, the buffer is static, and an
     // atomic load takes no lock. _exit skips Rust's stdout buffer, which is why the
     // message is written straight to fd 1.
@@ -348,6 +351,8 @@ extern "C" fn on_sigterm(_: libc::c_int) {
 }
 
 fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
+    // WHY raw: `die_by` passes any number `--signal` parsed, real-time ones included, which
+    // nix's `Signal` cannot name.
     // SAFETY: glibc's signal() installs the handler with sigaction (BSD semantics); the
     // handlers used here are SIG_DFL, SIG_IGN or the async-signal-safe `on_sigterm`.
     // Failure (SIGKILL, SIGSTOP cannot be changed) leaves the default, which is wanted.
@@ -358,6 +363,7 @@ fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
 /// raised at itself. Returns only if the default action does not end the process.
 fn die_by(signal: Signal) {
     set_disposition(signal.0, libc::SIG_DFL);
+    // WHY raw: `signal` may be a real-time one, which nix's `SigSet` and `raise` cannot take.
     // SAFETY: plain libc calls on a local, zero-initialised sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

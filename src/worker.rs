@@ -25,6 +25,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 use socket2::{Domain, SockRef, Socket, Type};
 
@@ -296,17 +298,13 @@ fn is_unix_stream(fd: RawFd) -> bool {
 
 /// Blocks until `fd` accepts more bytes, for a channel someone made non-blocking.
 fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut poll_fd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    let mut poll_fds = [PollFd::new(fd, PollFlags::POLLOUT)];
     loop {
-        // SAFETY: `poll_fd` is a valid, exclusively borrowed array of one pollfd.
-        let n = unsafe { libc::poll(&raw mut poll_fd, 1, -1) };
-        if n >= 0 {
+        match poll(&mut poll_fds, PollTimeout::NONE) {
             // POLLERR/POLLHUP also end the wait; the next send reports the actual error.
-            return Ok(());
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => {}
+            Err(error) => return Err(error.into()),
         }
     }
 }

@@ -110,8 +110,8 @@ fn ctl_actions_do_what_the_keys_do() {
     });
     let reload = ok(&corral, &["reload", "web"]);
     assert!(reload.contains("reloaded, 1 workers replaced"), "{reload}");
-    // ctl returned after the reload; its event may still be on its way through stdout.
-    corral.wait_for("reload_finished", SHORT, |events| {
+    // The reply comes over the socket; the event through stdout, maybe a moment later.
+    corral.wait_for("reload_finished", DEADLINE, |events| {
         (!named(events, "reload_finished").is_empty()).then_some(())
     });
 

@@ -282,8 +282,8 @@ fn after_a_hangup_workers_stop_gracefully_and_corral_does_not_spin() {
     assert!(ended, "corral did not exit after the hangup\n{}", tty.dump());
     tty.wait_exit(DEADLINE);
     tty.assert_nothing_left();
-    // SAFETY: sysconf only reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let clk_tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK);
+    let per_second = clk_tck.ok().flatten().unwrap_or(0).max(1) as f64;
     let cpu = used as f64 / per_second;
     // Spinning takes a whole core; waiting for workers takes next to none. More than half
     // a core is only reachable by spinning, however loaded the machine is.

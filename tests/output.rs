@@ -252,8 +252,7 @@ fn diagnostics_name_workers_by_their_id() {
 #[test]
 fn an_output_writer_that_cannot_start_is_exit_2_before_anything_runs() {
     // No thread can be started under a process limit of 1 (not for root: drop to nobody).
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root to run corral as another user");
         return;
     }

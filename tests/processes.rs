@@ -115,8 +115,7 @@ fn a_leader_whose_group_lives_on_is_kept_unreaped_until_the_group_is_empty() {
 #[test]
 fn as_pid_1_of_a_namespace_it_reaps_orphans_and_stops_on_sigterm() {
     // Needs root for a PID namespace (as a container entrypoint would be); CI runs as root.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root for unshare --pid");
         return;
     }

@@ -8,6 +8,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
 use crate::util::{TOKEN_VAR, corral_bin, kill_token_processes, wait_until};
 
 /// The command lines of the README's `sh` blocks that run corral.
@@ -72,8 +75,7 @@ fn run_briefly(root: &str, example: &str) {
     if status.is_none() {
         // Still running after a while: it started. Stop it the way a person would.
         let pgid = i32::try_from(child.id()).expect("pid fits");
-        // SAFETY: killpg with plain integers.
-        unsafe { libc::killpg(pgid, libc::SIGINT) };
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGINT);
         wait_until(Duration::from_secs(10), || {
             status = child.try_wait().expect("waitpid");
             status.is_some()

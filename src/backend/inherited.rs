@@ -5,6 +5,7 @@
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use socket2::SockRef;
 
 /// The first fd of `LISTEN_FDS` (`SD_LISTEN_FDS_START`).
@@ -74,8 +75,7 @@ pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
         // SAFETY: `raw` is an open socket (checked above) that this process inherited and
         // nothing in it owns yet: LISTEN_FDS hands these fds to whoever takes them, once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: F_SETFD on a descriptor we own.
-        unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let _ = fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
         let local = SockRef::from(&fd)
             .local_addr()
             .ok()
@@ -91,6 +91,8 @@ pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
 }
 
 fn is_socket(fd: RawFd) -> bool {
+    // WHY raw: the fd is only a number until it is known to be open, so there is no
+    // `AsFd` to hand nix's fstat (borrowing it would be its own unsafe promise).
     // SAFETY: fstat writes into the zeroed struct we pass and reads nothing else; a closed
     // fd makes it fail with EBADF.
     unsafe {

@@ -2,10 +2,13 @@
 //! promises, signalling their process groups, reaping, binding the shared sockets.
 //! It decides nothing; the core tells it what to do.
 
+#[allow(unsafe_code, reason = "fds that are only numbers until checked (LISTEN_FDS)")]
 mod inherited;
+#[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
 mod sampler;
 mod sockets;
+#[allow(unsafe_code, reason = "the child side of fork: no allocation until exec")]
 mod spawn;
 
 pub use inherited::{InheritError, InheritedSocket, take_inherited};

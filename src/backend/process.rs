@@ -2,12 +2,17 @@
 
 use std::io;
 
+use nix::errno::Errno;
+use nix::sys::signal::killpg;
+use nix::unistd::Pid;
+
 use crate::core::ExitStatus;
 use crate::signal::Signal;
 
 /// Sends `signal` to the process group `pgid`. A group that is already gone is not an
 /// error.
 pub fn signal_group(pgid: u32, signal: Signal) -> io::Result<()> {
+    // WHY raw: `signal` may be a real-time one, which nix's `Signal` cannot name.
     // SAFETY: killpg takes plain integers and has no memory effects.
     let rc = unsafe { libc::killpg(pgid as libc::pid_t, signal.0) };
     check_kill(rc)
@@ -15,6 +20,7 @@ pub fn signal_group(pgid: u32, signal: Signal) -> io::Result<()> {
 
 /// Sends `signal` to one process.
 pub fn signal_pid(pid: u32, signal: Signal) -> io::Result<()> {
+    // WHY raw: `signal` may be a real-time one, which nix's `Signal` cannot name.
     // SAFETY: kill takes plain integers and has no memory effects.
     let rc = unsafe { libc::kill(pid as libc::pid_t, signal.0) };
     check_kill(rc)
@@ -30,10 +36,8 @@ fn check_kill(rc: libc::c_int) -> io::Result<()> {
 
 /// Whether any process (a zombie included) still has process group `pgid`.
 pub fn group_alive(pgid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(-(pgid as libc::pid_t), 0) };
     // WHY: EPERM means members exist that we may not signal (a setuid child): alive.
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    matches!(killpg(Pid::from_raw(pgid as libc::pid_t), None), Ok(()) | Err(Errno::EPERM))
 }
 
 /// Reaps one exited child of corral, if any, without blocking. Every child is reaped
@@ -41,6 +45,8 @@ pub fn group_alive(pgid: u32) -> bool {
 pub fn reap_one() -> Option<(u32, ExitStatus)> {
     loop {
         let mut status: libc::c_int = 0;
+        // WHY raw: nix's `WaitStatus` fails on a death by a real-time signal; the raw
+        // status keeps every number.
         // SAFETY: waitpid writes only into `status`, which lives for the call.
         let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
         if pid > 0 {
@@ -69,6 +75,8 @@ fn peek(idtype: libc::idtype_t, id: u32) -> Option<(u32, ExitStatus)> {
         // SAFETY: siginfo_t is plain data; all-zero is valid and waitid overwrites it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // WHY raw: nix's `waitid` decodes into `Signal`, which cannot name a real-time
+        // signal; the raw siginfo keeps every number.
         // SAFETY: waitid writes only into `info`, which lives for the call.
         let rc = unsafe { libc::waitid(idtype, id, &raw mut info, flags) };
         if rc < 0 {
@@ -96,6 +104,7 @@ fn peek(idtype: libc::idtype_t, id: u32) -> Option<(u32, ExitStatus)> {
 pub fn reap_pid(pid: u32) {
     let mut status: libc::c_int = 0;
     loop {
+        // WHY raw: like `reap_one`, so a real-time death is not an error here either.
         // SAFETY: waitpid writes only into `status`, which lives for the call.
         let rc = unsafe { libc::waitpid(pid as libc::pid_t, &raw mut status, libc::WNOHANG) };
         if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
@@ -146,9 +155,7 @@ fn decode_status(status: libc::c_int) -> ExitStatus {
 /// Makes orphaned descendants (double-forked, `setsid`) corral's children, so they are
 /// reaped here and can be killed at shutdown.
 pub fn become_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
 /// PIDs of corral's live children (from `/proc/self/task/*/children`).
@@ -171,6 +178,7 @@ pub fn children_of_self() -> Vec<u32> {
 /// later can land there and be clobbered when a worker's stdio is set up.
 pub fn ensure_std_fds() {
     for fd in 0..3 {
+        // WHY raw: the fd may be closed, so there is no `AsFd` to hand nix's fcntl.
         // SAFETY: F_GETFD only queries the descriptor table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
             // SAFETY: the path is a valid NUL-terminated string; open returns the lowest

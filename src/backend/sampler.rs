@@ -16,6 +16,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::unistd::{SysconfVar, sysconf};
+
 /// How often workers are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -62,9 +64,8 @@ struct Reader {
 
 impl Reader {
     fn new() -> Reader {
-        // SAFETY: sysconf has no memory effects.
-        let (hz, page) =
-            unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let value = |var| sysconf(var).ok().flatten().unwrap_or(0);
+        let (hz, page) = (value(SysconfVar::CLK_TCK), value(SysconfVar::PAGE_SIZE));
         Reader {
             buf: String::with_capacity(512),
             last: HashMap::new(),

@@ -175,9 +175,8 @@ mod tests {
         let regular = dir.path().join("file");
         std::fs::write(&regular, "data").expect("write");
         let fifo = dir.path().join("fifo");
-        let c_fifo = std::ffi::CString::new(fifo.to_str().expect("utf8")).expect("no NUL");
-        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
-        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        let mode = nix::sys::stat::Mode::from_bits_retain(0o600);
+        nix::unistd::mkfifo(&fifo, mode).expect("mkfifo");
         let subdir = dir.path().join("dir");
         std::fs::create_dir(&subdir).expect("mkdir");
         let link = dir.path().join("link");

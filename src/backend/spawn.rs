@@ -17,6 +17,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
 
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
 /// What to exec, prepared by the caller.
 pub struct ExecSpec<'a> {
     pub program: &'a Path,
@@ -103,8 +105,7 @@ impl ExecImage {
             _listen_pid_buf: buf,
             fds,
             fd_count: spec.fds.len(),
-            // SAFETY: getpid cannot fail.
-            parent_pid: unsafe { libc::getpid() },
+            parent_pid: nix::unistd::getpid().as_raw(),
             max_signal: libc::SIGRTMAX(),
         })
     }
@@ -122,6 +123,9 @@ impl ExecImage {
                 }
             };
         }
+        // WHY raw (not nix) on this side of the fork: only calls that are async-signal-safe
+        // and allocate nothing by construction, with no wrapper whose implementation could
+        // start to; nix's `Signal` cannot name 32, 33 or the real-time signals anyway.
         // SAFETY: every call below is an async-signal-safe syscall wrapper taking
         // integers or pointers into memory allocated before the fork.
         unsafe {
@@ -211,27 +215,20 @@ unsafe fn write_pid(at: *mut u8, pid: libc::pid_t) {
 
 /// Blocks every signal on this thread for the duration of a fork, so no handler of
 /// corral's runs in the child before it has reset the dispositions.
-struct BlockedSignals(libc::sigset_t);
+struct BlockedSignals(SigSet);
 
 impl BlockedSignals {
     fn new() -> BlockedSignals {
-        // SAFETY: sigset_t is plain data; the calls only write into the two sets.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&raw mut all);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut old);
-            BlockedSignals(old)
-        }
+        let mut old = SigSet::empty();
+        // sigfillset's set holds the real-time signals too, whatever nix's `Signal` names.
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old));
+        BlockedSignals(old)
     }
 }
 
 impl Drop for BlockedSignals {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved in `new`.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.0, std::ptr::null_mut())
-        };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
     }
 }
 

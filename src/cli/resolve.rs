@@ -6,6 +6,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::unistd::{AccessFlags, access};
+
 use crate::config::CommandSpec;
 
 /// The `--cwd` directory, made absolute so it means the same wherever it is used later.
@@ -90,13 +92,7 @@ fn executable(path: &Path) -> io::Result<()> {
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // WHY: access() rather than mode bits: it applies our uid and groups (and root's rule
     // that any x bit will do), which is what execve will check.
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call, and
-    // access() only reads it.
-    if unsafe { libc::access(c_path.as_ptr(), libc::X_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(access(c_path.as_c_str(), AccessFlags::X_OK)?)
 }
 
 /// The OS reason without std's ` (os error 2)` suffix, for messages read by people.

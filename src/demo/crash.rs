@@ -5,6 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, raise, signal};
+
 /// The range the demo worker picks its crash time from (`--crash-after MIN..MAX`).
 ///
 /// ```
@@ -168,16 +171,10 @@ fn raise_sigsegv() -> ! {
     // WHY: std installs a SIGSEGV handler to report stack overflows. For a signal that is not
     // a guard-page fault it only restores the default action and returns, so a raised
     // SIGSEGV would be survived. Restore the default first, and make sure it is not blocked.
-    // SAFETY: setting a signal's action to SIG_DFL and unblocking it on this thread affect
-    // no Rust invariant; the process is about to die by that signal.
-    unsafe {
-        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut set);
-        libc::sigaddset(&raw mut set, libc::SIGSEGV);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
-        libc::raise(libc::SIGSEGV);
-    }
+    // SAFETY: SIG_DFL installs no handler; the process is about to die by that signal.
+    let _ = unsafe { signal(Signal::SIGSEGV, SigHandler::SigDfl) };
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&SigSet::from(Signal::SIGSEGV)), None);
+    let _ = raise(Signal::SIGSEGV);
     // Not reached: the default action of SIGSEGV ends the process.
     std::process::abort()
 }
@@ -185,9 +182,8 @@ fn raise_sigsegv() -> ! {
 /// A demo that crashes every half-minute should not litter the working directory with core
 /// files; the death is still reported by its signal.
 fn disable_core_dumps() {
-    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: setrlimit reads a valid rlimit struct; lowering RLIMIT_CORE cannot fail harmfully.
-    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const none) };
+    // Lowering RLIMIT_CORE cannot fail harmfully.
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
 }
 
 #[cfg(test)]

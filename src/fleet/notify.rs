@@ -11,6 +11,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, Instant};
 
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_gettime};
+
 /// `STATUS=` goes out at most this often.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -172,10 +175,9 @@ fn watchdog_interval() -> Option<Duration> {
 }
 
 fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes into `ts`, which lives for the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000
+    // CLOCK_MONOTONIC cannot fail on Linux; zero is what the raw call left before.
+    let ts = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap_or_else(|_| TimeSpec::new(0, 0));
+    (ts.tv_sec() as u64) * 1_000_000 + (ts.tv_nsec() as u64) / 1000
 }
 
 /// The header's summary: `web 4/4 up · queue 2/2 up · restarts 2`.

@@ -7,6 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
 /// Set in the keeper of a library primary, to the primary's pid (see [`crate::cluster`]).
 pub const KEEPER_VAR: &str = "CORRAL_KEEPER";
 
@@ -60,11 +62,9 @@ impl Keeper {
         let pipe = child.stdin.take();
         if let Some(p) = &pipe {
             // WHY non-blocking: a keeper that does not read must never stall supervision.
-            // SAFETY: fcntl on a descriptor we own, integer arguments only.
-            unsafe {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(p);
-                let flags = libc::fcntl(fd, libc::F_GETFL);
-                libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            if let Ok(flags) = fcntl(p, FcntlArg::F_GETFL) {
+                let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+                let _ = fcntl(p, FcntlArg::F_SETFL(flags));
             }
         }
         // The child is reaped by corral's own reaper; std's handle is not waited on.

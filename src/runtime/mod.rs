@@ -16,8 +16,10 @@ pub mod logs;
 mod metrics_glue;
 mod notify_glue;
 mod procs;
+#[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
+#[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod timers;
 

@@ -11,6 +11,8 @@ use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
+use nix::sys::signal::{SigSet, SigmaskHow, Signal as NixSignal, kill, pthread_sigmask};
+use nix::unistd::getpid;
 use tokio::io::AsyncReadExt;
 
 use crate::signal::Signal;
@@ -76,12 +78,7 @@ pub struct Arrived {
 /// TERM, a supervisor that forgot to reset it) would keep corral from reaping and from
 /// hearing SIGTERM.
 pub fn unblock_all() {
-    // SAFETY: an empty set built by sigemptyset, passed by pointer for the call only.
-    unsafe {
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut none);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
-    }
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 impl Signals {
@@ -93,8 +90,8 @@ impl Signals {
         // The write end lives as long as the process: the handlers may run at any time.
         let previous = WAKE.swap(OwnedFd::from(theirs).into_raw_fd(), Ordering::AcqRel);
         if previous >= 0 {
-            // SAFETY: a descriptor an earlier install leaked on purpose; nothing else uses it.
-            unsafe { libc::close(previous) };
+            // A descriptor an earlier install leaked on purpose; nothing else uses it.
+            let _ = nix::unistd::close(previous);
         }
         for sig in caught() {
             // SAFETY: `on_signal` only touches atomics and calls async-signal-safe
@@ -146,8 +143,8 @@ fn on_signal(sig: i32, info: &libc::siginfo_t) {
         // WHY: the kernel sends these to a background job that touches its terminal (a
         // read; a write under `stty tostop`; setting raw mode). Stop like the default
         // action would; `fg` continues us and the terminal call is retried.
-        // SAFETY: getpid and kill are async-signal-safe.
-        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+        // getpid and kill are async-signal-safe; nix's wrappers allocate nothing.
+        let _ = kill(getpid(), NixSignal::SIGSTOP);
         return;
     }
     let Some(slot) = COUNTS.get(sig as usize) else { return };
@@ -158,6 +155,7 @@ fn on_signal(sig: i32, info: &libc::siginfo_t) {
     let fd = WAKE.load(Ordering::Acquire);
     if fd >= 0 {
         // A full socket already holds a wake-up: nothing is lost by a failed write.
+        // WHY raw: the fd is a number in an atomic; nix's write wants a borrowed fd.
         // SAFETY: write is async-signal-safe; the buffer is a static byte.
         unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
     }

@@ -8,6 +8,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{MsgFlags, send};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -123,6 +126,7 @@ impl Reader {
     /// Bytes waiting in the pipe or socket.
     fn queued(&self) -> usize {
         let mut n: libc::c_int = 0;
+        // WHY raw: nix's ioctl macros only generate unsafe functions; no gain over this.
         // SAFETY: FIONREAD writes one int into `n`, which lives for the call.
         let rc = unsafe { libc::ioctl(self.raw_fd(), libc::FIONREAD, &raw mut n) };
         if rc == 0 { usize::try_from(n).unwrap_or(0) } else { 0 }
@@ -146,24 +150,19 @@ impl Reader {
                 break;
             }
             let want = scratch.len().min(left);
-            // SAFETY: reads into our own buffer, at most its length.
-            let n = unsafe { libc::read(self.raw_fd(), scratch.as_mut_ptr().cast(), want) };
-            if n > 0 {
-                let n = n as usize;
-                left -= n;
-                tracing::debug!(worker = %state.id, pid = state.pid, kind = ?state.kind, bytes = n, "read");
-                state.feed(&scratch[..n], hub);
-                continue;
-            }
-            if n < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => {
-                        outcome = Pumped::Drained;
-                        break;
-                    }
-                    _ => {} // any other error ends the stream like EOF
+            match nix::unistd::read(self.fd.get_ref(), &mut scratch[..want]) {
+                Ok(n @ 1..) => {
+                    left -= n;
+                    tracing::debug!(worker = %state.id, pid = state.pid, kind = ?state.kind, bytes = n, "read");
+                    state.feed(&scratch[..n], hub);
+                    continue;
                 }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    outcome = Pumped::Drained;
+                    break;
+                }
+                Ok(0) | Err(_) => {} // any other error ends the stream like EOF
             }
             state.finish(hub);
             outcome = Pumped::Eof;
@@ -192,17 +191,9 @@ impl Reader {
 
     /// Best-effort, never-blocking write to the worker (only the shutdown notice).
     pub fn send(&self, bytes: &[u8]) {
-        // SAFETY: sends from a valid buffer; MSG_NOSIGNAL turns a closed peer into EPIPE
-        // instead of killing corral, MSG_DONTWAIT keeps a worker that does not read from
-        // blocking us.
-        let _ = unsafe {
-            libc::send(
-                self.raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            )
-        };
+        // MSG_NOSIGNAL turns a closed peer into EPIPE instead of killing corral,
+        // MSG_DONTWAIT keeps a worker that does not read from blocking us.
+        let _ = send(self.raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT);
     }
 }
 
@@ -307,13 +298,8 @@ fn handle_piece(
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own, integer arguments only.
-    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 

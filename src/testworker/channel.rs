@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
+use nix::sys::socket::{MsgFlags, recv};
 use serde_json::Value;
 
 use crate::worker::Channel;
@@ -130,18 +131,16 @@ pub fn report_from_signal_handler() {
         return;
     }
     let write = |bytes: &[u8]| {
+        // WHY raw: nix's write wants a borrowed fd; `Stdout` takes a lock (not in a handler).
         // SAFETY: write(2) is async-signal-safe and reads `bytes.len()` bytes of a live slice.
         unsafe { libc::write(libc::STDOUT_FILENO, bytes.as_ptr().cast(), bytes.len()) };
     };
     write(b"channel: ");
     let mut buffer = [0u8; 512];
     let mut got_any = false;
-    loop {
-        // SAFETY: recv(2) is async-signal-safe and writes at most `buffer.len()` bytes into
-        // our stack buffer; MSG_DONTWAIT keeps an empty channel from blocking the handler.
-        let n =
-            unsafe { libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), libc::MSG_DONTWAIT) };
-        let Ok(n @ 1..) = usize::try_from(n) else { break };
+    // recv(2) is async-signal-safe and nix's wrapper allocates nothing; MSG_DONTWAIT keeps
+    // an empty channel from blocking the handler.
+    while let Ok(n @ 1..) = recv(fd, &mut buffer, MsgFlags::MSG_DONTWAIT) {
         got_any = true;
         write(&buffer[..n]);
     }

@@ -49,8 +49,8 @@ fn one_question_mark_after_a_resize_acts_once_and_nothing_spins() {
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     let used = cpu_ticks(tty.pid()).unwrap_or(before).saturating_sub(before);
-    // SAFETY: sysconf only reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let clk_tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK);
+    let per_second = clk_tck.ok().flatten().unwrap_or(0).max(1) as f64;
     let cpu = used as f64 / per_second;
     let wall = start.elapsed().as_secs_f64();
     assert!(cpu < wall / 2.0, "corral used {cpu:.2} s of CPU in {wall:.2} s of idling");

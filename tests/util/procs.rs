@@ -19,6 +19,7 @@ pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
 /// `kill(pid, signal)`; `false` if there is no such process.
 pub fn send_signal(pid: u32, signal: i32) -> bool {
     let pid = i32::try_from(pid).expect("pid fits in pid_t");
+    // WHY raw: callers pass plain numbers, real-time signals too, which nix cannot name.
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.
     unsafe { libc::kill(pid, signal) == 0 }
 }
@@ -56,8 +57,7 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 
 /// Whether the tests run as root (PID namespaces, `ns_last_pid`).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// The pid, in this test's namespace, of the process that is `ns_pid` inside the PID

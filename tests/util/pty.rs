@@ -9,12 +9,13 @@
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, poll};
 use portable_pty::{CommandBuilder, ExitStatus, MasterPty, PtySize, native_pty_system};
 
 use super::{
@@ -376,10 +377,8 @@ fn read_master(mut file: File, mut replies: Option<File>, output: &Output, stop:
     // Where to look for the next request in `bytes` (one may be split across reads).
     let mut scanned = 0;
     while !stop.load(Ordering::SeqCst) {
-        let mut poll = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one pollfd that lives across the call.
-        let ready = unsafe { libc::poll(&raw mut poll, 1, 50) };
-        if ready <= 0 {
+        let ready = poll(&mut [PollFd::new(file.as_fd(), PollFlags::POLLIN)], 50u16);
+        if !matches!(ready, Ok(1..)) {
             continue; // timeout or EINTR: look at the stop flag again
         }
         match file.read(&mut buffer) {

@@ -11,6 +11,9 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+
 use super::rotation::{self, Found, Period, Rotation};
 use crate::core::WorkerKey;
 use crate::sinks::lossless::Sink;
@@ -236,29 +239,17 @@ fn open_dir(dir: &Path) -> io::Result<File> {
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let c = |p: &Path| CString::new(p.as_os_str().as_bytes());
     let (from_c, to_c) = (c(from)?, c(to)?);
-    // SAFETY: two NUL-terminated paths alive for the call; renameat2 only reads them.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from_c.as_ptr(),
-            libc::AT_FDCWD,
-            to_c.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
+    let flags = RenameFlags::RENAME_NOREPLACE;
+    match renameat2(AT_FDCWD, from_c.as_c_str(), AT_FDCWD, to_c.as_c_str(), flags) {
+        Ok(()) => Ok(()),
         // WHY: a filesystem without RENAME_NOREPLACE (some network ones). Check, then
         // rename: the directory is corral's, nobody else rotates in it at this moment.
-        Some(libc::EINVAL | libc::ENOSYS) => {
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
             if std::fs::symlink_metadata(to).is_ok() {
                 return Err(io::Error::from(ErrorKind::AlreadyExists));
             }
             std::fs::rename(from, to)
         }
-        _ => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
