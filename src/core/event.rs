@@ -44,7 +44,9 @@ impl fmt::Display for ExitStatus {
 }
 
 /// Why a run ended: on its own (`Crashed`, `Exited`) or because corral ended it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serialised (for `corral attach`) as the headless words of [`ExitReason::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExitReason {
     Crashed,
     Exited,

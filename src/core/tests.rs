@@ -1087,3 +1087,26 @@ fn a_waiting_group_that_crashes_during_shutdown_is_not_restarted_and_a_second_re
         .collect();
     assert_eq!(killed, [(0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]);
 }
+
+#[test]
+fn exit_reasons_serialise_as_their_headless_words() {
+    use ExitReason as R;
+    let all = [
+        R::Crashed,
+        R::Exited,
+        R::KilledByUser,
+        R::RestartedByUser,
+        R::Stopped,
+        R::HeartbeatTimeout,
+        R::MemoryLimit,
+        R::ReadyTimeout,
+        R::Reload,
+        R::ScaledDown,
+        R::Shutdown,
+    ];
+    for r in all {
+        let word = serde_json::to_value(r).expect("serialises");
+        assert_eq!(word, r.as_str(), "{r:?}");
+        assert_eq!(serde_json::from_value::<R>(word).expect("reads back"), r);
+    }
+}

@@ -114,7 +114,6 @@ pub struct ExitRecord {
     pub at: SystemTime,
     #[serde(with = "wire::status")]
     pub status: ExitStatus,
-    #[serde(with = "wire::reason")]
     pub reason: ExitReason,
     #[serde(with = "wire::duration_ms")]
     pub uptime: Duration,

@@ -64,7 +64,7 @@ enum StateWire {
 #[derive(Serialize, Deserialize)]
 struct LastExitWire {
     status: StatusWire,
-    reason: ReasonWire,
+    reason: ExitReason,
     /// How long before the frame was encoded.
     age_ms: u64,
     uptime_ms: u64,
@@ -75,22 +75,6 @@ struct LastExitWire {
 enum StatusWire {
     Code(i32),
     Signal(i32),
-}
-
-#[derive(Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ReasonWire {
-    Crashed,
-    Exited,
-    KilledByUser,
-    RestartedByUser,
-    Stopped,
-    HeartbeatTimeout,
-    MemoryLimit,
-    ReadyTimeout,
-    Reload,
-    ScaledDown,
-    Shutdown,
 }
 
 impl From<ExitStatus> for StatusWire {
@@ -107,42 +91,6 @@ impl From<StatusWire> for ExitStatus {
         match s {
             StatusWire::Code(c) => ExitStatus::Code(c),
             StatusWire::Signal(n) => ExitStatus::Signal(Signal(n)),
-        }
-    }
-}
-
-impl From<ExitReason> for ReasonWire {
-    fn from(r: ExitReason) -> Self {
-        match r {
-            ExitReason::Crashed => ReasonWire::Crashed,
-            ExitReason::Exited => ReasonWire::Exited,
-            ExitReason::KilledByUser => ReasonWire::KilledByUser,
-            ExitReason::RestartedByUser => ReasonWire::RestartedByUser,
-            ExitReason::Stopped => ReasonWire::Stopped,
-            ExitReason::HeartbeatTimeout => ReasonWire::HeartbeatTimeout,
-            ExitReason::MemoryLimit => ReasonWire::MemoryLimit,
-            ExitReason::ReadyTimeout => ReasonWire::ReadyTimeout,
-            ExitReason::Reload => ReasonWire::Reload,
-            ExitReason::ScaledDown => ReasonWire::ScaledDown,
-            ExitReason::Shutdown => ReasonWire::Shutdown,
-        }
-    }
-}
-
-impl From<ReasonWire> for ExitReason {
-    fn from(r: ReasonWire) -> Self {
-        match r {
-            ReasonWire::Crashed => ExitReason::Crashed,
-            ReasonWire::Exited => ExitReason::Exited,
-            ReasonWire::KilledByUser => ExitReason::KilledByUser,
-            ReasonWire::RestartedByUser => ExitReason::RestartedByUser,
-            ReasonWire::Stopped => ExitReason::Stopped,
-            ReasonWire::HeartbeatTimeout => ExitReason::HeartbeatTimeout,
-            ReasonWire::MemoryLimit => ExitReason::MemoryLimit,
-            ReasonWire::ReadyTimeout => ExitReason::ReadyTimeout,
-            ReasonWire::Reload => ExitReason::Reload,
-            ReasonWire::ScaledDown => ExitReason::ScaledDown,
-            ReasonWire::Shutdown => ExitReason::Shutdown,
         }
     }
 }
@@ -200,7 +148,7 @@ impl SnapshotWire {
                 restarts: w.restarts,
                 last_exit: w.last_exit.as_ref().map(|e| LastExitWire {
                     status: e.status.into(),
-                    reason: e.reason.into(),
+                    reason: e.reason,
                     age_ms: ms(now.saturating_duration_since(e.at)),
                     uptime_ms: ms(e.uptime),
                 }),
@@ -235,7 +183,7 @@ impl SnapshotWire {
                 restarts: w.restarts,
                 last_exit: w.last_exit.map(|e| LastExit {
                     status: e.status.into(),
-                    reason: e.reason.into(),
+                    reason: e.reason,
                     // Older than this process can express: as old as it can.
                     at: now.checked_sub(Duration::from_millis(e.age_ms)).unwrap_or(now),
                     uptime: Duration::from_millis(e.uptime_ms),
@@ -279,20 +227,6 @@ pub mod status {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<ExitStatus, D::Error> {
         StatusWire::deserialize(de).map(ExitStatus::from)
-    }
-}
-
-/// `#[serde(with)]` for an `ExitReason`: its headless word (`killed_by_user`).
-pub mod reason {
-    use super::{Deserialize, Deserializer, ExitReason, ReasonWire, Serialize, Serializer};
-
-    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `with` hands over a reference
-    pub fn serialize<S: Serializer>(r: &ExitReason, ser: S) -> Result<S::Ok, S::Error> {
-        ReasonWire::from(*r).serialize(ser)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<ExitReason, D::Error> {
-        ReasonWire::deserialize(de).map(ExitReason::from)
     }
 }
 
