@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,12 +134,7 @@ fn a_full_disk_under_the_log_dir_holds_workers_back_and_stops_nothing() {
     let mnt = disk.path();
     let dir = mnt.join("logs");
     fs::create_dir(&dir).expect("mkdir");
-    let filler = mnt.join("filler");
-    let _ = Command::new("dd")
-        .args(["if=/dev/zero", "bs=4k"])
-        .arg(format!("of={}", filler.display()))
-        .stderr(Stdio::null())
-        .status();
+    let filler = disk.fill();
     // Slot 1: ~12 MB of log lines, far more than corral queues, so it must wait. Slot 2
     // crashes over and over: supervision goes on meanwhile.
     let script = "[ \"$CORRAL_WORKER_ID\" = 1 ] && exec seq 1 300000; sleep 0.2; exit 1";

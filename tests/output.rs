@@ -185,12 +185,7 @@ fn output_resumes_when_the_disk_has_room_again() {
     let Some(disk) = crate::util::Tmpfs::mount() else { return };
     let mnt = disk.path();
     // Fill the disk, leaving no room for corral's output.
-    let filler = mnt.join("filler");
-    let _ = Command::new("dd")
-        .args(["if=/dev/zero", "bs=4k"])
-        .arg(format!("of={}", filler.display()))
-        .stderr(Stdio::null())
-        .status();
+    let filler = disk.fill();
     let out = fs::File::create(mnt.join("out.json")).expect("create on the full disk");
     // ~30 MB of JSON: far more than corral queues, so the worker itself must wait.
     let mut run =

@@ -467,6 +467,17 @@ impl Tmpfs {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Fills the disk with one file, leaving no room; removing the file frees it again.
+    pub fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k"])
+            .arg(format!("of={}", filler.display()))
+            .stderr(Stdio::null())
+            .status();
+        filler
+    }
 }
 
 impl Drop for Tmpfs {
