@@ -151,6 +151,25 @@ pub fn ok(id: &Value, fields: Value) -> Vec<u8> {
     line(&Value::Object(reply))
 }
 
+/// `{"id":…,"ok":true,"KEY":[…]}` with `items` (each one encoded JSON value) copied in as
+/// they are: what corral already encoded is not parsed again to be encoded again.
+pub fn ok_list<'a>(id: &Value, key: &str, items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b",\"ok\":true,");
+    out.extend_from_slice(Value::from(key).to_string().as_bytes());
+    out.extend_from_slice(b":[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}\n");
+    out
+}
+
 pub fn error(id: &Value, message: &str) -> Vec<u8> {
     line(&serde_json::json!({"id": id, "ok": false, "error": message}))
 }
@@ -221,6 +240,18 @@ mod tests {
         }
         let (id, _) = parse(br#"{"id":"abc","cmd":"nope"}"#, false);
         assert_eq!(id, "abc", "the id comes back with the error");
+    }
+
+    #[test]
+    fn a_list_reply_carries_its_items_as_they_are() {
+        let id = Value::from(3);
+        let items: [&[u8]; 2] = [br#"{"a":1}"#, b"[2]"];
+        let reply: Value =
+            serde_json::from_slice(&ok_list(&id, "events", items.into_iter())).expect("json");
+        assert_eq!(reply, serde_json::json!({"id": 3, "ok": true, "events": [{"a": 1}, [2]]}));
+        let empty: Value =
+            serde_json::from_slice(&ok_list(&id, "lines", std::iter::empty())).expect("json");
+        assert_eq!(empty["lines"], serde_json::json!([]));
     }
 
     #[test]

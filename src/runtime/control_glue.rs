@@ -156,12 +156,10 @@ impl Runtime {
             Command::Events { follow } => {
                 let Some(control) = self.control.as_ref() else { return Vec::new() };
                 let clients = control.clients.borrow();
-                let events: Vec<Value> =
-                    clients.recent.iter().filter_map(|e| serde_json::from_slice(e).ok()).collect();
                 if follow {
                     client.subs.borrow_mut().events = Some(id.clone());
                 }
-                protocol::ok(id, json!({ "events": events }))
+                protocol::ok_list(id, "events", clients.recent.iter().map(Vec::as_slice))
             }
             Command::View { pane } => self.view_request(client, id, pane),
             Command::Pane { pane } => self.pane_request(client, id, pane),
@@ -344,21 +342,19 @@ impl Runtime {
         }
         all.sort_by_key(|(at, ..)| *at);
         let skip = all.len().saturating_sub(want);
-        let mut out = Vec::new();
         let mut shown = Vec::with_capacity(want.min(all.len()));
         for (at, key, pid, stream, text) in all.into_iter().skip(skip) {
-            out.clear();
+            let mut out = Vec::new();
             let record = Record::Output { key, pid, stream, line: text.as_bytes() };
             crate::headless::json_line(&mut out, at, &self.names, &record);
-            if let Ok(v) = serde_json::from_slice::<Value>(&out) {
-                shown.push(v);
-            }
+            out.pop(); // its newline: an item of the list
+            shown.push(out);
         }
         drop(hub);
         if follow {
             client.subs.borrow_mut().logs = Some((id.clone(), keys));
         }
-        protocol::ok(id, json!({ "lines": shown }))
+        protocol::ok_list(id, "lines", shown.iter().map(Vec::as_slice))
     }
 
     fn status_value(&self) -> Value {
