@@ -39,7 +39,17 @@ struct Group {
     config: GroupConfig,
     /// Sorted by slot number.
     slots: Vec<Slot>,
+    /// How many slots are `retiring`, so the sweep after each input costs nothing
+    /// unless a scale-down is under way.
+    retiring: usize,
     reload: Option<reload::ReloadRun>,
+}
+
+/// The slot numbered `number` in a group's sorted slots: a binary search, as every input
+/// names a slot and a linear scan made each one cost O(workers).
+fn slot_mut(slots: &mut [Slot], number: u32) -> Option<&mut Slot> {
+    let at = slots.binary_search_by_key(&number, |s| s.key.slot).ok()?;
+    slots.get_mut(at)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +129,7 @@ impl Supervisor {
                 let slots = (1..=config.workers)
                     .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
-                Group { config, slots, reload: None }
+                Group { config, slots, retiring: 0, reload: None }
             })
             .collect();
         Supervisor {
@@ -187,7 +197,7 @@ impl Supervisor {
         let Some(group) = self.groups.get_mut(usize::from(key.group)) else {
             return;
         };
-        let Some(slot) = group.slots.iter_mut().find(|s| s.key == key) else {
+        let Some(slot) = slot_mut(&mut group.slots, key.slot) else {
             return;
         };
         let mut cx = Cx::new(now, &group.config, shutting_down, &mut self.out, &mut self.rng);
@@ -423,7 +433,10 @@ impl Supervisor {
 
     fn sweep_retired(&mut self) {
         for group in &mut self.groups {
-            group.slots.retain(|s| !s.retiring || s.has_process());
+            if group.retiring > 0 {
+                group.slots.retain(|s| !s.retiring || s.has_process());
+                group.retiring = group.slots.iter().filter(|s| s.retiring).count();
+            }
         }
     }
 

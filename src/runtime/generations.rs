@@ -44,7 +44,7 @@ impl Runtime {
         if let Some(k) = self.keeper.as_mut() {
             k.watch(pid);
         }
-        self.update_sample_targets();
+        self.update_sample_targets(pid, true);
         let streams = [
             (child.stdout, Kind::Output(Stream::Stdout)),
             (child.stderr, Kind::Output(Stream::Stderr)),
@@ -87,7 +87,10 @@ impl Runtime {
         let Some(io) = self.generations.remove(&(key, generation)) else {
             return;
         };
-        self.leaders.retain(|_, v| *v != (key, generation));
+        if self.leaders.get(&io.pid) == Some(&(key, generation)) {
+            self.leaders.remove(&io.pid);
+            self.update_sample_targets(io.pid, false);
+        }
         let mut hub = self.hub.borrow_mut();
         for (reader, task) in io.readers {
             task.abort();

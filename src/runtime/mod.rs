@@ -75,6 +75,10 @@ pub enum StartError {
 /// The dashboard gets a fresh view at most this often.
 const FRAME: Duration = Duration::from_millis(33);
 
+/// The longest the loop spends spawning before it looks at signals, keys, output and
+/// clients again: starting thousands of workers takes seconds, and nothing may wait that long.
+const SPAWN_SLICE: Duration = Duration::from_millis(10);
+
 /// How often a process group that outlived its leader is checked for emptiness.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
@@ -156,6 +160,9 @@ struct Runtime {
     keeper: Option<keeper::Keeper>,
     timers: Timers,
     pending: VecDeque<Input>,
+    /// Spawns the core asked for and the loop has not done yet (the core counts them as
+    /// in flight, as it would a spawn that is under way).
+    spawns: VecDeque<(WorkerKey, u32)>,
     hub: Rc<RefCell<Hub>>,
     stdout_closed: Arc<tokio::sync::Notify>,
     exit: Option<u8>,
@@ -240,6 +247,7 @@ impl Runtime {
             keeper: None,
             timers: Timers::default(),
             pending: VecDeque::new(),
+            spawns: VecDeque::new(),
             hub: Rc::new(RefCell::new(hub)),
             stdout_closed,
             exit: None,
@@ -333,6 +341,8 @@ impl Runtime {
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
                 () = self.stdout_closed.notified() => {}
+                // Last: whatever else is ready goes first, then the next slice of spawns.
+                () = std::future::ready(()), if !self.spawns.is_empty() => {}
             }
             if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
@@ -353,17 +363,25 @@ impl Runtime {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
             {
-                Ok(()) => self.sample_targets = Some(targets),
+                Ok(()) => {
+                    targets.lock().map(|mut t| t.extend(self.leaders.keys())).ok();
+                    self.sample_targets = Some(targets);
+                }
                 Err(e) => tracing::warn!("cannot start the resource sampler: {e}"),
             }
         }
         rx
     }
 
-    fn update_sample_targets(&self) {
+    /// Tells the sampler about a leader that started (`live`) or ended. One change at a
+    /// time: rebuilding the list on every spawn made starting N workers O(N²).
+    fn update_sample_targets(&self, pid: u32, live: bool) {
         if let Some(Ok(mut t)) = self.sample_targets.as_ref().map(|t| t.lock()) {
-            t.clear();
-            t.extend(self.leaders.keys().copied());
+            if live {
+                t.push(pid);
+            } else if let Some(at) = t.iter().position(|&p| p == pid) {
+                t.swap_remove(at);
+            }
         }
     }
 
@@ -462,13 +480,22 @@ impl Runtime {
         }
     }
 
-    /// Runs every pending input through the core and executes the resulting commands.
+    /// Runs every pending input through the core and executes the resulting commands,
+    /// then spawns for up to `SPAWN_SLICE`. Each spawn's outcome goes to the core at once,
+    /// so its event carries the time it happened and reaches the output with the next
+    /// flush, not after the last of a thousand spawns.
     fn drive(&mut self) {
+        let slice_end = Instant::now() + SPAWN_SLICE;
         loop {
             let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
             self.pending.extend(found);
-            let Some(input) = self.pending.pop_front() else {
-                break;
+            let input = match self.pending.pop_front() {
+                Some(input) => input,
+                None if Instant::now() < slice_end => {
+                    let Some((key, generation)) = self.spawns.pop_front() else { break };
+                    self.spawn(key, generation)
+                }
+                None => break,
             };
             let commands = self.core.handle(Instant::now(), input);
             for command in commands {
@@ -481,16 +508,14 @@ impl Runtime {
 
     fn execute(&mut self, command: Command) {
         match command {
-            Command::Spawn { key, generation } => {
-                let input = self.spawn(key, generation);
-                self.pending.push_back(input);
-            }
+            Command::Spawn { key, generation } => self.spawns.push_back((key, generation)),
             Command::Signal { key, pid, signal } => {
                 tracing::debug!(worker = %self.id(key), pgid = pid, "sending {signal} to the group");
                 self.signal(key, pid, signal);
             }
             Command::NotifyShutdown { key, pid } => {
-                if let Some(io) = self.generations.values().find(|io| io.pid == pid) {
+                let io = self.leaders.get(&pid).and_then(|at| self.generations.get(at));
+                if let Some(io) = io {
                     tracing::debug!(worker = %self.id(key), pid, "sending the shutdown notice");
                     io.channel.send(protocol::SHUTDOWN_LINE);
                 } else {

@@ -64,7 +64,7 @@ impl Runtime {
             return;
         };
         self.usage.remove(&key);
-        self.update_sample_targets();
+        self.update_sample_targets(pid, false);
         self.drain(key, generation);
         let held = self.group_has_children(pid);
         if held {

@@ -70,7 +70,7 @@ impl Supervisor {
             loop {
                 if let Some(current) = reload.current {
                     // A slot scaled away meanwhile has nothing left to report.
-                    if let Some(slot) = group.slots.iter_mut().find(|s| s.key.slot == current) {
+                    if let Some(slot) = super::slot_mut(&mut group.slots, current) {
                         match slot.reload_outcome.take() {
                             Some(true) => reload.replaced += 1,
                             Some(false) => {
@@ -102,7 +102,7 @@ impl Supervisor {
                     group.reload = None;
                     break;
                 };
-                if let Some(slot) = group.slots.iter_mut().find(|s| s.key.slot == next)
+                if let Some(slot) = super::slot_mut(&mut group.slots, next)
                     && spawn_successor(slot, &mut cx)
                 {
                     reload.current = Some(next);

@@ -21,6 +21,7 @@ impl Supervisor {
         // Taking back a slot that is still being scaled down beats starting a new number.
         if let Some(slot) = group.slots.iter_mut().find(|s| s.retiring) {
             slot.retiring = false;
+            group.retiring -= 1;
             match &mut slot.phase {
                 Phase::Live(run) => {
                     if let Some(stop) = run.stop.as_mut() {
@@ -60,6 +61,7 @@ impl Supervisor {
         let mut cx = Cx::new(now, &group.config, false, &mut self.out, &mut self.rng);
         if let Some(slot) = group.slots.iter_mut().rev().find(|s| !s.retiring) {
             slot.retiring = true;
+            group.retiring += 1;
             if slot.is_live() {
                 request_stop(slot, &mut cx, ExitReason::ScaledDown, How::Graceful, After::Remove);
             } else {
