@@ -188,3 +188,28 @@ fn signal_state_is_clean_after_a_direct_exec() {
         assert_eq!(mask, 0, "{field} {value}{GLIBC_HINT}");
     }
 }
+
+/// corral needs three descriptors per worker: it raises its own soft open-file limit to the
+/// hard one, so 150 workers start under a soft limit of 200, and each worker gets the 200 it
+/// would have had without corral (a `select()` program must not see fds above 1024).
+#[test]
+fn many_workers_start_under_a_low_soft_fd_limit_which_workers_keep() {
+    const WORKERS: usize = 150;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = format!("ulimit -Sn > {}/$$; exec sleep 1000", dir.path().display());
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", "ulimit -Sn 200 && exec \"$@\"", "sh", crate::util::corral_bin()]);
+    command.args(["--no-ui", "--log-format", "json", "-w", &WORKERS.to_string(), "--"]);
+    command.args(["sh", "-c", &script]);
+    let corral = Corral::start_command(command);
+    let pids = corral.wait_spawned(WORKERS);
+    for (_, pid) in pids {
+        let path = dir.path().join(pid.to_string());
+        let limit = corral.wait_for(&format!("the limit of pid {pid}"), DEADLINE, |_| {
+            fs::read_to_string(&path).ok().filter(|s| s.ends_with('\n'))
+        });
+        assert_eq!(limit.trim(), "200", "pid {pid}\n{}", corral.dump());
+    }
+    let failed = crate::util::named(&corral.events(), "spawn_failed").len();
+    assert_eq!(failed, 0, "{}", corral.dump());
+}

@@ -12,7 +12,6 @@
 //! `/proc/PID/task`), so no thread is counted twice.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +35,7 @@ pub struct Usage {
 pub type Targets = Arc<Mutex<Vec<u32>>>;
 
 /// What one `/proc/PID/stat` says.
+#[derive(Clone, Copy)]
 struct Stat {
     session: u32,
     /// utime + stime, in clock ticks.
@@ -53,10 +53,26 @@ fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat { session, ticks: utime + stime, rss_pages })
 }
 
-/// Reads every process's stat once; keeps the ticks of the last round for CPU rates.
+/// A process of a sampled session, with its `stat` file kept open: reading it again at
+/// offset 0 costs a fraction of opening it by path, which was most of a round.
+struct Known {
+    stat: std::fs::File,
+    ticks: u64,
+    seen: u64,
+}
+
+/// Every this many rounds a process outside the sampled sessions is read again, in
+/// case its pid was reused by a worker's child since (pids are spread over the rounds).
+const FOREIGN_RECHECK: u64 = 8;
+
+/// Reads the stat of every process of the sampled sessions once per round; keeps the
+/// ticks of the last round for CPU rates.
 struct Reader {
-    buf: String,
-    last: HashMap<u32, u64>,
+    buf: Vec<u8>,
+    ours: HashMap<u32, Known>,
+    /// Processes seen outside the sampled sessions, and the round they were last seen.
+    foreign: HashMap<u32, u64>,
+    round: u64,
     last_at: Option<Instant>,
     tick_hz: f64,
     page: u64,
@@ -67,8 +83,10 @@ impl Reader {
         let value = |var| sysconf(var).ok().flatten().unwrap_or(0);
         let (hz, page) = (value(SysconfVar::CLK_TCK), value(SysconfVar::PAGE_SIZE));
         Reader {
-            buf: String::with_capacity(512),
-            last: HashMap::new(),
+            buf: Vec::with_capacity(512),
+            ours: HashMap::new(),
+            foreign: HashMap::new(),
+            round: 0,
             last_at: None,
             tick_hz: if hz > 0 { hz as f64 } else { 100.0 },
             page: if page > 0 { page as u64 } else { 4096 },
@@ -80,26 +98,50 @@ impl Reader {
         let now = Instant::now();
         let elapsed = self.last_at.map(|t| now.duration_since(t).as_secs_f64());
         self.last_at = Some(now);
+        self.round += 1;
+        let round = self.round;
         let mut by_session: HashMap<u32, (f64, u64)> =
             wanted.iter().map(|&w| (w, (0.0, 0))).collect();
-        let mut seen = HashMap::with_capacity(self.last.len());
         let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
         for entry in entries.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            self.buf.clear();
-            let read = std::fs::File::open(entry.path().join("stat"))
-                .and_then(|mut f| f.read_to_string(&mut self.buf));
-            let Some(stat) = read.ok().and_then(|_| parse_stat(&self.buf)) else { continue };
-            let Some(total) = by_session.get_mut(&stat.session) else { continue };
-            // A process seen for the first time has no rate yet.
-            let delta = self.last.get(&pid).map_or(0, |&before| stat.ticks.saturating_sub(before));
-            seen.insert(pid, stat.ticks);
-            total.0 += delta as f64;
+            // A leader is always read: it may have been seen a moment before its setsid.
+            let leader = by_session.contains_key(&pid);
+            if let Some(last) = self.foreign.get_mut(&pid)
+                && !leader
+                && (u64::from(pid) + round) % FOREIGN_RECHECK != 0
+            {
+                *last = round;
+                continue;
+            }
+            // A process seen for the first time has no rate yet (`before` is its ticks).
+            let (stat, file, before) = match self.ours.remove(&pid) {
+                Some(known) => match read_again(&known.stat, &mut self.buf) {
+                    Some(stat) => (stat, known.stat, known.ticks),
+                    None => continue, // it exited
+                },
+                None => {
+                    let Ok(file) = std::fs::File::open(entry.path().join("stat")) else {
+                        continue;
+                    };
+                    let Some(stat) = read_again(&file, &mut self.buf) else { continue };
+                    (stat, file, stat.ticks)
+                }
+            };
+            let Some(total) = by_session.get_mut(&stat.session) else {
+                self.foreign.insert(pid, round);
+                continue;
+            };
+            self.foreign.remove(&pid);
+            total.0 += stat.ticks.saturating_sub(before) as f64;
             total.1 += stat.rss_pages * self.page;
+            self.ours.insert(pid, Known { stat: file, ticks: stat.ticks, seen: round });
         }
-        self.last = seen;
+        // Gone from the listing: forget them (and close their files).
+        self.ours.retain(|_, k| k.seen == round);
+        self.foreign.retain(|_, &mut last| last == round);
         wanted
             .iter()
             .filter_map(|&pid| {
@@ -112,6 +154,14 @@ impl Reader {
             })
             .collect()
     }
+}
+
+/// Reads a `stat` file from its start (an open one shows the process as it is now).
+fn read_again(file: &std::fs::File, buf: &mut Vec<u8>) -> Option<Stat> {
+    use std::os::unix::fs::FileExt;
+    buf.resize(1024, 0);
+    let n = file.read_at(buf, 0).ok()?;
+    parse_stat(std::str::from_utf8(buf.get(..n)?).ok()?)
 }
 
 /// Starts the sampling thread; `deliver` gets every round's samples (from that thread).

@@ -65,6 +65,8 @@ struct ExecImage {
     listen_pid_slot: *mut u8,
     _listen_pid_buf: Option<Box<[u8; LISTEN_PID_LEN]>>,
     fd_count: usize,
+    /// The open-file limit corral inherited, to give back (it raised its own).
+    nofile: Option<libc::rlimit64>,
     parent_pid: libc::pid_t,
     max_signal: libc::c_int,
 }
@@ -106,6 +108,7 @@ impl ExecImage {
             listen_pid_slot: slot,
             _listen_pid_buf: buf,
             fd_count: spec.fds.len(),
+            nofile: super::limits::for_workers(),
             parent_pid: nix::unistd::getpid().as_raw(),
             max_signal: libc::SIGRTMAX(),
         })
@@ -201,6 +204,9 @@ impl ExecImage {
                 for fd in end..4096 {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
+            }
+            if let Some(limit) = &self.nofile {
+                check!(libc::prlimit64(0, libc::RLIMIT_NOFILE, limit, std::ptr::null_mut()));
             }
             if let Some(cwd) = &self.cwd {
                 check!(libc::chdir(cwd.as_ptr()));

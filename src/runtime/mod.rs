@@ -85,6 +85,7 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 /// Runs the groups until shutdown; returns corral's exit code.
 pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
+    backend::raise_fd_limit();
     let listeners = listeners::bind_all(&mut spec)?;
     let control = match &spec.control {
         Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
