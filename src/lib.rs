@@ -34,7 +34,6 @@ pub mod runtime;
 pub mod signal;
 pub mod sinks;
 #[doc(hidden)]
-#[allow(unsafe_code, reason = "fork in pre_exec, signal handlers, real-time signals")]
 pub mod testworker;
 pub mod text;
 pub mod ui;
