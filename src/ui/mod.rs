@@ -33,7 +33,7 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 
-pub use self::format::uptime as format_uptime;
+pub use self::format::{clock as format_clock, uptime as format_uptime};
 pub use self::model::{UiRequest, View};
 pub use self::render::{MIN_SIZE, render};
 pub use self::state::{Effect, UiState};
