@@ -19,7 +19,6 @@ pub mod backend;
 pub mod cli;
 pub mod cluster;
 pub mod config;
-#[allow(unsafe_code, reason = "geteuid, SO_PEERCRED: not on nix yet (another branch)")]
 pub mod control;
 pub mod core;
 #[doc(hidden)]
@@ -35,13 +34,8 @@ pub mod runtime;
 pub mod signal;
 pub mod sinks;
 #[doc(hidden)]
-#[allow(unsafe_code, reason = "fork in pre_exec, signal handlers, real-time signals")]
 pub mod testworker;
 pub mod text;
-#[allow(
-    unsafe_code,
-    reason = "SIGWINCH, poll, termios, tcgetpgrp: not on nix yet (another branch)"
-)]
 pub mod ui;
 #[allow(unsafe_code, reason = "taking ownership of fds inherited from corral")]
 pub mod worker;

@@ -7,21 +7,23 @@
 //! public interface and may change with the tests.
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use serde_json::{Map, Value, json};
 
 use crate::signal::Signal;
 use crate::worker::Channel;
 
+#[allow(unsafe_code, reason = "the SIGTERM report is written from the signal handler")]
 mod channel;
+#[allow(unsafe_code, reason = "fork in pre_exec, to leave the group and session")]
+mod processes;
+mod report;
+#[allow(unsafe_code, reason = "signal handlers and real-time signals nix cannot name")]
+mod signals;
 
 pub use channel::Step;
 
@@ -116,12 +118,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn run(options: &Options) -> io::Result<ExitCode> {
-    behave_like_a_c_program();
+    signals::behave_like_a_c_program();
     if let Some(path) = &options.marker {
-        write_marker(path)?;
+        report::write_marker(path)?;
     }
     if let Some(path) = &options.report {
-        write_report(path)?;
+        report::write_report(path)?;
     }
     // Kept (not dropped) until this process ends.
     let _memory = allocate(options.alloc_mib);
@@ -142,19 +144,18 @@ fn run(options: &Options) -> io::Result<ExitCode> {
         channel::heartbeats(events, options.heartbeats, options.heartbeat_every)?;
     }
     // Kept (not dropped, not waited for) until this process ends.
-    let _children = spawn_children(options.children)?;
+    let _children = processes::spawn_children(options.children)?;
     if options.escape {
-        escape()?;
+        processes::escape()?;
     }
     if options.ignore_term {
-        set_disposition(libc::SIGTERM, libc::SIG_IGN);
+        signals::ignore_term();
     }
     if let Some(code) = options.term_exit {
-        TERM_EXIT_CODE.store(i32::from(code), Ordering::Relaxed);
         if let (Some(events), true) = (&events, options.read_channel) {
             channel::read_on_sigterm(events);
         }
-        set_disposition(libc::SIGTERM, on_sigterm as extern "C" fn(libc::c_int) as usize);
+        signals::exit_on_term(code);
     }
     if let Some(after) = options.after {
         std::thread::sleep(after);
@@ -163,26 +164,13 @@ fn run(options: &Options) -> io::Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     if let Some(signal) = options.signal {
-        die_by(signal);
+        signals::die_by(signal);
         // Still here: the signal's default action is to ignore, stop or continue. A stopped
         // worker that is continued goes on like one that never stopped.
     }
     loop {
         std::thread::park();
     }
-}
-
-/// Undoes what the Rust runtime changed that a C program would not have.
-///
-/// WHY: std installs a SIGSEGV/SIGBUS handler (stack-overflow detection) that, for a signal
-/// sent with `kill` rather than a real fault, resets the disposition and *returns*: the
-/// first `kill -SEGV` from a test would be swallowed. Core dumps are turned off so that
-/// signal deaths in tests leave no `core` files and take no time to write.
-fn behave_like_a_c_program() {
-    set_disposition(libc::SIGSEGV, libc::SIG_DFL);
-    set_disposition(libc::SIGBUS, libc::SIG_DFL);
-    // Lowering a limit is always allowed.
-    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
 }
 
 /// The event channel, when a flag needs it.
@@ -206,172 +194,12 @@ fn allocate(mib: u64) -> Vec<u8> {
     std::hint::black_box(memory)
 }
 
-fn write_marker(path: &Path) -> io::Result<()> {
-    let generation = std::env::var("CORRAL_GENERATION").unwrap_or_else(|_| "-".to_string());
-    let line = format!("{} {generation}\n", std::process::id());
-    // One write to an O_APPEND file: lines of concurrent workers never interleave.
-    OpenOptions::new().create(true).append(true).open(path)?.write_all(line.as_bytes())
-}
-
-fn write_report(path: &Path) -> io::Result<()> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map_or_else(String::new, |value| value.trim().to_string())
-    };
-    let stat = ProcStat::parse(&fs::read_to_string("/proc/self/stat")?)
-        .ok_or_else(|| io::Error::other("unparseable /proc/self/stat"))?;
-    let fds = open_fds()?;
-    let stdin_is_devnull = fds.iter().any(|(fd, target)| *fd == 0 && target == "/dev/null");
-    let report = json!({
-        "pid": std::process::id(),
-        "ppid": stat.ppid,
-        "pgid": stat.pgrp,
-        "sid": stat.session,
-        "sigblk": field("SigBlk:"),
-        "sigign": field("SigIgn:"),
-        "fds": fds.iter().map(|(fd, target)| json!({"fd": fd, "target": target})).collect::<Vec<_>>(),
-        "env": reported_env(),
-        "stdin_is_devnull": stdin_is_devnull,
-        "cwd": std::env::current_dir()?.to_string_lossy(),
-    });
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
-    // A reader never sees a half-written report.
-    fs::rename(&tmp, path)
-}
-
-/// The variables corral sets for a worker (and the test token), nothing else.
-fn reported_env() -> Map<String, Value> {
-    std::env::vars_os()
-        .map(|(key, value)| (key.to_string_lossy().into_owned(), value))
-        .filter(|(key, _)| {
-            ["CORRAL_", "LISTEN_", "NODE_CHANNEL"].iter().any(|prefix| key.starts_with(prefix))
-        })
-        .map(|(key, value)| (key, Value::String(value.to_string_lossy().into_owned())))
-        .collect()
-}
-
-/// Every open fd of this process and what it points to, sorted by fd.
-fn open_fds() -> io::Result<Vec<(i32, String)>> {
-    let names = fs::read_dir("/proc/self/fd")?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<io::Result<Vec<_>>>()?;
-    // The directory iterator's own fd is among `names` but is closed by now, so its
-    // readlink fails with ENOENT: that is how it is told apart from the fds we were given.
-    let mut fds = Vec::new();
-    for name in names {
-        let Ok(fd) = name.to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        match fs::read_link(format!("/proc/self/fd/{fd}")) {
-            Ok(target) => fds.push((fd, target.to_string_lossy().into_owned())),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error),
-        }
-    }
-    fds.sort();
-    Ok(fds)
-}
-
-/// The fields of `/proc/<pid>/stat` the report needs.
-#[derive(Debug, PartialEq, Eq)]
-struct ProcStat {
-    ppid: u32,
-    pgrp: u32,
-    session: u32,
-}
-
-impl ProcStat {
-    /// `pid (comm) state ppid pgrp session …`; `comm` may hold spaces and parentheses, so
-    /// the fields are counted from the last `)`.
-    fn parse(text: &str) -> Option<ProcStat> {
-        let rest = &text[text.rfind(')')? + 1..];
-        let mut fields = rest.split_whitespace().skip(1); // the state
-        let mut number = || fields.next()?.parse::<u32>().ok();
-        Some(ProcStat { ppid: number()?, pgrp: number()?, session: number()? })
-    }
-}
-
 fn print_lines(out: impl Write, count: u64) -> io::Result<()> {
     let mut out = BufWriter::new(out);
     for i in 1..=count {
         writeln!(out, "line {i}")?;
     }
     out.flush()
-}
-
-fn spawn_children(count: u32) -> io::Result<Vec<Child>> {
-    (0..count).map(|_| Command::new("sleep").arg("1000").stdin(Stdio::null()).spawn()).collect()
-}
-
-/// Leaves a `sleep 1000` behind that is neither our child nor in our group or session:
-/// the intermediate process exits at once, so the sleep is re-parented (to corral, the
-/// subreaper, if corral does its job).
-fn escape() -> io::Result<()> {
-    let mut command = Command::new("sleep");
-    command.arg("1000").stdin(Stdio::null());
-    // WHY raw: between fork and exec only calls that cannot allocate (nix's fork is unsafe
-    // too, for the same reason).
-    // SAFETY: the closure runs in the forked child between fork and exec and calls only
-    // async-signal-safe functions (fork, setsid, _exit); it allocates nothing.
-    unsafe {
-        command.pre_exec(|| match libc::fork() {
-            -1 => Err(io::Error::last_os_error()),
-            // The grandchild: a new session (hence a new group), then exec of `sleep`.
-            0 if libc::setsid() == -1 => Err(io::Error::last_os_error()),
-            0 => Ok(()),
-            // The intermediate: gone before exec, which orphans the grandchild.
-            _ => libc::_exit(0),
-        });
-    }
-    // Reap the intermediate; the grandchild is someone else's now.
-    command.spawn()?.wait()?;
-    Ok(())
-}
-
-/// The exit code of `--term-exit`, read by the signal handler.
-static TERM_EXIT_CODE: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_sigterm(_: libc::c_int) {
-    const MESSAGE: &[u8] = b"got SIGTERM\n";
-    channel::report_from_signal_handler();
-    // WHY raw: `_exit` has no nix wrapper, and nix's write wants a borrowed fd that only
-    // `Stdout` (a lock, not for a signal handler) or an unsafe borrow would give.
-    // SAFETY: write(2) and _exit(2) are async-signal-safe, the buffer is static, and an
-    // atomic load takes no lock. _exit skips Rust's stdout buffer, which is why the
-    // message is written straight to fd 1.
-    unsafe {
-        libc::write(libc::STDOUT_FILENO, MESSAGE.as_ptr().cast(), MESSAGE.len());
-        libc::_exit(TERM_EXIT_CODE.load(Ordering::Relaxed));
-    }
-}
-
-fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
-    // WHY raw: `die_by` passes any number `--signal` parsed, real-time ones included, which
-    // nix's `Signal` cannot name.
-    // SAFETY: glibc's signal() installs the handler with sigaction (BSD semantics); the
-    // handlers used here are SIG_DFL, SIG_IGN or the async-signal-safe `on_sigterm`.
-    // Failure (SIGKILL, SIGSTOP cannot be changed) leaves the default, which is wanted.
-    unsafe { libc::signal(signal, handler) };
-}
-
-/// Dies by `signal` the way a crashing C program would: default disposition, unblocked,
-/// raised at itself. Returns only if the default action does not end the process.
-fn die_by(signal: Signal) {
-    set_disposition(signal.0, libc::SIG_DFL);
-    // WHY raw: `signal` may be a real-time one, which nix's `SigSet` and `raise` cannot take.
-    // SAFETY: plain libc calls on a local, zero-initialised sigset_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut set);
-        libc::sigaddset(&raw mut set, signal.0);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut());
-        libc::raise(signal.0);
-    }
 }
 
 #[cfg(test)]
@@ -500,24 +328,5 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?} should be rejected");
         }
-    }
-
-    #[test]
-    fn proc_stat_fields_count_from_the_last_parenthesis() {
-        let stat = ProcStat::parse("42 (a (b) c) S 1 42 42 0 -1 4194560 …").expect("parses");
-        assert_eq!(stat, ProcStat { ppid: 1, pgrp: 42, session: 42 });
-        assert_eq!(ProcStat::parse("42 (x"), None);
-    }
-
-    #[test]
-    fn open_fds_lists_real_fds_and_not_its_own() {
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let fds = open_fds().expect("read /proc/self/fd");
-        let path = file.path().to_string_lossy().into_owned();
-        assert!(fds.iter().any(|(_, target)| *target == path), "{fds:?} lacks {path}");
-        assert!(
-            fds.iter().all(|(_, target)| !target.ends_with("/fd")),
-            "the iterator's own fd leaked into {fds:?}"
-        );
     }
 }

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use nix::sys::socket::{Shutdown, shutdown};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -248,13 +249,14 @@ fn watch_signals(socket: &UnixStream) {
     SOCKET.store(socket.as_raw_fd(), Ordering::SeqCst);
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only touches atomics and calls shutdown(2), which is
-        // async-signal-safe; the socket stays open until the process exits.
+        // async-signal-safe (nix's wrapper allocates nothing); the socket stays open until
+        // the process exits.
         let _ = unsafe {
             signal_hook_registry::register(signal, move || {
                 SIGNALLED.store(signal, Ordering::SeqCst);
                 let fd = SOCKET.load(Ordering::SeqCst);
                 if fd >= 0 {
-                    libc::shutdown(fd, libc::SHUT_RDWR);
+                    let _ = shutdown(fd, Shutdown::Both);
                 }
             })
         };

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 pub fn default_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("corral"),
-        // SAFETY: getuid cannot fail and has no preconditions.
-        None => PathBuf::from(format!("/tmp/corral-{}", unsafe { libc::getuid() })),
+        None => PathBuf::from(format!("/tmp/corral-{}", nix::unistd::getuid())),
     }
 }
 
+#[allow(unsafe_code, reason = "the detaching signal handlers: signal_hook_registry is unsafe")]
 pub mod attach;
 pub mod client;
 pub mod protocol;

@@ -221,8 +221,7 @@ pub async fn accept(
 /// Only this user (or root) may steer this corral.
 fn allowed(stream: &UnixStream) -> bool {
     let Ok(cred) = stream.peer_cred() else { return false };
-    // SAFETY: geteuid cannot fail and has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     cred.uid() == me || cred.uid() == 0
 }
 

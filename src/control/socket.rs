@@ -3,10 +3,13 @@
 //! still ours.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+
+use nix::sys::socket::getsockopt;
+use nix::sys::socket::sockopt::PeerCredentials;
+use nix::unistd::geteuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -96,9 +99,7 @@ fn check_dir(dir: &Path) -> Result<(), String> {
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    // SAFETY: geteuid cannot fail and has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
+    if meta.uid() != geteuid().as_raw() {
         return Err(format!("{} belongs to uid {}, not to this user", dir.display(), meta.uid()));
     }
     if meta.mode() & 0o022 != 0 {
@@ -113,25 +114,7 @@ fn check_dir(dir: &Path) -> Result<(), String> {
 
 /// The pid of the process at the other end (`SO_PEERCRED`).
 pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
-    peer_cred(stream.as_raw_fd()).map(|c| c.pid)
-}
-
-/// `SO_PEERCRED` of a connected unix socket.
-pub fn peer_cred(fd: std::os::fd::RawFd) -> Option<libc::ucred> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which is that large, and
-    // `fd` is an open socket for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &raw mut len,
-        )
-    };
-    (rc == 0).then_some(cred)
+    getsockopt(stream, PeerCredentials).ok().map(|cred| cred.pid())
 }
 
 #[cfg(test)]

@@ -13,17 +13,16 @@ pub fn sanitize(line: &[u8]) -> String {
     crate::text::escape(&String::from_utf8_lossy(line), false)
 }
 
-/// `250ms`, `1.50s`, `3m05s`, `2h04m`.
+/// `250ms`, `1.50s`, `3m05s`, `2h04m`: milliseconds for short runs, hours however long
+/// (the dashboard's fixed-width `ui::format_uptime` differs below a minute and above a day).
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
         format!("{:.2}s", d.as_secs_f64())
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
     } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+        crate::ui::format_clock(d.as_secs())
     }
 }
 

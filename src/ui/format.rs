@@ -5,13 +5,26 @@ use std::time::Duration;
 use crate::core::{ExitReason, LastExit, WorkerState, WorkerView};
 
 /// `12s`, `3m05s`, `2h04m`, `3d04h`.
+///
+/// WHY not `headless::human_duration`: a table column stays at most 5 wide (whole seconds,
+/// then days); the event lines want milliseconds for short runs and never say days. Both
+/// take the minutes-and-hours middle from [`clock`].
 pub fn uptime(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86_400 => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+        60..86_400 => clock(s),
         _ => format!("{}d{:02}h", s / 86_400, (s / 3600) % 24),
+    }
+}
+
+/// `3m05s` under an hour, `2h04m` from there on: the form the dashboard's uptimes and the
+/// headless event lines share.
+pub fn clock(secs: u64) -> String {
+    if secs < 3600 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}h{:02}m", secs / 3600, (secs / 60) % 60)
     }
 }
 
@@ -89,5 +102,17 @@ mod tests {
         assert_eq!(bytes(1288 << 20), "1.3G");
         assert_eq!(countdown(Duration::from_millis(400)), "0.4s");
         assert_eq!(countdown(Duration::from_secs(12)), "12s");
+        assert_eq!(clock(60), "1m00s");
+        assert_eq!(clock(3599), "59m59s");
+        assert_eq!(clock(3600), "1h00m");
+        assert_eq!(clock(100 * 3600 + 59), "100h00m");
+    }
+
+    #[test]
+    fn the_table_and_the_event_lines_agree_between_a_minute_and_a_day() {
+        for s in (60..86_400).step_by(7).chain([3599, 3600, 86_399]) {
+            let d = Duration::from_millis(s * 1000 + 999);
+            assert_eq!(uptime(d), crate::headless::human_duration(d), "{s}s");
+        }
     }
 }

@@ -14,15 +14,17 @@ mod pane;
 mod render;
 mod state;
 mod table;
+#[allow(unsafe_code, reason = "the SIGWINCH handler: signal_hook_registry::register is unsafe")]
+mod tty;
 mod wire;
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, IntoRawFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, raise};
+use nix::unistd::{getpgrp, tcgetpgrp};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -31,10 +33,11 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::crossterm::{cursor, execute};
 
-pub use self::format::uptime as format_uptime;
+pub use self::format::{clock as format_clock, uptime as format_uptime};
 pub use self::model::{UiRequest, View};
 pub use self::render::{MIN_SIZE, render};
 pub use self::state::{Effect, UiState};
+use self::tty::{Tty, TtyWatch};
 
 /// At most ~30 frames a second, however fast things change.
 const FRAME: Duration = Duration::from_millis(33);
@@ -257,130 +260,13 @@ fn handle_events(
     Ok(read)
 }
 
-/// What the terminal has for us.
-enum Tty {
-    Input,
-    Resized,
-    /// A [`Waker`]: a view is waiting in the slot.
-    Woken,
-    Quiet,
-    Gone,
-}
-
-/// The terminal the keys come from, watched with poll(2), and a socket that a SIGWINCH
-/// handler writes to, so a resize is drawn at once.
-struct TtyWatch {
-    tty: Option<std::os::fd::OwnedFd>,
-    resized: Option<std::os::unix::net::UnixStream>,
-    woken: Option<std::os::unix::net::UnixStream>,
-}
-
-/// The write end of the resize socket; -1 until the first dashboard starts.
-static WINCH: AtomicI32 = AtomicI32::new(-1);
-
-/// Installs the SIGWINCH handler once; returns the read end of its socket.
-fn watch_resizes() -> Option<std::os::unix::net::UnixStream> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().ok()?;
-    ours.set_nonblocking(true).ok()?;
-    theirs.set_nonblocking(true).ok()?;
-    // The write end lives as long as the process: the handler may run at any time.
-    let previous = WINCH.swap(theirs.into_raw_fd(), Ordering::AcqRel);
-    if previous >= 0 {
-        // SAFETY: the write end an earlier dashboard leaked on purpose; its read end is
-        // gone, so nothing uses it.
-        unsafe { libc::close(previous) };
-    } else {
-        // SAFETY: the handler only loads an atomic and calls write(2), which is
-        // async-signal-safe; a full socket drops the byte, which is fine (one is enough).
-        let installed = unsafe {
-            signal_hook_registry::register(libc::SIGWINCH, || {
-                let fd = WINCH.load(Ordering::Acquire);
-                if fd >= 0 {
-                    libc::write(fd, [1u8].as_ptr().cast(), 1);
-                }
-            })
-        };
-        installed.ok()?;
-    }
-    Some(ours)
-}
-
-impl TtyWatch {
-    fn open(woken: Option<std::os::unix::net::UnixStream>) -> TtyWatch {
-        // crossterm reads stdin when it is a terminal and /dev/tty otherwise; watching
-        // /dev/tty sees the same input and the same hangup either way.
-        let tty = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open("/dev/tty")
-            .ok()
-            .map(std::os::fd::OwnedFd::from);
-        TtyWatch { tty, resized: watch_resizes(), woken }
-    }
-
-    fn fd(&self) -> i32 {
-        self.tty.as_ref().map_or(libc::STDIN_FILENO, AsRawFd::as_raw_fd)
-    }
-
-    /// Waits for input (or, `stalled`, only for a hangup or a resize) at most `timeout`.
-    fn wait(&self, timeout: Duration, stalled: bool) -> Tty {
-        let events = if stalled { 0 } else { libc::POLLIN };
-        let resized = self.resized.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-        let woken = self.woken.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-        let mut pfds = [
-            libc::pollfd { fd: self.fd(), events, revents: 0 },
-            // A negative fd is skipped by poll(2).
-            libc::pollfd { fd: resized, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: woken, events: libc::POLLIN, revents: 0 },
-        ];
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: three valid pollfds, for the duration of the call.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 3, ms) };
-        if n <= 0 {
-            return Tty::Quiet; // timeout, or EINTR: look again
-        }
-        if pfds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            return Tty::Gone;
-        }
-        if pfds[1].revents != 0 {
-            let mut buf = [0u8; 64];
-            while let Some(Ok(1..)) = self.resized.as_ref().map(|mut s| s.read(&mut buf)) {}
-            if pfds[0].revents == 0 {
-                return Tty::Resized;
-            }
-        }
-        if pfds[2].revents != 0 {
-            let mut buf = [0u8; 64];
-            while let Some(Ok(1..)) = self.woken.as_ref().map(|mut s| s.read(&mut buf)) {}
-            if pfds[0].revents == 0 {
-                return Tty::Woken;
-            }
-        }
-        Tty::Input
-    }
-
-    /// Writes the terminal's settings back unchanged: the kernel then wakes everything
-    /// waiting to read it (`n_tty_set_termios` in Linux), edge-triggered waiters included.
-    fn rearm(&self) {
-        // SAFETY: termios is plain data, filled by tcgetattr before tcsetattr reads it;
-        // both only touch the struct we pass, on a descriptor we hold open.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(self.fd(), &raw mut t) == 0 {
-                libc::tcsetattr(self.fd(), libc::TCSANOW, &raw const t);
-            }
-        }
-    }
-}
-
 /// Ctrl-Z: give the terminal back, stop the whole process (workers keep running in their
 /// own sessions), and take the terminal again once in the foreground.
 fn suspend() {
     restore_terminal();
     // WHY SIGSTOP, not SIGTSTP: a self-sent SIGTSTP is discarded when the process group is
     // orphaned (started from a script), SIGSTOP always stops.
-    // SAFETY: raise with a constant signal number.
-    unsafe { libc::raise(libc::SIGSTOP) };
+    let _ = raise(Signal::SIGSTOP);
     // Resumed with `bg` instead of `fg`: touching the terminal would stop us again.
     while !in_foreground() {
         std::thread::sleep(Duration::from_millis(200));
@@ -389,8 +275,7 @@ fn suspend() {
 }
 
 fn in_foreground() -> bool {
-    // SAFETY: plain queries on stdout (the terminal) and our own process group.
-    unsafe { libc::tcgetpgrp(libc::STDOUT_FILENO) == libc::getpgrp() }
+    tcgetpgrp(io::stdout()).is_ok_and(|group| group == getpgrp())
 }
 
 #[cfg(test)]

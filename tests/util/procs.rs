@@ -1,4 +1,7 @@
-//! Processes as the tests see them: waiting, signalling, `/proc`, the test token.
+//! Processes as the tests see them: waiting, signalling, `/proc` (read with `procfs`), the
+//! test token.
+
+use procfs::process::{Process, all_processes};
 
 use super::*;
 
@@ -33,13 +36,24 @@ pub struct Stat {
     pub session: u32,
 }
 
+/// `/proc/<pid>`; `None` if there is no such process (or no such pid).
+fn process(pid: u32) -> Option<Process> {
+    Process::new(i32::try_from(pid).ok()?).ok()
+}
+
+/// A pid as the tests count them (`/proc` has them as `i32`).
+fn pid_of(id: i32) -> Option<u32> {
+    u32::try_from(id).ok()
+}
+
 pub fn stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `comm` may hold spaces and parentheses: count fields from the last `)`.
-    let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let mut number = || fields.next()?.parse::<u32>().ok();
-    Some(Stat { state, ppid: number()?, pgrp: number()?, session: number()? })
+    let stat = process(pid)?.stat().ok()?;
+    Some(Stat {
+        state: stat.state,
+        ppid: pid_of(stat.ppid)?,
+        pgrp: pid_of(stat.pgrp)?,
+        session: pid_of(stat.session)?,
+    })
 }
 
 /// The process exists and is not a zombie (PID 1 here reaps orphans lazily, so a dead
@@ -64,51 +78,63 @@ pub fn is_root() -> bool {
 /// namespace of process `member`.
 pub fn outer_pid(member: u32, ns_pid: u32) -> Option<u32> {
     let namespace = fs::read_link(format!("/proc/{member}/ns/pid")).ok()?;
-    fs::read_dir("/proc").ok()?.filter_map(Result::ok).find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        if fs::read_link(format!("/proc/{pid}/ns/pid")).ok()? != namespace {
+    all_processes().ok()?.filter_map(Result::ok).find_map(|process| {
+        if fs::read_link(format!("/proc/{}/ns/pid", process.pid)).ok()? != namespace {
             return None;
         }
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let ids = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-        (ids.split_whitespace().last()?.parse::<u32>().ok()? == ns_pid).then_some(pid)
+        // NSpid: the pid in each namespace, the process's own (innermost) last.
+        let ids = process.status().ok()?.nspid?;
+        (pid_of(*ids.last()?)? == ns_pid).then_some(pid_of(process.pid)?)
     })
 }
 
 /// Whether `pid` is a corral keeper process.
 pub fn is_keeper(pid: u32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(b"__keeper".as_slice()))
+    process(pid)
+        .and_then(|p| p.cmdline().ok())
+        .is_some_and(|argv| argv.get(1).is_some_and(|arg| arg == "__keeper"))
 }
 
 /// The live children of `pid`, the keeper included.
 pub fn all_children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Some(tasks) = process(pid).and_then(|p| p.tasks().ok()) else {
         return Vec::new();
     };
     let mut children: Vec<u32> = tasks
         .filter_map(Result::ok)
-        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>())
+        .filter_map(|task| task.children().ok())
+        .flatten()
         .filter(|&child| pid_alive(child))
         .collect();
     children.sort_unstable();
     children
 }
 
-/// A size line of `/proc/<pid>/status` (`VmRSS`, `VmHWM` …) in KiB; `None` once the
-/// process is gone (a zombie has no memory lines).
+/// A size line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, `VmPeak`, `VmSize`) in KiB;
+/// `None` once the process is gone (a zombie has no memory lines).
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
-    value.trim().strip_suffix("kB")?.trim().parse().ok()
+    let status = process(pid)?.status().ok()?;
+    match field {
+        "VmRSS" => status.vmrss,
+        "VmHWM" => status.vmhwm,
+        "VmPeak" => status.vmpeak,
+        "VmSize" => status.vmsize,
+        other => panic!("status_kib: no size field {other} here; add it"),
+    }
 }
 
-/// A mask line of `/proc/<pid>/status` (`SigIgn`, `SigBlk`, `SigCgt`) as a number.
+/// A mask line of `/proc/<pid>/status` (`SigIgn`, `SigBlk`, `SigCgt`, `SigPnd`, `ShdPnd`)
+/// as a number.
 pub fn signal_mask(pid: u32, field: &str) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let value = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
-    u64::from_str_radix(value.trim(), 16).ok()
+    let status = process(pid)?.status().ok()?;
+    Some(match field {
+        "SigIgn" => status.sigign,
+        "SigBlk" => status.sigblk,
+        "SigCgt" => status.sigcgt,
+        "SigPnd" => status.sigpnd,
+        "ShdPnd" => status.shdpnd,
+        other => panic!("signal_mask: no mask field {other}"),
+    })
 }
 
 /// The bit of `signal` in a `/proc` signal mask.
@@ -119,19 +145,19 @@ pub fn signal_bit(signal: i32) -> u64 {
 /// Every live process whose environment carries `CORRAL_TEST_TOKEN=<token>` (workers and
 /// anything they started inherit it, escaped or not). Zombies count as dead.
 pub fn token_processes(token: &str) -> Vec<u32> {
-    let needle = format!("{TOKEN_VAR}={token}");
-    let Ok(entries) = fs::read_dir("/proc") else {
+    let Ok(processes) = all_processes() else {
         return Vec::new();
     };
-    let mut pids: Vec<u32> = entries
+    let mut pids: Vec<u32> = processes
         .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            // Unreadable (another user's, or gone meanwhile) means not ours.
-            fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        // Unreadable (another user's, or gone meanwhile) means not ours.
+        .filter(|p| {
+            p.environ().is_ok_and(|env| {
+                env.get(OsStr::new(TOKEN_VAR)).is_some_and(|v| v.as_os_str() == OsStr::new(token))
+            })
         })
-        .filter(|&pid| pid_alive(pid))
+        .filter(Process::is_alive)
+        .filter_map(|p| pid_of(p.pid))
         .collect();
     pids.sort_unstable();
     pids
@@ -152,9 +178,8 @@ pub fn kill_token_processes(token: &str) {
 pub fn describe(pids: &[u32]) -> String {
     pids.iter()
         .map(|pid| {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            format!("{pid}: {} ({:?})", cmdline.trim_end(), stat(*pid))
+            let argv = process(*pid).and_then(|p| p.cmdline().ok()).unwrap_or_default();
+            format!("{pid}: {} ({:?})", argv.join(" "), stat(*pid))
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -26,20 +26,10 @@ pub(super) fn layer(
                 layer.workers = Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
             }
             "listen" => layer.listen = Some(listen(&here)?),
-            "restart" => {
-                layer.restart = Some(here.choice(&[
-                    ("always", RestartArg::Always),
-                    ("on-failure", RestartArg::OnFailure),
-                    ("never", RestartArg::Never),
-                ])?);
-            }
+            "restart" => layer.restart = Some(restart(&here)?),
             "backoff" => {
                 let what = "a string like \"100ms..30s\", \"1s\" or \"0\"";
-                let text = here.text_or_int(what)?;
-                layer.backoff = Some(
-                    values::backoff(&text)
-                        .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                );
+                layer.backoff = Some(parsed(&here, what, values::backoff)?);
             }
             "min-uptime" => layer.min_uptime = Some(here.duration(false)?),
             "max-restarts" => {
@@ -49,11 +39,7 @@ pub(super) fn layer(
             "restart-window" => layer.restart_window = Some(here.duration(true)?),
             "stop-signal" => {
                 let what = "a signal name or number like \"TERM\", \"SIGINT\" or 2";
-                let text = here.text_or_int(what)?;
-                layer.stop_signal = Some(
-                    values::signal(&text)
-                        .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                );
+                layer.stop_signal = Some(parsed(&here, what, values::signal)?);
             }
             "kill-timeout" => layer.kill_timeout = Some(here.duration(false)?),
             "cwd" => layer.cwd = Some(here.path()?),
@@ -64,43 +50,62 @@ pub(super) fn layer(
             "heartbeat-timeout" => layer.heartbeat_timeout = Some(here.optional_duration()?),
             "max-memory" => {
                 let what = "a size like \"512MiB\" or \"1G\", or \"off\"";
-                let text = here.text_or_int(what)?;
-                layer.max_memory = if text == "off" {
-                    Some(None)
-                } else {
-                    Some(Some(
-                        values::memory_size(&text)
-                            .map_err(|reason| here.fail(&format!("{reason}, got \"{text}\"")))?,
-                    ))
-                };
+                layer.max_memory = Some(parsed(&here, what, |text| match text {
+                    "off" => Ok(None),
+                    size => values::memory_size(size).map(Some),
+                })?);
             }
-            "node-ipc" => {
-                layer.node_ipc = Some(match here.value.get_ref() {
-                    DeValue::Boolean(true) => NodeIpcArg::On,
-                    DeValue::Boolean(false) => NodeIpcArg::Off,
-                    _ => here.choice(&[
-                        ("auto", NodeIpcArg::Auto),
-                        ("on", NodeIpcArg::On),
-                        ("off", NodeIpcArg::Off),
-                    ])?,
-                });
-            }
-            "command" => {
-                return Err(here
-                    .fail_at_key("'command' belongs in a [group.NAME] table, not in [defaults]"));
-            }
-            "name" if is_group => {
-                return Err(here.fail_at_key(
-                    "unknown key: a group's name is its table's name ([group.NAME])",
-                ));
-            }
-            _ => {
-                let expected = format!("one of {}", GROUP_KEYS.join(", "));
-                return Err(here.unknown_key(GROUP_KEYS, &expected));
-            }
+            "node-ipc" => layer.node_ipc = Some(node_ipc(&here)?),
+            _ => return Err(refused(&here, name, is_group)),
         }
     }
     Ok((layer, command))
+}
+
+/// Why a key is not taken here: `command` in `[defaults]`, `name` in a group, or unknown.
+fn refused(at: &Here<'_, '_>, name: &str, is_group: bool) -> FileError {
+    match name {
+        "command" => at.fail_at_key("'command' belongs in a [group.NAME] table, not in [defaults]"),
+        "name" if is_group => {
+            at.fail_at_key("unknown key: a group's name is its table's name ([group.NAME])")
+        }
+        _ => {
+            let expected = format!("one of {}", GROUP_KEYS.join(", "));
+            at.unknown_key(GROUP_KEYS, &expected)
+        }
+    }
+}
+
+/// A string (or integer) read with one of the command line's parsers; its refusal is
+/// shown with the text it refused.
+fn parsed<T>(
+    at: &Here<'_, '_>,
+    what: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, FileError> {
+    let text = at.text_or_int(what)?;
+    parse(&text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
+}
+
+fn restart(at: &Here<'_, '_>) -> Result<RestartArg, FileError> {
+    at.choice(&[
+        ("always", RestartArg::Always),
+        ("on-failure", RestartArg::OnFailure),
+        ("never", RestartArg::Never),
+    ])
+}
+
+/// `node-ipc = true | false | "auto" | "on" | "off"`.
+fn node_ipc(at: &Here<'_, '_>) -> Result<NodeIpcArg, FileError> {
+    match at.value.get_ref() {
+        DeValue::Boolean(true) => Ok(NodeIpcArg::On),
+        DeValue::Boolean(false) => Ok(NodeIpcArg::Off),
+        _ => at.choice(&[
+            ("auto", NodeIpcArg::Auto),
+            ("on", NodeIpcArg::On),
+            ("off", NodeIpcArg::Off),
+        ]),
+    }
 }
 
 fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
