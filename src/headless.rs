@@ -93,9 +93,12 @@ pub struct Lines {
     format: LogFormat,
     names: Vec<String>,
     id_width: usize,
-    /// The last formatted timestamp and its millisecond.
+    /// The last formatted timestamp, its millisecond and the time it was made from.
     ts: String,
     ts_ms: u128,
+    ts_at: SystemTime,
+    /// Each group name's width in characters, for the id column.
+    name_widths: Vec<usize>,
     /// Text mode: each worker's last status shown, so an unchanged one is not repeated.
     statuses: HashMap<WorkerKey, String>,
     /// Text mode: show `metric` messages (`-v`); JSON always has them.
@@ -105,12 +108,15 @@ pub struct Lines {
 impl Lines {
     pub fn new(format: LogFormat, names: Vec<String>) -> Lines {
         let id_width = names.iter().map(|n| n.len() + 3).max().unwrap_or(6).max(6);
+        let name_widths = names.iter().map(|n| n.chars().count()).collect();
         Lines {
+            name_widths,
             format,
             names,
             id_width,
             ts: String::new(),
             ts_ms: u128::MAX,
+            ts_at: SystemTime::UNIX_EPOCH,
             statuses: HashMap::new(),
             show_metrics: false,
         }
@@ -130,7 +136,12 @@ impl Lines {
     /// Now, as RFC 3339 UTC text with milliseconds.
     pub fn now(&mut self) -> &str {
         // A flood of lines shares a handful of milliseconds: format each one once.
-        let now = SystemTime::now();
+        let now = crate::clock::now();
+        // Lines of one read share its time: the same instant needs no arithmetic.
+        if now == self.ts_at && self.ts_ms != u128::MAX {
+            return &self.ts;
+        }
+        self.ts_at = now;
         let ms = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         if ms != self.ts_ms {
             self.ts_ms = ms;
@@ -151,7 +162,7 @@ impl Lines {
                     return false;
                 }
                 self.now();
-                format::text(out, &self.ts, &self.names, self.id_width, record);
+                format::text(out, &self.ts, &self.names, &self.name_widths, self.id_width, record);
             }
         }
         true

@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod cli;
+pub(crate) mod clock;
 pub mod cluster;
 pub mod config;
 pub mod control;

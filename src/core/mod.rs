@@ -21,7 +21,7 @@ pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};
-pub use worker::WorkerKey;
+pub use worker::{KeyHasher, KeyMap, WorkerKey};
 
 #[cfg(test)]
 mod tests;

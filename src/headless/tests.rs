@@ -22,7 +22,8 @@ fn json_of(rec: &Record<'_>) -> Value {
 
 fn text_of(rec: &Record<'_>) -> String {
     let mut out = Vec::new();
-    format::text(&mut out, &format::ts_text(SystemTime::UNIX_EPOCH), &names(), 6, rec);
+    let widths: Vec<usize> = names().iter().map(|n| n.chars().count()).collect();
+    format::text(&mut out, &format::ts_text(SystemTime::UNIX_EPOCH), &names(), &widths, 6, rec);
     String::from_utf8(out).expect("utf8")
 }
 
@@ -320,4 +321,21 @@ fn a_last_give_up_says_corral_is_exiting_not_restart_it_by_hand() {
     let not_last = text_of(&Record::Event(&gave_up(false), None));
     assert!(not_last.contains("(restart it by hand)"), "{not_last}");
     assert_eq!(json_of(&Record::Event(&gave_up(true), None))["restarts"], 5);
+}
+
+/// The fast path for a printable ASCII line and the careful one agree on the id column
+/// and the separator, and only the careful one rewrites anything.
+#[test]
+fn output_lines_fast_and_careful_paths_agree() {
+    let key = WorkerKey { group: 0, slot: 12 };
+    let plain = text_of(&Record::Output { key, pid: 1, stream: Stream::Stdout, line: b"a\tb c" });
+    let escaped =
+        text_of(&Record::Output { key, pid: 1, stream: Stream::Stdout, line: b"a\x1b[31mb" });
+    let (p, e) = (plain.find(" | ").expect("separator"), escaped.find(" | ").expect("separator"));
+    assert_eq!(p, e, "{plain:?} {escaped:?}");
+    assert!(plain.ends_with(" | a\tb c\n"), "{plain:?}");
+    assert!(escaped.ends_with(" | a\\u{1b}[31mb\n"), "{escaped:?}");
+    let wide =
+        text_of(&Record::Output { key, pid: 1, stream: Stream::Stdout, line: "é".as_bytes() });
+    assert!(wide.ends_with(" | é\n"), "{wide:?}");
 }

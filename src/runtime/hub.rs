@@ -7,7 +7,6 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use super::logs::Logs;
-use std::time::SystemTime;
 
 use crate::control::server::Clients;
 use crate::core::Input;
@@ -55,7 +54,7 @@ impl ControlTap {
             }
         }
         self.scratch.clear();
-        crate::headless::json_line(&mut self.scratch, SystemTime::now(), &self.names, record);
+        crate::headless::json_line(&mut self.scratch, crate::clock::now(), &self.names, record);
         let object = self.scratch.strip_suffix(b"\n").unwrap_or(&self.scratch);
         match record {
             Record::Output { key, .. } => clients.output(*key, object),

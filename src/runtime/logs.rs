@@ -61,6 +61,20 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Like `push`, but when the ring is full the entry it drops is handed to `make` to
+    /// be refilled.
+    pub fn push_reusing(&mut self, size: usize, make: impl FnOnce(Option<T>) -> T) {
+        let old = if self.entries.len() >= KEEP_ENTRIES {
+            self.entries.pop_front().map(|(s, t)| {
+                self.bytes -= s;
+                t
+            })
+        } else {
+            None
+        };
+        self.push(size, make(old));
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
         self.entries.iter().map(|(_, t)| t)
     }
@@ -178,12 +192,12 @@ pub struct Logs {
     keep: bool,
     /// Record the `metric` values even without `keep`: `/metrics` serves them.
     metrics: bool,
-    workers: HashMap<WorkerKey, WorkerLog>,
+    workers: crate::core::KeyMap<WorkerLog>,
 }
 
 impl Logs {
     pub fn new(keep: bool) -> Logs {
-        Logs { keep, metrics: false, workers: HashMap::new() }
+        Logs { keep, metrics: false, workers: crate::core::KeyMap::default() }
     }
 
     /// Keeps the numbers workers report (not their text) when headless too.
@@ -206,9 +220,17 @@ impl Logs {
 
     pub fn line(&mut self, key: WorkerKey, pid: u32, stream: Stream, line: &[u8]) {
         if self.keep {
-            let text = String::from_utf8_lossy(line).into_owned();
-            let line = LogLine { at: SystemTime::now(), pid, stream, text };
-            self.entry(key).lines.push(line.text.len(), line);
+            let at = crate::clock::now();
+            // The line the full ring drops lends its buffer: no allocation per line.
+            self.entry(key).lines.push_reusing(line.len(), |old| {
+                let mut text = old.map(|l| l.text).unwrap_or_default();
+                text.clear();
+                match std::str::from_utf8(line) {
+                    Ok(valid) => text.push_str(valid),
+                    Err(_) => text.push_str(&String::from_utf8_lossy(line)),
+                }
+                LogLine { at, pid, stream, text }
+            });
         }
     }
 
@@ -228,7 +250,7 @@ impl Logs {
         if (keep || metrics)
             && let Ok(data) = serde_json::from_slice::<Value>(raw)
         {
-            let at = SystemTime::now();
+            let at = crate::clock::now();
             log.metrics.record(unix_second(at), pid, &data);
             if keep {
                 log.events.push(raw.len(), LogEvent { at, pid, data });

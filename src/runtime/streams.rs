@@ -154,7 +154,7 @@ impl Reader {
                 Ok(n @ 1..) => {
                     left -= n;
                     tracing::debug!(worker = %state.id, pid = state.pid, kind = ?state.kind, bytes = n, "read");
-                    state.feed(&scratch[..n], hub);
+                    crate::clock::pinned(|| state.feed(&scratch[..n], hub));
                     continue;
                 }
                 Err(Errno::EINTR) => continue,
