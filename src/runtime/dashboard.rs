@@ -82,7 +82,7 @@ pub struct Dashboard {
     events_per_sec: u64,
     pub log_path: Option<std::path::PathBuf>,
     groups: Vec<GroupFacts>,
-    workers: HashMap<WorkerKey, WorkerHistory>,
+    workers: crate::core::KeyMap<WorkerHistory>,
 }
 
 /// The local dashboard's slot and what its pane asks for.
@@ -140,7 +140,7 @@ impl Dashboard {
             events_per_sec: 0,
             log_path,
             groups,
-            workers: HashMap::new(),
+            workers: crate::core::KeyMap::default(),
         }
     }
 

@@ -2,7 +2,6 @@
 //! in the events view the supervisor's lifecycle lines for each worker are merged in.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::WorkerHistory;
@@ -20,7 +19,7 @@ fn id(names: &[String], key: WorkerKey) -> String {
 /// minus the `scroll` newest: only what fits is copied.
 pub fn pane(
     logs: &Logs,
-    histories: &HashMap<WorkerKey, WorkerHistory>,
+    histories: &crate::core::KeyMap<WorkerHistory>,
     keys: &[WorkerKey],
     names: &[String],
     req: &PaneRequest,

@@ -1,11 +1,10 @@
 //! The metrics and the details of the pane's worker (or its group), built only when the
 //! pane shows them.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use super::{GroupFacts, WorkerHistory, unix_second};
-use crate::core::{Snapshot, WorkerKey, WorkerView};
+use crate::core::{Snapshot, WorkerView};
 use crate::runtime::logs::Logs;
 use crate::runtime::logs::history::{History, Kind, rate};
 use crate::ui::model::{Details, Metrics, PaneRequest, Series, SeriesKind};
@@ -57,7 +56,7 @@ fn sum_of<'a>(sums: &'a mut Vec<Sum>, name: &str, kind: SeriesKind) -> &'a mut S
 pub fn metrics(
     snapshot: &Snapshot,
     logs: &Logs,
-    histories: &HashMap<WorkerKey, WorkerHistory>,
+    histories: &crate::core::KeyMap<WorkerHistory>,
     names: &[String],
     req: &PaneRequest,
 ) -> Metrics {
@@ -107,7 +106,7 @@ pub fn metrics(
 pub fn details(
     snapshot: &Snapshot,
     logs: &Logs,
-    histories: &HashMap<WorkerKey, WorkerHistory>,
+    histories: &crate::core::KeyMap<WorkerHistory>,
     groups: &[GroupFacts],
     req: &PaneRequest,
 ) -> Option<Details> {
