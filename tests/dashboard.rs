@@ -408,3 +408,33 @@ fn stray_signals_change_nothing_and_sigquit_kills_everything_and_restores_the_te
 
 mod groups;
 mod person;
+
+/// A flood that only the dashboard's tail wants is read in gathered turns that skip the
+/// lines the tail would drop: the last 1,000 lines are still exactly the last ones, in
+/// order, and the tail is complete (`ctl logs` reads it).
+#[test]
+fn after_a_flood_the_tail_holds_exactly_the_last_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("c.sock");
+    let socket = socket.to_str().expect("UTF-8 path");
+    let args = ["--control", socket, "-n", "seq", "-w", "1", "--restart", "never", "--"];
+    let tty = Tty::start(&[&args[..], &["seq", "300000"]].concat());
+    let last_lines = || {
+        let out = std::process::Command::new(crate::util::corral_bin())
+            .args(["ctl", "--control", socket, "logs", "-n", "1000", "seq.1"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        let numbers: Vec<u64> =
+            text.lines().filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect();
+        (numbers.last() == Some(&300_000)).then_some(numbers)
+    };
+    let mut numbers = None;
+    let done = wait_until(DEADLINE, || {
+        numbers = last_lines();
+        numbers.is_some()
+    });
+    assert!(done, "the tail never showed 300000\n{}", tty.dump());
+    let expected: Vec<u64> = (299_001..=300_000).collect();
+    assert_eq!(numbers, Some(expected), "\n{}", tty.dump());
+}

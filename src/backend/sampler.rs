@@ -123,24 +123,23 @@ impl Reader {
             let leader = by_session.contains_key(&pid);
             if let Some(last) = self.foreign.get_mut(&pid)
                 && !leader
-                && (u64::from(pid) + round) % FOREIGN_RECHECK != 0
+                && !(u64::from(pid) + round).is_multiple_of(FOREIGN_RECHECK)
             {
                 *last = round;
                 continue;
             }
             // A process seen for the first time has no rate yet (`before` is its ticks).
-            let (stat, file, before) = match self.ours.remove(&pid) {
-                Some(known) => match read_again(&known.stat, &mut self.buf) {
-                    Some(stat) => (stat, known.stat, known.ticks),
-                    None => continue, // it exited
-                },
-                None => {
-                    let Ok(file) = std::fs::File::open(entry.path().join("stat")) else {
-                        continue;
-                    };
-                    let Some(stat) = read_again(&file, &mut self.buf) else { continue };
-                    (stat, file, stat.ticks)
-                }
+            let (stat, file, before) = if let Some(known) = self.ours.remove(&pid) {
+                let Some(stat) = read_again(&known.stat, &mut self.buf) else {
+                    continue; // it exited
+                };
+                (stat, known.stat, known.ticks)
+            } else {
+                let Ok(file) = std::fs::File::open(entry.path().join("stat")) else {
+                    continue;
+                };
+                let Some(stat) = read_again(&file, &mut self.buf) else { continue };
+                (stat, file, stat.ticks)
             };
             let Some(total) = by_session.get_mut(&stat.session) else {
                 self.foreign.insert(pid, round);

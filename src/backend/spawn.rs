@@ -454,12 +454,12 @@ pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
     }
     // The child's write happened before the parent resumed (CLONE_VFORK).
     // SAFETY: a plain read of our own local, which the child wrote through the pointer.
-    let error = unsafe { std::ptr::read_volatile(&raw const handoff.error) };
-    if error != 0 {
+    let errno = unsafe { std::ptr::read_volatile(&raw const handoff.error) };
+    if errno != 0 {
         // It exited with 127 without exec'ing: collect it here, as the runtime will not
         // hear of a pid it never saw.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        return Err(io::Error::from_raw_os_error(error));
+        return Err(io::Error::from_raw_os_error(errno));
     }
     Ok(SpawnedChild { pid: pid.cast_unsigned(), stdout: out_r, stderr: err_r })
 }

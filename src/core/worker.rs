@@ -17,7 +17,7 @@ pub struct WorkerKey {
 }
 
 /// A map keyed by worker, hashed by the key's two numbers: a flood looks its worker up
-/// once per line, and SipHash (std's default, built against hostile keys, which these are
+/// once per line, and `SipHash` (std's default, built against hostile keys, which these are
 /// not: corral makes them) was a tenth of the cost of a line.
 pub type KeyMap<V> =
     std::collections::HashMap<WorkerKey, V, std::hash::BuildHasherDefault<KeyHasher>>;

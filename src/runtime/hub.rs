@@ -80,6 +80,15 @@ impl Hub {
         }
     }
 
+    /// Whether nothing but the in-memory tail wants `key`'s output lines: no headless
+    /// output, no log files, no control client following them. Then a flood's lines that
+    /// the tail would drop at once need not be looked at.
+    pub fn tail_only(&self, key: crate::core::WorkerKey) -> bool {
+        self.headless.is_none()
+            && self.files.is_none()
+            && self.control.as_ref().is_none_or(|c| !c.clients.borrow().wants_output(key))
+    }
+
     pub fn report(&mut self, record: &Record<'_>) {
         if !self.dirty {
             // The main loop publishes frames only when one is owed; a line read by a

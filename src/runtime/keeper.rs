@@ -26,6 +26,10 @@ pub fn start_as_this_program() {
 pub struct Keeper {
     pid: u32,
     pipe: Option<ChildStdin>,
+    /// Groups to forget, sent with the next [`Keeper::flush`]: telling the keeper wakes
+    /// it, and right after an exit it would take a core from the replacement being
+    /// started. (A new group is told at once: until then corral's death would leave it.)
+    forgets: String,
 }
 
 impl Keeper {
@@ -68,7 +72,7 @@ impl Keeper {
             }
         }
         // The child is reaped by corral's own reaper; std's handle is not waited on.
-        Some(Keeper { pid: child.id(), pipe })
+        Some(Keeper { pid: child.id(), pipe, forgets: String::new() })
     }
 
     pub fn pid(&self) -> u32 {
@@ -82,11 +86,21 @@ impl Keeper {
 
     /// A process group is gone (its number may be reused: not to be killed any more).
     pub fn forget(&mut self, pgid: u32) {
-        self.say(&format!("-{pgid}\n"));
+        use std::fmt::Write as _;
+        let _ = writeln!(self.forgets, "-{pgid}");
+    }
+
+    /// Sends the forgets gathered since the last flush.
+    pub fn flush(&mut self) {
+        if !self.forgets.is_empty() {
+            let lines = std::mem::take(&mut self.forgets);
+            self.say(&lines);
+        }
     }
 
     /// A clean exit: nothing to kill.
     pub fn bye(&mut self) {
+        self.flush();
         self.say("bye\n");
         self.pipe = None;
     }

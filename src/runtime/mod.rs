@@ -505,6 +505,9 @@ impl Runtime {
         }
         self.answer_finished_reloads();
         self.hub.borrow_mut().flush();
+        if let Some(k) = self.keeper.as_mut() {
+            k.flush();
+        }
     }
 
     fn execute(&mut self, command: Command) {

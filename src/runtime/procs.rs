@@ -66,7 +66,8 @@ impl Runtime {
         self.usage.remove(&key);
         self.update_sample_targets(pid, false);
         self.drain(key, generation);
-        let held = self.group_has_children(pid);
+        let strays = self.stray_children();
+        let held = Self::group_has_children(pid, &strays);
         if held {
             self.held.insert(pid);
         } else {
@@ -80,7 +81,7 @@ impl Runtime {
             escapees: Vec::new(),
             marker: self.marker(key, generation),
         };
-        self.find_escapees(&mut d);
+        self.find_escapees(&mut d, &strays);
         let group_alive = held || backend::group_alive(pid) || !d.escapees.is_empty();
         if group_alive {
             self.draining.push(d);
@@ -97,9 +98,8 @@ impl Runtime {
     /// no child of corral's but workers' leaders, nothing is left (the usual case, one
     /// read). Otherwise a member may sit anywhere below those children (under an escapee
     /// that left the group, say), so `/proc` is searched for the group.
-    fn group_has_children(&self, pgid: u32) -> bool {
-        let strays = self.stray_children();
-        let others: Vec<u32> = strays.into_iter().filter(|&c| c != pgid).collect();
+    fn group_has_children(pgid: u32, strays: &[u32]) -> bool {
+        let others: Vec<u32> = strays.iter().copied().filter(|&c| c != pgid).collect();
         if others.is_empty() {
             return false;
         }
@@ -128,8 +128,8 @@ impl Runtime {
 
     /// Adds the generation's escapees among corral's children: marked as its, alive, and
     /// outside its process group.
-    fn find_escapees(&self, d: &mut Draining) {
-        for child in self.stray_children() {
+    fn find_escapees(&self, d: &mut Draining, strays: &[u32]) {
+        for &child in strays {
             if d.escapees.contains(&child) || self.held.contains(&child) {
                 continue;
             }
@@ -144,14 +144,15 @@ impl Runtime {
     pub(super) fn check_groups(&mut self) {
         let mut draining = std::mem::take(&mut self.draining);
         let mut gone = Vec::new();
+        let strays = self.stray_children();
         for d in &mut draining {
-            if d.held && !self.group_has_children(d.pgid) {
+            if d.held && !Self::group_has_children(d.pgid, &strays) {
                 // The members it waited for are gone: let the number go.
                 backend::reap_pid(d.pgid);
                 self.held.remove(&d.pgid);
                 d.held = false;
             }
-            self.find_escapees(d);
+            self.find_escapees(d, &strays);
             d.escapees.retain(|&e| backend::pgrp_of(e).is_some());
             let alive = d.held || backend::group_alive(d.pgid) || !d.escapees.is_empty();
             if !alive {

@@ -30,6 +30,11 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 /// Protocol errors are reported at most this often per worker (the count says the rest).
 const ERROR_REPORT_EVERY: Duration = Duration::from_secs(1);
 
+/// Reads a turn for a stream whose lines only the in-memory tail wants: its reads are
+/// gathered and only the lines the tail keeps are looked at, once per turn, so a flood
+/// costs about what reading it costs.
+const FLOOD_READS: usize = 64;
+
 /// A drain on exit reads at most this much per stream: what the pipe held when the
 /// leader was reaped (a pipe holds at most 1 MiB unless root raised the limit).
 const MAX_DRAIN: usize = 1024 * 1024;
@@ -57,6 +62,10 @@ struct State {
     errors: u64,
     last_report: Option<Instant>,
     last_heartbeat: Option<Instant>,
+    /// Tail-only reads of this turn, not yet looked at (see `FLOOD_READS`).
+    flood: Vec<u8>,
+    /// Bytes before `flood` were dropped unread: what the splitter holds is stale.
+    flood_cut: bool,
 }
 
 pub enum Pumped {
@@ -95,6 +104,8 @@ impl Reader {
             errors: 0,
             last_report: None,
             last_heartbeat: None,
+            flood: Vec::new(),
+            flood_cut: false,
         };
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
@@ -141,6 +152,8 @@ impl Reader {
         let mut scratch = std::mem::take(&mut hub.scratch);
         let mut outcome = Pumped::More;
         let mut left = bytes;
+        let tail_only = matches!(state.kind, Kind::Output(_)) && hub.tail_only(state.key);
+        let reads = if tail_only { reads.max(FLOOD_READS) } else { reads };
         for _ in 0..reads {
             if respect_hold && hub.held() {
                 outcome = Pumped::Held;
@@ -154,7 +167,11 @@ impl Reader {
                 Ok(n @ 1..) => {
                     left -= n;
                     tracing::debug!(worker = %state.id, pid = state.pid, kind = ?state.kind, bytes = n, "read");
-                    crate::clock::pinned(|| state.feed(&scratch[..n], hub));
+                    if tail_only {
+                        state.gather(&scratch[..n]);
+                    } else {
+                        crate::clock::pinned(|| state.feed(&scratch[..n], hub));
+                    }
                     continue;
                 }
                 Err(Errno::EINTR) => continue,
@@ -164,10 +181,12 @@ impl Reader {
                 }
                 Ok(0) | Err(_) => {} // any other error ends the stream like EOF
             }
+            state.feed_gathered(hub);
             state.finish(hub);
             outcome = Pumped::Eof;
             break;
         }
+        state.feed_gathered(hub);
         hub.scratch = scratch;
         outcome
     }
@@ -198,11 +217,39 @@ impl Reader {
 }
 
 impl State {
+    /// Keeps a tail-only read for the end of the turn, dropping at once what the tail
+    /// would drop: everything before its last `KEEP_ENTRIES` complete lines.
+    fn gather(&mut self, data: &[u8]) {
+        self.flood.extend_from_slice(data);
+        if let Some(at) = cut_before_last(&self.flood, super::logs::KEEP_ENTRIES) {
+            self.flood.drain(..=at);
+            self.flood_cut = true;
+        }
+    }
+
+    /// Looks at what `gather` kept this turn, with the time of the last read.
+    fn feed_gathered(&mut self, hub: &mut Hub) {
+        if self.flood.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.flood_cut) {
+            self.splitter.discard_pending();
+        }
+        let flood = std::mem::take(&mut self.flood);
+        crate::clock::pinned(|| self.feed(&flood, hub));
+        self.flood = flood;
+        self.flood.clear();
+        if self.flood.capacity() > 1024 * 1024 {
+            self.flood.shrink_to(64 * 1024);
+        }
+    }
+
     fn feed(&mut self, data: &[u8], hub: &mut Hub) {
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
         let last_heartbeat = &mut self.last_heartbeat;
-        self.splitter.push(data, &mut |piece| {
+        let tail_only = matches!(kind, Kind::Output(_)) && hub.tail_only(key);
+        let mut emit = |piece: Piece<'_>| {
             let heard = handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
             if heard {
                 let now = Instant::now();
@@ -211,7 +258,12 @@ impl State {
                     hub.push_input(Input::Heartbeat { key, generation });
                 }
             }
-        });
+        };
+        if tail_only {
+            self.splitter.push_last(data, super::logs::KEEP_ENTRIES, &mut emit);
+        } else {
+            self.splitter.push(data, &mut emit);
+        }
         for e in errors {
             self.protocol_error(hub, e);
         }
@@ -297,6 +349,27 @@ fn handle_piece(
     false
 }
 
+/// The newline before the last `keep` complete lines of `data`, if it has more.
+///
+/// WHY two ways: short lines are found fastest by a plain backward scan (`yes` writes
+/// two-byte lines: a search call per line was most of a flood's cost), long ones by
+/// memchr's search, which skips the bytes between.
+fn cut_before_last(data: &[u8], keep: usize) -> Option<usize> {
+    const SCAN: usize = 64 * 1024;
+    let start = data.len().saturating_sub(SCAN);
+    let mut seen = 0;
+    for (i, &b) in data[start..].iter().enumerate().rev() {
+        if b == b'\n' {
+            if seen == keep {
+                return Some(start + i);
+            }
+            seen += 1;
+        }
+    }
+    let before = &data[..start];
+    memchr::memrchr_iter(b'\n', before).nth(keep - seen)
+}
+
 fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
@@ -344,5 +417,27 @@ async fn wait_while_held(hub: &RefCell<Hub>, resumed: &tokio::sync::Notify) {
             return;
         }
         notified.await;
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use super::cut_before_last;
+
+    /// The cut keeps exactly the last `keep` complete lines (and what follows them), for
+    /// short lines, long ones beyond the backward scan, and too few lines.
+    #[test]
+    fn the_cut_keeps_exactly_the_last_lines() {
+        let short: Vec<u8> = (0..5000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let at = cut_before_last(&short, 1000).expect("enough lines");
+        let kept = std::str::from_utf8(&short[at + 1..]).expect("utf8");
+        assert_eq!(kept.lines().count(), 1000);
+        assert_eq!(kept.lines().next(), Some("4000"));
+        let long: Vec<u8> =
+            (0..50).flat_map(|i| format!("{i}{}\n", "x".repeat(4000)).into_bytes()).collect();
+        let at = cut_before_last(&long, 30).expect("enough lines");
+        assert!(long[at + 1..].starts_with(b"20x"));
+        assert_eq!(cut_before_last(b"a\nb\n", 2), None);
+        assert_eq!(cut_before_last(b"a\nb\nc\npartial", 2), Some(1));
     }
 }

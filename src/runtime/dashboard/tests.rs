@@ -1,8 +1,6 @@
 //! The runtime's side of the dashboard with several groups: every pane names each line's
 //! worker by its own group's name, and a group's metrics sum that group only.
 
-use std::collections::HashMap;
-
 use super::views::{details, metrics};
 use super::{GroupFacts, pane};
 use crate::core::Stream;
@@ -62,12 +60,12 @@ fn every_pane_line_carries_its_own_groups_id() {
     let snap = snapshot();
     let keys: Vec<WorkerKey> = snap.workers.iter().map(|w| w.key).collect();
     let req = PaneRequest { rows: 10, ..PaneRequest::default() };
-    let all = pane::pane(&logs(), &HashMap::new(), &keys, &names(), &req);
+    let all = pane::pane(&logs(), &crate::core::KeyMap::default(), &keys, &names(), &req);
     let mut ids: Vec<&str> = all.lines.iter().map(|l| l.id.as_str()).collect();
     ids.sort_unstable();
     assert_eq!(ids, ["queue.1", "queue.2", "web.1"]);
     let one = PaneRequest { worker: Some(QUEUE_2), ..req };
-    let lines = pane::pane(&logs(), &HashMap::new(), &keys, &names(), &one).lines;
+    let lines = pane::pane(&logs(), &crate::core::KeyMap::default(), &keys, &names(), &one).lines;
     let shown: Vec<(&str, &str)> = lines.iter().map(|l| (l.id.as_str(), l.text.as_str())).collect();
     assert_eq!(shown, [("queue.2", "job 2 failed")]);
 }
@@ -81,7 +79,7 @@ fn a_groups_metrics_and_a_workers_details_stay_in_their_group() {
         group: true,
         ..PaneRequest::default()
     };
-    let m = metrics(&snap, &logs(), &HashMap::new(), &names(), &req);
+    let m = metrics(&snap, &logs(), &crate::core::KeyMap::default(), &names(), &req);
     assert_eq!(m.who, "queue (2 workers, summed)");
     let done = m.series.iter().find(|s| s.name == "done").and_then(|s| s.latest);
     assert_eq!(done, Some(7.0), "queue's 3 + 4, not web's 100");
@@ -91,7 +89,7 @@ fn a_groups_metrics_and_a_workers_details_stay_in_their_group() {
         GroupFacts { command: "queue-worker".into(), ..GroupFacts::default() },
     ];
     let req = PaneRequest { worker: Some(QUEUE_2), mode: PaneMode::Details, ..req };
-    let d = details(&snap, &logs(), &HashMap::new(), &facts, &req);
+    let d = details(&snap, &logs(), &crate::core::KeyMap::default(), &facts, &req);
     let d = d.map(|d| (d.id, d.command, d.pid));
     assert_eq!(d, Some(("queue.2".into(), "queue-worker".into(), Some(21))));
 }
