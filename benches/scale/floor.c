@@ -72,11 +72,17 @@ int main(int argc, char **argv) {
         pid_t dead;
         while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
             for (int i = 0; i < n; i++)
-                if (pids[i] == dead) { close(outs[i]); spawn(i); break; }
+                if (pids[i] == dead) { if (outs[i] >= 0) close(outs[i]); spawn(i); break; }
         for (int i = 0; i < n; i++) fds[i] = (struct pollfd){.fd = outs[i], .events = POLLIN};
         if (ppoll(fds, (nfds_t)n, NULL, &unblocked) < 0 && errno != EINTR) break;
-        for (int i = 0; i < n; i++)
-            if (fds[i].revents) while (read(outs[i], buf, sizeof buf) > 0) {}
+        for (int i = 0; i < n; i++) {
+            if (!fds[i].revents) continue;
+            ssize_t got;
+            while ((got = read(outs[i], buf, sizeof buf)) > 0) {}
+            /* EOF: the child is exiting. Stop polling its pipe (a hung-up pipe polls ready
+             * forever, and spinning on it would slow the very exit being waited for). */
+            if (got == 0) { close(outs[i]); outs[i] = -1; }
+        }
     }
     for (int i = 0; i < n; i++) kill(-pids[i], SIGKILL);
     while (wait(NULL) > 0) {}
