@@ -1,4 +1,4 @@
-//! Time to render one dashboard frame with 1,000 workers (criterion):
+//! Time to render one dashboard frame with 1,000 and with 4,096 workers (criterion):
 //! `cargo bench --bench render`.
 
 use std::time::{Duration, Instant, SystemTime};
@@ -11,8 +11,8 @@ use corral::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
 use corral::ui::model::{LineKind, Pane, PaneLine, View, WorkerExtra};
 use corral::ui::{UiState, render};
 
-fn thousand_workers() -> View {
-    let workers: Vec<WorkerView> = (1..=1000)
+fn workers(n: u32) -> View {
+    let workers: Vec<WorkerView> = (1..=n)
         .map(|slot| WorkerView {
             key: WorkerKey { group: 0, slot },
             id: format!("web.{slot}"),
@@ -45,7 +45,7 @@ fn thousand_workers() -> View {
         .collect();
     View {
         snapshot: Snapshot {
-            groups: vec![GroupView { name: "web".into(), workers: 1000, up: 1000 }],
+            groups: vec![GroupView { name: "web".into(), workers: n, up: n }],
             workers,
             total_restarts: 1600,
             shutting_down: false,
@@ -63,13 +63,15 @@ fn thousand_workers() -> View {
 }
 
 fn bench(c: &mut Criterion) {
-    let view = thousand_workers();
-    let mut ui = UiState::new(true);
-    ui.selected = 500;
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
-    c.bench_function("render 1000 workers at 200x60", |b| {
-        b.iter(|| terminal.draw(|f| render(f, &view, &mut ui, Instant::now())).map(|_| ()));
-    });
+    for n in [1000, 4096] {
+        let view = workers(n);
+        let mut ui = UiState::new(true);
+        ui.selected = n as usize / 2;
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
+        c.bench_function(&format!("render {n} workers at 200x60"), |b| {
+            b.iter(|| terminal.draw(|f| render(f, &view, &mut ui, Instant::now())).map(|_| ()));
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -18,7 +18,7 @@ pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,
 };
-pub use sampler::{SAMPLE_EVERY, Targets, Usage, start_sampler};
+pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};
 pub use sockets::{BindError, BoundListener, bind};
 pub use spawn::{ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
 

@@ -167,6 +167,23 @@ impl Reader {
     }
 }
 
+/// Sampling rounds run by hand, to measure what one costs (`benches/sampler.rs`).
+#[doc(hidden)]
+pub struct Probe(Reader);
+
+impl Default for Probe {
+    fn default() -> Probe {
+        Probe(Reader::new())
+    }
+}
+
+impl Probe {
+    /// One round over the sessions led by `leaders`.
+    pub fn round(&mut self, leaders: &[u32]) -> Vec<Usage> {
+        self.0.round(leaders)
+    }
+}
+
 /// Reads a `stat` file from its start (an open one shows the process as it is now).
 fn read_again(file: &std::fs::File, buf: &mut Vec<u8>) -> Option<Stat> {
     use std::os::unix::fs::FileExt;

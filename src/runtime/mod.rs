@@ -16,12 +16,14 @@ pub mod logs;
 mod metrics_glue;
 mod notify_glue;
 mod procs;
+mod sampling;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod timers;
+mod ui_glue;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -39,13 +41,11 @@ use self::streams::Reader;
 use self::timers::Timers;
 use crate::backend::{self, BoundListener};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
-use crate::core::{
-    Command, Event, EventKind, Input, Scope, ShutdownTrigger, Supervisor, UserAction, WorkerKey,
-};
+use crate::core::{Command, Event, EventKind, Input, Scope, Supervisor, WorkerKey};
 use crate::headless::{GroupInfo, Headless, Record};
 use crate::protocol;
 use crate::sinks::logfiles::LogFiles;
-use crate::ui::{self, UiRequest};
+use crate::ui;
 
 pub(crate) use self::keeper::{KEEPER_VAR, start_as_this_program as keeper_is_this_program};
 
@@ -351,109 +351,6 @@ impl Runtime {
         }
     }
 
-    /// CPU and memory are sampled when something uses them: the dashboard,
-    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
-    fn start_sampler(&mut self) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        // `ctl status` shows CPU and memory as the dashboard does.
-        let needed = self.dashboard.is_some()
-            || self.control.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
-            || self.metrics.is_some();
-        if needed {
-            let targets = backend::Targets::default();
-            match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
-            {
-                Ok(()) => {
-                    targets.lock().map(|mut t| t.extend(self.leaders.keys())).ok();
-                    self.sample_targets = Some(targets);
-                }
-                Err(e) => tracing::warn!("cannot start the resource sampler: {e}"),
-            }
-        }
-        rx
-    }
-
-    /// Tells the sampler about a leader that started (`live`) or ended. One change at a
-    /// time: rebuilding the list on every spawn made starting N workers O(N²).
-    fn update_sample_targets(&self, pid: u32, live: bool) {
-        if let Some(Ok(mut t)) = self.sample_targets.as_ref().map(|t| t.lock()) {
-            if live {
-                t.push(pid);
-            } else if let Some(at) = t.iter().position(|&p| p == pid) {
-                t.swap_remove(at);
-            }
-        }
-    }
-
-    fn on_samples(&mut self, round: Vec<backend::Usage>) {
-        for usage in round {
-            let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
-                continue;
-            };
-            self.usage.insert(key, usage);
-            if let Some(d) = self.dashboard.as_mut() {
-                d.record_usage(key, &usage);
-            }
-            self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
-        }
-    }
-
-    fn start_dashboard(&mut self, requests: tokio::sync::mpsc::UnboundedSender<UiRequest>) {
-        let slot = ui::ViewSlot::default();
-        match ui::start(Arc::clone(&slot), requests) {
-            Ok(handle) => {
-                self.ui = Some(handle);
-                let facts =
-                    self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
-                let log_path = crate::logging::log_path();
-                let d = dashboard::Dashboard::new(Some(slot), log_path, facts.collect());
-                self.dashboard = Some(d);
-            }
-            Err(e) => {
-                // No usable terminal after all: report headlessly rather than not at all.
-                tracing::warn!("cannot start the dashboard ({e}); printing events instead");
-                let resume = self.hub.borrow().resumed();
-                match headless(LogFormat::Text, &self.names, &self.stdout_closed, &resume) {
-                    Ok(h) => self.hub.borrow_mut().headless = Some(h),
-                    Err(e) => tracing::error!("cannot start the output writer either: {e}"),
-                }
-                self.core.set_exit_when_idle(true);
-            }
-        }
-    }
-
-    fn on_ui(&mut self, request: UiRequest) {
-        match request {
-            UiRequest::Action(action) => {
-                if let UserAction::Reload(g) = action {
-                    self.note_queued_reload(g);
-                }
-                self.pending.push_back(Input::User(action));
-            }
-            UiRequest::Quit(trigger) => {
-                // A broken terminal after a hangup or a quit is how those end, not a failure.
-                let shutting_down = self.core.shutting_down();
-                match trigger {
-                    ShutdownTrigger::Panic => self.ui_failed = true,
-                    ShutdownTrigger::TerminalError if !shutting_down => self.ui_failed = true,
-                    _ => {}
-                }
-                self.pending.push_back(Input::Shutdown(trigger));
-            }
-            UiRequest::Pane(request) => {
-                if let Some(d) = self.dashboard.as_mut() {
-                    d.set_request(request);
-                }
-            }
-            // Only an attached dashboard asks this way; the local one quits with `q`.
-            UiRequest::Shutdown => {
-                let trigger = ShutdownTrigger::Key(crate::core::QuitKey::Q);
-                self.pending.push_back(Input::Shutdown(trigger));
-            }
-        }
-    }
-
     /// A worker's id as people read it (`web.2`), for diagnostics.
     fn id(&self, key: WorkerKey) -> String {
         worker_id(&self.names, key)
@@ -573,31 +470,4 @@ fn worker_id(names: &[String], key: WorkerKey) -> String {
 /// Unblocks every signal corral inherited blocked; call first thing, before any thread.
 pub fn unblock_signals() {
     signals::unblock_all();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::timers::Timers;
-    use crate::core::{TimerKind, TimerToken, WorkerKey};
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn timers_fire_in_deadline_order() {
-        let mut t = Timers::default();
-        let now = Instant::now();
-        let tok = |slot| TimerToken {
-            key: WorkerKey { group: 0, slot },
-            epoch: 1,
-            kind: TimerKind::Restart,
-        };
-        t.insert(now + Duration::from_millis(20), tok(2));
-        t.insert(now + Duration::from_millis(10), tok(1));
-        t.insert(now + Duration::from_millis(10), tok(3));
-        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
-        assert_eq!(t.pop_due(now), None);
-        let later = now + Duration::from_millis(15);
-        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(1));
-        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(3));
-        assert_eq!(t.pop_due(later), None);
-    }
 }

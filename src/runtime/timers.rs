@@ -30,3 +30,30 @@ impl Timers {
         self.due.pop_first().map(|(_, token)| token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Timers;
+    use crate::core::{TimerKind, TimerToken, WorkerKey};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn timers_fire_in_deadline_order() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let tok = |slot| TimerToken {
+            key: WorkerKey { group: 0, slot },
+            epoch: 1,
+            kind: TimerKind::Restart,
+        };
+        t.insert(now + Duration::from_millis(20), tok(2));
+        t.insert(now + Duration::from_millis(10), tok(1));
+        t.insert(now + Duration::from_millis(10), tok(3));
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
+        assert_eq!(t.pop_due(now), None);
+        let later = now + Duration::from_millis(15);
+        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(1));
+        assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(3));
+        assert_eq!(t.pop_due(later), None);
+    }
+}

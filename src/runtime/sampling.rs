@@ -1,0 +1,60 @@
+//! The CPU and memory sampler's runtime side: which leaders it reads, and what its
+//! rounds change.
+
+use std::sync::Arc;
+
+use super::Runtime;
+use crate::backend;
+use crate::core::Input;
+
+impl Runtime {
+    /// CPU and memory are sampled when something uses them: the dashboard,
+    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
+    pub(super) fn start_sampler(
+        &mut self,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // `ctl status` shows CPU and memory as the dashboard does.
+        let needed = self.dashboard.is_some()
+            || self.control.is_some()
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
+            || self.metrics.is_some();
+        if needed {
+            let targets = backend::Targets::default();
+            match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
+            {
+                Ok(()) => {
+                    targets.lock().map(|mut t| t.extend(self.leaders.keys())).ok();
+                    self.sample_targets = Some(targets);
+                }
+                Err(e) => tracing::warn!("cannot start the resource sampler: {e}"),
+            }
+        }
+        rx
+    }
+
+    /// Tells the sampler about a leader that started (`live`) or ended. One change at a
+    /// time: rebuilding the list on every spawn made starting N workers O(N²).
+    pub(super) fn update_sample_targets(&self, pid: u32, live: bool) {
+        if let Some(Ok(mut t)) = self.sample_targets.as_ref().map(|t| t.lock()) {
+            if live {
+                t.push(pid);
+            } else if let Some(at) = t.iter().position(|&p| p == pid) {
+                t.swap_remove(at);
+            }
+        }
+    }
+
+    pub(super) fn on_samples(&mut self, round: Vec<backend::Usage>) {
+        for usage in round {
+            let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
+                continue;
+            };
+            self.usage.insert(key, usage);
+            if let Some(d) = self.dashboard.as_mut() {
+                d.record_usage(key, &usage);
+            }
+            self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
+        }
+    }
+}
