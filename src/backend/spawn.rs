@@ -121,6 +121,10 @@ impl ExecImage {
     /// async-signal-safe calls only, no allocation, no thread-locals. Returns only on
     /// failure, with the errno.
     ///
+    /// WHY one long function: it is the child's whole life between clone and exec, one
+    /// sequence of async-signal-safe calls whose order matters (unshare first, the mask
+    /// last); helpers would hide that order behind more `unsafe` signatures.
+    ///
     /// # Safety
     /// Call only in a child made by `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)` whose
     /// parent filled `staging` (see [`Staging`]).

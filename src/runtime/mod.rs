@@ -261,6 +261,9 @@ impl Runtime {
         }
     }
 
+    // WHY one long function: its body is one `select!` over everything the loop waits for,
+    // and the timers it polls are set up just above it; split, the arms would lose sight of
+    // each other's order (`biased`).
     async fn run(&mut self) -> u8 {
         self.keeper = keeper::Keeper::start();
         let mut signals = match Signals::install() {

@@ -1,0 +1,130 @@
+//! How corral ends when workers cannot start (`--restart never`, `on-failure`), and several
+//! groups: started in order, stopped in reverse, one group at a time.
+
+use super::*;
+
+fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
+    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+    let mut sup = Supervisor::new(vec![cfg], true, 1);
+    let t0 = Instant::now();
+    sup.handle(t0, Input::Start);
+    (sup, t0)
+}
+
+fn spawn_failed(key: WorkerKey, generation: u32) -> Input {
+    Input::SpawnFailed { key, generation, error: "No such file or directory".into() }
+}
+
+#[test]
+fn under_restart_never_a_spawn_failure_is_a_failure_and_headless_exits_1() {
+    let never = Policy { restart: RestartPolicy::Never, ..Policy::default() };
+    let (mut sup, t0) = never_harness(never, 2);
+    assert!(!sup.handle(t0, spawn_failed(W1, 0)).contains(&Command::Exit(1)));
+    assert!(sup.handle(t0, spawn_failed(W2, 0)).contains(&Command::Exit(1)));
+
+    // One slot failed to start, the other ran and exited 0: still a failure.
+    let (mut sup, t0) = never_harness(never, 2);
+    sup.handle(t0, spawn_failed(W1, 0));
+    sup.handle(t0, Input::Spawned { key: W2, generation: 0, pid: 10 });
+    let done =
+        Input::Exited { key: W2, generation: 0, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(t0 + ms(5), done).contains(&Command::Exit(1)));
+}
+
+#[test]
+fn on_failure_exits_1_when_failed_spawns_give_up_and_0_when_a_retry_succeeds() {
+    let on_failure =
+        Policy { restart: RestartPolicy::OnFailure, max_restarts: 1, ..Policy::default() };
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let timer = |cmds: &[Command]| {
+        cmds.iter().find_map(|c| match c {
+            Command::Timer { at, token } => Some((*at, *token)),
+            _ => None,
+        })
+    };
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    let cmds = sup.handle(at, spawn_failed(W1, 1));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Emit(Event { kind: EventKind::GaveUp { .. }, .. })))
+    );
+    assert!(cmds.contains(&Command::Exit(1)), "gave-up counts as a failure: {cmds:?}");
+
+    // A failed start that is retried and then ends well is a success.
+    let (mut sup, t0) = never_harness(on_failure, 1);
+    let (at, token) = timer(&sup.handle(t0, spawn_failed(W1, 0))).expect("retry timer");
+    sup.handle(at, Input::Timer(token));
+    sup.handle(at, Input::Spawned { key: W1, generation: 1, pid: 10 });
+    let done =
+        Input::Exited { key: W1, generation: 1, status: ExitStatus::Code(0), group_alive: false };
+    assert!(sup.handle(at + ms(5), done).contains(&Command::Exit(0)));
+}
+
+fn three_groups() -> Harness {
+    let group = |name: &str| GroupConfig {
+        name: name.into(),
+        workers: 2,
+        policy: Policy::default(),
+        wait_ready: false,
+    };
+    Harness::groups(vec![group("db"), group("queue"), group("web")], true)
+}
+
+fn stopped(h: &Harness, g: u16) -> Vec<u32> {
+    h.signals
+        .iter()
+        .filter(|(k, s)| k.group == g && *s == Signal::TERM)
+        .map(|(k, _)| k.slot)
+        .collect()
+}
+
+#[test]
+fn groups_start_in_order_and_stop_in_reverse_one_group_at_a_time() {
+    let mut h = three_groups();
+    let order: Vec<u16> = h
+        .events
+        .iter()
+        .filter_map(|e| match (e.scope, &e.kind) {
+            (Scope::Worker(k), EventKind::Spawned { .. }) => Some(k.group),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [0, 0, 1, 1, 2, 2], "file order");
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert_eq!(stopped(&h, 2), [1, 2], "the last group is asked to stop first");
+    assert!(stopped(&h, 1).is_empty() && stopped(&h, 0).is_empty());
+    let web1 = WorkerKey { group: 2, slot: 1 };
+    h.at(200).exit_worker(web1, ExitStatus::Signal(Signal::TERM));
+    assert!(stopped(&h, 1).is_empty(), "queue waits until every web worker is gone");
+    h.exit_worker(WorkerKey { group: 2, slot: 2 }, ExitStatus::Signal(Signal::TERM));
+    assert_eq!(stopped(&h, 1), [1, 2]);
+    assert!(stopped(&h, 0).is_empty());
+    for slot in [1, 2] {
+        h.exit_worker(WorkerKey { group: 1, slot }, ExitStatus::Code(0));
+    }
+    assert_eq!(stopped(&h, 0), [1, 2]);
+    assert_eq!(h.exit, None);
+    for slot in [1, 2] {
+        h.exit_worker(WorkerKey { group: 0, slot }, ExitStatus::Code(0));
+    }
+    assert_eq!(h.exit, Some(0));
+    assert_eq!(h.spawns(web1), 1, "nothing restarts during the shutdown");
+}
+
+#[test]
+fn a_waiting_group_that_crashes_during_shutdown_is_not_restarted_and_a_second_request_kills_all() {
+    let mut h = three_groups();
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    let db1 = WorkerKey { group: 0, slot: 1 };
+    h.at(150).exit_worker(db1, ExitStatus::Code(1));
+    assert_eq!(h.spawns(db1), 1);
+    h.at(200).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    let killed: Vec<(u16, u32)> = h
+        .signals
+        .iter()
+        .filter(|(_, s)| *s == Signal::KILL)
+        .map(|(k, _)| (k.group, k.slot))
+        .collect();
+    assert_eq!(killed, [(0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]);
+}
