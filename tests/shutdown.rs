@@ -217,3 +217,17 @@ fn timestamps_are_checked_strictly() {
         assert!(!is_rfc3339_utc_millis(bad), "{bad}");
     }
 }
+
+/// Ctrl-C while a thousand workers are still starting: the spawns not yet done are
+/// cancelled (no `spawn_failed`, exit 0), the ones done are stopped, nothing is left.
+#[test]
+fn an_interrupt_during_a_big_start_cancels_the_spawns_not_yet_done() {
+    let mut corral = Corral::start(&["-w", "1000", "--", "sleep", "1000"]);
+    corral.wait_spawned(1);
+    corral.signal(libc::SIGINT);
+    let status = corral.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{}", corral.dump());
+    let events = corral.events();
+    assert!(crate::util::named(&events, "spawn_failed").is_empty(), "{}", corral.dump());
+    corral.assert_nothing_left();
+}

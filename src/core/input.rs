@@ -14,6 +14,12 @@ pub enum Input {
         generation: u32,
         pid: u32,
     },
+    /// A spawn asked for was not done because corral is shutting down (spawns wait
+    /// their turn; thousands of them must not delay a Ctrl-C).
+    SpawnCancelled {
+        key: WorkerKey,
+        generation: u32,
+    },
     SpawnFailed {
         key: WorkerKey,
         generation: u32,

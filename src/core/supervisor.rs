@@ -169,6 +169,9 @@ impl Supervisor {
         match input {
             Input::Start => self.start(now),
             Input::Spawned { key, generation, pid } => self.on_spawned(now, key, generation, pid),
+            Input::SpawnCancelled { key, generation } => {
+                self.on_spawn_cancelled(now, key, generation);
+            }
             Input::SpawnFailed { key, generation, error } => {
                 self.on_spawn_failed(now, key, generation, error);
             }
@@ -254,6 +257,19 @@ impl Supervisor {
                     if stop.reason == ExitReason::KilledByUser { How::Kill } else { How::Graceful };
                 request_stop(slot, cx, stop.reason, how, stop.then);
             }
+        });
+    }
+
+    fn on_spawn_cancelled(&mut self, now: Instant, key: WorkerKey, generation: u32) {
+        self.with_slot(now, key, |slot, cx| {
+            let Phase::Live(run) = &slot.phase else {
+                return;
+            };
+            if !cx.shutting_down || run.generation != generation || run.pid.is_some() {
+                return;
+            }
+            slot.phase = Phase::Stopped;
+            cx.out.push(Command::Release { key: slot.key, generation });
         });
     }
 

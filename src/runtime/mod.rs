@@ -392,9 +392,13 @@ impl Runtime {
             self.pending.extend(found);
             let input = match self.pending.pop_front() {
                 Some(input) => input,
-                None if Instant::now() < slice_end => {
+                None if Instant::now() < slice_end || self.core.shutting_down() => {
                     let Some((key, generation)) = self.spawns.pop_front() else { break };
-                    self.spawn(key, generation)
+                    if self.core.shutting_down() {
+                        Input::SpawnCancelled { key, generation }
+                    } else {
+                        self.spawn(key, generation)
+                    }
                 }
                 None => break,
             };
