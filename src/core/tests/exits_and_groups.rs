@@ -128,3 +128,44 @@ fn a_waiting_group_that_crashes_during_shutdown_is_not_restarted_and_a_second_re
         .collect();
     assert_eq!(killed, [(0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]);
 }
+
+/// Spawns still waiting their turn when a shutdown begins are cancelled: no event, no
+/// failure, and a headless corral exits 0 at once instead of starting them to stop them.
+#[test]
+fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers: 3,
+        policy: Policy::default(),
+        wait_ready: false,
+    };
+    let mut sup = Supervisor::new(vec![cfg], true, 1);
+    let t0 = Instant::now();
+    assert_eq!(sup.handle(t0, Input::Start).len(), 3);
+    sup.handle(t0, Input::Spawned { key: W1, generation: 0, pid: 100 });
+    let early = sup.handle(t0, Input::SpawnCancelled { key: W2, generation: 0 });
+    assert!(early.is_empty(), "only a shutdown cancels a spawn: {early:?}");
+    sup.handle(t0, Input::Shutdown(ShutdownTrigger::Signal(Signal::INT)));
+    let mut out = Vec::new();
+    // W1 has a process and is stopped the usual way; W2 and W3 were never started.
+    for key in [W2, WorkerKey { group: 0, slot: 3 }] {
+        out.extend(sup.handle(t0, Input::SpawnCancelled { key, generation: 0 }));
+    }
+    assert!(
+        !out.iter().any(
+            |c| matches!(c, Command::Emit(e) if matches!(e.kind, EventKind::SpawnFailed { .. }))
+        ),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|c| matches!(c, Command::Exit(_))), "W1 is still stopping");
+    let cmds = sup.handle(
+        t0,
+        Input::Exited {
+            key: W1,
+            generation: 0,
+            status: ExitStatus::Signal(Signal::TERM),
+            group_alive: false,
+        },
+    );
+    assert!(cmds.contains(&Command::Exit(0)), "{cmds:?}");
+}
