@@ -45,21 +45,6 @@ impl LineSplitter {
         }
     }
 
-    /// Feeds bytes, but when they end at least `keep` complete lines, drops everything
-    /// before those (an unfinished line held from earlier included): for a reader that
-    /// keeps only the last `keep` lines, what it would have dropped anyway.
-    pub fn push_last(&mut self, data: &[u8], keep: usize, emit: &mut impl FnMut(Piece<'_>)) {
-        // The newline before the last `keep` complete lines, if there is one.
-        let cut = memchr::memrchr_iter(b'\n', data).nth(keep);
-        match cut {
-            Some(at) => {
-                self.reset();
-                self.push(&data[at + 1..], emit);
-            }
-            None => self.push(data, emit),
-        }
-    }
-
     /// Forgets an unfinished line held from earlier (its bytes were dropped unread).
     pub fn discard_pending(&mut self) {
         self.reset();

@@ -312,25 +312,3 @@ proptest! {
         }
     }
 }
-
-/// `push_last` hands on the last lines and the unfinished one, dropping what came before
-/// (a held partial line included), and is `push` when the data has fewer lines.
-#[test]
-fn push_last_keeps_the_tail_only() {
-    let mut s = LineSplitter::new(1024, Overflow::Split);
-    let mut got = Vec::new();
-    s.push(b"old-partial", &mut |p| got.push(format!("{p:?}")));
-    s.push_last(b"1\n2\n3\n4\nrest", 2, &mut |p| {
-        if let Piece::Line(l) = p {
-            got.push(String::from_utf8_lossy(l).into_owned());
-        }
-    });
-    assert_eq!(got, ["3", "4"]);
-    let mut tail = Vec::new();
-    s.push_last(b"\n", 2, &mut |p| {
-        if let Piece::Line(l) = p {
-            tail.push(String::from_utf8_lossy(l).into_owned());
-        }
-    });
-    assert_eq!(tail, ["rest"]);
-}

@@ -248,7 +248,6 @@ impl State {
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
         let last_heartbeat = &mut self.last_heartbeat;
-        let tail_only = matches!(kind, Kind::Output(_)) && hub.tail_only(key);
         let mut emit = |piece: Piece<'_>| {
             let heard = handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
             if heard {
@@ -259,11 +258,7 @@ impl State {
                 }
             }
         };
-        if tail_only {
-            self.splitter.push_last(data, super::logs::KEEP_ENTRIES, &mut emit);
-        } else {
-            self.splitter.push(data, &mut emit);
-        }
+        self.splitter.push(data, &mut emit);
         for e in errors {
             self.protocol_error(hub, e);
         }
