@@ -63,6 +63,8 @@ pub struct GroupSpec {
     pub wait_ready: bool,
     /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`).
     pub node_ipc: bool,
+    /// corral is the Node cluster primary of this group's workers (docs/node.md).
+    pub node_cluster: bool,
 }
 
 impl GroupSpec {

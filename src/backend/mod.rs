@@ -5,6 +5,7 @@
 #[allow(unsafe_code, reason = "fds that are only numbers until checked (LISTEN_FDS)")]
 mod inherited;
 mod limits;
+mod on_demand;
 #[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
 mod sampler;
@@ -14,6 +15,7 @@ mod spawn;
 
 pub use inherited::{InheritError, InheritedSocket, take_inherited};
 pub use limits::raise_fd_limit;
+pub use on_demand::{Wanted, bind_on_demand, set_nonblocking};
 pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,

@@ -119,6 +119,13 @@ fn bind_any(port: u16) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
+/// A unix socket bound and listening at `path`, removed when dropped (if still ours).
+pub(super) fn bind_unix_listener(path: &Path) -> io::Result<BoundListener> {
+    let (socket, file) = bind_unix(path)?;
+    let local = format!("unix:{}", path.display());
+    Ok(BoundListener { fd: socket.into(), local, socket_file: Some(file) })
+}
+
 fn bind_unix(path: &Path) -> io::Result<(Socket, SocketFile)> {
     clear_stale_socket(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;

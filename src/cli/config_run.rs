@@ -189,6 +189,7 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(heartbeat_timeout);
     set!(max_memory);
     set!(node_ipc);
+    set!(node_cluster);
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -253,6 +254,7 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         let memory = p.max_memory.map_or_else(off, |b| Value::String(format!("{b}B")));
         t.insert("max-memory".into(), memory);
         t.insert("node-ipc".into(), if g.node_ipc { "on" } else { "off" }.into());
+        t.insert("node-cluster".into(), if g.node_cluster { "on" } else { "off" }.into());
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));

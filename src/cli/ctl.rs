@@ -72,6 +72,12 @@ pub(super) enum CtlSub {
         #[arg(short, long)]
         follow: bool,
     },
+    /// Send a JSON value to a Node worker's process.on('message'): a worker, a group or all.
+    Send {
+        target: String,
+        #[arg(value_name = "JSON")]
+        message: String,
+    },
     /// Graceful shutdown; waits until corral has stopped. --force: SIGKILL every worker.
     Shutdown {
         #[arg(long)]
@@ -118,5 +124,11 @@ fn ctl_command(sub: CtlSub) -> Result<crate::control::client::CtlCommand, CliExi
         CtlSub::Logs { follow, lines, json, target } => C::Logs { follow, lines, target, json },
         CtlSub::Events { follow } => C::Events { follow },
         CtlSub::Shutdown { force } => C::Shutdown { force },
+        CtlSub::Send { target, message } => {
+            let message = serde_json::from_str(&message).map_err(|e| {
+                CliExit::usage(format!("invalid value '{message}' for '<JSON>': {e}"))
+            })?;
+            C::Send { target, message }
+        }
     })
 }

@@ -103,6 +103,7 @@ pub struct Layer {
     #[allow(clippy::option_option, reason = "three cases: not set, \"off\", a value")]
     pub max_memory: Option<Option<u64>>,
     pub node_ipc: Option<NodeIpcArg>,
+    pub node_cluster: Option<NodeIpcArg>,
 }
 
 /// Every key a group (or `[defaults]`) takes: SPEC §2's group options by their long names.
@@ -125,6 +126,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "heartbeat-timeout",
     "max-memory",
     "node-ipc",
+    "node-cluster",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which

@@ -364,15 +364,26 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         heartbeat_timeout: opts.heartbeat_timeout,
         max_memory: opts.max_memory,
         reload_settle: opts.reload_settle,
+        disconnect_first: false,
+    };
+    let is_node = || {
+        let file = command.program.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        matches!(file, "node" | "nodejs" | "bun")
     };
     let node_ipc = match opts.node_ipc {
         NodeIpcArg::On => true,
         NodeIpcArg::Off => false,
-        NodeIpcArg::Auto => {
-            let file = command.program.file_name().and_then(|f| f.to_str()).unwrap_or("");
-            matches!(file, "node" | "nodejs" | "bun")
-        }
+        NodeIpcArg::Auto => is_node(),
     };
+    // WHY only `always` in auto: a cluster worker never exits by itself while its channel
+    // is open, so a one-shot script would hang; such groups stay plain.
+    let node_cluster = match opts.node_cluster {
+        NodeIpcArg::On => true,
+        NodeIpcArg::Off => false,
+        NodeIpcArg::Auto => node_ipc && restart == RestartPolicy::Always,
+    };
+    let node_ipc = node_ipc || node_cluster;
+    let policy = Policy { disconnect_first: node_cluster, ..policy };
     GroupSpec {
         name,
         workers,
@@ -383,6 +394,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         listen,
         wait_ready: opts.wait_ready,
         node_ipc,
+        node_cluster,
     }
 }
 

@@ -111,6 +111,12 @@ pub(super) struct RunOpts {
     /// or bun.
     #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
     pub(super) node_ipc: NodeIpcArg,
+    /// Be the Node cluster primary of Node workers: each `server.listen(…)` of theirs gets
+    /// one socket per address shared by the whole group, and a graceful stop disconnects
+    /// first (docs/node.md); auto = with Node IPC on and --restart always. On implies
+    /// --node-ipc on.
+    #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
+    pub(super) node_cluster: NodeIpcArg,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     pub(super) no_ui: bool,

@@ -45,6 +45,7 @@ impl Cluster {
             listen: self.listen.clone(),
             wait_ready: self.wait_ready,
             node_ipc: false,
+            node_cluster: false,
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

@@ -23,6 +23,7 @@ pub enum CtlCommand {
     Logs { follow: bool, lines: usize, target: Option<String>, json: bool },
     Events { follow: bool },
     Shutdown { force: bool },
+    Send { target: String, message: Value },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +83,17 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
                 "{verb}: {}",
                 if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") }
             );
+            Ok(())
+        }
+        CtlCommand::Send { target, message } => {
+            let reply = conn.call(json!({"cmd": "send", "target": target, "message": message}))?;
+            let ids: Vec<&str> = reply["workers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!("sent to {}", ids.join(", "));
             Ok(())
         }
         CtlCommand::Scale { group, workers, delta } => {

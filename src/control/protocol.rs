@@ -74,6 +74,12 @@ pub enum Command {
     Pane {
         pane: crate::ui::model::PaneRequest,
     },
+    /// One JSON value to each targeted worker's `process.on('message')` (Node IPC
+    /// channels only): Node's `worker.send`.
+    Send {
+        target: String,
+        message: Value,
+    },
     /// A graceful shutdown; `force` (or a second request): SIGKILL to every worker.
     Shutdown {
         #[serde(default)]

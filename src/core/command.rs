@@ -20,7 +20,8 @@ pub enum Command {
         pid: u32,
         signal: Signal,
     },
-    /// Tell the worker over its event channel that a graceful stop follows.
+    /// Tell the worker over its event channel that a graceful stop follows (a Node
+    /// cluster worker: ask it to disconnect; `Input::DisconnectDone` says it did).
     NotifyShutdown {
         key: WorkerKey,
         pid: u32,
@@ -46,6 +47,8 @@ pub enum TimerKind {
     Restart,
     /// The grace after the stop signal is over: SIGKILL.
     Kill,
+    /// A worker asked to disconnect has not closed its channel in time: the stop signal.
+    Disconnect,
     /// SIGKILL did not empty the group in time: stop waiting for it.
     Abandon,
     /// `--ready-timeout` ran out before the worker said `ready`.

@@ -43,6 +43,18 @@ pub enum Input {
         key: WorkerKey,
         generation: u32,
     },
+    /// A worker asked to disconnect (Node's graceful stop) closed its channel: it has
+    /// closed its servers, and may exit by itself.
+    DisconnectDone {
+        key: WorkerKey,
+        generation: u32,
+    },
+    /// A worker cannot be asked to disconnect (it is not running Node's cluster code, or
+    /// its channel is closed): the stop signal goes at once.
+    CannotDisconnect {
+        key: WorkerKey,
+        generation: u32,
+    },
     /// The worker sent a heartbeat.
     Heartbeat {
         key: WorkerKey,

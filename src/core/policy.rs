@@ -54,6 +54,10 @@ pub struct Policy {
     /// the worker it replaces is stopped; one that dies sooner fails the reload. Zero hands
     /// over as soon as the replacement is spawned.
     pub reload_settle: Duration,
+    /// Node's cluster workers: a graceful stop first asks the worker to disconnect (it
+    /// closes its servers and lets their requests finish) and sends the stop signal only
+    /// once the channel closes or the kill timeout passes (docs/node.md).
+    pub disconnect_first: bool,
 }
 
 impl Default for Policy {
@@ -70,6 +74,7 @@ impl Default for Policy {
             heartbeat_timeout: None,
             max_memory: None,
             reload_settle: DEFAULT_RELOAD_SETTLE,
+            disconnect_first: false,
         }
     }
 }

@@ -181,6 +181,12 @@ impl Supervisor {
             Input::GroupGone { key, generation } => self.on_group_gone(now, key, generation),
             Input::Ready { key, generation } => self.on_ready(now, key, generation),
             Input::Heartbeat { key, generation } => self.on_heartbeat(now, key, generation),
+            Input::DisconnectDone { key, generation } => {
+                self.on_disconnect(now, key, generation, true);
+            }
+            Input::CannotDisconnect { key, generation } => {
+                self.on_disconnect(now, key, generation, false);
+            }
             Input::Sample { key, generation, rss } => self.on_sample(now, key, generation, rss),
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
@@ -388,6 +394,19 @@ impl Supervisor {
         });
     }
 
+    fn on_disconnect(&mut self, now: Instant, key: WorkerKey, generation: u32, done: bool) {
+        self.with_slot(now, key, |slot, cx| {
+            if !matches!(&slot.phase, Phase::Live(run) if run.generation == generation) {
+                return;
+            }
+            if done {
+                stop::disconnect_done(slot, cx);
+            } else {
+                stop::after_disconnect(slot, cx);
+            }
+        });
+    }
+
     fn on_sample(&mut self, now: Instant, key: WorkerKey, generation: u32, rss: u64) {
         self.with_slot(now, key, |slot, cx| {
             let Some(limit) = cx.policy.max_memory else {
@@ -432,6 +451,7 @@ impl Supervisor {
                     }
                 }
                 TimerKind::Abandon => abandon(slot, cx),
+                TimerKind::Disconnect => stop::after_disconnect(slot, cx),
                 TimerKind::Ready => {
                     let Phase::Live(run) = &slot.phase else {
                         return;

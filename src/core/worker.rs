@@ -86,6 +86,8 @@ pub(crate) struct Run {
     pub term_sent: bool,
     /// SIGKILL was sent to the group.
     pub kill_sent: bool,
+    /// Asked to disconnect (Node's graceful stop); the stop signal follows.
+    pub disconnect_sent: bool,
     /// The leader's exit, once reaped.
     pub exit: Option<(ExitStatus, Instant, ExitReason)>,
     /// When the last heartbeat arrived (only tracked with `--heartbeat-timeout`).
@@ -104,6 +106,7 @@ impl Run {
             stop: None,
             term_sent: false,
             kill_sent: false,
+            disconnect_sent: false,
             exit: None,
             last_heartbeat: None,
             over_memory: 0,

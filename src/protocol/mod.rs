@@ -4,6 +4,7 @@
 
 mod codec;
 mod encode;
+pub mod node_cluster;
 mod validate;
 
 pub use codec::{LineSplitter, Overflow, Piece};

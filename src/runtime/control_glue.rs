@@ -163,6 +163,7 @@ impl Runtime {
             }
             Command::View { pane } => self.view_request(client, id, pane),
             Command::Pane { pane } => self.pane_request(client, id, pane),
+            Command::Send { target, message } => self.send_message(id, &target, &message),
             Command::Shutdown { force } => {
                 self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
                 protocol::ok(id, json!({ "pid": std::process::id() }))
@@ -171,7 +172,7 @@ impl Runtime {
     }
 
     /// `all`, a group's name or a worker's id, as the slots they mean now.
-    fn targets(&self, target: &str) -> Result<Vec<WorkerKey>, String> {
+    pub(super) fn targets(&self, target: &str) -> Result<Vec<WorkerKey>, String> {
         let keys = self.core.worker_keys();
         if target == "all" {
             return Ok(keys);

@@ -28,6 +28,9 @@ const OWNED: &[&str] = &[
 /// `KEY=VALUE` entries shared by every worker of a group.
 pub struct EnvTemplate {
     entries: Vec<Vec<u8>>,
+    /// `NODE_UNIQUE_ID=<slot>`: Node's own sign that it runs as a cluster worker, and the
+    /// number `cluster.worker.id` reports.
+    node_cluster: bool,
 }
 
 fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
@@ -66,7 +69,7 @@ impl EnvTemplate {
             entries.push(entry(b"NODE_CHANNEL_FD", event_fd.as_bytes()));
             entries.push(entry(b"NODE_CHANNEL_SERIALIZATION_MODE", b"json"));
         }
-        EnvTemplate { entries }
+        EnvTemplate { entries, node_cluster: group.node_cluster }
     }
 
     /// The complete environment of one worker generation (without `LISTEN_PID`, which
@@ -76,6 +79,9 @@ impl EnvTemplate {
         env.extend(self.entries.iter().cloned());
         env.push(entry(b"CORRAL_WORKER_ID", slot.to_string().as_bytes()));
         env.push(entry(b"CORRAL_GENERATION", generation.to_string().as_bytes()));
+        if self.node_cluster {
+            env.push(entry(b"NODE_UNIQUE_ID", slot.to_string().as_bytes()));
+        }
         env
     }
 }

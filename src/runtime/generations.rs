@@ -67,6 +67,11 @@ impl Runtime {
         }
         let channel = readers.iter().find(|(r, _)| r.kind() == Kind::Events);
         if let Some(channel) = channel.map(|(r, _)| Rc::clone(r)) {
+            if group.spec.node_ipc {
+                channel.forward_to_node(self.node.sender());
+                let cluster = group.spec.node_cluster;
+                self.node.open(key, generation, pid, Rc::clone(&channel), cluster);
+            }
             self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
         }
         Input::Spawned { key, generation, pid }
@@ -84,6 +89,7 @@ impl Runtime {
 
     pub(super) fn release(&mut self, key: WorkerKey, generation: u32) {
         self.draining.retain(|d| (d.key, d.generation) != (key, generation));
+        self.node.close(key, generation);
         let Some(io) = self.generations.remove(&(key, generation)) else {
             return;
         };

@@ -262,6 +262,11 @@ impl Logs {
         self.entry(key).protocol_errors += 1;
     }
 
+    /// Lines of a slot's event channel dropped so far.
+    pub fn protocol_errors(&self, key: WorkerKey) -> u64 {
+        self.workers.get(&key).map_or(0, |w| w.protocol_errors)
+    }
+
     /// Messages received from a slot so far (over all its generations).
     pub fn messages(&self, key: WorkerKey) -> u64 {
         self.workers.get(&key).map_or(0, |w| w.messages)

@@ -14,7 +14,10 @@ mod keeper;
 mod listeners;
 pub mod logs;
 mod metrics_glue;
+mod node;
+mod node_glue;
 mod notify_glue;
+mod ports;
 mod procs;
 mod sampling;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
@@ -43,7 +46,6 @@ use crate::backend::{self, BoundListener};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
 use crate::core::{Command, Event, EventKind, Input, Scope, Supervisor, WorkerKey};
 use crate::headless::{GroupInfo, Headless, Record};
-use crate::protocol;
 use crate::sinks::logfiles::LogFiles;
 use crate::ui;
 
@@ -185,6 +187,10 @@ struct Runtime {
     instance: String,
     /// `--metrics`: the Prometheus endpoint's runtime side.
     metrics: Option<metrics_glue::Metrics>,
+    /// Node IPC channels: the cluster protocol, the port broker, messages to workers.
+    node: node::NodeChannels,
+    /// When a bad cluster message was last reported.
+    node_reported: Option<Instant>,
 }
 
 fn headless(
@@ -224,6 +230,7 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
+        let node = node_glue::channels(&groups);
         let dashboard_mode = hub.headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
@@ -258,6 +265,8 @@ impl Runtime {
             control: None,
             instance,
             metrics: None,
+            node,
+            node_reported: None,
         }
     }
 
@@ -305,6 +314,8 @@ impl Runtime {
         let metrics_wanted = self.metrics_wanted();
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut node_retry = tokio::time::interval(node_glue::RETRY);
+        node_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.drive();
             self.notify_ready();
@@ -321,6 +332,8 @@ impl Runtime {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
+                Some(inbound) = self.node.recv() => self.on_node(inbound),
+                _ = node_retry.tick(), if self.node.any_blocked() => self.node.retry(),
                 _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
                 // watchdog restarts corral.
@@ -421,15 +434,7 @@ impl Runtime {
                 tracing::debug!(worker = %self.id(key), pgid = pid, "sending {signal} to the group");
                 self.signal(key, pid, signal);
             }
-            Command::NotifyShutdown { key, pid } => {
-                let io = self.leaders.get(&pid).and_then(|at| self.generations.get(at));
-                if let Some(io) = io {
-                    tracing::debug!(worker = %self.id(key), pid, "sending the shutdown notice");
-                    io.channel.send(protocol::SHUTDOWN_LINE);
-                } else {
-                    tracing::debug!(worker = %self.id(key), pid, "no channel for shutdown notice");
-                }
-            }
+            Command::NotifyShutdown { key, pid } => self.notify_shutdown(key, pid),
             Command::Timer { at, token } => {
                 tracing::debug!(worker = %self.id(token.key), kind = ?token.kind, "timer set");
                 self.timers.insert(at, token);

@@ -15,10 +15,12 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use super::hub::Hub;
+use super::node::{Inbound, InboundKind};
 use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
 use crate::headless::{MessageKind, Record};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
+use tokio::sync::mpsc;
 
 /// Output lines longer than this are split into several.
 pub const MAX_OUTPUT_LINE: usize = 16 * 1024;
@@ -66,6 +68,8 @@ struct State {
     flood: Vec<u8>,
     /// Bytes before `flood` were dropped unread: what the splitter holds is stale.
     flood_cut: bool,
+    /// A Node channel: its internal lines and its end go to the Node sessions.
+    node: Option<mpsc::Sender<Inbound>>,
 }
 
 pub enum Pumped {
@@ -106,11 +110,17 @@ impl Reader {
             last_heartbeat: None,
             flood: Vec::new(),
             flood_cut: false,
+            node: None,
         };
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
         Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
+    }
+
+    /// Hands this Node channel's internal messages and its end to `node`.
+    pub fn forward_to_node(&self, node: mpsc::Sender<Inbound>) {
+        self.state.borrow_mut().node = Some(node);
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -248,8 +258,9 @@ impl State {
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
         let last_heartbeat = &mut self.last_heartbeat;
+        let node = Node { to: self.node.as_ref(), key, generation };
         let mut emit = |piece: Piece<'_>| {
-            let heard = handle_piece(hub, key, generation, pid, kind, piece, &mut errors);
+            let heard = handle_piece(hub, &node, pid, kind, piece, &mut errors);
             if heard {
                 let now = Instant::now();
                 if last_heartbeat.is_none_or(|t| now.duration_since(t) >= HEARTBEAT_EVERY) {
@@ -271,11 +282,13 @@ impl State {
         self.eof = true;
         let (key, generation, pid, kind) = (self.key, self.generation, self.pid, self.kind);
         let mut errors = Vec::new();
+        let node = Node { to: self.node.as_ref(), key, generation };
         self.splitter.finish(&mut |piece| {
-            if handle_piece(hub, key, generation, pid, kind, piece, &mut errors) {
+            if handle_piece(hub, &node, pid, kind, piece, &mut errors) {
                 hub.push_input(Input::Heartbeat { key, generation });
             }
         });
+        node.forward(InboundKind::Closed);
         for e in errors {
             self.protocol_error(hub, e);
         }
@@ -296,15 +309,30 @@ impl State {
     }
 }
 
-fn handle_piece(
-    hub: &mut Hub,
+/// Where a Node channel's internal lines go, if this is one.
+struct Node<'a> {
+    to: Option<&'a mpsc::Sender<Inbound>>,
     key: WorkerKey,
     generation: u32,
+}
+
+impl Node<'_> {
+    /// False when the main loop has too many waiting (a flood): the line is dropped.
+    fn forward(&self, what: InboundKind) -> bool {
+        let Some(to) = self.to else { return true };
+        to.try_send(Inbound { key: self.key, generation: self.generation, what }).is_ok()
+    }
+}
+
+fn handle_piece(
+    hub: &mut Hub,
+    node: &Node<'_>,
     pid: u32,
     kind: Kind,
     piece: Piece<'_>,
     errors: &mut Vec<ProtocolError>,
 ) -> bool {
+    let (key, generation) = (node.key, node.generation);
     match (kind, piece) {
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -315,7 +343,11 @@ fn handle_piece(
         (Kind::Events, Piece::Oversized) => errors.push(ProtocolError::Oversized),
         (Kind::Events, Piece::Line(line)) => match protocol::decode(line) {
             Err(e) => errors.push(e),
-            Ok(Message::Internal) => {}
+            Ok(Message::Internal) => {
+                if !node.forward(InboundKind::Line(line.to_vec())) {
+                    errors.push(ProtocolError::Malformed);
+                }
+            }
             Ok(message) => {
                 hub.logs.message(key);
                 match message {

@@ -56,6 +56,7 @@ pub(super) fn layer(
                 })?);
             }
             "node-ipc" => layer.node_ipc = Some(node_ipc(&here)?),
+            "node-cluster" => layer.node_cluster = Some(node_ipc(&here)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -95,7 +96,7 @@ fn restart(at: &Here<'_, '_>) -> Result<RestartArg, FileError> {
     ])
 }
 
-/// `node-ipc = true | false | "auto" | "on" | "off"`.
+/// `node-ipc` or `node-cluster` = `true | false | "auto" | "on" | "off"`.
 fn node_ipc(at: &Here<'_, '_>) -> Result<NodeIpcArg, FileError> {
     match at.value.get_ref() {
         DeValue::Boolean(true) => Ok(NodeIpcArg::On),

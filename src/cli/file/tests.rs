@@ -87,6 +87,7 @@ reload-settle = "0"
 heartbeat-timeout = "3s"
 max-memory = "512MiB"
 node-ipc = true
+node-cluster = "off"
 "#);
     let l = &file.groups[0].layer;
     assert_eq!(l.workers, Some(3));
@@ -105,9 +106,10 @@ node-ipc = true
     assert_eq!(l.heartbeat_timeout, Some(Some(Duration::from_secs(3))));
     assert_eq!(l.max_memory, Some(Some(512 * 1024 * 1024)));
     assert_eq!(l.node_ipc, Some(NodeIpcArg::On));
+    assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 18);
+    assert_eq!(listed, 19);
 }
 
 #[test]

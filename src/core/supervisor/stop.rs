@@ -1,6 +1,8 @@
 //! Stopping: one slot (gracefully, by SIGABRT, or SIGKILL), a group's leftovers after its
 //! leader died, and the whole supervisor, group by group in reverse order.
 
+use std::time::Duration;
+
 use super::{
     ABANDON_AFTER_KILL, After, Command, Cx, Event, EventKind, ExitReason, ExitStatus, How, Instant,
     Phase, Scope, Shutdown, ShutdownTrigger, Signal, Slot, StopRequest, Supervisor, TimerKind,
@@ -116,19 +118,69 @@ pub(super) fn request_stop(
             if run.term_sent || run.kill_sent {
                 return;
             }
-            run.term_sent = true;
-            let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
-            if run.exit.is_none() && how == How::Graceful {
+            let notify = run.exit.is_none() && how == How::Graceful;
+            if notify && cx.policy.disconnect_first {
+                if !run.disconnect_sent {
+                    run.disconnect_sent = true;
+                    cx.out.push(Command::NotifyShutdown { key, pid });
+                    cx.arm(slot, TimerKind::Disconnect, cx.now + cx.policy.kill_timeout);
+                }
+                return;
+            }
+            if notify {
                 cx.out.push(Command::NotifyShutdown { key, pid });
             }
-            cx.signal(key, pid, signal);
-            // A stopped (SIGSTOP'd) process only acts on the stop signal once continued.
-            if signal != Signal::CONT {
-                cx.signal(key, pid, Signal::CONT);
-            }
-            let at = cx.now + cx.policy.kill_timeout;
-            cx.arm(slot, TimerKind::Kill, at);
+            let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
+            send_stop_signal(slot, cx, signal);
         }
+    }
+}
+
+/// The stop signal (and SIGCONT), then SIGKILL after the kill timeout.
+fn send_stop_signal(slot: &mut Slot, cx: &mut Cx<'_>, signal: Signal) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    let Some(pid) = run.pid else { return };
+    if run.term_sent || run.kill_sent {
+        return;
+    }
+    run.term_sent = true;
+    let key = slot.key;
+    cx.signal(key, pid, signal);
+    // A stopped (SIGSTOP'd) process only acts on the stop signal once continued.
+    if signal != Signal::CONT {
+        cx.signal(key, pid, Signal::CONT);
+    }
+    let at = cx.now + cx.policy.kill_timeout;
+    cx.arm(slot, TimerKind::Kill, at);
+}
+
+/// How long a worker that finished its disconnect may take to exit by itself (with code 0)
+/// before the stop signal: most exit at once, one with a timer of its own never does.
+pub(crate) const DISCONNECT_GRACE: Duration = Duration::from_millis(500);
+
+/// A worker asked to disconnect closed its channel: it has closed its servers and finished
+/// their requests. It gets a moment to exit by itself, then the stop signal.
+pub(super) fn disconnect_done(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Phase::Live(run) = &slot.phase else {
+        return;
+    };
+    if run.disconnect_sent && !run.term_sent && !run.kill_sent && run.exit.is_none() {
+        let at = cx.now + DISCONNECT_GRACE.min(cx.policy.kill_timeout);
+        cx.arm(slot, TimerKind::Disconnect, at);
+    }
+}
+
+/// A worker asked to disconnect took too long, or did not exit once disconnected: Node's
+/// own primary sends the stop signal at that point, so does corral.
+pub(super) fn after_disconnect(slot: &mut Slot, cx: &mut Cx<'_>) {
+    let Phase::Live(run) = &slot.phase else {
+        return;
+    };
+    if run.disconnect_sent {
+        let signal = cx.policy.stop_signal;
+        send_stop_signal(slot, cx, signal);
     }
 }
 

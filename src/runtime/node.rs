@@ -1,0 +1,384 @@
+//! corral as the Node cluster primary (docs/node.md): each Node worker's channel carries
+//! Node's internal cluster messages, answered here with sockets from the port broker; and
+//! messages to a worker (`ctl send`, the disconnect of a graceful stop) are written here,
+//! in order, one passed handle at a time as Node requires.
+//!
+//! Owns: one session per live Node-IPC generation (what it was sent, what it owes), the
+//! port broker. Never touches: the core (it returns inputs), the hub, processes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessage, MsgFlags, send, sendmsg};
+use tokio::sync::mpsc;
+
+use super::ports::PortBroker;
+use super::streams::Reader;
+use crate::core::{Input, WorkerKey};
+use crate::protocol::node_cluster::{self as wire, WorkerSays};
+
+/// Cluster messages waiting for the main loop, at most (a flood beyond is dropped and
+/// counted: a worker that follows Node's protocol sends a few per server).
+const INBOUND_QUEUE: usize = 1024;
+
+/// Messages queued for one worker, at most: a worker that asks and never reads gets no
+/// more answers, and corral's memory stays bounded.
+const MAX_OUTBOX: usize = 64;
+
+/// Servers one worker may hold at once (each `listen()` is one).
+const MAX_SERVERS: usize = 256;
+
+/// Times a handle the worker says it lost is sent again (Node's own limit).
+const MAX_RESENDS: u8 = 3;
+
+/// A cluster line or the end of a channel, from a stream reader to the main loop.
+pub struct Inbound {
+    pub key: WorkerKey,
+    pub generation: u32,
+    pub what: InboundKind,
+}
+
+pub enum InboundKind {
+    Line(Vec<u8>),
+    Closed,
+}
+
+/// What the main loop must do after a message: feed the core, or count a worker's bad line.
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    Input(Input),
+    ProtocolError { key: WorkerKey, pid: u32 },
+}
+
+/// Why `ctl send` could not deliver.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    #[error("its channel is not Node IPC (start it with --node-ipc on)")]
+    NotNode,
+    #[error("its channel is closed")]
+    Closed,
+    #[error("it has {MAX_OUTBOX} messages waiting that it has not read")]
+    Full,
+}
+
+pub struct NodeChannels {
+    sessions: HashMap<(WorkerKey, u32), Session>,
+    broker: PortBroker,
+    /// Per group: `listening` makes a worker ready (it has no other readiness).
+    ready_on_listen: Vec<bool>,
+    tx: mpsc::Sender<Inbound>,
+    rx: mpsc::Receiver<Inbound>,
+    /// Group names, for diagnostics.
+    names: Vec<String>,
+}
+
+struct Session {
+    channel: Rc<Reader>,
+    pid: u32,
+    /// The group has Node's cluster on (else the channel only carries user messages).
+    cluster: bool,
+    /// The worker said `online`: it runs Node's cluster code and will answer `disconnect`.
+    online: bool,
+    /// corral's own message numbers, as Node's primary keeps them per worker.
+    seq: u64,
+    /// A handle was sent and its `NODE_HANDLE_ACK` has not come: hold everything else.
+    inflight: Option<Outgoing>,
+    resends: u8,
+    outbox: VecDeque<Outgoing>,
+    /// Keys of the worker's live servers.
+    servers: HashSet<String>,
+    closed: bool,
+    /// The last write would have blocked: try again on the next retry tick.
+    blocked: bool,
+}
+
+struct Outgoing {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// Rides on the first byte (`SCM_RIGHTS`); a copy, closed once the worker has its own.
+    fd: Option<OwnedFd>,
+}
+
+impl NodeChannels {
+    pub fn new(broker: PortBroker, ready_on_listen: Vec<bool>, names: Vec<String>) -> NodeChannels {
+        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        NodeChannels { sessions: HashMap::new(), broker, ready_on_listen, tx, rx, names }
+    }
+
+    /// Where a reader sends a Node channel's internal lines and its end.
+    pub fn sender(&self) -> mpsc::Sender<Inbound> {
+        self.tx.clone()
+    }
+
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        self.rx.recv().await
+    }
+
+    /// A Node-IPC generation was spawned.
+    pub fn open(
+        &mut self,
+        key: WorkerKey,
+        generation: u32,
+        pid: u32,
+        channel: Rc<Reader>,
+        cluster: bool,
+    ) {
+        let session = Session {
+            channel,
+            pid,
+            cluster,
+            online: false,
+            seq: 0,
+            inflight: None,
+            resends: 0,
+            outbox: VecDeque::new(),
+            servers: HashSet::new(),
+            closed: false,
+            blocked: false,
+        };
+        self.sessions.insert((key, generation), session);
+    }
+
+    /// The generation is released: its queued messages and their handles go with it.
+    pub fn close(&mut self, key: WorkerKey, generation: u32) {
+        self.sessions.remove(&(key, generation));
+    }
+
+    pub fn any_blocked(&self) -> bool {
+        self.sessions.values().any(|s| s.blocked)
+    }
+
+    /// Writes what waits behind a full socket buffer.
+    pub fn retry(&mut self) {
+        for session in self.sessions.values_mut().filter(|s| s.blocked) {
+            session.blocked = false;
+            session.flush();
+        }
+    }
+
+    pub fn on_inbound(&mut self, inbound: Inbound) -> Vec<Effect> {
+        let Inbound { key, generation, what } = inbound;
+        let mut effects = Vec::new();
+        let Some(session) = self.sessions.get_mut(&(key, generation)) else {
+            return effects; // released meanwhile, or not a Node channel
+        };
+        let line = match what {
+            InboundKind::Closed => {
+                session.closed = true;
+                session.outbox.clear();
+                session.inflight = None;
+                if session.cluster {
+                    effects.push(Effect::Input(Input::DisconnectDone { key, generation }));
+                }
+                return effects;
+            }
+            InboundKind::Line(line) => line,
+        };
+        if !session.cluster {
+            return effects; // Node's own internals outside a cluster: nothing for corral
+        }
+        let Some(said) = wire::decode(&line) else {
+            effects.push(Effect::ProtocolError { key, pid: session.pid });
+            return effects;
+        };
+        match said {
+            WorkerSays::Online => {
+                session.online = true;
+                let id = super::worker_id(&self.names, key);
+                tracing::info!(worker = %id, pid = session.pid, "online (Node cluster worker)");
+            }
+            WorkerSays::QueryServer(query) => {
+                let id = super::worker_id(&self.names, key);
+                let fine = answer_query(session, &mut self.broker, key.group, &query, &id);
+                if !fine {
+                    effects.push(Effect::ProtocolError { key, pid: session.pid });
+                }
+            }
+            WorkerSays::Listening => {
+                if self.ready_on_listen.get(usize::from(key.group)).copied().unwrap_or(false) {
+                    effects.push(Effect::Input(Input::Ready { key, generation }));
+                }
+            }
+            WorkerSays::Close { key: server } => {
+                // Nothing corral holds is released: the socket is the group's.
+                session.servers.remove(&server);
+            }
+            WorkerSays::ExitedAfterDisconnect { seq } => {
+                let id = super::worker_id(&self.names, key);
+                tracing::info!(worker = %id, pid = session.pid, "disconnected by itself");
+                let reply = wire::ack(session.next_seq(), seq);
+                if !session.queue(reply, None) {
+                    effects.push(Effect::ProtocolError { key, pid: session.pid });
+                }
+            }
+            WorkerSays::HandleAck => {
+                session.inflight = None;
+                session.resends = 0;
+                session.flush();
+            }
+            WorkerSays::HandleNack => session.resend(),
+            WorkerSays::Accepted { .. } | WorkerSays::Ignored => {}
+        }
+        effects
+    }
+
+    /// A graceful stop begins. `None`: the worker is asked to disconnect, and
+    /// `DisconnectDone` follows when its channel closes. `Some(CannotDisconnect)`: nothing
+    /// to wait for (not a cluster worker, or its channel is closed).
+    pub fn disconnect(&mut self, key: WorkerKey, generation: u32) -> Option<Input> {
+        let done = Some(Input::CannotDisconnect { key, generation });
+        let session = self.sessions.get_mut(&(key, generation))?;
+        if !session.cluster || session.closed || !session.online {
+            return done;
+        }
+        let line = wire::disconnect(session.next_seq());
+        if session.queue(line, None) { None } else { done }
+    }
+
+    /// `ctl send`: one JSON value (already checked) to the worker's `process.on('message')`.
+    pub fn send_user(
+        &mut self,
+        key: WorkerKey,
+        generation: u32,
+        json: &[u8],
+    ) -> Result<(), SendError> {
+        let session = self.sessions.get_mut(&(key, generation)).ok_or(SendError::NotNode)?;
+        if session.closed {
+            return Err(SendError::Closed);
+        }
+        let mut line = Vec::with_capacity(json.len() + 1);
+        line.extend_from_slice(json);
+        line.push(b'\n');
+        if session.queue(line, None) { Ok(()) } else { Err(SendError::Full) }
+    }
+}
+
+/// Answers one `queryServer`; false when the worker overstepped a bound (counted).
+fn answer_query(
+    session: &mut Session,
+    broker: &mut PortBroker,
+    group: u16,
+    query: &wire::ServerQuery,
+    id: &str,
+) -> bool {
+    let key = query.key();
+    let seq = session.next_seq();
+    if session.servers.len() >= MAX_SERVERS || session.servers.contains(&key) {
+        let errno = if session.servers.contains(&key) { libc::EADDRINUSE } else { libc::EMFILE };
+        session.queue(wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None);
+        return false;
+    }
+    let (line, fd) = match broker.serve(group, query) {
+        Ok(served) => match served.fd.try_clone_to_owned() {
+            Ok(fd) => {
+                (wire::shared_reply(seq, query.seq, &key, served.data, served.kind), Some(fd))
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EMFILE);
+                (wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None)
+            }
+        },
+        Err(errno) => {
+            tracing::info!(worker = %id, "cannot serve {key}: {}", Errno::from_raw(errno).desc());
+            (wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None)
+        }
+    };
+    let has_fd = fd.is_some();
+    if !session.queue(line, fd) {
+        return false;
+    }
+    if has_fd {
+        session.servers.insert(key);
+    }
+    true
+}
+
+impl Session {
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    /// Queues a line (and a handle); false when the worker has too much unread.
+    fn queue(&mut self, bytes: Vec<u8>, fd: Option<OwnedFd>) -> bool {
+        if self.closed || self.outbox.len() >= MAX_OUTBOX {
+            return false;
+        }
+        self.outbox.push_back(Outgoing { bytes, sent: 0, fd });
+        self.flush();
+        true
+    }
+
+    fn resend(&mut self) {
+        let Some(mut lost) = self.inflight.take() else { return };
+        if self.resends >= MAX_RESENDS {
+            tracing::warn!(
+                pid = self.pid,
+                "a Node worker lost a passed socket {MAX_RESENDS} times; not sent again"
+            );
+            self.resends = 0;
+            self.flush();
+            return;
+        }
+        self.resends += 1;
+        lost.sent = 0;
+        self.outbox.push_front(lost);
+        self.flush();
+    }
+
+    /// Writes queued messages until one carries a handle (then waits for its ack), the
+    /// socket is full, or nothing is left.
+    fn flush(&mut self) {
+        while self.inflight.is_none() && !self.closed {
+            let Some(out) = self.outbox.front_mut() else { return };
+            match write_some(self.channel.raw_fd(), out) {
+                Ok(false) => {}
+                Ok(true) => {
+                    if let Some(done) = self.outbox.pop_front()
+                        && done.fd.is_some()
+                    {
+                        self.inflight = Some(done);
+                    }
+                }
+                Err(Errno::EAGAIN) => {
+                    self.blocked = true;
+                    return;
+                }
+                Err(_) => {
+                    // The worker is gone or closed its end; its exit is the kernel's to say.
+                    self.closed = true;
+                    self.outbox.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One write of what is left of `out`; true when all of it is written.
+fn write_some(channel: i32, out: &mut Outgoing) -> nix::Result<bool> {
+    // MSG_NOSIGNAL: a closed peer is EPIPE, not a signal; MSG_DONTWAIT: a worker that does
+    // not read never blocks corral.
+    let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+    let rest = &out.bytes[out.sent..];
+    let n = loop {
+        let result = match (&out.fd, out.sent) {
+            (Some(fd), 0) => {
+                let fds = [fd.as_raw_fd()];
+                let rights = [ControlMessage::ScmRights(&fds)];
+                sendmsg::<()>(channel, &[IoSlice::new(rest)], &rights, flags, None)
+            }
+            _ => send(channel, rest, flags),
+        };
+        match result {
+            Err(Errno::EINTR) => {}
+            other => break other?,
+        }
+    };
+    out.sent += n;
+    Ok(out.sent >= out.bytes.len())
+}

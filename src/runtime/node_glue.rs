@@ -1,0 +1,123 @@
+//! The main loop's side of the Node channels: building them from the groups, applying what
+//! a cluster message means, and the shutdown notice of a graceful stop.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::node::{Effect, Inbound, NodeChannels};
+use super::ports::{GroupPorts, PortBroker};
+use super::{GroupIo, Runtime, worker_id};
+use crate::core::WorkerKey;
+use crate::headless::Record;
+use crate::protocol::{self, ProtocolError};
+
+/// How soon a message that met a full channel is tried again.
+pub(super) const RETRY: Duration = Duration::from_millis(20);
+
+/// A worker's bad cluster messages are reported at most this often (the count says the rest).
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn channels(groups: &[GroupIo]) -> NodeChannels {
+    let here = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let ports = groups
+        .iter()
+        .map(|g| {
+            let cwd = g.spec.cwd.clone().unwrap_or_else(|| here.clone());
+            GroupPorts::new(cwd, if g.spec.node_cluster { &g.listeners } else { &[] })
+        })
+        .collect();
+    // `listening` is the readiness of a group that has none of its own.
+    let ready_on_listen =
+        groups.iter().map(|g| g.spec.node_cluster && !g.spec.wait_ready).collect();
+    let names = groups.iter().map(|g| g.spec.name.clone()).collect();
+    NodeChannels::new(PortBroker::new(ports), ready_on_listen, names)
+}
+
+impl Runtime {
+    pub(super) fn on_node(&mut self, inbound: Inbound) {
+        for effect in self.node.on_inbound(inbound) {
+            match effect {
+                Effect::Input(input) => self.pending.push_back(input),
+                Effect::ProtocolError { key, pid } => self.node_protocol_error(key, pid),
+            }
+        }
+    }
+
+    fn node_protocol_error(&mut self, key: WorkerKey, pid: u32) {
+        let mut hub = self.hub.borrow_mut();
+        hub.logs.protocol_error(key);
+        let now = Instant::now();
+        if self.node_reported.is_some_and(|t| now.duration_since(t) < REPORT_EVERY) {
+            return;
+        }
+        self.node_reported = Some(now);
+        let count = hub.logs.protocol_errors(key);
+        tracing::warn!(worker = %worker_id(&self.names, key), pid, count, "ignored a cluster message");
+        let error = ProtocolError::Malformed;
+        hub.report(&Record::ProtocolError { key, pid, error, count });
+    }
+
+    /// The notice before a graceful stop's signal: Node's `disconnect` for a cluster worker,
+    /// corral's shutdown line for everyone else.
+    pub(super) fn notify_shutdown(&mut self, key: WorkerKey, pid: u32) {
+        let Some(&(key_at, generation)) = self.leaders.get(&pid) else {
+            tracing::debug!(worker = %self.id(key), pid, "no channel for the shutdown notice");
+            return;
+        };
+        let disconnect_first =
+            self.groups.get(usize::from(key.group)).is_some_and(|g| g.spec.policy.disconnect_first);
+        if disconnect_first {
+            match self.node.disconnect(key_at, generation) {
+                None => {
+                    tracing::debug!(worker = %self.id(key), pid, "asked to disconnect");
+                    return;
+                }
+                Some(done) => self.pending.push_back(done),
+            }
+        }
+        if let Some(io) = self.generations.get(&(key_at, generation)) {
+            tracing::debug!(worker = %self.id(key), pid, "sending the shutdown notice");
+            io.channel.send(protocol::SHUTDOWN_LINE);
+        }
+    }
+}
+
+impl Runtime {
+    /// `ctl send`: the message to every targeted worker whose channel is Node IPC; an error
+    /// when one cannot take it (the others still get it).
+    pub(super) fn send_message(&mut self, id: &Value, target: &str, message: &Value) -> Vec<u8> {
+        use crate::control::protocol;
+        let reserved =
+            message.get("cmd").and_then(Value::as_str).is_some_and(|c| c.starts_with("NODE_"));
+        if reserved {
+            return protocol::error(id, "NODE_ commands are Node's own and cannot be sent");
+        }
+        let keys = match self.targets(target) {
+            Ok(keys) => keys,
+            Err(e) => return protocol::error(id, &e),
+        };
+        let line = message.to_string();
+        if line.len() > protocol::MAX_LINE {
+            return protocol::error(id, "the message is longer than 1 MiB");
+        }
+        let mut running: Vec<(WorkerKey, u32)> =
+            self.leaders.values().copied().filter(|(k, _)| keys.contains(k)).collect();
+        running.sort_unstable();
+        let mut sent = Vec::new();
+        let mut failed = Vec::new();
+        for (key, generation) in running {
+            match self.node.send_user(key, generation, line.as_bytes()) {
+                Ok(()) => sent.push(self.id(key)),
+                Err(e) => failed.push(format!("{}: {e}", self.id(key))),
+            }
+        }
+        if !failed.is_empty() {
+            return protocol::error(id, &format!("not sent to {}", failed.join("; ")));
+        }
+        if sent.is_empty() {
+            return protocol::error(id, &format!("no running worker in '{target}'"));
+        }
+        protocol::ok(id, serde_json::json!({ "workers": sent }))
+    }
+}
