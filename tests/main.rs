@@ -23,6 +23,7 @@ mod logfiles;
 mod logfiles_flow;
 mod metrics;
 mod node;
+mod node_cluster;
 mod output;
 mod processes;
 mod readme;

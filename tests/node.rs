@@ -30,7 +30,18 @@ fn a_node_cluster_serves_reports_and_stops_gracefully() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = server.to_str().expect("the repository path is UTF-8");
-    let mut corral = Corral::start(&["-w", "2", "--listen", &listen, "--", "node", server]);
+    // Node's cluster off: this is the plain Node IPC path (corral's shutdown message).
+    let mut corral = Corral::start(&[
+        "-w",
+        "2",
+        "--node-cluster",
+        "off",
+        "--listen",
+        &listen,
+        "--",
+        "node",
+        server,
+    ]);
     let workers = corral.wait_spawned(2);
     // `process.send('ready')` once listening, a status line every second.
     corral.wait_for("both workers ready and reporting status", DEADLINE, |events| {

@@ -28,6 +28,22 @@ pub fn hello(port: u16) -> Result<u32, String> {
     digits.parse().map_err(|_| format!("no pid in the greeting: {response:?}"))
 }
 
+/// One `GET PATH`: the whole response (status line, headers, body) of a 200.
+pub fn get(port: u16, path: &str) -> Result<String, String> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        TcpStream::connect_timeout(&address, CLIENT_TIMEOUT).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let response = read_response(&mut stream)?;
+    if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+        Ok(response)
+    } else {
+        Err(format!("not a 200: {response:?}"))
+    }
+}
+
 /// Reads one response: up to EOF, or the end of the body its `Content-Length` announces
 /// (a server may keep the connection open despite `Connection: close`).
 fn read_response(stream: &mut TcpStream) -> Result<String, String> {

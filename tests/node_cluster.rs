@@ -1,0 +1,468 @@
+//! corral as the cluster primary of unmodified Node programs (docs/node.md): their own
+//! `server.listen(PORT)` shares one socket across the group. Every app here is plain Node
+//! (or Express) that knows nothing of corral. Skipped, with a line saying so, without
+//! `node` (the test command installs it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::http::hello;
+use crate::util::{Corral, DEADLINE, free_port, named, of_worker, spawned};
+
+/// Requests sent, at most, before every worker must have answered one.
+const MAX_REQUESTS: usize = 2000;
+
+pub fn node_on_path() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()))
+}
+
+macro_rules! need_node {
+    ($name:literal) => {
+        if !node_on_path() {
+            println!("SKIPPED node_cluster::{}: no `node` on PATH", $name);
+            return;
+        }
+    };
+}
+
+/// A directory holding `app.js` with `source`.
+fn app(source: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("app.js"), source).expect("write app.js");
+    dir
+}
+
+/// The plainest server there is: answers with its pid and its cluster id.
+fn plain_app(port: u16) -> String {
+    format!(
+        "const http = require('http');\n\
+         const cluster = require('cluster');\n\
+         http.createServer((req, res) => {{\n\
+           res.end(`Hello from worker ${{process.pid}} id ${{cluster.worker ? cluster.worker.id : 'none'}}`);\n\
+         }}).listen({port});\n"
+    )
+}
+
+fn start(dir: &Path, options: &[&str]) -> Corral {
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend(["--", "node", "app.js"]);
+    Corral::start_in(dir, &args)
+}
+
+/// Waits for `n` `ready` events (a cluster worker is ready once it listens).
+fn wait_ready(corral: &Corral, n: usize) -> Vec<(u64, u32)> {
+    corral.wait_for("workers ready", DEADLINE, |events| {
+        (named(events, "ready").len() >= n).then_some(())
+    });
+    spawned(&corral.events())
+}
+
+/// Asks until every pid in `pids` answered; the pids that did.
+fn ask_until_all_answer(port: u16, pids: &BTreeSet<u32>) -> (BTreeSet<u32>, Vec<String>) {
+    let mut answered = BTreeSet::new();
+    let mut failures = Vec::new();
+    for _ in 0..MAX_REQUESTS {
+        match hello(port) {
+            Ok(pid) => {
+                answered.insert(pid);
+            }
+            Err(e) => failures.push(e),
+        }
+        if answered == *pids {
+            break;
+        }
+    }
+    (answered, failures)
+}
+
+#[test]
+fn an_unmodified_app_serves_from_every_worker_on_its_own_port() {
+    need_node!("an_unmodified_app_serves_from_every_worker_on_its_own_port");
+    let port = free_port();
+    let dir = app(&plain_app(port));
+    let mut corral = start(dir.path(), &["-w", "3"]);
+    let workers = wait_ready(&corral, 3);
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let (answered, failures) = ask_until_all_answer(port, &pids);
+    assert!(failures.is_empty(), "failed requests: {failures:?}\n{}", corral.dump());
+    assert_eq!(answered, pids, "every worker answers on the one port\n{}", corral.dump());
+    // `cluster.worker.id` is the slot: ask each worker's id through its answer.
+    let ids = ids_by_pid(port, &pids);
+    for &(slot, pid) in &workers {
+        assert_eq!(ids.get(&pid), Some(&slot), "worker {slot} (pid {pid})\n{}", corral.dump());
+    }
+    // Internal cluster messages are never events.
+    let events = corral.events();
+    assert!(named(&events, "message").is_empty(), "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    for exit in named(&corral.events(), "exited") {
+        assert_eq!(exit["reason"], "shutdown", "{exit}");
+    }
+    corral.assert_nothing_left();
+}
+
+/// The `id N` of each pid's answers.
+fn ids_by_pid(port: u16, pids: &BTreeSet<u32>) -> BTreeMap<u32, u64> {
+    let mut ids = BTreeMap::new();
+    for _ in 0..MAX_REQUESTS {
+        if let Ok((pid, id)) = hello_with_id(port) {
+            ids.insert(pid, id);
+        }
+        if ids.len() == pids.len() {
+            break;
+        }
+    }
+    ids
+}
+
+fn hello_with_id(port: u16) -> Result<(u32, u64), String> {
+    let text = crate::util::http::get(port, "/")?;
+    let (_, rest) = text.split_once("Hello from worker ").ok_or("no greeting")?;
+    let mut words = rest.split_whitespace();
+    let pid = words.next().and_then(|w| w.parse().ok()).ok_or("no pid")?;
+    let id = words.nth(1).and_then(|w| w.parse().ok()).ok_or("no id")?;
+    Ok((pid, id))
+}
+
+#[test]
+fn an_unmodified_express_app_serves_from_every_worker() {
+    need_node!("an_unmodified_express_app_serves_from_every_worker");
+    let Some(modules) = test_node_modules() else {
+        println!("SKIPPED node_cluster::express: run scripts/test, which installs Express");
+        return;
+    };
+    let port = free_port();
+    let source = format!(
+        "const express = require('express');\n\
+         const app = express();\n\
+         app.get('/', (req, res) => res.send(`Hello from worker ${{process.pid}}`));\n\
+         app.listen({port}, () => console.log('listening'));\n"
+    );
+    let dir = app(&source);
+    let modules = modules.to_str().expect("utf-8 path");
+    let mut corral = start(dir.path(), &["-w", "3", "--env", &format!("NODE_PATH={modules}")]);
+    let workers = wait_ready(&corral, 3);
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let (answered, failures) = ask_until_all_answer(port, &pids);
+    assert!(failures.is_empty(), "failed requests: {failures:?}\n{}", corral.dump());
+    assert_eq!(answered, pids, "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+/// Where the test command installed the pinned Express (`CORRAL_TEST_DEPS`).
+fn test_node_modules() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("CORRAL_TEST_DEPS")?).join("node_modules");
+    dir.join("express").is_dir().then_some(dir)
+}
+
+/// What a client loop saw.
+#[derive(Default)]
+struct Seen {
+    ok: usize,
+    /// Connections refused: the port had no listener. Never acceptable.
+    refused: Vec<String>,
+    /// Any other failure (a connection reset by a worker killed while it held it).
+    other: Vec<String>,
+}
+
+/// Starts a client that asks `port` again and again until told to stop (and until it has
+/// asked at least `min` times, within the deadline).
+fn client_loop(port: u16, min: usize) -> (Arc<AtomicBool>, thread::JoinHandle<Seen>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let handle = thread::spawn(move || {
+        let mut seen = Seen::default();
+        let deadline = Instant::now() + DEADLINE;
+        let asked = |s: &Seen| s.ok + s.refused.len() + s.other.len();
+        while !(flag.load(Ordering::Relaxed) && asked(&seen) >= min) && Instant::now() < deadline {
+            match hello(port) {
+                Ok(_) => seen.ok += 1,
+                Err(e) if e.contains("refused") => seen.refused.push(e),
+                Err(e) => seen.other.push(e),
+            }
+        }
+        seen
+    });
+    (stop, handle)
+}
+
+#[test]
+fn kill_9_of_a_worker_under_a_request_loop_refuses_no_connection() {
+    need_node!("kill_9_of_a_worker_under_a_request_loop_refuses_no_connection");
+    let port = free_port();
+    let dir = app(&plain_app(port));
+    let mut corral = start(dir.path(), &["-w", "2"]);
+    wait_ready(&corral, 2);
+    let (stop, client) = client_loop(port, 300);
+    let kills = 3;
+    for round in 1..=kills {
+        let victims: Vec<u32> = crate::util::spawned(&corral.events())
+            .into_iter()
+            .rev()
+            .take(2)
+            .map(|(_, pid)| pid)
+            .collect();
+        // Both at once: the socket stays with corral, so connections wait, none is refused
+        // (the one a killed worker had accepted is reset: that is the kill, not the port).
+        for pid in victims {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        corral.wait_for("replacements ready", DEADLINE, |events| {
+            (named(events, "ready").len() >= 2 + 2 * round).then_some(())
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.join().expect("client thread");
+    let (ok, failures) = (seen.ok, seen.refused);
+    assert!(ok >= 300 - 2 * kills, "the client got answers\n{}", corral.dump());
+    assert!(
+        seen.other.len() <= 2 * kills,
+        "resets beyond the killed workers' requests: {:?}",
+        seen.other
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {failures:?}\n{}",
+        failures.len(),
+        ok + failures.len(),
+        corral.dump()
+    );
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+#[test]
+fn a_rolling_reload_of_an_app_without_a_sigterm_handler_fails_no_request() {
+    need_node!("a_rolling_reload_of_an_app_without_a_sigterm_handler_fails_no_request");
+    let port = free_port();
+    // Slow answers: a request is in flight whenever the reload stops a worker, and only
+    // Node's disconnect (not SIGTERM, which this app does not handle) lets it finish.
+    let source = format!(
+        "require('http').createServer((req, res) => {{\n\
+           setTimeout(() => res.end(`Hello from worker ${{process.pid}}`), 150);\n\
+         }}).listen({port});\n"
+    );
+    let dir = app(&source);
+    let mut corral = start(dir.path(), &["-w", "2"]);
+    let before: BTreeSet<u32> = wait_ready(&corral, 2).iter().map(|&(_, pid)| pid).collect();
+    let clients: Vec<_> = (0..3).map(|_| client_loop(port, 10)).collect();
+    thread::sleep(Duration::from_millis(300));
+    corral.signal(libc::SIGHUP);
+    corral.wait_for("the reload finished", DEADLINE, |events| {
+        named(events, "reload_finished").first().map(|e| (*e).clone())
+    });
+    thread::sleep(Duration::from_millis(300));
+    let mut failures = Vec::new();
+    let mut ok = 0;
+    for (stop, client) in clients {
+        stop.store(true, Ordering::Relaxed);
+        let seen = client.join().expect("client thread");
+        ok += seen.ok;
+        failures.extend(seen.refused);
+        failures.extend(seen.other);
+    }
+    let events = corral.events();
+    let finished = named(&events, "reload_finished")[0].clone();
+    assert_eq!(
+        (&finished["replaced"], &finished["failed"]),
+        (&2.into(), &false.into()),
+        "{}",
+        corral.dump()
+    );
+    assert!(
+        ok > 0 && failures.is_empty(),
+        "{} failed of {}: {failures:?}\n{}",
+        failures.len(),
+        ok + failures.len(),
+        corral.dump()
+    );
+    for old in &before {
+        let exit = named(&events, "exited").into_iter().find(|e| e["pid"] == *old).cloned();
+        let exit = exit.unwrap_or_else(|| panic!("pid {old} replaced\n{}", corral.dump()));
+        assert_eq!((&exit["reason"], &exit["code"]), (&"reload".into(), &0.into()), "{exit}");
+    }
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+#[test]
+fn listen_0_gives_every_worker_the_same_port() {
+    need_node!("listen_0_gives_every_worker_the_same_port");
+    let source = "const server = require('http').createServer((req, res) => {\n\
+                    res.end(`Hello from worker ${process.pid}`);\n\
+                  });\n\
+                  server.listen(0, () => process.send({ port: server.address().port }));\n";
+    let dir = app(source);
+    let mut corral = start(dir.path(), &["-w", "3"]);
+    let workers = wait_ready(&corral, 3);
+    let events = corral.wait_for("every worker says its port", DEADLINE, |events| {
+        let said = named(events, "message");
+        (said.len() >= 3).then(|| events.to_vec())
+    });
+    let ports: BTreeSet<u64> =
+        named(&events, "message").iter().filter_map(|e| e["data"]["port"].as_u64()).collect();
+    assert_eq!(ports.len(), 1, "one port for the group: {ports:?}\n{}", corral.dump());
+    let port = u16::try_from(*ports.iter().next().expect("a port")).expect("a port number");
+    assert!(port > 0);
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let (answered, failures) = ask_until_all_answer(port, &pids);
+    assert!(failures.is_empty() && answered == pids, "{failures:?}\n{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+}
+
+#[test]
+fn ctl_send_reaches_process_on_message_of_the_worker_it_names() {
+    need_node!("ctl_send_reaches_process_on_message_of_the_worker_it_names");
+    let port = free_port();
+    let source = format!(
+        "process.on('message', (m) => console.log(`got ${{JSON.stringify(m)}}`));\n{}",
+        plain_app(port)
+    );
+    let dir = app(&source);
+    let mut corral = start(dir.path(), &["-w", "2"]);
+    let workers = wait_ready(&corral, 2);
+    let sent = corral.ctl(&["send", "node.2", r#"{"hello":[1,"two"]}"#]);
+    assert!(sent.status.success(), "{}\n{}", String::from_utf8_lossy(&sent.stderr), corral.dump());
+    let line = corral.wait_for("the worker got it", DEADLINE, |events| {
+        of_worker(events, "output", 2)
+            .iter()
+            .find_map(|e| e["line"].as_str().filter(|l| l.starts_with("got ")).map(str::to_string))
+    });
+    assert_eq!(line, r#"got {"hello":[1,"two"]}"#);
+    assert!(of_worker(&corral.events(), "output", 1).is_empty(), "only node.2\n{}", corral.dump());
+    // Node's own messages cannot be forged through ctl.
+    let forged = corral.ctl(&["send", "node.1", r#"{"cmd":"NODE_CLUSTER","act":"disconnect"}"#]);
+    assert_eq!(forged.status.code(), Some(1), "{}", corral.dump());
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("NODE_"));
+    let bad = corral.ctl(&["send", "node.1", "{not json"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(named(&corral.events(), "exited").len(), 0, "{}", corral.dump());
+    drop(workers);
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+}
+
+#[test]
+fn the_articles_cluster_demo_runs_its_worker_branch_only() {
+    need_node!("the_articles_cluster_demo_runs_its_worker_branch_only");
+    if !crate::util::is_root() {
+        println!(
+            "SKIPPED node_cluster::cluster_demo: needs root for a network namespace (port 3000)"
+        );
+        return;
+    }
+    // The article's file, byte for byte: it listens on 3000, so it runs in a network
+    // namespace of its own, where 3000 is free whatever this machine runs.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-demo.js");
+    let ran = thread::spawn(move || in_own_network(|| run_cluster_demo(&demo)));
+    ran.join().expect("the demo's thread");
+}
+
+fn run_cluster_demo(demo: &Path) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(demo, dir.path().join("cluster-demo.js")).expect("copy");
+    let mut corral = Corral::start_in(dir.path(), &["-w", "2", "--", "node", "cluster-demo.js"]);
+    let workers = wait_ready(&corral, 2);
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let (answered, failures) = ask_until_all_answer(3000, &pids);
+    assert!(failures.is_empty() && answered == pids, "{failures:?}\n{}", corral.dump());
+    let events = corral.events();
+    let lines: Vec<&str> =
+        named(&events, "output").iter().filter_map(|e| e["line"].as_str()).collect();
+    for pid in &pids {
+        let said = format!("Worker {pid} listening on port 3000");
+        assert!(lines.contains(&said.as_str()), "no {said:?}\n{}", corral.dump());
+    }
+    assert!(
+        !lines.iter().any(|l| l.starts_with("primary ")),
+        "the primary branch ran\n{}",
+        corral.dump()
+    );
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+/// Runs `f` on this thread in a new network namespace with its loopback up.
+fn in_own_network(f: impl FnOnce()) {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a network namespace");
+    let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+    assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
+    f();
+}
+
+#[test]
+fn hostile_cluster_messages_change_nothing() {
+    need_node!("hostile_cluster_messages_change_nothing");
+    let port = free_port();
+    let dir = app(&plain_app(port));
+    // A program that speaks the cluster protocol badly, on purpose: wrong types, 10,000
+    // ports, a key it does not own, a flood of queries, and it never reads a reply.
+    let hostile = format!(
+        r#"import os, json, time
+fd = int(os.environ["CORRAL_EVENT_FD"])
+def send(o):
+    os.write(fd, (json.dumps(o) + "\n").encode())
+q = lambda seq, port, t=4: {{"cmd": "NODE_CLUSTER", "act": "queryServer", "address": "127.0.0.1", "port": port, "addressType": t, "index": 0, "seq": seq}}
+send({{"cmd": "NODE_CLUSTER", "act": "online", "seq": 0}})
+send({{"cmd": "NODE_CLUSTER", "act": "queryServer", "port": "x", "addressType": 4, "seq": 1}})
+send({{"cmd": "NODE_CLUSTER", "act": "close", "key": "null:{port}:4:-1:0", "seq": 2}})
+send({{"cmd": "NODE_CLUSTER", "act": "queryServer", "address": None, "port": {port}, "addressType": 4, "seq": 3}})
+for i in range(10000):
+    try:
+        send(q(10 + i, 20000 + i, "udp4"))
+    except BlockingIOError:
+        pass
+open("flooded", "w").close()
+time.sleep(600)
+"#
+    );
+    std::fs::write(dir.path().join("hostile.py"), hostile).expect("write hostile.py");
+    let config = String::from(
+        "[group.web]\ncommand = [\"node\", \"app.js\"]\nworkers = 2\n\n\
+         [group.hostile]\ncommand = [\"python3\", \"hostile.py\"]\nworkers = 1\nnode-cluster = \"on\"\n",
+    );
+    std::fs::write(dir.path().join("corral.toml"), config).expect("write config");
+    let mut corral = Corral::start_in(dir.path(), &["--config", "corral.toml"]);
+    let workers = wait_ready(&corral, 2);
+    let flooded = dir.path().join("flooded");
+    let deadline = Instant::now() + DEADLINE;
+    while !flooded.exists() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(flooded.exists(), "the hostile worker sent its flood\n{}", corral.dump());
+    // The web group still serves on its port, from both workers.
+    drop(workers);
+    let pids: BTreeSet<u32> = named(&corral.events(), "spawned")
+        .iter()
+        .filter(|e| e["group"] == "web")
+        .filter_map(|e| e["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect();
+    assert_eq!(pids.len(), 2, "{}", corral.dump());
+    let (answered, failures) = ask_until_all_answer(port, &pids);
+    assert!(failures.is_empty(), "{failures:?}\n{}", corral.dump());
+    assert!(!answered.is_empty(), "{}", corral.dump());
+    // corral's descriptors stay bounded: the group's socket cap and the unread replies' cap.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", corral.pid())).expect("fds").count();
+    assert!(fds < 300, "corral holds {fds} descriptors\n{}", corral.dump());
+    // The bad lines are counted, and nobody exited.
+    assert!(!named(&corral.events(), "protocol_error").is_empty(), "{}", corral.dump());
+    assert!(named(&corral.events(), "exited").is_empty(), "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
