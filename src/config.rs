@@ -65,6 +65,18 @@ pub struct GroupSpec {
     pub node_ipc: bool,
     /// corral is the Node cluster primary of this group's workers (docs/node.md).
     pub node_cluster: bool,
+    /// How a Node cluster group's connections reach its workers.
+    pub node_cluster_sched: Sched,
+}
+
+/// How connections reach a Node cluster group's workers (docs/node.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sched {
+    /// One socket shared by every worker: the kernel picks who accepts.
+    #[default]
+    Shared,
+    /// corral accepts and hands each connection to the next worker, for an even split.
+    RoundRobin,
 }
 
 impl GroupSpec {

@@ -466,3 +466,38 @@ time.sleep(600)
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
 }
+
+#[test]
+fn round_robin_splits_connections_evenly_and_survives_kill_9() {
+    need_node!("round_robin_splits_connections_evenly_and_survives_kill_9");
+    let port = free_port();
+    let dir = app(&plain_app(port));
+    let mut corral = start(dir.path(), &["-w", "3", "--node-cluster-sched", "rr"]);
+    let workers = wait_ready(&corral, 3);
+    let mut split: BTreeMap<u32, usize> = BTreeMap::new();
+    for _ in 0..90 {
+        let pid = hello(port).unwrap_or_else(|e| panic!("{e}\n{}", corral.dump()));
+        *split.entry(pid).or_default() += 1;
+    }
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    assert_eq!(split.keys().copied().collect::<BTreeSet<_>>(), pids, "{}", corral.dump());
+    // corral hands out connections in turn: an exact split, give or take one.
+    assert!(split.values().all(|&n| (29..=31).contains(&n)), "{split:?}\n{}", corral.dump());
+    // A killed worker's turn passes to the others; nothing is refused meanwhile.
+    let (stop, client) = client_loop(port, 200);
+    let victim = workers[0].1;
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    corral.wait_for("the replacement ready", DEADLINE, |events| {
+        (named(events, "ready").len() >= 4).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.join().expect("client thread");
+    assert!(seen.refused.is_empty(), "{:?}\n{}", seen.refused, corral.dump());
+    assert!(seen.other.len() <= 1, "only the killed worker's request: {:?}", seen.other);
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}

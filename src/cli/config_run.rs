@@ -190,6 +190,7 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(max_memory);
     set!(node_ipc);
     set!(node_cluster);
+    set!(node_cluster_sched);
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -255,6 +256,11 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         t.insert("max-memory".into(), memory);
         t.insert("node-ipc".into(), if g.node_ipc { "on" } else { "off" }.into());
         t.insert("node-cluster".into(), if g.node_cluster { "on" } else { "off" }.into());
+        let sched = match g.node_cluster_sched {
+            crate::config::Sched::Shared => "shared",
+            crate::config::Sched::RoundRobin => "rr",
+        };
+        t.insert("node-cluster-sched".into(), sched.into());
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));

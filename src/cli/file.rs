@@ -11,7 +11,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::values::{self, Listen};
-use super::{FormatArg, NodeIpcArg, RestartArg};
+use super::{FormatArg, NodeIpcArg, RestartArg, SchedArg};
 use crate::core::Backoff;
 use crate::signal::Signal;
 
@@ -104,6 +104,7 @@ pub struct Layer {
     pub max_memory: Option<Option<u64>>,
     pub node_ipc: Option<NodeIpcArg>,
     pub node_cluster: Option<NodeIpcArg>,
+    pub node_cluster_sched: Option<SchedArg>,
 }
 
 /// Every key a group (or `[defaults]`) takes: SPEC §2's group options by their long names.
@@ -127,6 +128,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "max-memory",
     "node-ipc",
     "node-cluster",
+    "node-cluster-sched",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which

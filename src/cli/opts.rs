@@ -117,6 +117,10 @@ pub(super) struct RunOpts {
     /// --node-ipc on.
     #[arg(long, global = true, value_name = "MODE", default_value = "auto")]
     pub(super) node_cluster: NodeIpcArg,
+    /// How connections reach Node cluster workers: shared (one socket, the kernel picks
+    /// the worker; fastest) or rr (corral accepts and hands each to the next worker).
+    #[arg(long, global = true, value_name = "SCHED", default_value = "shared")]
+    pub(super) node_cluster_sched: SchedArg,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     pub(super) no_ui: bool,
@@ -168,6 +172,12 @@ pub(super) enum NodeIpcArg {
     Auto,
     On,
     Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SchedArg {
+    Shared,
+    Rr,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -46,6 +46,7 @@ impl Cluster {
             wait_ready: self.wait_ready,
             node_ipc: false,
             node_cluster: false,
+            node_cluster_sched: crate::config::Sched::Shared,
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

@@ -15,6 +15,9 @@ use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, MsgFlags, send, sendmsg};
 use tokio::sync::mpsc;
 
+mod rr;
+
+use self::rr::{MAX_UNANSWERED, Member, RoundRobin, Unanswered};
 use super::ports::PortBroker;
 use super::streams::Reader;
 use crate::core::{Input, WorkerKey};
@@ -73,6 +76,16 @@ pub struct NodeChannels {
     rx: mpsc::Receiver<Inbound>,
     /// Group names, for diagnostics.
     names: Vec<String>,
+    /// Per group: corral accepts and hands out connections (`--node-cluster-sched rr`).
+    round_robin: Vec<bool>,
+    rr: RoundRobin,
+}
+
+/// What the Node channels have for the main loop.
+pub enum NodeEvent {
+    Inbound(Inbound),
+    /// A connection corral accepted on a round-robin socket.
+    Connection(usize, OwnedFd),
 }
 
 struct Session {
@@ -90,6 +103,8 @@ struct Session {
     outbox: VecDeque<Outgoing>,
     /// Keys of the worker's live servers.
     servers: HashSet<String>,
+    /// Round-robin connections handed to this worker and not yet answered.
+    unanswered: Unanswered,
     closed: bool,
     /// The last write would have blocked: try again on the next retry tick.
     blocked: bool,
@@ -103,9 +118,16 @@ struct Outgoing {
 }
 
 impl NodeChannels {
-    pub fn new(broker: PortBroker, ready_on_listen: Vec<bool>, names: Vec<String>) -> NodeChannels {
+    pub fn new(
+        broker: PortBroker,
+        ready_on_listen: Vec<bool>,
+        round_robin: Vec<bool>,
+        names: Vec<String>,
+    ) -> NodeChannels {
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-        NodeChannels { sessions: HashMap::new(), broker, ready_on_listen, tx, rx, names }
+        let sessions = HashMap::new();
+        let rr = RoundRobin::new();
+        NodeChannels { sessions, broker, ready_on_listen, tx, rx, names, round_robin, rr }
     }
 
     /// Where a reader sends a Node channel's internal lines and its end.
@@ -113,8 +135,25 @@ impl NodeChannels {
         self.tx.clone()
     }
 
-    pub async fn recv(&mut self) -> Option<Inbound> {
-        self.rx.recv().await
+    pub async fn recv(&mut self) -> Option<NodeEvent> {
+        tokio::select! {
+            Some(inbound) = self.rx.recv() => Some(NodeEvent::Inbound(inbound)),
+            Some((at, conn)) = self.rr.next() => Some(NodeEvent::Connection(at, conn)),
+            else => None,
+        }
+    }
+
+    /// Hands a connection corral accepted to the next worker listening on its socket.
+    pub fn dispatch(&mut self, at: usize, conn: OwnedFd) {
+        let sessions = &mut self.sessions;
+        self.rr.hand_out(at, conn, |member, conn| hand_to(sessions, at, member, conn));
+    }
+
+    /// Connections that waited for a worker go out again.
+    fn redispatch(&mut self) {
+        for (at, conn) in self.rr.waiting() {
+            self.dispatch(at, conn);
+        }
     }
 
     /// A Node-IPC generation was spawned.
@@ -136,15 +175,21 @@ impl NodeChannels {
             resends: 0,
             outbox: VecDeque::new(),
             servers: HashSet::new(),
+            unanswered: Unanswered::new(),
             closed: false,
             blocked: false,
         };
         self.sessions.insert((key, generation), session);
     }
 
-    /// The generation is released: its queued messages and their handles go with it.
+    /// The generation is released: its queued messages and their handles go with it, and
+    /// connections it was handed and did not answer go to another worker.
     pub fn close(&mut self, key: WorkerKey, generation: u32) {
-        self.sessions.remove(&(key, generation));
+        let Some(session) = self.sessions.remove(&(key, generation)) else { return };
+        self.rr.leave(|m| m.key == key && m.generation == generation);
+        for (_, (at, conn)) in session.unanswered {
+            self.dispatch(at, conn);
+        }
     }
 
     pub fn any_blocked(&self) -> bool {
@@ -192,10 +237,13 @@ impl NodeChannels {
             }
             WorkerSays::QueryServer(query) => {
                 let id = super::worker_id(&self.names, key);
-                let fine = answer_query(session, &mut self.broker, key.group, &query, &id);
+                let rr = self.round_robin.get(usize::from(key.group)).copied().unwrap_or(false);
+                let rr = rr.then_some((&mut self.rr, generation));
+                let fine = answer_query(session, &mut self.broker, key, rr, &query, &id);
                 if !fine {
                     effects.push(Effect::ProtocolError { key, pid: session.pid });
                 }
+                self.redispatch();
             }
             WorkerSays::Listening => {
                 if self.ready_on_listen.get(usize::from(key.group)).copied().unwrap_or(false) {
@@ -205,6 +253,7 @@ impl NodeChannels {
             WorkerSays::Close { key: server } => {
                 // Nothing corral holds is released: the socket is the group's.
                 session.servers.remove(&server);
+                self.rr.leave(|m| m.key == key && m.generation == generation && m.server == server);
             }
             WorkerSays::ExitedAfterDisconnect { seq } => {
                 let id = super::worker_id(&self.names, key);
@@ -220,7 +269,15 @@ impl NodeChannels {
                 session.flush();
             }
             WorkerSays::HandleNack => session.resend(),
-            WorkerSays::Accepted { .. } | WorkerSays::Ignored => {}
+            WorkerSays::Accepted { ack, accepted } => {
+                let handed = session.unanswered.remove(&ack);
+                if let (Some((at, conn)), false) = (handed, accepted) {
+                    // Closing, or at its maxConnections: another worker takes it.
+                    self.dispatch(at, conn);
+                }
+                self.redispatch();
+            }
+            WorkerSays::Ignored => {}
         }
         effects
     }
@@ -260,10 +317,12 @@ impl NodeChannels {
 fn answer_query(
     session: &mut Session,
     broker: &mut PortBroker,
-    group: u16,
+    worker: WorkerKey,
+    rr: Option<(&mut RoundRobin, u32)>,
     query: &wire::ServerQuery,
     id: &str,
 ) -> bool {
+    let group = worker.group;
     let key = query.key();
     let seq = session.next_seq();
     if session.servers.len() >= MAX_SERVERS || session.servers.contains(&key) {
@@ -271,28 +330,67 @@ fn answer_query(
         session.queue(wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None);
         return false;
     }
-    let (line, fd) = match broker.serve(group, query) {
-        Ok(served) => match served.fd.try_clone_to_owned() {
-            Ok(fd) => {
-                (wire::shared_reply(seq, query.seq, &key, served.data, served.kind), Some(fd))
+    let udp = matches!(query.transport, wire::Transport::Udp4 | wire::Transport::Udp6);
+    let error = |errno: i32| wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno));
+    let (line, fd, served) = match broker.serve(group, query) {
+        Ok(served) => match rr {
+            Some((rr, generation)) if !udp => {
+                let member = Member { key: worker, generation, server: key.clone() };
+                match rr.join(served.fd, member) {
+                    Ok(_) => {
+                        let sockname = socket2::SockRef::from(&served.fd)
+                            .local_addr()
+                            .ok()
+                            .and_then(|a| a.as_socket());
+                        let data = served.data;
+                        (wire::round_robin_reply(seq, query.seq, &key, data, sockname), None, true)
+                    }
+                    Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, false),
+                }
             }
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(libc::EMFILE);
-                (wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None)
-            }
+            _ => match served.fd.try_clone_to_owned() {
+                Ok(fd) => {
+                    let line = wire::shared_reply(seq, query.seq, &key, served.data, served.kind);
+                    (line, Some(fd), true)
+                }
+                Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, false),
+            },
         },
         Err(errno) => {
             tracing::info!(worker = %id, "cannot serve {key}: {}", Errno::from_raw(errno).desc());
-            (wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None)
+            (error(errno), None, false)
         }
     };
-    let has_fd = fd.is_some();
     if !session.queue(line, fd) {
         return false;
     }
-    if has_fd {
+    if served {
         session.servers.insert(key);
     }
+    true
+}
+
+/// Queues a round-robin connection to `member`'s worker; false when it cannot take one now.
+fn hand_to(
+    sessions: &mut HashMap<(WorkerKey, u32), Session>,
+    at: usize,
+    member: &Member,
+    conn: &OwnedFd,
+) -> bool {
+    let Some(session) = sessions.get_mut(&(member.key, member.generation)) else {
+        return false;
+    };
+    if session.closed || session.unanswered.len() >= MAX_UNANSWERED {
+        return false;
+    }
+    let (Ok(sent), Ok(kept)) = (conn.try_clone(), conn.try_clone()) else {
+        return false;
+    };
+    let seq = session.next_seq();
+    if !session.queue(wire::new_connection(seq, &member.server), Some(sent)) {
+        return false;
+    }
+    session.unanswered.insert(seq, (at, kept));
     true
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::node::{Effect, Inbound, NodeChannels};
+use super::node::{Effect, NodeChannels, NodeEvent};
 use super::ports::{GroupPorts, PortBroker};
 use super::{GroupIo, Runtime, worker_id};
 use crate::core::WorkerKey;
@@ -31,11 +31,19 @@ pub(super) fn channels(groups: &[GroupIo]) -> NodeChannels {
     let ready_on_listen =
         groups.iter().map(|g| g.spec.node_cluster && !g.spec.wait_ready).collect();
     let names = groups.iter().map(|g| g.spec.name.clone()).collect();
-    NodeChannels::new(PortBroker::new(ports), ready_on_listen, names)
+    let round_robin = groups
+        .iter()
+        .map(|g| g.spec.node_cluster_sched == crate::config::Sched::RoundRobin)
+        .collect();
+    NodeChannels::new(PortBroker::new(ports), ready_on_listen, round_robin, names)
 }
 
 impl Runtime {
-    pub(super) fn on_node(&mut self, inbound: Inbound) {
+    pub(super) fn on_node(&mut self, event: NodeEvent) {
+        let inbound = match event {
+            NodeEvent::Inbound(inbound) => inbound,
+            NodeEvent::Connection(at, conn) => return self.node.dispatch(at, conn),
+        };
         for effect in self.node.on_inbound(inbound) {
             match effect {
                 Effect::Input(input) => self.pending.push_back(input),
