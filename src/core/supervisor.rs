@@ -21,6 +21,7 @@ mod user;
 mod view;
 
 use restart::{check_heartbeat, decide_restart, finish, spawn, start_fresh};
+pub(crate) use stop::DISCONNECT_GRACE;
 use stop::{abandon, request_stop, start_group_cleanup, stop_slot};
 
 /// The most workers one group may have (SPEC §2).

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::signal::Signal;
 
+mod disconnect;
 mod exits_and_groups;
 mod invariants;
 mod readiness;

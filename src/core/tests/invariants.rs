@@ -12,6 +12,8 @@ enum Step {
     FireLatest(u32),
     /// The slot's newest process says `ready`.
     Ready(u32),
+    /// The slot's oldest process closed its Node channel (true) or cannot disconnect.
+    Disconnect(u32, bool),
     User(u8, u32),
     Shutdown,
     Advance(u64),
@@ -23,6 +25,7 @@ fn step() -> impl Strategy<Value = Step> {
         (1u32..4).prop_map(Step::GroupLeft),
         (1u32..4).prop_map(Step::FireLatest),
         (1u32..4).prop_map(Step::Ready),
+        (1u32..4, any::<bool>()).prop_map(|(s, done)| Step::Disconnect(s, done)),
         (0u8..8, 1u32..4).prop_map(|(a, s)| Step::User(a, s)),
         Just(Step::Shutdown),
         (0u64..20_000).prop_map(Step::Advance),
@@ -35,11 +38,13 @@ proptest! {
         steps in proptest::collection::vec(step(), 0..80),
         wait_ready in any::<bool>(),
         settle in prop_oneof![Just(0u64), Just(500)],
+        disconnect_first in any::<bool>(),
     ) {
         let policy = Policy {
             max_restarts: 5,
             kill_timeout: ms(100),
             reload_settle: ms(settle),
+            disconnect_first,
             ..Policy::default()
         };
         let mut h = Harness::with(3, policy, wait_ready, false);
@@ -73,6 +78,16 @@ proptest! {
                     let key = WorkerKey { group: 0, slot };
                     if let Some(&(_, generation)) = live.get(&key).and_then(|v| v.last()) {
                         h.feed(Input::Ready { key, generation });
+                    }
+                }
+                Step::Disconnect(slot, done) => {
+                    let key = WorkerKey { group: 0, slot };
+                    if let Some(&(_, generation)) = live.get(&key).and_then(|v| v.first()) {
+                        h.feed(if done {
+                            Input::DisconnectDone { key, generation }
+                        } else {
+                            Input::CannotDisconnect { key, generation }
+                        });
                     }
                 }
                 Step::User(a, slot) => {
