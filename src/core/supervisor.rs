@@ -21,6 +21,7 @@ mod user;
 mod view;
 
 use restart::{check_heartbeat, decide_restart, finish, spawn, start_fresh};
+#[cfg(test)]
 pub(crate) use stop::DISCONNECT_GRACE;
 use stop::{abandon, request_stop, start_group_cleanup, stop_slot};
 
