@@ -88,6 +88,7 @@ heartbeat-timeout = "3s"
 max-memory = "512MiB"
 node-ipc = true
 node-cluster = "off"
+node-cluster-sched = "rr"
 "#);
     let l = &file.groups[0].layer;
     assert_eq!(l.workers, Some(3));
@@ -107,9 +108,10 @@ node-cluster = "off"
     assert_eq!(l.max_memory, Some(Some(512 * 1024 * 1024)));
     assert_eq!(l.node_ipc, Some(NodeIpcArg::On));
     assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
+    assert_eq!(l.node_cluster_sched, Some(SchedArg::Rr));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 19);
+    assert_eq!(listed, 20);
 }
 
 #[test]
