@@ -501,3 +501,58 @@ fn round_robin_splits_connections_evenly_and_survives_kill_9() {
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     corral.assert_nothing_left();
 }
+
+#[test]
+fn udp_and_unix_socket_servers_are_shared_too() {
+    need_node!("udp_and_unix_socket_servers_are_shared_too");
+    let port = free_port();
+    // A UDP echo of the pid, and an HTTP server on a relative unix socket path.
+    let source = format!(
+        "const dgram = require('dgram');\n\
+         const udp = dgram.createSocket('udp4');\n\
+         udp.on('message', (m, from) => udp.send(String(process.pid), from.port, from.address));\n\
+         udp.bind({port}, '127.0.0.1');\n\
+         require('http').createServer((req, res) => res.end(`Hello from worker ${{process.pid}}`))\n\
+           .listen('app.sock');\n"
+    );
+    let dir = app(&source);
+    let mut corral = start(dir.path(), &["-w", "2"]);
+    let workers = wait_ready(&corral, 2);
+    let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("client socket");
+    socket.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    let mut answered = BTreeSet::new();
+    for _ in 0..MAX_REQUESTS {
+        socket.send_to(b"who", ("127.0.0.1", port)).expect("send");
+        let mut buf = [0u8; 32];
+        if let Ok(n) = socket.recv(&mut buf) {
+            if let Some(pid) = std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.parse().ok()) {
+                answered.insert(pid);
+            }
+        }
+        if answered == pids {
+            break;
+        }
+    }
+    assert_eq!(answered, pids, "both workers read the one UDP socket\n{}", corral.dump());
+    let path = dir.path().join("app.sock");
+    let mut by_unix = BTreeSet::new();
+    for _ in 0..MAX_REQUESTS {
+        use std::io::{Read, Write};
+        let mut stream = std::os::unix::net::UnixStream::connect(&path)
+            .unwrap_or_else(|e| panic!("{e}\n{}", corral.dump()));
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        if let Some((_, rest)) = text.split_once("Hello from worker ") {
+            by_unix.insert(rest.trim().parse::<u32>().expect("pid"));
+        }
+        if by_unix == pids {
+            break;
+        }
+    }
+    assert_eq!(by_unix, pids, "both workers accept on the unix socket\n{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    assert!(!path.exists(), "corral removes the socket file it made");
+}
