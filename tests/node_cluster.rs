@@ -525,10 +525,9 @@ fn udp_and_unix_socket_servers_are_shared_too() {
     for _ in 0..MAX_REQUESTS {
         socket.send_to(b"who", ("127.0.0.1", port)).expect("send");
         let mut buf = [0u8; 32];
-        if let Ok(n) = socket.recv(&mut buf) {
-            if let Some(pid) = std::str::from_utf8(&buf[..n]).ok().and_then(|t| t.parse().ok()) {
-                answered.insert(pid);
-            }
+        let said = socket.recv(&mut buf).ok().and_then(|n| std::str::from_utf8(&buf[..n]).ok());
+        if let Some(pid) = said.and_then(|t| t.parse().ok()) {
+            answered.insert(pid);
         }
         if answered == pids {
             break;
