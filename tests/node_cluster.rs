@@ -555,3 +555,31 @@ fn udp_and_unix_socket_servers_are_shared_too() {
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     assert!(!path.exists(), "corral removes the socket file it made");
 }
+
+#[test]
+fn a_worker_that_disconnects_itself_exits_normally_and_is_replaced() {
+    need_node!("a_worker_that_disconnects_itself_exits_normally_and_is_replaced");
+    let port = free_port();
+    // `cluster.worker.disconnect()` waits for corral's acknowledgement before it closes
+    // the channel: without one the worker would hang here.
+    let source = format!(
+        "process.on('message', (m) => {{ if (m === 'leave') require('cluster').worker.disconnect(); }});\n{}",
+        plain_app(port)
+    );
+    let dir = app(&source);
+    let mut corral = start(dir.path(), &["-w", "1"]);
+    let workers = wait_ready(&corral, 1);
+    let sent = corral.ctl(&["send", "node.1", r#""leave""#]);
+    assert!(sent.status.success(), "{}", corral.dump());
+    let exit = corral.wait_for("the worker left", DEADLINE, |events| {
+        named(events, "exited").first().map(|e| (*e).clone())
+    });
+    assert_eq!(exit["pid"], workers[0].1);
+    assert_eq!((&exit["code"], &exit["reason"]), (&0.into(), &"exited".into()), "{exit}");
+    corral.wait_for("its replacement serves", DEADLINE, |events| {
+        (named(events, "ready").len() >= 2).then_some(())
+    });
+    assert!(hello(port).is_ok(), "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+}
