@@ -199,6 +199,10 @@ impl Sender {
             let command = match request {
                 UiRequest::Action(action) => command_of(&action, &self.names),
                 UiRequest::Pane(pane) => json!({ "cmd": "pane", "pane": pane }),
+                UiRequest::Send { key, message } => {
+                    let name = self.names.get(usize::from(key.group)).map_or("?", String::as_str);
+                    json!({ "cmd": "send", "target": format!("{name}.{}", key.slot), "message": message })
+                }
                 UiRequest::Shutdown => {
                     self.leaving.shutdown_asked.store(true, Ordering::SeqCst);
                     json!({ "cmd": "shutdown" })

@@ -59,6 +59,14 @@ impl Runtime {
                     d.set_request(request);
                 }
             }
+            UiRequest::Send { key, message } => {
+                let target = self.id(key);
+                let reply = self.send_message(&serde_json::Value::Null, &target, &message);
+                let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_default();
+                if let Some(error) = reply["error"].as_str() {
+                    tracing::warn!(worker = %target, "message not sent: {error}");
+                }
+            }
             // Only an attached dashboard asks this way; the local one quits with `q`.
             UiRequest::Shutdown => {
                 let trigger = ShutdownTrigger::Key(crate::core::QuitKey::Q);

@@ -109,6 +109,9 @@ pub fn render_footer(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &UiStat
     let message = if let Some(editing) = &ui.editing {
         let text = crate::text::escape(editing, true);
         Some(format!(" /{text}█   Enter keep · Esc clear"))
+    } else if let Some((_, id, text)) = &ui.composing {
+        let (id, text) = (crate::text::escape(id, true), crate::text::escape(text, true));
+        Some(format!(" to {id} (JSON): {text}█   Enter send · Esc cancel"))
     } else if let (true, Some(name)) = (ui.confirming, &name) {
         Some(format!(" shut down {name} and all its workers? y/n"))
     } else if let (true, Some(name)) = (view.snapshot.shutting_down, &name) {

@@ -21,6 +21,9 @@ impl UiState {
             self.edit_filter(key);
             return vec![];
         }
+        if self.composing.is_some() {
+            return self.compose(key, now);
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if self.confirming {
             return self.confirm(key.code, ctrl, view, now);
@@ -75,6 +78,13 @@ impl UiState {
                 self.editing = Some(String::new());
                 vec![]
             }
+            KeyCode::Char('>') if self.mode == PaneMode::Details => {
+                match view.snapshot.workers.get(self.selected) {
+                    Some(w) => self.composing = Some((w.key, w.id.clone(), String::new())),
+                    None => self.note("no worker selected", now),
+                }
+                vec![]
+            }
             code => {
                 if !self.navigate(code, view) {
                     let name = match code {
@@ -110,6 +120,32 @@ impl UiState {
     fn switch(&mut self, mode: PaneMode) {
         self.mode = if self.mode == mode { PaneMode::Output } else { mode };
         self.scroll = 0;
+    }
+
+    /// Typing a message for a worker: Enter sends it when it is JSON, Esc gives up.
+    fn compose(&mut self, key: KeyEvent, now: Instant) -> Vec<Effect> {
+        let Some((worker, id, text)) = self.composing.as_mut() else { return vec![] };
+        match key.code {
+            KeyCode::Esc => self.composing = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+            KeyCode::Enter => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(message) => {
+                    let (key, to) = (*worker, id.clone());
+                    self.composing = None;
+                    self.note(format!("sent to {to}"), now);
+                    return vec![Effect::Send(UiRequest::Send { key, message })];
+                }
+                Err(e) => {
+                    let why = format!("not JSON ({e}): \"ready\", 42, {{\"cmd\":\"x\"}} are");
+                    self.note(why, now);
+                }
+            },
+            _ => {}
+        }
+        vec![]
     }
 
     fn edit_filter(&mut self, key: KeyEvent) {

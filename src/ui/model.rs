@@ -198,6 +198,11 @@ pub enum UiRequest {
     /// `q` / Ctrl-C: graceful shutdown, again: kill everything; or the terminal is gone.
     Quit(crate::core::ShutdownTrigger),
     Pane(PaneRequest),
+    /// `>` in the details: one JSON value to the worker's `process.on('message')`.
+    Send {
+        key: crate::core::WorkerKey,
+        message: serde_json::Value,
+    },
     /// `Q`, then `y`, in an attached dashboard: shut that corral down. (There, `Quit` only
     /// detaches: a lost terminal or a panic in `attach` must never stop the supervisor.)
     Shutdown,

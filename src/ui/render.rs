@@ -36,6 +36,7 @@ const KEYS: &[(&str, &str)] = &[
     ("e", "pane: output lines / events"),
     ("m", "pane: metrics, charted over 5 minutes"),
     ("Enter", "pane: details of the selected worker"),
+    (">", "details: send the worker a JSON message (Node)"),
     ("/", "filter the output pane (Esc clears)"),
     ("Esc", "back to the output; clears the filter"),
     ("?", "this help"),

@@ -38,6 +38,8 @@ pub struct UiState {
     pub filter: String,
     /// While typing after `/`.
     pub editing: Option<String>,
+    /// While typing a message after `>` in the details: to whom (its id too), and the text.
+    pub composing: Option<(crate::core::WorkerKey, String, String)>,
     /// Lines up from the tail; 0 follows it.
     pub scroll: usize,
     pub help: bool,
@@ -70,6 +72,7 @@ impl UiState {
             mode: PaneMode::Output,
             filter: String::new(),
             editing: None,
+            composing: None,
             scroll: 0,
             help: false,
             pane_rows: 10,

@@ -316,3 +316,33 @@ fn filters_are_smart_case() {
 mod attached;
 mod groups;
 mod views;
+
+#[test]
+fn a_message_is_typed_in_the_details_and_sent_only_when_it_is_json() {
+    let now = Instant::now();
+    let view = normal(now);
+    let mut ui = UiState::new(false);
+    press(&mut ui, &view, KeyCode::Char('>'));
+    assert!(ui.composing.is_none(), "only in the details");
+    press(&mut ui, &view, KeyCode::Enter);
+    press(&mut ui, &view, KeyCode::Char('>'));
+    for c in r#"{"a":1"#.chars() {
+        assert!(press(&mut ui, &view, KeyCode::Char(c)).is_empty());
+    }
+    let (text, _) = draw(&view, &mut ui, 120, 24, now);
+    assert!(text.contains(r#"to web.1 (JSON): {"a":1█"#), "{text}");
+    assert!(press(&mut ui, &view, KeyCode::Enter).is_empty(), "not JSON yet: nothing is sent");
+    assert!(
+        ui.composing.is_some()
+            && ui.notice.as_ref().is_some_and(|(n, _)| n.starts_with("not JSON"))
+    );
+    press(&mut ui, &view, KeyCode::Char('}'));
+    let sent = press(&mut ui, &view, KeyCode::Enter);
+    let message = serde_json::json!({ "a": 1 });
+    assert_eq!(sent, vec![Effect::Send(UiRequest::Send { key: key(0, 1), message })]);
+    assert!(ui.composing.is_none());
+    press(&mut ui, &view, KeyCode::Char('>'));
+    press(&mut ui, &view, KeyCode::Char('x'));
+    assert!(press(&mut ui, &view, KeyCode::Esc).is_empty());
+    assert!(ui.composing.is_none(), "Esc gives up; x was text, not a kill");
+}
