@@ -67,6 +67,10 @@ pub struct GroupSpec {
     pub node_cluster: bool,
     /// How a Node cluster group's connections reach its workers.
     pub node_cluster_sched: Sched,
+    /// Adopt the workers' own `bind()` of a TCP or UDP port: every worker gets the group's
+    /// one socket for that address (docs/sharing-a-port.md). Node cluster groups share the
+    /// Node way instead.
+    pub share_binds: bool,
 }
 
 /// How connections reach a Node cluster group's workers (docs/node.md).

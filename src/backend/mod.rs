@@ -9,6 +9,8 @@ mod on_demand;
 #[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
 mod sampler;
+#[allow(unsafe_code, reason = "seccomp's ioctls and pidfd_getfd have no safe wrapper")]
+pub mod seccomp;
 mod sockets;
 #[allow(unsafe_code, reason = "the child side of fork: no allocation until exec")]
 mod spawn;
@@ -22,7 +24,7 @@ pub use process::{
 };
 pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};
 pub use sockets::{BindError, BoundListener, bind};
-pub use spawn::{ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
+pub use spawn::{AdoptBinds, ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
 
 /// An OS error as people read it: `Address already in use`, without `(os error 98)`.
 pub fn describe(err: &std::io::Error) -> String {

@@ -34,16 +34,16 @@ const BACKLOG: i32 = 4096;
 
 /// Binds `wanted` (and listens, for a stream socket). Relative unix paths are taken from
 /// `cwd`.
-pub fn bind_on_demand(wanted: &Wanted, cwd: &Path) -> io::Result<BoundListener> {
+pub fn bind_on_demand(wanted: &Wanted, cwd: &Path, nonblocking: bool) -> io::Result<BoundListener> {
     match wanted {
         Wanted::Tcp { ip, port, v6_only } => {
             let socket = bind_ip(Type::STREAM, *ip, *port, *v6_only, true)?;
             socket.listen(BACKLOG)?;
-            finish(socket)
+            finish(socket, nonblocking)
         }
         Wanted::Udp { ip, port, v6_only, v6 } => {
             let ip = ip.or_else(|| (!v6).then_some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
-            finish(bind_ip(Type::DGRAM, ip, *port, *v6_only, *v6)?)
+            finish(bind_ip(Type::DGRAM, ip, *port, *v6_only, *v6)?, nonblocking)
         }
         Wanted::Unix(path) => {
             let path = if path.is_absolute() || path.starts_with("\0") {
@@ -52,7 +52,9 @@ pub fn bind_on_demand(wanted: &Wanted, cwd: &Path) -> io::Result<BoundListener> 
                 cwd.join(path)
             };
             let listener = bind_unix_listener(&path)?;
-            set_nonblocking(&listener.fd)?;
+            if nonblocking {
+                set_nonblocking(&listener.fd)?;
+            }
             Ok(listener)
         }
     }
@@ -89,10 +91,10 @@ fn bind_ip(
     }
 }
 
-fn finish(socket: Socket) -> io::Result<BoundListener> {
-    // WHY non-blocking: Node 18 does not set it on a socket it is handed and would hang in
-    // accept(); every other Node sets it anyway.
-    socket.set_nonblocking(true)?;
+fn finish(socket: Socket, nonblocking: bool) -> io::Result<BoundListener> {
+    // WHY non-blocking for Node: Node 18 does not set it on a socket it is handed and would
+    // hang in accept(). A program that accepts blockingly gets what it made.
+    socket.set_nonblocking(nonblocking)?;
     let local = socket.local_addr()?.as_socket().map_or_else(String::new, |a| a.to_string());
     Ok(BoundListener::inherited(socket.into(), local))
 }
@@ -111,7 +113,7 @@ mod tests {
     #[test]
     fn tcp_is_dual_stack_nonblocking_and_port_zero_is_resolved() {
         let wanted = Wanted::Tcp { ip: None, port: 0, v6_only: false };
-        let bound = bind_on_demand(&wanted, Path::new("/")).expect("bind");
+        let bound = bind_on_demand(&wanted, Path::new("/"), true).expect("bind");
         let addr: SocketAddr = bound.local.parse().expect("addr");
         assert!(addr.port() > 0);
         let flags = nix::fcntl::fcntl(&bound.fd, nix::fcntl::FcntlArg::F_GETFL).expect("flags");
@@ -121,6 +123,7 @@ mod tests {
         let busy = bind_on_demand(
             &Wanted::Tcp { ip: None, port: addr.port(), v6_only: false },
             Path::new("/"),
+            true,
         );
         assert_eq!(busy.expect_err("in use").raw_os_error(), Some(libc::EADDRINUSE));
     }
@@ -133,11 +136,11 @@ mod tests {
             v6_only: false,
             v6: false,
         };
-        let bound = bind_on_demand(&udp, Path::new("/")).expect("udp");
+        let bound = bind_on_demand(&udp, Path::new("/"), true).expect("udp");
         assert!(bound.local.starts_with("127.0.0.1:"));
         let dir = tempfile::tempdir().expect("dir");
         let unix = Wanted::Unix("app.sock".into());
-        let bound = bind_on_demand(&unix, dir.path()).expect("unix");
+        let bound = bind_on_demand(&unix, dir.path(), true).expect("unix");
         assert!(dir.path().join("app.sock").exists());
         drop(bound);
         assert!(!dir.path().join("app.sock").exists(), "ours is removed when dropped");

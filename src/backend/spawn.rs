@@ -42,12 +42,34 @@ pub struct ExecSpec<'a> {
     pub cwd: Option<&'a Path>,
     /// Placed at fds 3, 4, … in this order.
     pub fds: &'a [RawFd],
+    /// Adopt the worker's own binds (docs/sharing-a-port.md): a seccomp filter that sends
+    /// its `bind` and `shutdown` calls to corral; `no_new_privs` is needed unless corral has
+    /// `CAP_SYS_ADMIN`.
+    pub adopt_binds: Option<AdoptBinds>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct AdoptBinds {
+    pub no_new_privs: bool,
 }
 
 pub struct SpawnedChild {
     pub pid: u32,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// With `adopt_binds`: where the worker's `bind` calls arrive, or why the filter could
+    /// not be installed (an errno; the worker runs without it).
+    pub binds: Option<Result<OwnedFd, i32>>,
+}
+
+/// The child's answer slot before it tried to install the filter.
+const NOT_TRIED: libc::c_int = libc::c_int::MIN;
+
+/// The seccomp filter, built before the clone.
+struct SeccompPlan {
+    _filter: Box<[libc::sock_filter]>,
+    prog: libc::sock_fprog,
+    no_new_privs: bool,
 }
 
 /// At most this many fds are passed (listeners + the event channel).
@@ -72,6 +94,7 @@ struct ExecImage {
     nofile: Option<libc::rlimit64>,
     parent_pid: libc::pid_t,
     max_signal: libc::c_int,
+    seccomp: Option<SeccompPlan>,
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -101,6 +124,12 @@ impl ExecImage {
             buf = Some(b);
         }
         env_ptrs.push(std::ptr::null());
+        let seccomp = spec.adopt_binds.and_then(|adopt| {
+            let mut filter = super::seccomp::bind_filter().into_boxed_slice();
+            let len = u16::try_from(filter.len()).ok().filter(|&n| n > 0)?;
+            let prog = libc::sock_fprog { len, filter: filter.as_mut_ptr() };
+            Some(SeccompPlan { _filter: filter, prog, no_new_privs: adopt.no_new_privs })
+        });
         Ok(ExecImage {
             program,
             _argv: argv,
@@ -114,6 +143,7 @@ impl ExecImage {
             nofile: super::limits::for_workers(),
             parent_pid: nix::unistd::getpid().as_raw(),
             max_signal: libc::SIGRTMAX(),
+            seccomp,
         })
     }
 
@@ -127,8 +157,8 @@ impl ExecImage {
     ///
     /// # Safety
     /// Call only in a child made by `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)` whose
-    /// parent filled `staging` (see [`Staging`]).
-    unsafe fn exec(&self, staging: RawFd) -> libc::c_int {
+    /// parent filled `staging` (see [`Staging`]); `binds` must be writable.
+    unsafe fn exec(&self, staging: RawFd, binds: *mut libc::c_int) -> libc::c_int {
         macro_rules! check {
             ($e:expr) => {
                 if $e < 0 {
@@ -143,6 +173,25 @@ impl ExecImage {
         // SAFETY: every call below is an async-signal-safe syscall wrapper taking
         // integers or pointers into memory allocated before the clone.
         unsafe {
+            // WHY before the table is unshared: the filter's listener descriptor is then
+            // made in corral's table, where corral finds it by the number written back
+            // (it is close-on-exec, and above the staging run it is not copied anyway).
+            // A filter that cannot be installed leaves the worker as it would be without.
+            if let Some(plan) = &self.seccomp {
+                let nnp = !plan.no_new_privs
+                    || libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) == 0;
+                *binds = if nnp {
+                    let fd = libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                        &raw const plan.prog,
+                    );
+                    if fd >= 0 { fd as libc::c_int } else { -errno() }
+                } else {
+                    -errno()
+                };
+            }
             // A private descriptor table first: until then every change would be
             // corral's too. Only the fds below the staging range's end are copied.
             let staged_end = (staging + STAGED as RawFd) as libc::c_uint;
@@ -351,11 +400,13 @@ struct Spawner {
 
 static SPAWNER: std::sync::Mutex<Option<Spawner>> = std::sync::Mutex::new(None);
 
-/// What the child reads (the image and the staging base) and writes (its errno).
+/// What the child reads (the image and the staging base) and writes (its errno, and the
+/// seccomp listener's descriptor or the negated errno of its failure).
 struct Handoff<'a> {
     image: &'a ExecImage,
     staging: RawFd,
     error: libc::c_int,
+    binds: libc::c_int,
 }
 
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
@@ -363,7 +414,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // (CLONE_VFORK) until this child execs or exits, so nothing else touches it.
     let handoff = unsafe { &mut *arg.cast::<Handoff<'_>>() };
     // SAFETY: this is such a child, and the parent staged the fds.
-    handoff.error = unsafe { handoff.image.exec(handoff.staging) };
+    handoff.error = unsafe { handoff.image.exec(handoff.staging, &raw mut handoff.binds) };
     // SAFETY: _exit is async-signal-safe; 127 as a shell's "could not run".
     unsafe { libc::_exit(127) }
 }
@@ -384,7 +435,8 @@ pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
     staged.extend([out_w.as_raw_fd(), err_w.as_raw_fd()]);
     staged.extend_from_slice(spec.fds);
     spawner.staging.load(&staged)?;
-    let mut handoff = Handoff { image: &image, staging: spawner.staging.base, error: 0 };
+    let mut handoff =
+        Handoff { image: &image, staging: spawner.staging.base, error: 0, binds: NOT_TRIED };
     let pid = {
         let _blocked = BlockedSignals::new();
         let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
@@ -409,13 +461,21 @@ pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
     // The child's write happened before the parent resumed (CLONE_VFORK).
     // SAFETY: a plain read of our own local, which the child wrote through the pointer.
     let errno = unsafe { std::ptr::read_volatile(&raw const handoff.error) };
+    // SAFETY: as above.
+    let binds = match unsafe { std::ptr::read_volatile(&raw const handoff.binds) } {
+        NOT_TRIED => None,
+        // SAFETY: the child made this descriptor in our table (before unsharing it) and
+        // nothing else knows its number: it is ours alone.
+        fd if fd >= 0 => Some(Ok(unsafe { OwnedFd::from_raw_fd(fd) })),
+        failed => Some(Err(-failed)),
+    };
     if errno != 0 {
         // It exited with 127 without exec'ing: collect it here, as the runtime will not
         // hear of a pid it never saw.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         return Err(io::Error::from_raw_os_error(errno));
     }
-    Ok(SpawnedChild { pid: pid.cast_unsigned(), stdout: out_r, stderr: err_r })
+    Ok(SpawnedChild { pid: pid.cast_unsigned(), stdout: out_r, stderr: err_r, binds })
 }
 
 /// The event channel for one worker generation: (primary's end, worker's end). Both are
@@ -450,6 +510,7 @@ mod tests {
             listen_pid: true,
             cwd: None,
             fds: &[],
+            adopt_binds: None,
         };
         let err = spawn(&spec).err().expect("exec must fail");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));

@@ -191,6 +191,7 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(node_ipc);
     set!(node_cluster);
     set!(node_cluster_sched);
+    set!(share_binds);
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -261,6 +262,7 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
             crate::config::Sched::RoundRobin => "rr",
         };
         t.insert("node-cluster-sched".into(), sched.into());
+        t.insert("share-binds".into(), if g.share_binds { "on" } else { "off" }.into());
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));

@@ -11,7 +11,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::values::{self, Listen};
-use super::{FormatArg, NodeIpcArg, RestartArg, SchedArg};
+use super::{FormatArg, NodeIpcArg, RestartArg, SchedArg, SwitchArg};
 use crate::core::Backoff;
 use crate::signal::Signal;
 
@@ -105,6 +105,7 @@ pub struct Layer {
     pub node_ipc: Option<NodeIpcArg>,
     pub node_cluster: Option<NodeIpcArg>,
     pub node_cluster_sched: Option<SchedArg>,
+    pub share_binds: Option<SwitchArg>,
 }
 
 /// Every key a group (or `[defaults]`) takes: SPEC §2's group options by their long names.
@@ -129,6 +130,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "node-ipc",
     "node-cluster",
     "node-cluster-sched",
+    "share-binds",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which

@@ -23,7 +23,7 @@ use crate::config::{
     CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
 };
 use crate::core::{Policy, RestartPolicy};
-use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg};
+use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg, SwitchArg};
 use values::{CrashAfter, Listen};
 
 /// What a successful parse asks the program to do.
@@ -395,6 +395,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         wait_ready: opts.wait_ready,
         node_ipc,
         node_cluster,
+        share_binds: opts.share_binds == SwitchArg::On && !node_cluster,
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,

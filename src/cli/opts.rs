@@ -121,6 +121,11 @@ pub(super) struct RunOpts {
     /// the worker; fastest) or rr (corral accepts and hands each to the next worker).
     #[arg(long, global = true, value_name = "SCHED", default_value = "shared")]
     pub(super) node_cluster_sched: SchedArg,
+    /// Share a port the program binds itself: each worker's `bind()` of a TCP or UDP port
+    /// gets the group's one socket for it, so `-w 4 -- python3 -m http.server` serves from
+    /// four processes (docs/sharing-a-port.md).
+    #[arg(long, global = true, value_name = "MODE", default_value = "on")]
+    pub(super) share_binds: SwitchArg,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     pub(super) no_ui: bool,
@@ -170,6 +175,12 @@ pub(super) enum RestartArg {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum NodeIpcArg {
     Auto,
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SwitchArg {
     On,
     Off,
 }

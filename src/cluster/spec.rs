@@ -47,6 +47,7 @@ impl Cluster {
             node_ipc: false,
             node_cluster: false,
             node_cluster_sched: crate::config::Sched::Shared,
+            share_binds: false,
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

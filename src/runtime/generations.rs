@@ -33,6 +33,7 @@ impl Runtime {
             listen_pid: !group.listeners.is_empty(),
             cwd: group.spec.cwd.as_deref(),
             fds: &fds,
+            adopt_binds: group.adopt,
         };
         let child = match backend::spawn(&spec) {
             Ok(child) => child,
@@ -40,6 +41,7 @@ impl Runtime {
         };
         drop(theirs); // the worker has its copy; ours would hide its EOF
         let pid = child.pid;
+        let binds = child.binds;
         self.leaders.insert(pid, (key, generation));
         if let Some(k) = self.keeper.as_mut() {
             k.watch(pid);
@@ -73,6 +75,15 @@ impl Runtime {
                 self.node.open(key, generation, pid, Rc::clone(&channel), cluster);
             }
             self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
+        }
+        match binds {
+            Some(Ok(notify)) => {
+                if let Some(adopter) = self.adopter.as_mut() {
+                    adopter.watch(key.group, notify);
+                }
+            }
+            Some(Err(errno)) => self.cannot_adopt(key.group, errno),
+            None => {}
         }
         Input::Spawned { key, generation, pid }
     }

@@ -3,6 +3,7 @@
 //! also forks every worker, so their parent-death signal is tied to a thread that lives
 //! as long as corral.
 
+mod adopt;
 mod control_glue;
 mod control_view;
 mod dashboard;
@@ -141,6 +142,8 @@ struct GroupIo {
     spec: GroupSpec,
     env: EnvTemplate,
     listeners: Vec<BoundListener>,
+    /// How its workers' own binds are adopted, when they are (docs/sharing-a-port.md).
+    adopt: Option<backend::AdoptBinds>,
 }
 
 /// One generation's open pipes and channel.
@@ -191,6 +194,8 @@ struct Runtime {
     node: node::NodeChannels,
     /// When a bad cluster message was last reported.
     node_reported: Option<Instant>,
+    /// Answers the workers' own binds (groups that share them).
+    adopter: Option<adopt::Adopter>,
 }
 
 fn headless(
@@ -225,12 +230,15 @@ impl Runtime {
             .zip(listeners)
             .map(|(spec, listeners)| GroupIo {
                 env: EnvTemplate::new(&spec, &inherited, pid),
+                adopt: adopt::plan(&spec),
                 spec,
                 listeners,
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
-        let node = node_glue::channels(&groups);
+        let broker = node_glue::broker(&groups);
+        let adopter = adopt::start_if_wanted(&groups, &broker);
+        let node = node_glue::channels(&groups, broker);
         let dashboard_mode = hub.headless.is_none();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
@@ -267,6 +275,7 @@ impl Runtime {
             metrics: None,
             node,
             node_reported: None,
+            adopter,
         }
     }
 

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, MsgFlags, send, sendmsg};
@@ -69,7 +70,7 @@ pub enum SendError {
 
 pub struct NodeChannels {
     sessions: HashMap<(WorkerKey, u32), Session>,
-    broker: PortBroker,
+    broker: Arc<Mutex<PortBroker>>,
     /// Per group: `listening` makes a worker ready (it has no other readiness).
     ready_on_listen: Vec<bool>,
     tx: mpsc::Sender<Inbound>,
@@ -119,7 +120,7 @@ struct Outgoing {
 
 impl NodeChannels {
     pub fn new(
-        broker: PortBroker,
+        broker: Arc<Mutex<PortBroker>>,
         ready_on_listen: Vec<bool>,
         round_robin: Vec<bool>,
         names: Vec<String>,
@@ -239,7 +240,10 @@ impl NodeChannels {
                 let id = super::worker_id(&self.names, key);
                 let rr = self.round_robin.get(usize::from(key.group)).copied().unwrap_or(false);
                 let rr = rr.then_some((&mut self.rr, generation));
-                let fine = answer_query(session, &mut self.broker, key, rr, &query, &id);
+                let fine = match self.broker.lock() {
+                    Ok(mut broker) => answer_query(session, &mut broker, key, rr, &query, &id),
+                    Err(_) => false,
+                };
                 if !fine {
                     effects.push(Effect::ProtocolError { key, pid: session.pid });
                 }

@@ -1,6 +1,7 @@
 //! The main loop's side of the Node channels: building them from the groups, applying what
 //! a cluster message means, and the shutdown notice of a graceful stop.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -15,18 +16,25 @@ use crate::protocol::{self, ProtocolError};
 /// How soon a message that met a full channel is tried again.
 pub(super) const RETRY: Duration = Duration::from_millis(20);
 
-/// A worker's bad cluster messages are reported at most this often (the count says the rest).
-const REPORT_EVERY: Duration = Duration::from_secs(1);
-
-pub(super) fn channels(groups: &[GroupIo]) -> NodeChannels {
+/// The port broker of every group: sockets bound on demand for Node cluster workers and
+/// for the binds corral adopts, and copies of the groups' `--listen` sockets.
+pub(super) fn broker(groups: &[GroupIo]) -> Arc<Mutex<PortBroker>> {
     let here = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let ports = groups
         .iter()
         .map(|g| {
             let cwd = g.spec.cwd.clone().unwrap_or_else(|| here.clone());
-            GroupPorts::new(cwd, if g.spec.node_cluster { &g.listeners } else { &[] })
+            let shares = g.spec.node_cluster || g.spec.share_binds;
+            GroupPorts::new(cwd, if shares { &g.listeners } else { &[] })
         })
         .collect();
+    Arc::new(Mutex::new(PortBroker::new(ports)))
+}
+
+/// A worker's bad cluster messages are reported at most this often (the count says the rest).
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn channels(groups: &[GroupIo], broker: Arc<Mutex<PortBroker>>) -> NodeChannels {
     // `listening` is the readiness of a group that has none of its own.
     let ready_on_listen =
         groups.iter().map(|g| g.spec.node_cluster && !g.spec.wait_ready).collect();
@@ -35,7 +43,7 @@ pub(super) fn channels(groups: &[GroupIo]) -> NodeChannels {
         .iter()
         .map(|g| g.spec.node_cluster_sched == crate::config::Sched::RoundRobin)
         .collect();
-    NodeChannels::new(PortBroker::new(ports), ready_on_listen, round_robin, names)
+    NodeChannels::new(broker, ready_on_listen, round_robin, names)
 }
 
 impl Runtime {

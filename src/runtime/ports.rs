@@ -89,10 +89,9 @@ impl PortBroker {
         if let Some(at) = ports.given.iter().position(|g| answers(g, &wanted, &ports.cwd)) {
             return Ok(served_given(&ports.given[at]));
         }
-        let at = match ports.bound.iter().position(|s| s.serves(&wanted)) {
-            Some(at) => at,
-            None => ports.bind(group, wanted, query)?,
-        };
+        let found = ports.bound.iter().position(|s| s.serves(&wanted));
+        let at =
+            if let Some(at) = found { at } else { ports.bind_for_node(group, wanted, query)? };
         let shared = &mut ports.bound[at];
         if shared.data.is_none() {
             shared.data.clone_from(&query.data);
@@ -102,6 +101,43 @@ impl PortBroker {
             Wanted::Tcp { .. } | Wanted::Unix(_) => HandleType::Net,
         };
         Ok(Served { fd: shared.listener.fd.as_fd(), kind, data: shared.data.as_ref() })
+    }
+
+    /// A copy of the group's socket for a program's own `bind()` of `wanted` (adopted
+    /// through seccomp), bound now if it is the first; `nonblocking` is the first binder's
+    /// choice, which every later worker shares (one open file).
+    pub fn serve_bind(
+        &mut self,
+        group: u16,
+        wanted: Wanted,
+        nonblocking: bool,
+    ) -> Result<OwnedFd, i32> {
+        let ports = self.groups.get_mut(usize::from(group)).ok_or(libc::EINVAL)?;
+        if let Some(given) = ports.given.iter().find(|g| answers(g, &wanted, &ports.cwd)) {
+            return given.fd.try_clone().map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE));
+        }
+        let at = match ports.bound.iter().position(|s| s.serves(&wanted)) {
+            Some(at) => at,
+            None => ports.bind(group, wanted, nonblocking)?,
+        };
+        ports.bound[at]
+            .listener
+            .fd
+            .try_clone()
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE))
+    }
+
+    /// Whether the socket with this inode is one the broker holds (a `shutdown()` of it
+    /// would stop it for every worker).
+    pub fn holds(&self, inode: u64) -> bool {
+        self.groups.iter().any(|g| {
+            let fds = g
+                .bound
+                .iter()
+                .map(|s| s.listener.fd.as_fd())
+                .chain(g.given.iter().map(|g| g.fd.as_fd()));
+            fds.filter_map(|fd| nix::sys::stat::fstat(fd).ok()).any(|st| st.st_ino == inode)
+        })
     }
 
     /// Sockets bound on demand so far, per group.
@@ -133,16 +169,28 @@ impl Shared {
 }
 
 impl GroupPorts {
+    /// Binds a socket a Node worker asked for (non-blocking, its unix file shared as asked).
+    fn bind_for_node(
+        &mut self,
+        group: u16,
+        wanted: Wanted,
+        query: &ServerQuery,
+    ) -> Result<usize, i32> {
+        let at = self.bind(group, wanted, true)?;
+        let shared = &self.bound[at];
+        if matches!(shared.wanted, Wanted::Unix(_)) && (query.readable_all || query.writable_all) {
+            share_unix_file(&shared.listener, query);
+        }
+        Ok(at)
+    }
+
     /// Binds a socket the group has not had yet; its index.
-    fn bind(&mut self, group: u16, wanted: Wanted, query: &ServerQuery) -> Result<usize, i32> {
+    fn bind(&mut self, group: u16, wanted: Wanted, nonblocking: bool) -> Result<usize, i32> {
         if self.bound.len() >= MAX_SOCKETS_PER_GROUP {
             return Err(libc::EMFILE);
         }
-        let listener = backend::bind_on_demand(&wanted, &self.cwd)
+        let listener = backend::bind_on_demand(&wanted, &self.cwd, nonblocking)
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
-        if matches!(wanted, Wanted::Unix(_)) && (query.readable_all || query.writable_all) {
-            share_unix_file(&listener, query);
-        }
         tracing::info!(group, socket = %listener.local, "bound on demand");
         self.bound.push(Shared { wanted, listener, data: None });
         Ok(self.bound.len() - 1)

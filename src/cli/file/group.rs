@@ -7,7 +7,7 @@ use toml::de::DeValue;
 
 use super::{FileCommand, FileError, GROUP_KEYS, Here, Layer, Pos};
 use crate::cli::values::{self, Listen};
-use crate::cli::{NodeIpcArg, RestartArg, SchedArg};
+use crate::cli::{NodeIpcArg, RestartArg, SchedArg, SwitchArg};
 
 /// Reads a group's table (or `[defaults]`, which takes every key but `command`).
 pub(super) fn layer(
@@ -57,6 +57,13 @@ pub(super) fn layer(
             }
             "node-ipc" => layer.node_ipc = Some(node_ipc(&here)?),
             "node-cluster" => layer.node_cluster = Some(node_ipc(&here)?),
+            "share-binds" => {
+                layer.share_binds = Some(match here.value.get_ref() {
+                    DeValue::Boolean(true) => SwitchArg::On,
+                    DeValue::Boolean(false) => SwitchArg::Off,
+                    _ => here.choice(&[("on", SwitchArg::On), ("off", SwitchArg::Off)])?,
+                });
+            }
             "node-cluster-sched" => {
                 layer.node_cluster_sched =
                     Some(here.choice(&[("shared", SchedArg::Shared), ("rr", SchedArg::Rr)])?);

@@ -89,6 +89,7 @@ max-memory = "512MiB"
 node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
+share-binds = false
 "#);
     let l = &file.groups[0].layer;
     assert_eq!(l.workers, Some(3));
@@ -109,9 +110,10 @@ node-cluster-sched = "rr"
     assert_eq!(l.node_ipc, Some(NodeIpcArg::On));
     assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
     assert_eq!(l.node_cluster_sched, Some(SchedArg::Rr));
+    assert_eq!(l.share_binds, Some(SwitchArg::Off));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 20);
+    assert_eq!(listed, 21);
 }
 
 #[test]
