@@ -46,6 +46,8 @@ pub use crate::core::Stream;
 pub enum Record<'a> {
     Started {
         pid: u32,
+        /// This corral's name (`-I`, or the default chosen), for `ctl` and `attach`.
+        instance: &'a str,
         groups: &'a [GroupInfo],
     },
     /// A supervisor event; `messages` (for `exited`) is how many messages the slot sent.

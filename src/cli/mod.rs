@@ -187,7 +187,13 @@ where
             command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
         }
     };
-    let instance = opts.instance.clone().unwrap_or_else(|| target.name.clone());
+    let instance = match (&opts.instance, &opts.name) {
+        (Some(instance), _) => instance.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => {
+            values::instance_from_command(&target.name, &target.command, cwd.as_deref())
+        }
+    };
     let group = group(opts, cwd, target);
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
@@ -197,6 +203,7 @@ where
         log_files,
         control: control_path(opts, &instance),
         metrics: opts.metrics,
+        instance_is_default: opts.instance.is_none() && opts.control.is_none(),
         instance,
     }))
 }

@@ -431,3 +431,4 @@ fn negative_numbers_are_refused_by_the_option_they_were_given_to() {
 
 mod config;
 mod demo_and_help;
+mod instance;

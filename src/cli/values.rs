@@ -4,12 +4,12 @@
 use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 
-use crate::config::ListenAddr;
+use crate::config::{CommandSpec, ListenAddr};
 use crate::core::Backoff;
 use crate::signal::Signal;
 
@@ -67,6 +67,26 @@ pub(crate) fn name_from_command(command: &OsStr) -> String {
         .map(|c| if c.is_ascii() && is_name_byte(c as u8) { c } else { '-' })
         .collect();
     if name.is_empty() { "group".to_string() } else { name }
+}
+
+/// The default instance name of `name`'s run of `command`: with the script it runs, when its
+/// first argument is a file (`node server.js` → `node-server`), so that two programs run by
+/// one interpreter get names of their own; else `name`.
+pub(crate) fn instance_from_command(
+    name: &str,
+    command: &CommandSpec,
+    cwd: Option<&Path>,
+) -> String {
+    let Some(script) = command.argv.get(1).map(Path::new) else {
+        return name.to_string();
+    };
+    let is_file = || cwd.map_or_else(|| script.to_path_buf(), |dir| dir.join(script)).is_file();
+    match script.file_stem() {
+        Some(stem) if !script.as_os_str().as_encoded_bytes().starts_with(b"-") && is_file() => {
+            format!("{name}-{}", name_from_command(stem))
+        }
+        _ => name.to_string(),
+    }
 }
 
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {

@@ -72,8 +72,10 @@ pub(super) fn text(
     rec: &Record<'_>,
 ) {
     let (id, body) = match rec {
-        Record::Started { pid, groups } => {
-            let mut body = format!("version {} started (pid {pid})", env!("CARGO_PKG_VERSION"));
+        Record::Started { pid, instance, groups } => {
+            let version = env!("CARGO_PKG_VERSION");
+            let instance = crate::text::escape(instance, false);
+            let mut body = format!("version {version} started (pid {pid}) as instance {instance}");
             for g in *groups {
                 let command = crate::text::escape(&g.command, false);
                 let _ = write!(body, "; {}: {} × {command}", g.name, g.workers);
@@ -222,9 +224,10 @@ fn json_fields(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) 
     out.push(b'"');
     let mut o = Obj { out };
     match rec {
-        Record::Started { pid, groups } => {
+        Record::Started { pid, instance, groups } => {
             o.str("event", "supervisor_started");
             o.num("pid", pid);
+            o.str("instance", instance);
             o.str("version", env!("CARGO_PKG_VERSION"));
             let groups: Vec<_> = groups
                 .iter()

@@ -271,7 +271,7 @@ fn worker_and_operator_strings_are_escaped_in_every_record() {
     };
     let line = HOSTILE.as_bytes();
     let mut records = vec![
-        Record::Started { pid: 1, groups: &groups },
+        Record::Started { pid: 1, instance: HOSTILE, groups: &groups },
         Record::Event(&failed, None),
         Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line },
     ];

@@ -10,6 +10,7 @@ mod env;
 mod finish;
 mod generations;
 mod hub;
+mod instance;
 mod keeper;
 mod listeners;
 pub mod logs;
@@ -87,10 +88,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     backend::raise_fd_limit();
     let listeners = listeners::bind_all(&mut spec)?;
-    let control = match &spec.control {
-        Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
-        None => None,
-    };
+    let control = instance::bind_control(&mut spec)?;
     let metrics = metrics_glue::start(&spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
@@ -286,7 +284,8 @@ impl Runtime {
         let pid = std::process::id();
         // First, so `ctl events` has everything from `supervisor_started` on.
         self.start_control();
-        self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        let started = Record::Started { pid, instance: &self.instance, groups: &infos };
+        self.hub.borrow_mut().report(&started);
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);
