@@ -331,6 +331,8 @@ fn a_worker_over_the_memory_limit_is_restarted() {
     let exited = wait_exited(&corral, 1, 0);
     assert_eq!(exited["pid"], pid_in(&first, 1), "{exited}");
     assert_eq!(exited["reason"], "memory_limit", "{exited}");
+    assert_eq!(exited["max_memory_bytes"], 64 << 20, "the limit: {exited}");
+    assert!(exited["rss_bytes"].as_u64() > Some(64 << 20), "the RSS over it: {exited}");
     assert_eq!(exited["signal"], "SIGTERM", "a graceful stop: {exited}");
     assert_ne!(wait_start(&corral, 1, 1), pid_in(&first, 1));
 

@@ -300,6 +300,15 @@ fn clap_exit(err: &clap::Error) -> CliExit {
     if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
         line = format!("{line}: expected one of {}", valid.join(", "));
     }
+    // The one tip worth the line: the option (value, subcommand) the typo was probably
+    // meant to be, as config files' errors say it.
+    let similar = rendered.lines().find_map(|l| {
+        let tip = l.trim().strip_prefix("tip: ")?;
+        (tip.starts_with("a similar ") || tip.starts_with("some similar ")).then_some(tip)
+    });
+    if let Some(similar) = similar {
+        line = format!("{line}; {similar}");
+    }
     CliExit::usage(line.strip_prefix("error: ").unwrap_or(&line))
 }
 

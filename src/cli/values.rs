@@ -106,6 +106,11 @@ pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
 pub(crate) fn memory_size(text: &str) -> Result<u64, String> {
     let expected = || "expected a size above 0 like 512MiB, 1G or 100M".to_string();
     let t = text.trim();
+    // A bare number is bytes, and no program runs in less than a KiB: `512` meant MiB, and
+    // taken as bytes it would restart every worker at every other sample.
+    if t.parse::<u64>().is_ok_and(|n| (1..1024).contains(&n)) {
+        return Err(format!("a bare number is bytes: give a unit, like {t}MiB or {t}K"));
+    }
     let binary = t.ends_with(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
     let normalized = if binary { format!("{}iB", t.to_ascii_uppercase()) } else { t.to_string() };
     match normalized.parse::<bytesize::ByteSize>() {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::command::TimerKind;
-use super::event::{ExitReason, ExitStatus};
+use super::event::{ExitReason, ExitStatus, MemoryOver};
 use super::snapshot::LastExit;
 
 /// A worker slot: its group (index into the configured groups) and its 1-based number.
@@ -92,6 +92,8 @@ pub(crate) struct Run {
     pub last_heartbeat: Option<Instant>,
     /// Consecutive memory samples over `--max-memory`.
     pub over_memory: u32,
+    /// The sample that stopped the run for `--max-memory`, for its exit event.
+    pub memory_over: Option<MemoryOver>,
 }
 
 impl Run {
@@ -107,6 +109,7 @@ impl Run {
             exit: None,
             last_heartbeat: None,
             over_memory: 0,
+            memory_over: None,
         }
     }
 }

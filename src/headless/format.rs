@@ -5,7 +5,9 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::{Record, event_name, scope_id, trigger_text};
-use crate::core::{EventKind, Scope, WorkerKey};
+use bytesize::ByteSize;
+
+use crate::core::{EventKind, MemoryOver, Scope, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -113,8 +115,17 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("spawn failed: {}", crate::text::escape(error, false))
         }
         EventKind::Ready => format!("{pid}ready"),
-        EventKind::Exited { status, uptime, reason, .. } => {
-            format!("{pid}exited: {status} after {} ({})", human_duration(*uptime), reason.label())
+        EventKind::Exited { status, uptime, reason, memory, .. } => {
+            let uptime = human_duration(*uptime);
+            match memory {
+                Some(MemoryOver { rss, limit }) => {
+                    let (rss, limit) = (ByteSize(*rss), ByteSize(*limit));
+                    format!(
+                        "{pid}exited: {status} after {uptime} (memory limit: RSS {rss} > {limit})"
+                    )
+                }
+                None => format!("{pid}exited: {status} after {uptime} ({})", reason.label()),
+            }
         }
         EventKind::RestartScheduled { delay, restarts } if delay.is_zero() => {
             format!("restarting now (restart {restarts})")
@@ -281,7 +292,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
         EventKind::Ready | EventKind::ReloadStarted => {}
-        EventKind::Exited { status, uptime, reason, restarts } => {
+        EventKind::Exited { status, uptime, reason, restarts, memory } => {
             match status.code() {
                 Some(c) => o.num("code", c),
                 None => o.null("code"),
@@ -293,6 +304,10 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
             o.num("uptime_ms", uptime.as_millis());
             o.str("reason", reason.as_str());
             o.num("restarts", restarts);
+            if let Some(MemoryOver { rss, limit }) = memory {
+                o.num("rss_bytes", rss);
+                o.num("max_memory_bytes", limit);
+            }
         }
         EventKind::RestartScheduled { delay, restarts } => {
             o.num("delay_ms", delay.as_millis());

@@ -37,6 +37,7 @@ fn exited_has_exactly_the_spec_fields() {
             uptime: Duration::from_millis(1500),
             reason: ExitReason::Crashed,
             restarts: 3,
+            memory: None,
         },
     };
     let v = json_of(&Record::Event(&e, None));
@@ -48,6 +49,31 @@ fn exited_has_exactly_the_spec_fields() {
     assert!(
         text_of(&Record::Event(&e, None))
             .ends_with("web.2    pid 42 exited: SIGSEGV after 1.50s (crashed)\n")
+    );
+}
+
+#[test]
+fn a_memory_limit_exit_says_the_rss_and_the_limit() {
+    let e = Event {
+        scope: Scope::Worker(KEY),
+        pid: Some(42),
+        kind: EventKind::Exited {
+            status: ExitStatus::Signal(Signal::TERM),
+            uptime: Duration::from_millis(2500),
+            reason: ExitReason::MemoryLimit,
+            restarts: 1,
+            memory: Some(crate::core::MemoryOver { rss: 1_677_722, limit: 512 }),
+        },
+    };
+    let v = json_of(&Record::Event(&e, None));
+    assert_eq!(
+        (&v["reason"], &v["rss_bytes"], &v["max_memory_bytes"]),
+        (&"memory_limit".into(), &1_677_722.into(), &512.into())
+    );
+    let text = text_of(&Record::Event(&e, None));
+    assert!(
+        text.ends_with("pid 42 exited: SIGTERM after 2.50s (memory limit: RSS 1.6 MiB > 512 B)\n"),
+        "{text}"
     );
 }
 

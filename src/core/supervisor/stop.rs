@@ -160,7 +160,8 @@ pub(super) fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
         let status = ExitStatus::Signal(Signal::KILL);
         run.exit = Some((status, cx.now, reason));
         let (pid, restarts) = (run.pid, slot.restarts);
-        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+        let memory = run.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
+        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts, memory });
     }
     finish(slot, cx);
 }
