@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::{Record, event_name, scope_id, trigger_text};
 use bytesize::ByteSize;
 
-use crate::core::{EventKind, MemoryOver, Scope, WorkerKey};
+use crate::core::{EventKind, ExitReason, MemoryOver, Scope, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -107,6 +107,17 @@ pub(super) fn text(
     let _ = writeln!(out, "{ts} {id:<width$}   {body}");
 }
 
+/// Why a run ended, as the exit lines say it: the reason's words, and for the memory limit
+/// by how much (`memory limit: RSS 1.6 MiB > 512 B`).
+pub fn exit_why(reason: ExitReason, memory: Option<MemoryOver>) -> String {
+    match memory {
+        Some(MemoryOver { rss, limit }) => {
+            format!("{}: RSS {} > {}", reason.label(), ByteSize(rss), ByteSize(limit))
+        }
+        None => reason.label().to_string(),
+    }
+}
+
 pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
     let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
     match kind {
@@ -116,16 +127,8 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
         }
         EventKind::Ready => format!("{pid}ready"),
         EventKind::Exited { status, uptime, reason, memory, .. } => {
-            let uptime = human_duration(*uptime);
-            match memory {
-                Some(MemoryOver { rss, limit }) => {
-                    let (rss, limit) = (ByteSize(*rss), ByteSize(*limit));
-                    format!(
-                        "{pid}exited: {status} after {uptime} (memory limit: RSS {rss} > {limit})"
-                    )
-                }
-                None => format!("{pid}exited: {status} after {uptime} ({})", reason.label()),
-            }
+            let why = exit_why(*reason, *memory);
+            format!("{pid}exited: {status} after {} ({why})", human_duration(*uptime))
         }
         EventKind::RestartScheduled { delay, restarts } if delay.is_zero() => {
             format!("restarting now (restart {restarts})")
