@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::{Record, event_name, scope_id, trigger_text};
 use bytesize::ByteSize;
 
-use crate::core::{EventKind, ExitReason, MemoryOver, Scope, WorkerKey};
+use crate::core::{EventKind, ExitReason, MemoryOver, Scope, Stream, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -19,7 +19,7 @@ fn output_text(
     names: &[String],
     name_widths: &[usize],
     width: usize,
-    key: WorkerKey,
+    (key, stream): (WorkerKey, Stream),
     line: &[u8],
 ) {
     out.extend_from_slice(ts.as_bytes());
@@ -33,7 +33,11 @@ fn output_text(
     let name_width = name_widths.get(usize::from(key.group)).copied().unwrap_or(1);
     let shown = name_width + 1 + slot.len();
     out.resize(out.len() + width.saturating_sub(shown), b' ');
-    out.extend_from_slice(b" | ");
+    // `!` marks stderr, as in the dashboard's output pane: an error stands out in a flood.
+    out.extend_from_slice(match stream {
+        Stream::Stdout => b" | ",
+        Stream::Stderr => b" ! ",
+    });
     // Tabs stay; everything else outside printable ASCII goes the careful way.
     if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
         out.extend_from_slice(line);
@@ -89,8 +93,8 @@ pub(super) fn text(
             ("corral".to_string(), body)
         }
         Record::Event(e, _) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
-        Record::Output { key, line, .. } => {
-            return output_text(out, ts, names, name_widths, width, *key, line);
+        Record::Output { key, stream, line, .. } => {
+            return output_text(out, ts, names, name_widths, width, (*key, *stream), line);
         }
         Record::Message { key, data, .. } => {
             let value = serde_json::from_slice(data).unwrap_or(serde_json::Value::Null);

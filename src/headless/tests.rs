@@ -85,7 +85,7 @@ fn output_lines_are_escaped_in_both_formats() {
     assert_eq!(v["stream"], "stderr");
     assert_eq!(v["line"], "\u{1b}]0;PWNED\u{7} hi \u{fffd}\r");
     let t = text_of(&rec);
-    assert!(t.contains("web.2  | \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"), "{t}");
+    assert!(t.contains("web.2  ! \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"), "{t}");
     assert!(!t.contains('\x1b'));
 }
 
