@@ -151,6 +151,8 @@ fn metrics_and_details_views() {
         ui.mode = PaneMode::Metrics;
         let (text, _) = draw(&with_metrics(now), &mut ui, w, h, now);
         assert!(text.contains("requests") && text.contains("5120") && text.contains("+12/s"));
+        // An event type's count is a total and its MAX the busiest second: both say so.
+        assert!(text.contains("» cache-miss         311 total      1.20/s         2/s"), "{text}");
         assert!(text.contains("2 more series dropped"), "{text}");
         insta::assert_snapshot!(format!("metrics_{w}x{h}"), text);
         ui.mode = PaneMode::Details;
