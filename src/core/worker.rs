@@ -86,6 +86,9 @@ pub(crate) struct Run {
     pub term_sent: bool,
     /// SIGKILL was sent to the group.
     pub kill_sent: bool,
+    /// When the kill timer armed with the stop signal fires (SIGKILL unless the run ended
+    /// first): the dashboard counts down to it during a shutdown.
+    pub kill_at: Option<Instant>,
     /// The leader's exit, once reaped.
     pub exit: Option<(ExitStatus, Instant, ExitReason)>,
     /// When the last heartbeat arrived (only tracked with `--heartbeat-timeout`).
@@ -106,6 +109,7 @@ impl Run {
             stop: None,
             term_sent: false,
             kill_sent: false,
+            kill_at: None,
             exit: None,
             last_heartbeat: None,
             over_memory: 0,

@@ -23,6 +23,7 @@ mod signals;
 mod signals_glue;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
+mod summary;
 mod timers;
 mod ui_glue;
 
@@ -119,6 +120,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         }
         OutputMode::Dashboard => None,
     };
+    let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let hub = Hub::new(headless, files, resume);
@@ -129,7 +131,9 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
             runtime.hub.borrow_mut().logs = logs::Logs::new(true);
         }
         runtime.attach_metrics(metrics);
-        Ok(runtime.run().await)
+        let code = runtime.run().await;
+        runtime.print_summary(code, log_dir.as_deref());
+        Ok(code)
     })
 }
 

@@ -117,6 +117,7 @@ pub(super) fn request_stop(
                 return;
             }
             run.term_sent = true;
+            run.kill_at = Some(cx.now + cx.policy.kill_timeout);
             let signal = if how == How::Abort { Signal::ABRT } else { cx.policy.stop_signal };
             if run.exit.is_none() && how == How::Graceful {
                 cx.out.push(Command::NotifyShutdown { key, pid });
@@ -141,6 +142,7 @@ pub(super) fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
     }
     let Some(pid) = run.pid else { return };
     run.term_sent = true;
+    run.kill_at = Some(cx.now + cx.policy.kill_timeout);
     let signal = cx.policy.stop_signal;
     cx.signal(slot.key, pid, signal);
     cx.signal(slot.key, pid, Signal::CONT);
