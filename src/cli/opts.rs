@@ -140,7 +140,7 @@ pub(super) struct RunOpts {
     #[arg(long, global = true)]
     pub(super) no_control: bool,
     /// Serve Prometheus/OpenMetrics text at `http://ADDR/metrics`: PORT (127.0.0.1 only,
-    /// unlike --listen PORT), HOST:PORT or [V6]:PORT [default: off].
+    /// not every interface), HOST:PORT or [V6]:PORT [default: off].
     #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
     pub(super) metrics: Option<std::net::SocketAddr>,
     /// More of corral's own diagnostics (repeatable).
