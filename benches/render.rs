@@ -49,6 +49,7 @@ fn workers(n: u32) -> View {
             workers,
             total_restarts: 1600,
             shutting_down: false,
+            kill_in: None,
         },
         extras,
         events_per_sec: 12_000,

@@ -16,8 +16,13 @@ pub struct RunSpec {
     pub verbosity: i8,
     /// Log files (SPEC §9): corral's events and each slot's output, rotated daily.
     pub log_files: Option<LogFiles>,
-    /// This corral's name: `-I`, the config file's `instance` or stem, else the group's.
+    /// This corral's name: `-I`, the config file's `instance` or stem, else the group's
+    /// (with the script's name: `node-server` for `node server.js`).
     pub instance: String,
+    /// Whether `instance` is a default rather than a name the user chose: when a running
+    /// corral has it, this one takes the first free `NAME-2`, `NAME-3`, … (and its socket),
+    /// so running the same command twice needs no `-I`.
+    pub instance_is_default: bool,
     /// The control socket (SPEC §12); `None`: `--no-control`.
     pub control: Option<std::path::PathBuf>,
     /// `--metrics`: where to serve Prometheus text (SPEC §13).

@@ -17,7 +17,7 @@ use crate::sinks::lossless::{StreamSink, Writer};
 
 mod format;
 
-pub use format::{event_text, human_duration, sanitize};
+pub use format::{event_text, exit_why, human_duration, sanitize};
 
 /// One record as its §7 JSON object, newline-terminated, stamped `at`: what the control
 /// socket's subscribers get, in the very words of headless JSON.
@@ -46,6 +46,8 @@ pub use crate::core::Stream;
 pub enum Record<'a> {
     Started {
         pid: u32,
+        /// This corral's name (`-I`, or the default chosen), for `ctl` and `attach`.
+        instance: &'a str,
         groups: &'a [GroupInfo],
     },
     /// A supervisor event; `messages` (for `exited`) is how many messages the slot sent.

@@ -331,6 +331,8 @@ fn a_worker_over_the_memory_limit_is_restarted() {
     let exited = wait_exited(&corral, 1, 0);
     assert_eq!(exited["pid"], pid_in(&first, 1), "{exited}");
     assert_eq!(exited["reason"], "memory_limit", "{exited}");
+    assert_eq!(exited["max_memory_bytes"], 64 << 20, "the limit: {exited}");
+    assert!(exited["rss_bytes"].as_u64() > Some(64 << 20), "the RSS over it: {exited}");
     assert_eq!(exited["signal"], "SIGTERM", "a graceful stop: {exited}");
     assert_ne!(wait_start(&corral, 1, 1), pid_in(&first, 1));
 
@@ -342,10 +344,11 @@ fn a_worker_over_the_memory_limit_is_restarted() {
 /// restarted; one that said ready in time is not.
 #[test]
 fn a_worker_not_ready_in_time_is_killed_and_restarted() {
-    // 2 s rather than 1 s: the ready worker must start and speak within it on a loaded box.
+    // 5 s: the ready worker must start and speak within it, and on a loaded 2-core box a
+    // new process can wait seconds for a core.
     let command = test_worker_per_slot(&[&["--send", "\"ready\""], &[]]);
     let corral = Corral::start(&with_command(
-        &[&["-w", "2", "--wait-ready", "--ready-timeout", "2s"][..], &FAST].concat(),
+        &[&["-w", "2", "--wait-ready", "--ready-timeout", "5s"][..], &FAST].concat(),
         &command,
     ));
     let first = corral.wait_spawned(2);

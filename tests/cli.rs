@@ -31,6 +31,10 @@ fn mistakes_are_one_line_and_exit_2_before_anything_starts() {
         ("-w 1 -- definitely-not-a-command-xyz".to_string(), "definitely-not-a-command-xyz"),
         (format!("-w 1 -- {not_executable}"), not_executable.as_str()),
         ("-w 1".to_string(), ""), // no command at all: any one line will do
+        // A typo gets the option it was probably meant to be.
+        ("--wrkers 2 -- sleep 1000".to_string(), "a similar argument exists: '--workers'"),
+        // A bare number is bytes: below a KiB it is refused, naming the option.
+        ("-w 1 --max-memory 512 -- sleep 1000".to_string(), "'--max-memory <SIZE>'"),
     ];
     // All at once: each should end in milliseconds, so the slowest bounds the test.
     let mut runs: Vec<(String, &str, Corral)> = cases
@@ -56,4 +60,30 @@ fn mistakes_are_one_line_and_exit_2_before_anything_starts() {
         assert!(named(&corral.events(), "spawned").is_empty(), "`corral {what}` started a worker");
         corral.assert_nothing_left();
     }
+}
+
+/// `corral ctl` alone names what it can do, on one line; `ctl ls` with nothing running says
+/// so instead of printing nothing.
+#[test]
+fn ctl_alone_lists_its_commands_and_ls_says_when_nothing_runs() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(crate::util::corral_bin())
+            .arg("ctl")
+            .args(args)
+            .env("XDG_RUNTIME_DIR", empty.path())
+            .output()
+            .expect("corral ctl runs")
+    };
+    let alone = ctl(&[]);
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for command in ["status", "reload", "logs", "shutdown"] {
+        assert!(stderr.contains(command), "`corral ctl` names {command}: {stderr}");
+    }
+    let ls = ctl(&["ls"]);
+    let stderr = String::from_utf8_lossy(&ls.stderr);
+    assert!(ls.status.success(), "{stderr}");
+    assert!(stderr.starts_with("corral ctl: no corral is running"), "{stderr}");
 }

@@ -85,7 +85,13 @@ fn wait_running(tty: &Tty, ids: &[&str]) -> Vec<u32> {
 fn assert_terminal_restored(tty: &Tty) {
     let bytes = tty.bytes();
     let dump = || format!("{}\n--- last bytes: {:?}", tty.dump(), tail(&bytes));
-    assert!(bytes.ends_with(RESTORE), "the output does not end by restoring\n{}", dump());
+    // Restoring is the last thing drawn; only corral's one summary line may follow it.
+    let restored = rfind(&bytes, RESTORE).map(|at| &bytes[at + RESTORE.len()..]);
+    let after = restored.map(String::from_utf8_lossy);
+    let summary_only = after.as_deref().is_some_and(|a| {
+        a.is_empty() || (a.starts_with("corral: ") && a.ends_with('\n') && a.lines().count() == 1)
+    });
+    assert!(summary_only, "the output does not end by restoring\n{}", dump());
     for (set, reset) in [("?1049h", "?1049l"), ("?1000h", "?1000l"), ("?1006h", "?1006l")] {
         let last_set = rfind(&bytes, set.as_bytes());
         assert!(last_set.is_some(), "corral never sent {set}\n{}", dump());
@@ -190,6 +196,9 @@ fn q_quits_leaving_no_worker_and_the_terminal_restored() {
     assert!(status.success(), "{status:?}\n{}", tty.dump());
     tty.assert_nothing_left();
     assert_terminal_restored(&tty);
+    // The dashboard is gone: one line says what ran and how it ended.
+    let said = "corral: web stopped, exit code 0 · 2 workers, 0 restarts";
+    assert!(tty.screen().contains(said), "no summary line\n{}", tty.dump());
 }
 
 /// A worker that notes in FILE when its SIGTERM handler is in place, when SIGTERM came, and
@@ -437,4 +446,22 @@ fn after_a_flood_the_tail_holds_exactly_the_last_lines() {
     assert!(done, "the tail never showed 300000\n{}", tty.dump());
     let expected: Vec<u64> = (299_001..=300_000).collect();
     assert_eq!(numbers, Some(expected), "\n{}", tty.dump());
+}
+
+/// A graceful stop says how long until the SIGKILL of workers that have not stopped, and a
+/// second `q` does not wait for it.
+#[test]
+fn the_stopping_line_counts_down_to_the_sigkill() {
+    let script = "trap '' TERM; sleep 1000 & wait";
+    let args = with_command(&["-n", "web", "-w", "1", "--kill-timeout", "60s"], &sh(script, &[]));
+    let mut tty = Tty::start(&args);
+    wait_running(&tty, &["web.1"]);
+    tty.send(b"q");
+    tty.wait_screen("the countdown to the SIGKILL", DEADLINE, |s| {
+        s.contains("stopping every worker: SIGKILL in ") && s.contains("s · q or Ctrl-C again")
+    });
+    tty.send(b"q");
+    let status = tty.wait_exit(DEADLINE);
+    assert!(status.success(), "{status:?}\n{}", tty.dump());
+    tty.assert_nothing_left();
 }

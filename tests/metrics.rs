@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::util::{
-    Corral, DEADLINE, SHORT, free_port, of_worker, send_signal, spawned, status_kib, test_worker,
-    wait_until, with_command,
+    Corral, DEADLINE, SHORT, deps, free_port, of_worker, send_signal, spawned, status_kib,
+    test_worker, wait_until, with_command,
 };
 
 const FAST: [&str; 4] = ["--backoff", "20ms..200ms", "--kill-timeout", "300ms"];
@@ -67,18 +67,9 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 print(json.dumps(out))
 "#;
 
-/// Whether python3 exists at all; the tests that need it say so and skip without it.
-fn have_python() -> bool {
-    let found = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("skipped: python3 is not installed (needed to parse OpenMetrics for real)");
-    }
-    found
-}
-
 /// Every sample of `text`, through `prometheus_client`'s `OpenMetrics` parser.
 fn parse(text: &str) -> Vec<Sample> {
-    let mut python = Command::new("python3")
+    let mut python = Command::new(deps::python3())
         .args(["-c", PARSE])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -90,8 +81,7 @@ fn parse(text: &str) -> Vec<Sample> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "the OpenMetrics parser refused the exposition (`python3 -m pip install \
-         prometheus_client` if it is missing):\n{stderr}\n--- exposition:\n{text}"
+        "the OpenMetrics parser refused the exposition:\n{stderr}\n--- exposition:\n{text}"
     );
     let samples: Vec<Value> = serde_json::from_slice(&output.stdout).expect("parser's JSON");
     samples
@@ -143,9 +133,6 @@ fn scrape_until(
 
 #[test]
 fn metrics_parse_as_openmetrics_and_follow_a_restart() {
-    if !have_python() {
-        return;
-    }
     let port = free_port();
     let metric = r#"{"type":"metric","name":"requests","value":42}"#;
     let port_arg = port.to_string();

@@ -99,3 +99,58 @@ fn is_status(data: &Value) -> bool {
         && data.as_object().is_some_and(|o| o.len() == 2)
         && data["text"].as_str().is_some_and(|t| t.starts_with("serving, "))
 }
+
+/// Two `corral -- node server.js` at once: the first is instance `node-server` (the script
+/// names it), the second, finding that name taken, `node-server-2`; both serve, each says
+/// its name, and `ctl -I` reaches each.
+#[test]
+fn two_node_corrals_run_side_by_side_under_names_of_their_own() {
+    if !node_on_path() {
+        println!(
+            "SKIPPED node::two_node_corrals_run_side_by_side_under_names_of_their_own: no `node` on PATH"
+        );
+        return;
+    }
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/server.js");
+    let server = server.to_str().expect("the repository path is UTF-8");
+    let ports = [free_port(), free_port()];
+    let args = |port: u16| {
+        ["-w", "1", "--listen", &format!("127.0.0.1:{port}"), "--", "node", server]
+            .map(String::from)
+    };
+    let first = Corral::start(&args(ports[0]));
+    let started = |corral: &Corral| {
+        corral.wait_for("supervisor_started", DEADLINE, |events| {
+            named(events, "supervisor_started").first().map(|&e| e["instance"].clone())
+        })
+    };
+    assert_eq!(started(&first), "node-server", "{}", first.dump());
+    // The same runtime directory, so the second sees the first's socket.
+    let dir = first.runtime_dir().to_str().expect("UTF-8").to_string();
+    let second = Corral::start_with_env(&args(ports[1]), &[("XDG_RUNTIME_DIR", &dir)]);
+    assert_eq!(started(&second), "node-server-2", "{}", second.dump());
+
+    for (corral, port, name) in
+        [(&first, ports[0], "node-server"), (&second, ports[1], "node-server-2")]
+    {
+        let pid = corral.wait_spawned(1)[0].1;
+        corral.wait_for("ready", DEADLINE, |events| {
+            (!named(events, "ready").is_empty()).then_some(())
+        });
+        assert_eq!(hello(port), Ok(pid), "{name} serves\n{}", corral.dump());
+        let status = corral.ctl(&["-I", name, "status", "--json"]);
+        let stdout = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.status.success(),
+            "ctl -I {name}: {stdout}{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let workers: Value = serde_json::from_str(&stdout).expect("status --json");
+        assert_eq!(workers[0]["pid"], pid, "ctl -I {name} reaches its own corral: {workers}");
+    }
+    for mut corral in [first, second] {
+        corral.signal(libc::SIGTERM);
+        assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+        corral.assert_nothing_left();
+    }
+}

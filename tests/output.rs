@@ -330,3 +330,28 @@ fn a_held_back_worker_is_not_killed_for_heartbeats_corral_cannot_hear() {
     assert_eq!(kills, 0, "killed for heartbeats it could not send while held back");
     assert!(text.lines().any(|l| l.contains("\"reason\":\"shutdown\"")));
 }
+
+/// Text output marks a worker's stderr lines with `!`, as the dashboard does, and its
+/// stdout lines with `|`.
+#[test]
+fn text_output_marks_stderr_with_a_bang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("out.txt");
+    let file = fs::File::create(&path).expect("create");
+    let token = format!("{:016x}", fastrand::u64(..));
+    let child = crate::util::corral_command()
+        .args(["--no-ui", "-w", "1", "--restart", "never", "--", "sh", "-c"])
+        .arg("echo to-out; echo to-err >&2")
+        .env(TOKEN_VAR, &token)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("corral starts");
+    let mut run = Run { child, token };
+    assert!(run.wait(DEADLINE).success());
+    let text = fs::read_to_string(&path).expect("read");
+    let line = |end: &str| text.lines().find(|l| l.ends_with(end)).unwrap_or_default().to_string();
+    assert!(line("to-out").contains(" sh.1   | to-out"), "{text}");
+    assert!(line("to-err").contains(" sh.1   ! to-err"), "{text}");
+}

@@ -62,6 +62,8 @@ pub(super) fn resolve(
         opts.instance.clone().or_else(|| file.instance.clone()).or(stem).unwrap_or_else(|| {
             groups.first().map(|g: &GroupSpec| g.name.clone()).unwrap_or_default()
         });
+    let instance_is_default =
+        opts.instance.is_none() && file.instance.is_none() && opts.control.is_none();
     let metrics = if given("metrics") { opts.metrics } else { file.metrics.or(opts.metrics) };
     Ok(RunSpec {
         groups,
@@ -71,6 +73,7 @@ pub(super) fn resolve(
         control: super::control_path(opts, &instance),
         metrics,
         instance,
+        instance_is_default,
     })
 }
 

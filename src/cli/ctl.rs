@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ColorChoice, Parser, Subcommand};
+use clap::{ColorChoice, CommandFactory, Parser, Subcommand};
 
 use super::{CliExit, Invocation, clap_exit, values};
 
@@ -86,10 +86,31 @@ pub(super) enum CtlSub {
 }
 
 pub(super) fn parse(args: &[OsString]) -> Result<Invocation, CliExit> {
-    let cli = CtlCli::try_parse_from(args).map_err(|e| clap_exit(&e))?;
+    let cli = CtlCli::try_parse_from(args).map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+        ) {
+            which_command()
+        } else {
+            clap_exit(&e)
+        }
+    })?;
     let command = ctl_command(cli.command)?;
     let ctl = crate::control::client::Ctl { instance: cli.instance, control: cli.control, command };
     Ok(Invocation::Ctl(ctl))
+}
+
+/// `corral ctl` alone: what it can do, on the one line of a usage error.
+fn which_command() -> CliExit {
+    let cli = CtlCli::command();
+    let names: Vec<&str> =
+        cli.get_subcommands().map(clap::Command::get_name).filter(|n| *n != "help").collect();
+    CliExit::usage(format!(
+        "ctl needs a command: {} ('corral ctl --help' says what each does)",
+        names.join(", ")
+    ))
 }
 
 fn ctl_command(sub: CtlSub) -> Result<crate::control::client::CtlCommand, CliExit> {

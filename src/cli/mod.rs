@@ -187,7 +187,13 @@ where
             command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
         }
     };
-    let instance = opts.instance.clone().unwrap_or_else(|| target.name.clone());
+    let instance = match (&opts.instance, &opts.name) {
+        (Some(instance), _) => instance.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => {
+            values::instance_from_command(&target.name, &target.command, cwd.as_deref())
+        }
+    };
     let group = group(opts, cwd, target);
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
@@ -197,6 +203,7 @@ where
         log_files,
         control: control_path(opts, &instance),
         metrics: opts.metrics,
+        instance_is_default: opts.instance.is_none() && opts.control.is_none(),
         instance,
     }))
 }
@@ -292,6 +299,15 @@ fn clap_exit(err: &clap::Error) -> CliExit {
         .join(" ");
     if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
         line = format!("{line}: expected one of {}", valid.join(", "));
+    }
+    // The one tip worth the line: the option (value, subcommand) the typo was probably
+    // meant to be, as config files' errors say it.
+    let similar = rendered.lines().find_map(|l| {
+        let tip = l.trim().strip_prefix("tip: ")?;
+        (tip.starts_with("a similar ") || tip.starts_with("some similar ")).then_some(tip)
+    });
+    if let Some(similar) = similar {
+        line = format!("{line}; {similar}");
     }
     CliExit::usage(line.strip_prefix("error: ").unwrap_or(&line))
 }

@@ -25,7 +25,8 @@ pub(super) struct RunOpts {
     /// Group name, used in worker ids (web.2) [default: COMMAND's file name; web for demo].
     #[arg(short, long, global = true, value_name = "NAME", value_parser = values::name)]
     pub(super) name: Option<String>,
-    /// Bind a socket once and hand it to every worker: [NAME=]PORT, HOST:PORT, [V6]:PORT or
+    /// Bind a socket once and hand it to every worker: [NAME=]PORT (every interface, as
+    /// Node's listen(PORT); 127.0.0.1:PORT for this machine only), HOST:PORT, [V6]:PORT or
     /// unix:PATH (repeatable; names default to listen1, listen2, ...).
     #[arg(short, long, global = true, value_name = "ADDR", value_parser = values::listen)]
     pub(super) listen: Vec<Listen>,
@@ -153,8 +154,8 @@ pub(super) struct RunOpts {
     /// Serve no control socket (ctl and attach cannot reach this corral).
     #[arg(long, global = true)]
     pub(super) no_control: bool,
-    /// Serve Prometheus/OpenMetrics text at `http://ADDR/metrics`: PORT (on 127.0.0.1),
-    /// HOST:PORT or [V6]:PORT [default: off].
+    /// Serve Prometheus/OpenMetrics text at `http://ADDR/metrics`: PORT (127.0.0.1 only,
+    /// not every interface), HOST:PORT or [V6]:PORT [default: off].
     #[arg(long, global = true, value_name = "ADDR", value_parser = values::metrics_addr)]
     pub(super) metrics: Option<std::net::SocketAddr>,
     /// More of corral's own diagnostics (repeatable).

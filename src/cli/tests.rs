@@ -358,9 +358,13 @@ fn readiness_liveness_and_memory_options() {
     assert_eq!(group(&["--max-memory", "1G", "--", &cmd]).policy.max_memory, Some(1 << 30));
     assert_eq!(group(&["--max-memory", "100m", "--", &cmd]).policy.max_memory, Some(100 << 20));
     assert_eq!(group(&["--max-memory", "1GB", "--", &cmd]).policy.max_memory, Some(1_000_000_000));
-    for bad in ["0", "lots", "5X"] {
+    for bad in ["0", "lots", "5X", "512", "1023"] {
         assert!(fail(&["--max-memory", bad, "--", &cmd]).contains(&format!("'{bad}'")), "{bad}");
     }
+    let bare = fail(&["--max-memory", "512", "--", &cmd]);
+    assert!(bare.contains("'--max-memory <SIZE>': a bare number is bytes"), "{bare}");
+    assert_eq!(group(&["--max-memory", "1024", "--", &cmd]).policy.max_memory, Some(1024));
+    assert_eq!(group(&["--max-memory", "512B", "--", &cmd]).policy.max_memory, Some(512));
     assert!(fail(&["--heartbeat-timeout", "0", "--", &cmd]).contains("'0'"));
 }
 
@@ -431,3 +435,4 @@ fn negative_numbers_are_refused_by_the_option_they_were_given_to() {
 
 mod config;
 mod demo_and_help;
+mod instance;

@@ -4,12 +4,12 @@
 use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 
-use crate::config::ListenAddr;
+use crate::config::{CommandSpec, ListenAddr};
 use crate::core::Backoff;
 use crate::signal::Signal;
 
@@ -69,6 +69,26 @@ pub(crate) fn name_from_command(command: &OsStr) -> String {
     if name.is_empty() { "group".to_string() } else { name }
 }
 
+/// The default instance name of `name`'s run of `command`: with the script it runs, when its
+/// first argument is a file (`node server.js` → `node-server`), so that two programs run by
+/// one interpreter get names of their own; else `name`.
+pub(crate) fn instance_from_command(
+    name: &str,
+    command: &CommandSpec,
+    cwd: Option<&Path>,
+) -> String {
+    let Some(script) = command.argv.get(1).map(Path::new) else {
+        return name.to_string();
+    };
+    let is_file = || cwd.map_or_else(|| script.to_path_buf(), |dir| dir.join(script)).is_file();
+    match script.file_stem() {
+        Some(stem) if !script.as_os_str().as_encoded_bytes().starts_with(b"-") && is_file() => {
+            format!("{name}-{}", name_from_command(stem))
+        }
+        _ => name.to_string(),
+    }
+}
+
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|_| "expected a duration like 250ms, 5s or 1m30s".to_string())
@@ -86,6 +106,11 @@ pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
 pub(crate) fn memory_size(text: &str) -> Result<u64, String> {
     let expected = || "expected a size above 0 like 512MiB, 1G or 100M".to_string();
     let t = text.trim();
+    // A bare number is bytes, and no program runs in less than a KiB: `512` meant MiB, and
+    // taken as bytes it would restart every worker at every other sample.
+    if t.parse::<u64>().is_ok_and(|n| (1..1024).contains(&n)) {
+        return Err(format!("a bare number is bytes: give a unit, like {t}MiB or {t}K"));
+    }
     let binary = t.ends_with(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
     let normalized = if binary { format!("{}iB", t.to_ascii_uppercase()) } else { t.to_string() };
     match normalized.parse::<bytesize::ByteSize>() {

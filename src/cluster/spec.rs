@@ -67,6 +67,8 @@ impl Cluster {
             verbosity: self.verbosity,
             log_files: self.log_files()?,
             instance,
+            // The library's callers name their clusters; a clash is theirs to hear about.
+            instance_is_default: false,
             control,
             metrics: None,
         })

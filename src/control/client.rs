@@ -370,9 +370,10 @@ fn print_output(line: &Value, json: bool) {
     }
     let id = format!("{}.{}", line["group"].as_str().unwrap_or("?"), line["worker"]);
     let text = crate::headless::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
-    let stream = if line["stream"] == "stderr" { " (stderr)" } else { "" };
+    // `!` marks stderr, as in headless text output and the dashboard.
+    let mark = if line["stream"] == "stderr" { '!' } else { '|' };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{} {id}{stream} | {text}", line["ts"].as_str().unwrap_or_default());
+    let _ = writeln!(out, "{} {id} {mark} {text}", line["ts"].as_str().unwrap_or_default());
     let _ = out.flush();
 }
 

@@ -213,6 +213,14 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// What ended a run for `--max-memory`: the RSS of the sample that decided it, and the limit
+/// it was over, so the exit line can say both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryOver {
+    pub rss: u64,
+    pub limit: u64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     Spawned {
@@ -227,6 +235,8 @@ pub enum EventKind {
         uptime: Duration,
         reason: ExitReason,
         restarts: u32,
+        /// With `reason` `MemoryLimit`: how far over the limit the worker was.
+        memory: Option<MemoryOver>,
     },
     RestartScheduled {
         delay: Duration,

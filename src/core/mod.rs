@@ -15,7 +15,9 @@ mod supervisor;
 mod worker;
 
 pub use command::{Command, TimerKind, TimerToken};
-pub use event::{Event, EventKind, ExitReason, ExitStatus, QuitKey, Scope, ShutdownTrigger};
+pub use event::{
+    Event, EventKind, ExitReason, ExitStatus, MemoryOver, QuitKey, Scope, ShutdownTrigger,
+};
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};

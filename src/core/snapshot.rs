@@ -69,4 +69,7 @@ pub struct Snapshot {
     pub workers: Vec<WorkerView>,
     pub total_restarts: u32,
     pub shutting_down: bool,
+    /// During a graceful shutdown: how long until the first SIGKILL of a worker that has
+    /// not ended yet (its kill timeout), for the dashboard's countdown.
+    pub kill_in: Option<Duration>,
 }

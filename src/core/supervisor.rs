@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::command::{Command, TimerKind, TimerToken};
-use super::event::{Event, EventKind, ExitReason, ExitStatus, Scope, ShutdownTrigger};
+use super::event::{Event, EventKind, ExitReason, ExitStatus, MemoryOver, Scope, ShutdownTrigger};
 use super::input::{Input, UserAction};
 use super::policy::with_jitter;
 use super::policy::{
@@ -335,7 +335,8 @@ impl Supervisor {
             let uptime = cx.now.saturating_duration_since(run.started);
             let pid = run.pid;
             let restarts = slot.restarts;
-            cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+            let memory = run.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
+            cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts, memory });
             if group_alive {
                 // The leader is gone but members of its group live on (a crash that left
                 // children behind, or a child that ignores the stop signal): they are
@@ -422,6 +423,7 @@ impl Supervisor {
             }
             run.over_memory = if rss > limit { run.over_memory + 1 } else { 0 };
             if run.over_memory >= MEMORY_SAMPLES {
+                run.memory_over = Some(MemoryOver { rss, limit });
                 request_stop(slot, cx, ExitReason::MemoryLimit, How::Graceful, After::Policy);
             }
         });

@@ -155,7 +155,7 @@ fn a_crash_is_reported_exactly_and_only_that_slot_restarts() {
     let exited =
         h.events.iter().find(|e| matches!(e.kind, EventKind::Exited { .. })).expect("exited");
     assert_eq!(exited.scope, Scope::Worker(W1));
-    let EventKind::Exited { status, reason, uptime, restarts } = &exited.kind else {
+    let EventKind::Exited { status, reason, uptime, restarts, memory: None } = &exited.kind else {
         unreachable!()
     };
     assert_eq!(*status, ExitStatus::Signal(Signal::SEGV));

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::command::TimerKind;
-use super::event::{ExitReason, ExitStatus};
+use super::event::{ExitReason, ExitStatus, MemoryOver};
 use super::snapshot::LastExit;
 
 /// A worker slot: its group (index into the configured groups) and its 1-based number.
@@ -88,12 +88,17 @@ pub(crate) struct Run {
     pub kill_sent: bool,
     /// Asked to disconnect (Node's graceful stop); the stop signal follows.
     pub disconnect_sent: bool,
+    /// When the kill timer armed with the stop signal fires (SIGKILL unless the run ended
+    /// first): the dashboard counts down to it during a shutdown.
+    pub kill_at: Option<Instant>,
     /// The leader's exit, once reaped.
     pub exit: Option<(ExitStatus, Instant, ExitReason)>,
     /// When the last heartbeat arrived (only tracked with `--heartbeat-timeout`).
     pub last_heartbeat: Option<Instant>,
     /// Consecutive memory samples over `--max-memory`.
     pub over_memory: u32,
+    /// The sample that stopped the run for `--max-memory`, for its exit event.
+    pub memory_over: Option<MemoryOver>,
 }
 
 impl Run {
@@ -107,9 +112,11 @@ impl Run {
             term_sent: false,
             kill_sent: false,
             disconnect_sent: false,
+            kill_at: None,
             exit: None,
             last_heartbeat: None,
             over_memory: 0,
+            memory_over: None,
         }
     }
 }

@@ -5,7 +5,9 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use super::{Record, event_name, scope_id, trigger_text};
-use crate::core::{EventKind, Scope, WorkerKey};
+use bytesize::ByteSize;
+
+use crate::core::{EventKind, ExitReason, MemoryOver, Scope, Stream, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -17,7 +19,7 @@ fn output_text(
     names: &[String],
     name_widths: &[usize],
     width: usize,
-    key: WorkerKey,
+    (key, stream): (WorkerKey, Stream),
     line: &[u8],
 ) {
     out.extend_from_slice(ts.as_bytes());
@@ -31,7 +33,11 @@ fn output_text(
     let name_width = name_widths.get(usize::from(key.group)).copied().unwrap_or(1);
     let shown = name_width + 1 + slot.len();
     out.resize(out.len() + width.saturating_sub(shown), b' ');
-    out.extend_from_slice(b" | ");
+    // `!` marks stderr, as in the dashboard's output pane: an error stands out in a flood.
+    out.extend_from_slice(match stream {
+        Stream::Stdout => b" | ",
+        Stream::Stderr => b" ! ",
+    });
     // Tabs stay; everything else outside printable ASCII goes the careful way.
     if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
         out.extend_from_slice(line);
@@ -72,8 +78,10 @@ pub(super) fn text(
     rec: &Record<'_>,
 ) {
     let (id, body) = match rec {
-        Record::Started { pid, groups } => {
-            let mut body = format!("version {} started (pid {pid})", env!("CARGO_PKG_VERSION"));
+        Record::Started { pid, instance, groups } => {
+            let version = env!("CARGO_PKG_VERSION");
+            let instance = crate::text::escape(instance, false);
+            let mut body = format!("version {version} started (pid {pid}) as instance {instance}");
             for g in *groups {
                 let command = crate::text::escape(&g.command, false);
                 let _ = write!(body, "; {}: {} × {command}", g.name, g.workers);
@@ -85,8 +93,8 @@ pub(super) fn text(
             ("corral".to_string(), body)
         }
         Record::Event(e, _) => (scope_id(names, e.scope), event_text(&e.kind, e.pid)),
-        Record::Output { key, line, .. } => {
-            return output_text(out, ts, names, name_widths, width, *key, line);
+        Record::Output { key, stream, line, .. } => {
+            return output_text(out, ts, names, name_widths, width, (*key, *stream), line);
         }
         Record::Message { key, data, .. } => {
             let value = serde_json::from_slice(data).unwrap_or(serde_json::Value::Null);
@@ -103,6 +111,17 @@ pub(super) fn text(
     let _ = writeln!(out, "{ts} {id:<width$}   {body}");
 }
 
+/// Why a run ended, as the exit lines say it: the reason's words, and for the memory limit
+/// by how much (`memory limit: RSS 1.6 MiB > 512 B`).
+pub fn exit_why(reason: ExitReason, memory: Option<MemoryOver>) -> String {
+    match memory {
+        Some(MemoryOver { rss, limit }) => {
+            format!("{}: RSS {} > {}", reason.label(), ByteSize(rss), ByteSize(limit))
+        }
+        None => reason.label().to_string(),
+    }
+}
+
 pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
     let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
     match kind {
@@ -111,8 +130,9 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("spawn failed: {}", crate::text::escape(error, false))
         }
         EventKind::Ready => format!("{pid}ready"),
-        EventKind::Exited { status, uptime, reason, .. } => {
-            format!("{pid}exited: {status} after {} ({})", human_duration(*uptime), reason.label())
+        EventKind::Exited { status, uptime, reason, memory, .. } => {
+            let why = exit_why(*reason, *memory);
+            format!("{pid}exited: {status} after {} ({why})", human_duration(*uptime))
         }
         EventKind::RestartScheduled { delay, restarts } if delay.is_zero() => {
             format!("restarting now (restart {restarts})")
@@ -222,9 +242,10 @@ fn json_fields(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) 
     out.push(b'"');
     let mut o = Obj { out };
     match rec {
-        Record::Started { pid, groups } => {
+        Record::Started { pid, instance, groups } => {
             o.str("event", "supervisor_started");
             o.num("pid", pid);
+            o.str("instance", instance);
             o.str("version", env!("CARGO_PKG_VERSION"));
             let groups: Vec<_> = groups
                 .iter()
@@ -278,7 +299,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
         EventKind::Ready | EventKind::ReloadStarted => {}
-        EventKind::Exited { status, uptime, reason, restarts } => {
+        EventKind::Exited { status, uptime, reason, restarts, memory } => {
             match status.code() {
                 Some(c) => o.num("code", c),
                 None => o.null("code"),
@@ -290,6 +311,10 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
             o.num("uptime_ms", uptime.as_millis());
             o.str("reason", reason.as_str());
             o.num("restarts", restarts);
+            if let Some(MemoryOver { rss, limit }) = memory {
+                o.num("rss_bytes", rss);
+                o.num("max_memory_bytes", limit);
+            }
         }
         EventKind::RestartScheduled { delay, restarts } => {
             o.num("delay_ms", delay.as_millis());

@@ -37,6 +37,7 @@ fn exited_has_exactly_the_spec_fields() {
             uptime: Duration::from_millis(1500),
             reason: ExitReason::Crashed,
             restarts: 3,
+            memory: None,
         },
     };
     let v = json_of(&Record::Event(&e, None));
@@ -52,6 +53,31 @@ fn exited_has_exactly_the_spec_fields() {
 }
 
 #[test]
+fn a_memory_limit_exit_says_the_rss_and_the_limit() {
+    let e = Event {
+        scope: Scope::Worker(KEY),
+        pid: Some(42),
+        kind: EventKind::Exited {
+            status: ExitStatus::Signal(Signal::TERM),
+            uptime: Duration::from_millis(2500),
+            reason: ExitReason::MemoryLimit,
+            restarts: 1,
+            memory: Some(crate::core::MemoryOver { rss: 1_677_722, limit: 512 }),
+        },
+    };
+    let v = json_of(&Record::Event(&e, None));
+    assert_eq!(
+        (&v["reason"], &v["rss_bytes"], &v["max_memory_bytes"]),
+        (&"memory_limit".into(), &1_677_722.into(), &512.into())
+    );
+    let text = text_of(&Record::Event(&e, None));
+    assert!(
+        text.ends_with("pid 42 exited: SIGTERM after 2.50s (memory limit: RSS 1.6 MiB > 512 B)\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn output_lines_are_escaped_in_both_formats() {
     let line = b"\x1b]0;PWNED\x07 hi \xff\r";
     let rec = Record::Output { key: KEY, pid: 1, stream: Stream::Stderr, line };
@@ -59,7 +85,7 @@ fn output_lines_are_escaped_in_both_formats() {
     assert_eq!(v["stream"], "stderr");
     assert_eq!(v["line"], "\u{1b}]0;PWNED\u{7} hi \u{fffd}\r");
     let t = text_of(&rec);
-    assert!(t.contains("web.2  | \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"), "{t}");
+    assert!(t.contains("web.2  ! \\u{1b}]0;PWNED\\u{7} hi \u{fffd}\\u{d}"), "{t}");
     assert!(!t.contains('\x1b'));
 }
 
@@ -271,7 +297,7 @@ fn worker_and_operator_strings_are_escaped_in_every_record() {
     };
     let line = HOSTILE.as_bytes();
     let mut records = vec![
-        Record::Started { pid: 1, groups: &groups },
+        Record::Started { pid: 1, instance: HOSTILE, groups: &groups },
         Record::Event(&failed, None),
         Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line },
     ];

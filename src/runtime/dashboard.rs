@@ -104,9 +104,10 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         EventKind::Spawned { generation } => format!("spawned{pid} (generation {generation})"),
         EventKind::SpawnFailed { error } => format!("could not spawn: {error}"),
         EventKind::Ready => format!("ready{pid}"),
-        EventKind::Exited { status, uptime, reason, .. } => {
+        EventKind::Exited { status, uptime, reason, memory, .. } => {
             let after = crate::ui::format_uptime(*uptime);
-            format!("exited{pid}: {status} after {after} ({})", reason.label())
+            let why = crate::headless::exit_why(*reason, *memory);
+            format!("exited{pid}: {status} after {after} ({why})")
         }
         EventKind::RestartScheduled { delay, restarts } => {
             // `restarts` already counts this one, as the RESTARTS column does.

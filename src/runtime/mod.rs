@@ -11,6 +11,7 @@ mod env;
 mod finish;
 mod generations;
 mod hub;
+mod instance;
 mod keeper;
 mod listeners;
 pub mod logs;
@@ -26,6 +27,7 @@ mod signals;
 mod signals_glue;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
+mod summary;
 mod timers;
 mod ui_glue;
 
@@ -90,10 +92,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     backend::raise_fd_limit();
     let listeners = listeners::bind_all(&mut spec)?;
-    let control = match &spec.control {
-        Some(path) => Some(crate::control::socket::bind(path, &spec.instance)?),
-        None => None,
-    };
+    let control = instance::bind_control(&mut spec)?;
     let metrics = metrics_glue::start(&spec)?;
     if let Err(e) = backend::become_subreaper() {
         tracing::warn!(
@@ -124,6 +123,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
         }
         OutputMode::Dashboard => None,
     };
+    let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let hub = Hub::new(headless, files, resume);
@@ -134,7 +134,9 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
             runtime.hub.borrow_mut().logs = logs::Logs::new(true);
         }
         runtime.attach_metrics(metrics);
-        Ok(runtime.run().await)
+        let code = runtime.run().await;
+        runtime.print_summary(code, log_dir.as_deref());
+        Ok(code)
     })
 }
 
@@ -304,7 +306,8 @@ impl Runtime {
         let pid = std::process::id();
         // First, so `ctl events` has everything from `supervisor_started` on.
         self.start_control();
-        self.hub.borrow_mut().report(&Record::Started { pid, groups: &infos });
+        let started = Record::Started { pid, instance: &self.instance, groups: &infos };
+        self.hub.borrow_mut().report(&started);
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);

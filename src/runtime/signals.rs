@@ -138,13 +138,32 @@ fn take() -> Vec<Arrived> {
     arrived
 }
 
+/// Whether the terminal on fd 0, 1 or 2 has our process group in the foreground.
+///
+/// WHY: a terminal signal raised while corral was in the background can be handled only
+/// after `fg` (a second thread touched the terminal before the stop; its signal waited it
+/// out), and stopping for it then would stop a foreground job: corral stopped again right
+/// after `fg` once on a loaded machine (tests/jobcontrol.rs). No terminal on 0–2: `false`,
+/// the stop the signal asks for.
+fn in_foreground() -> bool {
+    // getpgrp is async-signal-safe, and so is nix's wrapper (no allocation).
+    let ours = nix::unistd::getpgrp().as_raw();
+    (0..=2).any(|fd| {
+        // SAFETY: tcgetpgrp is async-signal-safe and takes no pointer; a closed fd or one
+        // that is not our terminal makes it return -1.
+        unsafe { libc::tcgetpgrp(fd) == ours }
+    })
+}
+
 fn on_signal(sig: i32, info: &libc::siginfo_t) {
     if (sig == libc::SIGTTIN || sig == libc::SIGTTOU) && info.si_code == libc::SI_KERNEL {
         // WHY: the kernel sends these to a background job that touches its terminal (a
         // read; a write under `stty tostop`; setting raw mode). Stop like the default
         // action would; `fg` continues us and the terminal call is retried.
         // getpid and kill are async-signal-safe; nix's wrappers allocate nothing.
-        let _ = kill(getpid(), NixSignal::SIGSTOP);
+        if !in_foreground() {
+            let _ = kill(getpid(), NixSignal::SIGSTOP);
+        }
         return;
     }
     let Some(slot) = COUNTS.get(sig as usize) else { return };

@@ -9,6 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::format::countdown;
 use super::model::View;
 use super::state::UiState;
 
@@ -115,9 +116,26 @@ pub fn render_footer(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &UiStat
     } else if let (true, Some(name)) = (ui.confirming, &name) {
         Some(format!(" shut down {name} and all its workers? y/n"))
     } else if let (true, Some(name)) = (view.snapshot.shutting_down, &name) {
-        Some(format!(" {name} is stopping every worker… q detaches · Q, y again: kill everything"))
+        Some(match view.snapshot.kill_in {
+            Some(left) => format!(
+                " {name} stopping: SIGKILL in {} · q detaches · Q, y again: kill everything",
+                countdown(left)
+            ),
+            None => format!(
+                " {name} is stopping every worker… q detaches · Q, y again: kill everything"
+            ),
+        })
     } else if view.snapshot.shutting_down {
-        Some(" stopping every worker gracefully… q or Ctrl-C again: kill everything now".into())
+        // The wait is the first thing a person stopping corral wants to know.
+        Some(match view.snapshot.kill_in {
+            Some(left) => format!(
+                " stopping every worker: SIGKILL in {} · q or Ctrl-C again: kill now",
+                countdown(left)
+            ),
+            None => {
+                " stopping every worker gracefully… q or Ctrl-C again: kill everything now".into()
+            }
+        })
     } else {
         ui.notice
             .as_ref()

@@ -12,7 +12,8 @@ use super::model::{METRIC_SECONDS, Metrics, Series, SeriesKind};
 use super::render::{Palette, for_screen};
 
 const NAME: u16 = 18;
-const NUMBER: u16 = 10;
+/// Wide enough for an event's `12.3k total`.
+const NUMBER: u16 = 11;
 
 /// `1234`, `12.3k`, `4.5M`, `0.25`.
 pub fn compact(v: f64) -> String {
@@ -32,7 +33,9 @@ pub fn compact(v: f64) -> String {
 
 fn value(kind: SeriesKind, v: f64) -> String {
     match kind {
-        SeriesKind::Metric | SeriesKind::Event => compact(v),
+        SeriesKind::Metric => compact(v),
+        // A count, not a value: said so, beside a MAX that is per second.
+        SeriesKind::Event => format!("{} total", compact(v)),
         SeriesKind::Cpu => format!("{v:.0}%"),
         SeriesKind::Memory => format::bytes(v.max(0.0) as u64),
     }
@@ -113,7 +116,19 @@ fn row(frame: &mut Frame<'_>, area: Rect, s: &Series, pal: &Palette) {
     frame.render_widget(Paragraph::new(rate(s)).right_aligned(), per_sec);
     let shown = buckets(&s.points, usize::from(chart.width));
     let top = s.points.iter().flatten().copied().reduce(f64::max);
-    let peak_text = top.map_or_else(|| "-".into(), |v| value(s.kind, v));
+    let peak_text = match s.kind {
+        // The busiest second's count: the chart's unit, not the total's.
+        SeriesKind::Event => top.map_or_else(|| "-".into(), |v| format!("{}/s", compact(v))),
+        // The latest value may be newer than the last whole second charted: a MAX below
+        // LATEST would be a lie.
+        SeriesKind::Metric | SeriesKind::Cpu | SeriesKind::Memory => {
+            let top = match (top, s.latest) {
+                (Some(t), Some(l)) => Some(t.max(l)),
+                (t, l) => t.or(l),
+            };
+            top.map_or_else(|| "-".into(), |v| value(s.kind, v))
+        }
+    };
     frame.render_widget(Paragraph::new(peak_text).right_aligned(), peak);
     let data = bars(&shown, pal);
     let spark = Sparkline::default().data(data).max(100).style(style).absent_value_symbol(" ");
@@ -133,7 +148,7 @@ pub fn render_metrics(frame: &mut Frame<'_>, area: Rect, metrics: Option<&Metric
     let chart_width = area.width.saturating_sub(NAME + 3 * NUMBER + 4).max(1);
     let per = METRIC_SECONDS.div_ceil(usize::from(chart_width)).max(1);
     let head = format!(
-        "{:<n$} {:>w$} {:>w$} {:>w$} 5 min ago … now, {per}s a bar",
+        "{:<n$} {:>w$} {:>w$} {:>w$} 5 min … now, {per}s a bar",
         "SERIES",
         "LATEST",
         "RATE",

@@ -83,6 +83,7 @@ fn view_of(workers: Vec<WorkerView>) -> View {
             total_restarts: workers.iter().map(|w| w.restarts).sum(),
             workers,
             shutting_down: false,
+            kill_in: None,
         },
         extras,
         events_per_sec: 6,

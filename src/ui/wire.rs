@@ -25,6 +25,9 @@ struct SnapshotWire {
     workers: Vec<WorkerWire>,
     total_restarts: u32,
     shutting_down: bool,
+    /// Absent from an older corral: no countdown then.
+    #[serde(default)]
+    kill_in_ms: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -161,6 +164,7 @@ impl SnapshotWire {
             workers,
             total_restarts: s.total_restarts,
             shutting_down: s.shutting_down,
+            kill_in_ms: s.kill_in.map(ms),
         }
     }
 
@@ -197,6 +201,7 @@ impl SnapshotWire {
             workers,
             total_restarts: self.total_restarts,
             shutting_down: self.shutting_down,
+            kill_in: self.kill_in_ms.map(Duration::from_millis),
         }
     }
 }

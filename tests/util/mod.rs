@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Python and npm packages, pinned, from the test command.
+pub mod deps;
 pub mod http;
 mod procs;
 /// The same for the dashboard: corral on a pseudo-terminal, the screen read back.

@@ -37,6 +37,7 @@ fn a_config_file_runs_its_groups_in_file_order_with_defaults_under_them() {
     let file = config(dir.path(), SHOP);
     let spec = run(&["--config", &file]);
     assert_eq!(spec.instance, "shop", "the file's stem");
+    assert!(spec.instance_is_default, "numbered if a running corral has it");
     let [web, queue] = &spec.groups[..] else { panic!("{:?}", spec.groups) };
     assert_eq!((web.name.as_str(), web.workers), ("web", 4));
     assert_eq!((queue.name.as_str(), queue.workers), ("queue", 3), "[defaults]");

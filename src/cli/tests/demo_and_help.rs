@@ -75,6 +75,10 @@ fn help_and_version_succeed() {
     }
     let help = parse(&["--help"]).unwrap_err().message;
     assert!(help.contains("--workers") && help.contains("corral demo"), "{help}");
+    // --listen PORT and --metrics PORT bind differently; the help says which is which.
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("[NAME=]PORT (every interface"), "{help}");
+    assert!(flat.contains("PORT (127.0.0.1 only"), "{help}");
     assert!(parse(&["--version"]).unwrap_err().message.contains(env!("CARGO_PKG_VERSION")));
 }
 

@@ -199,7 +199,8 @@ pub(super) fn on_exited(slot: &mut Slot, cx: &mut Cx<'_>, status: ExitStatus, gr
     let reason = succ.stop.map_or(ExitReason::Crashed, |s| s.reason);
     let uptime = cx.now.saturating_duration_since(succ.started);
     let restarts = slot.restarts;
-    cx.emit(slot, succ.pid, EventKind::Exited { status, uptime, reason, restarts });
+    let memory = succ.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
+    cx.emit(slot, succ.pid, EventKind::Exited { status, uptime, reason, restarts, memory });
     if let (true, Some(pid)) = (group_alive, succ.pid) {
         // Whatever it started goes with it: a replacement never outlives its failure.
         cx.signal(slot.key, pid, Signal::KILL);

@@ -122,6 +122,8 @@ pub(super) fn request_stop(
             if notify && cx.policy.disconnect_first {
                 if !run.disconnect_sent {
                     run.disconnect_sent = true;
+                    // At the latest: the disconnect's grace, then the stop signal's.
+                    run.kill_at = Some(cx.now + cx.policy.kill_timeout * 2);
                     cx.out.push(Command::NotifyShutdown { key, pid });
                     cx.arm(slot, TimerKind::Disconnect, cx.now + cx.policy.kill_timeout);
                 }
@@ -146,6 +148,7 @@ fn send_stop_signal(slot: &mut Slot, cx: &mut Cx<'_>, signal: Signal) {
         return;
     }
     run.term_sent = true;
+    run.kill_at = Some(cx.now + cx.policy.kill_timeout);
     let key = slot.key;
     cx.signal(key, pid, signal);
     // A stopped (SIGSTOP'd) process only acts on the stop signal once continued.
@@ -193,6 +196,7 @@ pub(super) fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
     }
     let Some(pid) = run.pid else { return };
     run.term_sent = true;
+    run.kill_at = Some(cx.now + cx.policy.kill_timeout);
     let signal = cx.policy.stop_signal;
     cx.signal(slot.key, pid, signal);
     cx.signal(slot.key, pid, Signal::CONT);
@@ -212,7 +216,8 @@ pub(super) fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
         let status = ExitStatus::Signal(Signal::KILL);
         run.exit = Some((status, cx.now, reason));
         let (pid, restarts) = (run.pid, slot.restarts);
-        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts });
+        let memory = run.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
+        cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts, memory });
     }
     finish(slot, cx);
 }

@@ -1,8 +1,8 @@
 //! The snapshot front-ends draw.
 
 use super::{
-    CRASH_LOOP_RUNS, GroupConfig, GroupView, Instant, Phase, Shutdown, Slot, Snapshot, Supervisor,
-    WorkerState, WorkerView,
+    CRASH_LOOP_RUNS, Duration, GroupConfig, GroupView, Instant, Phase, Shutdown, Slot, Snapshot,
+    Supervisor, WorkerState, WorkerView,
 };
 
 impl Supervisor {
@@ -27,12 +27,30 @@ impl Supervisor {
                 up,
             });
         }
+        let kill_in = (self.shutdown == Shutdown::Graceful).then(|| self.kill_in(now)).flatten();
         Snapshot {
             groups,
             workers,
             total_restarts,
             shutting_down: self.shutdown != Shutdown::Running,
+            kill_in,
         }
+    }
+
+    /// How long until the first SIGKILL still due: the earliest kill timer of a run that has
+    /// neither ended nor been killed.
+    fn kill_in(&self, now: Instant) -> Option<Duration> {
+        let runs = self.groups.iter().flat_map(|g| &g.slots).flat_map(|slot| {
+            let live = match &slot.phase {
+                Phase::Live(run) => Some(run),
+                Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => None,
+            };
+            live.into_iter().chain(slot.successor.as_ref())
+        });
+        runs.filter(|run| run.exit.is_none() && !run.kill_sent)
+            .filter_map(|run| run.kill_at)
+            .min()
+            .map(|at| at.saturating_duration_since(now))
     }
 }
 

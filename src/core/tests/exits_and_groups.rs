@@ -169,3 +169,18 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
     );
     assert!(cmds.contains(&Command::Exit(0)), "{cmds:?}");
 }
+
+#[test]
+fn a_graceful_shutdown_counts_down_to_the_first_sigkill() {
+    let policy = Policy { kill_timeout: Duration::from_secs(5), ..Policy::default() };
+    let mut h = Harness::new(2, policy, false);
+    assert_eq!(h.sup.snapshot(h.now).kill_in, None, "nothing to count down while running");
+    h.at(1000).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::INT)));
+    assert_eq!(h.sup.snapshot(h.now).kill_in, Some(Duration::from_secs(5)));
+    h.at(3000);
+    assert_eq!(h.sup.snapshot(h.now).kill_in, Some(Duration::from_secs(3)));
+    h.exit_worker(W1, ExitStatus::Code(0));
+    assert_eq!(h.sup.snapshot(h.now).kill_in, Some(Duration::from_secs(3)), "W2 still due");
+    h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::INT)));
+    assert_eq!(h.sup.snapshot(h.now).kill_in, None, "killed now: nothing left to wait for");
+}

@@ -87,6 +87,12 @@ fn memory_over_the_limit_twice_restarts_gracefully() {
     assert_eq!(h.signals, vec![(W1, Signal::TERM), (W1, Signal::CONT)]);
     h.exit_worker(W1, ExitStatus::Code(0));
     assert_eq!(exit_reason(&h), Some(ExitReason::MemoryLimit));
+    let memory = h.events.iter().rev().find_map(|e| match e.kind {
+        EventKind::Exited { memory, .. } => Some(memory),
+        _ => None,
+    });
+    let over = crate::core::MemoryOver { rss: 150, limit: 100 };
+    assert_eq!(memory, Some(Some(over)), "the exit says by how much");
     assert!(
         matches!(h.state(W1), WorkerState::Backoff { .. }),
         "exit 0 after a memory kill is still a failure"

@@ -252,7 +252,10 @@ fn stopping_closes_idle_connections_and_the_listener() {
     let mut idle = server.connect();
     idle.get_mut().write_all(GET).expect("request");
     read_response(&mut idle, false);
-    assert!(server.stop() < Duration::from_secs(1), "idle connections must not hold the stop");
+    // Held by the idle connection, the stop would wait out its idle timeout; anything well
+    // under that is the server's own pace, however loaded the machine.
+    let took = server.stop();
+    assert!(took < IDLE_TIMEOUT / 2, "idle connections must not hold the stop: {took:?}");
     assert_closed(&mut idle);
     assert!(StdStream::connect(server.address).is_err(), "listener closed");
 }

@@ -57,6 +57,7 @@ fn snapshot() -> Snapshot {
         workers: vec![worker(WEB_1), worker(WEB_2)],
         total_restarts: 0,
         shutting_down: false,
+        kill_in: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn snapshot() -> Snapshot {
         workers: vec![view(WEB_1, 10), view(QUEUE_1, 20), view(QUEUE_2, 21)],
         total_restarts: 0,
         shutting_down: false,
+        kill_in: None,
     }
 }
 

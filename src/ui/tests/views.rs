@@ -75,6 +75,20 @@ fn keys_that_cannot_act_say_why() {
     assert!(ui.notice.as_ref().is_some_and(|(t, _)| t.starts_with("shutting down")));
 }
 
+#[test]
+fn the_stopping_line_counts_down_to_the_sigkill() {
+    let now = Instant::now();
+    let mut down = normal(now);
+    down.snapshot.shutting_down = true;
+    let mut ui = UiState::new(false);
+    let (text, _) = draw(&down, &mut ui, 80, 24, now);
+    assert!(text.contains("stopping every worker gracefully… q or Ctrl-C again"), "{text}");
+    down.snapshot.kill_in = Some(Duration::from_millis(8500));
+    let (text, _) = draw(&down, &mut ui, 80, 24, now);
+    let want = "stopping every worker: SIGKILL in 8.5s · q or Ctrl-C again: kill now";
+    assert!(text.contains(want), "whole at 80 columns:\n{text}");
+}
+
 fn with_metrics(now: Instant) -> View {
     use crate::ui::model::{Metrics, Series, SeriesKind};
     let wave = |f: fn(usize) -> f64| -> Vec<Option<f64>> {
@@ -151,6 +165,8 @@ fn metrics_and_details_views() {
         ui.mode = PaneMode::Metrics;
         let (text, _) = draw(&with_metrics(now), &mut ui, w, h, now);
         assert!(text.contains("requests") && text.contains("5120") && text.contains("+12/s"));
+        // An event type's count is a total and its MAX the busiest second: both say so.
+        assert!(text.contains("» cache-miss         311 total      1.20/s         2/s"), "{text}");
         assert!(text.contains("2 more series dropped"), "{text}");
         insta::assert_snapshot!(format!("metrics_{w}x{h}"), text);
         ui.mode = PaneMode::Details;

@@ -1,0 +1,56 @@
+//! The line the dashboard leaves on the terminal when it closes: the screen it drew is
+//! gone, so this says what ran, how it ended and where to read more.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use super::Runtime;
+
+impl Runtime {
+    /// Prints [`Runtime::exit_summary`] on stderr, once the terminal is given back.
+    pub(super) fn print_summary(&self, code: u8, log_dir: Option<&Path>) {
+        if let Some(line) = self.exit_summary(code, log_dir) {
+            // The terminal may be gone (a hangup): nothing to tell then.
+            let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+        }
+    }
+
+    /// `corral: shop stopped, exit code 0 · 4 workers, 7 restarts · logs in DIR`; `None`
+    /// when no local dashboard ran (headless output already said all of it).
+    pub(super) fn exit_summary(&self, code: u8, log_dir: Option<&Path>) -> Option<String> {
+        if !self.dashboard_on() {
+            return None;
+        }
+        let snapshot = self.core.snapshot(Instant::now());
+        let workers: u32 = snapshot.groups.iter().map(|g| g.workers).sum();
+        let restarts = snapshot.total_restarts;
+        let instance = crate::text::escape(&self.instance, false);
+        let mut line = format!("corral: {instance} stopped, exit code {code} · ");
+        let _ = write!(line, "{workers} {}", plural(workers, "worker"));
+        if snapshot.groups.len() > 1 {
+            let _ = write!(line, " in {} groups", snapshot.groups.len());
+        }
+        let _ = write!(line, ", {restarts} {}", plural(restarts, "restart"));
+        if let Some(dir) = log_dir {
+            let _ = write!(
+                line,
+                " · logs in {}",
+                crate::text::escape(&dir.display().to_string(), false)
+            );
+        }
+        // Only when there is something in it: a normal run writes no diagnostics.
+        let diagnostics =
+            crate::logging::log_path().filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
+        if let Some(path) = diagnostics {
+            let path = crate::text::escape(&path.display().to_string(), false);
+            let _ = write!(line, " · corral's warnings in {path}");
+        }
+        Some(line)
+    }
+}
+
+fn plural(n: u32, word: &str) -> String {
+    if n == 1 { word.to_string() } else { format!("{word}s") }
+}
