@@ -375,24 +375,26 @@ ELAPSED=$((SECONDS - T_START))
 NOTES_GOALS=()
 base_cl="${CL_RPS[cluster-rr]:-}"
 base_ka="${KA_RPS[cluster-rr]:-}"
-for kind in corral-shared corral-rr; do
-  [[ -n "${CL_RPS[$kind]:-}" ]] || continue
-  label="$(label_of "$kind")"
-  if [[ -n "$base_cl" ]]; then
-    r="$(ratio "${CL_RPS[$kind]}" "$base_cl")"
-    ok=0; ge "$r" 2 && ok=1
-    goal "$label, new-connection req/s ≥ 2× Node's round-robin" "$ok" "${CL_RPS[$kind]} vs ${base_cl} = ${r}×"
-  fi
-  if [[ -n "$base_ka" ]]; then
-    r="$(ratio "${KA_RPS[$kind]}" "$base_ka")"
-    ok=0; ge "${KA_RPS[$kind]}" "$base_ka" && ok=1
-    goal "$label, keep-alive req/s ≥ Node's round-robin" "$ok" "${KA_RPS[$kind]} vs ${base_ka} = ${r}×"
-  fi
-done
+# The throughput goals are corral's default's (the shared handle); rr puts corral in the
+# accept path as Node's rr primary is, so its ratios are given for reference.
+if [[ -n "${CL_RPS[corral-shared]:-}" && -n "$base_cl" ]]; then
+  label="$(label_of corral-shared)"
+  r="$(ratio "${CL_RPS[corral-shared]}" "$base_cl")"
+  ok=0; ge "$r" 2 && ok=1
+  goal "$label, new-connection req/s ≥ 2× Node's round-robin" "$ok" "${CL_RPS[corral-shared]} vs ${base_cl} = ${r}×"
+  r="$(ratio "${KA_RPS[corral-shared]}" "$base_ka")"
+  ok=0; ge "${KA_RPS[corral-shared]}" "$base_ka" && ok=1
+  goal "$label, keep-alive req/s ≥ Node's round-robin" "$ok" "${KA_RPS[corral-shared]} vs ${base_ka} = ${r}×"
+elif [[ " $ROWS " == *" corral-shared "* ]]; then
+  NOTES_GOALS+=("- throughput goals: not evaluated (the corral shared-handle row or Node's rr row did not run)")
+fi
 if [[ -n "${SPLIT_CL_DEV[corral-rr]:-}" ]]; then
   ok=0; ge 5 "${SPLIT_CL_DEV[corral-rr]}" && ok=1
   goal "corral rr, split within 5 % (on new connections, where each response is one connection corral handed out: every worker's share within 5 points of an even $((100 / WORKERS)) %)" "$ok" \
     "largest deviation ${SPLIT_CL_DEV[corral-rr]} points (with keep-alive, where the split of responses also depends on how fast each worker runs: ${SPLIT_KA_DEV[corral-rr]})"
+  if [[ -n "$base_cl" ]]; then
+    NOTES_GOALS+=("- for reference (no goal): corral rr against Node's rr, $(ratio "${CL_RPS[corral-rr]}" "$base_cl")× on new connections, $(ratio "${KA_RPS[corral-rr]}" "$base_ka")× with keep-alive")
+  fi
 elif [[ " $ROWS " == *" corral-rr "* ]]; then
   NOTES_GOALS+=("- corral rr, split within 5 %: not measured (the rr row did not run)")
 fi
@@ -418,7 +420,7 @@ knobs=""
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${TABLE[@]}"
   echo
-  echo "Goals (issue 20), against Node's default round-robin cluster:"
+  echo "Goals (issue 20): corral's default (the shared handle) against Node's default round-robin cluster, and corral rr's split:"
   echo
   if ((${#NOTES_GOALS[@]})); then printf '%s\n' "${NOTES_GOALS[@]}"; else echo "- not evaluated (rows missing)"; fi
   if ((${#NOTES[@]})); then
