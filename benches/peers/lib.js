@@ -21,9 +21,19 @@ function children(pid) {
     } catch {
       continue;
     }
-    for (const c of text.trim().split(/\s+/)) if (c) out.add(Number(c));
+    for (const c of text.trim().split(/\s+/)) if (c && !isKeeper(c)) out.add(Number(c));
   }
   return [...out].sort((a, b) => a - b);
+}
+
+// corral's keeper (`corral __keeper PID`, src/keeper.rs) is a child of corral but no worker:
+// not waited for, not killed.
+function isKeeper(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === '__keeper';
+  } catch {
+    return false;
+  }
 }
 
 // Resolves to {ok, pid, error}; never rejects. `timeoutMs` bounds the whole request.
