@@ -28,6 +28,7 @@ mod output;
 mod processes;
 mod readme;
 mod reload;
+mod share_binds;
 mod shutdown;
 mod signals;
 mod supervise;

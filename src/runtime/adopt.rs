@@ -70,6 +70,41 @@ pub(super) fn start_if_wanted(
 }
 
 impl super::Runtime {
+    /// A worker that died saying an address was in use: once per group, the way out.
+    pub(super) fn hint_addr_in_use(&mut self, event: &crate::core::Event) {
+        use crate::core::{EventKind, Scope};
+        let (Scope::Worker(key), EventKind::Exited { status, .. }) = (event.scope, &event.kind)
+        else {
+            return;
+        };
+        if status.success() {
+            return;
+        }
+        let said = self.generations.iter().any(|(&(k, _), io)| {
+            k == key
+                && Some(io.pid) == event.pid
+                && io.readers.iter().any(|(r, _)| r.said_addr_in_use())
+        });
+        let Some(io) = self.groups.get_mut(usize::from(key.group)) else { return };
+        if !said || std::mem::replace(&mut io.hinted, true) {
+            return;
+        }
+        let id = super::worker_id(&self.names, key);
+        if io.adopt.is_some() {
+            tracing::warn!(
+                "{id} died on an address already in use: not one corral shares (a unix socket, \
+                 a port of another group or program); its group shares TCP and UDP ports its \
+                 workers bind (docs/sharing-a-port.md)"
+            );
+        } else {
+            tracing::warn!(
+                "{id} died on an address already in use: its workers all bind the same port; \
+                 corral shares it with --share-binds on (the default, where the kernel allows \
+                 seccomp) or hands them one socket with --listen (fd 3, LISTEN_FDS)"
+            );
+        }
+    }
+
     /// The filter could not be installed for a worker of `group`: said once per group.
     pub(super) fn cannot_adopt(&mut self, group: u16, errno: i32) {
         let Some(io) = self.groups.get_mut(usize::from(group)) else { return };

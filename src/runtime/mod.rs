@@ -146,6 +146,8 @@ struct GroupIo {
     listeners: Vec<BoundListener>,
     /// How its workers' own binds are adopted, when they are (docs/sharing-a-port.md).
     adopt: Option<backend::AdoptBinds>,
+    /// A worker died saying an address was in use, and the hint was given.
+    hinted: bool,
 }
 
 /// One generation's open pipes and channel.
@@ -233,6 +235,7 @@ impl Runtime {
             .map(|(spec, listeners)| GroupIo {
                 env: EnvTemplate::new(&spec, &inherited, pid),
                 adopt: adopt::plan(&spec),
+                hinted: false,
                 spec,
                 listeners,
             })
@@ -480,6 +483,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
+        self.hint_addr_in_use(event);
         self.control_event(event.scope, &event.kind);
         self.count_exit(event);
     }

@@ -70,6 +70,8 @@ struct State {
     flood_cut: bool,
     /// A Node channel: its internal lines and its end go to the Node sessions.
     node: Option<mpsc::Sender<Inbound>>,
+    /// The worker said on stderr that an address was already in use (for a hint).
+    addr_in_use: bool,
 }
 
 pub enum Pumped {
@@ -111,11 +113,17 @@ impl Reader {
             flood: Vec::new(),
             flood_cut: false,
             node: None,
+            addr_in_use: false,
         };
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
         Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
+    }
+
+    /// Whether the worker wrote on stderr that an address was already in use.
+    pub fn said_addr_in_use(&self) -> bool {
+        self.state.borrow().addr_in_use
     }
 
     /// Hands this Node channel's internal messages and its end to `node`.
@@ -259,7 +267,11 @@ impl State {
         let mut errors = Vec::new();
         let last_heartbeat = &mut self.last_heartbeat;
         let node = Node { to: self.node.as_ref(), key, generation };
+        let addr_in_use = &mut self.addr_in_use;
         let mut emit = |piece: Piece<'_>| {
+            if let (Kind::Output(Stream::Stderr), Piece::Line(line)) = (kind, &piece) {
+                *addr_in_use |= says_addr_in_use(line);
+            }
             let heard = handle_piece(hub, &node, pid, kind, piece, &mut errors);
             if heard {
                 let now = Instant::now();
@@ -374,6 +386,12 @@ fn handle_piece(
         },
     }
     false
+}
+
+/// Python's `Address already in use`, Go's `address already in use`, Node's `EADDRINUSE`.
+fn says_addr_in_use(line: &[u8]) -> bool {
+    memchr::memmem::find(line, b"already in use").is_some()
+        || memchr::memmem::find(line, b"EADDRINUSE").is_some()
 }
 
 /// The newline before the last `keep` complete lines of `data`, if it has more.
