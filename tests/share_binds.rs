@@ -111,12 +111,15 @@ fn python_m_http_server_shares_one_socket_across_the_workers() {
         }
     }
     assert_eq!(ok, 30, "{}", corral.dump());
-    // Every worker holds the one socket corral bound: the same inode.
-    let theirs = |pid: u32| sockets(pid);
+    // Every worker holds the one socket corral bound: the same inode (each once it started).
     let ours = sockets(corral.pid());
     for (_, pid) in &workers {
-        let shared: Vec<_> = theirs(*pid).intersection(&ours).copied().collect();
-        assert_eq!(shared.len(), 1, "worker {pid} holds corral's socket\n{}", corral.dump());
+        let deadline = Instant::now() + DEADLINE;
+        let held = |pid: u32| sockets(pid).intersection(&ours).count();
+        while held(*pid) == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(held(*pid), 1, "worker {pid} holds corral's socket\n{}", corral.dump());
     }
     assert!(named(&corral.events(), "exited").is_empty(), "none crash-looped\n{}", corral.dump());
     stop(corral);

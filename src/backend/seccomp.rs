@@ -16,26 +16,32 @@ const AUDIT_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
 const AUDIT_ARCH: u32 = 0xC000_00B7;
 
-/// The filter, as classic BPF: `bind` and `shutdown` of this ABI go to corral.
+/// The filter, as classic BPF: `bind` of this ABI goes to corral, and so does `shutdown`
+/// unless it is `SHUT_WR`. WHY not every `shutdown`: only `SHUT_RD` and `SHUT_RDWR` stop a
+/// listening socket, and servers call `shutdown(SHUT_WR)` on every connection they close;
+/// those must cost nothing.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub fn bind_filter() -> Vec<libc::sock_filter> {
     let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
-    let jeq = |k: u32, jt: u8| libc::sock_filter {
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
         code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
         jt,
-        jf: 0,
+        jf,
         k,
     };
     let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     let ret = libc::BPF_RET | libc::BPF_K;
-    // Offsets in `struct seccomp_data`: nr at 0, arch at 4.
+    // Offsets in `struct seccomp_data`: nr at 0, arch at 4, args at 16 (8 bytes each; the
+    // low half first on these little-endian machines).
     vec![
         stmt(load, 4),
-        jeq(AUDIT_ARCH, 1),
+        jeq(AUDIT_ARCH, 1, 0),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
         stmt(load, 0),
-        jeq(libc::SYS_bind as u32, 2),
-        jeq(libc::SYS_shutdown as u32, 1),
+        jeq(libc::SYS_bind as u32, 4, 0),
+        jeq(libc::SYS_shutdown as u32, 0, 2),
+        stmt(load, 16 + 8),
+        jeq(libc::SHUT_WR as u32, 0, 1),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
         stmt(ret, libc::SECCOMP_RET_USER_NOTIF),
     ]
