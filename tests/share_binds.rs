@@ -337,3 +337,45 @@ fn with_share_binds_off_a_second_worker_dies_and_the_hint_says_what_to_do() {
     assert_eq!(stderr.matches("died on an address already in use").count(), 1, "once per group");
     stop(corral);
 }
+
+#[test]
+fn a_stopped_group_closes_its_port_and_takes_it_again_when_started() {
+    let port = free_port();
+    // A second group keeps corral busy while the first is stopped.
+    let config = format!(
+        "[group.web]\ncommand = [\"python3\", \"server.py\", \"{port}\"]\nworkers = 2\n\n\
+         [group.idle]\ncommand = [\"sleep\", \"600\"]\nworkers = 1\n"
+    );
+    let dir = dir_with(&[("server.py", PYTHON_SERVER), ("corral.toml", &config)]);
+    let corral = Corral::start_in(dir.path(), &["--config", "corral.toml"]);
+    corral.wait_spawned(3);
+    all_answer(&corral, port, &web_pids(&corral, 0));
+    let stopped = corral.ctl(&["stop", "web"]);
+    assert!(stopped.status.success(), "{}", corral.dump());
+    corral.wait_for("both stopped", DEADLINE, |events| {
+        (named(events, "exited").len() >= 2).then_some(())
+    });
+    // Nobody serves: a client is told so at once instead of waiting in a queue.
+    let deadline = Instant::now() + DEADLINE;
+    let mut refused = false;
+    while !refused && Instant::now() < deadline {
+        refused = hello(port).is_err_and(|e| e.contains("refused"));
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(refused, "the port closed with the group\n{}", corral.dump());
+    let started = corral.ctl(&["start", "web"]);
+    assert!(started.status.success(), "{}", corral.dump());
+    corral.wait_spawned(5);
+    all_answer(&corral, port, &web_pids(&corral, 2));
+    stop(corral);
+}
+
+/// The pids of group `web`'s spawns, after the first `skip` of them.
+fn web_pids(corral: &Corral, skip: usize) -> BTreeSet<u32> {
+    named(&corral.events(), "spawned")
+        .iter()
+        .filter(|e| e["group"] == "web")
+        .skip(skip)
+        .filter_map(|e| e["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect()
+}

@@ -160,6 +160,17 @@ impl Supervisor {
         self.groups.iter().flat_map(|g| g.slots.iter().map(|s| s.key)).collect()
     }
 
+    /// Whether group `g` has stopped: every slot stopped or given up, no process left and
+    /// none coming (its shared sockets can close).
+    pub fn group_stopped(&self, g: u16) -> bool {
+        self.groups.get(usize::from(g)).is_some_and(|group| {
+            group
+                .slots
+                .iter()
+                .all(|s| matches!(s.phase, Phase::Stopped | Phase::GaveUp) && s.successor.is_none())
+        })
+    }
+
     /// Whether a rolling reload of group `g` is under way: a reload asked for now is
     /// queued to run after it.
     pub fn reloading(&self, g: u16) -> bool {

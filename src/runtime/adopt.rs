@@ -70,13 +70,17 @@ pub(super) fn start_if_wanted(
 }
 
 impl super::Runtime {
-    /// A worker that died saying an address was in use: once per group, the way out.
-    pub(super) fn hint_addr_in_use(&mut self, event: &crate::core::Event) {
+    /// A worker that died saying an address was in use: once per group, the way out. And
+    /// the last worker of a group that stopped: its shared sockets close.
+    pub(super) fn after_exit(&mut self, event: &crate::core::Event) {
         use crate::core::{EventKind, Scope};
         let (Scope::Worker(key), EventKind::Exited { status, .. }) = (event.scope, &event.kind)
         else {
             return;
         };
+        if self.core.group_stopped(key.group) && !self.core.shutting_down() {
+            self.node.group_stopped(key.group);
+        }
         if status.success() {
             return;
         }

@@ -483,7 +483,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
-        self.hint_addr_in_use(event);
+        self.after_exit(event);
         self.control_event(event.scope, &event.kind);
         self.count_exit(event);
     }

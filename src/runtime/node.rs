@@ -131,6 +131,16 @@ impl NodeChannels {
         NodeChannels { sessions, broker, ready_on_listen, tx, rx, names, round_robin, rr }
     }
 
+    /// Group `group` stopped: its shared sockets close (and round-robin stops accepting).
+    pub fn group_stopped(&mut self, group: u16) {
+        self.rr.forget_group(group);
+        let closed = self.broker.lock().map_or(0, |mut b| b.close_group(group));
+        if closed > 0 {
+            let name = self.names.get(usize::from(group)).map_or("?", String::as_str);
+            tracing::info!("{name} stopped: {closed} shared socket(s) closed");
+        }
+    }
+
     /// Where a reader sends a Node channel's internal lines and its end.
     pub fn sender(&self) -> mpsc::Sender<Inbound> {
         self.tx.clone()

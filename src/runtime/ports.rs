@@ -127,6 +127,15 @@ impl PortBroker {
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EMFILE))
     }
 
+    /// The group stopped: the sockets bound for it close (new connections are refused, as
+    /// they should be while nobody serves), and are bound again when a worker asks.
+    pub fn close_group(&mut self, group: u16) -> usize {
+        let Some(ports) = self.groups.get_mut(usize::from(group)) else { return 0 };
+        let closed = ports.bound.len();
+        ports.bound.clear();
+        closed
+    }
+
     /// Whether the socket with this inode is one the broker holds (a `shutdown()` of it
     /// would stop it for every worker).
     pub fn holds(&self, inode: u64) -> bool {

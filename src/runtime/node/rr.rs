@@ -30,6 +30,7 @@ pub(super) struct Member {
 struct Socket {
     /// Which socket it is (device and inode), to find it again.
     id: (u64, u64),
+    group: u16,
     members: Vec<Member>,
     next: usize,
     pending: VecDeque<OwnedFd>,
@@ -70,6 +71,7 @@ impl RoundRobin {
             return Ok(at);
         }
         let at = self.sockets.len();
+        let group = member.key.group;
         let accepting = tokio::task::spawn_local(accept_loop(
             listener.try_clone_to_owned()?,
             at,
@@ -77,12 +79,24 @@ impl RoundRobin {
         ));
         self.sockets.push(Socket {
             id,
+            group,
             members: vec![member],
             next: 0,
             pending: VecDeque::new(),
             accepting,
         });
         Ok(at)
+    }
+
+    /// The group stopped: its sockets are no longer accepted on (their connections wait
+    /// no more: corral's copy closes with the task).
+    pub fn forget_group(&mut self, group: u16) {
+        for socket in self.sockets.iter_mut().filter(|s| s.group == group) {
+            socket.accepting.abort();
+            socket.members.clear();
+            socket.pending.clear();
+            socket.id = (u64::MAX, u64::MAX);
+        }
     }
 
     /// The worker's server closed, or the worker is gone.
