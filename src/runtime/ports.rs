@@ -1,5 +1,5 @@
 //! The port broker: one socket per group and address, bound the first time a worker of the
-//! group asks for it and kept, across restarts, reloads and scaling, until corral exits.
+//! group asks for it and kept, across restarts, reloads and scaling, until the group stops.
 //! Workers of one group asking for the same address get the same socket, so the kernel
 //! spreads connections over them (docs/node.md, docs/sharing-a-port.md).
 //!
