@@ -379,3 +379,25 @@ fn web_pids(corral: &Corral, skip: usize) -> BTreeSet<u32> {
         .filter_map(|e| e["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
         .collect()
 }
+
+#[test]
+fn binds_are_answered_during_an_exit_storm() {
+    let port = free_port();
+    // Eight workers that exit at once, restarted at once, for as long as the test runs:
+    // the binds of the web group are answered by a thread that never waits for them.
+    let config = format!(
+        "[group.storm]\ncommand = [\"sh\", \"-c\", \"exit 1\"]\nworkers = 8\nbackoff = \"0\"\n\n\
+         [group.web]\ncommand = [\"python3\", \"server.py\", \"{port}\"]\nworkers = 2\n"
+    );
+    let dir = dir_with(&[("server.py", PYTHON_SERVER), ("corral.toml", &config)]);
+    let corral = Corral::start_in(dir.path(), &["--config", "corral.toml"]);
+    corral.wait_for("the storm is on", DEADLINE, |events| {
+        (named(events, "exited").len() >= 50).then_some(())
+    });
+    corral.wait_for("web spawned", DEADLINE, |events| {
+        let web = named(events, "spawned").iter().filter(|e| e["group"] == "web").count();
+        (web >= 2).then_some(())
+    });
+    all_answer(&corral, port, &web_pids(&corral, 0));
+    stop(corral);
+}
