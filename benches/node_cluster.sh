@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# corral as the Node cluster primary (issue 20, SPEC §14) against Node's own cluster and PM2,
+# corral as the Node cluster primary (docs/node.md) against Node's own cluster and PM2,
 # on this machine, in one run: the same unmodified app (benches/node_cluster/app.js, a plain
 # http.createServer(…).listen(PORT)), 2 workers, all traffic on 127.0.0.1. Rows:
 #   corral-shared  corral --no-ui -w 2 -- node app.js                (one socket, the kernel picks)
