@@ -583,3 +583,27 @@ fn a_worker_that_disconnects_itself_exits_normally_and_is_replaced() {
     corral.signal(libc::SIGTERM);
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
 }
+
+#[test]
+fn a_message_typed_in_the_dashboards_details_reaches_the_worker() {
+    need_node!("a_message_typed_in_the_dashboards_details_reaches_the_worker");
+    let dir = app("process.on('message', (m) => console.log(`got ${JSON.stringify(m)}`));\n\
+                   setInterval(() => {}, 1000);\n");
+    let app = dir.path().join("app.js");
+    let app = app.to_str().expect("utf-8 path");
+    let mut tty = crate::util::pty::Tty::start(&["-w", "1", "--", "node", app]);
+    tty.wait_screen("the worker running", DEADLINE, |s| s.contains("running"));
+    tty.send(b"\r"); // the details
+    tty.send(b">");
+    tty.send(br#"{"hi":[1,2]}"#);
+    tty.wait_screen("the message typed", DEADLINE, |s| {
+        s.contains(r#"to node.1 (JSON): {"hi":[1,2]}"#)
+    });
+    tty.send(b"\r"); // sent
+    tty.send(b"\r"); // back to the output
+    tty.wait_screen("the worker got it", DEADLINE, |s| s.contains(r#"got {"hi":[1,2]}"#));
+    tty.send(b"q");
+    let status = tty.wait_exit(DEADLINE);
+    assert!(status.success(), "{status:?}\n{}", tty.dump());
+    tty.assert_nothing_left();
+}
