@@ -88,7 +88,7 @@ impl Client {
         }
     }
 
-    /// Sends `why` and closes the connection once it is written (or after LAST_WORDS).
+    /// Sends `why` and closes the connection once it is written (or after `LAST_WORDS`).
     fn disconnect(&self, why: &str) {
         self.send(protocol::error(&Value::Null, why));
         self.closing.set(true);
