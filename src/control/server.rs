@@ -24,6 +24,11 @@ pub const MAX_QUEUED: usize = 8 * 1024 * 1024;
 pub const MAX_CLIENTS: usize = 64;
 /// Events kept for `events` without `follow`.
 pub const KEEP_EVENTS: usize = 1000;
+/// ... and at most this many bytes of them: a worker's messages are events too, and each
+/// may be a megabyte.
+pub const KEEP_EVENT_BYTES: usize = 2 * 1024 * 1024;
+/// An event larger than this reaches those who follow, but is not kept for newcomers.
+const KEEP_EVENT_MAX: usize = KEEP_EVENT_BYTES / 16;
 /// How often a follower that hung up its side is probed with an empty line.
 const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// A dropped client gets this long to take its last line.
@@ -164,15 +169,20 @@ pub struct Clients {
     pub live: HashMap<u64, Rc<Client>>,
     /// Recent §7 events (not output), encoded, oldest first.
     pub recent: VecDeque<Vec<u8>>,
+    recent_bytes: usize,
 }
 
 impl Clients {
     /// Keeps `event` (one §7 JSON object) and sends it to the clients that follow events.
     pub fn event(&mut self, event: &[u8]) {
-        if self.recent.len() == KEEP_EVENTS {
-            self.recent.pop_front();
+        if event.len() <= KEEP_EVENT_MAX {
+            self.recent_bytes += event.len();
+            self.recent.push_back(event.to_vec());
+            while self.recent.len() > KEEP_EVENTS || self.recent_bytes > KEEP_EVENT_BYTES {
+                let Some(old) = self.recent.pop_front() else { break };
+                self.recent_bytes -= old.len();
+            }
         }
-        self.recent.push_back(event.to_vec());
         for client in self.live.values() {
             if let Some(id) = &client.subs.borrow().events {
                 client.send(protocol::item(id, event));
