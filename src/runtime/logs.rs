@@ -306,10 +306,10 @@ mod tests {
     #[test]
     fn long_metric_names_and_statuses_are_bounded() {
         let mut logs = Logs::new(true);
-        let long = "m".repeat(MAX_NAME + 1);
-        let metric = format!(r#"{{"type":"metric","name":"{long}","value":1}}"#);
+        let name = "m".repeat(MAX_NAME + 1);
+        let metric = format!(r#"{{"type":"metric","name":"{name}","value":1}}"#);
         logs.event(KEY, 1, metric.as_bytes(), None);
-        logs.event(KEY, 1, format!(r#"{{"type":"{long}"}}"#).as_bytes(), None);
+        logs.event(KEY, 1, format!(r#"{{"type":"{name}"}}"#).as_bytes(), None);
         let status = "é".repeat(MAX_STATUS);
         logs.event(KEY, 1, br#"{"type":"status"}"#, Some(&status));
         let log = logs.get(KEY).expect("log");
