@@ -2,6 +2,7 @@
 //! pipes, idle and greedy clients, absurd input. Each test here failed before its fix.
 
 mod ctl;
+mod exits;
 mod greedy;
 mod storm;
 
