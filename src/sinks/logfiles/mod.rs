@@ -196,7 +196,11 @@ fn output_line(out: &mut Vec<u8>, ts: &str, stream: Stream, pid: u32, line: &[u8
 fn period_from_env() -> Period {
     let Some(value) = std::env::var_os(ROTATE_EVERY_VAR) else { return Period::Daily };
     match value.to_str().map(humantime::parse_duration) {
-        Some(Ok(every)) if every >= Duration::from_millis(1) => Period::Every(every),
+        Some(Ok(every))
+            if every >= Duration::from_millis(1) && every <= crate::cli::values::MAX_DURATION =>
+        {
+            Period::Every(every)
+        }
         _ => {
             tracing::warn!("ignoring {ROTATE_EVERY_VAR}={value:?}: not a duration; rotating daily");
             Period::Daily
