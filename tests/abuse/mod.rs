@@ -5,6 +5,7 @@ mod config;
 mod ctl;
 mod exits;
 mod greedy;
+mod scrape;
 mod storm;
 
 use std::io::{Read, Write};
