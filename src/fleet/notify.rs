@@ -196,8 +196,18 @@ fn monotonic_usec() -> u64 {
 
 /// The header's summary: `web 4/4 up · queue 2/2 up · restarts 2`.
 pub fn summary(snapshot: &crate::core::Snapshot) -> String {
-    let mut parts: Vec<String> =
-        snapshot.groups.iter().map(|g| format!("{} {}/{} up", g.name, g.up, g.workers)).collect();
+    // Up means running (ready, with --wait-ready): a worker still `starting` is not.
+    let running = |g: usize| {
+        let of_group = |w: &&crate::core::WorkerView| usize::from(w.key.group) == g;
+        let running = |w: &&crate::core::WorkerView| w.state == crate::core::WorkerState::Running;
+        snapshot.workers.iter().filter(of_group).filter(running).count()
+    };
+    let mut parts: Vec<String> = snapshot
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("{} {}/{} up", g.name, running(i), g.workers))
+        .collect();
     parts.push(format!("restarts {}", snapshot.total_restarts));
     parts.join(" · ")
 }

@@ -1,8 +1,6 @@
 //! An exit storm: workers that exit as fast as they are spawned keep SIGCHLD always
 //! pending. Control and the watchdog must still get their turn.
 
-use std::os::unix::net::UnixDatagram;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use std::process::Command;
@@ -25,47 +23,9 @@ const REPLY_BOUND: Duration = Duration::from_secs(2);
 /// `WATCHDOG_USEC` for the test; no silence may exceed half of it (before the fix: 3–6 s).
 const WATCHDOG: Duration = Duration::from_secs(2);
 
-/// The test's `NOTIFY_SOCKET`: when each `WATCHDOG=1` arrived.
-struct Pings {
-    _dir: tempfile::TempDir,
-    path: String,
-    at: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl Pings {
-    fn listen() -> Pings {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("notify");
-        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
-        let at = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&at);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = socket.recv(&mut buf) {
-                if &buf[..n] == b"WATCHDOG=1" {
-                    sink.lock().expect("lock").push(Instant::now());
-                }
-            }
-        });
-        Pings { path: path.display().to_string(), _dir: dir, at }
-    }
-
-    /// The longest gap between pings (or since the last one) within `from..to`.
-    fn longest_silence(&self, from: Instant, to: Instant) -> Duration {
-        let at = self.at.lock().expect("lock").clone();
-        let mut last = from;
-        let mut longest = Duration::ZERO;
-        for t in at.into_iter().filter(|t| *t > from && *t <= to).chain([to]) {
-            longest = longest.max(t - last);
-            last = t;
-        }
-        longest
-    }
-}
-
 #[test]
 fn an_exit_storm_starves_neither_control_nor_the_watchdog() {
-    let pings = Pings::listen();
+    let pings = super::Manager::listen();
     let usec = WATCHDOG.as_micros().to_string();
     // Headless text to /dev/null: the test reads nothing but control and the pings, so
     // its own parsing of thousands of events a second does not compete for the 2 cores.
