@@ -5,6 +5,7 @@ mod config;
 mod ctl;
 mod exits;
 mod greedy;
+mod logs;
 mod notify;
 mod scrape;
 mod storm;
