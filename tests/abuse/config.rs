@@ -56,3 +56,31 @@ fn a_config_that_is_not_a_small_regular_file_is_refused() {
     std::fs::write(&big, "#".repeat(2 << 20)).expect("write");
     refused(&["check-config", big.to_str().expect("UTF-8")], "is over 1024 KiB");
 }
+
+#[test]
+fn a_script_whose_interpreter_is_missing_is_refused_like_a_missing_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("serve.py");
+    std::fs::write(&script, "#!/nonexistent/python3 -u\nprint(1)\n").expect("write");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = dir.path().join("shop.toml");
+    std::fs::write(&config, "[group.web]\ncommand = [\"./serve.py\"]\n").expect("write");
+    let says = "cannot run './serve.py': its #! interpreter /nonexistent/python3: No such file";
+    refused(&["check-config", config.to_str().expect("UTF-8")], says);
+    refused(&["--", script.to_str().expect("UTF-8")], "its #! interpreter /nonexistent/python3");
+}
+
+#[test]
+fn a_reply_that_never_comes_names_the_instance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("quiet.sock");
+    // A socket that accepts and never says hello.
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let out = run(&["ctl", "--control", path.to_str().expect("UTF-8"), "status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no reply from quiet within 10s"), "{stderr}");
+    drop(held);
+}
