@@ -7,6 +7,7 @@ mod exits;
 mod greedy;
 mod logs;
 mod notify;
+mod peers;
 mod scrape;
 mod storm;
 
