@@ -5,7 +5,7 @@ use crate::util::{
 };
 
 /// process-compose#520: the leader exits on TERM at once while its child ignores TERM; the
-/// group must still be SIGKILLed when the kill timeout ends, not left running.
+/// group must still be killed (SIGKILL) when the kill timeout ends, not left running.
 #[test]
 fn a_child_that_ignores_term_dies_with_its_group_after_the_timeout() {
     let script = "(trap '' TERM; echo \"child $(exec sh -c 'echo $PPID')\"; \
