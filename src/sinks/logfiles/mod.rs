@@ -180,6 +180,11 @@ impl LogFiles {
         self.writer.lost()
     }
 
+    /// Whether a log file is failing now: lines may be lost at exit.
+    pub fn failing(&self) -> bool {
+        self.writer.failing()
+    }
+
     /// Closes and waits for everything to be written (tests).
     pub fn join(&mut self) {
         self.flush();
