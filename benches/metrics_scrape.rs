@@ -115,7 +115,8 @@ fn stats(v: &[f64]) -> (f64, f64) {
 fn scrape(addr: SocketAddr) -> usize {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").expect("send");
+    let head = "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).expect("send");
     let mut response = Vec::with_capacity(4 << 20);
     stream.read_to_end(&mut response).expect("read");
     assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"), "not a 200");

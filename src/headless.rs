@@ -284,6 +284,11 @@ impl Headless {
         self.writer.lost()
     }
 
+    /// Whether stdout is failing now: lines may be lost at exit.
+    pub fn failing(&self) -> bool {
+        self.writer.failing()
+    }
+
     /// Closes and waits for everything to be written (tests and benches).
     pub fn join(&mut self) {
         self.flush();

@@ -103,7 +103,7 @@ pub fn open_log(path: &Path) -> io::Result<File> {
 /// Opens the file `name` in the open directory `dir` for appending, creating it with
 /// exactly `mode` (whatever the umask) if it does not exist; says whether it did. A
 /// symbolic link at `name` is never followed (`ELOOP`), and anything but a regular file
-/// (a FIFO, a device) is refused (`EINVAL`) without blocking.
+/// (a FIFO, a device) is refused without blocking, with an error that says what it is.
 pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> {
     let name = CString::new(name.as_bytes())?;
     // WHY: O_NONBLOCK so that a FIFO planted at the path fails or opens at once instead of
@@ -127,13 +127,17 @@ pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> 
         match openat(dir, name.as_c_str(), flags, Mode::empty()) {
             Ok(fd) => break (fd, false),
             Err(Errno::ENOENT) if tries < 3 => {}
-            Err(error) => return Err(error.into()),
+            // A FIFO without a reader answers ENXIO ("No such device or address"), which
+            // says nothing of what is in the way; say what was found.
+            Err(error) => return Err(in_the_way(dir, &name).unwrap_or_else(|| error.into())),
         }
     };
     let file = File::from(fd);
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        return Err(
+            in_the_way(dir, &name).unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+        );
     }
     if created && meta.permissions().mode() & 0o7777 != mode {
         // The umask took bits away.
@@ -142,6 +146,27 @@ pub fn open_in(dir: &File, name: &OsStr, mode: u32) -> io::Result<(File, bool)> 
     // The flags it has minus O_NONBLOCK.
     fcntl(&file, FcntlArg::F_SETFL(OFlag::O_APPEND))?;
     Ok((file, created))
+}
+
+/// What sits at `name` in `dir` when it is not a regular file (a FIFO, a device, a
+/// socket, a directory), as an error that says so.
+fn in_the_way(dir: &File, name: &CString) -> Option<io::Error> {
+    use nix::sys::stat::{SFlag, fstatat};
+    let stat = fstatat(dir, name.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    let what = match kind {
+        // A link is refused as ELOOP, which already says what it is.
+        SFlag::S_IFREG | SFlag::S_IFLNK => return None,
+        SFlag::S_IFIFO => "a FIFO",
+        SFlag::S_IFCHR | SFlag::S_IFBLK => "a device",
+        SFlag::S_IFSOCK => "a socket",
+        SFlag::S_IFDIR => "a directory",
+        _ => "not a regular file",
+    };
+    Some(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} is in the way, not a regular file"),
+    ))
 }
 
 #[cfg(test)]

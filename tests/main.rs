@@ -6,6 +6,7 @@
 
 mod util;
 
+mod abuse;
 mod activation;
 mod attach;
 mod channel;

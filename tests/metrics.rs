@@ -34,7 +34,12 @@ fn request(port: u16, head: &str) -> Result<(String, String), String> {
 }
 
 fn get(port: u16, path: &str) -> Result<(String, String), String> {
-    request(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+    // OpenMetrics, as Prometheus asks for it: the parser below reads that format.
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5";
+    request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{accept}\r\nConnection: close\r\n\r\n"),
+    )
 }
 
 /// The body of a successful `GET /metrics`.

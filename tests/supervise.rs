@@ -198,12 +198,12 @@ fn last_words_come_before_the_exit() {
 }
 
 /// A program that passes corral's start-up check (the file exists and is executable) but
-/// that `execve` refuses every time, as a binary deleted after start would be: its
-/// interpreter does not exist.
+/// that `execve` refuses every time, as a binary deleted after start would be: it is in no
+/// format the kernel runs (ENOEXEC). (A missing `#!` interpreter is refused at start.)
 fn unspawnable(dir: &std::path::Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("prog");
-    std::fs::write(&path, "#!/nonexistent/interpreter\n").expect("write the script");
+    std::fs::write(&path, "not a program, and no #! line\n").expect("write the file");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path_str(&path).to_string()
 }

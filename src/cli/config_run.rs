@@ -77,14 +77,48 @@ pub(super) fn resolve(
     })
 }
 
+/// The largest config file corral reads; a config is a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The config file's text: a regular file (not `/dev/zero`, not a FIFO that would block
+/// forever) of at most `MAX_CONFIG_BYTES`.
 fn read(path: &Path) -> Result<String, CliExit> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let failed = |e: &std::io::Error| {
         CliExit::usage(format!(
             "cannot read config file '{shown}': {}",
-            crate::backend::describe(&e)
+            crate::backend::describe(e)
         ))
-    })?;
+    };
+    // WHY O_NONBLOCK: opening a FIFO for reading blocks until someone writes to it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| failed(&e))?;
+    let kind = file.metadata().map_err(|e| failed(&e))?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "a socket"
+        };
+        return Err(CliExit::usage(format!("config file '{shown}' is {what}, not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(|e| failed(&e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(CliExit::usage(format!(
+            "config file '{shown}' is over {} KiB: not a corral config",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
     String::from_utf8(bytes)
         .map_err(|_| CliExit::usage(format!("{shown}: expected a UTF-8 text file (TOML)")))
 }

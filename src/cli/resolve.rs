@@ -52,8 +52,28 @@ pub(crate) fn command(
     } else {
         search_path(command, path_var).map_err(|e| cannot(&reason(&e)))?
     };
+    if let Some(interpreter) = interpreter(&program) {
+        executable(&interpreter).map_err(|e| {
+            cannot(&format!("its #! interpreter {}: {}", interpreter.display(), reason(&e)))
+        })?;
+    }
     let display = argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     Ok(CommandSpec { program, argv, display })
+}
+
+/// The interpreter a script names on its `#!` line, when it is an absolute path (what
+/// the kernel runs; a missing one makes every start fail with ENOENT, as if the script
+/// itself were missing). `None` for a binary or a file corral cannot read.
+fn interpreter(program: &Path) -> Option<PathBuf> {
+    use std::io::Read as _;
+    let mut head = [0u8; 256];
+    let mut file = std::fs::File::open(program).ok()?;
+    let n = file.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..memchr::memchr(b'\n', line)?];
+    let path = line.split(|b| *b == b' ' || *b == b'\t').find(|w| !w.is_empty())?;
+    let path = Path::new(OsStr::from_bytes(path));
+    path.is_absolute().then(|| path.to_path_buf())
 }
 
 /// glibc's `execvp` default when `PATH` is unset.

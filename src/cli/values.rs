@@ -89,9 +89,17 @@ pub(crate) fn instance_from_command(
     }
 }
 
+/// The longest duration corral accepts: far beyond any sensible timeout, far below what
+/// would overflow the clock arithmetic (`Instant` + 5000000000000000h panics).
+pub(crate) const MAX_DURATION: Duration = Duration::from_hours(24 * 365);
+
+/// A duration up to `MAX_DURATION`.
+fn bounded(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text).ok().filter(|d| *d <= MAX_DURATION)
+}
+
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|_| "expected a duration like 250ms, 5s or 1m30s".to_string())
+    bounded(text).ok_or_else(|| "expected a duration up to 1 year, like 250ms, 5s or 1m30s".into())
 }
 
 pub(crate) fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -127,8 +135,9 @@ pub(crate) fn signal(text: &str) -> Result<Signal, String> {
 /// `MIN..MAX` or one value meaning `MIN..MIN`, with `MIN <= MAX`; `expected` names the form.
 fn duration_range(text: &str, expected: &str) -> Result<(Duration, Duration), String> {
     let parse = |t: &str| {
-        humantime::parse_duration(t)
-            .map_err(|_| format!("expected {expected}, with durations like 250ms, 5s or 1m30s"))
+        bounded(t).ok_or_else(|| {
+            format!("expected {expected}, with durations up to 1 year like 250ms, 5s or 1m30s")
+        })
     };
     let (first, max) = text.split_once("..").unwrap_or((text, text));
     let (first, max) = (parse(first)?, parse(max)?);

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use self::output::{print_json, print_line, print_output, print_status, print_table};
 use super::protocol;
+
+mod output;
 
 /// What `ctl` was asked, parsed by the CLI.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,7 +48,9 @@ pub(crate) fn usage(message: impl Into<String>) -> Fail {
 
 pub fn run(ctl: &Ctl) -> ExitCode {
     match run_inner(ctl) {
-        Ok(()) => ExitCode::SUCCESS,
+        // `Fail(0, _)`: nobody reads the output any more (`| head -1`); they had what
+        // they wanted.
+        Ok(()) | Err(Fail(0, _)) => ExitCode::SUCCESS,
         Err(Fail(code, message)) => {
             eprintln!("corral ctl: {}", crate::text::escape(&message, false));
             ExitCode::from(code)
@@ -55,8 +60,7 @@ pub fn run(ctl: &Ctl) -> ExitCode {
 
 fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
     if let CtlCommand::Ls { json } = ctl.command {
-        list(json);
-        return Ok(());
+        return list(json);
     }
     let path = choose(ctl.instance.as_deref(), ctl.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
@@ -64,12 +68,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         CtlCommand::Ls { .. } => Ok(()),
         CtlCommand::Status { json } => {
             let reply = conn.call(json!({"cmd": "status"}))?;
-            if *json {
-                print_json(&reply["workers"]);
-            } else {
-                print_status(&reply);
-            }
-            Ok(())
+            if *json { print_json(&reply["workers"]) } else { print_status(&reply) }
         }
         CtlCommand::Act { verb, target } => {
             let reply = conn.call(json!({"cmd": verb, "target": target}))?;
@@ -79,11 +78,8 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            println!(
-                "{verb}: {}",
-                if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") }
-            );
-            Ok(())
+            let ids = if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") };
+            print_line(&format!("{verb}: {ids}"))
         }
         CtlCommand::Send { target, message } => {
             let reply = conn.call(json!({"cmd": "send", "target": target, "message": message}))?;
@@ -100,20 +96,18 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             let reply = conn.call(
                 json!({"cmd": "scale", "group": group, "workers": workers, "delta": delta}),
             )?;
-            println!("{group}: {} workers", reply["workers"]);
-            Ok(())
+            print_line(&format!("{group}: {} workers", reply["workers"]))
         }
         CtlCommand::Reload { target } => {
             conn.timeout(None);
             let reply = conn.call(json!({"cmd": "reload", "target": target}))?;
-            println!("{target}: reloaded, {} workers replaced", reply["replaced"]);
-            Ok(())
+            print_line(&format!("{target}: reloaded, {} workers replaced", reply["replaced"]))
         }
         CtlCommand::Logs { follow, lines, target, json } => {
             let reply = conn
                 .call(json!({"cmd": "logs", "target": target, "lines": lines, "follow": follow}))?;
             for line in reply["lines"].as_array().into_iter().flatten() {
-                print_output(line, *json);
+                print_output(line, *json)?;
             }
             if *follow {
                 conn.timeout(None);
@@ -124,7 +118,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         CtlCommand::Events { follow } => {
             let reply = conn.call(json!({"cmd": "events", "follow": follow}))?;
             for event in reply["events"].as_array().into_iter().flatten() {
-                print_json(event);
+                print_json(event)?;
             }
             if *follow {
                 conn.timeout(None);
@@ -138,7 +132,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             eprintln!("corral ctl: shutting down {} (pid {pid})", conn.instance);
             // The socket closes when corral has stopped every worker and exited.
             conn.timeout(None);
-            conn.follow(|_| {})?;
+            conn.follow(|_| Ok(()))?;
             eprintln!("corral ctl: {} stopped", conn.instance);
             Ok(())
         }
@@ -193,7 +187,7 @@ pub(crate) fn choose(instance: Option<&str>, control: Option<&Path>) -> Result<P
     }
 }
 
-fn list(json: bool) {
+fn list(json: bool) -> Result<(), Fail> {
     let live = instances();
     if json {
         let all: Vec<Value> = live
@@ -204,15 +198,14 @@ fn list(json: bool) {
                 h
             })
             .collect();
-        print_json(&Value::Array(all));
-        return;
+        return print_json(&Value::Array(all));
     }
     if live.is_empty() {
         eprintln!(
             "corral ctl: no corral is running (no control socket in {})",
             super::default_dir().display()
         );
-        return;
+        return Ok(());
     }
     let rows: Vec<Vec<String>> = live
         .iter()
@@ -232,7 +225,7 @@ fn list(json: bool) {
             ]
         })
         .collect();
-    print_table(&["NAME", "PID", "GROUPS", "UPTIME", "SOCKET"], &rows);
+    print_table(&["NAME", "PID", "GROUPS", "UPTIME", "SOCKET"], &rows)
 }
 
 /// One connection: the hello read, requests sent one at a time.
@@ -256,7 +249,10 @@ impl Conn {
             reader: BufReader::new(stream),
             writer,
             hello: Value::Null,
-            instance: String::new(),
+            // Until the hello names it: what a reply that never comes is blamed on.
+            instance: path
+                .file_stem()
+                .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
             next_id: 1,
             first: true,
         };
@@ -345,105 +341,21 @@ impl Conn {
         }
     }
 
-    /// Hands every subscription item to `each` until the connection ends.
-    fn follow(&mut self, mut each: impl FnMut(&Value)) -> Result<(), Fail> {
-        while let Some(message) = self.read()? {
+    /// Hands every subscription item to `each` until the connection ends, or until
+    /// nobody reads ctl's output any more (`ctl logs -f | head -1`), even while no item
+    /// comes.
+    fn follow(&mut self, mut each: impl FnMut(&Value) -> Result<(), Fail>) -> Result<(), Fail> {
+        loop {
+            if self.reader.buffer().is_empty() {
+                output::wait_readable(self.reader.get_ref())?;
+            }
+            let Some(message) = self.read()? else { return Ok(()) };
             if let Some(item) = message.get("item") {
-                each(item);
+                each(item)?;
             } else if let Some(error) = message["error"].as_str() {
                 return Err(Fail(1, error.to_string()));
             }
         }
-        Ok(())
-    }
-}
-
-fn print_json(value: &Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
-}
-
-fn print_output(line: &Value, json: bool) {
-    if json {
-        return print_json(line);
-    }
-    let id = format!("{}.{}", line["group"].as_str().unwrap_or("?"), line["worker"]);
-    let text = crate::headless::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
-    // `!` marks stderr, as in headless text output and the dashboard.
-    let mark = if line["stream"] == "stderr" { '!' } else { '|' };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{} {id} {mark} {text}", line["ts"].as_str().unwrap_or_default());
-    let _ = out.flush();
-}
-
-fn print_status(reply: &Value) {
-    let rows: Vec<Vec<String>> = reply["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|w| {
-            let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
-            let uptime = w["uptime_ms"].as_u64().map_or("-".to_string(), |ms| {
-                crate::headless::human_duration(Duration::from_millis(ms))
-            });
-            let last = &w["last_exit"];
-            let last = if last.is_null() {
-                "-".to_string()
-            } else {
-                let how = match (last["code"].as_i64(), last["signal"].as_str()) {
-                    (Some(c), _) => format!("exit {c}"),
-                    (None, Some(s)) => s.to_string(),
-                    _ => "?".into(),
-                };
-                format!("{how} ({})", last["reason"].as_str().unwrap_or("?"))
-            };
-            let cpu = w["cpu_percent"].as_f64().map_or("-".to_string(), |c| format!("{c:.1}%"));
-            let mem = w["memory_bytes"].as_u64().map_or("-".to_string(), |b| {
-                bytesize::ByteSize(b).display().iec_short().to_string()
-            });
-            vec![
-                w["id"].as_str().unwrap_or("?").to_string(),
-                text(&w["pid"]),
-                w["state"].as_str().unwrap_or("?").to_string(),
-                uptime,
-                text(&w["restarts"]),
-                last,
-                cpu,
-                mem,
-                crate::headless::sanitize(w["status"].as_str().unwrap_or("").as_bytes()),
-            ]
-        })
-        .collect();
-    print_table(
-        &["ID", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "STATUS"],
-        &rows,
-    );
-}
-
-fn print_table(head: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    let line = |cells: Vec<&str>| {
-        use std::fmt::Write as _;
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        text.trim_end().to_string()
-    };
-    let _ = writeln!(out, "{}", line(head.to_vec()));
-    for row in rows {
-        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
     }
 }
 

@@ -7,7 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,10 +24,18 @@ pub const MAX_QUEUED: usize = 8 * 1024 * 1024;
 pub const MAX_CLIENTS: usize = 64;
 /// Events kept for `events` without `follow`.
 pub const KEEP_EVENTS: usize = 1000;
+/// ... and at most this many bytes of them: a worker's messages are events too, and each
+/// may be a megabyte.
+pub const KEEP_EVENT_BYTES: usize = 2 * 1024 * 1024;
+/// An event larger than this reaches those who follow, but is not kept for newcomers.
+const KEEP_EVENT_MAX: usize = KEEP_EVENT_BYTES / 16;
 /// How often a follower that hung up its side is probed with an empty line.
 const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// A dropped client gets this long to take its last line.
 const LAST_WORDS: Duration = Duration::from_secs(1);
+/// A client must send its first request this soon after connecting, or be disconnected:
+/// connections that never speak must not hold the places `ctl` needs.
+pub const IDENTIFY_WITHIN: Duration = Duration::from_secs(5);
 
 /// A request, for the runtime; `done` tells the reader to read the next one.
 pub struct Incoming {
@@ -60,6 +68,12 @@ pub struct Client {
     /// The writer has ended: the reader stops too, whatever the client does.
     hung_up: Notify,
     pub subs: RefCell<Subscriptions>,
+    /// It has sent a request.
+    spoke: Cell<bool>,
+    /// A request of its own is with the runtime.
+    busy: Cell<bool>,
+    /// When it connected or last sent a request.
+    active: Cell<Instant>,
 }
 
 impl Client {
@@ -73,7 +87,24 @@ impl Client {
             closing: Cell::new(false),
             hung_up: Notify::new(),
             subs: RefCell::new(Subscriptions::default()),
+            spoke: Cell::new(false),
+            busy: Cell::new(false),
+            active: Cell::new(Instant::now()),
         }
+    }
+
+    /// Sends `why` and closes the connection once it is written (or after `LAST_WORDS`).
+    fn disconnect(&self, why: &str) {
+        self.send(protocol::error(&Value::Null, why));
+        self.closing.set(true);
+        self.wake.notify_one();
+    }
+
+    /// Whether it may be closed to make room for a newcomer, and how idle it is: one that
+    /// follows nothing and waits for no reply, silent ones first, then the longest idle.
+    fn idle(&self) -> Option<(bool, Instant)> {
+        let idle = !self.closing.get() && !self.busy.get() && !self.follows();
+        idle.then(|| (self.spoke.get(), self.active.get()))
     }
 
     /// Queues a line; a client too far behind is dropped instead, and told why.
@@ -138,15 +169,20 @@ pub struct Clients {
     pub live: HashMap<u64, Rc<Client>>,
     /// Recent §7 events (not output), encoded, oldest first.
     pub recent: VecDeque<Vec<u8>>,
+    recent_bytes: usize,
 }
 
 impl Clients {
     /// Keeps `event` (one §7 JSON object) and sends it to the clients that follow events.
     pub fn event(&mut self, event: &[u8]) {
-        if self.recent.len() == KEEP_EVENTS {
-            self.recent.pop_front();
+        if event.len() <= KEEP_EVENT_MAX {
+            self.recent_bytes += event.len();
+            self.recent.push_back(event.to_vec());
+            while self.recent.len() > KEEP_EVENTS || self.recent_bytes > KEEP_EVENT_BYTES {
+                let Some(old) = self.recent.pop_front() else { break };
+                self.recent_bytes -= old.len();
+            }
         }
-        self.recent.push_back(event.to_vec());
         for client in self.live.values() {
             if let Some(id) = &client.subs.borrow().events {
                 client.send(protocol::item(id, event));
@@ -201,7 +237,7 @@ pub async fn accept(
             continue;
         }
         let client = {
-            if clients.borrow().live.len() >= MAX_CLIENTS {
+            if !make_room(&clients.borrow()) {
                 let mut stream = stream;
                 let busy = protocol::error(&Value::Null, "too many clients: try again later");
                 let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
@@ -216,6 +252,21 @@ pub async fn accept(
         client.send(hello());
         tokio::task::spawn_local(serve(stream, client, Rc::clone(&clients), requests.clone()));
     }
+}
+
+/// Whether a newcomer may be served: under `MAX_CLIENTS`, or after the idlest client that
+/// follows nothing was disconnected for it. Only clients that are following, or waiting for
+/// a reply, can keep a newcomer out.
+fn make_room(clients: &Clients) -> bool {
+    let open = clients.live.values().filter(|c| !c.closing.get());
+    if open.count() < MAX_CLIENTS {
+        return true;
+    }
+    let idlest = clients.live.values().filter_map(|c| Some((c.idle()?, c))).min_by_key(|(k, _)| *k);
+    let Some((_, client)) = idlest else { return false };
+    tracing::warn!(client = client.serial, "control: closing an idle client for a newcomer");
+    client.disconnect("disconnected: idle while another client needed the place");
+    true
 }
 
 /// Only this user (or root) may steer this corral.
@@ -236,6 +287,7 @@ async fn serve(
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut first = true;
+    let identify_by = tokio::time::Instant::now() + IDENTIFY_WITHIN;
     'reading: while !client.closing.get() {
         let n = tokio::select! {
             read = read.read(&mut chunk) => match read {
@@ -243,6 +295,12 @@ async fn serve(
                 Ok(n) => n,
             },
             () = client.hung_up.notified() => break,
+            () = tokio::time::sleep_until(identify_by), if first => {
+                tracing::warn!(client = client.serial, "control client sent no request: closed");
+                let secs = IDENTIFY_WITHIN.as_secs();
+                client.disconnect(&format!("no request within {secs}s: disconnected"));
+                break;
+            }
         };
         buf.extend_from_slice(&chunk[..n]);
         while let Some(end) = memchr::memchr(b'\n', &buf) {
@@ -256,6 +314,9 @@ async fn serve(
             let refused_version =
                 matches!(command, Err(BadRequest::Version(_) | BadRequest::NoVersion));
             first = false;
+            client.spoke.set(true);
+            client.busy.set(true);
+            client.active.set(Instant::now());
             let (done, wait) = oneshot::channel();
             let incoming = Incoming { client: Rc::clone(&client), id, command, done };
             if requests.send(incoming).is_err() {
@@ -264,6 +325,7 @@ async fn serve(
             // One request at a time per client: a flood of requests waits here, not in
             // the supervisor's memory.
             let _ = wait.await;
+            client.busy.set(false);
             if refused_version {
                 client.closing.set(true);
                 client.wake.notify_one();

@@ -500,7 +500,9 @@ impl Supervisor {
             let idle = slots().all(|s| {
                 matches!(s.phase, Phase::Stopped | Phase::GaveUp) && s.successor.is_none()
             });
-            if !self.exit_when_idle || !idle {
+            // A worker a person stopped waits for them: only ends the policy decided (runs
+            // that finished, workers that gave up) make headless corral leave by itself.
+            if !self.exit_when_idle || !idle || slots().any(|s| s.held) {
                 return;
             }
             let all_ok = slots().all(|s| {

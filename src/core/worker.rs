@@ -163,6 +163,9 @@ pub(crate) struct Slot {
     pub successor: Option<Run>,
     /// The outcome of this slot's last replacement, for the group's reload to collect.
     pub reload_outcome: Option<bool>,
+    /// Stopped because a person asked (`s`, `ctl stop`): headless corral stays up for them
+    /// to start it again, instead of exiting as if the work were done.
+    pub held: bool,
 }
 
 impl Slot {
@@ -183,6 +186,7 @@ impl Slot {
             retiring: false,
             successor: None,
             reload_outcome: None,
+            held: false,
         }
     }
 

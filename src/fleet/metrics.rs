@@ -122,6 +122,14 @@ pub fn render(model: &Arc<Model>, out: &mut String) -> fmt::Result {
     prometheus_client::encoding::text::encode(out, &registry)
 }
 
+/// The same in the classic text format (`text/plain; version=0.0.4`).
+pub fn render_classic(model: &Arc<Model>, out: &mut String) -> fmt::Result {
+    let mut open = String::with_capacity(out.capacity());
+    render(model, &mut open)?;
+    classic::from_openmetrics(&open, out);
+    Ok(())
+}
+
 /// The model as a `prometheus-client` collector: encoded at once, from the values as they
 /// are (no registered metric objects to keep in step with the core).
 #[derive(Debug)]
@@ -294,6 +302,8 @@ fn group_counters(
     }
     Ok(())
 }
+
+mod classic;
 
 #[cfg(test)]
 mod tests;

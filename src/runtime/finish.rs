@@ -28,6 +28,14 @@ impl Runtime {
             self.release(key, generation);
         }
         let code = if self.ui_failed { 1 } else { code };
+        // An output that is failing now will lose lines at exit, and corral exits 1 for
+        // them: the last record says so already (being last, it cannot wait for the count).
+        let failing = {
+            let hub = self.hub.borrow();
+            hub.headless.as_ref().is_some_and(Headless::failing)
+                || hub.files.as_ref().is_some_and(LogFiles::failing)
+        };
+        let code = if failing { code.max(1) } else { code };
         {
             let mut hub = self.hub.borrow_mut();
             hub.report(&Record::ShutdownComplete { exit_code: code });

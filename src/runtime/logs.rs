@@ -96,6 +96,18 @@ impl<T> Ring<T> {
 pub const MAX_SERIES: usize = 64;
 /// Dropped names remembered, to say which.
 const DROPPED_NAMES: usize = 8;
+/// The longest metric name or custom event type kept, in bytes; a longer one is dropped
+/// and counted (each of the 64 could otherwise be a megabyte, kept twice).
+pub const MAX_NAME: usize = 200;
+/// A dropped name is remembered (to say which) cut to this many bytes.
+const SHOWN_NAME: usize = 48;
+/// The longest `status` text kept, in bytes; the rest is cut.
+pub const MAX_STATUS: usize = 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
+}
 
 /// One reported number: a `metric` name or a custom event type.
 #[derive(Debug)]
@@ -113,22 +125,31 @@ pub struct WorkerMetrics {
     index: HashMap<String, usize>,
     pub dropped: u64,
     pub dropped_names: Vec<String>,
+    /// Of `dropped`, the names longer than `MAX_NAME`.
+    pub too_long: u64,
 }
 
 impl WorkerMetrics {
     /// The series called `name`, made if there is room.
     fn series(&mut self, name: &str, event: bool) -> Option<&mut History> {
+        if name.len() > MAX_NAME {
+            self.too_long += 1;
+            if self.too_long == 1 {
+                tracing::warn!(
+                    "a worker sent a metric name of {} bytes (at most {MAX_NAME} are kept): \
+                     dropped and counted",
+                    name.len()
+                );
+            }
+            self.drop_name(&format!("{}…", cut(name, SHOWN_NAME)));
+            return None;
+        }
         let key = if event { format!("»{name}") } else { name.to_string() };
         if let Some(&i) = self.index.get(&key) {
             return self.series.get_mut(i).map(|s| &mut s.history);
         }
         if self.series.len() >= MAX_SERIES {
-            self.dropped += 1;
-            if self.dropped_names.len() < DROPPED_NAMES
-                && !self.dropped_names.iter().any(|n| n == name)
-            {
-                self.dropped_names.push(name.to_string());
-            }
+            self.drop_name(name);
             return None;
         }
         let kind = if event { Kind::Counter } else { Kind::Gauge };
@@ -136,6 +157,14 @@ impl WorkerMetrics {
         let history = History::new(kind);
         self.series.push(NamedSeries { name: name.to_string(), event, history });
         self.series.last_mut().map(|s| &mut s.history)
+    }
+
+    fn drop_name(&mut self, name: &str) {
+        self.dropped += 1;
+        if self.dropped_names.len() < DROPPED_NAMES && !self.dropped_names.iter().any(|n| n == name)
+        {
+            self.dropped_names.push(name.to_string());
+        }
     }
 
     /// Records a message worth charting: a `metric`'s value, or one more custom event of
@@ -245,7 +274,7 @@ impl Logs {
         if let Some(text) = status {
             let (p, old) = log.status.get_or_insert_with(|| (pid, String::new()));
             *p = pid;
-            text.clone_into(old);
+            cut(text, MAX_STATUS).clone_into(old);
         }
         if (keep || metrics)
             && let Ok(data) = serde_json::from_slice::<Value>(raw)
@@ -278,6 +307,23 @@ mod tests {
     use super::*;
 
     const KEY: WorkerKey = WorkerKey { group: 0, slot: 1 };
+
+    #[test]
+    fn long_metric_names_and_statuses_are_bounded() {
+        let mut logs = Logs::new(true);
+        let name = "m".repeat(MAX_NAME + 1);
+        let metric = format!(r#"{{"type":"metric","name":"{name}","value":1}}"#);
+        logs.event(KEY, 1, metric.as_bytes(), None);
+        logs.event(KEY, 1, format!(r#"{{"type":"{name}"}}"#).as_bytes(), None);
+        let status = "é".repeat(MAX_STATUS);
+        logs.event(KEY, 1, br#"{"type":"status"}"#, Some(&status));
+        let log = logs.get(KEY).expect("log");
+        assert!(log.metrics.series.is_empty());
+        assert_eq!((log.metrics.dropped, log.metrics.too_long), (2, 2));
+        assert!(log.metrics.dropped_names.iter().all(|n| n.len() <= SHOWN_NAME + 3));
+        let kept = log.status_of(Some(1)).expect("status");
+        assert!(kept.len() <= MAX_STATUS && kept.chars().all(|c| c == 'é'), "{}", kept.len());
+    }
 
     #[test]
     fn keeps_the_last_thousand_lines() {

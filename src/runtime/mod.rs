@@ -29,6 +29,7 @@ mod signals_glue;
 mod streams;
 mod summary;
 mod timers;
+mod turns;
 mod ui_glue;
 
 use std::cell::RefCell;
@@ -285,8 +286,9 @@ impl Runtime {
     }
 
     // WHY one long function: its body is one `select!` over everything the loop waits for,
-    // and the timers it polls are set up just above it; split, the arms would lose sight of
-    // each other's order (`biased`).
+    // and the timers it polls are set up just above it. Not `biased`: a source that is always
+    // ready (SIGCHLD in an exit storm) would starve the ones after it; `between_turns` gives
+    // the watchdog, control and the other tasks their turn whatever is ready.
     async fn run(&mut self) -> u8 {
         self.keeper = keeper::Keeper::start();
         let mut signals = match Signals::install() {
@@ -331,6 +333,7 @@ impl Runtime {
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut node_retry = tokio::time::interval(node_glue::RETRY);
         node_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut turns = turns::Turns::new();
         loop {
             self.drive();
             self.notify_ready();
@@ -343,7 +346,6 @@ impl Runtime {
             let sleep_until =
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
             tokio::select! {
-                biased;
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
@@ -351,12 +353,8 @@ impl Runtime {
                 _ = node_retry.tick(), if self.node.any_blocked() => self.node.retry(),
                 _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
-                // watchdog restarts corral.
-                _ = watchdog.tick(), if watchdog_every.is_some() => {
-                    if let Some(n) = self.notifier.as_mut() {
-                        n.watchdog_ping();
-                    }
-                }
+                // watchdog restarts corral. Only a wake-up: `between_turns` pings when due.
+                _ = watchdog.tick(), if watchdog_every.is_some() => {}
                 // Often enough for any heartbeat timeout a person would set.
                 _ = held.tick(), if self.hub.borrow().held() => self.keep_alive_held(),
                 _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
@@ -373,9 +371,10 @@ impl Runtime {
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
                 () = self.stdout_closed.notified() => {}
-                // Last: whatever else is ready goes first, then the next slice of spawns.
+                // The next slice of spawns, taking its turn with whatever else is ready.
                 () = std::future::ready(()), if !self.spawns.is_empty() => {}
             }
+            self.between_turns(&mut turns).await;
             if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
             }

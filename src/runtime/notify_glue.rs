@@ -1,22 +1,32 @@
 //! The runtime's side of systemd's notification protocol: when to say READY, RELOADING,
 //! STOPPING (the protocol itself is `fleet::notify`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Runtime;
 use crate::core::EventKind;
 
 impl Runtime {
-    /// `READY=1` once every worker of every group is up (ready, with `--wait-ready`).
+    /// `READY=1` once every worker of every group is up: ready, with `--wait-ready`;
+    /// else running for `--reload-settle` (a fleet that crash-loops is never all up,
+    /// though every worker may be running at one instant), not crash-looping.
     pub(super) fn notify_ready(&mut self) {
         let Some(n) = self.notifier.as_mut() else { return };
         if n.ready_sent() || self.core.shutting_down() {
             return;
         }
         let snapshot = self.core.snapshot(Instant::now());
+        let settled = |w: &crate::core::WorkerView| {
+            let Some(g) = self.groups.get(usize::from(w.key.group)) else { return false };
+            let settle =
+                if g.spec.wait_ready { Duration::ZERO } else { g.spec.policy.reload_settle };
+            w.state == crate::core::WorkerState::Running
+                && !w.crash_looping
+                && w.uptime.is_some_and(|up| up >= settle)
+        };
         let all_up = !snapshot.workers.is_empty()
             && snapshot.groups.iter().all(|g| g.up == g.workers)
-            && snapshot.workers.iter().all(|w| w.state == crate::core::WorkerState::Running);
+            && snapshot.workers.iter().all(settled);
         if all_up {
             n.ready();
             n.status(Instant::now(), &crate::fleet::notify::summary(&snapshot));

@@ -100,6 +100,8 @@ struct Shared<D> {
     closed: AtomicBool,
     /// Lines given up at exit because they could not be written.
     lost: AtomicU64,
+    /// Writes are failing now (being retried): lines may yet be lost at exit.
+    failing: AtomicBool,
     resume: Arc<Notify>,
     done: Arc<Notify>,
     finished: AtomicBool,
@@ -133,6 +135,7 @@ impl<D: Send + 'static> Writer<D> {
             held: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             lost: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
             resume,
             done: Arc::new(Notify::new()),
             finished: AtomicBool::new(false),
@@ -186,6 +189,11 @@ impl<D: Send + 'static> Writer<D> {
     /// Lines that could not be written at exit.
     pub fn lost(&self) -> u64 {
         self.shared.lost.load(Ordering::Acquire)
+    }
+
+    /// Whether writes are failing now, or lines were already lost.
+    pub fn failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire) || self.lost() > 0
     }
 
     /// No more batches: the thread writes what is queued and ends. Wait for
@@ -368,6 +376,7 @@ fn write_batch<S: Sink>(
             _ => {}
         }
         f.count += 1;
+        shared.failing.store(true, Ordering::Release);
         let now = Instant::now();
         if f.last_report.is_none_or(|t| now.duration_since(t) >= REPORT_EVERY) {
             f.last_report = Some(now);
@@ -395,6 +404,7 @@ fn write_batch<S: Sink>(
     if f.count > 0 {
         tracing::warn!(failures = f.count, "{} can be written again", sink.name(dest));
         *f = Failure::default();
+        shared.failing.store(false, Ordering::Release);
     }
     let _ = sink.flush(dest);
     Outcome::Written

@@ -169,7 +169,7 @@ fn every_mistake_is_one_line_with_its_place_and_key() {
         ),
         (
             "[group.web]\ncommand = [\"x\"]\nkill-timeout = \"5 parsecs\"\n",
-            "shop.toml:3:16: group.web.kill-timeout: expected a duration like 250ms, 5s or \
+            "shop.toml:3:16: group.web.kill-timeout: expected a duration up to 1 year, like 250ms, 5s or \
              1m30s, got \"5 parsecs\"",
         ),
         (

@@ -16,6 +16,7 @@ pub(super) fn spawn(slot: &mut Slot, cx: &mut Cx<'_>) {
 
 /// A start the user asked for: a fresh crash-loop budget, no backoff.
 pub(super) fn start_fresh(slot: &mut Slot, cx: &mut Cx<'_>) {
+    slot.held = false;
     slot.restart_log.clear();
     slot.short_runs = 0;
     slot.failed_short_runs = 0;

@@ -27,7 +27,10 @@ impl Supervisor {
                     start_fresh(slot, cx);
                 }
             }),
-            UserAction::Stop(key) => self.with_slot(now, key, stop_slot),
+            UserAction::Stop(key) => self.with_slot(now, key, |slot, cx| {
+                slot.held = true;
+                stop_slot(slot, cx);
+            }),
             UserAction::Start(key) => self.with_slot(now, key, |slot, cx| {
                 if !slot.is_live() && !cx.shutting_down && !slot.retiring {
                     start_fresh(slot, cx);
@@ -40,11 +43,13 @@ impl Supervisor {
                     Phase::Stopped | Phase::GaveUp => true,
                 };
                 if !stopping_for_good {
+                    slot.held = true;
                     stop_slot(slot, cx);
                 } else if let Phase::Live(run) = &mut slot.phase {
                     // `s` again while it stops: start it once it is down.
                     if let (Some(stop), false) = (run.stop.as_mut(), cx.shutting_down) {
                         stop.then = After::RestartNow;
+                        slot.held = false;
                     }
                 } else if !cx.shutting_down && !slot.retiring {
                     start_fresh(slot, cx);

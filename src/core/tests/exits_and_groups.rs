@@ -184,3 +184,24 @@ fn a_graceful_shutdown_counts_down_to_the_first_sigkill() {
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::INT)));
     assert_eq!(h.sup.snapshot(h.now).kill_in, None, "killed now: nothing left to wait for");
 }
+
+#[test]
+fn workers_a_person_stopped_keep_headless_corral_up_until_started_again() {
+    let mut h = Harness::new(2, Policy::default(), true);
+    for key in [W1, W2] {
+        h.at(1).feed(Input::User(UserAction::Stop(key)));
+        h.exit_worker(key, ExitStatus::Signal(Signal::TERM));
+        assert_eq!(h.state(key), WorkerState::Stopped);
+    }
+    assert_eq!(h.exit, None, "corral stays up for the person who stopped them");
+    // Started again, both end on their own: now the work is done.
+    let no_restart = Policy { restart: RestartPolicy::Never, ..Policy::default() };
+    let mut h = Harness::new(2, no_restart, true);
+    h.at(1).feed(Input::User(UserAction::Stop(W1)));
+    h.exit_worker(W1, ExitStatus::Signal(Signal::TERM));
+    h.feed(Input::User(UserAction::Start(W1)));
+    for key in [W1, W2] {
+        h.at(20_000).exit_worker(key, ExitStatus::Code(0));
+    }
+    assert_eq!(h.exit, Some(0));
+}

@@ -82,7 +82,7 @@ impl FileSink {
             other => return other,
         }
         if let Some(parent) = self.dir.parent() {
-            DirBuilder::new().recursive(true).mode(DIR_MODE).create(parent)?;
+            create_parents(parent)?;
         }
         let created = match DirBuilder::new().mode(DIR_MODE).create(&self.dir) {
             Ok(()) => true,
@@ -166,6 +166,18 @@ impl FileSink {
         }
     }
 
+    /// Someone deleted `id`'s current file (`rm web.2.log`): lines written to it now would
+    /// be lost to anyone reading the directory, so it is closed, to be made again at its
+    /// name. (A file moved away, as logrotate does, still has its name elsewhere: that is
+    /// SIGUSR1's business.)
+    fn forget_if_deleted(&mut self, id: LogId) {
+        let deleted = self.open.get(&id).and_then(|o| o.file.metadata().ok());
+        if deleted.is_some_and(|m| m.nlink() == 0) {
+            tracing::warn!("log file {} was deleted: making it again", self.path(id).display());
+            self.open.remove(&id);
+        }
+    }
+
     /// Rotates `id`'s open file if its period is over.
     fn rotate_if_due(&mut self, id: LogId) -> io::Result<()> {
         let now = (self.clock)();
@@ -190,6 +202,7 @@ impl Sink for FileSink {
     type Dest = LogId;
 
     fn begin(&mut self, id: &LogId) -> io::Result<()> {
+        self.forget_if_deleted(*id);
         self.rotate_if_due(*id)?;
         self.open(*id)
     }
@@ -227,6 +240,23 @@ impl Sink for FileSink {
     fn name(&self, id: &LogId) -> String {
         format!("log file {}", self.path(*id).display())
     }
+}
+
+/// Creates the missing directories of `path`, each with mode 0750 whatever the umask (as
+/// the log directory itself); those already there are left as they are.
+fn create_parents(path: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = path
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        .collect();
+    for dir in missing.into_iter().rev() {
+        match DirBuilder::new().mode(DIR_MODE).create(dir) {
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn open_dir(dir: &Path) -> io::Result<File> {

@@ -48,6 +48,10 @@ pub enum StartFailure {
     Dir { dir: String, reason: String },
     #[error("cannot start the log writer: {0}")]
     Thread(std::io::Error),
+    #[error(
+        "log directory {dir} is in use by another corral{holder}: give this one its own --log-dir"
+    )]
+    Locked { dir: String, holder: String },
 }
 
 struct Pending {
@@ -63,6 +67,9 @@ pub struct LogFiles {
     pending: Vec<Pending>,
     index: HashMap<LogId, usize>,
     writer: Writer<LogId>,
+    /// The directory, locked while corral runs: two corrals writing the same files would
+    /// interleave their lines and rotate each other's files.
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
 impl LogFiles {
@@ -86,14 +93,18 @@ impl LogFiles {
             dir: crate::text::escape(&config.dir.to_string_lossy(), false),
             reason,
         };
-        sink.open_dir().map_err(|e| failed(crate::backend::describe(&e)))?;
+        let dir = sink.open_dir().map_err(|e| failed(crate::backend::describe(&e)))?;
+        let lock = lock(dir).map_err(|holder| StartFailure::Locked {
+            dir: crate::text::escape(&config.dir.to_string_lossy(), false),
+            holder,
+        })?;
         sink.open(LogId::Corral)
             .map_err(|e| failed(format!("corral.log: {}", crate::backend::describe(&e))))?;
         let writer = Writer::start(sink, "corral-logs", Box::new(|| {}), resume)
             .map_err(StartFailure::Thread)?;
         let mut lines = Lines::new(LogFormat::Text, names);
         lines.show_metrics(show_metrics);
-        Ok(LogFiles { lines, pending: Vec::new(), index: HashMap::new(), writer })
+        Ok(LogFiles { lines, pending: Vec::new(), index: HashMap::new(), writer, _lock: lock })
     }
 
     pub fn record(&mut self, record: &Record<'_>) {
@@ -169,6 +180,11 @@ impl LogFiles {
         self.writer.lost()
     }
 
+    /// Whether a log file is failing now: lines may be lost at exit.
+    pub fn failing(&self) -> bool {
+        self.writer.failing()
+    }
+
     /// Closes and waits for everything to be written (tests).
     pub fn join(&mut self) {
         self.flush();
@@ -193,10 +209,40 @@ fn output_line(out: &mut Vec<u8>, ts: &str, stream: Stream, pid: u32, line: &[u8
     out.push(b'\n');
 }
 
+/// Locks the open log directory (`flock`, released when corral exits, however it exits).
+/// If another process holds it: `Err(" (pid N)")`, from `/proc/locks`, for the refusal.
+fn lock(dir: std::fs::File) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = dir.metadata().map(|m| m.ino()).unwrap_or_default();
+    match nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, errno)) if errno != nix::errno::Errno::EWOULDBLOCK => {
+            // A filesystem without locks: log unlocked rather than not at all.
+            tracing::warn!("cannot lock the log directory ({errno}); going on without");
+            Ok(None)
+        }
+        Err(_) => {
+            let holder = std::fs::read_to_string("/proc/locks").ok().and_then(|locks| {
+                locks.lines().find_map(|line| {
+                    // `1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF`
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let ino = fields.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+                    (fields.get(1) == Some(&"FLOCK") && ino == inode).then(|| fields[4].to_string())
+                })
+            });
+            Err(holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())
+        }
+    }
+}
+
 fn period_from_env() -> Period {
     let Some(value) = std::env::var_os(ROTATE_EVERY_VAR) else { return Period::Daily };
     match value.to_str().map(humantime::parse_duration) {
-        Some(Ok(every)) if every >= Duration::from_millis(1) => Period::Every(every),
+        Some(Ok(every))
+            if every >= Duration::from_millis(1) && every <= crate::cli::values::MAX_DURATION =>
+        {
+            Period::Every(every)
+        }
         _ => {
             tracing::warn!("ignoring {ROTATE_EVERY_VAR}={value:?}: not a duration; rotating daily");
             Period::Daily
