@@ -607,3 +607,72 @@ fn a_message_typed_in_the_dashboards_details_reaches_the_worker() {
     assert!(status.success(), "{status:?}\n{}", tty.dump());
     tty.assert_nothing_left();
 }
+
+#[test]
+fn a_node_launcher_whose_child_binds_shares_the_port_too() {
+    need_node!("a_node_launcher_whose_child_binds_shares_the_port_too");
+    let port = free_port();
+    // npm-start style: the worker is a launcher; the server is a plain child `node` (not a
+    // cluster worker), whose own bind() corral adopts.
+    let dir = app(&format!(
+        "require('child_process').spawn(process.execPath, ['server.js'], {{ stdio: 'inherit' }});\n\
+         setInterval(() => {{}}, 1000);\n// {port}\n"
+    ));
+    std::fs::write(
+        dir.path().join("server.js"),
+        format!(
+            "require('http').createServer((q, s) => s.end(`Hello from worker ${{process.pid}}`))\
+             .listen({port});\n"
+        ),
+    )
+    .expect("write server.js");
+    let mut corral = start(dir.path(), &["-w", "2"]);
+    corral.wait_spawned(2);
+    let deadline = Instant::now() + DEADLINE;
+    let mut answered = BTreeSet::new();
+    while answered.len() < 2 && Instant::now() < deadline {
+        if let Ok(pid) = hello(port) {
+            answered.insert(pid);
+        }
+    }
+    assert_eq!(answered.len(), 2, "both children serve\n{}", corral.dump());
+    assert!(named(&corral.events(), "exited").is_empty(), "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+#[test]
+fn a_server_every_worker_closed_refuses_and_many_listens_are_all_answered() {
+    need_node!("a_server_every_worker_closed_refuses_and_many_listens_are_all_answered");
+    let port = free_port();
+    // One server closed for good after a request; then 70 more listen() calls, past
+    // corral's 64 sockets per group: every one gets an answer ('listening' or an error).
+    let source = format!(
+        "const http = require('http');\n\
+         const s = http.createServer((q, r) => {{ r.end(`Hello from worker ${{process.pid}}`); s.close(); }});\n\
+         s.listen({port});\n\
+         let answered = 0;\n\
+         for (let i = 0; i < 70; i++) {{\n\
+           const extra = http.createServer();\n\
+           extra.on('listening', () => {{ answered++; if (answered === 70) console.log('all answered'); }});\n\
+           extra.on('error', () => {{ answered++; if (answered === 70) console.log('all answered'); }});\n\
+           extra.listen(0, '127.0.0.' + (2 + i));\n\
+         }}\n"
+    );
+    let dir = app(&source);
+    let mut corral = start(dir.path(), &["-w", "1"]);
+    corral.wait_for("every listen answered", DEADLINE, |events| {
+        named(events, "output").iter().any(|e| e["line"] == "all answered").then_some(())
+    });
+    hello(port).unwrap_or_else(|e| panic!("{e}\n{}", corral.dump()));
+    let deadline = Instant::now() + DEADLINE;
+    let mut refused = false;
+    while !refused && Instant::now() < deadline {
+        refused = hello(port).is_err_and(|e| e.contains("refused"));
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(refused, "nobody listens on {port} any more\n{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+}

@@ -411,7 +411,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         wait_ready: opts.wait_ready,
         node_ipc,
         node_cluster,
-        share_binds: opts.share_binds == SwitchArg::On && !node_cluster,
+        share_binds: opts.share_binds == SwitchArg::On,
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,

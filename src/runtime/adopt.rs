@@ -25,12 +25,12 @@ use crate::backend::{Wanted, set_nonblocking};
 /// Longest `sockaddr` corral reads from a worker (`sockaddr_in6` is 28 bytes).
 const MAX_SOCKADDR: usize = 128;
 
-/// How a group's workers get the filter: not at all for Node cluster groups (they share
-/// the Node way) or with `--share-binds off`; never for a set-user-ID program, which
+/// How a group's workers get the filter: not at all with `--share-binds off`; never for a
+/// set-user-ID program, which
 /// `no_new_privs` would strip of its privileges (it gets one warning instead).
 pub(super) fn plan(group: &crate::config::GroupSpec) -> Option<crate::backend::AdoptBinds> {
     use std::os::unix::fs::PermissionsExt;
-    if !group.share_binds || group.node_cluster || bind_filter_is_empty() {
+    if !group.share_binds || bind_filter_is_empty() {
         return None;
     }
     let mode = std::fs::metadata(&group.command.program).map_or(0, |m| m.permissions().mode());
@@ -210,7 +210,11 @@ fn answer(broker: &Mutex<PortBroker>, group: u16, notify: BorrowedFd<'_>) {
 /// ahead as it would without corral.
 fn adopt_bind(broker: &Mutex<PortBroker>, group: u16, notify: BorrowedFd<'_>, call: &Call) -> bool {
     let Ok(fd) = RawFd::try_from(call.args[0]) else { return false };
-    let len = usize::try_from(call.args[2]).unwrap_or(0).min(MAX_SOCKADDR);
+    // A length the kernel would refuse is left for the kernel to refuse.
+    let len = usize::try_from(call.args[2]).unwrap_or(0);
+    if !(std::mem::size_of::<libc::sockaddr_in>()..=MAX_SOCKADDR).contains(&len) {
+        return false;
+    }
     let Some(addr) = seccomp::read_memory(call.pid, call.args[1], len) else { return false };
     // The memory read belongs to the caller only if it is still waiting (a pid reused).
     if !seccomp::still_waiting(notify, call.id) {
@@ -221,6 +225,9 @@ fn adopt_bind(broker: &Mutex<PortBroker>, group: u16, notify: BorrowedFd<'_>, ca
         return false; // any free port: each keeps its own, as asked
     }
     let Ok(theirs) = seccomp::their_fd(call.pid, fd) else { return false };
+    if !fresh_of_family(&theirs, ip) {
+        return false; // bound already, or of another family: the kernel says why
+    }
     let Some(wanted) = wanted(&theirs, ip, port) else { return false };
     let nonblocking = nix::fcntl::fcntl(&theirs, nix::fcntl::FcntlArg::F_GETFL).is_ok_and(|f| {
         nix::fcntl::OFlag::from_bits_retain(f).contains(nix::fcntl::OFlag::O_NONBLOCK)
@@ -229,13 +236,46 @@ fn adopt_bind(broker: &Mutex<PortBroker>, group: u16, notify: BorrowedFd<'_>, ca
         Ok(mut broker) => broker.serve_bind(group, wanted, nonblocking),
         Err(_) => return false,
     };
-    let Ok(ours) = served else { return false };
+    let ours = match served {
+        Ok(ours) => ours,
+        Err(libc::EMFILE) => {
+            warn_cap_once(group);
+            return false;
+        }
+        Err(_) => return false,
+    };
     let cloexec = close_on_exec(call.pid, fd);
     if seccomp::place(notify, call.id, ours.as_fd(), fd, cloexec).is_err() {
         return false;
     }
     seccomp::succeed(notify, call.id);
     true
+}
+
+/// Whether the program's socket is unbound and of the address's family, as a `bind` the
+/// kernel would accept needs.
+fn fresh_of_family(theirs: &OwnedFd, ip: IpAddr) -> bool {
+    let socket = socket2::SockRef::from(theirs);
+    let family_ok = socket.domain().is_ok_and(|d| {
+        d == if ip.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 }
+    });
+    let unbound =
+        socket.local_addr().ok().and_then(|a| a.as_socket()).is_some_and(|a| a.port() == 0);
+    family_ok && unbound
+}
+
+/// The group bound as many sockets as it may: said once per group, the binds go ahead.
+fn warn_cap_once(group: u16) {
+    static WARNED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let Ok(mut warned) = WARNED.lock() else { return };
+    if !warned.contains(&group) {
+        warned.push(group);
+        tracing::warn!(
+            "group {group} binds more than {} ports: the others are not shared (each worker \
+             binds its own)",
+            super::ports::MAX_SOCKETS_PER_GROUP
+        );
+    }
 }
 
 /// What the program's socket is, for the address it binds: TCP or UDP, and for IPv6
@@ -263,6 +303,10 @@ fn keep_listening(broker: &Mutex<PortBroker>, notify: BorrowedFd<'_>, call: &Cal
         text.parse::<u64>().ok()
     });
     let Some(inode) = inode else { return false };
+    // `shutdown(fd, 7)` and the like are the kernel's to refuse.
+    if !matches!(i32::try_from(call.args[1]), Ok(libc::SHUT_RD | libc::SHUT_RDWR)) {
+        return false;
+    }
     if !broker.lock().is_ok_and(|b| b.holds(inode)) || !seccomp::still_waiting(notify, call.id) {
         return false;
     }

@@ -27,6 +27,11 @@ impl Runtime {
         for (key, generation) in keys {
             self.release(key, generation);
         }
+        // The broker is shared with the thread for binds, which outlives this: its sockets
+        // (and the unix socket files corral made) go now.
+        for group in 0..self.groups.len() {
+            self.node.group_stopped(u16::try_from(group).unwrap_or(u16::MAX));
+        }
         let code = if self.ui_failed { 1 } else { code };
         // An output that is failing now will lose lines at exit, and corral exits 1 for
         // them: the last record says so already (being last, it cannot wait for the count).

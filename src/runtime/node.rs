@@ -6,7 +6,7 @@
 //! Owns: one session per live Node-IPC generation (what it was sent, what it owes), the
 //! port broker. Never touches: the core (it returns inputs), the hub, processes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -31,6 +31,10 @@ const INBOUND_QUEUE: usize = 1024;
 /// Messages queued for one worker, at most: a worker that asks and never reads gets no
 /// more answers, and corral's memory stays bounded.
 const MAX_OUTBOX: usize = 64;
+
+/// Replies to Node's own requests queued for one worker, at most: one per server it may
+/// hold, and room for the rest (a burst of `listen()` calls waits for each handle's ack).
+const MAX_OUTBOX_CLUSTER: usize = MAX_SERVERS + MAX_OUTBOX;
 
 /// Servers one worker may hold at once (each `listen()` is one).
 const MAX_SERVERS: usize = 256;
@@ -102,8 +106,8 @@ struct Session {
     inflight: Option<Outgoing>,
     resends: u8,
     outbox: VecDeque<Outgoing>,
-    /// Keys of the worker's live servers.
-    servers: HashSet<String>,
+    /// The worker's live servers: their keys, and the inode of the socket each was given.
+    servers: HashMap<String, u64>,
     /// Round-robin connections handed to this worker and not yet answered.
     unanswered: Unanswered,
     closed: bool,
@@ -138,6 +142,21 @@ impl NodeChannels {
         if closed > 0 {
             let name = self.names.get(usize::from(group)).map_or("?", String::as_str);
             tracing::info!("{name} stopped: {closed} shared socket(s) closed");
+        }
+    }
+
+    /// A worker closed a server: when no live worker holds its socket any more (a reload
+    /// onto another port, a server the app closed for good), it closes, so clients are
+    /// refused instead of queued for nobody. A worker that dies closes nothing: its
+    /// replacement takes the socket over.
+    fn close_if_unheld(&mut self, group: u16, inode: u64) {
+        if self.sessions.values().any(|s| s.servers.values().any(|&held| held == inode)) {
+            return;
+        }
+        self.rr.forget_socket(inode);
+        if self.broker.lock().is_ok_and(|mut b| b.close_socket(group, inode)) {
+            let name = self.names.get(usize::from(group)).map_or("?", String::as_str);
+            tracing::info!("{name}: a socket no worker listens on any more closed");
         }
     }
 
@@ -185,7 +204,7 @@ impl NodeChannels {
             inflight: None,
             resends: 0,
             outbox: VecDeque::new(),
-            servers: HashSet::new(),
+            servers: HashMap::new(),
             unanswered: Unanswered::new(),
             closed: false,
             blocked: false,
@@ -266,8 +285,11 @@ impl NodeChannels {
             }
             WorkerSays::Close { key: server } => {
                 // Nothing corral holds is released: the socket is the group's.
-                session.servers.remove(&server);
+                let inode = session.servers.remove(&server);
                 self.rr.leave(|m| m.key == key && m.generation == generation && m.server == server);
+                if let Some(inode) = inode {
+                    self.close_if_unheld(key.group, inode);
+                }
             }
             WorkerSays::ExitedAfterDisconnect { seq } => {
                 let id = super::worker_id(&self.names, key);
@@ -323,7 +345,7 @@ impl NodeChannels {
         let mut line = Vec::with_capacity(json.len() + 1);
         line.extend_from_slice(json);
         line.push(b'\n');
-        if session.queue(line, None) { Ok(()) } else { Err(SendError::Full) }
+        if session.queue_user(line) { Ok(()) } else { Err(SendError::Full) }
     }
 }
 
@@ -339,47 +361,54 @@ fn answer_query(
     let group = worker.group;
     let key = query.key();
     let seq = session.next_seq();
-    if session.servers.len() >= MAX_SERVERS || session.servers.contains(&key) {
-        let errno = if session.servers.contains(&key) { libc::EADDRINUSE } else { libc::EMFILE };
+    if session.servers.len() >= MAX_SERVERS || session.servers.contains_key(&key) {
+        let errno =
+            if session.servers.contains_key(&key) { libc::EADDRINUSE } else { libc::EMFILE };
         session.queue(wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno)), None);
         return false;
     }
     let udp = matches!(query.transport, wire::Transport::Udp4 | wire::Transport::Udp6);
     let error = |errno: i32| wire::error_reply(seq, query.seq, &key, wire::uv_errno(errno));
     let (line, fd, served) = match broker.serve(group, query) {
-        Ok(served) => match rr {
-            Some((rr, generation)) if !udp => {
-                let member = Member { key: worker, generation, server: key.clone() };
-                match rr.join(served.fd, member) {
-                    Ok(_) => {
-                        let sockname = socket2::SockRef::from(&served.fd)
-                            .local_addr()
-                            .ok()
-                            .and_then(|a| a.as_socket());
-                        let data = served.data;
-                        (wire::round_robin_reply(seq, query.seq, &key, data, sockname), None, true)
+        Ok(served) => {
+            let inode = nix::sys::stat::fstat(served.fd).map_or(0, |st| st.st_ino);
+            match rr {
+                Some((rr, generation)) if !udp => {
+                    let member = Member { key: worker, generation, server: key.clone() };
+                    match rr.join(served.fd, member) {
+                        Ok(_) => {
+                            let sockname = socket2::SockRef::from(&served.fd)
+                                .local_addr()
+                                .ok()
+                                .and_then(|a| a.as_socket());
+                            let data = served.data;
+                            let line =
+                                wire::round_robin_reply(seq, query.seq, &key, data, sockname);
+                            (line, None, Some(inode))
+                        }
+                        Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, None),
                     }
-                    Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, false),
                 }
+                _ => match served.fd.try_clone_to_owned() {
+                    Ok(fd) => {
+                        let line =
+                            wire::shared_reply(seq, query.seq, &key, served.data, served.kind);
+                        (line, Some(fd), Some(inode))
+                    }
+                    Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, None),
+                },
             }
-            _ => match served.fd.try_clone_to_owned() {
-                Ok(fd) => {
-                    let line = wire::shared_reply(seq, query.seq, &key, served.data, served.kind);
-                    (line, Some(fd), true)
-                }
-                Err(e) => (error(e.raw_os_error().unwrap_or(libc::EMFILE)), None, false),
-            },
-        },
+        }
         Err(errno) => {
             tracing::info!(worker = %id, "cannot serve {key}: {}", Errno::from_raw(errno).desc());
-            (error(errno), None, false)
+            (error(errno), None, None)
         }
     };
     if !session.queue(line, fd) {
         return false;
     }
-    if served {
-        session.servers.insert(key);
+    if let Some(inode) = served {
+        session.servers.insert(key, inode);
     }
     true
 }
@@ -415,9 +444,20 @@ impl Session {
         seq
     }
 
-    /// Queues a line (and a handle); false when the worker has too much unread.
+    /// Queues a reply to Node's own request (and a handle); false when the worker has far
+    /// too much unread.
     fn queue(&mut self, bytes: Vec<u8>, fd: Option<OwnedFd>) -> bool {
-        if self.closed || self.outbox.len() >= MAX_OUTBOX {
+        self.queue_within(bytes, fd, MAX_OUTBOX_CLUSTER)
+    }
+
+    /// Queues a message of corral's own (`ctl send`, the disconnect): false beyond
+    /// `MAX_OUTBOX` unread.
+    fn queue_user(&mut self, bytes: Vec<u8>) -> bool {
+        self.queue_within(bytes, None, MAX_OUTBOX)
+    }
+
+    fn queue_within(&mut self, bytes: Vec<u8>, fd: Option<OwnedFd>, max: usize) -> bool {
+        if self.closed || self.outbox.len() >= max {
             return false;
         }
         self.outbox.push_back(Outgoing { bytes, sent: 0, fd });

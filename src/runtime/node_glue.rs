@@ -35,6 +35,21 @@ pub(super) fn broker(groups: &[GroupIo]) -> Arc<Mutex<PortBroker>> {
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) fn channels(groups: &[GroupIo], broker: Arc<Mutex<PortBroker>>) -> NodeChannels {
+    for g in groups.iter().filter(|g| g.spec.node_cluster) {
+        if g.spec.policy.restart != crate::core::RestartPolicy::Always {
+            tracing::warn!(
+                "{}: a Node cluster worker never exits by itself while its channel is open, so \
+                 with --restart {} it runs until stopped; --node-cluster off for a one-shot \
+                 script",
+                g.spec.name,
+                if g.spec.policy.restart == crate::core::RestartPolicy::Never {
+                    "never"
+                } else {
+                    "on-failure"
+                }
+            );
+        }
+    }
     // `listening` is the readiness of a group that has none of its own.
     let ready_on_listen =
         groups.iter().map(|g| g.spec.node_cluster && !g.spec.wait_ready).collect();
@@ -129,7 +144,12 @@ impl Runtime {
             }
         }
         if !failed.is_empty() {
-            return protocol::error(id, &format!("not sent to {}", failed.join("; ")));
+            let sent = if sent.is_empty() {
+                String::new()
+            } else {
+                format!("sent to {}; ", sent.join(", "))
+            };
+            return protocol::error(id, &format!("{sent}not sent to {}", failed.join("; ")));
         }
         if sent.is_empty() {
             return protocol::error(id, &format!("no running worker in '{target}'"));

@@ -136,6 +136,16 @@ impl PortBroker {
         closed
     }
 
+    /// Closes the group's socket with this inode, when it was bound on demand.
+    pub fn close_socket(&mut self, group: u16, inode: u64) -> bool {
+        let Some(ports) = self.groups.get_mut(usize::from(group)) else { return false };
+        let before = ports.bound.len();
+        ports.bound.retain(|s| {
+            nix::sys::stat::fstat(s.listener.fd.as_fd()).map_or(true, |st| st.st_ino != inode)
+        });
+        ports.bound.len() != before
+    }
+
     /// Whether the socket with this inode is one the broker holds (a `shutdown()` of it
     /// would stop it for every worker).
     pub fn holds(&self, inode: u64) -> bool {
@@ -159,11 +169,12 @@ impl PortBroker {
 impl Shared {
     /// The address asked for, or the port it was given when asked for port 0.
     fn serves(&self, wanted: &Wanted) -> bool {
-        if self.wanted == *wanted {
+        let (own, wanted) = (&explicit(&self.wanted), &explicit(wanted));
+        if own == wanted {
             return true;
         }
         let bound_port = || self.listener.local.parse::<SocketAddr>().ok().map(|a| a.port());
-        match (&self.wanted, wanted) {
+        match (own, wanted) {
             (
                 Wanted::Tcp { ip, port: 0, v6_only },
                 Wanted::Tcp { ip: asked, port: p, v6_only: asked_v6 },
@@ -203,6 +214,20 @@ impl GroupPorts {
         tracing::info!(group, socket = %listener.local, "bound on demand");
         self.bound.push(Shared { wanted, listener, data: None });
         Ok(self.bound.len() - 1)
+    }
+}
+
+/// The unspecified address as the address it means: a Node `listen(3000)` (`::`
+/// dual-stack) is the same socket as a program's own `bind([::]:3000)`.
+fn explicit(wanted: &Wanted) -> Wanted {
+    let any6 = Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    let any4 = Some(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    match wanted.clone() {
+        Wanted::Tcp { ip: None, port, v6_only } => Wanted::Tcp { ip: any6, port, v6_only },
+        Wanted::Udp { ip: None, port, v6_only, v6 } => {
+            Wanted::Udp { ip: if v6 { any6 } else { any4 }, port, v6_only, v6 }
+        }
+        other => other,
     }
 }
 

@@ -99,6 +99,16 @@ impl RoundRobin {
         }
     }
 
+    /// The socket with this inode is closed: no longer accepted on.
+    pub fn forget_socket(&mut self, inode: u64) {
+        for socket in self.sockets.iter_mut().filter(|s| s.id.1 == inode) {
+            socket.accepting.abort();
+            socket.members.clear();
+            socket.pending.clear();
+            socket.id = (u64::MAX, u64::MAX);
+        }
+    }
+
     /// The worker's server closed, or the worker is gone.
     pub fn leave(&mut self, gone: impl Fn(&Member) -> bool) {
         for socket in &mut self.sockets {
