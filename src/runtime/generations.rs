@@ -70,7 +70,7 @@ impl Runtime {
         let channel = readers.iter().find(|(r, _)| r.kind() == Kind::Events);
         if let Some(channel) = channel.map(|(r, _)| Rc::clone(r)) {
             if group.spec.node_ipc {
-                channel.forward_to_node(self.node.sender());
+                channel.forward_to_node(self.node.link());
                 let cluster = group.spec.node_cluster;
                 self.node.open(key, generation, pid, Rc::clone(&channel), cluster);
             }

@@ -6,6 +6,7 @@
 //! Owns: one session per live Node-IPC generation (what it was sent, what it owes), the
 //! port broker. Never touches: the core (it returns inputs), the hub, processes.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -24,9 +25,11 @@ use super::streams::Reader;
 use crate::core::{Input, WorkerKey};
 use crate::protocol::node_cluster::{self as wire, WorkerSays};
 
-/// Cluster messages waiting for the main loop, at most (a flood beyond is dropped and
-/// counted: a worker that follows Node's protocol sends a few per server).
-const INBOUND_QUEUE: usize = 1024;
+/// Cluster messages of one channel waiting for the main loop, at most, in count and bytes:
+/// a worker's flood beyond is dropped and counted, and never delays another worker's
+/// messages (one that follows Node's protocol sends a few per server).
+const MAX_PENDING_LINES: usize = 256;
+const MAX_PENDING_BYTES: usize = 1 << 20;
 
 /// Messages queued for one worker, at most: a worker that asks and never reads gets no
 /// more answers, and corral's memory stays bounded.
@@ -47,6 +50,52 @@ pub struct Inbound {
     pub key: WorkerKey,
     pub generation: u32,
     pub what: InboundKind,
+    /// Counts the line against its channel's share until it is handled.
+    _ticket: Option<Ticket>,
+}
+
+/// What one channel has waiting for the main loop.
+#[derive(Default)]
+struct Pending {
+    lines: Cell<usize>,
+    bytes: Cell<usize>,
+}
+
+struct Ticket {
+    pending: Rc<Pending>,
+    bytes: usize,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.pending.lines.set(self.pending.lines.get().saturating_sub(1));
+        self.pending.bytes.set(self.pending.bytes.get().saturating_sub(self.bytes));
+    }
+}
+
+/// One channel's way to the main loop, held by its reader.
+pub struct NodeLink {
+    tx: mpsc::UnboundedSender<Inbound>,
+    pending: Rc<Pending>,
+}
+
+impl NodeLink {
+    /// False when the channel has its share waiting already (a flood): the line is dropped.
+    pub fn send(&self, key: WorkerKey, generation: u32, what: InboundKind) -> bool {
+        let ticket = match &what {
+            InboundKind::Line(line) => {
+                let (lines, bytes) = (self.pending.lines.get(), self.pending.bytes.get());
+                if lines >= MAX_PENDING_LINES || bytes + line.len() > MAX_PENDING_BYTES {
+                    return false;
+                }
+                self.pending.lines.set(lines + 1);
+                self.pending.bytes.set(bytes + line.len());
+                Some(Ticket { pending: Rc::clone(&self.pending), bytes: line.len() })
+            }
+            InboundKind::Closed => None,
+        };
+        self.tx.send(Inbound { key, generation, what, _ticket: ticket }).is_ok()
+    }
 }
 
 pub enum InboundKind {
@@ -77,8 +126,8 @@ pub struct NodeChannels {
     broker: Arc<Mutex<PortBroker>>,
     /// Per group: `listening` makes a worker ready (it has no other readiness).
     ready_on_listen: Vec<bool>,
-    tx: mpsc::Sender<Inbound>,
-    rx: mpsc::Receiver<Inbound>,
+    tx: mpsc::UnboundedSender<Inbound>,
+    rx: mpsc::UnboundedReceiver<Inbound>,
     /// Group names, for diagnostics.
     names: Vec<String>,
     /// Per group: corral accepts and hands out connections (`--node-cluster-sched rr`).
@@ -129,7 +178,7 @@ impl NodeChannels {
         round_robin: Vec<bool>,
         names: Vec<String>,
     ) -> NodeChannels {
-        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let (tx, rx) = mpsc::unbounded_channel();
         let sessions = HashMap::new();
         let rr = RoundRobin::new();
         NodeChannels { sessions, broker, ready_on_listen, tx, rx, names, round_robin, rr }
@@ -161,8 +210,8 @@ impl NodeChannels {
     }
 
     /// Where a reader sends a Node channel's internal lines and its end.
-    pub fn sender(&self) -> mpsc::Sender<Inbound> {
-        self.tx.clone()
+    pub fn link(&self) -> NodeLink {
+        NodeLink { tx: self.tx.clone(), pending: Rc::new(Pending::default()) }
     }
 
     pub async fn recv(&mut self) -> Option<NodeEvent> {
@@ -235,7 +284,7 @@ impl NodeChannels {
     }
 
     pub fn on_inbound(&mut self, inbound: Inbound) -> Vec<Effect> {
-        let Inbound { key, generation, what } = inbound;
+        let Inbound { key, generation, what, .. } = inbound;
         let mut effects = Vec::new();
         let Some(session) = self.sessions.get_mut(&(key, generation)) else {
             return effects; // released meanwhile, or not a Node channel
@@ -256,6 +305,9 @@ impl NodeChannels {
             return effects; // Node's own internals outside a cluster: nothing for corral
         }
         let Some(said) = wire::decode(&line) else {
+            let excerpt =
+                crate::text::escape(&String::from_utf8_lossy(&line[..line.len().min(120)]), false);
+            tracing::debug!(pid = session.pid, "a cluster message corral cannot read: {excerpt}");
             effects.push(Effect::ProtocolError { key, pid: session.pid });
             return effects;
         };

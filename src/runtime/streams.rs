@@ -15,12 +15,11 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use super::hub::Hub;
-use super::node::{Inbound, InboundKind};
+use super::node::{InboundKind, NodeLink};
 use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
 use crate::headless::{MessageKind, Record};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
-use tokio::sync::mpsc;
 
 /// Output lines longer than this are split into several.
 pub const MAX_OUTPUT_LINE: usize = 16 * 1024;
@@ -69,7 +68,7 @@ struct State {
     /// Bytes before `flood` were dropped unread: what the splitter holds is stale.
     flood_cut: bool,
     /// A Node channel: its internal lines and its end go to the Node sessions.
-    node: Option<mpsc::Sender<Inbound>>,
+    node: Option<NodeLink>,
     /// The worker said on stderr that an address was already in use (for a hint).
     addr_in_use: bool,
 }
@@ -127,7 +126,7 @@ impl Reader {
     }
 
     /// Hands this Node channel's internal messages and its end to `node`.
-    pub fn forward_to_node(&self, node: mpsc::Sender<Inbound>) {
+    pub fn forward_to_node(&self, node: NodeLink) {
         self.state.borrow_mut().node = Some(node);
     }
 
@@ -323,7 +322,7 @@ impl State {
 
 /// Where a Node channel's internal lines go, if this is one.
 struct Node<'a> {
-    to: Option<&'a mpsc::Sender<Inbound>>,
+    to: Option<&'a NodeLink>,
     key: WorkerKey,
     generation: u32,
 }
@@ -332,7 +331,7 @@ impl Node<'_> {
     /// False when the main loop has too many waiting (a flood): the line is dropped.
     fn forward(&self, what: InboundKind) -> bool {
         let Some(to) = self.to else { return true };
-        to.try_send(Inbound { key: self.key, generation: self.generation, what }).is_ok()
+        to.send(self.key, self.generation, what)
     }
 }
 
