@@ -1,40 +1,10 @@
 //! corral under a service manager: systemd's notification protocol, spoken to a socket
 //! the test listens on exactly as systemd would (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
 
-use std::os::unix::net::UnixDatagram;
-use std::sync::{Arc, Mutex};
-
+use crate::util::notify::NotifySocket as Manager;
 use crate::util::{Corral, DEADLINE, named, wait_until, with_command};
 
-/// The test's end of `NOTIFY_SOCKET`: a thread that reads every datagram, as systemd does.
-struct Manager {
-    _dir: tempfile::TempDir,
-    path: String,
-    heard: Arc<Mutex<Vec<String>>>,
-}
-
 impl Manager {
-    fn new() -> Manager {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("notify");
-        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
-        let heard = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&heard);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = socket.recv(&mut buf) {
-                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().expect("lock").push(message);
-            }
-        });
-        Manager { path: path.display().to_string(), _dir: dir, heard }
-    }
-
-    fn heard(&self) -> Vec<String> {
-        self.heard.lock().expect("lock").clone()
-    }
-
-    /// Waits until a message satisfying `want` has arrived; returns it.
     fn wait(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
         self.wait_after(0, what, want)
     }
@@ -57,7 +27,7 @@ impl Manager {
 
 #[test]
 fn a_notify_service_hears_ready_status_reloading_and_stopping() {
-    let manager = Manager::new();
+    let manager = Manager::listen();
     let script = "echo \"notify=[$NOTIFY_SOCKET] watchdog=[$WATCHDOG_USEC]\"; exec sleep 1000";
     let args = with_command(&["-n", "web", "-w", "2"], &["sh".into(), "-c".into(), script.into()]);
     let path = manager.path.clone();
@@ -97,7 +67,7 @@ fn a_notify_service_hears_ready_status_reloading_and_stopping() {
 
 #[test]
 fn a_watchdog_meant_for_another_process_is_not_fed() {
-    let manager = Manager::new();
+    let manager = Manager::listen();
     let path = manager.path.clone();
     let args = with_command(&["-w", "1"], &["sleep".into(), "1000".into()]);
     let mut corral = Corral::start_with_env(

@@ -7,16 +7,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::node_cluster::node_on_path;
 use crate::util::http::hello;
 use crate::util::{Corral, DEADLINE, free_port, named, of_worker};
 
 /// Requests sent, at most, before both workers must have answered one.
 const MAX_REQUESTS: usize = 500;
-
-fn node_on_path() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()))
-}
 
 #[test]
 fn a_node_cluster_serves_reports_and_stops_gracefully() {

@@ -17,8 +17,7 @@ use crate::util::{Corral, DEADLINE, free_port, named, of_worker, spawned};
 const MAX_REQUESTS: usize = 2000;
 
 pub fn node_on_path() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("node").is_file()))
+    crate::util::on_path("node")
 }
 
 macro_rules! need_node {

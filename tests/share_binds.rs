@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::http::{get, hello};
-use crate::util::{Corral, DEADLINE, free_port, named};
+use crate::util::{Corral, DEADLINE, free_port, named, on_path};
 
 /// A Python server that answers with its pid, and on SIGTERM finishes the request it is
 /// in and stops (as servers made for production do).
@@ -38,11 +38,6 @@ while (my $c = $s->accept) {
     close $c;
 }
 "#;
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
 
 fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -72,25 +72,13 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         }
         CtlCommand::Act { verb, target } => {
             let reply = conn.call(json!({"cmd": verb, "target": target}))?;
-            let ids: Vec<&str> = reply["workers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let ids = worker_ids(&reply);
             let ids = if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") };
             print_line(&format!("{verb}: {ids}"))
         }
         CtlCommand::Send { target, message } => {
             let reply = conn.call(json!({"cmd": "send", "target": target, "message": message}))?;
-            let ids: Vec<&str> = reply["workers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            println!("sent to {}", ids.join(", "));
-            Ok(())
+            print_line(&format!("sent to {}", worker_ids(&reply).join(", ")))
         }
         CtlCommand::Scale { group, workers, delta } => {
             let reply = conn.call(
@@ -363,4 +351,9 @@ fn uptime_since(started: &str) -> String {
     let Ok(at) = humantime::parse_rfc3339(started) else { return "-".into() };
     let up = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
     crate::headless::human_duration(Duration::from_secs(up.as_secs()))
+}
+
+/// The worker ids a reply names (`workers`).
+fn worker_ids(reply: &Value) -> Vec<&str> {
+    reply["workers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }

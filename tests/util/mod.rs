@@ -21,8 +21,9 @@ use serde_json::Value;
 /// Python and npm packages, pinned, from the test command.
 pub mod deps;
 pub mod http;
-mod procs;
 /// The same for the dashboard: corral on a pseudo-terminal, the screen read back.
+pub mod notify;
+mod procs;
 pub mod pty;
 
 pub use procs::*;
@@ -516,6 +517,12 @@ pub fn read_report(path: &Path) -> Option<Value> {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
+/// Whether `program` is on PATH (tests of what needs it say SKIPPED without it).
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
