@@ -11,9 +11,6 @@ use crate::node_cluster::node_on_path;
 use crate::util::http::hello;
 use crate::util::{Corral, DEADLINE, free_port, named, of_worker};
 
-/// Requests sent, at most, before both workers must have answered one.
-const MAX_REQUESTS: usize = 500;
-
 #[test]
 fn a_node_cluster_serves_reports_and_stops_gracefully() {
     if !node_on_path() {
@@ -51,20 +48,8 @@ fn a_node_cluster_serves_reports_and_stops_gracefully() {
     });
 
     let pids: BTreeSet<u32> = workers.iter().map(|&(_, pid)| pid).collect();
-    let mut answered = BTreeSet::new();
-    let mut failures = Vec::new();
     // Which worker accepts a connection is the kernel's choice: ask until both answered.
-    for _ in 0..MAX_REQUESTS {
-        match hello(port) {
-            Ok(pid) => {
-                answered.insert(pid);
-            }
-            Err(error) => failures.push(error),
-        }
-        if answered == pids {
-            break;
-        }
-    }
+    let (answered, failures) = crate::node_cluster::ask_until_all_answer(port, &pids);
     assert!(failures.is_empty(), "failed requests: {failures:?}\n{}", corral.dump());
     assert_eq!(answered, pids, "answers from both workers\n{}", corral.dump());
 

@@ -62,7 +62,7 @@ fn wait_ready(corral: &Corral, n: usize) -> Vec<(u64, u32)> {
 }
 
 /// Asks until every pid in `pids` answered; the pids that did.
-fn ask_until_all_answer(port: u16, pids: &BTreeSet<u32>) -> (BTreeSet<u32>, Vec<String>) {
+pub fn ask_until_all_answer(port: u16, pids: &BTreeSet<u32>) -> (BTreeSet<u32>, Vec<String>) {
     let mut answered = BTreeSet::new();
     let mut failures = Vec::new();
     for _ in 0..MAX_REQUESTS {
