@@ -37,81 +37,12 @@ CONNS="${NC_CONNECTIONS:-64}"
 RESULTS="${NC_RESULTS:-$DIR/results.md}"
 WORKERS=2
 START_TIMEOUT=30 # seconds for a supervisor to have every worker answering
-CLK_TCK="$(getconf CLK_TCK)"
 
-STARTED=()  # pids of the background processes this script started
-PM2=""      # the pm2 CLI, once installed
-PM2_DIR=""  # this run's private PM2_HOME, once PM2 was started
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
+
 SUP_PID=""  # the primary: corral, the cluster primary, PM2's God daemon
 SUP_LOG=""
-
-# Every process this script starts directly gets SIGTERM if the script dies, even in a way
-# that skips the cleanup trap (setpriv sets the parent-death signal, then execs). PM2's daemon
-# detaches; a run killed outright leaves it, and the next run stops it (clean_scratch).
-ORPHAN_GUARD=()
-if setpriv --pdeathsig TERM -- true 2>/dev/null; then ORPHAN_GUARD=(setpriv --pdeathsig TERM --); fi
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "node_cluster.sh: $*"; exit 1; }
-
-proc_state() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; printf '%s' "${s%% *}"; }
-alive() { kill -0 "$1" 2>/dev/null && [[ "$(proc_state "$1")" != Z ]]; }
-not_alive() { ! alive "$1"; }
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails at the deadline.
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-forget() {
-  local kept=() p
-  for p in "${STARTED[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  STARTED=("${kept[@]}")
-}
-
-# stop_pid PID GRACE: SIGTERM, up to GRACE seconds, then SIGKILL; reaps it if it is ours.
-stop_pid() {
-  local pid="$1" grace="$2"
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until "$grace" not_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    wait_until 5 not_alive "$pid" || say "node_cluster.sh: pid $pid survived SIGKILL"
-  fi
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
-
-# bounded SECONDS CMD...: runs CMD under a timeout, in the background, and waits for it, so a
-# SIGTERM or SIGINT to this script is handled at once (bash runs traps only between
-# foreground commands) and the cleanup stops CMD too.
-bounded() {
-  local limit="$1" pid rc=0
-  shift
-  "${ORPHAN_GUARD[@]}" timeout "$limit" "$@" &
-  pid=$!
-  STARTED+=("$pid")
-  wait "$pid" || rc=$?
-  forget "$pid"
-  return "$rc"
-}
-
-pm2_cmd() { PM2_HOME="$PM2_DIR" bounded 60 "$PM2" "$@"; }
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${STARTED[@]}"; do stop_pid "$pid" 5; done
-  if [[ -n "$PM2_DIR" ]]; then pm2_cmd kill >/dev/null 2>&1 || true; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------
 # What the run needs.
@@ -119,25 +50,9 @@ trap 'exit 143' TERM
 install() {
   command -v node >/dev/null || die "Node.js is needed (apt-get install nodejs)"
   command -v npm >/dev/null || die "npm is needed (apt-get install npm)"
-  if ! command -v wrk >/dev/null; then
-    say "installing wrk (Debian package)"
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-  fi
-  mkdir -p "$SCRATCH"
-  PM2="$SCRATCH/node_modules/.bin/pm2"
-  if [[ " $ROWS " == *" pm2 "* && ! -x "$PM2" ]]; then
-    say "installing PM2 into $SCRATCH (npm, not global)"
-    npm install --prefix "$SCRATCH" --no-audit --no-fund --loglevel=error pm2 >&2
-  fi
-  CORRAL="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
-  if [[ " $ROWS " == *" corral-"* ]]; then
-    say "building corral (nice cargo build --release --locked; minutes when stale)"
-    (cd "$ROOT" && nice cargo build --release --locked --quiet)
-    [[ -x "$CORRAL" ]] || die "no corral binary at $CORRAL"
-  fi
+  install_wrk
+  if [[ " $ROWS " == *" pm2 "* ]]; then install_pm2; else install_pm2 no; fi
+  if [[ " $ROWS " == *" corral-"* ]]; then build_corral; fi
 }
 
 # A TCP port free on every interface (every row's workers call listen(PORT): all of them).
@@ -145,15 +60,6 @@ free_port() {
   node -e 'const s = require("net").createServer();
     s.listen(0, () => { console.log(s.address().port); s.close(); });'
 }
-
-cpu_ticks() {
-  local s f
-  s="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
-  s="${s##*) }" # the command name may hold spaces and parentheses (PM2's does)
-  read -r -a f <<<"$s"
-  echo $((f[11] + f[12])) # utime + stime
-}
-now_ns() { date +%s%N; }
 
 has_sched_option() { "$CORRAL" --help 2>/dev/null | grep -q -- '--node-cluster-sched'; }
 
@@ -179,17 +85,15 @@ start_sup() {
       fi
       (cd "$DIR" && PORT="$port" exec "${ORPHAN_GUARD[@]}" "$CORRAL" --no-ui -w "$WORKERS" "${extra[@]}" \
         -- node app.js) >"$SUP_LOG" 2>"$dir/primary.err" &
-      SUP_PID=$!
-      STARTED+=("$SUP_PID")
+      track_sup
       ;;
     cluster-rr | cluster-none)
       NODE_CLUSTER_SCHED_POLICY="${kind#cluster-}" PORT="$port" \
         "${ORPHAN_GUARD[@]}" node "$DIR/primary.js" "$WORKERS" >"$SUP_LOG" 2>"$dir/primary.err" &
-      SUP_PID=$!
-      STARTED+=("$SUP_PID")
+      track_sup
       ;;
     pm2)
-      if [[ -z "$PM2_DIR" ]]; then PM2_DIR="$(mktemp -d "$SCRATCH/pm2-home.XXXXXX")"; fi
+      pm2_home
       # PM2's daemon inherits this environment: no scheduling policy of ours leaks into it.
       if ! PORT="$port" PM2_HOME="$PM2_DIR" bounded 60 env -u NODE_CLUSTER_SCHED_POLICY \
         "$PM2" start "$APP" -i "$WORKERS" --name nc-app >>"$SUP_LOG" 2>&1; then
@@ -207,15 +111,13 @@ start_sup() {
   fi
 }
 
-no_children() { [[ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' \n')" ]]; }
-
 stop_sup() {
   local kind="$1"
   case "$kind" in
     pm2)
       [[ -n "$SUP_PID" ]] || return 0
-      pm2_cmd delete nc-app >>"$SUP_LOG" 2>&1 || say "node_cluster.sh: pm2 delete failed"
-      wait_until 10 no_children "$SUP_PID" || say "node_cluster.sh: PM2 workers still running after delete"
+      pm2_cmd delete nc-app >>"$SUP_LOG" 2>&1 || warn "pm2 delete failed"
+      wait_until 10 no_children "$SUP_PID" || warn "PM2 workers still running after delete"
       ;;
     *) [[ -z "$SUP_PID" ]] || stop_pid "$SUP_PID" 10 ;;
   esac
@@ -224,26 +126,6 @@ stop_sup() {
 
 # ---------------------------------------------------------------------------------------
 # The measures.
-
-# wrk_run PORT SECONDS OUTFILE [WRK ARGS...]: sets RPS, P99, ERRS (socket errors and non-2xx,
-# if any), CPU (the primary's CPU over the run, % of one core), SUMMARY.
-wrk_run() {
-  local port="$1" secs="$2" file="$3" out t0 t1 c0 c1
-  shift 3
-  t0="$(now_ns)"
-  c0="$(cpu_ticks "$SUP_PID")"
-  bounded $((secs + 15)) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s --latency "$@" \
-    "http://127.0.0.1:$port/" >"$file"
-  c1="$(cpu_ticks "$SUP_PID")"
-  t1="$(now_ns)"
-  out="$(cat "$file")"
-  RPS="$(awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out")"
-  P99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
-  ERRS="$(awk '/Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
-  CPU="$(awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" \
-    'BEGIN { printf "%.0f", 100 * (t / hz) / (ns / 1e9) }')"
-  SUMMARY="$(awk '/Latency  |Requests\/sec|Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
-}
 
 # split_run PORT OUTFILE [WRK ARGS...]: SPLIT_SECS of wrk with split.lua; sets SPLIT ("51.2 / 48.8"
 # in % of responses, by pid), SPLIT_DEV (the largest |share − 1/N| in % points), SPLIT_N.
@@ -306,22 +188,10 @@ measure_row() {
     stop_sup "$kind" || true
     return 0
   fi
-  local ka ka_p99 cl cl_p99 cpu
-  say "[$label] warm-up ${WARMUP} s, then keep-alive ${SECS} s"
-  bounded $((WARMUP + 15)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$port/" >/dev/null
-  wrk_run "$port" "$SECS" "$dir/wrk-keepalive.txt"
-  KA_RPS[$kind]="$RPS"
-  ka="$RPS${ERRS:+ (wrk: $ERRS)}"
-  ka_p99="$P99"
-  cpu="$CPU %"
-  DETAILS+=("- $label, keep-alive: $SUMMARY; p99 $P99; primary CPU $CPU %")
-  say "[$label] a new connection per request, ${SECS} s"
-  wrk_run "$port" "$SECS" "$dir/wrk-close.txt" -H "Connection: close"
-  CL_RPS[$kind]="$RPS"
-  cl="$RPS${ERRS:+ (wrk: $ERRS)}"
-  cl_p99="$P99"
-  cpu="$cpu / $CPU %"
-  DETAILS+=("- $label, new connections: $SUMMARY; p99 $P99; primary CPU $CPU %")
+  throughput "$label" "$port" "$dir" "primary CPU"
+  KA_RPS[$kind]="$TP_KA_RPS"
+  CL_RPS[$kind]="$TP_CL_RPS"
+  DETAILS+=("${TP_DETAILS[@]}")
   say "[$label] split, ${SPLIT_SECS} s each"
   local split_cl split_ka
   split_run "$port" "$dir/split-close.txt" -H "Connection: close"
@@ -334,22 +204,7 @@ measure_row() {
   DETAILS+=("- $label, split of $SPLIT_N responses with keep-alive: $(split_counts "$dir/split-keepalive.txt")")
   if ! alive "$SUP_PID"; then NOTES+=("- **$label: the primary (pid $SUP_PID) died during the run.**"); fi
   stop_sup "$kind"
-  TABLE+=("| $label | $ka | $ka_p99 | $cl | $cl_p99 | $split_cl | $split_ka | $cpu |")
-}
-
-# What an earlier run left behind if it was killed outright: its PM2 daemon and its logs.
-clean_scratch() {
-  local home pid
-  for home in "$SCRATCH"/pm2-home.*; do
-    [[ -d "$home" ]] || continue
-    pid="$(cat "$home/pm2.pid" 2>/dev/null || true)"
-    if [[ -n "$pid" ]] && alive "$pid" && [[ -x "$PM2" ]]; then
-      say "stopping the PM2 daemon an earlier run left ($home)"
-      PM2_HOME="$home" timeout 30 "$PM2" kill >/dev/null 2>&1 || true
-    fi
-    rm -rf "$home"
-  done
-  rm -rf "$SCRATCH"/run.*
+  TABLE+=("| $label | $TP_KA | $TP_KA_P99 | $TP_CL | $TP_CL_P99 | $split_cl | $split_ka | $TP_CPU |")
 }
 
 # goal NAME OK? TEXT: one line of the goals section.
@@ -367,7 +222,7 @@ T_START=$SECONDS
 for kind in $ROWS; do
   measure_row "$kind"
 done
-if [[ -n "$PM2_DIR" ]]; then pm2_cmd kill >/dev/null 2>&1 || true; PM2_DIR=""; fi
+pm2_kill
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 ELAPSED=$((SECONDS - T_START))
 
@@ -399,8 +254,7 @@ elif [[ " $ROWS " == *" corral-rr "* ]]; then
   NOTES_GOALS+=("- corral rr, split within 5 %: not measured (the rr row did not run)")
 fi
 
-rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || rev="$rev+dirty"
+rev="$(corral_rev)"
 pm2_version="n/a"
 [[ -f "$SCRATCH/node_modules/pm2/package.json" ]] && pm2_version="$(node -p "require('$SCRATCH/node_modules/pm2/package.json').version")"
 knobs=""
@@ -411,8 +265,8 @@ knobs=""
   echo
   echo "The same unmodified app (\`benches/node_cluster/app.js\`: \`http.createServer((req, res) => res.end('Hello from worker ' + process.pid)).listen(PORT)\`), $WORKERS workers, all traffic on 127.0.0.1, one run."
   echo
-  echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a); load average before / after the run: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "- versions: corral $rev (release build), Node $(node --version), PM2 $pm2_version, $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "- machine: $(machine); load average before / after the run: $LOAD_BEFORE / $LOAD_AFTER"
+  echo "- versions: corral $rev (release build), Node $(node --version), PM2 $pm2_version, $(wrk_version)"
   echo "- command: \`benches/node_cluster.sh\`$knobs (${ELAPSED} s)"
   echo "- run on $(date -u +%Y-%m-%dT%H:%MZ)"
   echo

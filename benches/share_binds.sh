@@ -46,74 +46,11 @@ SPLIT_SECS="${SB_SPLIT_SECONDS:-3}"
 CONNS="${SB_CONNECTIONS:-32}"
 RESULTS="${SB_RESULTS:-$DIR/results.md}"
 START_TIMEOUT=30 # seconds for every worker to answer
-CLK_TCK="$(getconf CLK_TCK)"
 
-STARTED=() # pids of the background processes this script started
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
+
 SUP_PID="" # the server process (one) or corral
-
-# Every process this script starts directly gets SIGTERM if the script dies, even in a way
-# that skips the cleanup trap (setpriv sets the parent-death signal, then execs).
-ORPHAN_GUARD=()
-if setpriv --pdeathsig TERM -- true 2>/dev/null; then ORPHAN_GUARD=(setpriv --pdeathsig TERM --); fi
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "share_binds.sh: $*"; exit 1; }
-
-proc_state() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; printf '%s' "${s%% *}"; }
-alive() { kill -0 "$1" 2>/dev/null && [[ "$(proc_state "$1")" != Z ]]; }
-not_alive() { ! alive "$1"; }
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails at the deadline.
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-forget() {
-  local kept=() p
-  for p in "${STARTED[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  STARTED=("${kept[@]}")
-}
-
-# stop_pid PID GRACE: SIGTERM, up to GRACE seconds, then SIGKILL; reaps it if it is ours.
-stop_pid() {
-  local pid="$1" grace="$2"
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until "$grace" not_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    wait_until 5 not_alive "$pid" || say "share_binds.sh: pid $pid survived SIGKILL"
-  fi
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
-
-# bounded SECONDS CMD...: runs CMD under a timeout, in the background, and waits for it, so a
-# SIGTERM or SIGINT to this script is handled at once (bash runs traps only between
-# foreground commands) and the cleanup stops CMD too.
-bounded() {
-  local limit="$1" pid rc=0
-  shift
-  "${ORPHAN_GUARD[@]}" timeout "$limit" "$@" &
-  pid=$!
-  STARTED+=("$pid")
-  wait "$pid" || rc=$?
-  forget "$pid"
-  return "$rc"
-}
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${STARTED[@]}"; do stop_pid "$pid" 5; done
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------
 # What the run needs.
@@ -122,17 +59,8 @@ install() {
   command -v gcc >/dev/null || die "gcc is needed (apt-get install gcc)"
   command -v python3 >/dev/null || die "python3 is needed"
   command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
-  if ! command -v wrk >/dev/null; then
-    say "installing wrk (Debian package)"
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-  fi
-  CORRAL="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
-  say "building corral (nice cargo build --release --locked; minutes when stale)"
-  (cd "$ROOT" && nice cargo build --release --locked --quiet)
-  [[ -x "$CORRAL" ]] || die "no corral binary at $CORRAL"
+  install_wrk
+  build_corral
   "$CORRAL" --help 2>/dev/null | grep -q -- '--share-binds' || die "this corral has no --share-binds option"
 }
 
@@ -140,15 +68,6 @@ install() {
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-
-cpu_ticks() {
-  local s f
-  s="$(cat "/proc/$1/stat" 2>/dev/null)" || { echo 0; return; }
-  s="${s##*) }"
-  read -r -a f <<<"$s"
-  echo $((f[11] + f[12])) # utime + stime
-}
-now_ns() { date +%s%N; }
 
 us() { awk -v ns="$1" 'BEGIN { if (ns == "") print "–"; else printf "%.2f", ns / 1000 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -169,7 +88,7 @@ bindloop_run() {
     alone) bounded 60 "${cmd[@]}" ;;
     on) bounded 60 "$CORRAL" --no-ui -w 1 --restart never -- "${cmd[@]}" ;;
     off) bounded 60 "$CORRAL" --no-ui -w 1 --restart never --share-binds off -- "${cmd[@]}" ;;
-  esac >>"$WORK/bindloop.log" 2>&1 || say "share_binds.sh: bindloop $what ($how) failed (see $WORK/bindloop.log)"
+  esac >>"$WORK/bindloop.log" 2>&1 || warn "bindloop $what ($how) failed (see $WORK/bindloop.log)"
   [[ -s "$out" ]]
 }
 
@@ -270,32 +189,11 @@ start_row() {
       ;;
     *) die "unknown row '$kind'" ;;
   esac
-  SUP_PID=$!
-  STARTED+=("$SUP_PID")
+  track_sup
   if ! wait_until "$START_TIMEOUT" serving "$port" "$workers"; then
     SKIP_WHY="did not answer from $workers distinct pids on port $port within ${START_TIMEOUT} s: $(tail -1 "$dir/server.err" 2>/dev/null)"
     return 1
   fi
-}
-
-# wrk_run PORT SECONDS OUTFILE [WRK ARGS...]: sets RPS, P99, ERRS, CPU (SUP_PID's own CPU
-# over the run, % of one core: corral's, or the one server's), SUMMARY.
-wrk_run() {
-  local port="$1" secs="$2" file="$3" out t0 t1 c0 c1
-  shift 3
-  t0="$(now_ns)"
-  c0="$(cpu_ticks "$SUP_PID")"
-  bounded $((secs + 15)) wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 2s --latency "$@" \
-    "http://127.0.0.1:$port/" >"$file"
-  c1="$(cpu_ticks "$SUP_PID")"
-  t1="$(now_ns)"
-  out="$(cat "$file")"
-  RPS="$(awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out")"
-  P99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
-  ERRS="$(awk '/Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
-  CPU="$(awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" \
-    'BEGIN { printf "%.0f", 100 * (t / hz) / (ns / 1e9) }')"
-  SUMMARY="$(awk '/Latency  |Requests\/sec|Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
 }
 
 # split PORT OUTFILE [WRK ARGS]: "52.1 / 47.9" (% of responses by pid, largest first).
@@ -341,22 +239,12 @@ measure_row() {
     stop_pid "$SUP_PID" 10
     return 0
   fi
-  local ka ka_p99 cl cl_p99 cpu split
-  say "[$kind] warm-up ${WARMUP} s, then keep-alive ${SECS} s"
-  bounded $((WARMUP + 15)) wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$port/" >/dev/null
-  wrk_run "$port" "$SECS" "$dir/wrk-keepalive.txt"
-  KA_RPS[$kind]="$RPS"
-  ka="$RPS${ERRS:+ (wrk: $ERRS)}"
-  ka_p99="$P99"
-  cpu="$CPU %"
-  HTTP_DETAILS+=("- $kind, keep-alive: $SUMMARY; p99 $P99; CPU of the process started $CPU %")
-  say "[$kind] a new connection per request, ${SECS} s"
-  wrk_run "$port" "$SECS" "$dir/wrk-close.txt" -H "Connection: close"
-  CL_RPS[$kind]="$RPS"
-  cl="$RPS${ERRS:+ (wrk: $ERRS)}"
-  cl_p99="$P99"
-  cpu="$cpu / $CPU %"
-  HTTP_DETAILS+=("- $kind, new connections: $SUMMARY; p99 $P99; CPU of the process started $CPU %")
+  local cpu split
+  throughput "$kind" "$port" "$dir" "CPU of the process started"
+  KA_RPS[$kind]="$TP_KA_RPS"
+  CL_RPS[$kind]="$TP_CL_RPS"
+  HTTP_DETAILS+=("${TP_DETAILS[@]}")
+  cpu="$TP_CPU"
   say "[$kind] split of responses by pid, new connections, ${SPLIT_SECS} s"
   split="$(split_run "$port" "$dir/split-close.txt" -H "Connection: close")"
   [[ "$kind" == one ]] && cpu="– (the server itself: $cpu)"
@@ -367,7 +255,7 @@ measure_row() {
   fi
   stop_pid "$SUP_PID" 10
   SUP_PID=""
-  HTTP_TABLE+=("| $label | $ka | $ka_p99 | $cl | $cl_p99 | $split | $cpu |")
+  HTTP_TABLE+=("| $label | $TP_KA | $TP_KA_P99 | $TP_CL | $TP_CL_P99 | $split | $cpu |")
 }
 
 # ---------------------------------------------------------------------------------------
@@ -400,8 +288,7 @@ if [[ -n "${CL_RPS[corral-w2]:-}" && -n "${CL_RPS[corral-w1]:-}" ]]; then
   RATIOS+=("- $(label_of corral-w2) / $(label_of corral-w1): $(ratio "${KA_RPS[corral-w2]}" "${KA_RPS[corral-w1]}")× with keep-alive, $(ratio "${CL_RPS[corral-w2]}" "${CL_RPS[corral-w1]}")× with a new connection per request")
 fi
 
-rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || rev="$rev+dirty"
+rev="$(corral_rev)"
 knobs=""
 [[ -n "${SB_ROWS:-}${SB_BINDS:-}${SB_REPEATS:-}${SB_SECONDS:-}${SB_WARMUP_SECONDS:-}${SB_SPLIT_SECONDS:-}${SB_CONNECTIONS:-}" ]] &&
   knobs=" with SB_ROWS='$ROWS' SB_BINDS=$BINDS SB_REPEATS=$REPEATS SB_SECONDS=$SECS SB_WARMUP_SECONDS=$WARMUP SB_SPLIT_SECONDS=$SPLIT_SECS SB_CONNECTIONS=$CONNS"
@@ -410,8 +297,8 @@ knobs=""
   echo
   echo "Issue 21 (SPEC §15): corral's seccomp filter sends each worker's \`bind\` and \`shutdown\` to corral, which answers. One run, all traffic on 127.0.0.1."
   echo
-  echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a); load average before / after the run: $LOAD_BEFORE / $LOAD_AFTER"
-  echo "- versions: corral $rev (release build), $(python3 --version 2>&1), $(gcc --version | head -1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "- machine: $(machine); load average before / after the run: $LOAD_BEFORE / $LOAD_AFTER"
+  echo "- versions: corral $rev (release build), $(python3 --version 2>&1), $(gcc --version | head -1), $(wrk_version)"
   echo "- command: \`benches/share_binds.sh\`$knobs (${ELAPSED} s)"
   echo "- run on $(date -u +%Y-%m-%dT%H:%MZ)"
   echo

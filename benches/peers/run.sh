@@ -34,82 +34,13 @@ KILL_EVERY_MS=500
 RESTART_GAP_MS=1000
 RELOAD_TIMEOUT=10 # seconds to wait for a reload to finish
 START_TIMEOUT=30  # seconds for a supervisor to have every worker answering
-CLK_TCK="$(getconf CLK_TCK)"
 RESULTS="$HERE/results.md"
 
-STARTED=()   # pids of the background processes this script started
-PM2=""       # the pm2 CLI, once installed
-PM2_DIR=""   # this run's private PM2_HOME, once PM2 was started
+# shellcheck source=benches/lib.sh
+source "$HERE/../lib.sh"
+
 SUP_PID=""   # the process whose children are the workers (and whose RSS/CPU we report)
 SUP_LOG=""   # its stdout (JSON events for corral and cluster.js)
-
-# Every process this script starts directly gets SIGTERM if the script dies, even in a way
-# that skips the cleanup trap (setpriv sets the parent-death signal, then execs).
-ORPHAN_GUARD=()
-if setpriv --pdeathsig TERM -- true 2>/dev/null; then ORPHAN_GUARD=(setpriv --pdeathsig TERM --); fi
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "run.sh: $*"; exit 1; }
-
-proc_state() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; printf '%s' "${s%% *}"; }
-alive() { kill -0 "$1" 2>/dev/null && [[ "$(proc_state "$1")" != Z ]]; }
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails at the deadline.
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-not_alive() { ! alive "$1"; }
-
-# stop_pid PID GRACE: SIGTERM, up to GRACE seconds, then SIGKILL; reaps it if it is ours.
-stop_pid() {
-  local pid="$1" grace="$2"
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until "$grace" not_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    wait_until 5 not_alive "$pid" || say "run.sh: pid $pid survived SIGKILL"
-  fi
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
-
-# bounded SECONDS CMD...: runs CMD under a timeout, in the background, and waits for it, so
-# a SIGTERM or SIGINT to this script is handled at once (bash runs traps only between
-# foreground commands) and the cleanup stops CMD too.
-bounded() {
-  local limit="$1" pid rc=0
-  shift
-  "${ORPHAN_GUARD[@]}" timeout "$limit" "$@" &
-  pid=$!
-  STARTED+=("$pid")
-  wait "$pid" || rc=$?
-  forget "$pid"
-  return "$rc"
-}
-
-forget() {
-  local kept=() p
-  for p in "${STARTED[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  STARTED=("${kept[@]}")
-}
-
-pm2_cmd() { PM2_HOME="$PM2_DIR" bounded 60 "$PM2" "$@"; }
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${STARTED[@]}"; do stop_pid "$pid" 5; done
-  if [[ -n "$PM2_DIR" ]]; then pm2_cmd kill >/dev/null 2>&1 || true; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------
 # What the run needs.
@@ -117,19 +48,8 @@ trap 'exit 143' TERM
 install() {
   command -v node >/dev/null || die "Node.js is needed (apt-get install nodejs)"
   command -v npm >/dev/null || die "npm is needed (apt-get install npm)"
-  if ! command -v wrk >/dev/null; then
-    say "installing wrk (Debian package)"
-    local sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-  fi
-  mkdir -p "$SCRATCH"
-  PM2="$SCRATCH/node_modules/.bin/pm2"
-  if [[ ! -x "$PM2" ]]; then
-    say "installing PM2 into $SCRATCH (npm, not global)"
-    npm install --prefix "$SCRATCH" --no-audit --no-fund --loglevel=error pm2 >&2
-  fi
+  install_wrk
+  install_pm2
   say "building corral (cargo build --release)"
   (cd "$ROOT" && cargo build --release --locked --quiet)
   CORRAL="${CARGO_TARGET_DIR:-$ROOT/target}/release/corral"
@@ -145,15 +65,7 @@ free_port() {
 # cell WHAT FILE...: a table cell from a helper's JSON result (benches/peers/cells.js).
 cell() { node "$HERE/cells.js" "$@"; }
 
-cpu_ticks() {
-  local s f
-  s="$(cat "/proc/$1/stat")"
-  s="${s##*) }" # the command name may hold spaces and parentheses (PM2's does)
-  read -r -a f <<<"$s"
-  echo $((f[11] + f[12])) # utime + stime
-}
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-now_ns() { date +%s%N; }
 
 # ---------------------------------------------------------------------------------------
 # The supervisors: start (sets SUP_PID, SUP_LOG), reload (0 once finished), stop.
@@ -168,19 +80,15 @@ start_sup() {
       [[ "$kind" == corral-backoff0 ]] && extra=(--backoff 0)
       "${ORPHAN_GUARD[@]}" "$CORRAL" --no-ui --log-format json -w "$WORKERS" --listen "127.0.0.1:$port" "${extra[@]}" \
         -- node "$ROOT/assets/server.js" >"$SUP_LOG" 2>"$dir/supervisor.err" &
-      SUP_PID=$!
-      STARTED+=("$SUP_PID")
+      track_sup
       ;;
     cluster-rr | cluster-none)
       NODE_CLUSTER_SCHED_POLICY="${kind#cluster-}" PORT="$port" \
         "${ORPHAN_GUARD[@]}" node "$HERE/cluster.js" "$WORKERS" >"$SUP_LOG" 2>"$dir/supervisor.err" &
-      SUP_PID=$!
-      STARTED+=("$SUP_PID")
+      track_sup
       ;;
     pm2)
-      if [[ -z "$PM2_DIR" ]]; then
-        PM2_DIR="$(mktemp -d "$SCRATCH/pm2-home.XXXXXX")"
-      fi
+      pm2_home
       PORT="$port" pm2_cmd start "$ROOT/assets/server.js" -i "$WORKERS" --name peers-server \
         >>"$SUP_LOG" 2>&1 || die "pm2 start failed (see $SUP_LOG)"
       SUP_PID="$(cat "$PM2_DIR/pm2.pid")"
@@ -204,14 +112,12 @@ reload_sup() {
   esac
 }
 
-no_children() { [[ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' \n')" ]]; }
-
 stop_sup() {
   local kind="$1"
   case "$kind" in
     pm2)
-      pm2_cmd delete peers-server >>"$SUP_LOG" 2>&1 || say "run.sh: pm2 delete failed"
-      wait_until 10 no_children "$SUP_PID" || say "run.sh: PM2 workers still running after delete"
+      pm2_cmd delete peers-server >>"$SUP_LOG" 2>&1 || warn "pm2 delete failed"
+      wait_until 10 no_children "$SUP_PID" || warn "PM2 workers still running after delete"
       ;;
     *) stop_pid "$SUP_PID" 10 ;;
   esac
@@ -232,24 +138,21 @@ check_alive() {
 TABLE=()
 DETAILS=()
 
-# wrk_run PORT OUTFILE [WRK ARGS...]: LOAD_SECONDS of wrk; sets WRK_RPS, WRK_ERR (socket
-# errors and non-2xx, if any), WRK_CPU (the supervisor's CPU over the run, % of one core)
-# and WRK_SUMMARY.
-wrk_run() {
-  local port="$1" file="$2" out t0 t1 c0 c1
+# wrk_load PORT OUTFILE [WRK ARGS...]: LOAD_SECONDS of wrk on two threads, without the latency
+# distribution that lib.sh's wrk_run asks for; sets WRK_RPS, WRK_ERR (socket errors and
+# non-2xx, if any), WRK_CPU (the supervisor's CPU over the run, % of one core) and WRK_SUMMARY.
+wrk_load() {
+  local port="$1" file="$2" out t0 c0
   shift 2
   t0="$(now_ns)"
   c0="$(cpu_ticks "$SUP_PID")"
   bounded $((LOAD_SECONDS + 15)) wrk -t2 -c32 -d"${LOAD_SECONDS}s" --timeout 2s "$@" \
     "http://127.0.0.1:$port/" >"$file"
-  c1="$(cpu_ticks "$SUP_PID")"
-  t1="$(now_ns)"
+  WRK_CPU="$(cpu_since "$SUP_PID" "$t0" "$c0" 1)"
   out="$(cat "$file")"
   WRK_RPS="$(awk '/^Requests\/sec:/ { printf "%d", $2 }' <<<"$out")"
-  WRK_ERR="$(awk '/Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
-  WRK_CPU="$(awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v ns="$((t1 - t0))" \
-    'BEGIN { printf "%.1f", 100 * (t / hz) / (ns / 1e9) }')"
-  WRK_SUMMARY="$(awk '/Latency|Requests\/sec|Socket errors|Non-2xx/' <<<"$out" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')"
+  WRK_ERR="$(wrk_errors <<<"$out")"
+  WRK_SUMMARY="$(awk '/Latency|Requests\/sec|Socket errors|Non-2xx/' <<<"$out" | one_line)"
 }
 
 measure_row() {
@@ -262,12 +165,12 @@ measure_row() {
   say "[$label] throughput on port $port"
   start_sup "$kind" "$port" "$dir/1"
   bounded $((WARMUP_SECONDS + 15)) wrk -t2 -c32 -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$port/" >/dev/null
-  wrk_run "$port" "$dir/1/wrk.txt"
+  wrk_load "$port" "$dir/1/wrk.txt"
   c_rps="$WRK_RPS${WRK_ERR:+ (wrk: $WRK_ERR)}"
   c_cpu="$WRK_CPU %"
   DETAILS+=("- $label, wrk keep-alive: $WRK_SUMMARY")
   say "[$label] throughput, a new connection per request"
-  wrk_run "$port" "$dir/1/wrk-close.txt" -H "Connection: close"
+  wrk_load "$port" "$dir/1/wrk-close.txt" -H "Connection: close"
   c_rps_close="$WRK_RPS${WRK_ERR:+ (wrk: $WRK_ERR)}"
   c_cpu="$c_cpu / $WRK_CPU %"
   DETAILS+=("- $label, wrk new connections: $WRK_SUMMARY")
@@ -284,7 +187,7 @@ measure_row() {
   t1="$(now_ns)"
   sleep 1
   kill -INT "$load_pid"
-  wait_until 10 not_alive "$load_pid" || say "run.sh: load client did not stop"
+  wait_until 10 not_alive "$load_pid" || warn "load client did not stop"
   stop_pid "$load_pid" 1
   local secs
   secs="$(awk -v ns="$((t1 - t0))" 'BEGIN { printf "%.2f", ns / 1e9 }')"
@@ -342,22 +245,6 @@ label_of() {
 
 # ---------------------------------------------------------------------------------------
 
-# What an earlier run left behind if it was killed outright: its PM2 daemon (which PM2
-# detaches, so no parent-death signal reaches it) and its logs.
-clean_scratch() {
-  local home pid
-  for home in "$SCRATCH"/pm2-home.*; do
-    [[ -d "$home" ]] || continue
-    pid="$(cat "$home/pm2.pid" 2>/dev/null || true)"
-    if [[ -n "$pid" ]] && alive "$pid"; then
-      say "stopping the PM2 daemon an earlier run left ($home)"
-      PM2_HOME="$home" timeout 30 "$PM2" kill >/dev/null 2>&1 || true
-    fi
-    rm -rf "$home"
-  done
-  rm -rf "$SCRATCH"/run.*
-}
-
 install
 clean_scratch
 WORK="$(mktemp -d "$SCRATCH/run.XXXXXX")"
@@ -366,17 +253,16 @@ say "logs of this run: $WORK"
 for kind in $ROWS; do
   measure_row "$kind" "$(label_of "$kind")"
 done
-if [[ -n "$PM2_DIR" ]]; then pm2_cmd kill >/dev/null 2>&1 || true; PM2_DIR=""; fi
+pm2_kill
 
-rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || rev="$rev+dirty"
+rev="$(corral_rev)"
 {
   echo "# corral and its peers"
   echo
   echo "The same Node HTTP server (\`assets/server.js\`), $WORKERS workers, all traffic on 127.0.0.1."
   echo
-  echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
-  echo "- versions: corral $rev (release build), Node $(node --version), PM2 $(node -p "require('$SCRATCH/node_modules/pm2/package.json').version"), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "- machine: $(machine)"
+  echo "- versions: corral $rev (release build), Node $(node --version), PM2 $(node -p "require('$SCRATCH/node_modules/pm2/package.json').version"), $(wrk_version)"
   echo "- command: \`benches/peers/run.sh\`$( [[ -n "${PEERS_ROWS:-}${PEERS_LOAD_SECONDS:-}${PEERS_CHAOS_SECONDS:-}${PEERS_KILLS:-}" ]] && echo " with PEERS_ROWS='$ROWS' PEERS_LOAD_SECONDS=$LOAD_SECONDS PEERS_CHAOS_SECONDS=$CHAOS_SECONDS PEERS_KILLS=$KILLS")"
   echo "- run on $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
