@@ -4,8 +4,8 @@
 #
 # 1. The round trip of one intercepted call: benches/share_binds/bindloop.c (compiled here with
 #    gcc) times N bind()s of 127.0.0.1:PORT (socket, bind, close; only bind timed), N bind()s of
-#    port 0 (which corral lets go ahead) and N shutdown(SHUT_WR)s of a fresh socketpair (also
-#    sent to corral, which finds it is not the shared socket and lets it go ahead), each
+#    port 0 (which corral lets go ahead) and N shutdown(SHUT_WR)s of a fresh socketpair (which
+#    the filter lets through without asking corral: SHUT_WR cannot stop a listener), each
 #      alone                 ./bindloop …
 #      share-binds on        corral --no-ui -w 1 --restart never -- ./bindloop …
 #      share-binds off       corral --no-ui -w 1 --restart never --share-binds off -- ./bindloop …
@@ -143,7 +143,7 @@ bind_table() {
     case "$kind" in
       bind) label="\`bind(127.0.0.1:PORT)\` of a TCP socket (on: corral puts the group's socket there)" ;;
       bind0) label="\`bind(127.0.0.1:0)\` (on: sent to corral, which lets it go ahead)" ;;
-      shutdown) label="\`shutdown(SHUT_WR)\` of a fresh socketpair (on: sent to corral, which lets it go ahead)" ;;
+      shutdown) label="\`shutdown(SHUT_WR)\` of a fresh socketpair (on: not sent to corral: the filter lets SHUT_WR through)" ;;
     esac
     BIND_TABLE+=("| $label | $(call_cell "$kind.alone") | $(call_cell "$kind.on") | $(call_cell "$kind.off") | **$(diff_cell "$kind.on" "$kind.off")** | $(diff_cell "$kind.off" "$kind.alone") |")
   done
