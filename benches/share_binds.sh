@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What sharing an unmodified program's own bind() costs (issue 21, SPEC §15), on this machine,
+# What sharing an unmodified program's own bind() costs (docs/sharing-a-port.md), on this machine,
 # in one run, all traffic on 127.0.0.1:
 #
 # 1. The round trip of one intercepted call: benches/share_binds/bindloop.c (compiled here with
@@ -295,7 +295,7 @@ knobs=""
 {
   echo "# Sharing an unmodified program's own bind(): what it costs"
   echo
-  echo "Issue 21 (SPEC §15): corral's seccomp filter sends each worker's \`bind\` and \`shutdown\` to corral, which answers. One run, all traffic on 127.0.0.1."
+  echo "corral's seccomp filter sends each worker's \`bind\` and \`shutdown\` to corral, which answers. One run, all traffic on 127.0.0.1."
   echo
   echo "- machine: $(machine); load average before / after the run: $LOAD_BEFORE / $LOAD_AFTER"
   echo "- versions: corral $rev (release build), $(python3 --version 2>&1), $(gcc --version | head -1), $(wrk_version)"
