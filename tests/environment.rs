@@ -213,3 +213,19 @@ fn many_workers_start_under_a_low_soft_fd_limit_which_workers_keep() {
     let failed = crate::util::named(&corral.events(), "spawn_failed").len();
     assert_eq!(failed, 0, "{}", corral.dump());
 }
+
+/// Under a hard limit too low for the workers asked for, corral says so and starts nothing,
+/// instead of failing every spawn with an errno that does not name the limit.
+#[test]
+fn a_hard_fd_limit_too_low_is_one_clear_line_and_exit_2() {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 80 && exec \"$@\"", "sh", crate::util::corral_bin()])
+        .args(["--no-ui", "-w", "2", "--", "sleep", "1000"])
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("open files") && stderr.contains("ulimit -n"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing started");
+}

@@ -28,6 +28,18 @@ pub fn raise_fd_limit() {
     });
 }
 
+/// corral's own open-file limit (after `raise_fd_limit`).
+pub fn fd_limit() -> u64 {
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(u64::MAX, |(soft, _)| soft)
+}
+
+/// Descriptors corral needs for `workers` workers: about 100 of its own (the spawn's staging
+/// run of 70, the terminal, sockets, files) and up to five per worker (two pipes, the
+/// event channel, the seccomp listener, the sampler's stat file).
+pub fn fds_needed(workers: u64) -> u64 {
+    100 + 5 * workers
+}
+
 /// The limit a worker gets back, when corral raised its own.
 pub(super) fn for_workers() -> Option<libc::rlimit64> {
     let (soft, hard) = (*INHERITED.get()?)?;

@@ -16,7 +16,7 @@ mod sockets;
 mod spawn;
 
 pub use inherited::{InheritError, InheritedSocket, take_inherited};
-pub use limits::raise_fd_limit;
+pub use limits::{fd_limit, fds_needed, raise_fd_limit};
 pub use on_demand::{Wanted, bind_on_demand, set_nonblocking};
 pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,

@@ -76,6 +76,11 @@ pub enum StartError {
     Logs(#[from] crate::sinks::logfiles::StartFailure),
     #[error(transparent)]
     Metrics(#[from] metrics_glue::MetricsError),
+    #[error(
+        "corral needs about {needed} open files for {workers} workers and may open only {limit} \
+         (ulimit -n): raise the limit"
+    )]
+    FdLimit { needed: u64, workers: u64, limit: u64 },
 }
 
 /// The dashboard gets a fresh view at most this often.
@@ -92,6 +97,13 @@ const GROUP_POLL: Duration = Duration::from_millis(20);
 pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     backend::raise_fd_limit();
+    let workers: u64 = spec.groups.iter().map(|g| u64::from(g.workers)).sum();
+    let (needed, limit) = (backend::fds_needed(workers), backend::fd_limit());
+    if limit < needed {
+        // WHY refuse: below this no worker can even be spawned, and every spawn would fail
+        // with an errno that does not name the limit.
+        return Err(StartError::FdLimit { needed, workers, limit });
+    }
     let listeners = listeners::bind_all(&mut spec)?;
     let control = instance::bind_control(&mut spec)?;
     let metrics = metrics_glue::start(&spec)?;
