@@ -1,4 +1,4 @@
-//! The control socket (SPEC §12) on the real binary, a headless corral of 64 idle workers:
+//! The control socket (docs/control.md) on the real binary, a headless corral of 64 idle workers:
 //!
 //! - `status` round trips: over one connection, over a fresh connection each (connect,
 //!   hello, request, reply), and as whole `corral ctl status` processes;

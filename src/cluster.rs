@@ -1,4 +1,4 @@
-//! The library's primary (SPEC §10): [`Cluster`] makes the calling program the primary of
+//! The library's primary (docs/library.md): [`Cluster`] makes the calling program the primary of
 //! a group of copies of itself, the shape of Node's `cluster` module. Started by hand, the
 //! program is the primary; re-executed by that primary, it is one of the workers and does
 //! its work with [`crate::worker`]. It builds the same [`RunSpec`](crate::config::RunSpec)
@@ -25,7 +25,7 @@ mod tests;
 /// parent: a program that merely inherited the variables (a worker's own child, or a
 /// program run by another corral) is a primary.
 pub const CLUSTER_VAR: &str = "CORRAL_CLUSTER";
-/// The variable corral sets in every worker to the primary's pid (SPEC §3).
+/// The variable corral sets in every worker to the primary's pid (docs/workers.md).
 const PRIMARY_PID_VAR: &str = "CORRAL_PRIMARY_PID";
 
 /// What is wrong with a [`Cluster`]'s settings, or why it could not start. Nothing was
@@ -126,7 +126,7 @@ pub struct Cluster {
     verbosity: i8,
 }
 
-/// Where the control socket (SPEC §12) goes.
+/// Where the control socket (docs/control.md) goes.
 #[derive(Clone, Debug)]
 enum Control {
     /// `$XDG_RUNTIME_DIR/corral/INSTANCE.sock`, else `/tmp/corral-UID/INSTANCE.sock`.
@@ -138,7 +138,7 @@ enum Control {
 impl Cluster {
     /// A cluster whose workers are called `NAME.1`, `NAME.2` …: letters, digits, `_` and
     /// `-` (checked when the cluster is run). The defaults are the command line's: one
-    /// worker per CPU, restart always, backoff `100ms..30s`, and so on (SPEC §2).
+    /// worker per CPU, restart always, backoff `100ms..30s`, and so on (docs/config.md).
     pub fn new(name: impl Into<String>) -> Cluster {
         Cluster {
             name: name.into(),
@@ -195,7 +195,7 @@ impl Cluster {
         Ok(self)
     }
 
-    /// Every restart and stop setting at once (SPEC §5); the setters below change one.
+    /// Every restart and stop setting at once (README.md#supervision); the setters below change one.
     pub fn policy(mut self, policy: Policy) -> Cluster {
         self.policy = policy;
         self
@@ -298,7 +298,7 @@ impl Cluster {
         self
     }
 
-    /// The format of the headless output (SPEC §7) [default: text].
+    /// The format of the headless output (docs/output.md) [default: text].
     pub fn log_format(mut self, format: LogFormat) -> Cluster {
         self.log_format = format;
         self
@@ -306,7 +306,7 @@ impl Cluster {
 
     /// Also writes corral's events to `DIR/corral.log` and each worker's output to
     /// `DIR/NAME.N.log`, rotated daily, keeping `keep` rotated files per log, as
-    /// `--log-dir DIR --log-keep N` (SPEC §9) [default: none].
+    /// `--log-dir DIR --log-keep N` (docs/logs.md) [default: none].
     pub fn log_dir(mut self, dir: impl Into<PathBuf>, keep: u32) -> Cluster {
         self.log_dir = Some((dir.into(), keep));
         self

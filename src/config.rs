@@ -14,7 +14,7 @@ pub struct RunSpec {
     pub output: OutputMode,
     /// -v raises, -q lowers; 0 is the default level (warnings).
     pub verbosity: i8,
-    /// Log files (SPEC §9): corral's events and each slot's output, rotated daily.
+    /// Log files (docs/logs.md): corral's events and each slot's output, rotated daily.
     pub log_files: Option<LogFiles>,
     /// This corral's name: `-I`, the config file's `instance` or stem, else the group's
     /// (with the script's name: `node-server` for `node server.js`).
@@ -23,9 +23,9 @@ pub struct RunSpec {
     /// corral has it, this one takes the first free `NAME-2`, `NAME-3`, … (and its socket),
     /// so running the same command twice needs no `-I`.
     pub instance_is_default: bool,
-    /// The control socket (SPEC §12); `None`: `--no-control`.
+    /// The control socket (docs/control.md); `None`: `--no-control`.
     pub control: Option<std::path::PathBuf>,
-    /// `--metrics`: where to serve Prometheus text (SPEC §13).
+    /// `--metrics`: where to serve Prometheus text (README.md#running-in-production).
     pub metrics: Option<std::net::SocketAddr>,
 }
 
@@ -42,9 +42,9 @@ pub const DEFAULT_LOG_KEEP: u32 = 7;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputMode {
-    /// One line per event on stdout (SPEC §7).
+    /// One line per event on stdout (docs/output.md).
     Headless(LogFormat),
-    /// The terminal dashboard (SPEC §6).
+    /// The terminal dashboard (README.md#the-dashboard).
     Dashboard,
 }
 

@@ -1,4 +1,4 @@
-//! Headless output (SPEC §7): one line per event on stdout, as text for people or JSON for
+//! Headless output (docs/output.md): one line per event on stdout, as text for people or JSON for
 //! machines. Lines are batched here and handed to a lossless writer
 //! ([`crate::sinks::lossless`]): nothing is dropped; a slow stdout holds the workers' pipes
 //! back instead.
@@ -90,7 +90,7 @@ pub enum MessageKind<'a> {
 const BATCH_BYTES: usize = 32 * 1024;
 
 /// Turns records into lines of one format, for headless stdout and for `corral.log`
-/// alike (SPEC §9: the same text), so the two cannot drift apart.
+/// alike (docs/logs.md: the same text), so the two cannot drift apart.
 pub struct Lines {
     format: LogFormat,
     names: Vec<String>,

@@ -1,7 +1,7 @@
 //! The worker side of corral: the event channel a worker writes to and the listening sockets
 //! it inherits. Runs inside worker processes only; it never touches the primary's state.
 //!
-//! A program started by corral finds everything in its environment (SPEC §3):
+//! A program started by corral finds everything in its environment (docs/workers.md):
 //!
 //! ```no_run
 //! use corral::worker::{self, ListenerSocket};
@@ -46,7 +46,7 @@ const LISTEN_FDS_START: RawFd = 3;
 static CHANNEL_TAKEN: AtomicBool = AtomicBool::new(false);
 static LISTENERS_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// The event channel to the primary: one JSON value per line (SPEC §4).
+/// The event channel to the primary: one JSON value per line (docs/workers.md).
 ///
 /// Every method writes one complete line with a single lock held, so a `Channel` can be shared
 /// between threads (`&Channel` or `Arc<Channel>`) without lines interleaving. Writes block

@@ -1,4 +1,4 @@
-//! `corral attach` (SPEC §12) end to end: a headless corral (`-I shop`) and the real binary
+//! `corral attach` (docs/control.md) end to end: a headless corral (`-I shop`) and the real binary
 //! attached to it on a pseudo-terminal, sharing its `XDG_RUNTIME_DIR`. The attached screen
 //! shows the workers, keys act through the socket (checked in the headless JSON events),
 //! `q` and Ctrl-C only detach, `Q` `y` shuts corral down, and corral going away ends the

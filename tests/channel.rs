@@ -1,4 +1,4 @@
-//! The event channel (SPEC §4) and the supervision that rides on it (§5): every message
+//! The event channel (docs/workers.md) and the supervision that rides on it (§5): every message
 //! form arrives as sent, hostile bytes are counted and cost bounded memory, hung, bloated
 //! and never-ready workers are restarted (and only those), a worker's last message comes
 //! before its exit, and a graceful stop tells the worker before it signals it.
@@ -139,7 +139,7 @@ fn every_message_form_arrives_as_sent() {
     corral.assert_nothing_left();
 }
 
-/// SPEC §4/§7: `data` is the JSON value the worker sent, and `"v": 1` may accompany any
+/// docs/workers.md/§7: `data` is the JSON value the worker sent, and `"v": 1` may accompany any
 /// object. Node sends whole numbers as integers.
 #[test]
 fn message_data_is_exactly_what_was_sent() {
@@ -239,7 +239,7 @@ fn garbage_on_the_channel_is_counted_and_costs_bounded_memory() {
     }
 }
 
-/// SPEC §4: output lines longer than 16 KiB are split, and nothing is lost.
+/// docs/workers.md: output lines longer than 16 KiB are split, and nothing is lost.
 #[test]
 fn a_long_output_line_is_split_and_nothing_is_lost() {
     const PIECE: usize = 16 * 1024;
@@ -314,7 +314,7 @@ fn a_hung_worker_is_killed_and_restarted() {
     stop(corral);
 }
 
-/// SPEC §5: a worker whose RSS stays over `--max-memory` is restarted gracefully; one under
+/// README.md#supervision: a worker whose RSS stays over `--max-memory` is restarted gracefully; one under
 /// it, sampled in the same rounds, is not.
 #[test]
 fn a_worker_over_the_memory_limit_is_restarted() {
@@ -340,7 +340,7 @@ fn a_worker_over_the_memory_limit_is_restarted() {
     stop(corral);
 }
 
-/// SPEC §5: with `--wait-ready`, a worker not ready by `--ready-timeout` is killed and
+/// README.md#supervision: with `--wait-ready`, a worker not ready by `--ready-timeout` is killed and
 /// restarted; one that said ready in time is not.
 #[test]
 fn a_worker_not_ready_in_time_is_killed_and_restarted() {
@@ -395,7 +395,7 @@ fn last_words_and_the_last_message_come_before_the_exit() {
     assert_eq!(late, 0, "output or messages after `exited`\n{}", dump());
 }
 
-/// SPEC §4: a graceful stop writes `{"type":"shutdown"}` to the worker before the signal.
+/// docs/workers.md: a graceful stop writes `{"type":"shutdown"}` to the worker before the signal.
 #[test]
 fn a_graceful_stop_sends_the_shutdown_notice_before_the_signal() {
     let mut corral = Corral::start(&with_command(

@@ -1,4 +1,4 @@
-//! Command-line mistakes (SPEC §2): exit code 2, one `corral: …` line on stderr naming the
+//! Command-line mistakes (docs/config.md): exit code 2, one `corral: …` line on stderr naming the
 //! bad value, and nothing started.
 
 use std::fs;

@@ -1,4 +1,4 @@
-//! The library builder (SPEC §10) for real: `examples/cluster.rs` is its own primary and its
+//! The library builder (docs/library.md) for real: `examples/cluster.rs` is its own primary and its
 //! own workers on one shared port. It serves from several workers, a killed worker comes
 //! back, SIGTERM ends it cleanly, and run as a worker of another corral it is a primary of
 //! its own.

@@ -1,4 +1,4 @@
-//! Config files (SPEC §11) on the real binary: several groups from one file run side by side,
+//! Config files (docs/config.md) on the real binary: several groups from one file run side by side,
 //! restart on their own, and stop in reverse order; every mistake is one line and exit 2
 //! before anything starts.
 

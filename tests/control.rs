@@ -1,4 +1,4 @@
-//! The control socket and `corral ctl` (SPEC §12) on the real binary: every command does
+//! The control socket and `corral ctl` (docs/control.md) on the real binary: every command does
 //! what its key does (checked in the headless JSON events), and no client — hostile, slow
 //! or of another user — can hurt the supervisor or the other clients.
 

@@ -1,4 +1,4 @@
-//! The demo (SPEC §8): two HTTP workers share one port; killing one in the middle of a run
+//! The demo (README.md): two HTTP workers share one port; killing one in the middle of a run
 //! of requests costs at most the request in flight, and its replacement serves again.
 
 use crate::util::http::hello;

@@ -1,4 +1,4 @@
-//! What a worker gets (SPEC §3): its own session and group, corral as its parent, a clean
+//! What a worker gets (docs/workers.md): its own session and group, corral as its parent, a clean
 //! signal state, stdin `/dev/null`, exactly the fds the SPEC lists, and the `CORRAL_*` and
 //! `LISTEN_*` variables.
 

@@ -1,4 +1,4 @@
-//! `--log-dir` (SPEC §9) on real processes: each slot's file holds exactly what its workers
+//! `--log-dir` (docs/logs.md) on real processes: each slot's file holds exactly what its workers
 //! wrote, every generation; corral.log holds corral's events; files rotate and only the
 //! newest `--log-keep` stay, nobody else's touched; SIGUSR1 reopens after an outside
 //! rename; modes 0640/0750 whatever the umask; a planted link is not followed; an unusable

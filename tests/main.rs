@@ -1,6 +1,6 @@
 //! corral's integration tests: one test binary (it links once, which matters on 2 cores),
 //! one module per area. Every test runs the real `corral` binary, mostly with its hidden
-//! `__test-worker` subcommand as the workers, and reads the headless JSON events (SPEC §7);
+//! `__test-worker` subcommand as the workers, and reads the headless JSON events (docs/output.md);
 //! `dashboard` runs it on a pseudo-terminal instead and reads the screen; `logfiles` reads
 //! the files of `--log-dir`.
 

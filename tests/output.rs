@@ -1,4 +1,4 @@
-//! Headless output loses nothing (SPEC §7): to a file, to a reader that is slower than the
+//! Headless output loses nothing (docs/output.md): to a file, to a reader that is slower than the
 //! workers, to a disk that is full and then has room again. While output is held back,
 //! supervision goes on, and a worker's `exited` still comes after its last line.
 

@@ -1,4 +1,4 @@
-//! Stopping (SPEC §5): graceful shutdown on SIGINT/SIGTERM, SIGKILL after the kill timeout,
+//! Stopping (README.md#supervision): graceful shutdown on SIGINT/SIGTERM, SIGKILL after the kill timeout,
 //! whole process trees and escapees cleaned up, workers dying with a corral killed by SIGKILL, and a
 //! pending restart cancelled by a shutdown.
 
@@ -170,7 +170,7 @@ fn sigint_shuts_down_cleanly() {
     corral.assert_nothing_left();
 }
 
-/// The common fields of SPEC §7 on a whole run's events.
+/// The common fields of docs/output.md on a whole run's events.
 fn check_schema(events: &[Value], corral_pid: u32) {
     let started = &named(events, "supervisor_started")[0];
     assert_eq!(started["pid"], corral_pid, "{started}");

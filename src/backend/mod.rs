@@ -1,4 +1,4 @@
-//! The only code that touches processes: spawning workers with exactly what SPEC §3
+//! The only code that touches processes: spawning workers with exactly what docs/workers.md
 //! promises, signalling their process groups, reaping, binding the shared sockets.
 //! It decides nothing; the core tells it what to do.
 

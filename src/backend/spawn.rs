@@ -1,4 +1,4 @@
-//! Starting one worker process with exactly what SPEC §3 promises.
+//! Starting one worker process with exactly what docs/workers.md promises.
 //!
 //! WHY the child does its own `execve`: `LISTEN_PID` must hold the worker's own pid,
 //! which exists only after fork, and nothing that allocates or takes a lock may run

@@ -1,4 +1,4 @@
-//! `corral demo` (SPEC §8): the cluster of `assets/demo.toml`, built into the binary, run
+//! `corral demo` (README.md): the cluster of `assets/demo.toml`, built into the binary, run
 //! with corral itself as the worker program and the demo's own options applied.
 
 use std::ffi::OsStr;

@@ -1,4 +1,4 @@
-//! The config file (SPEC §11): TOML read into a spanned document and checked key by key, so
+//! The config file (docs/config.md): TOML read into a spanned document and checked key by key, so
 //! every mistake is one line naming `file:line:column`, the key path and what is expected.
 //! Nothing here touches the file system beyond reading the file; commands and directories are
 //! checked later, with the command line's own checks, at the positions kept here.
@@ -108,7 +108,7 @@ pub struct Layer {
     pub share_binds: Option<SwitchArg>,
 }
 
-/// Every key a group (or `[defaults]`) takes: SPEC §2's group options by their long names.
+/// Every key a group (or `[defaults]`) takes: docs/config.md's group options by their long names.
 pub const GROUP_KEYS: &[&str] = &[
     "command",
     "workers",

@@ -1,4 +1,4 @@
-//! The command line (SPEC §2): parses and checks every argument into a [`RunSpec`], resolving
+//! The command line (docs/config.md): parses and checks every argument into a [`RunSpec`], resolving
 //! COMMAND on the way, so a mistake is one line and exit code 2 before anything starts.
 //! It binds no sockets and starts no processes.
 

@@ -1,4 +1,4 @@
-//! The options of a run (SPEC §2), as clap reads them; `mod.rs` turns them into a
+//! The options of a run (docs/config.md), as clap reads them; `mod.rs` turns them into a
 //! [`crate::config::RunSpec`].
 
 use std::ffi::OsString;

@@ -1,5 +1,5 @@
 //! Checks against the file system that must happen before anything starts: `--cwd` exists and
-//! COMMAND resolves to an executable file (SPEC §2: a command that cannot run is a usage error).
+//! COMMAND resolves to an executable file (docs/config.md: a command that cannot run is a usage error).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;

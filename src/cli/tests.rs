@@ -32,7 +32,7 @@ fn run(args: &[&str]) -> RunSpec {
     }
 }
 
-/// Asserts the SPEC §2 error shape and returns the message.
+/// Asserts the docs/config.md error shape and returns the message.
 fn fail(args: &[&str]) -> String {
     let exit = match parse(args) {
         Err(exit) => exit,

@@ -1,4 +1,4 @@
-//! `corral ctl` (SPEC §12): finds the running instance, sends one request, prints the
+//! `corral ctl` (docs/control.md): finds the running instance, sends one request, prints the
 //! answer for people (tables) or scripts (`--json`). Exit 0 on success, 1 when the command
 //! failed, 2 for a usage error or no instance to talk to.
 

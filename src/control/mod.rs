@@ -1,4 +1,4 @@
-//! The control socket (SPEC §12): where `corral ctl` and `corral attach` reach a running
+//! The control socket (docs/control.md): where `corral ctl` and `corral attach` reach a running
 //! corral.
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! greets with `{"v":1,"hello":{…}}`; every request is an object with `cmd`, an optional `id`
 //! (echoed in its reply) and, in the first one, `"v":1`. Replies are
 //! `{"id":…,"ok":true,…}` or `{"id":…,"ok":false,"error":"…"}`; a subscription's items are
-//! `{"id":…,"item":{…}}`, each item a headless JSON object (SPEC §7).
+//! `{"id":…,"item":{…}}`, each item a headless JSON object (docs/output.md).
 
 use serde::Deserialize;
 use serde_json::Value;

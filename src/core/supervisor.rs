@@ -25,7 +25,7 @@ use restart::{check_heartbeat, decide_restart, finish, spawn, start_fresh};
 pub(crate) use stop::DISCONNECT_GRACE;
 use stop::{abandon, request_stop, start_group_cleanup, stop_slot};
 
-/// The most workers one group may have (SPEC §2).
+/// The most workers one group may have (docs/config.md).
 pub const MAX_WORKERS: u32 = 4096;
 
 /// A group as the supervisor needs it: no command line, no sockets.

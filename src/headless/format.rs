@@ -182,7 +182,7 @@ fn message_text(data: &serde_json::Value) -> String {
     }
 }
 
-/// A JSON object written field by field: the keys in the order SPEC §7 lists them.
+/// A JSON object written field by field: the keys in the order docs/output.md lists them.
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
 }

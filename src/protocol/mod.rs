@@ -1,4 +1,4 @@
-//! The event channel's wire format (SPEC §4): one JSON value per `\n`-terminated line, the
+//! The event channel's wire format (docs/workers.md): one JSON value per `\n`-terminated line, the
 //! format of Node's child-process IPC. Bytes in, messages or counted errors out; never a
 //! panic, never unbounded memory. No tokio here, so the worker side can reuse it.
 

@@ -1,4 +1,4 @@
-//! `corral attach`'s side of the runtime (SPEC §12): each client's `view` subscription is a
+//! `corral attach`'s side of the runtime (docs/control.md): each client's `view` subscription is a
 //! viewer like the local dashboard, its frames built by the same `Dashboard` from the same
 //! facts. On each frame tick (33 ms) a viewer owed a frame gets one if something changed;
 //! nothing changed, nothing is built. A `View` is built and encoded once per distinct pane,

@@ -1,4 +1,4 @@
-//! The environment each worker gets (SPEC §3): corral's own, minus variables that would
+//! The environment each worker gets (docs/workers.md): corral's own, minus variables that would
 //! lie to the worker (an outer supervisor's `LISTEN_FDS`, say), plus `--env`, plus corral's.
 
 use std::ffi::OsString;

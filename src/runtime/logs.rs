@@ -14,7 +14,7 @@ use self::history::{History, Kind};
 use crate::core::Stream;
 use crate::core::WorkerKey;
 
-/// Lines and events kept per worker (SPEC §9).
+/// Lines and events kept per worker (docs/logs.md).
 pub const KEEP_ENTRIES: usize = 1000;
 /// Bytes of text kept per worker and kind, whatever the count: long lines evict sooner.
 pub const KEEP_BYTES: usize = 256 * 1024;
@@ -92,7 +92,7 @@ impl<T> Ring<T> {
     }
 }
 
-/// Series kept per worker (SPEC §6); further names are counted and named as dropped.
+/// Series kept per worker (README.md#the-dashboard); further names are counted and named as dropped.
 pub const MAX_SERIES: usize = 64;
 /// Dropped names remembered, to say which.
 const DROPPED_NAMES: usize = 8;

@@ -202,7 +202,7 @@ struct Runtime {
     ui_failed: bool,
     /// systemd's notification socket, when corral runs as a `Type=notify` service.
     notifier: Option<crate::fleet::Notifier>,
-    /// The control socket and its clients (SPEC §12).
+    /// The control socket and its clients (docs/control.md).
     control: Option<control_glue::Control>,
     instance: String,
     /// `--metrics`: the Prometheus endpoint's runtime side.

@@ -1,4 +1,4 @@
-//! The table's lines with several groups (SPEC §11): each group's rows under a header line
+//! The table's lines with several groups (docs/config.md): each group's rows under a header line
 //! with its own up/total and restarts. The header is not a row: the selection, which is an
 //! index into `snapshot.workers`, never lands on it. With one group there is no header
 //! line; the dashboard's title line already says the same of that group.

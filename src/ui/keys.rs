@@ -207,7 +207,7 @@ impl UiState {
                 return vec![];
             }
             _ => {
-                // The highest-numbered worker goes (SPEC §5), whichever row is selected.
+                // The highest-numbered worker goes (README.md#supervision), whichever row is selected.
                 let text = format!("{name}: one worker less, {} left", workers - 1);
                 self.note(text, now);
                 UserAction::ScaleDown(w.key.group)

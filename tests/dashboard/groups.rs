@@ -1,4 +1,4 @@
-//! Several groups in the dashboard (SPEC §11), from a config file on the real binary: each
+//! Several groups in the dashboard (docs/config.md), from a config file on the real binary: each
 //! group's rows under its header line, the selection stepping over headers, and `+` on a
 //! row of the second group scaling that group only.
 

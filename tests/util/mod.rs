@@ -86,7 +86,7 @@ pub fn with_command(options: &[&str], command: &[String]) -> Vec<String> {
 /// What the reader threads collect from corral's stdout and stderr.
 #[derive(Default)]
 struct Captured {
-    /// Every stdout line that is a JSON object with `ts` and `event` (SPEC §7).
+    /// Every stdout line that is a JSON object with `ts` and `event` (docs/output.md).
     events: Mutex<Vec<Value>>,
     /// Every other stdout line: each one is a failure of the headless JSON format.
     garbage: Mutex<Vec<String>>,
@@ -323,7 +323,7 @@ impl Corral {
         let garbage = lock(&self.captured.garbage);
         assert!(
             garbage.is_empty(),
-            "stdout lines that are not SPEC §7 JSON events: {:?}\n{}",
+            "stdout lines that are not headless JSON events (docs/output.md): {:?}\n{}",
             *garbage,
             self.dump_without(&garbage)
         );

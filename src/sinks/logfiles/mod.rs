@@ -1,4 +1,4 @@
-//! `--log-dir` (SPEC §9): `DIR/corral.log` holds corral's own events as the headless text
+//! `--log-dir` (docs/logs.md): `DIR/corral.log` holds corral's own events as the headless text
 //! lines (§7), `DIR/<group>.<slot>.log` every output line of that slot, every generation:
 //!
 //! ```text
@@ -13,7 +13,7 @@
 //! directory, and are reopened on SIGUSR1. Writing is the lossless writer's (nothing is
 //! lost; a slow or full disk holds the workers back), on a thread of its own.
 //!
-//! WHY not tracing-appender's `RollingFileAppender`, as SPEC §9 first said: its 0.2.5
+//! WHY not tracing-appender's `RollingFileAppender`, as docs/logs.md first said: its 0.2.5
 //! prunes by file-name prefix (keeping `web.2`'s files deletes `web.20`'s), creates files
 //! with the umask's mode, cannot reopen for an outside logrotate, and rotates at most once
 //! a minute, so no test could drive it. Its naming is kept.

@@ -1,4 +1,4 @@
-//! Several groups in one dashboard (SPEC §11): a header line per group, the selection on
+//! Several groups in one dashboard (docs/config.md): a header line per group, the selection on
 //! worker rows only, `+`/`-`/`R` on the selected row's group, ids of every length aligned.
 
 use std::time::{Duration, Instant, SystemTime};
