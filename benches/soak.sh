@@ -47,7 +47,6 @@ RESULTS="${SOAK_RESULTS:-$HERE/soak/results.md}"
 CORRAL="${SOAK_CORRAL:-${CARGO_TARGET_DIR:-$ROOT/target}/release/corral}"
 START_TIMEOUT=30 # seconds for corral to answer on its control socket and /metrics
 STOP_GRACE=30    # seconds for corral's graceful stop at the end
-CLK_TCK="$(getconf CLK_TCK)"
 PAGE_KIB=$(($(getconf PAGESIZE) / 1024))
 
 for v in SECS SAMPLE CRASHERS FLOODERS FLOOD_LINES EVENTERS; do
@@ -55,63 +54,13 @@ for v in SECS SAMPLE CRASHERS FLOODERS FLOOD_LINES EVENTERS; do
 done
 ((SAMPLE >= 1 && SECS >= 4 * SAMPLE)) || { echo "soak.sh: SOAK_SECONDS must be at least 4 × SOAK_SAMPLE_SECONDS" >&2; exit 2; }
 
-STARTED=()   # pids of the background processes this script started
 CORRAL_PID=""
 FOLLOWERS=() # "pid kind" of the running followers
 
-# Every process this script starts directly gets SIGTERM if the script dies, even in a way
-# that skips the cleanup trap (setpriv sets the parent-death signal, then execs).
-ORPHAN_GUARD=()
-if setpriv --pdeathsig TERM -- true 2>/dev/null; then ORPHAN_GUARD=(setpriv --pdeathsig TERM --); fi
-
-say() { printf '%s\n' "$*" >&2; }
-die() { say "soak.sh: $*"; exit 1; }
-
-proc_state() { local s; s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1; s="${s##*) }"; printf '%s' "${s%% *}"; }
-alive() { kill -0 "$1" 2>/dev/null && [[ "$(proc_state "$1")" != Z ]]; }
-not_alive() { ! alive "$1"; }
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails at the deadline.
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-forget() {
-  local kept=() p
-  for p in "${STARTED[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  STARTED=("${kept[@]}")
-}
-
-# stop_pid PID GRACE: SIGTERM, up to GRACE seconds, then SIGKILL; reaps it if it is ours.
-stop_pid() {
-  local pid="$1" grace="$2"
-  if alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until "$grace" not_alive "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    wait_until 5 not_alive "$pid" || say "soak.sh: pid $pid survived SIGKILL"
-  fi
-  wait "$pid" 2>/dev/null || true
-  forget "$pid"
-}
-
-# bounded SECONDS CMD...: runs CMD under a timeout, in the background, and waits for it, so a
-# SIGTERM or SIGINT to this script is handled at once (bash runs traps only between
-# foreground commands) and the cleanup stops CMD too.
-bounded() {
-  local limit="$1" pid rc=0
-  shift
-  "${ORPHAN_GUARD[@]}" timeout "$limit" "$@" &
-  pid=$!
-  STARTED+=("$pid")
-  wait "$pid" || rc=$?
-  forget "$pid"
-  return "$rc"
-}
+# The process handling the bench scripts share (say, die, wait_until, stop_pid, bounded, the
+# orphan guard); its cleanup trap is replaced by this script's own below.
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 cleanup() {
   local rc=$? pid
