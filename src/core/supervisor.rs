@@ -160,6 +160,16 @@ impl Supervisor {
         self.groups.iter().flat_map(|g| g.slots.iter().map(|s| s.key)).collect()
     }
 
+    /// Whether this slot is stopped or given up, with no replacement coming: a binary search,
+    /// cheap enough to ask after every exit.
+    pub fn slot_stopped(&self, key: WorkerKey) -> bool {
+        let Some(group) = self.groups.get(usize::from(key.group)) else { return false };
+        let at = group.slots.binary_search_by_key(&key.slot, |s| s.key.slot);
+        at.ok().and_then(|at| group.slots.get(at)).is_some_and(|s| {
+            matches!(s.phase, Phase::Stopped | Phase::GaveUp) && s.successor.is_none()
+        })
+    }
+
     /// Whether group `g` has stopped: every slot stopped or given up, no process left and
     /// none coming (its shared sockets can close).
     pub fn group_stopped(&self, g: u16) -> bool {

@@ -70,29 +70,24 @@ pub(super) fn start_if_wanted(
 }
 
 impl super::Runtime {
-    /// A worker that died saying an address was in use: once per group, the way out. And
-    /// the last worker of a group that stopped: its shared sockets close.
-    pub(super) fn after_exit(&mut self, event: &crate::core::Event) {
-        use crate::core::{EventKind, Scope};
-        let (Scope::Worker(key), EventKind::Exited { status, .. }) = (event.scope, &event.kind)
-        else {
-            return;
-        };
-        if self.core.group_stopped(key.group) && !self.core.shutting_down() {
-            self.node.group_stopped(key.group);
-        }
-        if status.success() {
+    /// A worker that died saying an address was in use: once per group, the way out.
+    /// Called at its reaping, when its last words were read.
+    pub(super) fn hint_addr_in_use(
+        &mut self,
+        key: crate::core::WorkerKey,
+        generation: u32,
+        status: crate::core::ExitStatus,
+    ) {
+        let hinted = self.groups.get(usize::from(key.group)).is_none_or(|g| g.hinted);
+        if status.success() || hinted {
             return;
         }
-        let said = self.generations.iter().any(|(&(k, _), io)| {
-            k == key
-                && Some(io.pid) == event.pid
-                && io.readers.iter().any(|(r, _)| r.said_addr_in_use())
-        });
+        let io = self.generations.get(&(key, generation));
+        if !io.is_some_and(|io| io.readers.iter().any(|(r, _)| r.said_addr_in_use())) {
+            return;
+        }
         let Some(io) = self.groups.get_mut(usize::from(key.group)) else { return };
-        if !said || std::mem::replace(&mut io.hinted, true) {
-            return;
-        }
+        io.hinted = true;
         let id = super::worker_id(&self.names, key);
         if io.adopt.is_some() {
             tracing::warn!(

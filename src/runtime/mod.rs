@@ -494,7 +494,7 @@ impl Runtime {
             d.on_event(event);
         }
         self.notify_event(&event.kind);
-        self.after_exit(event);
+        self.close_stopped_group(event);
         self.control_event(event.scope, &event.kind);
         self.count_exit(event);
     }

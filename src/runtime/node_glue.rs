@@ -89,6 +89,22 @@ impl Runtime {
         hub.report(&Record::ProtocolError { key, pid, error, count });
     }
 
+    /// The last worker of a group that stopped exited: its shared sockets close (new
+    /// connections are refused while nobody serves). Checked only when the exiting slot
+    /// itself stays stopped, so an exit storm costs a lookup per exit, not a group scan.
+    pub(super) fn close_stopped_group(&mut self, event: &crate::core::Event) {
+        use crate::core::{EventKind, Scope};
+        let (Scope::Worker(key), EventKind::Exited { .. }) = (event.scope, &event.kind) else {
+            return;
+        };
+        if self.core.slot_stopped(key)
+            && self.core.group_stopped(key.group)
+            && !self.core.shutting_down()
+        {
+            self.node.group_stopped(key.group);
+        }
+    }
+
     /// The notice before a graceful stop's signal: Node's `disconnect` for a cluster worker,
     /// corral's shutdown line for everyone else.
     pub(super) fn notify_shutdown(&mut self, key: WorkerKey, pid: u32) {

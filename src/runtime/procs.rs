@@ -66,6 +66,7 @@ impl Runtime {
         self.usage.remove(&key);
         self.update_sample_targets(pid, false);
         self.drain(key, generation);
+        self.hint_addr_in_use(key, generation, status);
         let strays = self.stray_children();
         let held = Self::group_has_children(pid, &strays);
         if held {
