@@ -314,7 +314,7 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::RestartScheduled { .. } => "restart_scheduled",
         EventKind::GaveUp { .. } => "gave_up",
         EventKind::Scaled { .. } => "scaled",
-        EventKind::ReloadStarted => "reload_started",
+        EventKind::ReloadStarted { .. } => "reload_started",
         EventKind::ReloadFinished { .. } => "reload_finished",
         EventKind::ShutdownStarted { .. } => "shutdown_started",
     }

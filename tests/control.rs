@@ -114,6 +114,9 @@ fn ctl_actions_do_what_the_keys_do() {
     corral.wait_for("reload_finished", DEADLINE, |events| {
         (!named(events, "reload_finished").is_empty()).then_some(())
     });
+    let events = corral.events();
+    let started = named(&events, "reload_started");
+    assert_eq!(started[0]["cause"], "ctl", "{started:?}");
 
     let out = corral.ctl(&["shutdown"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -143,7 +143,11 @@ fn sighups_during_a_reload_queue_exactly_one_more_reload() {
     corral.signal(libc::SIGTERM);
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     let events = corral.events();
-    assert_eq!(named(&events, "reload_started").len(), 2, "{}", corral.dump());
+    let started = named(&events, "reload_started");
+    assert_eq!(started.len(), 2, "{}", corral.dump());
+    for s in &started {
+        assert_eq!(s["cause"], "signal", "{s}");
+    }
     let finished = named(&events, "reload_finished");
     assert_eq!(finished.len(), 2, "{}", corral.dump());
     for f in &finished {

@@ -250,7 +250,9 @@ pub enum EventKind {
     Scaled {
         workers: u32,
     },
-    ReloadStarted,
+    ReloadStarted {
+        cause: ReloadCause,
+    },
     /// `replaced` workers were replaced; `failed`: a replacement failed and the reload
     /// stopped there, keeping the old workers.
     ReloadFinished {
@@ -260,4 +262,32 @@ pub enum EventKind {
     ShutdownStarted {
         trigger: ShutdownTrigger,
     },
+}
+
+/// What asked for a rolling reload (`reload_started`'s `cause`, docs/output.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadCause {
+    /// SIGHUP.
+    Signal,
+    /// `R` in the dashboard.
+    Key,
+    /// `corral ctl reload` (and `corral attach`).
+    Ctl,
+    /// A file changed under a watched path (the first one of the burst).
+    Watch { path: String },
+    /// `reload-schedule`.
+    Schedule,
+}
+
+impl ReloadCause {
+    /// Its name in events: `signal`, `key`, `ctl`, `watch`, `schedule`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReloadCause::Signal => "signal",
+            ReloadCause::Key => "key",
+            ReloadCause::Ctl => "ctl",
+            ReloadCause::Watch { .. } => "watch",
+            ReloadCause::Schedule => "schedule",
+        }
+    }
 }

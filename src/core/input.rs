@@ -2,7 +2,7 @@
 //! asked for, which timer fired.
 
 use super::command::TimerToken;
-use super::event::{ExitStatus, ShutdownTrigger};
+use super::event::{ExitStatus, ReloadCause, ShutdownTrigger};
 use super::worker::WorkerKey;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +68,12 @@ pub enum Input {
     },
     Timer(TimerToken),
     User(UserAction),
+    /// A rolling reload of a group asked for by something other than a key (a signal,
+    /// `ctl`, a watched file, a schedule), which the `reload_started` event names.
+    Reload {
+        group: u16,
+        cause: ReloadCause,
+    },
     /// A shutdown request (signal or key); a second one forces it.
     Shutdown(ShutdownTrigger),
 }

@@ -16,7 +16,8 @@ mod worker;
 
 pub use command::{Command, TimerKind, TimerToken};
 pub use event::{
-    Event, EventKind, ExitReason, ExitStatus, MemoryOver, QuitKey, Scope, ShutdownTrigger,
+    Event, EventKind, ExitReason, ExitStatus, MemoryOver, QuitKey, ReloadCause, Scope,
+    ShutdownTrigger,
 };
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};

@@ -213,6 +213,7 @@ impl Supervisor {
             Input::Sample { key, generation, rss } => self.on_sample(now, key, generation, rss),
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
+            Input::Reload { group, cause } => self.start_reload(now, group, cause),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.step_reloads(now);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::{Record, event_name, scope_id, trigger_text};
 use bytesize::ByteSize;
 
-use crate::core::{EventKind, ExitReason, MemoryOver, Scope, Stream, WorkerKey};
+use crate::core::{EventKind, ExitReason, MemoryOver, ReloadCause, Scope, Stream, WorkerKey};
 
 /// Worker-written bytes made safe to print (lossy UTF-8, escapes made visible; see
 /// [`crate::text`]).
@@ -147,7 +147,12 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("gave up after {restarts} restarts (restart it by hand)")
         }
         EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
-        EventKind::ReloadStarted => "rolling reload started".to_string(),
+        EventKind::ReloadStarted { cause: ReloadCause::Watch { path } } => {
+            format!("rolling reload started (watch: {path} changed)")
+        }
+        EventKind::ReloadStarted { cause } => {
+            format!("rolling reload started ({})", cause.name())
+        }
         EventKind::ReloadFinished { replaced, failed: false } => {
             format!("rolling reload finished: {replaced} replaced")
         }
@@ -298,7 +303,13 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
     match kind {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
-        EventKind::Ready | EventKind::ReloadStarted => {}
+        EventKind::Ready => {}
+        EventKind::ReloadStarted { cause } => {
+            o.str("cause", cause.name());
+            if let ReloadCause::Watch { path } = cause {
+                o.str("path", path);
+            }
+        }
         EventKind::Exited { status, uptime, reason, restarts, memory } => {
             match status.code() {
                 Some(c) => o.num("code", c),

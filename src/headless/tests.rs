@@ -90,6 +90,26 @@ fn output_lines_are_escaped_in_both_formats() {
 }
 
 #[test]
+fn a_reload_says_its_cause_and_a_watched_file_its_path() {
+    let watch = crate::core::ReloadCause::Watch { path: "src/app.js".into() };
+    let e = Event {
+        scope: Scope::Group(0),
+        pid: None,
+        kind: EventKind::ReloadStarted { cause: watch },
+    };
+    let v = json_of(&Record::Event(&e, None));
+    assert_eq!(
+        (v["event"].as_str(), v["cause"].as_str(), v["path"].as_str()),
+        (Some("reload_started"), Some("watch"), Some("src/app.js"))
+    );
+    assert!(text_of(&Record::Event(&e, None)).contains("watch: src/app.js changed"));
+    let cause = crate::core::ReloadCause::Schedule;
+    let e = Event { scope: Scope::Group(0), pid: None, kind: EventKind::ReloadStarted { cause } };
+    let v = json_of(&Record::Event(&e, None));
+    assert_eq!((v["cause"].as_str(), v.get("path")), (Some("schedule"), None));
+}
+
+#[test]
 fn shutdown_events() {
     let e = Event {
         scope: Scope::Supervisor,

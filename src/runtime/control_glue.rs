@@ -252,7 +252,8 @@ impl Runtime {
         }
         for &g in &groups {
             self.note_queued_reload(g);
-            self.pending.push_back(Input::User(UserAction::Reload(g)));
+            self.pending
+                .push_back(Input::Reload { group: g, cause: crate::core::ReloadCause::Ctl });
         }
         if let Some(control) = self.control.as_mut() {
             control.reloads.push(PendingReload {

@@ -115,7 +115,7 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         }
         EventKind::GaveUp { restarts, .. } => format!("gave up after {restarts} restarts"),
         EventKind::Scaled { .. }
-        | EventKind::ReloadStarted
+        | EventKind::ReloadStarted { .. }
         | EventKind::ReloadFinished { .. }
         | EventKind::ShutdownStarted { .. } => return None,
     })

@@ -37,7 +37,7 @@ impl Runtime {
     pub(super) fn notify_event(&mut self, kind: &EventKind) {
         let Some(n) = self.notifier.as_mut() else { return };
         match kind {
-            EventKind::ReloadStarted => n.reloading(),
+            EventKind::ReloadStarted { .. } => n.reloading(),
             EventKind::ReloadFinished { .. } => {
                 let groups = self.groups.len() as u16;
                 if !(0..groups).any(|g| self.core.reloading(g)) {

@@ -73,7 +73,8 @@ impl Runtime {
     pub(super) fn reload_all(&mut self) {
         for g in 0..self.groups.len() as u16 {
             self.note_queued_reload(g);
-            self.pending.push_back(Input::User(UserAction::Reload(g)));
+            self.pending
+                .push_back(Input::Reload { group: g, cause: crate::core::ReloadCause::Signal });
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::{Cx, How, Shutdown, Supervisor, request_stop};
 use crate::core::command::{Command, TimerKind};
-use crate::core::event::{Event, EventKind, ExitReason, ExitStatus, Scope};
+use crate::core::event::{Event, EventKind, ExitReason, ExitStatus, ReloadCause, Scope};
 use crate::core::worker::{After, Phase, Run, Slot};
 use crate::signal::Signal;
 
@@ -24,8 +24,9 @@ pub(crate) struct ReloadRun {
     replaced: u32,
     failed: bool,
     /// Asked for again while this one runs: one more reload follows it, however many asks
-    /// came (a deploy script's SIGHUP and an impatient operator's should not pile up).
-    queued: bool,
+    /// came (a deploy script's SIGHUP and an impatient operator's should not pile up); it
+    /// carries the first of those asks' cause.
+    queued: Option<ReloadCause>,
 }
 
 impl ReloadRun {
@@ -37,26 +38,26 @@ impl ReloadRun {
     /// Shutdown: no more replacements, and no reload after this one.
     pub(super) fn cancel(&mut self) {
         self.pending.clear();
-        self.queued = false;
+        self.queued = None;
     }
 }
 
 impl Supervisor {
-    pub(super) fn start_reload(&mut self, now: Instant, g: u16) {
+    pub(super) fn start_reload(&mut self, now: Instant, g: u16, cause: ReloadCause) {
         if self.shutdown != Shutdown::Running {
             return;
         }
         let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
         if let Some(running) = group.reload.as_mut() {
             // One at a time: the new code may have landed after this reload began.
-            running.queued = true;
+            running.queued.get_or_insert(cause);
             return;
         }
         group.reload = Some(ReloadRun::of(&group.slots));
         self.out.push(Command::Emit(Event {
             scope: Scope::Group(g),
             pid: None,
-            kind: EventKind::ReloadStarted,
+            kind: EventKind::ReloadStarted { cause },
         }));
         self.step_reloads(now);
     }
@@ -93,9 +94,9 @@ impl Supervisor {
                     let kind = EventKind::ReloadFinished { replaced, failed };
                     cx.out.push(Command::Emit(Event { scope, pid: None, kind }));
                     // A failed reload does not cancel the queued one: it may bring the fix.
-                    if reload.queued && !shutting_down {
+                    if let (Some(cause), false) = (reload.queued.take(), shutting_down) {
                         *reload = ReloadRun::of(&group.slots);
-                        let kind = EventKind::ReloadStarted;
+                        let kind = EventKind::ReloadStarted { cause };
                         cx.out.push(Command::Emit(Event { scope, pid: None, kind }));
                         continue;
                     }

@@ -6,6 +6,8 @@ use super::{
     stop_slot,
 };
 
+use crate::core::event::ReloadCause;
+
 impl Supervisor {
     pub(super) fn on_user(&mut self, now: Instant, action: &UserAction) {
         match *action {
@@ -55,7 +57,7 @@ impl Supervisor {
                     start_fresh(slot, cx);
                 }
             }),
-            UserAction::Reload(group) => self.start_reload(now, group),
+            UserAction::Reload(group) => self.start_reload(now, group, ReloadCause::Key),
             UserAction::ScaleUp(group) => self.scale_up(now, group),
             UserAction::ScaleDown(group) => self.scale_down(now, group),
         }

@@ -128,7 +128,7 @@ proptest! {
                 prop_assert!(procs.len() <= allowed, "{} live processes for {key}: {procs:?}", procs.len());
             }
             // One reload at a time per group, however many were asked for.
-            let started = count(&h, &EventKind::ReloadStarted);
+            let started = count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key });
             let finished = reloads_finished(&h).len();
             prop_assert!(started == finished || started == finished + 1, "{started} started, {finished} finished");
             prop_assert_eq!(h.sup.reloading(0), started > finished);
@@ -142,6 +142,6 @@ proptest! {
         }
         prop_assert_eq!(h.exit, Some(0));
         // Every reload that started is reported finished, shutdown or not.
-        prop_assert_eq!(count(&h, &EventKind::ReloadStarted), reloads_finished(&h).len());
+        prop_assert_eq!(count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }), reloads_finished(&h).len());
     }
 }

@@ -25,7 +25,9 @@ fn rolling_reload_replaces_one_worker_at_a_time() {
     let mut h = Harness::new(2, Policy::default(), false);
     let (old1, old2) = (h.pids[&W1], h.pids[&W2]);
     h.feed(Input::User(UserAction::Reload(0)));
-    assert!(h.kinds().contains(&&EventKind::ReloadStarted));
+    assert!(
+        h.kinds().contains(&&EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key })
+    );
     // Worker 1's replacement settles before the old one is asked to stop; worker 2 waits.
     assert_eq!(h.spawns(W1), 2);
     assert_eq!(h.spawns(W2), 1);
@@ -255,19 +257,27 @@ fn reload_requests_during_a_reload_queue_exactly_one_more() {
     for t in [10, 20, 30] {
         h.at(t).feed(Input::User(UserAction::Reload(0)));
     }
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 1, "one at a time");
+    assert_eq!(
+        count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }),
+        1,
+        "one at a time"
+    );
     assert_eq!(h.spawns(W1), 2);
     fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
     exit_generation(&mut h, W1, first.1, ExitStatus::Code(0));
     // The first reload is over and the queued one begins at once, with a new replacement.
     assert_eq!(reloads_finished(&h), vec![(1, false)]);
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 2);
+    assert_eq!(count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }), 2);
     assert_eq!(h.spawns(W1), 3);
     assert!(h.sup.reloading(0));
     fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
     exit_generation(&mut h, W1, second.1, ExitStatus::Code(0));
     assert_eq!(reloads_finished(&h), vec![(1, false), (1, false)]);
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 2, "three requests, one more reload");
+    assert_eq!(
+        count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }),
+        2,
+        "three requests, one more reload"
+    );
     assert!(!h.sup.reloading(0));
     assert_eq!(h.state(W1), WorkerState::Running);
 }
@@ -282,7 +292,11 @@ fn a_queued_reload_still_runs_after_a_failed_one() {
     h.at(50);
     exit_generation(&mut h, W1, failing.1, crash());
     assert_eq!(reloads_finished(&h), vec![(0, true)]);
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 2, "the fix may have landed since");
+    assert_eq!(
+        count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }),
+        2,
+        "the fix may have landed since"
+    );
     let retry = h.pids[&W1];
     assert_ne!(retry, failing);
     fire_kind(&mut h, W1, TimerKind::SuccessorSettled);
@@ -302,10 +316,14 @@ fn shutdown_cancels_a_queued_reload() {
     exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
     fire_kind(&mut h, W1, TimerKind::SuccessorSettled); // stale: nothing hands over now
     exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 1);
+    assert_eq!(count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }), 1);
     assert_eq!(reloads_finished(&h), vec![(0, true)]);
     assert_eq!(h.spawns(W1), 2, "nothing started after the shutdown began");
     assert_eq!(h.exit, Some(0));
     h.feed(Input::User(UserAction::Reload(0)));
-    assert_eq!(count(&h, &EventKind::ReloadStarted), 1, "no reload during or after shutdown");
+    assert_eq!(
+        count(&h, &EventKind::ReloadStarted { cause: crate::core::ReloadCause::Key }),
+        1,
+        "no reload during or after shutdown"
+    );
 }
