@@ -45,7 +45,12 @@ fn workers(n: u32) -> View {
         .collect();
     View {
         snapshot: Snapshot {
-            groups: vec![GroupView { name: "web".into(), workers: n, up: n }],
+            groups: vec![GroupView {
+                name: "web".into(),
+                workers: n,
+                up: n,
+                ..GroupView::default()
+            }],
             workers,
             total_restarts: 1600,
             shutting_down: false,

@@ -76,6 +76,9 @@ pub struct GroupSpec {
     /// one socket for that address (docs/sharing-a-port.md). Node cluster groups share the
     /// Node way instead.
     pub share_binds: bool,
+    /// Conditions on other groups (by index) that must hold before this group starts
+    /// (docs/application.md#dependencies-depends-on).
+    pub depends_on: Vec<crate::core::Dependency>,
 }
 
 /// How connections reach a Node cluster group's workers (docs/node.md).
@@ -95,6 +98,7 @@ impl GroupSpec {
             workers: self.workers,
             policy: self.policy,
             wait_ready: self.wait_ready,
+            depends_on: self.depends_on.clone(),
         }
     }
 }

@@ -412,6 +412,7 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         node_ipc,
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,
+        depends_on: Vec::new(),
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,

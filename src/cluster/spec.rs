@@ -48,6 +48,7 @@ impl Cluster {
             node_cluster: false,
             node_cluster_sched: crate::config::Sched::Shared,
             share_binds: false,
+            depends_on: Vec::new(),
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

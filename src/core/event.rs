@@ -262,6 +262,12 @@ pub enum EventKind {
     ShutdownStarted {
         trigger: ShutdownTrigger,
     },
+    /// The group waits for `unmet` (`db ready`) before it starts; `blocked`: why one of them
+    /// cannot hold unless a person acts (said once).
+    Waiting {
+        unmet: Vec<String>,
+        blocked: Option<String>,
+    },
 }
 
 /// What asked for a rolling reload (`reload_started`'s `cause`, docs/output.md).

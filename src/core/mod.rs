@@ -6,6 +6,7 @@
 //! backend and runtime (I/O) live elsewhere and only ever execute what this module says.
 
 mod command;
+mod depends;
 mod event;
 mod input;
 mod policy;
@@ -15,6 +16,7 @@ mod supervisor;
 mod worker;
 
 pub use command::{Command, TimerKind, TimerToken};
+pub use depends::{Condition, Dependency, start_order};
 pub use event::{
     Event, EventKind, ExitReason, ExitStatus, MemoryOver, QuitKey, ReloadCause, Scope,
     ShutdownTrigger,

@@ -20,10 +20,17 @@ pub enum WorkerState {
     Starting,
     Running,
     Stopping,
-    Backoff { left: Duration },
+    Backoff {
+        left: Duration,
+    },
     Stopped,
     GaveUp,
-    Failed { left: Duration, error: String },
+    Failed {
+        left: Duration,
+        error: String,
+    },
+    /// Its group waits for a dependency (what for: the group's `waiting_for`).
+    Waiting,
 }
 
 impl WorkerState {
@@ -36,6 +43,7 @@ impl WorkerState {
             WorkerState::Stopped => "stopped",
             WorkerState::GaveUp => "gave-up",
             WorkerState::Failed { .. } => "failed",
+            WorkerState::Waiting => "waiting",
         }
     }
 }
@@ -56,11 +64,15 @@ pub struct WorkerView {
     pub replacement: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupView {
     pub name: String,
     pub workers: u32,
     pub up: u32,
+    /// While it waits for its dependencies: those not met yet (`db ready`).
+    pub waiting_for: Vec<String>,
+    /// While it waits: why one of them cannot hold unless a person acts.
+    pub blocked: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

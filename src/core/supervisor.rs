@@ -13,6 +13,7 @@ use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
+mod depend;
 mod reload;
 mod restart;
 mod scale;
@@ -35,6 +36,9 @@ pub struct GroupConfig {
     pub workers: u32,
     pub policy: Policy,
     pub wait_ready: bool,
+    /// Conditions on other groups that must hold before this one starts
+    /// (docs/application.md#dependencies-depends-on); never a cycle.
+    pub depends_on: Vec<super::Dependency>,
 }
 
 struct Group {
@@ -45,6 +49,11 @@ struct Group {
     /// unless a scale-down is under way.
     retiring: usize,
     reload: Option<reload::ReloadRun>,
+    /// Its dependencies have not all held yet: its slots wait, unspawned.
+    waiting: bool,
+    /// While waiting: why one of its conditions can never hold (said once, then kept for
+    /// the views and for the groups that depend on this one).
+    blocked: Option<String>,
 }
 
 /// The slot numbered `number` in a group's sorted slots: a binary search, as every input
@@ -112,6 +121,10 @@ impl<'a> Cx<'a> {
 
 pub struct Supervisor {
     groups: Vec<Group>,
+    /// Group indices, each after everything it depends on.
+    order: Vec<u16>,
+    /// For each group, the groups that depend on it (they stop first).
+    dependents: Vec<Vec<u16>>,
     shutdown: Shutdown,
     exit_when_idle: bool,
     started: bool,
@@ -131,11 +144,28 @@ impl Supervisor {
                 let slots = (1..=config.workers)
                     .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
-                Group { config, slots, retiring: 0, reload: None }
+                let waiting = !config.depends_on.is_empty();
+                Group { config, slots, retiring: 0, reload: None, waiting, blocked: None }
             })
-            .collect();
+            .collect::<Vec<Group>>();
+        let depends: Vec<Vec<u16>> =
+            groups.iter().map(|g| g.config.depends_on.iter().map(|d| d.group).collect()).collect();
+        // A cycle is refused where configs are read; were one to come through, file order
+        // is as good as any.
+        let order =
+            super::start_order(&depends).unwrap_or_else(|_| (0..groups.len() as u16).collect());
+        let mut dependents = vec![Vec::new(); groups.len()];
+        for (g, edges) in depends.iter().enumerate() {
+            for &d in edges {
+                if let Some(list) = dependents.get_mut(usize::from(d)) {
+                    list.push(g as u16);
+                }
+            }
+        }
         Supervisor {
             groups,
+            order,
+            dependents,
             shutdown: Shutdown::Running,
             exit_when_idle,
             started: false,
@@ -217,8 +247,9 @@ impl Supervisor {
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.step_reloads(now);
+        self.release_waiting(now);
         if self.shutdown == Shutdown::Graceful {
-            self.stop_next_group(now);
+            self.stop_next_groups(now);
         }
         self.sweep_retired();
         self.check_done();
@@ -253,11 +284,22 @@ impl Supervisor {
             return;
         }
         self.started = true;
-        self.for_each_slot(now, |slot, cx| {
-            if matches!(slot.phase, Phase::Stopped) {
-                spawn(slot, cx);
+        let shutting_down = self.shutdown != Shutdown::Running;
+        for g in 0..self.groups.len() as u16 {
+            if self.groups[usize::from(g)].waiting {
+                let unmet = self.labels(g, |_| true);
+                self.out.push(depend::waiting_event(g, unmet, None));
             }
-        });
+        }
+        for group in self.groups.iter_mut().filter(|g| !g.waiting) {
+            for slot in &mut group.slots {
+                if matches!(slot.phase, Phase::Stopped) {
+                    let mut cx =
+                        Cx::new(now, &group.config, shutting_down, &mut self.out, &mut self.rng);
+                    spawn(slot, &mut cx);
+                }
+            }
+        }
     }
 
     fn on_spawned(&mut self, now: Instant, key: WorkerKey, generation: u32, pid: u32) {
@@ -516,11 +558,13 @@ impl Supervisor {
             if !self.exit_when_idle || !idle || slots().any(|s| s.held) {
                 return;
             }
-            let all_ok = slots().all(|s| {
-                matches!(s.phase, Phase::Stopped)
-                    && !s.start_failed
-                    && s.last_exit.as_ref().is_none_or(|e| e.status.success())
-            });
+            // A group still waiting now never starts: its work is not done.
+            let all_ok = !self.any_waiting()
+                && slots().all(|s| {
+                    matches!(s.phase, Phase::Stopped)
+                        && !s.start_failed
+                        && s.last_exit.as_ref().is_none_or(|e| e.status.success())
+                });
             // A worker that gave up just now cannot be restarted by hand: corral is leaving.
             for command in &mut self.out {
                 if let Command::Emit(Event { kind: EventKind::GaveUp { last, .. }, .. }) = command {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::signal::Signal;
 
+mod depends;
 mod disconnect;
 mod exits_and_groups;
 mod invariants;
@@ -41,7 +42,8 @@ impl Harness {
     }
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready };
+        let cfg =
+            GroupConfig { name: "web".into(), workers, policy, wait_ready, depends_on: Vec::new() };
         Harness::groups(vec![cfg], exit_when_idle)
     }
 
@@ -343,7 +345,13 @@ fn user_kill_counts_as_a_crash_user_restart_does_not() {
 #[test]
 fn spawn_failures_are_retried_with_backoff() {
     let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
-    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers: 1,
+        policy,
+        wait_ready: false,
+        depends_on: Vec::new(),
+    };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();
     let cmds = sup.handle(t0, Input::Start);

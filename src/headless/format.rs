@@ -126,6 +126,12 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
     let pid = pid.map_or_else(String::new, |p| format!("pid {p} "));
     match kind {
         EventKind::Spawned { generation } => format!("spawned {pid}(generation {generation})"),
+        EventKind::Waiting { unmet, blocked: None } => format!("waiting for {}", unmet.join(", ")),
+        EventKind::Waiting { unmet, blocked: Some(why) } => format!(
+            "waiting for {}, which cannot happen now: {}",
+            unmet.join(", "),
+            crate::text::escape(why, false)
+        ),
         EventKind::SpawnFailed { error } => {
             format!("spawn failed: {}", crate::text::escape(error, false))
         }
@@ -205,6 +211,10 @@ impl Obj<'_> {
         self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
     fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+    fn strs(&mut self, k: &str, v: &[String]) {
         self.key(k);
         let _ = serde_json::to_writer(&mut *self.out, v);
     }
@@ -304,6 +314,12 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
         EventKind::Ready => {}
+        EventKind::Waiting { unmet, blocked } => {
+            o.strs("for", unmet);
+            if let Some(why) = blocked {
+                o.str("blocked", why);
+            }
+        }
         EventKind::ReloadStarted { cause } => {
             o.str("cause", cause.name());
             if let ReloadCause::Watch { path } = cause {

@@ -51,7 +51,8 @@ impl Runtime {
             | EventKind::Exited { .. }
             | EventKind::RestartScheduled { .. }
             | EventKind::GaveUp { .. }
-            | EventKind::Scaled { .. } => {}
+            | EventKind::Scaled { .. }
+            | EventKind::Waiting { .. } => {}
         }
     }
 }

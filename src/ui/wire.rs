@@ -35,6 +35,10 @@ struct GroupWire {
     name: String,
     workers: u32,
     up: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    waiting_for: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blocked: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,6 +66,7 @@ enum StateWire {
     Stopped,
     GaveUp,
     Failed { left_ms: u64, error: String },
+    Waiting,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +115,7 @@ impl StateWire {
             WorkerState::Failed { left, error } => {
                 StateWire::Failed { left_ms: ms(*left), error: error.clone() }
             }
+            WorkerState::Waiting => StateWire::Waiting,
         }
     }
 
@@ -126,6 +132,7 @@ impl StateWire {
             StateWire::Failed { left_ms, error } => {
                 WorkerState::Failed { left: Duration::from_millis(left_ms), error }
             }
+            StateWire::Waiting => WorkerState::Waiting,
         }
     }
 }
@@ -135,7 +142,13 @@ impl SnapshotWire {
         let groups = s
             .groups
             .iter()
-            .map(|g| GroupWire { name: g.name.clone(), workers: g.workers, up: g.up })
+            .map(|g| GroupWire {
+                name: g.name.clone(),
+                workers: g.workers,
+                up: g.up,
+                waiting_for: g.waiting_for.clone(),
+                blocked: g.blocked.clone(),
+            })
             .collect();
         let workers = s
             .workers
@@ -172,7 +185,13 @@ impl SnapshotWire {
         let groups = self
             .groups
             .into_iter()
-            .map(|g| GroupView { name: g.name, workers: g.workers, up: g.up })
+            .map(|g| GroupView {
+                name: g.name,
+                workers: g.workers,
+                up: g.up,
+                waiting_for: g.waiting_for,
+                blocked: g.blocked,
+            })
             .collect();
         let workers = self
             .workers

@@ -42,7 +42,7 @@ impl Supervisor {
                 if forces {
                     self.shutdown = Shutdown::Forced;
                 } else {
-                    self.stop_next_group(now);
+                    self.stop_next_groups(now);
                 }
             }
             Shutdown::Graceful if trigger.escalates() || forces => {
@@ -54,23 +54,6 @@ impl Supervisor {
                 });
             }
             Shutdown::Graceful | Shutdown::Forced => {}
-        }
-    }
-
-    /// A graceful shutdown stops the groups in reverse order, one group at a time: groups
-    /// start in the order given, so a later one may depend on an earlier one (a web server
-    /// on its queue) and must not outlive it.
-    pub(super) fn stop_next_group(&mut self, now: Instant) {
-        let Some(g) = self.groups.iter().rposition(|g| g.slots.iter().any(Slot::has_process))
-        else {
-            return;
-        };
-        let group = &mut self.groups[g];
-        for slot in &mut group.slots {
-            let mut cx = Cx::new(now, &group.config, true, &mut self.out, &mut self.rng);
-            if slot.is_live() {
-                request_stop(slot, &mut cx, ExitReason::Shutdown, How::Graceful, After::Stay);
-            }
         }
     }
 }

@@ -11,20 +11,30 @@ impl Supervisor {
         let mut workers = Vec::new();
         let mut groups = Vec::new();
         let mut total_restarts = 0;
-        for group in &self.groups {
+        for (g, group) in self.groups.iter().enumerate() {
             let mut up = 0;
             for slot in &group.slots {
-                let view = view_of(slot, &group.config, now);
+                let mut view = view_of(slot, &group.config, now);
+                if group.waiting && view.state == WorkerState::Stopped && !slot.held {
+                    view.state = WorkerState::Waiting;
+                }
                 if matches!(view.state, WorkerState::Running | WorkerState::Starting) {
                     up += 1;
                 }
                 total_restarts += slot.restarts;
                 workers.push(view);
             }
+            let waiting_for = if group.waiting {
+                self.labels(g as u16, |d| self.verdict(*d) != crate::core::depends::Verdict::Holds)
+            } else {
+                Vec::new()
+            };
             groups.push(GroupView {
                 name: group.config.name.clone(),
                 workers: group.config.workers,
                 up,
+                waiting_for,
+                blocked: group.blocked.clone(),
             });
         }
         let kill_in = (self.shutdown == Shutdown::Graceful).then(|| self.kill_in(now)).flatten();

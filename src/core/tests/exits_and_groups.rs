@@ -4,7 +4,13 @@
 use super::*;
 
 fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
-    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers,
+        policy,
+        wait_ready: false,
+        depends_on: Vec::new(),
+    };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();
     sup.handle(t0, Input::Start);
@@ -61,14 +67,19 @@ fn on_failure_exits_1_when_failed_spawns_give_up_and_0_when_a_retry_succeeds() {
     assert!(sup.handle(at + ms(5), done).contains(&Command::Exit(0)));
 }
 
+/// web needs the queue ready, the queue needs the db ready.
 fn three_groups() -> Harness {
-    let group = |name: &str| GroupConfig {
+    let group = |name: &str, on: Option<u16>| GroupConfig {
         name: name.into(),
         workers: 2,
         policy: Policy::default(),
         wait_ready: false,
+        depends_on: on
+            .map(|group| Dependency { group, condition: Condition::Ready })
+            .into_iter()
+            .collect(),
     };
-    Harness::groups(vec![group("db"), group("queue"), group("web")], true)
+    Harness::groups(vec![group("db", None), group("queue", Some(0)), group("web", Some(1))], true)
 }
 
 fn stopped(h: &Harness, g: u16) -> Vec<u32> {
@@ -80,7 +91,7 @@ fn stopped(h: &Harness, g: u16) -> Vec<u32> {
 }
 
 #[test]
-fn groups_start_in_order_and_stop_in_reverse_one_group_at_a_time() {
+fn groups_start_after_what_they_depend_on_and_stop_before_it() {
     let mut h = three_groups();
     let order: Vec<u16> = h
         .events
@@ -90,9 +101,9 @@ fn groups_start_in_order_and_stop_in_reverse_one_group_at_a_time() {
             _ => None,
         })
         .collect();
-    assert_eq!(order, [0, 0, 1, 1, 2, 2], "file order");
+    assert_eq!(order, [0, 0, 1, 1, 2, 2], "dependency order");
     h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
-    assert_eq!(stopped(&h, 2), [1, 2], "the last group is asked to stop first");
+    assert_eq!(stopped(&h, 2), [1, 2], "what nothing depends on is asked to stop first");
     assert!(stopped(&h, 1).is_empty() && stopped(&h, 0).is_empty());
     let web1 = WorkerKey { group: 2, slot: 1 };
     h.at(200).exit_worker(web1, ExitStatus::Signal(Signal::TERM));
@@ -138,6 +149,7 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
         workers: 3,
         policy: Policy::default(),
         wait_ready: false,
+        depends_on: Vec::new(),
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();

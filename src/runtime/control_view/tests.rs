@@ -53,7 +53,7 @@ fn snapshot() -> Snapshot {
         replacement: None,
     };
     Snapshot {
-        groups: vec![GroupView { name: "web".into(), workers: 2, up: 2 }],
+        groups: vec![GroupView { name: "web".into(), workers: 2, up: 2, ..GroupView::default() }],
         workers: vec![worker(WEB_1), worker(WEB_2)],
         total_restarts: 0,
         shutting_down: false,
