@@ -46,7 +46,7 @@ fn model(workers: u32, names: u32) -> Model {
             metrics_dropped: 0,
         })
         .collect();
-    Model { instance: "bench".into(), groups, workers }
+    Model { instance: "bench".into(), groups, workers, problems: Vec::new() }
 }
 
 fn main() {

@@ -24,6 +24,7 @@ fn workers(n: u32) -> View {
             last_exit: None,
             crash_looping: false,
             replacement: None,
+            held: false,
         })
         .collect();
     let extras = workers

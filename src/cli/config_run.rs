@@ -5,8 +5,9 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::file::{self, ConfigFile, FileCommand, FileError, FileGroup, Layer, Pos};
-use super::{CliExit, RunOpts, Target, resolve, values};
+use super::{CliExit, RestartArg, RunOpts, Target, resolve, values};
 use crate::config::{CommandSpec, GroupSpec, RunSpec};
+use crate::core::Condition;
 
 /// Run when no COMMAND and no `--config` is given.
 pub const DEFAULT_FILE: &str = "corral.toml";
@@ -170,7 +171,26 @@ fn group_spec(
     let workers = merged.workers.unwrap_or_else(super::default_workers);
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
-    Ok(super::group(&merged, cwd, target))
+    let mut spec = super::group(&merged, cwd, target);
+    for entry in &group.depends_on {
+        let on = &file.groups[usize::from(entry.dependency.group)];
+        let key = format!("depends-on.{}", on.name);
+        if entry.dependency.condition == Condition::Completed {
+            let mut on_opts = opts.clone();
+            apply(&file.defaults, &mut on_opts, given);
+            apply(&on.layer, &mut on_opts, given);
+            if on_opts.restart == RestartArg::Always {
+                let message = format!(
+                    "\"completed\" needs a group that ends: '{}' has restart = \"always\" \
+                     (give it restart = \"never\" or \"on-failure\", or wait for \"ready\")",
+                    on.name
+                );
+                return Err(at(entry.at, &key, message));
+            }
+        }
+        spec.depends_on.push(entry.dependency);
+    }
+    Ok(spec)
 }
 
 fn command(
@@ -300,11 +320,45 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         };
         t.insert("node-cluster-sched".into(), sched.into());
         t.insert("share-binds".into(), if g.share_binds { "on" } else { "off" }.into());
+        if !g.depends_on.is_empty() {
+            let mut on = Table::new();
+            for d in &g.depends_on {
+                let name = spec.groups.get(usize::from(d.group)).map_or("?", |o| o.name.as_str());
+                on.insert(name.to_string(), d.condition.name().into());
+            }
+            t.insert("depends-on".into(), Value::Table(on));
+        }
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));
     let body = toml::to_string(&top).unwrap_or_default();
     let count = spec.groups.len();
     let plural = if count == 1 { "" } else { "s" };
-    format!("# {}: valid, {count} group{plural}, as corral resolves it\n{body}", path.display())
+    let order = start_order_line(spec).unwrap_or_default();
+    format!(
+        "# {}: valid, {count} group{plural}, as corral resolves it\n{order}{body}",
+        path.display()
+    )
+}
+
+/// `# start order: db, migrate, web; stop order: web, migrate, db` when groups depend on
+/// others (each starts after what it waits for; unrelated groups start and stop together).
+fn start_order_line(spec: &RunSpec) -> Option<String> {
+    if spec.groups.iter().all(|g| g.depends_on.is_empty()) {
+        return None;
+    }
+    let edges: Vec<Vec<u16>> =
+        spec.groups.iter().map(|g| g.depends_on.iter().map(|d| d.group).collect()).collect();
+    let order = crate::core::start_order(&edges).ok()?;
+    let names: Vec<&str> = order
+        .iter()
+        .filter_map(|&g| spec.groups.get(usize::from(g)).map(|g| g.name.as_str()))
+        .collect();
+    let reverse: Vec<&str> = names.iter().rev().copied().collect();
+    Some(format!(
+        "# start order: {}; stop order: {} (groups that do not depend on each other start and \
+         stop together)\n",
+        names.join(", "),
+        reverse.join(", ")
+    ))
 }

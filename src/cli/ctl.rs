@@ -34,11 +34,15 @@ pub(super) enum CtlSub {
         #[arg(long)]
         json: bool,
     },
-    /// One row per worker, the dashboard's columns.
+    /// One row per worker, the dashboard's columns; exits 0 when every worker that should be
+    /// up is up (and ready), 1 otherwise (the reasons follow the table), 2 when it cannot ask.
     Status {
         /// An array of objects instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print nothing: the exit code says it (for HEALTHCHECKs).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// SIGKILL a worker (web.2), a group (web) or all; the restart policy decides what follows.
     Kill { target: String },
@@ -117,7 +121,7 @@ fn ctl_command(sub: CtlSub) -> Result<crate::control::client::CtlCommand, CliExi
     use crate::control::client::CtlCommand as C;
     Ok(match sub {
         CtlSub::Ls { json } => C::Ls { json },
-        CtlSub::Status { json } => C::Status { json },
+        CtlSub::Status { json, quiet } => C::Status { json, quiet },
         CtlSub::Kill { target } => C::Act { verb: "kill", target },
         CtlSub::Restart { target } => C::Act { verb: "restart", target },
         CtlSub::Stop { target } => C::Act { verb: "stop", target },

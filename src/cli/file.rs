@@ -68,6 +68,16 @@ pub struct FileGroup {
     /// Where `command` is, for a command that turns out not to run.
     pub command_at: Pos,
     pub layer: Layer,
+    /// `depends-on`, with the groups as indices into [`ConfigFile::groups`].
+    pub depends_on: Vec<FileDependency>,
+}
+
+/// One entry of a group's `depends-on`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDependency {
+    pub dependency: crate::core::Dependency,
+    /// Where the entry is, for a check that needs the merged options (`completed`).
+    pub at: Pos,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +141,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "node-cluster",
     "node-cluster-sched",
     "share-binds",
+    "depends-on",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which
@@ -191,6 +202,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
         });
     };
     let table = groups.table()?;
+    let mut named_depends = Vec::new();
     if table.is_empty() {
         return Err(groups.fail("expected at least one [group.NAME] table with a command"));
     }
@@ -203,7 +215,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
         if file.groups.len() == MAX_GROUPS {
             return Err(at.fail_at_key(&format!("too many groups: at most {MAX_GROUPS}")));
         }
-        let (layer, command) = group::layer(&at, true)?;
+        let (layer, command, depends) = group::layer(&at, true)?;
         let Some((command, command_at)) = command else {
             return Err(at.fail_at_key(
                 "missing key 'command': expected the program to run, \
@@ -211,9 +223,26 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
                                         by /bin/sh -c",
             ));
         };
-        file.groups.push(FileGroup { name: name.to_string(), command, command_at, layer });
+        file.groups.push(FileGroup {
+            name: name.to_string(),
+            command,
+            command_at,
+            layer,
+            depends_on: Vec::new(),
+        });
+        named_depends.push(depends);
     }
+    group::resolve_depends(&mut file.groups, named_depends)?;
     Ok(file)
+}
+
+/// The known word `typed` most likely misspells, if one is close enough.
+fn closest<'k>(typed: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    known
+        .map(|k| (strsim::jaro_winkler(typed, k), k))
+        .filter(|(score, _)| *score > 0.9)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// toml's messages end with a newline and sometimes span several lines.
@@ -255,13 +284,8 @@ impl<'a, 'i> Here<'a, 'i> {
     /// A typo names its likely key first: `wrkers` → `did you mean 'workers'?`.
     fn unknown_key(&self, known: &[&str], expected: &str) -> FileError {
         let typed = self.path.rsplit('.').next().unwrap_or("");
-        let close = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(typed, k), k))
-            .filter(|(score, _)| *score > 0.9)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        match close {
-            Some((_, key)) => self.fail_at_key(&format!("unknown key: did you mean '{key}'?")),
+        match closest(typed, known.iter().copied()) {
+            Some(key) => self.fail_at_key(&format!("unknown key: did you mean '{key}'?")),
             None => self.fail_at_key(&format!("unknown key: expected {expected}")),
         }
     }

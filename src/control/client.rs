@@ -19,7 +19,7 @@ mod output;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CtlCommand {
     Ls { json: bool },
-    Status { json: bool },
+    Status { json: bool, quiet: bool },
     Act { verb: &'static str, target: String },
     Scale { group: String, workers: Option<u32>, delta: Option<i64> },
     Reload { target: String },
@@ -34,6 +34,27 @@ pub struct Ctl {
     pub instance: Option<String>,
     pub control: Option<PathBuf>,
     pub command: CtlCommand,
+}
+
+/// `ctl status`: the table (or JSON), then the verdict as the exit code: 0 healthy, 1 not
+/// (the reasons on stderr), 2 when corral cannot be asked at all — as `systemctl status`.
+fn status(ctl: &Ctl, json: bool, quiet: bool) -> Result<(), Fail> {
+    let cannot_ask = |Fail(_, message)| Fail(2, if quiet { String::new() } else { message });
+    let path = choose(ctl.instance.as_deref(), ctl.control.as_deref()).map_err(cannot_ask)?;
+    let mut conn = Conn::open(&path).map_err(cannot_ask)?;
+    let reply = conn.call(json!({"cmd": "status"})).map_err(cannot_ask)?;
+    if !quiet {
+        if json { print_json(&reply["workers"]) } else { print_status(&reply) }?;
+    }
+    if reply["healthy"].as_bool() == Some(true) {
+        return Ok(());
+    }
+    if quiet {
+        return Err(Fail(1, String::new()));
+    }
+    let problems: Vec<&str> =
+        reply["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    Err(Fail(1, format!("{} is not healthy: {}", conn.instance, problems.join("; "))))
 }
 
 /// How long a request may wait for its reply; a reload or a follow waits as long as it takes.
@@ -52,7 +73,10 @@ pub fn run(ctl: &Ctl) -> ExitCode {
         // they wanted.
         Ok(()) | Err(Fail(0, _)) => ExitCode::SUCCESS,
         Err(Fail(code, message)) => {
-            eprintln!("corral ctl: {}", crate::text::escape(&message, false));
+            // An empty message: `--quiet`, the exit code says it all.
+            if !message.is_empty() {
+                eprintln!("corral ctl: {}", crate::text::escape(&message, false));
+            }
             ExitCode::from(code)
         }
     }
@@ -62,14 +86,13 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
     if let CtlCommand::Ls { json } = ctl.command {
         return list(json);
     }
+    if let CtlCommand::Status { json, quiet } = ctl.command {
+        return status(ctl, json, quiet);
+    }
     let path = choose(ctl.instance.as_deref(), ctl.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
     match &ctl.command {
-        CtlCommand::Ls { .. } => Ok(()),
-        CtlCommand::Status { json } => {
-            let reply = conn.call(json!({"cmd": "status"}))?;
-            if *json { print_json(&reply["workers"]) } else { print_status(&reply) }
-        }
+        CtlCommand::Ls { .. } | CtlCommand::Status { .. } => Ok(()),
         CtlCommand::Act { verb, target } => {
             let reply = conn.call(json!({"cmd": verb, "target": target}))?;
             let ids = worker_ids(&reply);

@@ -8,6 +8,7 @@
 mod command;
 mod depends;
 mod event;
+pub mod health;
 mod input;
 mod policy;
 mod snapshot;

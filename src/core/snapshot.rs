@@ -62,6 +62,8 @@ pub struct WorkerView {
     pub crash_looping: bool,
     /// During a rolling reload: the PID of this worker's replacement.
     pub replacement: Option<u32>,
+    /// Stopped by a person (`s`, `ctl stop`): not expected to be up.
+    pub held: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

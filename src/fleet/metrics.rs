@@ -75,6 +75,8 @@ pub struct Model {
     pub instance: String,
     pub groups: Vec<GroupModel>,
     pub workers: Vec<WorkerModel>,
+    /// Why corral is not ready (`/readyz`'s 503 body); empty when it is.
+    pub problems: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -42,6 +42,9 @@ pub const FRESH: Duration = Duration::from_secs(1);
 /// How long a scrape waits for the loop's fresh model before serving the last one: a
 /// loop that is busy (or stuck) delays a scrape by this much, never more.
 const MODEL_WAIT: Duration = Duration::from_secs(1);
+/// `/livez` fails when the loop has not published a model for this long: it answers a
+/// scrape within `MODEL_WAIT` whenever it turns at all.
+const LIVE_WITHIN: Duration = Duration::from_secs(5);
 /// A pause after an accept error such as EMFILE, which would repeat at once.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -130,15 +133,40 @@ impl Format {
 type Rendered = (Arc<Model>, Rc<[u8]>);
 
 impl Scrapes {
-    /// The text of a model no older than [`FRESH`], unless the loop is too busy to say.
-    async fn text(&self, format: Format) -> Rc<[u8]> {
+    /// A model no older than [`FRESH`], unless the loop is too busy to say.
+    async fn fresh(&self) -> Published {
         let mut model = self.model.clone();
         let fresh = model.borrow_and_update().at.is_some_and(|at| at.elapsed() < FRESH);
         if !fresh {
             self.wanted.notify_one();
             let _ = timeout(MODEL_WAIT, model.changed()).await;
         }
-        let latest = Arc::clone(&model.borrow().model);
+        model.borrow().clone()
+    }
+
+    /// `/livez` and `/readyz`: the status line and body.
+    async fn probe(&self, probe: Probe) -> (&'static str, String) {
+        let published = self.fresh().await;
+        let age = published.at.map(|at| at.elapsed());
+        if !age.is_some_and(|a| a < LIVE_WITHIN) {
+            let body = "corral's loop has not answered for a few seconds\n".to_string();
+            return ("503 Service Unavailable", body);
+        }
+        let problems = &published.model.problems;
+        match probe {
+            Probe::Live => ("200 OK", "ok\n".to_string()),
+            Probe::Ready if problems.is_empty() => ("200 OK", "ready\n".to_string()),
+            Probe::Ready => {
+                let mut body = problems.join("\n");
+                body.push('\n');
+                ("503 Service Unavailable", body)
+            }
+        }
+    }
+
+    /// The text of a model no older than [`FRESH`], unless the loop is too busy to say.
+    async fn text(&self, format: Format) -> Rc<[u8]> {
+        let latest = Arc::clone(&self.fresh().await.model);
         let mut all = self.rendered.borrow_mut();
         let rendered = &mut all[format as usize];
         if let Some((done, text)) = rendered.as_ref()
@@ -253,6 +281,25 @@ async fn connection(mut stream: TcpStream, scrapes: Rc<Scrapes>, busy: Rc<Cell<b
                 }
                 keep_alive
             }
+            Request::Probe { probe, head_only, keep_alive } => {
+                let (status, body) = scrapes.probe(probe).await;
+                let connection = if keep_alive { "" } else { "Connection: close\r\n" };
+                answer.clear();
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                     Cache-Control: no-store\r\nContent-Length: {}\r\n{connection}\r\n",
+                    body.len()
+                );
+                answer.extend_from_slice(head.as_bytes());
+                if !head_only {
+                    answer.extend_from_slice(body.as_bytes());
+                }
+                let written = timeout(WRITE_TIMEOUT, stream.write_all(&answer));
+                if !matches!(written.await, Ok(Ok(()))) {
+                    return;
+                }
+                keep_alive
+            }
             Request::Refused(refusal) => {
                 let _ = timeout(WRITE_TIMEOUT, stream.write_all(refusal.response())).await;
                 false
@@ -285,7 +332,17 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Request
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     Metrics { head_only: bool, keep_alive: bool, format: Format },
+    Probe { probe: Probe, head_only: bool, keep_alive: bool },
     Refused(Refusal),
+}
+
+/// The two health endpoints (docs/application.md#health).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// `/livez`: corral's loop turns.
+    Live,
+    /// `/readyz`: every worker that should be up is up and ready.
+    Ready,
 }
 
 /// A request answered with an error, after which the connection is closed.
@@ -301,7 +358,7 @@ impl Refusal {
     fn response(self) -> &'static [u8] {
         match self {
             Refusal::BadRequest => b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            Refusal::NotFound => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\n\r\nonly /metrics is served here\n",
+            Refusal::NotFound => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 50\r\nConnection: close\r\n\r\nonly /metrics, /livez and /readyz are served here\n",
             Refusal::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             Refusal::HeadTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         }
@@ -341,9 +398,12 @@ pub fn parse(buf: &[u8]) -> Option<(Request, usize)> {
     };
     let path = request.path.unwrap_or_default();
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    if path != "/metrics" {
-        return refused(Refusal::NotFound);
-    }
+    let probe = match path {
+        "/metrics" => None,
+        "/livez" => Some(Probe::Live),
+        "/readyz" => Some(Probe::Ready),
+        _ => return refused(Refusal::NotFound),
+    };
     let head_only = match request.method {
         Some("GET") => false,
         Some("HEAD") => true,
@@ -373,7 +433,11 @@ pub fn parse(buf: &[u8]) -> Option<(Request, usize)> {
             keep_alive = false;
         }
     }
-    Some((Request::Metrics { head_only, keep_alive, format }, len))
+    let request = match probe {
+        Some(probe) => Request::Probe { probe, head_only, keep_alive },
+        None => Request::Metrics { head_only, keep_alive, format },
+    };
+    Some((request, len))
 }
 
 #[cfg(test)]

@@ -376,6 +376,11 @@ impl Runtime {
                         "uptime_ms": e.uptime.as_millis() as u64,
                     })
                 });
+                let waiting_for = snapshot
+                    .groups
+                    .get(usize::from(w.key.group))
+                    .filter(|_| w.state == crate::core::WorkerState::Waiting)
+                    .map(|g| g.waiting_for.clone());
                 json!({
                     "id": w.id,
                     "group": self.names.get(usize::from(w.key.group)),
@@ -389,15 +394,27 @@ impl Runtime {
                     "cpu_percent": usage.map(|u| f64::from(u.cpu)),
                     "memory_bytes": usage.map(|u| u.rss),
                     "status": status,
+                    "waiting_for": waiting_for,
                 })
             })
             .collect();
         let groups: Vec<Value> = snapshot
             .groups
             .iter()
-            .map(|g| json!({ "name": g.name, "workers": g.workers, "up": g.up }))
+            .map(|g| {
+                json!({
+                    "name": g.name,
+                    "workers": g.workers,
+                    "up": g.up,
+                    "waiting_for": g.waiting_for,
+                    "blocked": g.blocked,
+                })
+            })
             .collect();
+        let problems = crate::core::health::problems(&snapshot);
         json!({
+            "healthy": problems.is_empty(),
+            "problems": problems,
             "instance": self.instance,
             "pid": std::process::id(),
             "shutting_down": snapshot.shutting_down,

@@ -84,7 +84,9 @@ impl Runtime {
         let Some(m) = self.metrics.as_ref() else { return };
         let started = Instant::now();
         let snapshot = self.core.snapshot(started);
-        let model = build(&m.instance, &snapshot, &self.hub.borrow().logs, &self.usage, &m.exits);
+        let mut model =
+            build(&m.instance, &snapshot, &self.hub.borrow().logs, &self.usage, &m.exits);
+        model.problems = crate::core::health::problems(&snapshot);
         m.publisher.publish(model);
         let took_us = started.elapsed().as_micros();
         tracing::debug!(workers = snapshot.workers.len(), took_us, "metrics model published");
@@ -140,5 +142,5 @@ fn build(
             }
         })
         .collect();
-    Model { instance: instance.to_string(), groups, workers }
+    Model { instance: instance.to_string(), groups, workers, problems: Vec::new() }
 }

@@ -481,6 +481,12 @@ impl Runtime {
             };
             tracing::info!(worker = %who, "{}", crate::headless::event_text(&event.kind, event.pid));
         }
+        if let (Scope::Group(g), EventKind::Waiting { unmet, blocked: Some(why) }) =
+            (event.scope, &event.kind)
+        {
+            let name = self.names.get(usize::from(g)).map_or("?", String::as_str);
+            tracing::warn!("{name} waits for {}, which cannot happen now: {why}", unmet.join(", "));
+        }
         let mut hub = self.hub.borrow_mut();
         // `exited` also says how many messages the slot sent so far: scripts (and the
         // ingest benchmark) can check that nothing was lost.

@@ -7,9 +7,11 @@ use super::Runtime;
 use crate::core::EventKind;
 
 impl Runtime {
-    /// `READY=1` once every worker of every group is up: ready, with `--wait-ready`;
-    /// else running for `--reload-settle` (a fleet that crash-loops is never all up,
-    /// though every worker may be running at one instant), not crash-looping.
+    /// `READY=1` once corral is healthy as `ctl status` and `/readyz` judge it (every
+    /// worker that should be up is up and ready; groups that wait for others started;
+    /// finished one-shots count as done) and every running worker has stayed up for
+    /// `--reload-settle` without crash-looping: a fleet that crash-loops is never ready,
+    /// though every worker may be running at one instant.
     pub(super) fn notify_ready(&mut self) {
         let Some(n) = self.notifier.as_mut() else { return };
         if n.ready_sent() || self.core.shutting_down() {
@@ -20,12 +22,11 @@ impl Runtime {
             let Some(g) = self.groups.get(usize::from(w.key.group)) else { return false };
             let settle =
                 if g.spec.wait_ready { Duration::ZERO } else { g.spec.policy.reload_settle };
-            w.state == crate::core::WorkerState::Running
-                && !w.crash_looping
-                && w.uptime.is_some_and(|up| up >= settle)
+            w.state != crate::core::WorkerState::Running
+                || (!w.crash_looping && w.uptime.is_some_and(|up| up >= settle))
         };
         let all_up = !snapshot.workers.is_empty()
-            && snapshot.groups.iter().all(|g| g.up == g.workers)
+            && crate::core::health::problems(&snapshot).is_empty()
             && snapshot.workers.iter().all(settled);
         if all_up {
             n.ready();

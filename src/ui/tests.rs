@@ -45,6 +45,7 @@ fn worker(
         }),
         crash_looping: false,
         replacement: None,
+        held: false,
     }
 }
 

@@ -54,6 +54,8 @@ struct WorkerWire {
     last_exit: Option<LastExitWire>,
     crash_looping: bool,
     replacement: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    held: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -170,6 +172,7 @@ impl SnapshotWire {
                 }),
                 crash_looping: w.crash_looping,
                 replacement: w.replacement,
+                held: w.held,
             })
             .collect();
         SnapshotWire {
@@ -213,6 +216,7 @@ impl SnapshotWire {
                 }),
                 crash_looping: w.crash_looping,
                 replacement: w.replacement,
+                held: w.held,
             })
             .collect();
         Snapshot {

@@ -5,22 +5,32 @@ use std::ffi::OsString;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::{FileCommand, FileError, GROUP_KEYS, Here, Layer, Pos};
+use super::{
+    FileCommand, FileDependency, FileError, FileGroup, GROUP_KEYS, Here, Layer, Pos, position,
+};
 use crate::cli::values::{self, Listen};
 use crate::cli::{NodeIpcArg, RestartArg, SchedArg, SwitchArg};
+use crate::core::{Condition, Dependency, start_order};
 
-/// Reads a group's table (or `[defaults]`, which takes every key but `command`).
+/// A group's `depends-on` as written: the other group's name, where it is named, the
+/// condition. Names become indices once every group is known.
+pub(super) type NamedDepends = Vec<(String, Pos, Condition)>;
+
+/// Reads a group's table (or `[defaults]`, which takes every key but `command` and
+/// `depends-on`).
 pub(super) fn layer(
     at: &Here<'_, '_>,
     is_group: bool,
-) -> Result<(Layer, Option<(FileCommand, Pos)>), FileError> {
+) -> Result<(Layer, Option<(FileCommand, Pos)>, NamedDepends), FileError> {
     let mut layer = Layer::default();
     let mut command = None;
+    let mut depends = Vec::new();
     for (key, value) in at.table()? {
         let name = key.get_ref().as_ref();
         let here = at.child(name, value, key.span());
         match name {
             "command" if is_group => command = Some((file_command(&here)?, here.pos())),
+            "depends-on" if is_group => depends = depends_on(&here)?,
             "workers" => {
                 let max = values::MAX_WORKERS;
                 layer.workers = Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
@@ -71,13 +81,71 @@ pub(super) fn layer(
             _ => return Err(refused(&here, name, is_group)),
         }
     }
-    Ok((layer, command))
+    Ok((layer, command, depends))
+}
+
+/// `depends-on = { db = "ready", migrate = "completed" }`.
+fn depends_on(at: &Here<'_, '_>) -> Result<NamedDepends, FileError> {
+    let mut out = Vec::new();
+    for (key, value) in at.table()? {
+        let name = key.get_ref().as_ref();
+        let here = at.child(name, value, key.span());
+        let expected = "\"started\", \"ready\" or \"completed\"";
+        let word = here.str(expected)?;
+        let Some(condition) = Condition::parse(word) else {
+            return Err(here.fail(&format!("unknown condition \"{word}\": expected {expected}")));
+        };
+        let pos = position(at.cx.text, key.span().start);
+        out.push((name.to_string(), pos, condition));
+    }
+    Ok(out)
+}
+
+/// Turns every group's `depends-on` names into indices: a name that is no group, or a
+/// cycle (named whole: `a → b → a`), is an error at the entry that names it.
+pub(super) fn resolve_depends(
+    groups: &mut [FileGroup],
+    named: Vec<NamedDepends>,
+) -> Result<(), FileError> {
+    let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let key = |g: usize, on: &str| format!("group.{}.depends-on.{on}", names[g]);
+    for (g, entries) in named.into_iter().enumerate() {
+        for (on, pos, condition) in entries {
+            let Some(index) = names.iter().position(|n| *n == on) else {
+                let near = super::closest(&on, names.iter().map(String::as_str))
+                    .map_or_else(String::new, |n| format!(" (did you mean '{n}'?)"));
+                let known = names.join(", ");
+                let message = format!("no group named '{on}'{near}; the groups are {known}");
+                return Err(FileError { pos: Some(pos), key: key(g, &on), message });
+            };
+            let dependency = Dependency { group: index as u16, condition };
+            if let Some(group) = groups.get_mut(g) {
+                group.depends_on.push(FileDependency { dependency, at: pos });
+            }
+        }
+    }
+    let edges: Vec<Vec<u16>> =
+        groups.iter().map(|g| g.depends_on.iter().map(|d| d.dependency.group).collect()).collect();
+    if let Err(cycle) = start_order(&edges) {
+        let (first, second) = (usize::from(cycle[0]), cycle.get(1).copied().unwrap_or(cycle[0]));
+        let path: Vec<&str> = cycle.iter().map(|&g| names[usize::from(g)].as_str()).collect();
+        let at = groups[first].depends_on.iter().find(|d| d.dependency.group == second);
+        return Err(FileError {
+            pos: at.map(|d| d.at),
+            key: key(first, &names[usize::from(second)]),
+            message: format!("dependency cycle: {}", path.join(" → ")),
+        });
+    }
+    Ok(())
 }
 
 /// Why a key is not taken here: `command` in `[defaults]`, `name` in a group, or unknown.
 fn refused(at: &Here<'_, '_>, name: &str, is_group: bool) -> FileError {
     match name {
         "command" => at.fail_at_key("'command' belongs in a [group.NAME] table, not in [defaults]"),
+        "depends-on" => at.fail_at_key(
+            "'depends-on' belongs in a [group.NAME] table: each group says what it waits for",
+        ),
         "name" if is_group => {
             at.fail_at_key("unknown key: a group's name is its table's name ([group.NAME])")
         }

@@ -102,5 +102,6 @@ pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> Worker
         last_exit: slot.last_exit.clone(),
         crash_looping: slot.failed_short_runs >= CRASH_LOOP_RUNS,
         replacement: slot.successor.as_ref().and_then(|s| s.pid),
+        held: slot.held,
     }
 }

@@ -35,6 +35,7 @@ fn model() -> Model {
                 ..WorkerModel::default()
             },
         ],
+        problems: Vec::new(),
     }
 }
 

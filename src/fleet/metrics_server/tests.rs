@@ -31,6 +31,20 @@ fn only_get_and_head_of_metrics_are_served() {
 }
 
 #[test]
+fn the_health_endpoints_are_served_too() {
+    let probe = |probe, head_only| Some(Request::Probe { probe, head_only, keep_alive: true });
+    assert_eq!(parsed("GET /livez HTTP/1.1\r\n\r\n"), probe(Probe::Live, false));
+    assert_eq!(parsed("GET /readyz?verbose HTTP/1.1\r\n\r\n"), probe(Probe::Ready, false));
+    assert_eq!(parsed("HEAD /readyz HTTP/1.1\r\n\r\n"), probe(Probe::Ready, true));
+    assert_eq!(parsed("POST /livez HTTP/1.1\r\n\r\n"), refused(Refusal::MethodNotAllowed));
+    assert_eq!(parsed("GET /healthz HTTP/1.1\r\n\r\n"), refused(Refusal::NotFound));
+    let not_found = Refusal::NotFound.response();
+    let text = String::from_utf8_lossy(not_found);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+    assert!(head.contains(&format!("Content-Length: {}", body.len())), "{text}");
+}
+
+#[test]
 fn keep_alive_follows_the_version_and_the_headers() {
     assert_eq!(parsed("GET /metrics HTTP/1.0\r\n\r\n"), metrics(false, false));
     let http_10_kept = "GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";

@@ -51,6 +51,7 @@ fn snapshot() -> Snapshot {
         last_exit: None,
         crash_looping: false,
         replacement: None,
+        held: false,
     };
     Snapshot {
         groups: vec![GroupView { name: "web".into(), workers: 2, up: 2, ..GroupView::default() }],

@@ -28,6 +28,7 @@ fn view(key: WorkerKey, pid: u32) -> WorkerView {
         last_exit: None,
         crash_looping: false,
         replacement: None,
+        held: false,
     }
 }
 
