@@ -1,5 +1,5 @@
 //! Config files (docs/config.md) on the real binary: several groups from one file run side by side,
-//! restart on their own, and stop in reverse order; every mistake is one line and exit 2
+//! restart on their own, and stop dependents first; every mistake is one line and exit 2
 //! before anything starts.
 
 use std::path::{Path, PathBuf};
@@ -35,13 +35,13 @@ fn spawns(events: &[Value]) -> Vec<(String, u64, u32)> {
 }
 
 #[test]
-fn two_groups_from_one_file_run_restart_alone_and_stop_in_reverse_order() {
+fn two_groups_from_one_file_run_restart_alone_and_stop_dependents_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let worker = toml_array(&test_worker(&[]));
     let text = format!(
         "[defaults]\nkill-timeout = \"10s\"\nbackoff = \"0\"\n\n\
          [group.db]\ncommand = {worker}\nworkers = 2\n\n\
-         [group.web]\ncommand = {worker}\nworkers = 2\n"
+         [group.web]\ncommand = {worker}\nworkers = 2\ndepends-on = {{ db = \"started\" }}\n"
     );
     let file = write(dir.path(), "shop.toml", &text);
     let mut corral = Corral::start(&["--config".as_ref(), file.as_os_str()]);
@@ -57,7 +57,7 @@ fn two_groups_from_one_file_run_restart_alone_and_stop_in_reverse_order() {
     assert_eq!(groups, ["db", "web"], "{}", corral.dump());
     let first = spawns(&events);
     let order: Vec<&str> = first.iter().map(|(g, _, _)| g.as_str()).collect();
-    assert_eq!(order, ["db", "db", "web", "web"], "started in file order");
+    assert_eq!(order, ["db", "db", "web", "web"], "started after what they depend on");
 
     // A crash in one group restarts that worker only.
     let (_, _, victim) = first.iter().find(|(g, s, _)| g == "web" && *s == 1).expect("web.1");
@@ -76,7 +76,7 @@ fn two_groups_from_one_file_run_restart_alone_and_stop_in_reverse_order() {
         .filter(|e| kind(e) == "exited" && e["reason"] == "shutdown")
         .map(group_of)
         .collect();
-    assert_eq!(shutdown_exits, ["web", "web", "db", "db"], "reverse order\n{}", corral.dump());
+    assert_eq!(shutdown_exits, ["web", "web", "db", "db"], "dependents first\n{}", corral.dump());
     corral.assert_nothing_left();
 }
 

@@ -16,6 +16,7 @@ mod config;
 mod control;
 mod dashboard;
 mod demo;
+mod depends;
 mod environment;
 mod fleet;
 mod hygiene;

@@ -33,7 +33,7 @@ fn request(port: u16, head: &str) -> Result<(String, String), String> {
     Ok((status, body.to_string()))
 }
 
-fn get(port: u16, path: &str) -> Result<(String, String), String> {
+pub(crate) fn get(port: u16, path: &str) -> Result<(String, String), String> {
     // OpenMetrics, as Prometheus asks for it: the parser below reads that format.
     let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5";
     request(

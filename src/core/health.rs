@@ -46,6 +46,8 @@ pub fn problems(snapshot: &Snapshot) -> Vec<String> {
 fn worker_problem(w: &WorkerView) -> Option<String> {
     let id = &w.id;
     match &w.state {
+        // Up this instant, but its last runs all ended early: not healthy until one lasts.
+        WorkerState::Running if w.crash_looping => Some(format!("{id} is crash-looping")),
         WorkerState::Running => None,
         // Its group's line says what it waits for.
         WorkerState::Waiting => None,
@@ -130,6 +132,7 @@ mod tests {
             worker(5, WorkerState::Stopping),
             failed_run,
             looping,
+            WorkerView { crash_looping: true, ..worker(8, WorkerState::Running) },
         ];
         assert_eq!(
             problems(&snapshot(workers)),
@@ -141,6 +144,7 @@ mod tests {
                 "web.5 is stopping",
                 "web.6 ended (exit 3) and will not run again",
                 "web.7 is crash-looping",
+                "web.8 is crash-looping",
             ]
         );
     }
