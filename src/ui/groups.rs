@@ -71,5 +71,12 @@ pub fn summary(snapshot: &Snapshot, index: usize, group: &GroupView) -> GroupSum
     if shown > group.workers {
         under_way.push(format!("scaling down to {}", group.workers));
     }
+    if !group.waiting_for.is_empty() {
+        let what = group.waiting_for.join(", ");
+        under_way.push(match &group.blocked {
+            Some(why) => format!("blocked: waits for {what}, but {why}"),
+            None => format!("waiting for {what}"),
+        });
+    }
     GroupSummary { counts, under_way }
 }

@@ -98,6 +98,28 @@ fn what_a_group_is_doing_is_on_its_header_line() {
 }
 
 #[test]
+fn a_waiting_group_says_what_for_on_its_header_and_its_rows_say_waiting() {
+    let now = Instant::now();
+    let mut view = two_groups(now);
+    view.snapshot.groups[1].waiting_for = vec!["migrate completed".into()];
+    for w in view.snapshot.workers.iter_mut().filter(|w| w.key.group == 1) {
+        w.state = WorkerState::Waiting;
+        w.pid = None;
+    }
+    let (text, _) = draw(&view, &mut UiState::new(false), 120, 24, now);
+    assert!(line_with(&text, " queue  ").ends_with("· waiting for migrate completed"), "{text}");
+    assert!(line_with(&text, "queue.2").contains("◇ waiting"), "{text}");
+    view.snapshot.groups[1].blocked =
+        Some("migrate.1 ended (exit 3) and will not run again".into());
+    let (text, _) = draw(&view, &mut UiState::new(false), 160, 24, now);
+    let header = line_with(&text, " queue  ");
+    assert!(
+        header.contains("blocked: waits for migrate completed, but migrate.1 ended (exit 3)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn navigation_skips_the_headers() {
     let now = Instant::now();
     let view = two_groups(now);
