@@ -209,3 +209,120 @@ fn shutdown_stops_dependents_first_and_unrelated_groups_together() {
     assert_eq!(asked(&h), [1, 3, 0]);
     assert_eq!(h.spawns(WEB), 0, "a waiting group is not started by a shutdown");
 }
+
+mod property {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Exit(u16, u32, i32),
+        Ready(u16, u32),
+        /// A person's action on db or migrate (a start of web by hand would override its wait).
+        User(u8, u16, u32),
+        Fire(u16, u32),
+        Shutdown,
+        Advance(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u16..3, 1u32..3, 0i32..2).prop_map(|(g, s, c)| Step::Exit(g, s, c)),
+            (0u16..3, 1u32..3).prop_map(|(g, s)| Step::Ready(g, s)),
+            (0u8..4, 0u16..2, 1u32..3).prop_map(|(a, g, s)| Step::User(a, g, s)),
+            (0u16..3, 1u32..3).prop_map(|(g, s)| Step::Fire(g, s)),
+            Just(Step::Shutdown),
+            (0u64..5_000).prop_map(Step::Advance),
+        ]
+    }
+
+    fn has_pid(h: &Harness, g: u16) -> bool {
+        h.sup.snapshot(h.now).workers.iter().any(|w| w.key.group == g && w.pid.is_some())
+    }
+
+    proptest! {
+        /// db (2, says ready) ← migrate (one-shot) ← web (2): web never starts before migrate
+        /// completed with db ready, nothing starts during a shutdown, and db is not asked to
+        /// stop while migrate or web still has a process.
+        #[test]
+        fn dependencies_hold_for_any_input_sequence(steps in proptest::collection::vec(step(), 0..60)) {
+            let policy = |restart| Policy { restart, kill_timeout: ms(100), max_restarts: 3, ..Policy::default() };
+            let mut h = Harness::groups(
+                vec![
+                    GroupConfig { workers: 2, policy: policy(RestartPolicy::Always), ..group("db", RestartPolicy::Always, true, &[]) },
+                    GroupConfig { policy: policy(RestartPolicy::Never), ..group("migrate", RestartPolicy::Never, false, &[(0, Condition::Ready)]) },
+                    GroupConfig {
+                        workers: 2,
+                        policy: policy(RestartPolicy::Always),
+                        ..group("web", RestartPolicy::Always, false, &[(1, Condition::Completed), (0, Condition::Ready)])
+                    },
+                ],
+                false,
+            );
+            let mut web_started = false;
+            for s in steps {
+                let (events_before, signals_before) = (h.events.len(), h.signals.len());
+                let shutting_down = h.sup.shutting_down();
+                // A person may stop db by hand at any time; only the shutdown's order is judged.
+                let by_hand = matches!(s, Step::User(..));
+                match s {
+                    Step::Exit(g, slot, code) => {
+                        let key = WorkerKey { group: g, slot };
+                        if let Some(&(_, generation)) = h.pids.get(&key) {
+                            h.feed(Input::Exited { key, generation, status: ExitStatus::Code(code), group_alive: false });
+                        }
+                    }
+                    Step::Ready(g, slot) => {
+                        let key = WorkerKey { group: g, slot };
+                        if let Some(&(_, generation)) = h.pids.get(&key) {
+                            h.feed(Input::Ready { key, generation });
+                        }
+                    }
+                    Step::User(a, g, slot) => {
+                        let key = WorkerKey { group: g, slot };
+                        let action = match a {
+                            0 => UserAction::Kill(key),
+                            1 => UserAction::Stop(key),
+                            2 => UserAction::Start(key),
+                            _ => UserAction::Restart(key),
+                        };
+                        h.feed(Input::User(action));
+                    }
+                    Step::Fire(g, slot) => {
+                        let key = WorkerKey { group: g, slot };
+                        if let Some(&(at, token)) = h.timers.iter().rev().find(|(_, t)| t.key == key) {
+                            h.now = h.now.max(at);
+                            h.feed(Input::Timer(token));
+                        }
+                    }
+                    Step::Shutdown => h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM))),
+                    Step::Advance(n) => h.now += ms(n),
+                }
+                let new_spawns: Vec<WorkerKey> = h.events[events_before..]
+                    .iter()
+                    .filter_map(|e| match (e.scope, &e.kind) {
+                        (Scope::Worker(k), EventKind::Spawned { .. }) => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                if shutting_down {
+                    prop_assert!(new_spawns.is_empty(), "a spawn during the shutdown: {new_spawns:?}");
+                }
+                if !web_started && new_spawns.iter().any(|k| k.group == 2) {
+                    web_started = true;
+                    let snap = h.sup.snapshot(h.now);
+                    let migrate = &snap.workers.iter().find(|w| w.key.group == 1).expect("migrate");
+                    prop_assert_eq!(migrate.state.clone(), WorkerState::Stopped);
+                    prop_assert!(migrate.last_exit.as_ref().is_some_and(|e| e.status.success()));
+                    let db_up = snap.workers.iter().filter(|w| w.key.group == 0).all(|w| w.state == WorkerState::Running);
+                    prop_assert!(db_up, "web started while db was not ready: {:?}", snap.workers);
+                }
+                let db_asked = h.signals[signals_before..].iter().any(|(k, s)| k.group == 0 && *s == Signal::TERM);
+                if db_asked && h.sup.shutting_down() && !by_hand {
+                    prop_assert!(!has_pid(&h, 1) && !has_pid(&h, 2), "db asked to stop before its dependents were gone");
+                }
+            }
+        }
+    }
+}
