@@ -45,12 +45,14 @@ pub fn problems(snapshot: &Snapshot) -> Vec<String> {
 /// Why this worker counts against health, if it does.
 fn worker_problem(w: &WorkerView) -> Option<String> {
     let id = &w.id;
+    if w.crash_looping && matches!(w.state, WorkerState::Running | WorkerState::Backoff { .. }) {
+        // Up this instant perhaps, but its last runs all ended early: not healthy until one
+        // lasts.
+        return Some(format!("{id} is crash-looping"));
+    }
     match &w.state {
-        // Up this instant, but its last runs all ended early: not healthy until one lasts.
-        WorkerState::Running if w.crash_looping => Some(format!("{id} is crash-looping")),
-        WorkerState::Running => None,
-        // Its group's line says what it waits for.
-        WorkerState::Waiting => None,
+        // A waiting worker's group has the line that says what it waits for.
+        WorkerState::Running | WorkerState::Waiting => None,
         // A rolling reload: the replacement serves already.
         WorkerState::Stopping if w.replacement.is_some() => None,
         WorkerState::Stopped if w.held => None,
@@ -61,7 +63,6 @@ fn worker_problem(w: &WorkerView) -> Option<String> {
         },
         WorkerState::Starting => Some(format!("{id} is starting")),
         WorkerState::Stopping => Some(format!("{id} is stopping")),
-        WorkerState::Backoff { .. } if w.crash_looping => Some(format!("{id} is crash-looping")),
         WorkerState::Backoff { .. } => Some(format!("{id} is restarting")),
         WorkerState::GaveUp => Some(format!("{id} gave up after {} restarts", w.restarts)),
         WorkerState::Failed { error, .. } => Some(format!("{id} cannot start: {error}")),

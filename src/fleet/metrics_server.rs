@@ -148,7 +148,7 @@ impl Scrapes {
     async fn probe(&self, probe: Probe) -> (&'static str, String) {
         let published = self.fresh().await;
         let age = published.at.map(|at| at.elapsed());
-        if !age.is_some_and(|a| a < LIVE_WITHIN) {
+        if age.is_none_or(|a| a >= LIVE_WITHIN) {
             let body = "corral's loop has not answered for a few seconds\n".to_string();
             return ("503 Service Unavailable", body);
         }

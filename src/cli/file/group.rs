@@ -16,12 +16,13 @@ use crate::core::{Condition, Dependency, start_order};
 /// condition. Names become indices once every group is known.
 pub(super) type NamedDepends = Vec<(String, Pos, Condition)>;
 
+/// What a group's table holds besides its options: its command (and where) and what it
+/// depends on.
+pub(super) type GroupTable = (Layer, Option<(FileCommand, Pos)>, NamedDepends);
+
 /// Reads a group's table (or `[defaults]`, which takes every key but `command` and
 /// `depends-on`).
-pub(super) fn layer(
-    at: &Here<'_, '_>,
-    is_group: bool,
-) -> Result<(Layer, Option<(FileCommand, Pos)>, NamedDepends), FileError> {
+pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, FileError> {
     let mut layer = Layer::default();
     let mut command = None;
     let mut depends = Vec::new();
@@ -105,11 +106,11 @@ fn depends_on(at: &Here<'_, '_>) -> Result<NamedDepends, FileError> {
 /// cycle (named whole: `a → b → a`), is an error at the entry that names it.
 pub(super) fn resolve_depends(
     groups: &mut [FileGroup],
-    named: Vec<NamedDepends>,
+    written: Vec<NamedDepends>,
 ) -> Result<(), FileError> {
     let names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
     let key = |g: usize, on: &str| format!("group.{}.depends-on.{on}", names[g]);
-    for (g, entries) in named.into_iter().enumerate() {
+    for (g, entries) in written.into_iter().enumerate() {
         for (on, pos, condition) in entries {
             let Some(index) = names.iter().position(|n| *n == on) else {
                 let near = super::closest(&on, names.iter().map(String::as_str))
