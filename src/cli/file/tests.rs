@@ -90,8 +90,14 @@ node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
 share-binds = false
+depends-on = { db = "ready" }
+
+[group.db]
+command = ["db"]
 "#);
     let l = &file.groups[0].layer;
+    let db = crate::core::Dependency { group: 1, condition: crate::core::Condition::Ready };
+    assert_eq!(file.groups[0].depends_on.iter().map(|d| d.dependency).collect::<Vec<_>>(), [db]);
     assert_eq!(l.workers, Some(3));
     assert_eq!(l.listen.as_ref().unwrap()[0].text, "8080");
     assert_eq!(l.restart, Some(RestartArg::Never));
@@ -113,7 +119,7 @@ share-binds = false
     assert_eq!(l.share_binds, Some(SwitchArg::Off));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 21);
+    assert_eq!(listed, 22);
 }
 
 #[test]
