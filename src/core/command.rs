@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::event::Event;
-use super::worker::WorkerKey;
+use super::key::WorkerKey;
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq)]

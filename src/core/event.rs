@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::worker::WorkerKey;
+use super::key::WorkerKey;
 use crate::signal::Signal;
 
 /// How a process ended, exactly as the kernel reported it.

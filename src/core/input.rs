@@ -3,7 +3,7 @@
 
 use super::command::TimerToken;
 use super::event::{ExitStatus, ReloadCause, ShutdownTrigger};
-use super::worker::WorkerKey;
+use super::key::WorkerKey;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {

@@ -10,6 +10,7 @@ mod depends;
 mod event;
 pub mod health;
 mod input;
+mod key;
 mod policy;
 mod snapshot;
 mod stream;
@@ -23,11 +24,11 @@ pub use event::{
     ShutdownTrigger,
 };
 pub use input::{Input, UserAction};
+pub use key::{KeyHasher, KeyMap, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};
-pub use worker::{KeyHasher, KeyMap, WorkerKey};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::event::{ExitReason, ExitStatus};
-use super::worker::WorkerKey;
+use super::key::WorkerKey;
 
 /// How a run ended, kept for the LAST EXIT column.
 #[derive(Clone, Debug, PartialEq)]

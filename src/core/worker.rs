@@ -1,56 +1,12 @@
-//! A worker slot's identity and its bookkeeping inside the supervisor.
+//! A worker slot's bookkeeping inside the supervisor.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::time::Instant;
 
 use super::command::TimerKind;
 use super::event::{ExitReason, ExitStatus, MemoryOver};
+pub use super::key::WorkerKey;
 use super::snapshot::LastExit;
-
-/// A worker slot: its group (index into the configured groups) and its 1-based number.
-/// Stable across restarts; the PID is not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkerKey {
-    pub group: u16,
-    pub slot: u32,
-}
-
-/// A map keyed by worker, hashed by the key's two numbers: a flood looks its worker up
-/// once per line, and `SipHash` (std's default, built against hostile keys, which these are
-/// not: corral makes them) was a tenth of the cost of a line.
-pub type KeyMap<V> =
-    std::collections::HashMap<WorkerKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
-
-/// The hasher of [`KeyMap`]: a multiply-rotate mix of the integers written to it.
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl fmt::Display for WorkerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.group, self.slot)
-    }
-}
 
 /// What happens to a slot once its current process (and its process group) is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
