@@ -12,31 +12,49 @@
 //! tokio glue between them, and the front-ends only read what the core reports.
 //!
 //! `unsafe` is denied everywhere but in the modules allowed below, each with its reason.
+//!
+//! The library's surface is [`Cluster`] (a Rust program as its own cluster primary) and
+//! [`worker`] (what a worker reads and sends): docs/library.md. Every other module is public
+//! only for corral's own binary, tests and benchmarks, and hidden from the documentation.
 
 #![deny(unsafe_code)]
 
+#[doc(hidden)]
 pub mod backend;
+#[doc(hidden)]
 pub mod cli;
 pub(crate) mod clock;
 pub mod cluster;
+#[doc(hidden)]
 pub mod config;
+#[doc(hidden)]
 pub mod control;
+#[doc(hidden)]
 pub mod core;
 #[doc(hidden)]
 pub mod demo;
+#[doc(hidden)]
 pub mod fleet;
+#[doc(hidden)]
 pub mod headless;
 #[doc(hidden)]
 #[allow(unsafe_code, reason = "ignoring signals: nix's `signal` is unsafe")]
 pub mod keeper;
+#[doc(hidden)]
 pub mod logging;
+#[doc(hidden)]
 pub mod protocol;
+#[doc(hidden)]
 pub mod runtime;
+#[doc(hidden)]
 pub mod signal;
+#[doc(hidden)]
 pub mod sinks;
 #[doc(hidden)]
 pub mod testworker;
+#[doc(hidden)]
 pub mod text;
+#[doc(hidden)]
 pub mod ui;
 #[allow(unsafe_code, reason = "taking ownership of fds inherited from corral")]
 pub mod worker;
