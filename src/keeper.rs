@@ -87,7 +87,5 @@ fn marked_processes(marker: &[u8]) -> Vec<i32> {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rfind(')').and_then(|i| s.get(i + 2..i + 3)).is_some_and(|st| st != "Z" && st != "X")
-    })
+    crate::backend::ProcStat::of(pid).is_some_and(|s| !s.is_gone())
 }

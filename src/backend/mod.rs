@@ -6,6 +6,7 @@
 mod inherited;
 mod limits;
 mod on_demand;
+mod proc_stat;
 #[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
 mod sampler;
@@ -18,6 +19,7 @@ mod spawn;
 pub use inherited::{InheritError, InheritedSocket, take_inherited};
 pub use limits::{fd_limit, fds_needed, raise_fd_limit};
 pub use on_demand::{Wanted, bind_on_demand, set_nonblocking};
+pub use proc_stat::ProcStat;
 pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,

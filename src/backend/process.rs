@@ -116,14 +116,7 @@ pub fn reap_pid(pid: u32) {
 
 /// The process group of `pid`, if it is alive (not a zombie).
 pub fn pgrp_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    let _ppid = fields.next()?;
-    fields.next()?.parse().ok()
+    super::ProcStat::of(pid).filter(|s| !s.is_gone()).map(|s| s.pgrp)
 }
 
 /// Whether a live process other than `pgid` itself is in process group `pgid` (a scan of

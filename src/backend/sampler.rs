@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::{SysconfVar, sysconf};
 
+use super::ProcStat;
+
 /// How often workers are sampled, while they are few.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -45,25 +47,6 @@ pub struct Usage {
 
 /// The leaders to sample, kept current by the runtime.
 pub type Targets = Arc<Mutex<Vec<u32>>>;
-
-/// What one `/proc/PID/stat` says.
-#[derive(Clone, Copy)]
-struct Stat {
-    session: u32,
-    /// utime + stime, in clock ticks.
-    ticks: u64,
-    rss_pages: u64,
-}
-
-fn parse_stat(text: &str) -> Option<Stat> {
-    // `comm` may hold spaces and parentheses: count fields from the last `)`.
-    let mut fields = text.get(text.rfind(')')? + 1..)?.split_whitespace();
-    let session = fields.nth(3)?.parse().ok()?;
-    let utime: u64 = fields.nth(7)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let rss_pages = fields.nth(8)?.parse().ok()?;
-    Some(Stat { session, ticks: utime + stime, rss_pages })
-}
 
 /// A process of a sampled session, with its `stat` file kept open: reading it again at
 /// offset 0 costs a fraction of opening it by path, which was most of a round.
@@ -185,11 +168,11 @@ impl Probe {
 }
 
 /// Reads a `stat` file from its start (an open one shows the process as it is now).
-fn read_again(file: &std::fs::File, buf: &mut Vec<u8>) -> Option<Stat> {
+fn read_again(file: &std::fs::File, buf: &mut Vec<u8>) -> Option<ProcStat> {
     use std::os::unix::fs::FileExt;
     buf.resize(1024, 0);
     let n = file.read_at(buf, 0).ok()?;
-    parse_stat(std::str::from_utf8(buf.get(..n)?).ok()?)
+    ProcStat::parse(std::str::from_utf8(buf.get(..n)?).ok()?)
 }
 
 /// Starts the sampling thread; `deliver` gets every round's samples (from that thread).
@@ -232,14 +215,6 @@ mod tests {
         assert_eq!(pause_after(PROCESSES_PER_SECOND), SAMPLE_EVERY);
         assert_eq!(pause_after(1000), 4 * SAMPLE_EVERY);
         assert_eq!(pause_after(4096), 16 * SAMPLE_EVERY);
-    }
-
-    #[test]
-    fn parses_a_stat_line_with_a_hostile_comm() {
-        let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 1000 25 \
-                    18446744073709551615";
-        let stat = parse_stat(line).expect("parses");
-        assert_eq!((stat.session, stat.ticks, stat.rss_pages), (42, 10, 25));
     }
 
     #[test]

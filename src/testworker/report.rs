@@ -25,7 +25,7 @@ pub fn write_report(path: &Path) -> io::Result<()> {
             .find_map(|line| line.strip_prefix(name))
             .map_or_else(String::new, |value| value.trim().to_string())
     };
-    let stat = ProcStat::parse(&fs::read_to_string("/proc/self/stat")?)
+    let stat = crate::backend::ProcStat::parse(&fs::read_to_string("/proc/self/stat")?)
         .ok_or_else(|| io::Error::other("unparseable /proc/self/stat"))?;
     let fds = open_fds()?;
     let stdin_is_devnull = fds.iter().any(|(fd, target)| *fd == 0 && target == "/dev/null");
@@ -81,35 +81,9 @@ fn open_fds() -> io::Result<Vec<(i32, String)>> {
     Ok(fds)
 }
 
-/// The fields of `/proc/<pid>/stat` the report needs.
-#[derive(Debug, PartialEq, Eq)]
-struct ProcStat {
-    ppid: u32,
-    pgrp: u32,
-    session: u32,
-}
-
-impl ProcStat {
-    /// `pid (comm) state ppid pgrp session …`; `comm` may hold spaces and parentheses, so
-    /// the fields are counted from the last `)`.
-    fn parse(text: &str) -> Option<ProcStat> {
-        let rest = &text[text.rfind(')')? + 1..];
-        let mut fields = rest.split_whitespace().skip(1); // the state
-        let mut number = || fields.next()?.parse::<u32>().ok();
-        Some(ProcStat { ppid: number()?, pgrp: number()?, session: number()? })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_stat_fields_count_from_the_last_parenthesis() {
-        let stat = ProcStat::parse("42 (a (b) c) S 1 42 42 0 -1 4194560 …").expect("parses");
-        assert_eq!(stat, ProcStat { ppid: 1, pgrp: 42, session: 42 });
-        assert_eq!(ProcStat::parse("42 (x"), None);
-    }
 
     #[test]
     fn open_fds_lists_real_fds_and_not_its_own() {
