@@ -30,6 +30,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 use socket2::{Domain, SockRef, Socket, Type};
 
+pub(crate) mod listen_env;
 #[cfg(test)]
 mod tests;
 
@@ -37,9 +38,6 @@ mod tests;
 pub const EVENT_FD_VAR: &str = "CORRAL_EVENT_FD";
 /// Node's name for the same fd, set when corral announces the channel as Node IPC.
 pub const NODE_CHANNEL_FD_VAR: &str = "NODE_CHANNEL_FD";
-
-/// The first fd of the socket-activation protocol (`SD_LISTEN_FDS_START`).
-const LISTEN_FDS_START: RawFd = 3;
 
 // Each inherited fd may have only one owner in the process; a second `OwnedFd` for the same
 // number would close it twice and could close an unrelated file that reused the number.
@@ -352,14 +350,11 @@ pub enum ListenerSocket {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn listeners() -> io::Result<Vec<Listener>> {
-    let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    let entries = parse_listen_env(
-        var("LISTEN_FDS").as_deref(),
-        var("LISTEN_PID").as_deref(),
-        var("LISTEN_FDNAMES").as_deref(),
-        std::process::id(),
-    )
-    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let entries = match listen_env::from_env() {
+        Ok(listen_env::Announced::Fds(entries)) => entries,
+        Ok(listen_env::Announced::Nothing | listen_env::Announced::ForAnother(_)) => Vec::new(),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+    };
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -402,50 +397,4 @@ fn take_listener(fd: RawFd) -> io::Result<ListenerSocket> {
             format!("unsupported address family {}", address.family()),
         ))
     }
-}
-
-/// What is wrong with the socket-activation variables.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-enum ListenEnvError {
-    #[error("LISTEN_FDS={0:?} is not a number of file descriptors")]
-    Count(String),
-    #[error("LISTEN_PID={0:?} is not a process id")]
-    Pid(String),
-    #[error("LISTEN_FDNAMES has {names} names for LISTEN_FDS={count}")]
-    Names { names: usize, count: usize },
-}
-
-/// The fds and names the socket-activation variables announce to the process `my_pid`.
-/// Follows `sd_listen_fds_with_names`: no `LISTEN_FDS`, no `LISTEN_PID` or another pid means
-/// none, and missing names are `unknown`.
-fn parse_listen_env(
-    fds: Option<&str>,
-    pid: Option<&str>,
-    names: Option<&str>,
-    my_pid: u32,
-) -> Result<Vec<(RawFd, String)>, ListenEnvError> {
-    let (Some(fds), Some(pid)) = (fds, pid) else {
-        return Ok(Vec::new());
-    };
-    let pid: u32 = pid.trim().parse().map_err(|_| ListenEnvError::Pid(pid.to_owned()))?;
-    if pid != my_pid {
-        return Ok(Vec::new());
-    }
-    let count: RawFd = fds
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| (0..=RawFd::MAX - LISTEN_FDS_START).contains(n))
-        .ok_or_else(|| ListenEnvError::Count(fds.to_owned()))?;
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    let mut names: Vec<String> =
-        names.map(|n| n.split(':').map(str::to_owned).collect()).unwrap_or_default();
-    let wanted = count as usize;
-    if names.len() > wanted {
-        return Err(ListenEnvError::Names { names: names.len(), count: wanted });
-    }
-    names.resize(wanted, "unknown".to_owned());
-    Ok((LISTEN_FDS_START..LISTEN_FDS_START + count).zip(names).collect())
 }

@@ -8,10 +8,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use socket2::SockRef;
 
-/// The first fd of `LISTEN_FDS` (`SD_LISTEN_FDS_START`).
-const FIRST_FD: RawFd = 3;
-/// More than any unit passes; a bound on what a bad variable makes corral touch.
-const MAX_INHERITED: usize = 1024;
+use crate::worker::listen_env::{self, Announced, ListenEnvError};
 
 /// One socket from `LISTEN_FDS`.
 #[derive(Debug)]
@@ -28,11 +25,9 @@ pub enum InheritError {
     #[error(
         "LISTEN_PID={0} is not corral's pid ({1}): these sockets were meant for another process"
     )]
-    WrongPid(String, u32),
-    #[error("LISTEN_FDS={0}: expected a number of sockets from 1 to {MAX_INHERITED}")]
-    BadCount(String),
-    #[error("LISTEN_FDNAMES has {names} names for LISTEN_FDS={fds} sockets")]
-    NameCount { names: usize, fds: usize },
+    WrongPid(u32, u32),
+    #[error(transparent)]
+    Variables(#[from] ListenEnvError),
     #[error("LISTEN_FDS: fd {0} is not an open socket")]
     NotASocket(RawFd),
 }
@@ -41,37 +36,22 @@ pub enum InheritError {
 /// close-on-exec, so only the copies handed to workers are inherited). Without
 /// `LISTEN_FDS`, or without `LISTEN_PID` (which systemd always sets), there are none.
 pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
-    let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    let (Some(count), Some(pid)) = (var("LISTEN_FDS"), var("LISTEN_PID")) else {
-        return Ok(Vec::new());
-    };
-    let own = std::process::id();
-    if pid.trim().parse::<u32>().ok() != Some(own) {
-        return Err(InheritError::WrongPid(pid, own));
-    }
-    let n = count
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|n| (1..=MAX_INHERITED).contains(n))
-        .ok_or_else(|| InheritError::BadCount(count.clone()))?;
-    let names: Vec<String> = match var("LISTEN_FDNAMES") {
-        Some(names) => names.split(':').map(str::to_string).collect(),
-        // sd_listen_fds_with_names' name for a socket nobody named.
-        None => vec!["unknown".to_string(); n],
-    };
-    if names.len() != n {
-        return Err(InheritError::NameCount { names: names.len(), fds: n });
-    }
-    // Checked first, taken after: a bad fd leaves every fd as it was.
-    for fd in FIRST_FD..FIRST_FD + n as RawFd {
-        if !is_socket(fd) {
-            return Err(InheritError::NotASocket(fd));
+    // The rules workers follow too (`corral::worker::listeners`), but for another pid:
+    // corral is handed its sockets directly, so only a mistake (a wrapper that forked)
+    // puts another process's variables here, and starting without them would hide it.
+    let entries = match listen_env::from_env()? {
+        Announced::Nothing => return Ok(Vec::new()),
+        Announced::ForAnother(pid) => {
+            return Err(InheritError::WrongPid(pid, std::process::id()));
         }
+        Announced::Fds(entries) => entries,
+    };
+    // Checked first, taken after: a bad fd leaves every fd as it was.
+    if let Some(&(fd, _)) = entries.iter().find(|(fd, _)| !is_socket(*fd)) {
+        return Err(InheritError::NotASocket(fd));
     }
-    let mut out = Vec::with_capacity(n);
-    for (i, name) in names.into_iter().enumerate() {
-        let raw = FIRST_FD + i as RawFd;
+    let mut out = Vec::with_capacity(entries.len());
+    for (raw, name) in entries {
         // SAFETY: `raw` is an open socket (checked above) that this process inherited and
         // nothing in it owns yet: LISTEN_FDS hands these fds to whoever takes them, once.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };

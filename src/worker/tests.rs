@@ -156,41 +156,6 @@ fn channel_fd_parsing_refuses_stdio_and_garbage() {
 }
 
 #[test]
-fn listen_env_follows_sd_listen_fds() {
-    let parse = parse_listen_env;
-    assert_eq!(parse(None, None, None, 42), Ok(vec![]));
-    assert_eq!(
-        parse(Some("2"), Some("42"), Some("http:admin"), 42),
-        Ok(vec![(3, "http".to_owned()), (4, "admin".to_owned())])
-    );
-    // Inherited from a parent that was given the sockets: not ours.
-    assert_eq!(parse(Some("2"), Some("41"), Some("a:b"), 42), Ok(vec![]));
-    assert_eq!(parse(Some("1"), None, None, 42), Ok(vec![]));
-    assert_eq!(parse(Some("0"), Some("42"), Some(""), 42), Ok(vec![]));
-    assert_eq!(
-        parse(Some("2"), Some("42"), Some("http"), 42),
-        Ok(vec![(3, "http".to_owned()), (4, "unknown".to_owned())])
-    );
-    assert_eq!(parse(Some("1"), Some("42"), None, 42), Ok(vec![(3, "unknown".to_owned())]));
-}
-
-#[test]
-fn listen_env_errors_name_the_variable() {
-    let parse = parse_listen_env;
-    for count in ["x", "-1", "2147483647", ""] {
-        assert_eq!(
-            parse(Some(count), Some("42"), None, 42),
-            Err(ListenEnvError::Count(count.to_owned()))
-        );
-    }
-    assert_eq!(parse(Some("1"), Some("pid"), None, 42), Err(ListenEnvError::Pid("pid".to_owned())));
-    let too_many = parse(Some("1"), Some("42"), Some("a:b"), 42);
-    assert_eq!(too_many, Err(ListenEnvError::Names { names: 2, count: 1 }));
-    let message = too_many.map_err(|e| e.to_string());
-    assert_eq!(message, Err("LISTEN_FDNAMES has 2 names for LISTEN_FDS=1".to_owned()));
-}
-
-#[test]
 fn no_listen_env_means_no_listeners() {
     // The test process was not socket-activated; LISTEN_PID, if any, names another process.
     assert!(listeners().expect("listeners").is_empty());
@@ -222,7 +187,7 @@ fn place_fds(fds: &[RawFd; 3]) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    for (target, &fd) in (LISTEN_FDS_START..).zip(&high) {
+    for (target, &fd) in (super::listen_env::FIRST_FD..).zip(&high) {
         // SAFETY: dup2 onto a fixed number in the child, then closing our temporary copy.
         if unsafe { libc::dup2(fd, target) } < 0 || unsafe { libc::close(fd) } < 0 {
             return Err(io::Error::last_os_error());
