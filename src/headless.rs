@@ -317,6 +317,7 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::ReloadStarted { .. } => "reload_started",
         EventKind::ReloadFinished { .. } => "reload_finished",
         EventKind::ShutdownStarted { .. } => "shutdown_started",
+        EventKind::ScheduleSkipped { .. } => "schedule_skipped",
     }
 }
 

@@ -24,6 +24,7 @@ pub mod control;
 pub mod core;
 #[doc(hidden)]
 pub mod demo;
+pub mod env_file;
 pub mod fleet;
 pub mod headless;
 #[doc(hidden)]
@@ -32,6 +33,7 @@ pub mod keeper;
 pub mod logging;
 pub mod protocol;
 pub mod runtime;
+pub mod schedule;
 pub mod signal;
 pub mod sinks;
 #[doc(hidden)]

@@ -262,6 +262,11 @@ pub enum EventKind {
     ShutdownStarted {
         trigger: ShutdownTrigger,
     },
+    /// A one-shot group's schedule came due while `running` of its workers were still at
+    /// the last run: this run is skipped, never doubled.
+    ScheduleSkipped {
+        running: u32,
+    },
 }
 
 /// What asked for a rolling reload (`reload_started`'s `cause`, docs/output.md).

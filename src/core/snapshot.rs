@@ -1,6 +1,6 @@
 //! The read-only picture of all workers that front-ends render.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::event::{ExitReason, ExitStatus};
 use super::worker::WorkerKey;
@@ -20,10 +20,20 @@ pub enum WorkerState {
     Starting,
     Running,
     Stopping,
-    Backoff { left: Duration },
+    Backoff {
+        left: Duration,
+    },
     Stopped,
     GaveUp,
-    Failed { left: Duration, error: String },
+    Failed {
+        left: Duration,
+        error: String,
+    },
+    /// A one-shot group's worker between runs of its schedule, the next one `left` away
+    /// (`None`: the schedule never fires again).
+    Scheduled {
+        left: Option<Duration>,
+    },
 }
 
 impl WorkerState {
@@ -36,6 +46,7 @@ impl WorkerState {
             WorkerState::Stopped => "stopped",
             WorkerState::GaveUp => "gave-up",
             WorkerState::Failed { .. } => "failed",
+            WorkerState::Scheduled { .. } => "scheduled",
         }
     }
 }
@@ -61,6 +72,39 @@ pub struct GroupView {
     pub name: String,
     pub workers: u32,
     pub up: u32,
+    /// A one-shot group's next scheduled run.
+    pub next_run: Option<Due>,
+    /// The next rolling reload `reload-schedule` asks for.
+    pub next_reload: Option<Due>,
+}
+
+/// Which of a group's schedules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// `schedule`: the one-shot group's workers run.
+    Run,
+    /// `reload-schedule`: a rolling reload.
+    Reload,
+}
+
+/// When a schedule fires next: the timer's instant, and the wall-clock time people read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextRun {
+    pub at: Instant,
+    pub wall: SystemTime,
+}
+
+/// A schedule's next time as of a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    pub left: Duration,
+    pub wall: SystemTime,
+}
+
+impl NextRun {
+    pub fn due(self, now: Instant) -> Due {
+        Due { left: self.at.saturating_duration_since(now), wall: self.wall }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

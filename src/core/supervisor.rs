@@ -9,13 +9,14 @@ use super::policy::with_jitter;
 use super::policy::{
     ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
 };
-use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
+use super::snapshot::{GroupView, LastExit, NextRun, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
 mod reload;
 mod restart;
 mod scale;
+mod schedule;
 mod stop;
 mod user;
 mod view;
@@ -35,6 +36,9 @@ pub struct GroupConfig {
     pub workers: u32,
     pub policy: Policy,
     pub wait_ready: bool,
+    /// A one-shot group on a schedule: not started with the others, started by
+    /// `Input::ScheduleDue`, and never a reason for headless corral to leave.
+    pub scheduled: bool,
 }
 
 struct Group {
@@ -45,6 +49,9 @@ struct Group {
     /// unless a scale-down is under way.
     retiring: usize,
     reload: Option<reload::ReloadRun>,
+    /// When its schedules fire next, as the runtime last said.
+    next_run: Option<NextRun>,
+    next_reload: Option<NextRun>,
 }
 
 /// The slot numbered `number` in a group's sorted slots: a binary search, as every input
@@ -77,6 +84,7 @@ struct Cx<'a> {
     now: Instant,
     policy: Policy,
     wait_ready: bool,
+    scheduled: bool,
     shutting_down: bool,
     out: &'a mut Vec<Command>,
     rng: &'a mut fastrand::Rng,
@@ -90,7 +98,15 @@ impl<'a> Cx<'a> {
         out: &'a mut Vec<Command>,
         rng: &'a mut fastrand::Rng,
     ) -> Cx<'a> {
-        Cx { now, policy: config.policy, wait_ready: config.wait_ready, shutting_down, out, rng }
+        Cx {
+            now,
+            policy: config.policy,
+            wait_ready: config.wait_ready,
+            scheduled: config.scheduled,
+            shutting_down,
+            out,
+            rng,
+        }
     }
 
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
@@ -131,7 +147,14 @@ impl Supervisor {
                 let slots = (1..=config.workers)
                     .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
-                Group { config, slots, retiring: 0, reload: None }
+                Group {
+                    config,
+                    slots,
+                    retiring: 0,
+                    reload: None,
+                    next_run: None,
+                    next_reload: None,
+                }
             })
             .collect();
         Supervisor {
@@ -214,6 +237,8 @@ impl Supervisor {
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Reload { group, cause } => self.start_reload(now, group, cause),
+            Input::ScheduleDue { group } => self.on_schedule_due(now, group),
+            Input::NextRun { group, kind, next } => self.set_next_run(group, kind, next),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.step_reloads(now);
@@ -254,7 +279,8 @@ impl Supervisor {
         }
         self.started = true;
         self.for_each_slot(now, |slot, cx| {
-            if matches!(slot.phase, Phase::Stopped) {
+            // A scheduled group waits for its first due time, as cron and process-compose do.
+            if matches!(slot.phase, Phase::Stopped) && !cx.scheduled {
                 spawn(slot, cx);
             }
         });
@@ -513,7 +539,9 @@ impl Supervisor {
             });
             // A worker a person stopped waits for them: only ends the policy decided (runs
             // that finished, workers that gave up) make headless corral leave by itself.
-            if !self.exit_when_idle || !idle || slots().any(|s| s.held) {
+            // A scheduled group's next run is always to come.
+            let scheduled = self.groups.iter().any(|g| g.config.scheduled);
+            if !self.exit_when_idle || !idle || scheduled || slots().any(|s| s.held) {
                 return;
             }
             let all_ok = slots().all(|s| {

@@ -11,6 +11,7 @@ mod exits_and_groups;
 mod invariants;
 mod readiness;
 mod reload;
+mod schedule;
 use readiness::harness_with;
 use reload::{count, reloads_finished};
 
@@ -41,7 +42,7 @@ impl Harness {
     }
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready };
+        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready, scheduled: false };
         Harness::groups(vec![cfg], exit_when_idle)
     }
 
@@ -343,7 +344,8 @@ fn user_kill_counts_as_a_crash_user_restart_does_not() {
 #[test]
 fn spawn_failures_are_retried_with_backoff() {
     let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
-    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false };
+    let cfg =
+        GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false, scheduled: false };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();
     let cmds = sup.handle(t0, Input::Start);

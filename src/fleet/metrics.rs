@@ -51,8 +51,8 @@ pub fn reason_index(reason: ExitReason) -> usize {
 }
 
 /// The values of `corral_worker_state`'s `state` label, as the dashboard names them.
-pub const STATES: [&str; 7] =
-    ["starting", "running", "stopping", "backoff", "stopped", "gave-up", "failed"];
+pub const STATES: [&str; 8] =
+    ["starting", "running", "stopping", "backoff", "stopped", "gave-up", "failed", "scheduled"];
 
 /// Where `state` stands in [`STATES`].
 pub fn state_index(state: &WorkerState) -> usize {
@@ -64,6 +64,7 @@ pub fn state_index(state: &WorkerState) -> usize {
         WorkerState::Stopped => 4,
         WorkerState::GaveUp => 5,
         WorkerState::Failed { .. } => 6,
+        WorkerState::Scheduled { .. } => 7,
     }
 }
 

@@ -161,6 +161,10 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
                 "rolling reload stopped: a replacement failed ({replaced} replaced; the old workers stay)"
             )
         }
+        EventKind::ScheduleSkipped { running } => format!(
+            "scheduled run skipped: {running} worker{} of the last run still going",
+            if *running == 1 { "" } else { "s" }
+        ),
         EventKind::ShutdownStarted { trigger } if trigger.forces() => {
             format!("shutting down ({}): killing every worker now", trigger_text(*trigger))
         }
@@ -304,6 +308,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
         EventKind::Ready => {}
+        EventKind::ScheduleSkipped { running } => o.num("running", running),
         EventKind::ReloadStarted { cause } => {
             o.str("cause", cause.name());
             if let ReloadCause::Watch { path } = cause {

@@ -376,6 +376,11 @@ impl Runtime {
                         "uptime_ms": e.uptime.as_millis() as u64,
                     })
                 });
+                let group = snapshot.groups.get(usize::from(w.key.group));
+                let next = match w.state {
+                    crate::core::WorkerState::Scheduled { .. } => group.and_then(|g| g.next_run),
+                    _ => None,
+                };
                 json!({
                     "id": w.id,
                     "group": self.names.get(usize::from(w.key.group)),
@@ -389,13 +394,25 @@ impl Runtime {
                     "cpu_percent": usage.map(|u| f64::from(u.cpu)),
                     "memory_bytes": usage.map(|u| u.rss),
                     "status": status,
+                    "next_run": next.map(|n| crate::headless::format_ts(n.wall)),
+                    "next_run_in_ms": next.map(|n| n.left.as_millis() as u64),
                 })
             })
             .collect();
         let groups: Vec<Value> = snapshot
             .groups
             .iter()
-            .map(|g| json!({ "name": g.name, "workers": g.workers, "up": g.up }))
+            .map(|g| {
+                let at =
+                    |d: Option<crate::core::Due>| d.map(|d| crate::headless::format_ts(d.wall));
+                json!({
+                    "name": g.name,
+                    "workers": g.workers,
+                    "up": g.up,
+                    "next_run": at(g.next_run),
+                    "next_reload": at(g.next_reload),
+                })
+            })
             .collect();
         json!({
             "instance": self.instance,

@@ -117,7 +117,8 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         EventKind::Scaled { .. }
         | EventKind::ReloadStarted { .. }
         | EventKind::ReloadFinished { .. }
-        | EventKind::ShutdownStarted { .. } => return None,
+        | EventKind::ShutdownStarted { .. }
+        | EventKind::ScheduleSkipped { .. } => return None,
     })
 }
 

@@ -24,9 +24,15 @@ impl Runtime {
                 && !w.crash_looping
                 && w.uptime.is_some_and(|up| up >= settle)
         };
+        // A scheduled one-shot group is not a service that comes up: it does not hold READY.
+        let scheduled = |g: usize| self.groups.get(g).is_some_and(|g| g.spec.schedule.is_some());
         let all_up = !snapshot.workers.is_empty()
-            && snapshot.groups.iter().all(|g| g.up == g.workers)
-            && snapshot.workers.iter().all(settled);
+            && snapshot.groups.iter().enumerate().all(|(i, g)| scheduled(i) || g.up == g.workers)
+            && snapshot
+                .workers
+                .iter()
+                .filter(|w| !scheduled(usize::from(w.key.group)))
+                .all(settled);
         if all_up {
             n.ready();
             n.status(Instant::now(), &crate::fleet::notify::summary(&snapshot));
@@ -51,7 +57,8 @@ impl Runtime {
             | EventKind::Exited { .. }
             | EventKind::RestartScheduled { .. }
             | EventKind::GaveUp { .. }
-            | EventKind::Scaled { .. } => {}
+            | EventKind::Scaled { .. }
+            | EventKind::ScheduleSkipped { .. } => {}
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn state(w: &WorkerView) -> String {
         WorkerState::Stopped => "■ stopped".into(),
         WorkerState::GaveUp => "✖ gave up".into(),
         WorkerState::Failed { left, .. } => format!("! failed {}", countdown(*left)),
+        WorkerState::Scheduled { .. } => "◷ scheduled".into(),
     }
 }
 

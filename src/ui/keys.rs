@@ -224,6 +224,7 @@ fn has_process(w: &WorkerView) -> bool {
         WorkerState::Backoff { .. }
         | WorkerState::Stopped
         | WorkerState::GaveUp
-        | WorkerState::Failed { .. } => w.pid.is_some(),
+        | WorkerState::Failed { .. }
+        | WorkerState::Scheduled { .. } => w.pid.is_some(),
     }
 }

@@ -79,7 +79,13 @@ fn view_of(workers: Vec<WorkerView>) -> View {
     };
     View {
         snapshot: Snapshot {
-            groups: vec![GroupView { name: "web".into(), workers: workers.len() as u32, up }],
+            groups: vec![GroupView {
+                name: "web".into(),
+                workers: workers.len() as u32,
+                up,
+                next_run: None,
+                next_reload: None,
+            }],
             total_restarts: workers.iter().map(|w| w.restarts).sum(),
             workers,
             shutting_down: false,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::core::{
-    ExitReason, ExitStatus, GroupView, LastExit, Snapshot, WorkerKey, WorkerState, WorkerView,
+    Due, ExitReason, ExitStatus, GroupView, LastExit, Snapshot, WorkerKey, WorkerState, WorkerView,
 };
 use crate::signal::Signal;
 
@@ -35,6 +35,29 @@ struct GroupWire {
     name: String,
     workers: u32,
     up: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_run: Option<DueWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_reload: Option<DueWire>,
+}
+
+/// A schedule's next time: how far away, and the wall clock's milliseconds since 1970.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct DueWire {
+    left_ms: u64,
+    unix_ms: u64,
+}
+
+impl DueWire {
+    fn of(d: Due) -> DueWire {
+        let unix = d.wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        DueWire { left_ms: ms(d.left), unix_ms: ms(unix) }
+    }
+
+    fn due(self) -> Due {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(self.unix_ms);
+        Due { left: Duration::from_millis(self.left_ms), wall }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,6 +85,7 @@ enum StateWire {
     Stopped,
     GaveUp,
     Failed { left_ms: u64, error: String },
+    Scheduled { left_ms: Option<u64> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +134,7 @@ impl StateWire {
             WorkerState::Failed { left, error } => {
                 StateWire::Failed { left_ms: ms(*left), error: error.clone() }
             }
+            WorkerState::Scheduled { left } => StateWire::Scheduled { left_ms: left.map(ms) },
         }
     }
 
@@ -126,6 +151,9 @@ impl StateWire {
             StateWire::Failed { left_ms, error } => {
                 WorkerState::Failed { left: Duration::from_millis(left_ms), error }
             }
+            StateWire::Scheduled { left_ms } => {
+                WorkerState::Scheduled { left: left_ms.map(Duration::from_millis) }
+            }
         }
     }
 }
@@ -135,7 +163,13 @@ impl SnapshotWire {
         let groups = s
             .groups
             .iter()
-            .map(|g| GroupWire { name: g.name.clone(), workers: g.workers, up: g.up })
+            .map(|g| GroupWire {
+                name: g.name.clone(),
+                workers: g.workers,
+                up: g.up,
+                next_run: g.next_run.map(DueWire::of),
+                next_reload: g.next_reload.map(DueWire::of),
+            })
             .collect();
         let workers = s
             .workers
@@ -172,7 +206,13 @@ impl SnapshotWire {
         let groups = self
             .groups
             .into_iter()
-            .map(|g| GroupView { name: g.name, workers: g.workers, up: g.up })
+            .map(|g| GroupView {
+                name: g.name,
+                workers: g.workers,
+                up: g.up,
+                next_run: g.next_run.map(DueWire::due),
+                next_reload: g.next_reload.map(DueWire::due),
+            })
             .collect();
         let workers = self
             .workers

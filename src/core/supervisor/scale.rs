@@ -35,7 +35,10 @@ impl Supervisor {
         } else {
             let number = group.slots.last().map_or(1, |s| s.key.slot + 1);
             let mut slot = Slot::new(WorkerKey { group: g, slot: number });
-            spawn(&mut slot, &mut cx);
+            // A scheduled group's new worker joins its next run.
+            if !cx.scheduled {
+                spawn(&mut slot, &mut cx);
+            }
             group.slots.push(slot);
         }
         group.config.workers = active + 1;

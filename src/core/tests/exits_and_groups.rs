@@ -4,7 +4,8 @@
 use super::*;
 
 fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
-    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false };
+    let cfg =
+        GroupConfig { name: "web".into(), workers, policy, wait_ready: false, scheduled: false };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();
     sup.handle(t0, Input::Start);
@@ -67,6 +68,7 @@ fn three_groups() -> Harness {
         workers: 2,
         policy: Policy::default(),
         wait_ready: false,
+        scheduled: false,
     };
     Harness::groups(vec![group("db"), group("queue"), group("web")], true)
 }
@@ -138,6 +140,7 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
         workers: 3,
         policy: Policy::default(),
         wait_ready: false,
+        scheduled: false,
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();

@@ -53,7 +53,13 @@ fn snapshot() -> Snapshot {
         replacement: None,
     };
     Snapshot {
-        groups: vec![GroupView { name: "web".into(), workers: 2, up: 2 }],
+        groups: vec![GroupView {
+            name: "web".into(),
+            workers: 2,
+            up: 2,
+            next_run: None,
+            next_reload: None,
+        }],
         workers: vec![worker(WEB_1), worker(WEB_2)],
         total_restarts: 0,
         shutting_down: false,

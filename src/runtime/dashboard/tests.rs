@@ -34,8 +34,14 @@ fn view(key: WorkerKey, pid: u32) -> WorkerView {
 fn snapshot() -> Snapshot {
     Snapshot {
         groups: vec![
-            GroupView { name: "web".into(), workers: 1, up: 1 },
-            GroupView { name: "queue".into(), workers: 2, up: 2 },
+            GroupView { name: "web".into(), workers: 1, up: 1, next_run: None, next_reload: None },
+            GroupView {
+                name: "queue".into(),
+                workers: 2,
+                up: 2,
+                next_run: None,
+                next_reload: None,
+            },
         ],
         workers: vec![view(WEB_1, 10), view(QUEUE_1, 20), view(QUEUE_2, 21)],
         total_restarts: 0,

@@ -36,7 +36,13 @@ fn two_groups(now: Instant) -> View {
         view.snapshot.total_restarts += w.restarts;
         view.snapshot.workers.push(w);
     }
-    view.snapshot.groups.push(GroupView { name: "queue".into(), workers: 2, up: 1 });
+    view.snapshot.groups.push(GroupView {
+        name: "queue".into(),
+        workers: 2,
+        up: 1,
+        next_run: None,
+        next_reload: None,
+    });
     let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000 + s);
     view.pane.lines.push(PaneLine {
         at: at(2),
