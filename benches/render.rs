@@ -45,7 +45,13 @@ fn workers(n: u32) -> View {
         .collect();
     View {
         snapshot: Snapshot {
-            groups: vec![GroupView { name: "web".into(), workers: n, up: n }],
+            groups: vec![GroupView {
+                name: "web".into(),
+                workers: n,
+                up: n,
+                next_run: None,
+                next_reload: None,
+            }],
             workers,
             total_restarts: 1600,
             shutting_down: false,

@@ -205,7 +205,12 @@ mod tests {
 
     #[test]
     fn bounded_in_count() {
-        let text: String = (0..=MAX_VARS).map(|i| format!("K{i}=v\n")).collect();
+        let text = (0..=MAX_VARS).fold(String::new(), |mut s, i| {
+            s.push('K');
+            s.push_str(&i.to_string());
+            s.push_str("=v\n");
+            s
+        });
         let (_, why) = parse(&text).expect_err("too many");
         assert!(why.contains("more than"), "{why}");
     }

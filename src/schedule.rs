@@ -62,7 +62,7 @@ impl Schedule {
     /// Reads a pattern; a pattern that never fires again is refused too.
     pub fn parse(text: &str, zone: Zone, now: SystemTime) -> Result<Schedule, String> {
         let fields = text.split_whitespace().count();
-        if !text.trim_start().starts_with('@') && !(fields == 5 || fields == 6) {
+        if !(text.trim_start().starts_with('@') || fields == 5 || fields == 6) {
             return Err(format!(
                 "expected a cron pattern of 5 fields (minute hour day month weekday), 6 (with \
                  seconds first) or @hourly, @daily, @weekly, @monthly, @yearly; got {fields} fields"

@@ -108,12 +108,11 @@ impl EnvTemplate {
             .filter(|(k, _)| !is_owned(k));
         let group = self.group.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
         for (k, v) in files.chain(group) {
-            match at.get(k) {
-                Some(&i) => vars[i].1 = v,
-                None => {
-                    at.insert(k, vars.len());
-                    vars.push((k, v));
-                }
+            if let Some(&i) = at.get(k) {
+                vars[i].1 = v;
+            } else {
+                at.insert(k, vars.len());
+                vars.push((k, v));
             }
         }
         let mut entries: Vec<Vec<u8>> = vars.iter().map(|(k, v)| entry(k, v)).collect();

@@ -9,10 +9,13 @@ use std::rc::Rc;
 
 use super::env::EnvTemplate;
 
+/// A group's shared entries as merged, or why its files could not be read.
+type Merged = Result<Rc<Vec<Vec<u8>>>, String>;
+
 #[derive(Default)]
 pub(super) struct EnvFiles {
-    /// Each group's shared entries as merged this turn, or why its files could not be read.
-    turn: HashMap<u16, Result<Rc<Vec<Vec<u8>>>, String>>,
+    /// Each group's, this turn.
+    turn: HashMap<u16, Merged>,
 }
 
 impl EnvFiles {
@@ -23,7 +26,7 @@ impl EnvFiles {
 
     /// The entries every worker of group `g` shares, its env files read (once this turn);
     /// `Err` names the file, and the line when there is one.
-    pub fn shared(&mut self, g: u16, template: &EnvTemplate) -> Result<Rc<Vec<Vec<u8>>>, String> {
+    pub fn shared(&mut self, g: u16, template: &EnvTemplate) -> Merged {
         self.turn
             .entry(g)
             .or_insert_with(|| {

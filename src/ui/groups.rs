@@ -58,15 +58,16 @@ pub struct GroupSummary {
 
 /// The summary of group `index`, from its rows.
 pub fn summary(snapshot: &Snapshot, index: usize, group: &GroupView) -> GroupSummary {
+    use std::fmt::Write as _;
     let rows: Vec<&WorkerView> =
         snapshot.workers.iter().filter(|w| usize::from(w.key.group) == index).collect();
     let restarts: u32 = rows.iter().map(|w| w.restarts).sum();
     let mut counts = format!("{}/{} up · restarts {restarts}", group.up, group.workers);
     if let Some(next) = group.next_run {
-        counts += &format!(" · next run in {}", super::format::uptime(next.left));
+        let _ = write!(counts, " · next run in {}", super::format::uptime(next.left));
     }
     if let Some(next) = group.next_reload {
-        counts += &format!(" · next reload in {}", super::format::uptime(next.left));
+        let _ = write!(counts, " · next reload in {}", super::format::uptime(next.left));
     }
     let mut under_way = Vec::new();
     if rows.iter().any(|w| w.replacement.is_some()) {

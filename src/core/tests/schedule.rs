@@ -14,7 +14,7 @@ fn scheduled(workers: u32, restart: RestartPolicy) -> Harness {
 fn waits_for_its_time_then_every_worker_runs() {
     let mut h = scheduled(2, RestartPolicy::Never);
     assert_eq!(h.spawns(W1) + h.spawns(W2), 0, "nothing at start");
-    let next = NextRun { at: h.t0 + Duration::from_secs(60), wall: std::time::SystemTime::now() };
+    let next = NextRun { at: h.t0 + Duration::from_mins(1), wall: std::time::SystemTime::now() };
     h.feed(Input::NextRun { group: 0, kind: ScheduleKind::Run, next: Some(next) });
     let view = h.sup.snapshot(h.t0 + Duration::from_secs(18));
     assert_eq!(
