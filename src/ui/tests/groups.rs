@@ -238,10 +238,10 @@ fn a_scheduled_group_counts_down_to_its_next_run() {
     for w in view.snapshot.workers.iter_mut().filter(|w| w.key.group == 1) {
         *w = queue_worker(w.key.slot, WorkerState::Scheduled { left: Some(left) }, 0, now);
     }
-    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_mins(29_400_000);
     view.snapshot.groups[1].next_run = Some(crate::core::Due { left, wall });
     view.snapshot.groups[0].next_reload =
-        Some(crate::core::Due { left: Duration::from_secs(3 * 3600 + 120), wall });
+        Some(crate::core::Due { left: Duration::from_mins(3 * 60 + 2), wall });
     let (text, _) = draw(&view, &mut UiState::new(false), 120, 24, now);
     let row = line_with(&text, "queue.2");
     assert!(row.contains("◷ scheduled") && row.contains("in 1m58s"), "{text}");
