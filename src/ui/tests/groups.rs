@@ -238,7 +238,7 @@ fn a_scheduled_group_counts_down_to_its_next_run() {
     for w in view.snapshot.workers.iter_mut().filter(|w| w.key.group == 1) {
         *w = queue_worker(w.key.slot, WorkerState::Scheduled { left: Some(left) }, 0, now);
     }
-    let wall = SystemTime::UNIX_EPOCH + Duration::from_mins(29_400_000);
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_hours(490_000);
     view.snapshot.groups[1].next_run = Some(crate::core::Due { left, wall });
     view.snapshot.groups[0].next_reload =
         Some(crate::core::Due { left: Duration::from_mins(3 * 60 + 2), wall });
