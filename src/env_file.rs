@@ -117,19 +117,35 @@ fn locate(text: &str) -> (usize, String) {
     (line_count(text), "cannot be read as KEY=value lines".into())
 }
 
-/// Whether a quote opened in `logical` is still open at its end.
+/// Whether a quote opened in `logical` is still open at its end, by the rules dotenvy cuts
+/// lines with (a `#` right after a blank starts a comment; a backslash escapes, in quotes too).
 fn open_quote(logical: &str) -> bool {
-    let (mut single, mut double, mut escaped) = (false, false, false);
-    for c in logical.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if !single => escaped = true,
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            _ => {}
-        }
+    #[derive(Clone, Copy)]
+    enum S {
+        Plain,
+        Blank,
+        Escape,
+        Single,
+        SingleEscape,
+        Double,
+        DoubleEscape,
     }
-    single || double
+    let mut s = S::Plain;
+    for c in logical.chars() {
+        s = match (s, c) {
+            (S::Blank, '#') => return false,
+            (S::Plain | S::Blank, '\\') => S::Escape,
+            (S::Plain | S::Blank, '"') => S::Double,
+            (S::Plain | S::Blank, '\'') => S::Single,
+            (S::Plain, c) if c.is_whitespace() && c != '\n' && c != '\r' => S::Blank,
+            (S::Plain | S::Blank | S::Escape, _) | (S::Single, '\'') | (S::Double, '"') => S::Plain,
+            (S::Single, '\\') => S::SingleEscape,
+            (S::Single | S::SingleEscape, _) => S::Single,
+            (S::Double, '\\') => S::DoubleEscape,
+            (S::Double | S::DoubleEscape, _) => S::Double,
+        };
+    }
+    matches!(s, S::Single | S::SingleEscape | S::Double | S::DoubleEscape)
 }
 
 /// The file cut as dotenvy cuts it: each line, or several when a quote spans them, with the
@@ -201,6 +217,8 @@ mod tests {
         assert!(why.contains("never closed"), "{why}");
         let (line, _) = parse("A=1\nB=\"two\nlines\"\n=nokey\n").expect_err("bad");
         assert_eq!(line, 4, "a quoted value spanning lines counts its lines");
+        let (line, _) = parse("A=1 # don't\nB=2\nbad line\n").expect_err("bad");
+        assert_eq!(line, 3, "a quote in a comment opens nothing");
     }
 
     #[test]
