@@ -62,8 +62,17 @@ pub struct GroupSpec {
     pub command: CommandSpec,
     pub policy: Policy,
     pub cwd: Option<PathBuf>,
-    /// Extra environment, applied over corral's own.
+    /// Extra environment, applied over corral's own and the env files': the file's `env`
+    /// table, then `--env`.
     pub env: Vec<(OsString, OsString)>,
+    /// Env files (absolute paths), read in order at every spawn, between corral's own
+    /// environment and `env` (docs/application.md#environment-files-env-file).
+    pub env_files: Vec<PathBuf>,
+    /// A one-shot group's cron schedule: its workers run at these times, one run at a time
+    /// (docs/application.md#schedules).
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// A rolling reload of the group at these times.
+    pub reload_schedule: Option<crate::schedule::Schedule>,
     pub listen: Vec<ListenSpec>,
     pub wait_ready: bool,
     /// Also announce the event channel as Node's IPC channel (`NODE_CHANNEL_FD`).
@@ -99,6 +108,7 @@ impl GroupSpec {
             policy: self.policy,
             wait_ready: self.wait_ready,
             depends_on: self.depends_on.clone(),
+            scheduled: self.schedule.is_some(),
         }
     }
 }

@@ -318,6 +318,7 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::ReloadFinished { .. } => "reload_finished",
         EventKind::ShutdownStarted { .. } => "shutdown_started",
         EventKind::Waiting { .. } => "waiting",
+        EventKind::ScheduleSkipped { .. } => "schedule_skipped",
     }
 }
 

@@ -34,6 +34,8 @@ pub mod core;
 #[doc(hidden)]
 pub mod demo;
 #[doc(hidden)]
+pub mod env_file;
+#[doc(hidden)]
 pub mod fleet;
 #[doc(hidden)]
 pub mod headless;
@@ -46,6 +48,8 @@ pub mod logging;
 pub mod protocol;
 #[doc(hidden)]
 pub mod runtime;
+#[doc(hidden)]
+pub mod schedule;
 #[doc(hidden)]
 pub mod signal;
 #[doc(hidden)]

@@ -168,6 +168,33 @@ fn group_spec(
     let path_var = group_path.as_deref().or(path_var);
     let command = command(&group.command, cwd.as_deref(), path_var)
         .map_err(|reason| at(group.command_at, "command", reason))?;
+    let schedule_at = schedules(&mut merged, given, file, group);
+    let restart_set =
+        given("restart") || group.layer.restart.is_some() || file.defaults.restart.is_some();
+    super::schedule_restart(&mut merged, restart_set).map_err(|reason| match schedule_at {
+        Some(pos) => at(pos, "schedule", reason),
+        None => CliExit::usage(format!("--schedule: {reason}")),
+    })?;
+    // A group's list replaces `[defaults]`'s, as every other key does; `--env-file` adds to both.
+    let (mut files, files_at) =
+        match group.layer.env_file.as_ref().or(file.defaults.env_file.as_ref()) {
+            Some((files, pos)) => (files.clone(), Some(*pos)),
+            None => (Vec::new(), None),
+        };
+    let from_file = files.len();
+    files.extend(opts.env_file.iter().cloned());
+    for (i, path) in files.iter().enumerate() {
+        if let Err(e) = crate::env_file::read(path) {
+            return Err(match files_at.filter(|_| i < from_file && !e.at_line) {
+                Some(pos) => at(pos, "env-file", e.message),
+                None if e.at_line => {
+                    CliExit::usage(format!("{} (env-file of group.{})", e.message, group.name))
+                }
+                None => CliExit::usage(e.message),
+            });
+        }
+    }
+    merged.env_file = files;
     let workers = merged.workers.unwrap_or_else(super::default_workers);
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
@@ -191,6 +218,43 @@ fn group_spec(
         spec.depends_on.push(entry.dependency);
     }
     Ok(spec)
+}
+
+/// The group's `schedule`, `reload-schedule` and `schedule-tz` (the command line's over the
+/// group's over `[defaults]`), set in `merged`; returns where `schedule` was written.
+fn schedules(
+    merged: &mut RunOpts,
+    given: &dyn Fn(&str) -> bool,
+    file: &ConfigFile,
+    group: &FileGroup,
+) -> Option<Pos> {
+    let pick = |id: &str, layer: Option<&(crate::schedule::Schedule, Pos)>, defaults| {
+        if given(id) {
+            return None;
+        }
+        layer.or(defaults).map(|(s, p): &(crate::schedule::Schedule, Pos)| (s.clone(), *p))
+    };
+    let mut schedule_at = None;
+    if let Some((s, pos)) =
+        pick("schedule", group.layer.schedule.as_ref(), file.defaults.schedule.as_ref())
+    {
+        merged.schedule = Some(s);
+        schedule_at = Some(pos);
+    }
+    let reload = pick(
+        "reload_schedule",
+        group.layer.reload_schedule.as_ref(),
+        file.defaults.reload_schedule.as_ref(),
+    );
+    if let Some((s, _)) = reload {
+        merged.reload_schedule = Some(s);
+    }
+    if !given("schedule_tz")
+        && let Some(zone) = group.layer.schedule_tz.or(file.defaults.schedule_tz)
+    {
+        merged.schedule_tz = zone;
+    }
+    schedule_at
 }
 
 fn command(
@@ -305,6 +369,17 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
             env.insert(k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned().into());
         }
         t.insert("env".into(), Value::Table(env));
+        if !g.env_files.is_empty() {
+            let files = g.env_files.iter().map(|f| Value::String(f.display().to_string()));
+            t.insert("env-file".into(), Value::Array(files.collect()));
+        }
+        for (key, schedule) in [("schedule", &g.schedule), ("reload-schedule", &g.reload_schedule)]
+        {
+            if let Some(s) = schedule {
+                t.insert(key.into(), s.text.clone().into());
+                t.insert("schedule-tz".into(), s.zone.name().into());
+            }
+        }
         t.insert("wait-ready".into(), g.wait_ready.into());
         t.insert("ready-timeout".into(), duration(p.ready_timeout));
         t.insert("reload-settle".into(), duration(p.reload_settle));
@@ -335,8 +410,9 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
     let count = spec.groups.len();
     let plural = if count == 1 { "" } else { "s" };
     let order = start_order_line(spec).unwrap_or_default();
+    let schedules = describe_schedules(spec, std::time::SystemTime::now());
     format!(
-        "# {}: valid, {count} group{plural}, as corral resolves it\n{order}{body}",
+        "# {}: valid, {count} group{plural}, as corral resolves it\n{order}{body}{schedules}",
         path.display()
     )
 }
@@ -361,4 +437,25 @@ fn start_order_line(spec: &RunSpec) -> Option<String> {
         names.join(", "),
         reverse.join(", ")
     ))
+}
+
+/// The next three times of each schedule, as TOML comments (the output still reads back).
+fn describe_schedules(spec: &RunSpec, now: std::time::SystemTime) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for g in &spec.groups {
+        for (what, schedule) in [("runs", &g.schedule), ("reloads", &g.reload_schedule)] {
+            let Some(s) = schedule else { continue };
+            let times: Vec<String> = s.upcoming(now, 3).into_iter().map(|t| s.show(t)).collect();
+            let _ = writeln!(
+                out,
+                "# {} {what} at \"{}\" ({}): next {}",
+                g.name,
+                s.text,
+                s.zone.name(),
+                times.join(", ")
+            );
+        }
+    }
+    if out.is_empty() { out } else { format!("\n{out}") }
 }

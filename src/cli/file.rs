@@ -104,6 +104,12 @@ pub struct Layer {
     /// Absolute (relative ones are joined to the file's directory), and where it was set.
     pub cwd: Option<(PathBuf, Pos)>,
     pub env: Vec<(OsString, OsString)>,
+    /// Absolute (relative ones are joined to the file's directory), and where it was set.
+    pub env_file: Option<(Vec<PathBuf>, Pos)>,
+    /// Read in local time; `schedule-tz` is applied once the layers are merged.
+    pub schedule: Option<(crate::schedule::Schedule, Pos)>,
+    pub reload_schedule: Option<(crate::schedule::Schedule, Pos)>,
+    pub schedule_tz: Option<crate::schedule::Zone>,
     pub wait_ready: Option<bool>,
     pub ready_timeout: Option<Duration>,
     pub reload_settle: Option<Duration>,
@@ -132,6 +138,10 @@ pub const GROUP_KEYS: &[&str] = &[
     "kill-timeout",
     "cwd",
     "env",
+    "env-file",
+    "schedule",
+    "reload-schedule",
+    "schedule-tz",
     "wait-ready",
     "ready-timeout",
     "reload-settle",

@@ -147,7 +147,12 @@ where
         }
         exit
     })?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&e))?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| clap_exit(&e))?;
+    // Relative to where corral was started, whatever the workers' --cwd.
+    for file in &mut cli.opts.env_file {
+        *file = std::path::absolute(&*file)
+            .map_err(|e| CliExit::usage(format!("invalid value for '--env-file <FILE>': {e}")))?;
+    }
     let opts = &cli.opts;
     // Before COMMAND, which may be relative to it.
     let cwd = opts.cwd.as_deref().map(resolve::cwd).transpose().map_err(CliExit::usage)?;
@@ -194,7 +199,12 @@ where
             values::instance_from_command(&target.name, &target.command, cwd.as_deref())
         }
     };
-    let group = group(opts, cwd, target);
+    let mut opts = opts.clone();
+    schedule_restart(&mut opts, given("restart"))
+        .map_err(|e| CliExit::usage(format!("--schedule: {e}")))?;
+    check_env_files(&opts.env_file).map_err(|e| CliExit::usage(e.message))?;
+    let group = group(&opts, cwd, target);
+    let opts = &opts;
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
         groups: vec![group],
@@ -331,6 +341,31 @@ fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
     Ok(())
 }
 
+/// A schedule is for a one-shot group: with one, `restart` defaults to `never`, and `always`
+/// is refused (a long-running group is reloaded on a schedule instead).
+fn schedule_restart(opts: &mut RunOpts, restart_set: bool) -> Result<(), String> {
+    if opts.schedule.is_none() || opts.restart != RestartArg::Always {
+        return Ok(());
+    }
+    if restart_set {
+        return Err("a schedule runs a one-shot group (restart \"never\" or \"on-failure\"), \
+                    not one with restart \"always\": for a long-running group, use \
+                    reload-schedule"
+            .into());
+    }
+    opts.restart = RestartArg::Never;
+    Ok(())
+}
+
+/// Reads every env file once now: a missing or malformed one stops corral before anything
+/// starts, instead of failing every spawn.
+fn check_env_files(files: &[PathBuf]) -> Result<(), crate::env_file::EnvFileError> {
+    for file in files {
+        crate::env_file::read(file)?;
+    }
+    Ok(())
+}
+
 /// What differs between running COMMAND and the demo; the options give the rest.
 struct Target {
     name: String,
@@ -407,6 +442,9 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         policy,
         cwd,
         env: opts.env.clone(),
+        env_files: opts.env_file.clone(),
+        schedule: opts.schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
+        reload_schedule: opts.reload_schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
         listen,
         wait_ready: opts.wait_ready,
         node_ipc,

@@ -76,6 +76,23 @@ pub(super) struct RunOpts {
     /// Extra environment for the workers (repeatable).
     #[arg(long, global = true, value_name = "K=V", value_parser = EnvParser)]
     pub(super) env: Vec<(OsString, OsString)>,
+    /// Read the workers' environment from this dotenv file at every spawn, under --env
+    /// (repeatable; later files win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(super) env_file: Vec<PathBuf>,
+    /// Run the workers at these times, one run at a time: a cron pattern with 5 fields, 6
+    /// (seconds first) or @hourly, @daily, … (implies --restart never) [default: off].
+    #[arg(long, global = true, value_name = "CRON", value_parser = values::cron)]
+    pub(super) schedule: Option<crate::schedule::Schedule>,
+    /// A rolling reload of the workers at these times (cron, as --schedule).
+    #[arg(long, global = true, value_name = "CRON", value_parser = values::cron)]
+    pub(super) reload_schedule: Option<crate::schedule::Schedule>,
+    /// The time zone of --schedule and --reload-schedule: local or UTC.
+    #[arg(
+        long, global = true, value_name = "TZ", default_value = "local",
+        value_parser = crate::schedule::Zone::parse,
+    )]
+    pub(super) schedule_tz: crate::schedule::Zone,
     /// A worker is `starting` until it sends `ready` on its event channel.
     #[arg(long, global = true)]
     pub(super) wait_ready: bool,

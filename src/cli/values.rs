@@ -93,6 +93,13 @@ pub(crate) fn instance_from_command(
 /// would overflow the clock arithmetic (`Instant` + 5000000000000000h panics).
 pub(crate) const MAX_DURATION: Duration = Duration::from_hours(24 * 365);
 
+/// A cron pattern (`--schedule`, `schedule`), checked now; its zone is set once the options
+/// are merged.
+pub(crate) fn cron(text: &str) -> Result<crate::schedule::Schedule, String> {
+    let now = std::time::SystemTime::now();
+    crate::schedule::Schedule::parse(text, crate::schedule::Zone::Local, now)
+}
+
 /// A duration up to `MAX_DURATION`.
 fn bounded(text: &str) -> Option<Duration> {
     humantime::parse_duration(text).ok().filter(|d| *d <= MAX_DURATION)

@@ -268,6 +268,11 @@ pub enum EventKind {
         unmet: Vec<String>,
         blocked: Option<String>,
     },
+    /// A one-shot group's schedule came due while `running` of its workers were still at
+    /// the last run: this run is skipped, never doubled.
+    ScheduleSkipped {
+        running: u32,
+    },
 }
 
 /// What asked for a rolling reload (`reload_started`'s `cause`, docs/output.md).

@@ -51,8 +51,9 @@ fn worker_problem(w: &WorkerView) -> Option<String> {
         return Some(format!("{id} is crash-looping"));
     }
     match &w.state {
-        // A waiting worker's group has the line that says what it waits for.
-        WorkerState::Running | WorkerState::Waiting => None,
+        // A waiting worker's group has the line that says what it waits for; a scheduled
+        // one is between runs, as it should be.
+        WorkerState::Running | WorkerState::Waiting | WorkerState::Scheduled { .. } => None,
         // A rolling reload: the replacement serves already.
         WorkerState::Stopping if w.replacement.is_some() => None,
         WorkerState::Stopped if w.held => None,

@@ -4,6 +4,7 @@
 use super::command::TimerToken;
 use super::event::{ExitStatus, ReloadCause, ShutdownTrigger};
 use super::key::WorkerKey;
+use super::snapshot::{NextRun, ScheduleKind};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
@@ -73,6 +74,17 @@ pub enum Input {
     Reload {
         group: u16,
         cause: ReloadCause,
+    },
+    /// A one-shot group's schedule is due (docs/application.md#schedules): its workers start,
+    /// unless the last run is still going.
+    ScheduleDue {
+        group: u16,
+    },
+    /// When a group's schedule fires next (`None`: never again), for the views.
+    NextRun {
+        group: u16,
+        kind: ScheduleKind,
+        next: Option<NextRun>,
     },
     /// A shutdown request (signal or key); a second one forces it.
     Shutdown(ShutdownTrigger),

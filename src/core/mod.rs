@@ -26,7 +26,9 @@ pub use event::{
 pub use input::{Input, UserAction};
 pub use key::{KeyHasher, KeyMap, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
-pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
+pub use snapshot::{
+    Due, GroupView, LastExit, NextRun, ScheduleKind, Snapshot, WorkerState, WorkerView,
+};
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};
 

@@ -1,6 +1,6 @@
 //! The read-only picture of all workers that front-ends render.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::event::{ExitReason, ExitStatus};
 use super::key::WorkerKey;
@@ -31,6 +31,11 @@ pub enum WorkerState {
     },
     /// Its group waits for a dependency (what for: the group's `waiting_for`).
     Waiting,
+    /// A one-shot group's worker between runs of its schedule, the next one `left` away
+    /// (`None`: the schedule never fires again).
+    Scheduled {
+        left: Option<Duration>,
+    },
 }
 
 impl WorkerState {
@@ -44,6 +49,7 @@ impl WorkerState {
             WorkerState::GaveUp => "gave-up",
             WorkerState::Failed { .. } => "failed",
             WorkerState::Waiting => "waiting",
+            WorkerState::Scheduled { .. } => "scheduled",
         }
     }
 }
@@ -75,6 +81,39 @@ pub struct GroupView {
     pub waiting_for: Vec<String>,
     /// While it waits: why one of them cannot hold unless a person acts.
     pub blocked: Option<String>,
+    /// A one-shot group's next scheduled run.
+    pub next_run: Option<Due>,
+    /// The next rolling reload `reload-schedule` asks for.
+    pub next_reload: Option<Due>,
+}
+
+/// Which of a group's schedules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// `schedule`: the one-shot group's workers run.
+    Run,
+    /// `reload-schedule`: a rolling reload.
+    Reload,
+}
+
+/// When a schedule fires next: the timer's instant, and the wall-clock time people read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextRun {
+    pub at: Instant,
+    pub wall: SystemTime,
+}
+
+/// A schedule's next time as of a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Due {
+    pub left: Duration,
+    pub wall: SystemTime,
+}
+
+impl NextRun {
+    pub fn due(self, now: Instant) -> Due {
+        Due { left: self.at.saturating_duration_since(now), wall: self.wall }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

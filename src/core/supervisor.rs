@@ -9,7 +9,7 @@ use super::policy::with_jitter;
 use super::policy::{
     ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
 };
-use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
+use super::snapshot::{GroupView, LastExit, NextRun, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
@@ -17,6 +17,7 @@ mod depend;
 mod reload;
 mod restart;
 mod scale;
+mod schedule;
 mod stop;
 mod user;
 mod view;
@@ -39,6 +40,9 @@ pub struct GroupConfig {
     /// Conditions on other groups that must hold before this one starts
     /// (docs/application.md#dependencies-depends-on); never a cycle.
     pub depends_on: Vec<super::Dependency>,
+    /// A one-shot group on a schedule: not started with the others, started by
+    /// `Input::ScheduleDue`, and never a reason for headless corral to leave.
+    pub scheduled: bool,
 }
 
 struct Group {
@@ -54,6 +58,9 @@ struct Group {
     /// While waiting: why one of its conditions can never hold (said once, then kept for
     /// the views and for the groups that depend on this one).
     blocked: Option<String>,
+    /// When its schedules fire next, as the runtime last said.
+    next_run: Option<NextRun>,
+    next_reload: Option<NextRun>,
 }
 
 /// The slot numbered `number` in a group's sorted slots: a binary search, as every input
@@ -86,6 +93,7 @@ struct Cx<'a> {
     now: Instant,
     policy: Policy,
     wait_ready: bool,
+    scheduled: bool,
     shutting_down: bool,
     out: &'a mut Vec<Command>,
     rng: &'a mut fastrand::Rng,
@@ -99,7 +107,15 @@ impl<'a> Cx<'a> {
         out: &'a mut Vec<Command>,
         rng: &'a mut fastrand::Rng,
     ) -> Cx<'a> {
-        Cx { now, policy: config.policy, wait_ready: config.wait_ready, shutting_down, out, rng }
+        Cx {
+            now,
+            policy: config.policy,
+            wait_ready: config.wait_ready,
+            scheduled: config.scheduled,
+            shutting_down,
+            out,
+            rng,
+        }
     }
 
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
@@ -145,7 +161,16 @@ impl Supervisor {
                     .map(|slot| Slot::new(WorkerKey { group: g as u16, slot }))
                     .collect();
                 let waiting = !config.depends_on.is_empty();
-                Group { config, slots, retiring: 0, reload: None, waiting, blocked: None }
+                Group {
+                    config,
+                    slots,
+                    retiring: 0,
+                    reload: None,
+                    waiting,
+                    blocked: None,
+                    next_run: None,
+                    next_reload: None,
+                }
             })
             .collect::<Vec<Group>>();
         let depends: Vec<Vec<u16>> =
@@ -244,6 +269,8 @@ impl Supervisor {
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Reload { group, cause } => self.start_reload(now, group, cause),
+            Input::ScheduleDue { group } => self.on_schedule_due(now, group),
+            Input::NextRun { group, kind, next } => self.set_next_run(group, kind, next),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
         }
         self.step_reloads(now);
@@ -291,7 +318,8 @@ impl Supervisor {
                 self.out.push(depend::waiting_event(g, unmet, None));
             }
         }
-        for group in self.groups.iter_mut().filter(|g| !g.waiting) {
+        // A scheduled group waits for its first due time, as cron and process-compose do.
+        for group in self.groups.iter_mut().filter(|g| !g.waiting && !g.config.scheduled) {
             for slot in &mut group.slots {
                 if matches!(slot.phase, Phase::Stopped) {
                     let mut cx =
@@ -555,7 +583,9 @@ impl Supervisor {
             });
             // A worker a person stopped waits for them: only ends the policy decided (runs
             // that finished, workers that gave up) make headless corral leave by itself.
-            if !self.exit_when_idle || !idle || slots().any(|s| s.held) {
+            // A scheduled group's next run is always to come.
+            let scheduled = self.groups.iter().any(|g| g.config.scheduled);
+            if !self.exit_when_idle || !idle || scheduled || slots().any(|s| s.held) {
                 return;
             }
             // A group still waiting now never starts: its work is not done.

@@ -12,6 +12,7 @@ mod exits_and_groups;
 mod invariants;
 mod readiness;
 mod reload;
+mod schedule;
 use readiness::harness_with;
 use reload::{count, reloads_finished};
 
@@ -42,8 +43,14 @@ impl Harness {
     }
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
-        let cfg =
-            GroupConfig { name: "web".into(), workers, policy, wait_ready, depends_on: Vec::new() };
+        let cfg = GroupConfig {
+            name: "web".into(),
+            workers,
+            policy,
+            wait_ready,
+            depends_on: Vec::new(),
+            scheduled: false,
+        };
         Harness::groups(vec![cfg], exit_when_idle)
     }
 
@@ -351,6 +358,7 @@ fn spawn_failures_are_retried_with_backoff() {
         policy,
         wait_ready: false,
         depends_on: Vec::new(),
+        scheduled: false,
     };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();

@@ -51,8 +51,17 @@ pub fn reason_index(reason: ExitReason) -> usize {
 }
 
 /// The values of `corral_worker_state`'s `state` label, as the dashboard names them.
-pub const STATES: [&str; 8] =
-    ["starting", "running", "stopping", "backoff", "stopped", "gave-up", "failed", "waiting"];
+pub const STATES: [&str; 9] = [
+    "starting",
+    "running",
+    "stopping",
+    "backoff",
+    "stopped",
+    "gave-up",
+    "failed",
+    "waiting",
+    "scheduled",
+];
 
 /// Where `state` stands in [`STATES`].
 pub fn state_index(state: &WorkerState) -> usize {
@@ -65,6 +74,7 @@ pub fn state_index(state: &WorkerState) -> usize {
         WorkerState::GaveUp => 5,
         WorkerState::Failed { .. } => 6,
         WorkerState::Waiting => 7,
+        WorkerState::Scheduled { .. } => 8,
     }
 }
 

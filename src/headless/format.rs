@@ -167,6 +167,10 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
                 "rolling reload stopped: a replacement failed ({replaced} replaced; the old workers stay)"
             )
         }
+        EventKind::ScheduleSkipped { running } => format!(
+            "scheduled run skipped: {running} worker{} of the last run still going",
+            if *running == 1 { "" } else { "s" }
+        ),
         EventKind::ShutdownStarted { trigger } if trigger.forces() => {
             format!("shutting down ({}): killing every worker now", trigger_text(*trigger))
         }
@@ -320,6 +324,7 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
                 o.str("blocked", why);
             }
         }
+        EventKind::ScheduleSkipped { running } => o.num("running", running),
         EventKind::ReloadStarted { cause } => {
             o.str("cause", cause.name());
             if let ReloadCause::Watch { path } = cause {

@@ -381,6 +381,11 @@ impl Runtime {
                     .get(usize::from(w.key.group))
                     .filter(|_| w.state == crate::core::WorkerState::Waiting)
                     .map(|g| g.waiting_for.clone());
+                let group = snapshot.groups.get(usize::from(w.key.group));
+                let next = match w.state {
+                    crate::core::WorkerState::Scheduled { .. } => group.and_then(|g| g.next_run),
+                    _ => None,
+                };
                 json!({
                     "id": w.id,
                     "group": self.names.get(usize::from(w.key.group)),
@@ -395,6 +400,8 @@ impl Runtime {
                     "memory_bytes": usage.map(|u| u.rss),
                     "status": status,
                     "waiting_for": waiting_for,
+                    "next_run": next.map(|n| crate::headless::format_ts(n.wall)),
+                    "next_run_in_ms": next.map(|n| n.left.as_millis() as u64),
                 })
             })
             .collect();
@@ -402,12 +409,16 @@ impl Runtime {
             .groups
             .iter()
             .map(|g| {
+                let at =
+                    |d: Option<crate::core::Due>| d.map(|d| crate::headless::format_ts(d.wall));
                 json!({
                     "name": g.name,
                     "workers": g.workers,
                     "up": g.up,
                     "waiting_for": g.waiting_for,
                     "blocked": g.blocked,
+                    "next_run": at(g.next_run),
+                    "next_reload": at(g.next_reload),
                 })
             })
             .collect();

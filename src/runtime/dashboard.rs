@@ -118,7 +118,8 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         | EventKind::ReloadStarted { .. }
         | EventKind::ReloadFinished { .. }
         | EventKind::ShutdownStarted { .. }
-        | EventKind::Waiting { .. } => return None,
+        | EventKind::Waiting { .. }
+        | EventKind::ScheduleSkipped { .. } => return None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The environment each worker gets (docs/workers.md): corral's own, minus variables that would
-//! lie to the worker (an outer supervisor's `LISTEN_FDS`, say), plus `--env`, plus corral's.
+//! lie to the worker (an outer supervisor's `LISTEN_FDS`, say), then the env files', then `env`
+//! and `--env`, then corral's.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -27,10 +28,21 @@ const OWNED: &[&str] = &[
 
 /// `KEY=VALUE` entries shared by every worker of a group.
 pub struct EnvTemplate {
+    /// Everything, for a group without env files.
     entries: Vec<Vec<u8>>,
+    /// With env files, the entries are merged again whenever the files are read: corral's
+    /// inherited variables (under the files), the group's own (over them), corral's (last).
+    inherited: Vec<(Vec<u8>, Vec<u8>)>,
+    group: Vec<(Vec<u8>, Vec<u8>)>,
+    own: Vec<Vec<u8>>,
+    files: Vec<std::path::PathBuf>,
     /// `NODE_UNIQUE_ID=<slot>`: Node's own sign that it runs as a cluster worker, and the
     /// number `cluster.worker.id` reports.
     node_cluster: bool,
+}
+
+fn is_owned(key: &[u8]) -> bool {
+    OWNED.iter().any(|o| key == o.as_bytes())
 }
 
 fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
@@ -43,40 +55,81 @@ fn entry(key: &[u8], value: &[u8]) -> Vec<u8> {
 
 impl EnvTemplate {
     pub fn new(group: &GroupSpec, inherited: &[(OsString, OsString)], primary_pid: u32) -> Self {
-        let mut vars: Vec<(Vec<u8>, Vec<u8>)> = inherited
+        let inherited: Vec<(Vec<u8>, Vec<u8>)> = inherited
             .iter()
-            .filter(|(k, _)| !OWNED.iter().any(|o| k.as_bytes() == o.as_bytes()))
+            .filter(|(k, _)| !is_owned(k.as_bytes()))
             .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
             .collect();
-        for (k, v) in &group.env {
-            let (k, v) = (k.as_bytes().to_vec(), v.as_bytes().to_vec());
-            match vars.iter_mut().find(|(existing, _)| *existing == k) {
-                Some(slot) => slot.1 = v,
-                None => vars.push((k, v)),
+        let group_vars: Vec<(Vec<u8>, Vec<u8>)> =
+            group.env.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+        let mut own = Vec::new();
+        let event_fd = (3 + group.listen.len()).to_string();
+        own.push(entry(b"CORRAL_GROUP", group.name.as_bytes()));
+        own.push(entry(b"CORRAL_PRIMARY_PID", primary_pid.to_string().as_bytes()));
+        own.push(entry(b"CORRAL_EVENT_FD", event_fd.as_bytes()));
+        if !group.listen.is_empty() {
+            let names: Vec<&str> = group.listen.iter().map(|l| l.name.as_str()).collect();
+            own.push(entry(b"LISTEN_FDS", group.listen.len().to_string().as_bytes()));
+            own.push(entry(b"LISTEN_FDNAMES", names.join(":").as_bytes()));
+        }
+        if group.node_ipc {
+            own.push(entry(b"NODE_CHANNEL_FD", event_fd.as_bytes()));
+            own.push(entry(b"NODE_CHANNEL_SERIALIZATION_MODE", b"json"));
+        }
+        let mut template = EnvTemplate {
+            entries: Vec::new(),
+            inherited,
+            group: group_vars,
+            own,
+            files: group.env_files.clone(),
+            node_cluster: group.node_cluster,
+        };
+        template.entries = template.merged(&[]);
+        template
+    }
+
+    /// The group's env files, read at each spawn (`runtime::env_files`).
+    pub fn files(&self) -> &[std::path::PathBuf] {
+        &self.files
+    }
+
+    /// The shared entries with the env files' variables `from_files` (in file order) between
+    /// corral's inherited environment and the group's own.
+    pub fn merged(&self, from_files: &[(String, String)]) -> Vec<Vec<u8>> {
+        let mut vars: Vec<(&[u8], &[u8])> =
+            self.inherited.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        let mut at: std::collections::HashMap<&[u8], usize> =
+            vars.iter().enumerate().map(|(i, (k, _))| (*k, i)).collect();
+        let files = from_files
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            // What corral sets itself is not a file's to set (a copied `.env` with
+            // `NOTIFY_SOCKET`, say).
+            .filter(|(k, _)| !is_owned(k));
+        let group = self.group.iter().map(|(k, v)| (k.as_slice(), v.as_slice()));
+        for (k, v) in files.chain(group) {
+            if let Some(&i) = at.get(k) {
+                vars[i].1 = v;
+            } else {
+                at.insert(k, vars.len());
+                vars.push((k, v));
             }
         }
         let mut entries: Vec<Vec<u8>> = vars.iter().map(|(k, v)| entry(k, v)).collect();
-        let event_fd = (3 + group.listen.len()).to_string();
-        entries.push(entry(b"CORRAL_GROUP", group.name.as_bytes()));
-        entries.push(entry(b"CORRAL_PRIMARY_PID", primary_pid.to_string().as_bytes()));
-        entries.push(entry(b"CORRAL_EVENT_FD", event_fd.as_bytes()));
-        if !group.listen.is_empty() {
-            let names: Vec<&str> = group.listen.iter().map(|l| l.name.as_str()).collect();
-            entries.push(entry(b"LISTEN_FDS", group.listen.len().to_string().as_bytes()));
-            entries.push(entry(b"LISTEN_FDNAMES", names.join(":").as_bytes()));
-        }
-        if group.node_ipc {
-            entries.push(entry(b"NODE_CHANNEL_FD", event_fd.as_bytes()));
-            entries.push(entry(b"NODE_CHANNEL_SERIALIZATION_MODE", b"json"));
-        }
-        EnvTemplate { entries, node_cluster: group.node_cluster }
+        entries.extend(self.own.iter().cloned());
+        entries
+    }
+
+    /// The entries of a group without env files.
+    pub fn entries(&self) -> &[Vec<u8>] {
+        &self.entries
     }
 
     /// The complete environment of one worker generation (without `LISTEN_PID`, which
     /// the spawner fills in after fork).
-    pub fn for_worker(&self, slot: u32, generation: u32) -> Vec<Vec<u8>> {
-        let mut env = Vec::with_capacity(self.entries.len() + 2);
-        env.extend(self.entries.iter().cloned());
+    pub fn for_worker(&self, shared: &[Vec<u8>], slot: u32, generation: u32) -> Vec<Vec<u8>> {
+        let mut env = Vec::with_capacity(shared.len() + 3);
+        env.extend(shared.iter().cloned());
         env.push(entry(b"CORRAL_WORKER_ID", slot.to_string().as_bytes()));
         env.push(entry(b"CORRAL_GENERATION", generation.to_string().as_bytes()));
         if self.node_cluster {

@@ -20,6 +20,16 @@ impl Runtime {
         let Some(group) = self.groups.get(usize::from(key.group)) else {
             return Input::SpawnFailed { key, generation, error: "no such group".into() };
         };
+        // Before anything is opened: a missing or broken env file fails this spawn.
+        let shared = if group.env.files().is_empty() {
+            None
+        } else {
+            match self.env_files.shared(key.group, &group.env) {
+                Ok(shared) => Some(shared),
+                Err(error) => return Input::SpawnFailed { key, generation, error },
+            }
+        };
+        let shared = shared.as_deref().map_or(group.env.entries(), Vec::as_slice);
         let (ours, theirs) = match backend::event_socketpair() {
             Ok(pair) => pair,
             Err(e) => return failed(&e),
@@ -29,7 +39,7 @@ impl Runtime {
         let spec = ExecSpec {
             program: &group.spec.command.program,
             argv: &group.spec.command.argv,
-            env: group.env.for_worker(key.slot, generation),
+            env: group.env.for_worker(shared, key.slot, generation),
             listen_pid: !group.listeners.is_empty(),
             cwd: group.spec.cwd.as_deref(),
             fds: &fds,

@@ -8,6 +8,7 @@ mod control_glue;
 mod control_view;
 mod dashboard;
 mod env;
+mod env_files;
 mod finish;
 mod generations;
 mod hub;
@@ -22,6 +23,7 @@ mod notify_glue;
 mod ports;
 mod procs;
 mod sampling;
+mod schedules;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
@@ -182,6 +184,10 @@ struct Runtime {
     held: std::collections::HashSet<u32>,
     keeper: Option<keeper::Keeper>,
     timers: Timers,
+    /// Env files read at most once per turn of the loop.
+    env_files: env_files::EnvFiles,
+    /// The groups' schedules and their clocks.
+    schedules: schedules::Schedules,
     pending: VecDeque<Input>,
     /// Spawns the core asked for and the loop has not done yet (the core counts them as
     /// in flight, as it would a spawn that is under way).
@@ -254,6 +260,7 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
+        let schedules = schedules::Schedules::new(groups.iter().map(|g| &g.spec));
         let broker = node_glue::broker(&groups);
         let adopter = adopt::start_if_wanted(&groups, &broker);
         let node = node_glue::channels(&groups, broker);
@@ -280,6 +287,8 @@ impl Runtime {
             held: std::collections::HashSet::new(),
             keeper: None,
             timers: Timers::default(),
+            env_files: env_files::EnvFiles::default(),
+            schedules,
             pending: VecDeque::new(),
             spawns: VecDeque::new(),
             hub: Rc::new(RefCell::new(hub)),
@@ -329,6 +338,8 @@ impl Runtime {
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);
         }
+        let wall = std::time::SystemTime::now();
+        self.pending.extend(self.schedules.start(Instant::now(), wall));
         self.pending.push_back(Input::Start);
         let wake = Rc::clone(&self.hub.borrow().wake);
         let mut samples = self.start_sampler();
@@ -355,6 +366,7 @@ impl Runtime {
                 return code;
             }
             let next_timer = self.timers.next_deadline();
+            let schedule_wake = self.schedules.next_wake();
             let sleep_until =
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
             tokio::select! {
@@ -379,6 +391,12 @@ impl Runtime {
                     while let Some(token) = self.timers.pop_due(now) {
                         self.pending.push_back(Input::Timer(token));
                     }
+                }
+                () = tokio::time::sleep_until(schedule_wake.unwrap_or(sleep_until).into()),
+                    if schedule_wake.is_some() =>
+                {
+                    let fired = self.schedules.poll(Instant::now(), std::time::SystemTime::now());
+                    self.pending.extend(fired);
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
@@ -426,6 +444,7 @@ impl Runtime {
     /// flush, not after the last of a thousand spawns.
     fn drive(&mut self) {
         let slice_end = Instant::now() + SPAWN_SLICE;
+        self.env_files.next_turn();
         loop {
             let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
             self.pending.extend(found);
@@ -473,7 +492,14 @@ impl Runtime {
 
     fn emit(&mut self, event: &Event) {
         // `-v`: corral's decisions, in the words of the headless text, with the worker's id.
-        if tracing::enabled!(tracing::Level::INFO) {
+        if let (EventKind::ScheduleSkipped { running }, Scope::Group(g)) =
+            (&event.kind, event.scope)
+        {
+            let group = self.names.get(usize::from(g)).map_or("?", String::as_str);
+            tracing::warn!(
+                "{group}: scheduled run skipped: {running} worker(s) of the last run still going"
+            );
+        } else if tracing::enabled!(tracing::Level::INFO) {
             let who = match event.scope {
                 Scope::Worker(key) => self.id(key),
                 Scope::Group(g) => self.names.get(usize::from(g)).cloned().unwrap_or_default(),

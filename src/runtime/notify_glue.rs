@@ -53,7 +53,8 @@ impl Runtime {
             | EventKind::RestartScheduled { .. }
             | EventKind::GaveUp { .. }
             | EventKind::Scaled { .. }
-            | EventKind::Waiting { .. } => {}
+            | EventKind::Waiting { .. }
+            | EventKind::ScheduleSkipped { .. } => {}
         }
     }
 }

@@ -65,6 +65,7 @@ pub fn state(w: &WorkerView) -> String {
         WorkerState::GaveUp => "✖ gave up".into(),
         WorkerState::Failed { left, .. } => format!("! failed {}", countdown(*left)),
         WorkerState::Waiting => "◇ waiting".into(),
+        WorkerState::Scheduled { .. } => "◷ scheduled".into(),
     }
 }
 

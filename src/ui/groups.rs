@@ -58,10 +58,17 @@ pub struct GroupSummary {
 
 /// The summary of group `index`, from its rows.
 pub fn summary(snapshot: &Snapshot, index: usize, group: &GroupView) -> GroupSummary {
+    use std::fmt::Write as _;
     let rows: Vec<&WorkerView> =
         snapshot.workers.iter().filter(|w| usize::from(w.key.group) == index).collect();
     let restarts: u32 = rows.iter().map(|w| w.restarts).sum();
-    let counts = format!("{}/{} up · restarts {restarts}", group.up, group.workers);
+    let mut counts = format!("{}/{} up · restarts {restarts}", group.up, group.workers);
+    if let Some(next) = group.next_run {
+        let _ = write!(counts, " · next run in {}", super::format::uptime(next.left));
+    }
+    if let Some(next) = group.next_reload {
+        let _ = write!(counts, " · next reload in {}", super::format::uptime(next.left));
+    }
     let mut under_way = Vec::new();
     if rows.iter().any(|w| w.replacement.is_some()) {
         under_way.push("reloading".to_string());

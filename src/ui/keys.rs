@@ -225,6 +225,7 @@ fn has_process(w: &WorkerView) -> bool {
         | WorkerState::Stopped
         | WorkerState::GaveUp
         | WorkerState::Failed { .. }
-        | WorkerState::Waiting => w.pid.is_some(),
+        | WorkerState::Waiting
+        | WorkerState::Scheduled { .. } => w.pid.is_some(),
     }
 }

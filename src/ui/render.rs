@@ -59,7 +59,7 @@ impl Palette {
             WorkerState::Starting => Color::Cyan,
             WorkerState::Stopping | WorkerState::Backoff { .. } => Color::Yellow,
             WorkerState::Stopped => Color::DarkGray,
-            WorkerState::Waiting => Color::Blue,
+            WorkerState::Waiting | WorkerState::Scheduled { .. } => Color::Blue,
             WorkerState::GaveUp | WorkerState::Failed { .. } => Color::Red,
         };
         if w.crash_looping { self.fg(Color::Red) } else { self.fg(c) }

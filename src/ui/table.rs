@@ -83,11 +83,16 @@ fn cells(view: &View, i: usize, w: &WorkerView, narrow: bool) -> [String; 10] {
         _ => extra.status.unwrap_or_default(),
     };
     let dash = || "-".to_string();
+    // Between runs of a schedule the column counts down to the next one instead.
+    let uptime = match &w.state {
+        WorkerState::Scheduled { left: Some(left) } => format!("in {}", format::uptime(*left)),
+        _ => w.uptime.map_or_else(dash, format::uptime),
+    };
     [
         w.id.clone(),
         w.pid.map_or_else(dash, |p| p.to_string()),
         format::state(w),
-        w.uptime.map_or_else(dash, format::uptime),
+        uptime,
         w.restarts.to_string(),
         w.last_exit.as_ref().map_or_else(dash, |e| format::last_exit(e, narrow)),
         extra.cpu.map_or_else(dash, |c| format!("{c:.0}%")),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::core::{
-    ExitReason, ExitStatus, GroupView, LastExit, Snapshot, WorkerKey, WorkerState, WorkerView,
+    Due, ExitReason, ExitStatus, GroupView, LastExit, Snapshot, WorkerKey, WorkerState, WorkerView,
 };
 use crate::signal::Signal;
 
@@ -39,6 +39,29 @@ struct GroupWire {
     waiting_for: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     blocked: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_run: Option<DueWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_reload: Option<DueWire>,
+}
+
+/// A schedule's next time: how far away, and the wall clock's milliseconds since 1970.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct DueWire {
+    left_ms: u64,
+    unix_ms: u64,
+}
+
+impl DueWire {
+    fn of(d: Due) -> DueWire {
+        let unix = d.wall.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        DueWire { left_ms: ms(d.left), unix_ms: ms(unix) }
+    }
+
+    fn due(self) -> Due {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(self.unix_ms);
+        Due { left: Duration::from_millis(self.left_ms), wall }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,6 +92,7 @@ enum StateWire {
     GaveUp,
     Failed { left_ms: u64, error: String },
     Waiting,
+    Scheduled { left_ms: Option<u64> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,6 +142,7 @@ impl StateWire {
                 StateWire::Failed { left_ms: ms(*left), error: error.clone() }
             }
             WorkerState::Waiting => StateWire::Waiting,
+            WorkerState::Scheduled { left } => StateWire::Scheduled { left_ms: left.map(ms) },
         }
     }
 
@@ -135,6 +160,9 @@ impl StateWire {
                 WorkerState::Failed { left: Duration::from_millis(left_ms), error }
             }
             StateWire::Waiting => WorkerState::Waiting,
+            StateWire::Scheduled { left_ms } => {
+                WorkerState::Scheduled { left: left_ms.map(Duration::from_millis) }
+            }
         }
     }
 }
@@ -150,6 +178,8 @@ impl SnapshotWire {
                 up: g.up,
                 waiting_for: g.waiting_for.clone(),
                 blocked: g.blocked.clone(),
+                next_run: g.next_run.map(DueWire::of),
+                next_reload: g.next_reload.map(DueWire::of),
             })
             .collect();
         let workers = s
@@ -194,6 +224,8 @@ impl SnapshotWire {
                 up: g.up,
                 waiting_for: g.waiting_for,
                 blocked: g.blocked,
+                next_run: g.next_run.map(DueWire::due),
+                next_reload: g.next_reload.map(DueWire::due),
             })
             .collect();
         let workers = self

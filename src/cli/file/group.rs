@@ -55,6 +55,13 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
             "kill-timeout" => layer.kill_timeout = Some(here.duration(false)?),
             "cwd" => layer.cwd = Some(here.path()?),
             "env" => layer.env = env(&here)?,
+            "env-file" => layer.env_file = Some((env_files(&here)?, here.pos())),
+            "schedule" => layer.schedule = Some((cron(&here)?, here.pos())),
+            "reload-schedule" => layer.reload_schedule = Some((cron(&here)?, here.pos())),
+            "schedule-tz" => {
+                let what = "\"local\" or \"UTC\"";
+                layer.schedule_tz = Some(parsed(&here, what, crate::schedule::Zone::parse)?);
+            }
             "wait-ready" => layer.wait_ready = Some(here.bool()?),
             "ready-timeout" => layer.ready_timeout = Some(here.duration(true)?),
             "reload-settle" => layer.reload_settle = Some(here.duration(false)?),
@@ -253,4 +260,26 @@ fn env(at: &Here<'_, '_>) -> Result<Vec<(OsString, OsString)>, FileError> {
         out.push((OsString::from(name), OsString::from(text)));
     }
     Ok(out)
+}
+
+/// `env-file = ".env"` or a list, each relative to the file's directory.
+fn env_files(at: &Here<'_, '_>) -> Result<Vec<std::path::PathBuf>, FileError> {
+    let what = "a path or a list of paths like [\".env\", \"web.env\"]";
+    let items: Vec<&Spanned<DeValue<'_>>> = match at.value.get_ref() {
+        DeValue::Array(items) => items.iter().collect(),
+        DeValue::String(_) => vec![at.value],
+        _ => return Err(at.expected(what)),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        out.push(at.child(&i.to_string(), item, item.span()).path()?.0);
+    }
+    Ok(out)
+}
+
+/// A cron pattern, its mistakes said at the value.
+fn cron(at: &Here<'_, '_>) -> Result<crate::schedule::Schedule, FileError> {
+    let what = "a cron pattern like \"0 */5 * * * *\", \"30 4 * * *\" or \"@hourly\"";
+    let text = at.str(what)?;
+    crate::cli::values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
 }

@@ -90,6 +90,10 @@ node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
 share-binds = false
+env-file = [".env", "/etc/app.env"]
+schedule = "*/5 * * * *"
+reload-schedule = "@daily"
+schedule-tz = "UTC"
 depends-on = { db = "ready" }
 
 [group.db]
@@ -117,9 +121,15 @@ command = ["db"]
     assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
     assert_eq!(l.node_cluster_sched, Some(SchedArg::Rr));
     assert_eq!(l.share_binds, Some(SwitchArg::Off));
+    let files = l.env_file.as_ref().map(|f| f.0.clone());
+    let want: Vec<std::path::PathBuf> = vec!["/etc/shop/.env".into(), "/etc/app.env".into()];
+    assert_eq!(files, Some(want), "relative to the file");
+    assert_eq!(l.schedule.as_ref().map(|s| s.0.text.as_str()), Some("*/5 * * * *"));
+    assert_eq!(l.reload_schedule.as_ref().map(|s| s.0.text.as_str()), Some("@daily"));
+    assert_eq!(l.schedule_tz, Some(crate::schedule::Zone::Utc));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 22);
+    assert_eq!(listed, 26);
 }
 
 #[test]

@@ -135,3 +135,44 @@ fn without_command_the_file_in_the_current_directory_runs() {
     let message = fail(&[]);
     assert!(message.contains("missing COMMAND") && message.contains("./corral.toml"), "{message}");
 }
+
+#[test]
+fn env_files_and_schedules_resolve_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["shared.env", "web.env", "extra.env"] {
+        fs::write(dir.path().join(name), "A=1\n").unwrap();
+    }
+    let file = config(
+        dir.path(),
+        r#"
+[defaults]
+env-file = "shared.env"
+schedule-tz = "UTC"
+
+[group.web]
+command = "exec sleep 1"
+env-file = ["web.env"]
+reload-schedule = "0 0 4 * * *"
+
+[group.job]
+command = "true"
+schedule = "*/5 * * * *"
+"#,
+    );
+    let extra = dir.path().join("extra.env");
+    let spec = run(&["--config", &file, "--env-file", extra.to_str().unwrap()]);
+    let [web, job] = &spec.groups[..] else { panic!("{:?}", spec.groups) };
+    let names = |g: &GroupSpec| -> Vec<String> {
+        g.env_files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect()
+    };
+    assert_eq!(names(web), ["web.env", "extra.env"], "the group's list replaces [defaults]'");
+    assert_eq!(names(job), ["shared.env", "extra.env"]);
+    assert!(web.env_files.iter().all(|f| f.is_absolute()));
+    assert_eq!(web.policy.restart, RestartPolicy::Always);
+    assert!(web.schedule.is_none());
+    assert_eq!(web.reload_schedule.as_ref().map(|s| s.zone), Some(crate::schedule::Zone::Utc));
+    assert_eq!(job.policy.restart, RestartPolicy::Never, "a schedule makes a one-shot group");
+    assert_eq!(job.schedule.as_ref().map(|s| s.text.as_str()), Some("*/5 * * * *"));
+    let out = fail(&["--config", &file, "--restart", "always"]);
+    assert!(out.contains("reload-schedule"), "{out}");
+}

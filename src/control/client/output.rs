@@ -77,9 +77,14 @@ pub(super) fn print_status(reply: &Value) -> Result<(), Fail> {
         .flatten()
         .map(|w| {
             let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
-            let uptime = w["uptime_ms"].as_u64().map_or("-".to_string(), |ms| {
-                crate::headless::human_duration(Duration::from_millis(ms))
-            });
+            let uptime = match (w["uptime_ms"].as_u64(), w["next_run_in_ms"].as_u64()) {
+                (Some(ms), _) => crate::headless::human_duration(Duration::from_millis(ms)),
+                // Between runs of a schedule: when the next one is.
+                (None, Some(ms)) => {
+                    format!("in {}", crate::ui::format_uptime(Duration::from_millis(ms)))
+                }
+                (None, None) => "-".to_string(),
+            };
             let last = &w["last_exit"];
             let last = if last.is_null() {
                 "-".to_string()

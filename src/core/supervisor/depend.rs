@@ -98,6 +98,9 @@ impl Supervisor {
         let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
         group.waiting = false;
         group.blocked = None;
+        if group.config.scheduled {
+            return; // its schedule starts it, from now on
+        }
         for slot in &mut group.slots {
             // A slot a person stopped while it waited stays stopped.
             if matches!(slot.phase, Phase::Stopped) && !slot.held && !slot.retiring {

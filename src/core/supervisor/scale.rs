@@ -35,8 +35,9 @@ impl Supervisor {
         } else {
             let number = group.slots.last().map_or(1, |s| s.key.slot + 1);
             let mut slot = Slot::new(WorkerKey { group: g, slot: number });
-            // A waiting group's new slot waits with the others.
-            if !group.waiting {
+            // A waiting group's new slot waits with the others; a scheduled group's joins its
+            // next run.
+            if !group.waiting && !cx.scheduled {
                 spawn(&mut slot, &mut cx);
             }
             group.slots.push(slot);

@@ -14,8 +14,11 @@ impl Supervisor {
         for (g, group) in self.groups.iter().enumerate() {
             let mut up = 0;
             for slot in &group.slots {
-                let mut view = view_of(slot, &group.config, now);
-                if group.waiting && view.state == WorkerState::Stopped && !slot.held {
+                let next = group.next_run.map(|n| n.due(now).left);
+                let mut view = view_of(slot, &group.config, next, now);
+                let idle =
+                    matches!(view.state, WorkerState::Stopped | WorkerState::Scheduled { .. });
+                if group.waiting && idle && !slot.held {
                     view.state = WorkerState::Waiting;
                 }
                 if matches!(view.state, WorkerState::Running | WorkerState::Starting) {
@@ -35,6 +38,8 @@ impl Supervisor {
                 up,
                 waiting_for,
                 blocked: group.blocked.clone(),
+                next_run: group.next_run.map(|n| n.due(now)),
+                next_reload: group.next_reload.map(|n| n.due(now)),
             });
         }
         let kill_in = (self.shutdown == Shutdown::Graceful).then(|| self.kill_in(now)).flatten();
@@ -64,7 +69,13 @@ impl Supervisor {
     }
 }
 
-pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> WorkerView {
+/// `next_run`: how long until the group's schedule fires, for a scheduled group.
+pub(super) fn view_of(
+    slot: &Slot,
+    config: &GroupConfig,
+    next_run: Option<Duration>,
+    now: Instant,
+) -> WorkerView {
     let (state, pid, generation, uptime) = match &slot.phase {
         Phase::Live(run) => {
             let state = if run.stop.is_some() || run.exit.is_some() {
@@ -87,6 +98,10 @@ pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> Worker
                 Some(error) => WorkerState::Failed { left, error: error.clone() },
             };
             (state, None, None, None)
+        }
+        // A person's stop holds it out of the schedule's runs: it shows as stopped.
+        Phase::Stopped if config.scheduled && !slot.held => {
+            (WorkerState::Scheduled { left: next_run }, None, None, None)
         }
         Phase::Stopped => (WorkerState::Stopped, None, None, None),
         Phase::GaveUp => (WorkerState::GaveUp, None, None, None),

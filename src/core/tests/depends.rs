@@ -20,6 +20,7 @@ fn group(
         policy: Policy { restart, ..Policy::default() },
         wait_ready,
         depends_on: on.iter().map(|&(group, condition)| Dependency { group, condition }).collect(),
+        scheduled: false,
     }
 }
 

@@ -10,6 +10,7 @@ fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
         policy,
         wait_ready: false,
         depends_on: Vec::new(),
+        scheduled: false,
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();
@@ -78,6 +79,7 @@ fn three_groups() -> Harness {
             .map(|group| Dependency { group, condition: Condition::Ready })
             .into_iter()
             .collect(),
+        scheduled: false,
     };
     Harness::groups(vec![group("db", None), group("queue", Some(0)), group("web", Some(1))], true)
 }
@@ -150,6 +152,7 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
         policy: Policy::default(),
         wait_ready: false,
         depends_on: Vec::new(),
+        scheduled: false,
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();

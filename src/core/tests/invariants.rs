@@ -17,6 +17,8 @@ enum Step {
     User(u8, u32),
     Shutdown,
     Advance(u64),
+    /// The group's schedule is due (only a scheduled group heeds it).
+    Due,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -29,6 +31,7 @@ fn step() -> impl Strategy<Value = Step> {
         (0u8..8, 1u32..4).prop_map(|(a, s)| Step::User(a, s)),
         Just(Step::Shutdown),
         (0u64..20_000).prop_map(Step::Advance),
+        Just(Step::Due),
     ]
 }
 
@@ -39,6 +42,7 @@ proptest! {
         wait_ready in any::<bool>(),
         settle in prop_oneof![Just(0u64), Just(500)],
         disconnect_first in any::<bool>(),
+        scheduled in any::<bool>(),
     ) {
         let policy = Policy {
             max_restarts: 5,
@@ -47,7 +51,17 @@ proptest! {
             disconnect_first,
             ..Policy::default()
         };
-        let mut h = Harness::with(3, policy, wait_ready, false);
+        let restart = if scheduled { RestartPolicy::OnFailure } else { RestartPolicy::Always };
+        let policy = Policy { restart, ..policy };
+        let cfg = GroupConfig {
+            name: "web".into(),
+            workers: 3,
+            policy,
+            wait_ready,
+            scheduled,
+            depends_on: Vec::new(),
+        };
+        let mut h = Harness::groups(vec![cfg], false);
         // Live processes per slot as (pid, generation): one, or two while a reload hands over.
         let mut live: HashMap<WorkerKey, Vec<(u32, u32)>> =
             h.pids.iter().map(|(k, &(pid, g))| (*k, vec![(pid, g)])).collect();
@@ -106,6 +120,7 @@ proptest! {
                 }
                 Step::Shutdown => h.feed(Input::Shutdown(ShutdownTrigger::Key(QuitKey::Q))),
                 Step::Advance(n) => h.now += ms(n),
+                Step::Due => h.feed(Input::ScheduleDue { group: 0 }),
             }
             for e in &h.events[before..] {
                 let (Scope::Worker(key), Some(pid)) = (e.scope, e.pid) else { continue };

@@ -28,6 +28,8 @@ fn full(now: Instant) -> View {
         WorkerState::Stopped,
         WorkerState::GaveUp,
         WorkerState::Failed { left: Duration::from_secs(3), error: "ENOENT".into() },
+        WorkerState::Scheduled { left: Some(Duration::from_secs(118)) },
+        WorkerState::Scheduled { left: None },
     ];
     let exits = [
         (ExitStatus::Signal(Signal::SEGV), ExitReason::Crashed),
@@ -47,6 +49,10 @@ fn full(now: Instant) -> View {
         })
         .collect();
     let at = SystemTime::UNIX_EPOCH + Duration::from_hours(490_000);
+    let mut view = view_of(workers);
+    let due = crate::core::Due { left: Duration::from_secs(118), wall: at };
+    view.snapshot.groups[0].next_run = Some(due);
+    view.snapshot.groups[0].next_reload = Some(due);
     View {
         metrics: Some(Metrics {
             who: "web.1".into(),
@@ -72,7 +78,7 @@ fn full(now: Instant) -> View {
             ..Details::default()
         }),
         log_path: Some("/tmp/corral.log".into()),
-        ..view_of(workers)
+        ..view
     }
 }
 

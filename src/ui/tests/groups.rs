@@ -250,3 +250,22 @@ fn scrolling_up_to_a_groups_first_row_shows_its_header() {
     let at = lines.iter().position(|l| l.contains("▶ queue.1")).unwrap_or(0);
     assert!(lines[at - 1].starts_with(" queue  "), "{text}");
 }
+
+#[test]
+fn a_scheduled_group_counts_down_to_its_next_run() {
+    let now = Instant::now();
+    let mut view = two_groups(now);
+    let left = Duration::from_secs(118);
+    for w in view.snapshot.workers.iter_mut().filter(|w| w.key.group == 1) {
+        *w = queue_worker(w.key.slot, WorkerState::Scheduled { left: Some(left) }, 0, now);
+    }
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_hours(490_000);
+    view.snapshot.groups[1].next_run = Some(crate::core::Due { left, wall });
+    view.snapshot.groups[0].next_reload =
+        Some(crate::core::Due { left: Duration::from_mins(3 * 60 + 2), wall });
+    let (text, _) = draw(&view, &mut UiState::new(false), 120, 24, now);
+    let row = line_with(&text, "queue.2");
+    assert!(row.contains("◷ scheduled") && row.contains("in 1m58s"), "{text}");
+    assert!(line_with(&text, " queue ").contains("next run in 1m58s"), "{text}");
+    assert!(line_with(&text, " web ").contains("next reload in 3h02m"), "{text}");
+}
