@@ -170,7 +170,45 @@ fn group_spec(
     let workers = merged.workers.unwrap_or_else(super::default_workers);
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
-    Ok(super::group(&merged, cwd, target))
+    let watch = watch(opts, given, dir, &group.layer, &file.defaults)
+        .map_err(|(pos, reason)| match pos {
+            Some(pos) => at(pos, "watch", reason),
+            None => CliExit::usage(reason),
+        })?;
+    let mut spec = super::group(&merged, cwd, target);
+    spec.watch = watch;
+    Ok(spec)
+}
+
+/// The group's watch: `--watch` (relative to corral's directory) over the file's `watch`
+/// (relative to the file's), checked to exist; the file's errors say where.
+fn watch(
+    opts: &RunOpts,
+    given: &dyn Fn(&str) -> bool,
+    dir: &Path,
+    layer: &Layer,
+    defaults: &Layer,
+) -> Result<Option<crate::config::WatchSpec>, (Option<Pos>, String)> {
+    let mut merged = opts.clone();
+    apply(defaults, &mut merged, given);
+    apply(layer, &mut merged, given);
+    let (paths, base) = if given("watch") {
+        let here = std::env::current_dir()
+            .map_err(|e| (None, format!("cannot read the working directory: {e}")))?;
+        let paths = opts.watch.iter().map(|p| resolve::watch_path(p, &here).map_err(|r| (None, r)));
+        (paths.collect::<Result<Vec<_>, _>>()?, here)
+    } else {
+        let written = layer.watch.as_ref().or(defaults.watch.as_ref());
+        let mut paths = Vec::new();
+        for (path, pos) in written.into_iter().flatten() {
+            let checked = resolve::watch_path(path, dir).map_err(|reason| {
+                (Some(*pos), reason.trim_start_matches("--watch ").to_string())
+            })?;
+            paths.push(checked);
+        }
+        (paths, dir.to_path_buf())
+    };
+    Ok(super::watch_spec(&merged, paths, base))
 }
 
 fn command(
@@ -229,6 +267,9 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(node_cluster);
     set!(node_cluster_sched);
     set!(share_binds);
+    set!(pty);
+    set!(watch_ignore);
+    set!(watch_debounce);
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -300,6 +341,14 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         };
         t.insert("node-cluster-sched".into(), sched.into());
         t.insert("share-binds".into(), if g.share_binds { "on" } else { "off" }.into());
+        t.insert("pty".into(), g.pty.into());
+        if let Some(w) = &g.watch {
+            let paths = w.paths.iter().map(|p| Value::String(p.display().to_string()));
+            t.insert("watch".into(), Value::Array(paths.collect()));
+            let globs = w.ignore.iter().map(|i| Value::String(i.clone()));
+            t.insert("watch-ignore".into(), Value::Array(globs.collect()));
+            t.insert("watch-debounce".into(), duration(w.debounce));
+        }
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));

@@ -21,6 +21,7 @@ use clap_complete::Shell;
 
 use crate::config::{
     CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
+    WatchSpec,
 };
 use crate::core::{Policy, RestartPolicy};
 use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg, SwitchArg};
@@ -194,7 +195,15 @@ where
             values::instance_from_command(&target.name, &target.command, cwd.as_deref())
         }
     };
-    let group = group(opts, cwd, target);
+    let mut group = group(opts, cwd, target);
+    let here = std::env::current_dir().map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
+    let paths = opts
+        .watch
+        .iter()
+        .map(|p| resolve::watch_path(p, &here))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliExit::usage)?;
+    group.watch = watch_spec(opts, paths, here);
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
         groups: vec![group],
@@ -412,11 +421,23 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         node_ipc,
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,
+        pty: opts.pty,
+        watch: None,
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,
         },
     }
+}
+
+/// The watch of a group, when it watches anything: `paths` are checked and absolute.
+fn watch_spec(opts: &RunOpts, paths: Vec<PathBuf>, base: PathBuf) -> Option<WatchSpec> {
+    (!paths.is_empty()).then(|| WatchSpec {
+        paths,
+        ignore: opts.watch_ignore.clone(),
+        debounce: opts.watch_debounce,
+        base,
+    })
 }
 
 fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit> {

@@ -20,6 +20,15 @@ pub(crate) fn cwd(dir: &Path) -> Result<PathBuf, String> {
     std::path::absolute(dir).map_err(|e| fail(&reason(&e)))
 }
 
+/// A watched path: it must exist now (a typo would otherwise watch nothing, silently);
+/// made absolute against `base`.
+pub(crate) fn watch_path(path: &Path, base: &Path) -> Result<PathBuf, String> {
+    let full = base.join(path);
+    let fail = |reason: &str| format!("--watch '{}': {reason}", path.display());
+    std::fs::metadata(&full).map_err(|e| fail(&reason(&e)))?;
+    std::path::absolute(&full).map_err(|e| fail(&reason(&e)))
+}
+
 /// Resolves `argv[0]` as `execvp` would, except that relative `PATH` entries are skipped: the
 /// worker runs in `--cwd`, so `.` in `PATH` would name a different directory there.
 pub(crate) fn command(

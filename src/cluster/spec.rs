@@ -48,6 +48,8 @@ impl Cluster {
             node_cluster: false,
             node_cluster_sched: crate::config::Sched::Shared,
             share_binds: false,
+            pty: false,
+            watch: None,
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

@@ -68,6 +68,10 @@ pub(super) fn layer(
                 layer.node_cluster_sched =
                     Some(here.choice(&[("shared", SchedArg::Shared), ("rr", SchedArg::Rr)])?);
             }
+            "pty" => layer.pty = Some(here.bool()?),
+            "watch" => layer.watch = Some(watch(&here)?),
+            "watch-ignore" => layer.watch_ignore = Some(watch_ignore(&here)?),
+            "watch-debounce" => layer.watch_debounce = Some(here.duration(false)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -182,6 +186,39 @@ fn env(at: &Here<'_, '_>) -> Result<Vec<(OsString, OsString)>, FileError> {
             return Err(here.expected("a value without NUL bytes"));
         }
         out.push((OsString::from(name), OsString::from(text)));
+    }
+    Ok(out)
+}
+
+/// A string or an array of strings, each with where it is.
+fn strings<'a, 'i>(
+    at: &Here<'a, 'i>,
+    what: &str,
+) -> Result<Vec<(&'a Spanned<DeValue<'i>>, usize)>, FileError> {
+    match at.value.get_ref() {
+        DeValue::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| (v, i)).collect()),
+        DeValue::String(_) => Ok(vec![(at.value, 0)]),
+        _ => Err(at.expected(what)),
+    }
+}
+
+/// `watch = ["src", "package.json"]` (or one string): paths joined to the file's directory.
+fn watch(at: &Here<'_, '_>) -> Result<Vec<(std::path::PathBuf, Pos)>, FileError> {
+    let what = "a path or an array of paths like [\"src\", \"package.json\"]";
+    let mut out = Vec::new();
+    for (item, i) in strings(at, what)? {
+        out.push(at.child(&i.to_string(), item, item.span()).path()?);
+    }
+    Ok(out)
+}
+
+/// `watch-ignore = ["*.log", "dist/"]` (or one string): gitignore lines.
+fn watch_ignore(at: &Here<'_, '_>) -> Result<Vec<String>, FileError> {
+    let what = "a glob or an array of globs like [\"*.log\", \"dist/\"]";
+    let mut out = Vec::new();
+    for (item, i) in strings(at, what)? {
+        let here = at.child(&i.to_string(), item, item.span());
+        out.push(here.parsed("a glob like \"*.log\"", values::watch_glob)?);
     }
     Ok(out)
 }
