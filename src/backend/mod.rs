@@ -6,6 +6,8 @@
 mod inherited;
 mod limits;
 mod on_demand;
+#[allow(unsafe_code, reason = "TIOCSWINSZ has no safe wrapper")]
+mod pty;
 #[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
 mod sampler;
@@ -23,6 +25,7 @@ pub use process::{
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,
 };
 pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};
+pub use pty::{Pty, PtySize, open as open_pty, resize as resize_pty};
 pub use sockets::{BindError, BoundListener, bind};
 pub use spawn::{AdoptBinds, ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
 

@@ -22,6 +22,7 @@ mod notify_glue;
 mod ports;
 mod procs;
 mod sampling;
+mod terminals;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
@@ -168,6 +169,8 @@ struct GenerationIo {
     pid: u32,
     readers: Vec<(Rc<Reader>, JoinHandle<()>)>,
     channel: Rc<Reader>,
+    /// Its stdout reader reads a pty's master.
+    pty: bool,
 }
 
 struct Runtime {
@@ -213,6 +216,8 @@ struct Runtime {
     node_reported: Option<Instant>,
     /// Answers the workers' own binds (groups that share them).
     adopter: Option<adopt::Adopter>,
+    /// The size of the workers' pseudo-terminals (`--pty`).
+    terminals: terminals::Terminals,
 }
 
 fn headless(
@@ -294,6 +299,7 @@ impl Runtime {
             node,
             node_reported: None,
             adopter,
+            terminals: terminals::Terminals::new(),
         }
     }
 
