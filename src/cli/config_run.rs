@@ -170,11 +170,12 @@ fn group_spec(
     let workers = merged.workers.unwrap_or_else(super::default_workers);
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
-    let watch = watch(opts, given, dir, &group.layer, &file.defaults)
-        .map_err(|(pos, reason)| match pos {
+    let watch = watch(opts, given, dir, &group.layer, &file.defaults).map_err(
+        |(pos, reason)| match pos {
             Some(pos) => at(pos, "watch", reason),
             None => CliExit::usage(reason),
-        })?;
+        },
+    )?;
     let mut spec = super::group(&merged, cwd, target);
     spec.watch = watch;
     Ok(spec)

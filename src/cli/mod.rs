@@ -196,7 +196,8 @@ where
         }
     };
     let mut group = group(opts, cwd, target);
-    let here = std::env::current_dir().map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
+    let here = std::env::current_dir()
+        .map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
     let paths = opts
         .watch
         .iter()

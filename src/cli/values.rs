@@ -375,6 +375,8 @@ pub(crate) fn watch_glob(text: &str) -> Result<String, String> {
     if text.trim().is_empty() || text.contains(['\n', '\0']) {
         return Err("expected a glob like *.log or dist/".to_string());
     }
-    builder.add_line(None, text).map_err(|e| format!("expected a glob like *.log or dist/: {e}"))?;
+    builder
+        .add_line(None, text)
+        .map_err(|e| format!("expected a glob like *.log or dist/: {e}"))?;
     Ok(text.to_string())
 }

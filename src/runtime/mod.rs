@@ -22,16 +22,17 @@ mod notify_glue;
 mod ports;
 mod procs;
 mod sampling;
-mod terminals;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod summary;
+mod terminals;
 mod timers;
 mod turns;
 mod ui_glue;
+mod watch;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -218,6 +219,8 @@ struct Runtime {
     adopter: Option<adopt::Adopter>,
     /// The size of the workers' pseudo-terminals (`--pty`).
     terminals: terminals::Terminals,
+    /// Reload on change (`--watch`), when a group watches paths.
+    watch: Option<watch::Watch>,
 }
 
 fn headless(
@@ -244,6 +247,7 @@ impl Runtime {
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
         let instance = spec.instance.clone();
+        let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -259,6 +263,8 @@ impl Runtime {
             })
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
+        let specs: Vec<&GroupSpec> = groups.iter().map(|g| &g.spec).collect();
+        let watch = watch::Watch::start(&specs, log_dir.as_deref());
         let broker = node_glue::broker(&groups);
         let adopter = adopt::start_if_wanted(&groups, &broker);
         let node = node_glue::channels(&groups, broker);
@@ -300,6 +306,7 @@ impl Runtime {
             node_reported: None,
             adopter,
             terminals: terminals::Terminals::new(),
+            watch,
         }
     }
 
@@ -368,6 +375,7 @@ impl Runtime {
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
                 Some(inbound) = self.node.recv() => self.on_node(inbound),
+                reloads = watch::next(self.watch.as_mut()) => self.on_watch(reloads),
                 _ = node_retry.tick(), if self.node.any_blocked() => self.node.retry(),
                 _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
@@ -396,6 +404,15 @@ impl Runtime {
             if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
             }
+        }
+    }
+
+    /// Files changed under a group's watched paths, and the quiet period passed.
+    fn on_watch(&mut self, reloads: Vec<(u16, String)>) {
+        for (group, path) in reloads {
+            self.note_queued_reload(group);
+            let cause = crate::core::ReloadCause::Watch { path };
+            self.pending.push_back(Input::Reload { group, cause });
         }
     }
 
