@@ -82,7 +82,7 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The config file's text: a regular file (not `/dev/zero`, not a FIFO that would block
 /// forever) of at most `MAX_CONFIG_BYTES`.
-fn read(path: &Path) -> Result<String, CliExit> {
+pub(super) fn read(path: &Path) -> Result<String, CliExit> {
     use std::io::Read as _;
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let shown = path.display();
@@ -120,7 +120,7 @@ fn read(path: &Path) -> Result<String, CliExit> {
         )));
     }
     String::from_utf8(bytes)
-        .map_err(|_| CliExit::usage(format!("{shown}: expected a UTF-8 text file (TOML)")))
+        .map_err(|_| CliExit::usage(format!("{shown}: expected a UTF-8 text file")))
 }
 
 fn group_spec(

@@ -8,6 +8,7 @@ mod ctl;
 mod demo;
 mod file;
 mod opts;
+mod procfile;
 mod resolve;
 pub(crate) mod values;
 
@@ -65,7 +66,8 @@ impl CliExit {
     color = ColorChoice::Never,
     override_usage = "corral [OPTIONS] [--] COMMAND [ARGS]...\n       \
                       corral [OPTIONS] --config FILE\n       \
-                      corral [OPTIONS]            (runs ./corral.toml)\n       \
+                      corral [OPTIONS] --procfile FILE\n       \
+                      corral [OPTIONS]            (runs ./corral.toml, else ./Procfile)\n       \
                       corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
                       corral check-config FILE\n       \
                       corral ctl [-I NAME | --control PATH] COMMAND   (corral ctl --help)\n       \
@@ -79,6 +81,14 @@ struct Cli {
     /// Run the groups a TOML file defines (without COMMAND and --config: ./corral.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Run each `name: command` line of a Procfile as a group (without COMMAND, --config
+    /// and ./corral.toml: ./Procfile).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    procfile: Option<PathBuf>,
+    /// With a Procfile: workers per process, like web=2,worker=1 (all=N for every one;
+    /// 0: not run) [default: -w, else 1].
+    #[arg(long, value_name = "NAME=N,...", value_parser = procfile::formation)]
+    formation: Option<procfile::Formation>,
     #[command(flatten)]
     opts: RunOpts,
     #[command(subcommand)]
@@ -157,16 +167,36 @@ where
     if cli.config.is_some() && !matches!(cli.sub, None | Some(Sub::External(_))) {
         return Err(CliExit::usage("'--config' cannot be used with a subcommand"));
     }
+    if cli.procfile.is_some() && !matches!(cli.sub, None) {
+        return Err(CliExit::usage(
+            "'--procfile' cannot be used with COMMAND or a subcommand: the file names the commands",
+        ));
+    }
+    let formation = cli.formation.as_ref().map_or(&[][..], |f| &f.0[..]);
+    let no_formation = || match cli.formation {
+        Some(_) => {
+            Err(CliExit::usage("'--formation' needs a Procfile (--procfile FILE or ./Procfile)"))
+        }
+        None => Ok(()),
+    };
+    let procfile_run =
+        |file: &Path| procfile::run_spec(opts, &given, file, formation, path_var.as_deref());
     let target = match cli.sub {
         Some(Sub::Completions { shell }) => {
             reject_run_options(&matches)?;
             return Ok(Invocation::Completions(shell));
         }
         Some(Sub::CheckConfig { file }) => {
-            let spec = config_run::run_spec(opts, &given, &file, path_var.as_deref())?;
+            let spec = if procfile::looks_like_one(&file) {
+                procfile_run(&file)?
+            } else {
+                no_formation()?;
+                config_run::run_spec(opts, &given, &file, path_var.as_deref())?
+            };
             return Ok(Invocation::CheckConfig(config_run::describe(&file, &spec)));
         }
         Some(Sub::Demo(demo)) => {
+            no_formation()?;
             let spec = demo::run_spec(opts, &given, &demo, path_var.as_deref())?;
             return Ok(Invocation::Run(spec));
         }
@@ -179,15 +209,24 @@ where
             command_target(opts, command, cwd.as_deref(), path_var.as_deref())?
         }
         None => {
+            if let Some(file) = &cli.procfile {
+                return Ok(Invocation::Run(procfile_run(file)?));
+            }
             let default = Path::new(config_run::DEFAULT_FILE);
             let file = cli.config.as_deref().or_else(|| default.is_file().then_some(default));
             if let Some(file) = file {
+                no_formation()?;
                 let spec = config_run::run_spec(opts, &given, file, path_var.as_deref())?;
                 return Ok(Invocation::Run(spec));
+            }
+            let procfile = Path::new(procfile::DEFAULT_FILE);
+            if procfile.is_file() {
+                return Ok(Invocation::Run(procfile_run(procfile)?));
             }
             command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
         }
     };
+    no_formation()?;
     let instance = match (&opts.instance, &opts.name) {
         (Some(instance), _) => instance.clone(),
         (None, Some(name)) => name.clone(),
