@@ -90,6 +90,10 @@ node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
 share-binds = false
+pty = true
+watch = ["src", "package.json"]
+watch-ignore = "*.log"
+watch-debounce = "1s"
 "#);
     let l = &file.groups[0].layer;
     assert_eq!(l.workers, Some(3));
@@ -111,9 +115,14 @@ share-binds = false
     assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
     assert_eq!(l.node_cluster_sched, Some(SchedArg::Rr));
     assert_eq!(l.share_binds, Some(SwitchArg::Off));
+    assert_eq!(l.pty, Some(true));
+    let watch: Vec<_> = l.watch.as_ref().unwrap().iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(watch, [Path::new("/etc/shop/src"), Path::new("/etc/shop/package.json")]);
+    assert_eq!(l.watch_ignore.as_deref(), Some(&["*.log".to_string()][..]));
+    assert_eq!(l.watch_debounce, Some(Duration::from_secs(1)));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 21);
+    assert_eq!(listed, 25);
 }
 
 #[test]
