@@ -437,16 +437,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<SpawnedChild> {
     let mut image = ExecImage::new(spec)?;
     image.ctty = pty.is_some();
-    let (out_r, out_w, err_r, err_w) = match pty {
-        Some(pty) => {
-            let slave = pty.slave.try_clone()?;
-            (pty.master, pty.slave, None, slave)
-        }
-        None => {
-            let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            (out_r, out_w, Some(err_r), err_w)
-        }
+    let (out_r, out_w, err_r, err_w) = if let Some(pty) = pty {
+        let slave = pty.slave.try_clone()?;
+        (pty.master, pty.slave, None, slave)
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (out_r, out_w, Some(err_r), err_w)
     };
     let mut guard = SPAWNER.lock().map_err(|_| io::Error::other("spawner poisoned"))?;
     if guard.is_none() {

@@ -167,38 +167,25 @@ where
     if cli.config.is_some() && !matches!(cli.sub, None | Some(Sub::External(_))) {
         return Err(CliExit::usage("'--config' cannot be used with a subcommand"));
     }
-    if cli.procfile.is_some() && !matches!(cli.sub, None) {
+    if cli.procfile.is_some() && cli.sub.is_some() {
         return Err(CliExit::usage(
             "'--procfile' cannot be used with COMMAND or a subcommand: the file names the commands",
         ));
     }
-    let formation = cli.formation.as_ref().map_or(&[][..], |f| &f.0[..]);
-    let no_formation = || match cli.formation {
-        Some(_) => {
-            Err(CliExit::usage("'--formation' needs a Procfile (--procfile FILE or ./Procfile)"))
-        }
-        None => Ok(()),
-    };
-    let procfile_run =
-        |file: &Path| procfile::run_spec(opts, &given, file, formation, path_var.as_deref());
-    let target = match cli.sub {
+    let path_var = path_var.as_deref();
+    let target = match &cli.sub {
         Some(Sub::Completions { shell }) => {
             reject_run_options(&matches)?;
-            return Ok(Invocation::Completions(shell));
+            return Ok(Invocation::Completions(*shell));
         }
         Some(Sub::CheckConfig { file }) => {
-            let spec = if procfile::looks_like_one(&file) {
-                procfile_run(&file)?
-            } else {
-                no_formation()?;
-                config_run::run_spec(opts, &given, &file, path_var.as_deref())?
-            };
-            return Ok(Invocation::CheckConfig(config_run::describe(&file, &spec)));
+            let procfile = procfile::looks_like_one(file);
+            let spec = file_spec(&cli, &given, file, procfile, path_var)?;
+            return Ok(Invocation::CheckConfig(config_run::describe(file, &spec)));
         }
         Some(Sub::Demo(demo)) => {
-            no_formation()?;
-            let spec = demo::run_spec(opts, &given, &demo, path_var.as_deref())?;
-            return Ok(Invocation::Run(spec));
+            no_formation(&cli)?;
+            return Ok(Invocation::Run(demo::run_spec(opts, &given, demo, path_var)?));
         }
         Some(Sub::External(command)) => {
             if cli.config.is_some() {
@@ -206,27 +193,16 @@ where
                     "'--config' cannot be used with COMMAND: the file names the commands",
                 ));
             }
-            command_target(opts, command, cwd.as_deref(), path_var.as_deref())?
+            command_target(opts, command.clone(), cwd.as_deref(), path_var)?
         }
         None => {
-            if let Some(file) = &cli.procfile {
-                return Ok(Invocation::Run(procfile_run(file)?));
+            if let Some((file, procfile)) = default_file(&cli) {
+                return Ok(Invocation::Run(file_spec(&cli, &given, &file, procfile, path_var)?));
             }
-            let default = Path::new(config_run::DEFAULT_FILE);
-            let file = cli.config.as_deref().or_else(|| default.is_file().then_some(default));
-            if let Some(file) = file {
-                no_formation()?;
-                let spec = config_run::run_spec(opts, &given, file, path_var.as_deref())?;
-                return Ok(Invocation::Run(spec));
-            }
-            let procfile = Path::new(procfile::DEFAULT_FILE);
-            if procfile.is_file() {
-                return Ok(Invocation::Run(procfile_run(procfile)?));
-            }
-            command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
+            command_target(opts, Vec::new(), cwd.as_deref(), path_var)?
         }
     };
-    no_formation()?;
+    no_formation(&cli)?;
     let instance = match (&opts.instance, &opts.name) {
         (Some(instance), _) => instance.clone(),
         (None, Some(name)) => name.clone(),
@@ -255,6 +231,46 @@ where
         instance_is_default: opts.instance.is_none() && opts.control.is_none(),
         instance,
     }))
+}
+
+/// The file a run without COMMAND reads, and whether it is a Procfile: `--procfile`,
+/// `--config`, `./corral.toml`, else `./Procfile`.
+fn default_file(cli: &Cli) -> Option<(PathBuf, bool)> {
+    if let Some(file) = &cli.procfile {
+        return Some((file.clone(), true));
+    }
+    let toml = Path::new(config_run::DEFAULT_FILE);
+    if let Some(file) = cli.config.as_deref().or_else(|| toml.is_file().then_some(toml)) {
+        return Some((file.to_path_buf(), false));
+    }
+    let procfile = Path::new(procfile::DEFAULT_FILE);
+    procfile.is_file().then(|| (procfile.to_path_buf(), true))
+}
+
+/// The run a config file or a Procfile describes.
+fn file_spec(
+    cli: &Cli,
+    given: &dyn Fn(&str) -> bool,
+    file: &Path,
+    procfile: bool,
+    path_var: Option<&OsStr>,
+) -> Result<RunSpec, CliExit> {
+    if procfile {
+        let formation = cli.formation.as_ref().map_or(&[][..], |f| &f.0[..]);
+        procfile::run_spec(&cli.opts, given, file, formation, path_var)
+    } else {
+        no_formation(cli)?;
+        config_run::run_spec(&cli.opts, given, file, path_var)
+    }
+}
+
+fn no_formation(cli: &Cli) -> Result<(), CliExit> {
+    match cli.formation {
+        Some(_) => {
+            Err(CliExit::usage("'--formation' needs a Procfile (--procfile FILE or ./Procfile)"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `--control`, or the default place for `instance`'s socket; `None` with `--no-control`.

@@ -131,8 +131,8 @@ pub(super) struct RunOpts {
     /// pane), so tools that colour or line-buffer only on a terminal do so.
     #[arg(long, global = true)]
     pub(super) pty: bool,
-    /// Reload the group when a file under PATH changes (repeatable; .git/, node_modules/
-    /// and what the root's .gitignore lists are left out).
+    /// Reload the group when a file under PATH changes (repeatable; `.git/`,
+    /// `node_modules/` and what the root's .gitignore lists are left out).
     #[arg(long, global = true, value_name = "PATH")]
     pub(super) watch: Vec<PathBuf>,
     /// Leave out changes to paths matching GLOB (gitignore syntax, repeatable).

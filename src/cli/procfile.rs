@@ -146,7 +146,7 @@ pub(super) fn run_spec(
     // The workers count comes from the formation or `-w` above, never from `-w` again.
     let given = |id: &str| id != "workers" && given(id);
     // The instance: the project's directory, as foreman names an app.
-    let stem = dir.file_name().map(|n| values::name_from_command(n));
+    let stem = dir.file_name().map(values::name_from_command);
     config_run::resolve(opts, &given, path, &dir, &file, stem, path_var)
 }
 

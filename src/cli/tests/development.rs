@@ -16,7 +16,7 @@ fn watch_paths_must_exist_and_become_absolute() {
     let g = &spec.groups[0];
     assert!(g.pty);
     let w = g.watch.as_ref().unwrap();
-    assert_eq!(w.paths, [src.clone()]);
+    assert_eq!(w.paths, std::slice::from_ref(&src));
     assert_eq!(w.ignore, ["*.log"]);
     assert_eq!(w.debounce, Duration::from_millis(300));
     let missing = dir.path().join("nope");

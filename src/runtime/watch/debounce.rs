@@ -29,12 +29,11 @@ impl Debounce {
 
     /// A change to `path` at `now`.
     pub fn change(&mut self, now: Instant, path: &str) {
-        match self.burst.as_mut() {
-            Some(b) => b.last_at = b.last_at.max(now),
-            None => {
-                let first_path = path.to_string();
-                self.burst = Some(Burst { first_at: now, first_path, last_at: now });
-            }
+        if let Some(b) = self.burst.as_mut() {
+            b.last_at = b.last_at.max(now);
+        } else {
+            let first_path = path.to_string();
+            self.burst = Some(Burst { first_at: now, first_path, last_at: now });
         }
     }
 
@@ -104,10 +103,11 @@ mod tests {
 
     #[test]
     fn an_instant_out_of_order_does_not_shorten_the_wait() {
-        let t0 = Instant::now() + 10 * MS;
+        let before = Instant::now();
+        let t0 = before + 10 * MS;
         let mut d = Debounce::new(300 * MS);
         d.change(t0, "a");
-        d.change(t0 - 10 * MS, "b");
+        d.change(before, "b");
         assert_eq!(d.due(), Some(t0 + 300 * MS));
     }
 }
