@@ -16,6 +16,7 @@ mod config;
 mod control;
 mod dashboard;
 mod demo;
+mod development;
 mod environment;
 mod fleet;
 mod hygiene;

@@ -87,7 +87,7 @@ struct Cli {
     procfile: Option<PathBuf>,
     /// With a Procfile: workers per process, like web=2,worker=1 (all=N for every one;
     /// 0: not run) [default: -w, else 1].
-    #[arg(long, value_name = "NAME=N,...", value_parser = procfile::formation)]
+    #[arg(long, global = true, value_name = "NAME=N,...", value_parser = procfile::formation)]
     formation: Option<procfile::Formation>,
     #[command(flatten)]
     opts: RunOpts,
@@ -340,7 +340,7 @@ fn shown_command() -> clap::Command {
     }
     let demo_options: Vec<clap::Arg> = run_options
         .into_iter()
-        .filter(|a| a.get_id() != "listen")
+        .filter(|a| a.get_id() != "listen" && a.get_id() != "formation")
         .map(|a| a.global(false))
         .collect();
     cmd.mut_subcommand("demo", |demo| demo.args(demo_options))
