@@ -2,6 +2,8 @@
 //! terminal and loses none of their lines, `--watch` turns a burst of changes into one
 //! rolling reload, and a Procfile runs as foreman runs it.
 
+#![allow(clippy::unwrap_used, reason = "a panic is how a test fails")]
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -77,7 +79,7 @@ fn a_pty_is_closed_with_its_worker_however_often_it_restarts() {
         (named(events, "spawned").len() >= 20).then_some(())
     });
     let (before, _) = open_fds(corral.pid());
-    corral.wait_for("both workers to give up", Duration::from_secs(60), |events| {
+    corral.wait_for("both workers to give up", Duration::from_mins(1), |events| {
         (named(events, "gave_up").len() == 2).then_some(())
     });
     let mut last = (usize::MAX, usize::MAX);
