@@ -193,6 +193,22 @@ fn changes_during_a_reload_make_exactly_one_more() {
     assert_eq!(started[2]["path"], "src/sentinel.js", "no reload of c.js of its own");
 }
 
+#[test]
+fn a_change_starts_a_crashed_worker_that_waits_to_restart() {
+    let dir = project();
+    let script = "test -f src/fixed || { echo broken; exit 1; }; echo fixed; exec sleep 1000";
+    let args = ["--watch", "src", "--backoff", "1h", "-w", "1", "--", "sh", "-c", script];
+    let corral = Corral::start_in(dir.path(), &args);
+    corral.wait_for("a crash, then a 1h backoff", DEADLINE, |events| {
+        named(events, "restart_scheduled").first().map(|_| ())
+    });
+    fs::write(dir.path().join("src/fixed"), "").unwrap();
+    corral.wait_for("the fixed worker", DEADLINE, |events| {
+        outputs(events).contains(&"fixed".to_string()).then_some(())
+    });
+    assert_eq!(named(&corral.events(), "spawned").len(), 2, "{}", corral.dump());
+}
+
 fn procfile(dir: &Path, text: &str) {
     fs::write(dir.join("Procfile"), text).unwrap();
 }

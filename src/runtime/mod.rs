@@ -407,9 +407,22 @@ impl Runtime {
         }
     }
 
-    /// Files changed under a group's watched paths, and the quiet period passed.
+    /// Files changed under a group's watched paths, and the quiet period passed: a rolling
+    /// reload of the group, and a start now of its workers that wait to restart after a
+    /// crash (the change may be the fix; a reload only replaces running workers).
     fn on_watch(&mut self, reloads: Vec<(u16, String)>) {
+        let snapshot = self.core.snapshot(Instant::now());
         for (group, path) in reloads {
+            for w in snapshot.workers.iter().filter(|w| w.key.group == group) {
+                if matches!(
+                    w.state,
+                    crate::core::WorkerState::Backoff { .. }
+                        | crate::core::WorkerState::Failed { .. }
+                        | crate::core::WorkerState::GaveUp
+                ) {
+                    self.pending.push_back(Input::User(crate::core::UserAction::Start(w.key)));
+                }
+            }
             self.note_queued_reload(group);
             let cause = crate::core::ReloadCause::Watch { path };
             self.pending.push_back(Input::Reload { group, cause });
