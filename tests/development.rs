@@ -194,6 +194,23 @@ fn changes_during_a_reload_make_exactly_one_more() {
 }
 
 #[test]
+fn a_directory_made_again_under_the_same_name_is_watched_again() {
+    let dir = project();
+    let args = ["--watch", "src", "--reload-settle", "0", "-w", "1", "--", "sleep", "1000"];
+    let corral = Corral::start_in(dir.path(), &args);
+    corral.wait_spawned(1);
+    let gen_dir = dir.path().join("src/gen");
+    fs::create_dir(&gen_dir).unwrap();
+    wait_reloads(&corral, 1, 1);
+    fs::remove_dir(&gen_dir).unwrap();
+    fs::create_dir(&gen_dir).unwrap();
+    wait_reloads(&corral, 2, 2);
+    fs::write(gen_dir.join("x.js"), "x").unwrap();
+    let started = wait_reloads(&corral, 3, 3);
+    assert_eq!(started[2]["path"], "src/gen/x.js", "{}", corral.dump());
+}
+
+#[test]
 fn a_change_starts_a_crashed_worker_that_waits_to_restart() {
     let dir = project();
     let script = "test -f src/fixed || { echo broken; exit 1; }; echo fixed; exec sleep 1000";

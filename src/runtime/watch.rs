@@ -39,6 +39,8 @@ struct Pending {
     new_dirs: Vec<PathBuf>,
     /// More new directories than `MAX_NEW_DIRS`, or the kernel's queue overflowed.
     rescan: bool,
+    /// Something was deleted or moved away: some watched directories may be gone.
+    removed: bool,
     /// notify's own error, the first since the loop last looked.
     error: Option<String>,
 }
@@ -134,12 +136,13 @@ impl Watch {
         }
     }
 
-    /// Adds one directory's watch (if it has none yet); false on a failure.
+    /// Adds one directory's watch; false on a failure.
+    ///
+    /// WHY always ask inotify, even for a directory watched before: a directory deleted and
+    /// made again under the same name (`rm -rf dist && mkdir dist`) is a new inode without
+    /// a watch. Asking again for a watched one costs one call and changes nothing.
     fn add_one(&mut self, dir: &Path, walk: &mut Walk) -> bool {
-        if self.watched.contains(dir) {
-            return true;
-        }
-        if self.watched.len() >= MAX_DIRS {
+        if !self.watched.contains(dir) && self.watched.len() >= MAX_DIRS {
             self.limit_reached(&format!("corral watches at most {MAX_DIRS} directories"));
             return false;
         }
@@ -292,6 +295,14 @@ fn on_event(shared: &Shared, event: notify::Result<notify::Event>) {
         EventKind::Create(CreateKind::File) | EventKind::Remove(RemoveKind::File) => Some(false),
         _ => None,
     };
+    let removal = matches!(
+        event.kind,
+        EventKind::Remove(RemoveKind::Folder | RemoveKind::Any | RemoveKind::Other)
+            | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+    );
+    if removal && let Ok(mut p) = shared.pending.lock() {
+        p.removed = true;
+    }
     let maybe_new_dir = matches!(
         event.kind,
         EventKind::Create(CreateKind::Folder)
