@@ -38,7 +38,7 @@ pub(crate) fn command(
 ) -> Result<CommandSpec, String> {
     let Some(command) = argv.first() else {
         return Err("missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
-                    'corral --config FILE' (no ./corral.toml here), 'corral demo' or \
+                    'corral --config FILE' (no ./corral.toml or ./Procfile here), 'corral demo' or \
                     'corral completions SHELL'"
             .to_string());
     };
