@@ -211,6 +211,33 @@ fn a_directory_made_again_under_the_same_name_is_watched_again() {
 }
 
 #[test]
+fn the_watch_limit_is_one_warning_and_corral_runs_on() {
+    // A user namespace of our own has its own inotify limit: 4 watches, for 9 directories.
+    let ok = Command::new("unshare").args(["--user", "--map-root-user", "true"]).status();
+    if !ok.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no user namespaces here");
+        return;
+    }
+    let dir = project();
+    for sub in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        fs::create_dir(dir.path().join("src").join(sub)).unwrap();
+    }
+    let mut command = Command::new("unshare");
+    command.args(["--user", "--map-root-user", "sh", "-c"]);
+    command.arg("echo 4 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
+    command.args([corral_bin(), "--no-ui", "--log-format", "json", "--watch", "src"]);
+    command.args(["-w", "1", "--", "sleep", "1000"]).current_dir(dir.path());
+    let corral = Corral::start_command(command);
+    corral.wait_spawned(1);
+    let stderr = corral.stderr();
+    assert_eq!(stderr.matches("watch limit is reached").count(), 1, "{stderr}");
+    assert!(stderr.contains("max_user_watches = 4"), "{stderr}");
+    // What is watched still reloads.
+    fs::write(dir.path().join("src/app.js"), "x").unwrap();
+    wait_reloads(&corral, 1, 1);
+}
+
+#[test]
 fn a_change_starts_a_crashed_worker_that_waits_to_restart() {
     let dir = project();
     let script = "test -f src/fixed || { echo broken; exit 1; }; echo fixed; exec sleep 1000";

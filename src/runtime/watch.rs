@@ -152,8 +152,12 @@ impl Watch {
                 true
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
-                let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-                    .map_or_else(|_| "?".into(), |s| s.trim().to_string());
+                // The limit of this user namespace (the system's one outside containers).
+                let limit =
+                    ["/proc/sys/user/max_inotify_watches", "/proc/sys/fs/inotify/max_user_watches"]
+                        .iter()
+                        .find_map(|f| std::fs::read_to_string(f).ok())
+                        .map_or_else(|| "?".into(), |s| s.trim().to_string());
                 self.limit_reached(&format!(
                     "the inotify watch limit is reached (fs.inotify.max_user_watches = {limit}; \
                      raise it with sysctl)"
