@@ -88,7 +88,27 @@ pub struct GroupSpec {
     /// Conditions on other groups (by index) that must hold before this group starts
     /// (docs/application.md#dependencies-depends-on).
     pub depends_on: Vec<crate::core::Dependency>,
+    /// Workers' stdout and stderr are one pseudo-terminal (docs/development.md).
+    pub pty: bool,
+    /// Reload the group when a file under these paths changes (docs/development.md).
+    pub watch: Option<WatchSpec>,
 }
+
+/// `--watch` and its companions, checked: the paths exist and are absolute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchSpec {
+    pub paths: Vec<PathBuf>,
+    /// Gitignore-style globs, relative to `base`.
+    pub ignore: Vec<String>,
+    /// The quiet period after the last change before the reload.
+    pub debounce: std::time::Duration,
+    /// Where relative globs and the project's `.gitignore` are read from: corral's working
+    /// directory, or the config file's (Procfile's) directory.
+    pub base: PathBuf,
+}
+
+/// `--watch-debounce`'s default.
+pub const DEFAULT_WATCH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How connections reach a Node cluster group's workers (docs/node.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

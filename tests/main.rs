@@ -17,6 +17,7 @@ mod control;
 mod dashboard;
 mod demo;
 mod depends;
+mod development;
 mod env_files;
 mod environment;
 mod fleet;

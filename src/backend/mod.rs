@@ -9,6 +9,8 @@ mod on_demand;
 mod proc_stat;
 #[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
 mod process;
+#[allow(unsafe_code, reason = "TIOCSWINSZ has no safe wrapper")]
+mod pty;
 mod sampler;
 #[allow(unsafe_code, reason = "seccomp's ioctls and pidfd_getfd have no safe wrapper")]
 pub mod seccomp;
@@ -24,6 +26,7 @@ pub use process::{
     become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
     peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,
 };
+pub use pty::{Pty, PtySize, open as open_pty, resize as resize_pty};
 pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};
 pub use sockets::{BindError, BoundListener, bind};
 pub use spawn::{AdoptBinds, ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};

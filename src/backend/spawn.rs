@@ -55,8 +55,10 @@ pub struct AdoptBinds {
 
 pub struct SpawnedChild {
     pub pid: u32,
+    /// With a pty: its master, where stdout and stderr both arrive.
     pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    /// `None` with a pty.
+    pub stderr: Option<OwnedFd>,
     /// With `adopt_binds`: where the worker's `bind` calls arrive, or why the filter could
     /// not be installed (an errno; the worker runs without it).
     pub binds: Option<Result<OwnedFd, i32>>,
@@ -95,6 +97,8 @@ struct ExecImage {
     parent_pid: libc::pid_t,
     max_signal: libc::c_int,
     seccomp: Option<SeccompPlan>,
+    /// stdout is a pty's slave: make it the session's controlling terminal.
+    ctty: bool,
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -144,6 +148,7 @@ impl ExecImage {
             parent_pid: nix::unistd::getpid().as_raw(),
             max_signal: libc::SIGRTMAX(),
             seccomp,
+            ctty: false,
         })
     }
 
@@ -234,6 +239,14 @@ impl ExecImage {
             // close-on-exec on its target.
             for target in 0..3 {
                 check!(libc::dup2(staging + target, target));
+            }
+            // WHY a controlling terminal: the kernel sends SIGWINCH on a resize only to a
+            // terminal's foreground group, and programs that open /dev/tty find this one.
+            // Safe here: the worker leads a new session with none, and the pty is new. Its
+            // cost is a terminal's: SIGHUP to the group when the leader exits. A refusal
+            // leaves a tty that is not controlling, which is still a tty.
+            if self.ctty {
+                libc::ioctl(1, libc::TIOCSCTTY, 0);
             }
             // Move every passed fd above the target range first, so no dup2 clobbers a
             // source; dup2 onto the target then clears close-on-exec (dup2(fd, fd) would
@@ -419,11 +432,19 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { libc::_exit(127) }
 }
 
-/// Forks and execs one worker. Call only from the long-lived spawning thread.
-pub fn spawn(spec: &ExecSpec<'_>) -> io::Result<SpawnedChild> {
-    let image = ExecImage::new(spec)?;
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+/// Forks and execs one worker, its stdout and stderr on pipes or on `pty`. Call only from
+/// the long-lived spawning thread.
+pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<SpawnedChild> {
+    let mut image = ExecImage::new(spec)?;
+    image.ctty = pty.is_some();
+    let (out_r, out_w, err_r, err_w) = if let Some(pty) = pty {
+        let slave = pty.slave.try_clone()?;
+        (pty.master, pty.slave, None, slave)
+    } else {
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        (out_r, out_w, Some(err_r), err_w)
+    };
     let mut guard = SPAWNER.lock().map_err(|_| io::Error::other("spawner poisoned"))?;
     if guard.is_none() {
         *guard = Some(Spawner { staging: Staging::reserve()?, stack: ChildStack::new()? });
@@ -512,7 +533,7 @@ mod tests {
             fds: &[],
             adopt_binds: None,
         };
-        let err = spawn(&spec).err().expect("exec must fail");
+        let err = spawn(&spec, None).err().expect("exec must fail");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     }
 }

@@ -83,7 +83,7 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The config file's text: a regular file (not `/dev/zero`, not a FIFO that would block
 /// forever) of at most `MAX_CONFIG_BYTES`.
-fn read(path: &Path) -> Result<String, CliExit> {
+pub(super) fn read(path: &Path) -> Result<String, CliExit> {
     use std::io::Read as _;
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let shown = path.display();
@@ -121,7 +121,7 @@ fn read(path: &Path) -> Result<String, CliExit> {
         )));
     }
     String::from_utf8(bytes)
-        .map_err(|_| CliExit::usage(format!("{shown}: expected a UTF-8 text file (TOML)")))
+        .map_err(|_| CliExit::usage(format!("{shown}: expected a UTF-8 text file")))
 }
 
 fn group_spec(
@@ -198,6 +198,12 @@ fn group_spec(
     let workers = merged.workers.unwrap_or_else(super::default_workers);
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
+    let watch = watch(opts, given, dir, &group.layer, &file.defaults).map_err(
+        |(pos, reason)| match pos {
+            Some(pos) => at(pos, "watch", reason),
+            None => CliExit::usage(reason),
+        },
+    )?;
     let mut spec = super::group(&merged, cwd, target);
     for entry in &group.depends_on {
         let on = &file.groups[usize::from(entry.dependency.group)];
@@ -217,6 +223,7 @@ fn group_spec(
         }
         spec.depends_on.push(entry.dependency);
     }
+    spec.watch = watch;
     Ok(spec)
 }
 
@@ -255,6 +262,37 @@ fn schedules(
         merged.schedule_tz = zone;
     }
     schedule_at
+}
+
+/// The group's watch: `--watch` (relative to corral's directory) over the file's `watch`
+/// (relative to the file's), checked to exist; the file's errors say where.
+fn watch(
+    opts: &RunOpts,
+    given: &dyn Fn(&str) -> bool,
+    dir: &Path,
+    layer: &Layer,
+    defaults: &Layer,
+) -> Result<Option<crate::config::WatchSpec>, (Option<Pos>, String)> {
+    let mut merged = opts.clone();
+    apply(defaults, &mut merged, given);
+    apply(layer, &mut merged, given);
+    let (paths, base) = if given("watch") {
+        let here = std::env::current_dir()
+            .map_err(|e| (None, format!("cannot read the working directory: {e}")))?;
+        let paths = opts.watch.iter().map(|p| resolve::watch_path(p, &here).map_err(|r| (None, r)));
+        (paths.collect::<Result<Vec<_>, _>>()?, here)
+    } else {
+        let written = layer.watch.as_ref().or(defaults.watch.as_ref());
+        let mut paths = Vec::new();
+        for (path, pos) in written.into_iter().flatten() {
+            let checked = resolve::watch_path(path, dir).map_err(|reason| {
+                (Some(*pos), reason.trim_start_matches("--watch ").to_string())
+            })?;
+            paths.push(checked);
+        }
+        (paths, dir.to_path_buf())
+    };
+    Ok(super::watch_spec(&merged, paths, base))
 }
 
 fn command(
@@ -313,6 +351,9 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(node_cluster);
     set!(node_cluster_sched);
     set!(share_binds);
+    set!(pty);
+    set!(watch_ignore);
+    set!(watch_debounce);
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -369,17 +410,6 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
             env.insert(k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned().into());
         }
         t.insert("env".into(), Value::Table(env));
-        if !g.env_files.is_empty() {
-            let files = g.env_files.iter().map(|f| Value::String(f.display().to_string()));
-            t.insert("env-file".into(), Value::Array(files.collect()));
-        }
-        for (key, schedule) in [("schedule", &g.schedule), ("reload-schedule", &g.reload_schedule)]
-        {
-            if let Some(s) = schedule {
-                t.insert(key.into(), s.text.clone().into());
-                t.insert("schedule-tz".into(), s.zone.name().into());
-            }
-        }
         t.insert("wait-ready".into(), g.wait_ready.into());
         t.insert("ready-timeout".into(), duration(p.ready_timeout));
         t.insert("reload-settle".into(), duration(p.reload_settle));
@@ -395,14 +425,7 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         };
         t.insert("node-cluster-sched".into(), sched.into());
         t.insert("share-binds".into(), if g.share_binds { "on" } else { "off" }.into());
-        if !g.depends_on.is_empty() {
-            let mut on = Table::new();
-            for d in &g.depends_on {
-                let name = spec.groups.get(usize::from(d.group)).map_or("?", |o| o.name.as_str());
-                on.insert(name.to_string(), d.condition.name().into());
-            }
-            t.insert("depends-on".into(), Value::Table(on));
-        }
+        application_keys(spec, g, &mut t);
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));
@@ -415,6 +438,41 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         "# {}: valid, {count} group{plural}, as corral resolves it\n{order}{body}{schedules}",
         path.display()
     )
+}
+
+/// The keys that make a group part of an application or a developer's loop: env files,
+/// schedules, dependencies, the pty, watch.
+fn application_keys(spec: &RunSpec, g: &GroupSpec, t: &mut toml::Table) {
+    use toml::{Table, Value};
+    let duration = |d: std::time::Duration| {
+        Value::String(humantime::format_duration(d).to_string().replace(' ', ""))
+    };
+    if !g.env_files.is_empty() {
+        let files = g.env_files.iter().map(|f| Value::String(f.display().to_string()));
+        t.insert("env-file".into(), Value::Array(files.collect()));
+    }
+    for (key, schedule) in [("schedule", &g.schedule), ("reload-schedule", &g.reload_schedule)] {
+        if let Some(s) = schedule {
+            t.insert(key.into(), s.text.clone().into());
+            t.insert("schedule-tz".into(), s.zone.name().into());
+        }
+    }
+    t.insert("pty".into(), g.pty.into());
+    if !g.depends_on.is_empty() {
+        let mut on = Table::new();
+        for d in &g.depends_on {
+            let name = spec.groups.get(usize::from(d.group)).map_or("?", |o| o.name.as_str());
+            on.insert(name.to_string(), d.condition.name().into());
+        }
+        t.insert("depends-on".into(), Value::Table(on));
+    }
+    if let Some(w) = &g.watch {
+        let paths = w.paths.iter().map(|p| Value::String(p.display().to_string()));
+        t.insert("watch".into(), Value::Array(paths.collect()));
+        let globs = w.ignore.iter().map(|i| Value::String(i.clone()));
+        t.insert("watch-ignore".into(), Value::Array(globs.collect()));
+        t.insert("watch-debounce".into(), duration(w.debounce));
+    }
 }
 
 /// `# start order: db, migrate, web; stop order: web, migrate, db` when groups depend on

@@ -122,6 +122,11 @@ pub struct Layer {
     pub node_cluster: Option<NodeIpcArg>,
     pub node_cluster_sched: Option<SchedArg>,
     pub share_binds: Option<SwitchArg>,
+    pub pty: Option<bool>,
+    /// Absolute (joined to the file's directory), each with where it was written.
+    pub watch: Option<Vec<(PathBuf, Pos)>>,
+    pub watch_ignore: Option<Vec<String>>,
+    pub watch_debounce: Option<Duration>,
 }
 
 /// Every key a group (or `[defaults]`) takes: docs/config.md's group options by their long names.
@@ -152,6 +157,10 @@ pub const GROUP_KEYS: &[&str] = &[
     "node-cluster-sched",
     "share-binds",
     "depends-on",
+    "pty",
+    "watch",
+    "watch-ignore",
+    "watch-debounce",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which

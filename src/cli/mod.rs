@@ -8,6 +8,7 @@ mod ctl;
 mod demo;
 mod file;
 mod opts;
+mod procfile;
 mod resolve;
 pub(crate) mod values;
 
@@ -21,6 +22,7 @@ use clap_complete::Shell;
 
 use crate::config::{
     CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
+    WatchSpec,
 };
 use crate::core::{Policy, RestartPolicy};
 use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg, SwitchArg};
@@ -64,7 +66,8 @@ impl CliExit {
     color = ColorChoice::Never,
     override_usage = "corral [OPTIONS] [--] COMMAND [ARGS]...\n       \
                       corral [OPTIONS] --config FILE\n       \
-                      corral [OPTIONS]            (runs ./corral.toml)\n       \
+                      corral [OPTIONS] --procfile FILE\n       \
+                      corral [OPTIONS]            (runs ./corral.toml, else ./Procfile)\n       \
                       corral demo [--port P] [--crash-after MIN..MAX] [OPTIONS]\n       \
                       corral check-config FILE\n       \
                       corral ctl [-I NAME | --control PATH] COMMAND   (corral ctl --help)\n       \
@@ -78,6 +81,14 @@ struct Cli {
     /// Run the groups a TOML file defines (without COMMAND and --config: ./corral.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Run each `name: command` line of a Procfile as a group (without COMMAND, --config
+    /// and ./corral.toml: ./Procfile).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    procfile: Option<PathBuf>,
+    /// With a Procfile: workers per process, like web=2,worker=1 (all=N for every one;
+    /// 0: not run) [default: -w, else 1].
+    #[arg(long, global = true, value_name = "NAME=N,...", value_parser = procfile::formation)]
+    formation: Option<procfile::Formation>,
     #[command(flatten)]
     opts: RunOpts,
     #[command(subcommand)]
@@ -161,18 +172,25 @@ where
     if cli.config.is_some() && !matches!(cli.sub, None | Some(Sub::External(_))) {
         return Err(CliExit::usage("'--config' cannot be used with a subcommand"));
     }
-    let target = match cli.sub {
+    if cli.procfile.is_some() && cli.sub.is_some() {
+        return Err(CliExit::usage(
+            "'--procfile' cannot be used with COMMAND or a subcommand: the file names the commands",
+        ));
+    }
+    let path_var = path_var.as_deref();
+    let target = match &cli.sub {
         Some(Sub::Completions { shell }) => {
             reject_run_options(&matches)?;
-            return Ok(Invocation::Completions(shell));
+            return Ok(Invocation::Completions(*shell));
         }
         Some(Sub::CheckConfig { file }) => {
-            let spec = config_run::run_spec(opts, &given, &file, path_var.as_deref())?;
-            return Ok(Invocation::CheckConfig(config_run::describe(&file, &spec)));
+            let procfile = procfile::looks_like_one(file);
+            let spec = file_spec(&cli, &given, file, procfile, path_var)?;
+            return Ok(Invocation::CheckConfig(config_run::describe(file, &spec)));
         }
         Some(Sub::Demo(demo)) => {
-            let spec = demo::run_spec(opts, &given, &demo, path_var.as_deref())?;
-            return Ok(Invocation::Run(spec));
+            no_formation(&cli)?;
+            return Ok(Invocation::Run(demo::run_spec(opts, &given, demo, path_var)?));
         }
         Some(Sub::External(command)) => {
             if cli.config.is_some() {
@@ -180,18 +198,16 @@ where
                     "'--config' cannot be used with COMMAND: the file names the commands",
                 ));
             }
-            command_target(opts, command, cwd.as_deref(), path_var.as_deref())?
+            command_target(opts, command.clone(), cwd.as_deref(), path_var)?
         }
         None => {
-            let default = Path::new(config_run::DEFAULT_FILE);
-            let file = cli.config.as_deref().or_else(|| default.is_file().then_some(default));
-            if let Some(file) = file {
-                let spec = config_run::run_spec(opts, &given, file, path_var.as_deref())?;
-                return Ok(Invocation::Run(spec));
+            if let Some((file, procfile)) = default_file(&cli) {
+                return Ok(Invocation::Run(file_spec(&cli, &given, &file, procfile, path_var)?));
             }
-            command_target(opts, Vec::new(), cwd.as_deref(), path_var.as_deref())?
+            command_target(opts, Vec::new(), cwd.as_deref(), path_var)?
         }
     };
+    no_formation(&cli)?;
     let instance = match (&opts.instance, &opts.name) {
         (Some(instance), _) => instance.clone(),
         (None, Some(name)) => name.clone(),
@@ -203,8 +219,17 @@ where
     schedule_restart(&mut opts, given("restart"))
         .map_err(|e| CliExit::usage(format!("--schedule: {e}")))?;
     check_env_files(&opts.env_file).map_err(|e| CliExit::usage(e.message))?;
-    let group = group(&opts, cwd, target);
+    let mut group = group(&opts, cwd, target);
     let opts = &opts;
+    let here = std::env::current_dir()
+        .map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
+    let paths = opts
+        .watch
+        .iter()
+        .map(|p| resolve::watch_path(p, &here))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliExit::usage)?;
+    group.watch = watch_spec(opts, paths, here);
     let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
     Ok(Invocation::Run(RunSpec {
         groups: vec![group],
@@ -216,6 +241,46 @@ where
         instance_is_default: opts.instance.is_none() && opts.control.is_none(),
         instance,
     }))
+}
+
+/// The file a run without COMMAND reads, and whether it is a Procfile: `--procfile`,
+/// `--config`, `./corral.toml`, else `./Procfile`.
+fn default_file(cli: &Cli) -> Option<(PathBuf, bool)> {
+    if let Some(file) = &cli.procfile {
+        return Some((file.clone(), true));
+    }
+    let toml = Path::new(config_run::DEFAULT_FILE);
+    if let Some(file) = cli.config.as_deref().or_else(|| toml.is_file().then_some(toml)) {
+        return Some((file.to_path_buf(), false));
+    }
+    let procfile = Path::new(procfile::DEFAULT_FILE);
+    procfile.is_file().then(|| (procfile.to_path_buf(), true))
+}
+
+/// The run a config file or a Procfile describes.
+fn file_spec(
+    cli: &Cli,
+    given: &dyn Fn(&str) -> bool,
+    file: &Path,
+    procfile: bool,
+    path_var: Option<&OsStr>,
+) -> Result<RunSpec, CliExit> {
+    if procfile {
+        let formation = cli.formation.as_ref().map_or(&[][..], |f| &f.0[..]);
+        procfile::run_spec(&cli.opts, given, file, formation, path_var)
+    } else {
+        no_formation(cli)?;
+        config_run::run_spec(&cli.opts, given, file, path_var)
+    }
+}
+
+fn no_formation(cli: &Cli) -> Result<(), CliExit> {
+    match cli.formation {
+        Some(_) => {
+            Err(CliExit::usage("'--formation' needs a Procfile (--procfile FILE or ./Procfile)"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `--control`, or the default place for `instance`'s socket; `None` with `--no-control`.
@@ -285,7 +350,7 @@ fn shown_command() -> clap::Command {
     }
     let demo_options: Vec<clap::Arg> = run_options
         .into_iter()
-        .filter(|a| a.get_id() != "listen")
+        .filter(|a| a.get_id() != "listen" && a.get_id() != "formation")
         .map(|a| a.global(false))
         .collect();
     cmd.mut_subcommand("demo", |demo| demo.args(demo_options))
@@ -451,11 +516,23 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,
         depends_on: Vec::new(),
+        pty: opts.pty,
+        watch: None,
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,
         },
     }
+}
+
+/// The watch of a group, when it watches anything: `paths` are checked and absolute.
+fn watch_spec(opts: &RunOpts, paths: Vec<PathBuf>, base: PathBuf) -> Option<WatchSpec> {
+    (!paths.is_empty()).then(|| WatchSpec {
+        paths,
+        ignore: opts.watch_ignore.clone(),
+        debounce: opts.watch_debounce,
+        base,
+    })
 }
 
 fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit> {

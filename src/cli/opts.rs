@@ -144,6 +144,23 @@ pub(super) struct RunOpts {
     /// four processes (docs/sharing-a-port.md).
     #[arg(long, global = true, value_name = "MODE", default_value = "on")]
     pub(super) share_binds: SwitchArg,
+    /// Give each worker a pseudo-terminal as its stdout and stderr (sized like the output
+    /// pane), so tools that colour or line-buffer only on a terminal do so.
+    #[arg(long, global = true)]
+    pub(super) pty: bool,
+    /// Reload the group when a file under PATH changes (repeatable; `.git/`,
+    /// `node_modules/` and what the root's .gitignore lists are left out).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(super) watch: Vec<PathBuf>,
+    /// Leave out changes to paths matching GLOB (gitignore syntax, repeatable).
+    #[arg(long, global = true, value_name = "GLOB", value_parser = values::watch_glob)]
+    pub(super) watch_ignore: Vec<String>,
+    /// With --watch: the quiet time after the last change before the reload.
+    #[arg(
+        long, global = true, value_name = "D", default_value = "300ms",
+        value_parser = values::duration, allow_hyphen_values = true,
+    )]
+    pub(super) watch_debounce: Duration,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     pub(super) no_ui: bool,

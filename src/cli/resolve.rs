@@ -20,6 +20,15 @@ pub(crate) fn cwd(dir: &Path) -> Result<PathBuf, String> {
     std::path::absolute(dir).map_err(|e| fail(&reason(&e)))
 }
 
+/// A watched path: it must exist now (a typo would otherwise watch nothing, silently);
+/// made absolute against `base`.
+pub(crate) fn watch_path(path: &Path, base: &Path) -> Result<PathBuf, String> {
+    let full = base.join(path);
+    let fail = |reason: &str| format!("--watch '{}': {reason}", path.display());
+    std::fs::metadata(&full).map_err(|e| fail(&reason(&e)))?;
+    std::path::absolute(&full).map_err(|e| fail(&reason(&e)))
+}
+
 /// Resolves `argv[0]` as `execvp` would, except that relative `PATH` entries are skipped: the
 /// worker runs in `--cwd`, so `.` in `PATH` would name a different directory there.
 pub(crate) fn command(
@@ -29,7 +38,7 @@ pub(crate) fn command(
 ) -> Result<CommandSpec, String> {
     let Some(command) = argv.first() else {
         return Err("missing COMMAND: expected 'corral [OPTIONS] [--] COMMAND [ARGS]...', \
-                    'corral --config FILE' (no ./corral.toml here), 'corral demo' or \
+                    'corral --config FILE' (no ./corral.toml or ./Procfile here), 'corral demo' or \
                     'corral completions SHELL'"
             .to_string());
     };

@@ -435,4 +435,5 @@ fn negative_numbers_are_refused_by_the_option_they_were_given_to() {
 
 mod config;
 mod demo_and_help;
+mod development;
 mod instance;

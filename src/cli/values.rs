@@ -298,6 +298,18 @@ fn env_pair(value: &OsStr) -> Result<(OsString, OsString), &'static str> {
     }
 }
 
+/// A `--watch-ignore` glob: one gitignore line (`*.log`, `dist/`, `!keep.txt`).
+pub(crate) fn watch_glob(text: &str) -> Result<String, String> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new("/");
+    if text.trim().is_empty() || text.contains(['\n', '\0']) {
+        return Err("expected a glob like *.log or dist/".to_string());
+    }
+    builder
+        .add_line(None, text)
+        .map_err(|e| format!("expected a glob like *.log or dist/: {e}"))?;
+    Ok(text.to_string())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a panic is how a test fails")]
 mod tests {

@@ -52,6 +52,8 @@ impl Cluster {
             node_cluster_sched: crate::config::Sched::Shared,
             share_binds: false,
             depends_on: Vec::new(),
+            pty: false,
+            watch: None,
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

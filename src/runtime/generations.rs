@@ -45,7 +45,16 @@ impl Runtime {
             fds: &fds,
             adopt_binds: group.adopt,
         };
-        let child = match backend::spawn(&spec) {
+        let pty = if group.spec.pty {
+            match self.terminals.open() {
+                Ok(pty) => Some(pty),
+                Err(e) => return failed(&e),
+            }
+        } else {
+            None
+        };
+        let pty_master = pty.is_some();
+        let child = match backend::spawn(&spec, pty) {
             Ok(child) => child,
             Err(e) => return failed(&e),
         };
@@ -57,14 +66,16 @@ impl Runtime {
             k.watch(pid);
         }
         self.update_sample_targets(pid, true);
-        let streams = [
-            (child.stdout, Kind::Output(Stream::Stdout)),
-            (child.stderr, Kind::Output(Stream::Stderr)),
-            (ours, Kind::Events),
-        ];
+        // A pty is one stream: everything the worker writes is stdout.
+        let mut streams = vec![(child.stdout, Kind::Output(Stream::Stdout))];
+        if let Some(stderr) = child.stderr {
+            streams.push((stderr, Kind::Output(Stream::Stderr)));
+        }
+        streams.push((ours, Kind::Events));
         let mut readers = Vec::new();
         for (fd, kind) in streams {
-            match Reader::new(fd, kind, key, generation, pid, self.id(key)) {
+            let made = Reader::new(fd, kind, key, generation, pid, self.id(key));
+            match made.map(|r| r.on_pty(pty_master && kind != Kind::Events)) {
                 Ok(reader) => {
                     let task = tokio::task::spawn_local(streams::read_task(
                         Rc::clone(&reader),
@@ -84,7 +95,8 @@ impl Runtime {
                 let cluster = group.spec.node_cluster;
                 self.node.open(key, generation, pid, Rc::clone(&channel), cluster);
             }
-            self.generations.insert((key, generation), GenerationIo { pid, readers, channel });
+            let io = GenerationIo { pid, readers, channel, pty: pty_master };
+            self.generations.insert((key, generation), io);
         }
         match binds {
             Some(Ok(notify)) => {
@@ -96,6 +108,16 @@ impl Runtime {
             None => {}
         }
         Input::Spawned { key, generation, pid }
+    }
+
+    /// The dashboard's pane is now `cols` x `rows`: so are the workers' terminals.
+    pub(super) fn resize_terminals(&mut self, cols: usize, rows: usize) {
+        let size = backend::PtySize::clamped(cols, rows);
+        let masters = self.generations.values().filter(|io| io.pty).filter_map(|io| {
+            let out = io.readers.iter().find(|(r, _)| r.kind() == Kind::Output(Stream::Stdout));
+            out.map(|(r, _)| r.fd())
+        });
+        self.terminals.resize(size, masters);
     }
 
     pub(super) fn drain(&self, key: WorkerKey, generation: u32) {

@@ -30,9 +30,11 @@ mod signals_glue;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod summary;
+mod terminals;
 mod timers;
 mod turns;
 mod ui_glue;
+mod watch;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -170,6 +172,8 @@ struct GenerationIo {
     pid: u32,
     readers: Vec<(Rc<Reader>, JoinHandle<()>)>,
     channel: Rc<Reader>,
+    /// Its stdout reader reads a pty's master.
+    pty: bool,
 }
 
 struct Runtime {
@@ -219,6 +223,10 @@ struct Runtime {
     node_reported: Option<Instant>,
     /// Answers the workers' own binds (groups that share them).
     adopter: Option<adopt::Adopter>,
+    /// The size of the workers' pseudo-terminals (`--pty`).
+    terminals: terminals::Terminals,
+    /// Reload on change (`--watch`), when a group watches paths.
+    watch: Option<watch::Watch>,
 }
 
 fn headless(
@@ -245,6 +253,7 @@ impl Runtime {
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
         let instance = spec.instance.clone();
+        let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
         let inherited: Vec<_> = std::env::vars_os().collect();
         let pid = std::process::id();
         let groups: Vec<GroupIo> = spec
@@ -261,6 +270,8 @@ impl Runtime {
             .collect();
         let names: Vec<String> = groups.iter().map(|g| g.spec.name.clone()).collect();
         let schedules = schedules::Schedules::new(groups.iter().map(|g| &g.spec));
+        let specs: Vec<&GroupSpec> = groups.iter().map(|g| &g.spec).collect();
+        let watch = watch::Watch::start(&specs, log_dir.as_deref());
         let broker = node_glue::broker(&groups);
         let adopter = adopt::start_if_wanted(&groups, &broker);
         let node = node_glue::channels(&groups, broker);
@@ -303,6 +314,8 @@ impl Runtime {
             node,
             node_reported: None,
             adopter,
+            terminals: terminals::Terminals::new(),
+            watch,
         }
     }
 
@@ -374,6 +387,7 @@ impl Runtime {
                 Some(request) = ui_rx.recv() => self.on_ui(request),
                 Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
                 Some(inbound) = self.node.recv() => self.on_node(inbound),
+                reloads = watch::next(self.watch.as_mut()) => self.on_watch(reloads),
                 _ = node_retry.tick(), if self.node.any_blocked() => self.node.retry(),
                 _ = frame.tick(), if self.frame_owed() => self.publish(),
                 // WHY from this loop: a loop that is stuck stops the pings, and systemd's
@@ -408,6 +422,28 @@ impl Runtime {
             if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
             }
+        }
+    }
+
+    /// Files changed under a group's watched paths, and the quiet period passed: a rolling
+    /// reload of the group, and a start now of its workers that wait to restart after a
+    /// crash (the change may be the fix; a reload only replaces running workers).
+    fn on_watch(&mut self, reloads: Vec<(u16, String)>) {
+        let snapshot = self.core.snapshot(Instant::now());
+        for (group, path) in reloads {
+            for w in snapshot.workers.iter().filter(|w| w.key.group == group) {
+                if matches!(
+                    w.state,
+                    crate::core::WorkerState::Backoff { .. }
+                        | crate::core::WorkerState::Failed { .. }
+                        | crate::core::WorkerState::GaveUp
+                ) {
+                    self.pending.push_back(Input::User(crate::core::UserAction::Start(w.key)));
+                }
+            }
+            self.note_queued_reload(group);
+            let cause = crate::core::ReloadCause::Watch { path };
+            self.pending.push_back(Input::Reload { group, cause });
         }
     }
 

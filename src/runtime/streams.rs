@@ -71,6 +71,8 @@ struct State {
     node: Option<NodeLink>,
     /// The worker said on stderr that an address was already in use (for a hint).
     addr_in_use: bool,
+    /// Reads a pty's master: stdout and stderr in one, and an EIO ends it.
+    pty: bool,
 }
 
 pub enum Pumped {
@@ -113,11 +115,23 @@ impl Reader {
             flood_cut: false,
             node: None,
             addr_in_use: false,
+            pty: false,
         };
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and unchanged) for its whole lifetime.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
         Ok(Rc::new(Reader { fd, state: RefCell::new(state) }))
+    }
+
+    /// This stream is a pty's master (docs/development.md).
+    pub fn on_pty(self: Rc<Self>, pty: bool) -> Rc<Self> {
+        self.state.borrow_mut().pty = pty;
+        self
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        self.fd.get_ref().as_fd()
     }
 
     /// Whether the worker wrote on stderr that an address was already in use.
@@ -144,7 +158,11 @@ impl Reader {
     /// read that sees an EOF: the last words of a worker that was just reaped. Whatever a
     /// leftover descendant keeps writing waits for the next turn, so this always ends.
     pub fn drain_now(&self, hub: &mut Hub) {
-        let queued = self.queued().min(MAX_DRAIN);
+        // WHY not FIONREAD on a pty: what the worker wrote reaches the master's buffer a
+        // moment later (the kernel moves it from a worker thread), so the count can be
+        // short. A read that finds nothing waits for that move first: reading until
+        // EAGAIN (or EIO, the slave closed) gets every byte written before the exit.
+        let queued = if self.state.borrow().pty { MAX_DRAIN } else { self.queued().min(MAX_DRAIN) };
         if queued > 0 {
             self.read(hub, usize::MAX, queued, false);
         }
@@ -196,7 +214,9 @@ impl Reader {
                     outcome = Pumped::Drained;
                     break;
                 }
-                Ok(0) | Err(_) => {} // any other error ends the stream like EOF
+                // Any other error ends the stream like EOF: a pty's master says EIO once
+                // no process has the slave open any more.
+                Ok(0) | Err(_) => {}
             }
             state.feed_gathered(hub);
             state.finish(hub);
@@ -267,8 +287,11 @@ impl State {
         let last_heartbeat = &mut self.last_heartbeat;
         let node = Node { to: self.node.as_ref(), key, generation };
         let addr_in_use = &mut self.addr_in_use;
+        let pty = self.pty;
         let mut emit = |piece: Piece<'_>| {
-            if let (Kind::Output(Stream::Stderr), Piece::Line(line)) = (kind, &piece) {
+            if let (Kind::Output(stream), Piece::Line(line)) = (kind, &piece)
+                && (stream == Stream::Stderr || pty)
+            {
                 *addr_in_use |= says_addr_in_use(line);
             }
             let heard = handle_piece(hub, &node, pid, kind, piece, &mut errors);

@@ -55,6 +55,7 @@ impl Runtime {
                 self.pending.push_back(Input::Shutdown(trigger));
             }
             UiRequest::Pane(request) => {
+                self.resize_terminals(request.cols, request.rows);
                 if let Some(d) = self.dashboard.as_mut() {
                     d.set_request(request);
                 }

@@ -175,6 +175,8 @@ pub struct PaneRequest {
     pub filter: String,
     /// How many lines fit.
     pub rows: usize,
+    /// How many characters of a line's text fit (the workers' terminals get this width).
+    pub cols: usize,
     /// Lines up from the newest; 0 follows the tail.
     pub scroll: usize,
 }

@@ -78,6 +78,8 @@ pub fn render_pane(
     let block = Block::new().borders(Borders::TOP).title(title(view, ui));
     let inner = block.inner(area);
     ui.pane_rows = usize::from(inner.height);
+    // The text's width after a line's `12:00:00 | `: what the workers' terminals get.
+    ui.pane_cols = usize::from(inner.width).saturating_sub(11);
     ui.hit.pane_top = inner.y;
     ui.hit.pane_bottom = inner.y + inner.height;
     frame.render_widget(block, area);

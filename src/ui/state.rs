@@ -44,6 +44,8 @@ pub struct UiState {
     pub scroll: usize,
     pub help: bool,
     pub pane_rows: usize,
+    /// Characters of a line's text the pane shows.
+    pub pane_cols: usize,
     pub hit: Hitboxes,
     /// A short note in the footer (what a key did, or why it could not), with when it was
     /// set.
@@ -76,6 +78,7 @@ impl UiState {
             scroll: 0,
             help: false,
             pane_rows: 10,
+            pane_cols: 80,
             hit: Hitboxes::default(),
             notice: None,
             quit_requested: false,
@@ -102,6 +105,7 @@ impl UiState {
             group: self.mode == PaneMode::Metrics && self.all_workers,
             filter: self.filter.clone(),
             rows: self.pane_rows,
+            cols: self.pane_cols,
             scroll: self.scroll,
         }
     }

@@ -86,6 +86,10 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
                 layer.node_cluster_sched =
                     Some(here.choice(&[("shared", SchedArg::Shared), ("rr", SchedArg::Rr)])?);
             }
+            "pty" => layer.pty = Some(here.bool()?),
+            "watch" => layer.watch = Some(watch(&here)?),
+            "watch-ignore" => layer.watch_ignore = Some(watch_ignore(&here)?),
+            "watch-debounce" => layer.watch_debounce = Some(here.duration(false)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -277,9 +281,42 @@ fn env_files(at: &Here<'_, '_>) -> Result<Vec<std::path::PathBuf>, FileError> {
     Ok(out)
 }
 
+/// A string or an array of strings, each with where it is.
+fn strings<'a, 'i>(
+    at: &Here<'a, 'i>,
+    what: &str,
+) -> Result<Vec<(&'a Spanned<DeValue<'i>>, usize)>, FileError> {
+    match at.value.get_ref() {
+        DeValue::Array(items) => Ok(items.iter().enumerate().map(|(i, v)| (v, i)).collect()),
+        DeValue::String(_) => Ok(vec![(at.value, 0)]),
+        _ => Err(at.expected(what)),
+    }
+}
+
+/// `watch = ["src", "package.json"]` (or one string): paths joined to the file's directory.
+fn watch(at: &Here<'_, '_>) -> Result<Vec<(std::path::PathBuf, Pos)>, FileError> {
+    let what = "a path or an array of paths like [\"src\", \"package.json\"]";
+    let mut out = Vec::new();
+    for (item, i) in strings(at, what)? {
+        out.push(at.child(&i.to_string(), item, item.span()).path()?);
+    }
+    Ok(out)
+}
+
 /// A cron pattern, its mistakes said at the value.
 fn cron(at: &Here<'_, '_>) -> Result<crate::schedule::Schedule, FileError> {
     let what = "a cron pattern like \"0 */5 * * * *\", \"30 4 * * *\" or \"@hourly\"";
     let text = at.str(what)?;
     crate::cli::values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
+}
+
+/// `watch-ignore = ["*.log", "dist/"]` (or one string): gitignore lines.
+fn watch_ignore(at: &Here<'_, '_>) -> Result<Vec<String>, FileError> {
+    let what = "a glob or an array of globs like [\"*.log\", \"dist/\"]";
+    let mut out = Vec::new();
+    for (item, i) in strings(at, what)? {
+        let here = at.child(&i.to_string(), item, item.span());
+        out.push(here.parsed("a glob like \"*.log\"", values::watch_glob)?);
+    }
+    Ok(out)
 }

@@ -90,6 +90,10 @@ node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
 share-binds = false
+pty = true
+watch = ["src", "package.json"]
+watch-ignore = "*.log"
+watch-debounce = "1s"
 env-file = [".env", "/etc/app.env"]
 schedule = "*/5 * * * *"
 reload-schedule = "@daily"
@@ -127,9 +131,14 @@ command = ["db"]
     assert_eq!(l.schedule.as_ref().map(|s| s.0.text.as_str()), Some("*/5 * * * *"));
     assert_eq!(l.reload_schedule.as_ref().map(|s| s.0.text.as_str()), Some("@daily"));
     assert_eq!(l.schedule_tz, Some(crate::schedule::Zone::Utc));
+    assert_eq!(l.pty, Some(true));
+    let watch: Vec<_> = l.watch.as_ref().unwrap().iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(watch, [Path::new("/etc/shop/src"), Path::new("/etc/shop/package.json")]);
+    assert_eq!(l.watch_ignore.as_deref(), Some(&["*.log".to_string()][..]));
+    assert_eq!(l.watch_debounce, Some(Duration::from_secs(1)));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 26);
+    assert_eq!(listed, 30);
 }
 
 #[test]
