@@ -15,6 +15,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod ansi;
 pub mod backend;
 pub mod cli;
 pub(crate) mod clock;

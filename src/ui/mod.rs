@@ -3,6 +3,7 @@
 //! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
 //! process. The terminal is restored on every way out: quit, signal, error, panic.
 
+mod colour;
 mod details;
 mod footer;
 mod format;

@@ -1,0 +1,220 @@
+//! A worker's line as styled spans (docs/development.md#colours): its SGR sequences
+//! (16, 256 and 24-bit colours, bold, dim, italic, underline, reverse, strikethrough,
+//! reset) become ratatui styles; every other sequence is dropped, and lone controls and bidi
+//! overrides are shown escaped as [`crate::text::escape`] shows them. The spans hold only
+//! printable text, so nothing a worker writes reaches the terminal raw, and a style starts
+//! from the line's own (stderr's red) each line: it cannot leak into the next line or into
+//! another span of the screen.
+
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use vte::{Params, Parser, Perform};
+
+/// What SGR sequences have set so far on a line: applied over the line's base style, so a
+/// reset (`0`, `39`, `49`) goes back to that base rather than to the terminal's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sgr {
+    pub fg: Option<Color>,
+    pub bg: Option<Color>,
+    pub on: Modifier,
+}
+
+impl Sgr {
+    /// The style of text under this SGR state, over `base`. Without colours (`NO_COLOR`)
+    /// only the modifiers apply.
+    pub fn over(self, base: Style, color: bool) -> Style {
+        let mut style = base.add_modifier(self.on);
+        if color {
+            if let Some(fg) = self.fg {
+                style = style.fg(fg);
+            }
+            if let Some(bg) = self.bg {
+                style = style.bg(bg);
+            }
+        }
+        style
+    }
+
+    /// Applies one SGR sequence's parameters, left to right. Unknown ones (blink, hidden,
+    /// fonts, underline colour) change nothing; a colour out of range is ignored.
+    pub fn apply(&mut self, params: &Params) {
+        let mut params = params.iter();
+        while let Some(param) = params.next() {
+            let Some(&code) = param.first() else { continue };
+            match code {
+                0 => *self = Sgr::default(),
+                1 => self.on.insert(Modifier::BOLD),
+                2 => self.on.insert(Modifier::DIM),
+                3 => self.on.insert(Modifier::ITALIC),
+                // `4:0` is "no underline" in the colon form of underline styles.
+                4 if param.get(1) == Some(&0) => self.on.remove(Modifier::UNDERLINED),
+                4 | 21 => self.on.insert(Modifier::UNDERLINED),
+                7 => self.on.insert(Modifier::REVERSED),
+                9 => self.on.insert(Modifier::CROSSED_OUT),
+                22 => self.on.remove(Modifier::BOLD | Modifier::DIM),
+                23 => self.on.remove(Modifier::ITALIC),
+                24 => self.on.remove(Modifier::UNDERLINED),
+                27 => self.on.remove(Modifier::REVERSED),
+                29 => self.on.remove(Modifier::CROSSED_OUT),
+                30..=37 => self.fg = Some(ansi(code - 30)),
+                38 => {
+                    if let Some(c) = extended(param, &mut params) {
+                        self.fg = Some(c);
+                    }
+                }
+                39 => self.fg = None,
+                40..=47 => self.bg = Some(ansi(code - 40)),
+                48 => {
+                    if let Some(c) = extended(param, &mut params) {
+                        self.bg = Some(c);
+                    }
+                }
+                49 => self.bg = None,
+                // The underline colour: read, so its numbers are not taken for codes.
+                58 => {
+                    let _ = extended(param, &mut params);
+                }
+                90..=97 => self.fg = Some(ansi(code - 90 + 8)),
+                100..=107 => self.bg = Some(ansi(code - 100 + 8)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The 16 colours by their SGR number (0–7, bright 8–15), as ratatui names them.
+fn ansi(n: u16) -> Color {
+    const COLORS: [Color; 16] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+    COLORS[usize::from(n) % 16]
+}
+
+/// `38;5;N`, `38;2;R;G;B` (the next parameters) or `38:5:N`, `38:2:R:G:B`,
+/// `38:2:CS:R:G:B` (sub-parameters).
+fn extended<'a>(param: &[u16], rest: &mut impl Iterator<Item = &'a [u16]>) -> Option<Color> {
+    let byte = |v: Option<&u16>| v.and_then(|&v| u8::try_from(v).ok());
+    if param.len() > 1 {
+        return match param[1] {
+            5 => byte(param.get(2)).map(Color::Indexed),
+            2 => {
+                // With a colour-space id the three values are the last three.
+                let rgb = if param.len() >= 6 { &param[3..6] } else { param.get(2..5)? };
+                Some(Color::Rgb(byte(rgb.first())?, byte(rgb.get(1))?, byte(rgb.get(2))?))
+            }
+            _ => None,
+        };
+    }
+    let mut next = || rest.next().and_then(|p| p.first());
+    match next() {
+        Some(5) => byte(next()).map(Color::Indexed),
+        Some(2) => {
+            let (r, g, b) = (byte(next()), byte(next()), byte(next()));
+            Some(Color::Rgb(r?, g?, b?))
+        }
+        _ => None,
+    }
+}
+
+/// Builds the spans of one line as vte reads it.
+struct Spans {
+    base: Style,
+    color: bool,
+    sgr: Sgr,
+    text: String,
+    column: usize,
+    spans: Vec<Span<'static>>,
+}
+
+impl Spans {
+    fn cut(&mut self) {
+        if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            self.spans.push(Span::styled(text, self.sgr.over(self.base, self.color)));
+        }
+    }
+
+    fn shown_escaped(&mut self, c: char) {
+        self.column += crate::text::escape_char(&mut self.text, c);
+    }
+}
+
+impl Perform for Spans {
+    fn print(&mut self, c: char) {
+        if crate::text::unsafe_char(c) {
+            self.shown_escaped(c); // DEL and bidi overrides reach `print`
+        } else {
+            self.text.push(c);
+            self.column += 1;
+        }
+    }
+
+    fn execute(&mut self, byte: u8) {
+        if byte == b'\t' {
+            // Tabs to the next multiple of 4, as `for_screen` expands them.
+            let pad = 4 - self.column % 4;
+            self.text.extend(std::iter::repeat_n(' ', pad));
+            self.column += pad;
+        } else {
+            self.shown_escaped(char::from(byte));
+        }
+    }
+
+    fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
+        if crate::ansi::is_sgr(intermediates, ignore, action) {
+            let before = self.sgr;
+            self.sgr.apply(params);
+            if self.sgr != before {
+                self.cut_before_change(before);
+            }
+        }
+    }
+}
+
+impl Spans {
+    /// The text so far was written under `before`: it becomes a span of that style.
+    fn cut_before_change(&mut self, before: Sgr) {
+        let now = self.sgr;
+        self.sgr = before;
+        self.cut();
+        self.sgr = now;
+    }
+}
+
+/// `text` as spans over `base` (see the module's doc), appended to `out`. A line without
+/// ESC is one span, as before colours.
+pub fn spans(text: &str, base: Style, color: bool, out: &mut Vec<Span<'static>>) {
+    if !crate::ansi::has_escape(text.as_bytes()) {
+        out.push(Span::styled(crate::text::escape(text, true), base));
+        return;
+    }
+    let mut spans = Spans {
+        base,
+        color,
+        sgr: Sgr::default(),
+        text: String::with_capacity(text.len()),
+        column: 0,
+        spans: std::mem::take(out),
+    };
+    Parser::new().advance(&mut spans, text.as_bytes());
+    spans.cut();
+    *out = spans.spans;
+}
+
+#[cfg(test)]
+mod tests;
