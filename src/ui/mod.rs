@@ -254,7 +254,12 @@ fn handle_events(
                 Effect::Suspend => {
                     suspend();
                     *terminal = fresh_terminal()?;
+                    if ui.mouse_released {
+                        execute!(io::stdout(), DisableMouseCapture)?;
+                    }
                 }
+                Effect::Mouse(true) => execute!(io::stdout(), EnableMouseCapture)?,
+                Effect::Mouse(false) => execute!(io::stdout(), DisableMouseCapture)?,
             }
         }
     }
