@@ -436,3 +436,9 @@ fn negative_numbers_are_refused_by_the_option_they_were_given_to() {
 mod config;
 mod demo_and_help;
 mod instance;
+
+#[test]
+fn strip_ansi_is_off_unless_asked_for() {
+    assert!(!run(&["--no-ui", "--", "sh"]).strip_ansi);
+    assert!(run(&["--no-ui", "--strip-ansi", "--", "sh"]).strip_ansi);
+}

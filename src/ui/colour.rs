@@ -132,20 +132,20 @@ fn extended<'a>(param: &[u16], rest: &mut impl Iterator<Item = &'a [u16]>) -> Op
 }
 
 /// Builds the spans of one line as vte reads it.
-struct Spans {
+struct Builder {
     base: Style,
     color: bool,
     sgr: Sgr,
     text: String,
     column: usize,
-    spans: Vec<Span<'static>>,
+    done: Vec<Span<'static>>,
 }
 
-impl Spans {
+impl Builder {
     fn cut(&mut self) {
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
-            self.spans.push(Span::styled(text, self.sgr.over(self.base, self.color)));
+            self.done.push(Span::styled(text, self.sgr.over(self.base, self.color)));
         }
     }
 
@@ -154,7 +154,7 @@ impl Spans {
     }
 }
 
-impl Perform for Spans {
+impl Perform for Builder {
     fn print(&mut self, c: char) {
         if crate::text::unsafe_char(c) {
             self.shown_escaped(c); // DEL and bidi overrides reach `print`
@@ -186,7 +186,7 @@ impl Perform for Spans {
     }
 }
 
-impl Spans {
+impl Builder {
     /// The text so far was written under `before`: it becomes a span of that style.
     fn cut_before_change(&mut self, before: Sgr) {
         let now = self.sgr;
@@ -203,17 +203,17 @@ pub fn spans(text: &str, base: Style, color: bool, out: &mut Vec<Span<'static>>)
         out.push(Span::styled(crate::text::escape(text, true), base));
         return;
     }
-    let mut spans = Spans {
+    let mut spans = Builder {
         base,
         color,
         sgr: Sgr::default(),
         text: String::with_capacity(text.len()),
         column: 0,
-        spans: std::mem::take(out),
+        done: std::mem::take(out),
     };
     Parser::new().advance(&mut spans, text.as_bytes());
     spans.cut();
-    *out = spans.spans;
+    *out = spans.done;
 }
 
 #[cfg(test)]
