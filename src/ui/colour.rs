@@ -131,89 +131,153 @@ fn extended<'a>(param: &[u16], rest: &mut impl Iterator<Item = &'a [u16]>) -> Op
     }
 }
 
-/// Builds the spans of one line as vte reads it.
-struct Builder {
+/// Builds the spans of one line: runs of plain text are borrowed from the line as they are
+/// (the usual case, no copy); vte reads the sequences, and what needs escaping is copied.
+struct Builder<'a> {
     base: Style,
     color: bool,
     sgr: Sgr,
+    /// Copied text not yet in a span: escaped controls, what vte printed.
     text: String,
+    /// Characters so far (tabs expand to the next multiple of 4 of it).
     column: usize,
-    done: Vec<Span<'static>>,
+    done: Vec<Span<'a>>,
+    /// The sequence being read has ended (vte is back in its ground state).
+    ended: bool,
 }
 
-impl Builder {
+impl<'a> Builder<'a> {
+    fn style(&self) -> Style {
+        self.sgr.over(self.base, self.color)
+    }
+
     fn cut(&mut self) {
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
-            self.done.push(Span::styled(text, self.sgr.over(self.base, self.color)));
+            self.done.push(Span::styled(text, self.style()));
         }
     }
 
-    fn shown_escaped(&mut self, c: char) {
-        self.column += crate::text::escape_char(&mut self.text, c);
+    /// Text between sequences: borrowed when it is printable ASCII, else character by
+    /// character.
+    fn plain(&mut self, run: &'a str) {
+        if run.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            self.cut();
+            self.column += run.len();
+            self.done.push(Span::styled(run, self.style()));
+        } else {
+            run.chars().for_each(|c| self.char(c));
+        }
     }
-}
 
-impl Perform for Builder {
-    fn print(&mut self, c: char) {
-        if crate::text::unsafe_char(c) {
-            self.shown_escaped(c); // DEL and bidi overrides reach `print`
+    fn char(&mut self, c: char) {
+        if c == '\t' {
+            // Tabs to the next multiple of 4, as `for_screen` expands them.
+            let pad = 4 - self.column % 4;
+            self.text.extend(std::iter::repeat_n(' ', pad));
+            self.column += pad;
+        } else if crate::text::unsafe_char(c) {
+            self.column += crate::text::escape_char(&mut self.text, c);
         } else {
             self.text.push(c);
             self.column += 1;
         }
     }
 
-    fn execute(&mut self, byte: u8) {
-        if byte == b'\t' {
-            // Tabs to the next multiple of 4, as `for_screen` expands them.
-            let pad = 4 - self.column % 4;
-            self.text.extend(std::iter::repeat_n(' ', pad));
-            self.column += pad;
-        } else {
-            self.shown_escaped(char::from(byte));
+    /// Reads the sequence at `bytes[0]` (an ESC) with a fresh parser, byte by byte until it
+    /// ends; returns how many bytes it took. WHY byte by byte: vte says what it read, not
+    /// where that ended, and the text after is borrowed, not parsed.
+    fn sequence(&mut self, bytes: &[u8]) -> usize {
+        let mut parser = Parser::new();
+        self.ended = false;
+        let mut read = 0;
+        while read < bytes.len() {
+            parser.advance(self, &bytes[read..=read]);
+            read += 1;
+            if self.ended {
+                if bytes[read - 1] != 0x1b {
+                    break;
+                }
+                // An OSC or DCS ended by ESC: the ESC starts the next one (`ESC \`).
+                self.ended = false;
+            }
         }
+        read
+    }
+}
+
+impl Perform for Builder<'_> {
+    fn print(&mut self, c: char) {
+        // A sequence that ended without a dispatch (too many parameters), then text.
+        self.char(c);
+        self.ended = true;
+    }
+
+    fn execute(&mut self, byte: u8) {
+        // A control inside a sequence is shown (and the sequence goes on), as on its own;
+        // CAN and SUB cancel the sequence.
+        self.char(char::from(byte));
+        self.ended |= matches!(byte, 0x18 | 0x1a);
     }
 
     fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
         if crate::ansi::is_sgr(intermediates, ignore, action) {
-            let before = self.sgr;
-            self.sgr.apply(params);
-            if self.sgr != before {
-                self.cut_before_change(before);
+            let mut after = self.sgr;
+            after.apply(params);
+            if after != self.sgr {
+                self.cut();
+                self.sgr = after;
             }
         }
+        self.ended = true;
     }
-}
 
-impl Builder {
-    /// The text so far was written under `before`: it becomes a span of that style.
-    fn cut_before_change(&mut self, before: Sgr) {
-        let now = self.sgr;
-        self.sgr = before;
-        self.cut();
-        self.sgr = now;
+    fn esc_dispatch(&mut self, _: &[u8], _: bool, _: u8) {
+        self.ended = true;
+    }
+
+    fn osc_dispatch(&mut self, _: &[&[u8]], _: bool) {
+        self.ended = true;
+    }
+
+    fn unhook(&mut self) {
+        self.ended = true;
     }
 }
 
 /// `text` as spans over `base` (see the module's doc), appended to `out`. A line without
 /// ESC is one span, as before colours.
-pub fn spans(text: &str, base: Style, color: bool, out: &mut Vec<Span<'static>>) {
+pub fn spans<'a>(text: &'a str, base: Style, color: bool, out: &mut Vec<Span<'a>>) {
     if !crate::ansi::has_escape(text.as_bytes()) {
         out.push(Span::styled(crate::text::escape(text, true), base));
         return;
     }
-    let mut spans = Builder {
+    let mut b = Builder {
         base,
         color,
         sgr: Sgr::default(),
-        text: String::with_capacity(text.len()),
+        text: String::new(),
         column: 0,
         done: std::mem::take(out),
+        ended: false,
     };
-    Parser::new().advance(&mut spans, text.as_bytes());
-    spans.cut();
-    *out = spans.done;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let esc = memchr::memchr(0x1b, &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        // Sequences end on ASCII bytes or after whole characters: `at` is a boundary.
+        match text.get(at..esc) {
+            Some("") => {}
+            Some(run) => b.plain(run),
+            None => String::from_utf8_lossy(&bytes[at..esc]).chars().for_each(|c| b.char(c)),
+        }
+        if esc == bytes.len() {
+            break;
+        }
+        at = esc + b.sequence(&bytes[esc..]);
+    }
+    b.cut();
+    *out = b.done;
 }
 
 #[cfg(test)]

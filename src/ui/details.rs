@@ -22,7 +22,7 @@ fn name_span(name: &'static str) -> Span<'static> {
 }
 
 /// The worker's own words (its status), with its colours.
-fn styled_field(name: &'static str, value: Option<&str>, pal: &Palette) -> Line<'static> {
+fn styled_field<'a>(name: &'static str, value: Option<&'a str>, pal: &Palette) -> Line<'a> {
     let mut spans = vec![name_span(name)];
     super::colour::spans(value.unwrap_or("-"), Style::new(), pal.color, &mut spans);
     Line::from(spans)
