@@ -120,6 +120,7 @@ pub struct Cluster {
     cwd: Option<PathBuf>,
     dashboard: Option<bool>,
     log_format: LogFormat,
+    strip_ansi: bool,
     log_dir: Option<(PathBuf, u32)>,
     instance: Option<String>,
     control: Control,
@@ -151,6 +152,7 @@ impl Cluster {
             cwd: None,
             dashboard: None,
             log_format: LogFormat::Text,
+            strip_ansi: false,
             log_dir: None,
             instance: None,
             control: Control::Default,
@@ -301,6 +303,14 @@ impl Cluster {
     /// The format of the headless output (docs/output.md) [default: text].
     pub fn log_format(mut self, format: LogFormat) -> Cluster {
         self.log_format = format;
+        self
+    }
+
+    /// Removes the escape sequences (colours included) from the workers' lines in the
+    /// headless output and the log files, as `--strip-ansi` (docs/output.md) [default: off:
+    /// colours are kept as received, everything else is made visible].
+    pub fn strip_ansi(mut self, strip: bool) -> Cluster {
+        self.strip_ansi = strip;
         self
     }
 

@@ -16,6 +16,9 @@ pub struct RunSpec {
     pub verbosity: i8,
     /// Log files (docs/logs.md): corral's events and each slot's output, rotated daily.
     pub log_files: Option<LogFiles>,
+    /// `--strip-ansi`: workers' lines lose their escape sequences in the headless output and
+    /// the log files (kept as received otherwise: colours pass, the rest is made visible).
+    pub strip_ansi: bool,
     /// This corral's name: `-I`, the config file's `instance` or stem, else the group's
     /// (with the script's name: `node-server` for `node server.js`).
     pub instance: String,

@@ -17,7 +17,7 @@ use crate::sinks::lossless::{StreamSink, Writer};
 
 mod format;
 
-pub use format::{event_text, exit_why, human_duration, sanitize};
+pub use format::{event_text, exit_why, human_duration, sanitize, worker_line};
 
 /// One record as its §7 JSON object, newline-terminated, stamped `at`: what the control
 /// socket's subscribers get, in the very words of headless JSON.
@@ -105,6 +105,8 @@ pub struct Lines {
     statuses: HashMap<WorkerKey, String>,
     /// Text mode: show `metric` messages (`-v`); JSON always has them.
     show_metrics: bool,
+    /// `--strip-ansi`: workers' lines without their escape sequences.
+    strip_ansi: bool,
 }
 
 impl Lines {
@@ -121,6 +123,24 @@ impl Lines {
             ts_at: SystemTime::UNIX_EPOCH,
             statuses: HashMap::new(),
             show_metrics: false,
+            strip_ansi: false,
+        }
+    }
+
+    /// `--strip-ansi`: output lines lose their escape sequences, colours included (text,
+    /// JSON and the log files alike).
+    pub fn strip_ansi(&mut self, strip: bool) {
+        self.strip_ansi = strip;
+    }
+
+    /// A worker's line as this output shows it: without escape sequences under
+    /// `--strip-ansi`, else as received.
+    pub fn worker_bytes<'a>(&self, line: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if self.strip_ansi && crate::ansi::has_escape(line) {
+            let stripped = crate::ansi::strip_bytes(line).into_owned();
+            std::borrow::Cow::Owned(stripped.into_bytes())
+        } else {
+            std::borrow::Cow::Borrowed(line)
         }
     }
 
@@ -154,6 +174,16 @@ impl Lines {
 
     /// Appends `record`'s line to `out`; `false` when this format leaves it out.
     pub fn write(&mut self, out: &mut Vec<u8>, record: &Record<'_>) -> bool {
+        if let Record::Output { key, pid, stream, line } = *record
+            && let std::borrow::Cow::Owned(line) = self.worker_bytes(line)
+        {
+            let record = Record::Output { key, pid, stream, line: &line };
+            return self.write_as_is(out, &record);
+        }
+        self.write_as_is(out, record)
+    }
+
+    fn write_as_is(&mut self, out: &mut Vec<u8>, record: &Record<'_>) -> bool {
         match self.format {
             LogFormat::Json => {
                 self.now();
@@ -218,6 +248,11 @@ impl Headless {
     /// Text mode shows `metric` messages only when asked (`-v`).
     pub fn show_metrics(&mut self, show: bool) {
         self.lines.show_metrics(show);
+    }
+
+    /// `--strip-ansi`.
+    pub fn strip_ansi(&mut self, strip: bool) {
+        self.lines.strip_ansi(strip);
     }
 
     /// Whether stdout has gone away.

@@ -20,6 +20,8 @@
 #![deny(unsafe_code)]
 
 #[doc(hidden)]
+pub mod ansi;
+#[doc(hidden)]
 pub mod backend;
 #[doc(hidden)]
 pub mod cli;

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// Whether a character must be shown escaped rather than written.
-fn unsafe_char(c: char) -> bool {
+pub(crate) fn unsafe_char(c: char) -> bool {
     let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     (c.is_control() && c != '\t') || bidi
 }
@@ -22,15 +22,21 @@ pub fn escape(text: &str, expand_tabs: bool) -> String {
             out.extend(std::iter::repeat_n(' ', pad));
             column += pad;
         } else if unsafe_char(c) {
-            let before = out.len();
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            column += out.len() - before; // the escape is ASCII: bytes are columns
+            column += escape_char(&mut out, c);
         } else {
             out.push(c);
             column += 1;
         }
     }
     out
+}
+
+/// Appends `c` as its visible escape (`\u{1b}`); returns how many columns that took (the
+/// escape is ASCII: bytes are columns).
+pub(crate) fn escape_char(out: &mut String, c: char) -> usize {
+    let before = out.len();
+    let _ = write!(out, "\\u{{{:x}}}", c as u32);
+    out.len() - before
 }
 
 /// Rewrites `json[from..]`, which must be valid JSON, so that the characters [`escape`]

@@ -163,7 +163,11 @@ fn no_terminal_control_from_a_worker_or_the_command_line_reaches_the_terminal() 
         for seen in ["PWNED", "out", "err", "1m"] {
             assert!(out.contains(seen), "{format}: {seen} missing\n{out}");
         }
-        assert_eq!(control_chars(&stdout), [], "{format} stdout:\n{out}");
+        // Colours are the one kind of sequence text keeps (docs/output.md), each line's
+        // reset after them; everything else stays escaped.
+        let out_text = out.replace("\x1b[31m", "").replace("\x1b[0m", "");
+        assert_eq!(control_chars(out_text.as_bytes()), [], "{format} stdout:\n{out}");
+        assert_eq!(format == "text", out.contains("\x1b[31m"), "{format}: colour kept?\n{out}");
         assert_eq!(control_chars(&stderr), [], "{format} stderr");
         if format == "json" {
             for line in out.lines() {
@@ -272,4 +276,35 @@ fn max_memory_counts_a_threaded_worker_once() {
     let events = corral.events();
     assert_eq!(of_worker(&events, "exited", 1), Vec::<&Value>::new(), "{}", corral.dump());
     assert_eq!(of_worker(&events, "spawned", 1).len(), 1, "{}", corral.dump());
+}
+
+/// Headless text keeps a worker's colours as received (docs/output.md), every other
+/// sequence still escaped; `--strip-ansi` (or `strip-ansi = true`) removes them all, from
+/// text and JSON alike.
+#[test]
+fn headless_text_keeps_colours_and_strip_ansi_removes_every_sequence() {
+    let script = r"printf '\033[32mgreen\033[0m plain \033[2Jcleared\n'";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("strip.toml");
+    let command =
+        format!("[group.web]\ncommand = [\"sh\", \"-c\", \"{}\"]\n", script.replace('\\', "\\\\"));
+    std::fs::write(&config, format!("strip-ansi = true\n{command}")).expect("write config");
+    let config = config.to_str().expect("UTF-8 path");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--log-format", "text"], "| \x1b[32mgreen\x1b[0m plain \\u{1b}[2Jcleared\x1b[0m\n"),
+        (&["--log-format", "text", "--strip-ansi"], "| green plain cleared\n"),
+        (&["--log-format", "json", "--strip-ansi"], r#""line":"green plain cleared"}"#),
+        (&["--log-format", "text", "--config", config], "| green plain cleared\n"),
+    ];
+    for (options, want) in cases {
+        let mut args = vec!["--no-ui", "--restart", "never", "-w", "1"];
+        args.extend(options);
+        if !options.contains(&"--config") {
+            args.extend(["--", "sh", "-c", script]);
+        }
+        let (code, stdout, _) = Run::start(&args).finish();
+        let out = String::from_utf8_lossy(&stdout);
+        assert_eq!(code, Some(0), "{options:?}\n{out}");
+        assert!(out.contains(want), "{options:?}: {want:?} not in\n{out:?}");
+    }
 }

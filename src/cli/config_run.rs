@@ -71,6 +71,7 @@ pub(super) fn resolve(
         output: super::output_mode(opts, format),
         verbosity: super::verbosity(opts),
         log_files: super::log_files(log_dir.as_deref(), log_keep)?,
+        strip_ansi: opts.strip_ansi || file.strip_ansi == Some(true),
         control: super::control_path(opts, &instance),
         metrics,
         instance,
@@ -370,6 +371,9 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
     }
     if let Some(addr) = spec.metrics {
         top.insert("metrics".into(), addr.to_string().into());
+    }
+    if spec.strip_ansi {
+        top.insert("strip-ansi".into(), true.into());
     }
     let mut groups = Table::new();
     for g in &spec.groups {

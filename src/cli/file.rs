@@ -56,6 +56,7 @@ pub struct ConfigFile {
     pub log_dir: Option<PathBuf>,
     pub log_keep: Option<u32>,
     pub log_format: Option<FormatArg>,
+    pub strip_ansi: Option<bool>,
     pub metrics: Option<std::net::SocketAddr>,
     pub defaults: Layer,
     pub groups: Vec<FileGroup>,
@@ -195,6 +196,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
                 file.log_format =
                     Some(at.choice(&[("text", FormatArg::Text), ("json", FormatArg::Json)])?);
             }
+            "strip-ansi" => file.strip_ansi = Some(at.bool()?),
             "defaults" => file.defaults = group::layer(&at, false)?.0,
             "group" => groups = Some(at),
             _ => {
@@ -204,11 +206,13 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
                         "log-dir",
                         "log-keep",
                         "log-format",
+                        "strip-ansi",
                         "metrics",
                         "defaults",
                         "group",
                     ],
-                    "instance, log-dir, log-keep, log-format, metrics, [defaults] or [group.NAME]",
+                    "instance, log-dir, log-keep, log-format, strip-ansi, metrics, [defaults] or \
+                     [group.NAME]",
                 ));
             }
         }

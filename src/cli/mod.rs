@@ -236,6 +236,7 @@ where
         output: output_mode(opts, opts.log_format),
         verbosity: verbosity(opts),
         log_files,
+        strip_ansi: opts.strip_ansi,
         control: control_path(opts, &instance),
         metrics: opts.metrics,
         instance_is_default: opts.instance.is_none() && opts.control.is_none(),

@@ -167,6 +167,10 @@ pub(super) struct RunOpts {
     /// Format of the headless output.
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
     pub(super) log_format: FormatArg,
+    /// Remove escape sequences, colours included, from the workers' lines in the headless
+    /// output and the log files [default: colours kept, other sequences shown escaped].
+    #[arg(long, global = true)]
+    pub(super) strip_ansi: bool,
     /// Write corral's events to DIR/corral.log and each worker's output to
     /// DIR/GROUP.N.log, rotated daily.
     #[arg(long, global = true, value_name = "DIR")]

@@ -437,3 +437,9 @@ mod config;
 mod demo_and_help;
 mod development;
 mod instance;
+
+#[test]
+fn strip_ansi_is_off_unless_asked_for() {
+    assert!(!run(&["--no-ui", "--", "sh"]).strip_ansi);
+    assert!(run(&["--no-ui", "--strip-ansi", "--", "sh"]).strip_ansi);
+}

@@ -72,6 +72,7 @@ impl Cluster {
             output,
             verbosity: self.verbosity,
             log_files: self.log_files()?,
+            strip_ansi: self.strip_ansi,
             instance,
             // The library's callers name their clusters; a clash is theirs to hear about.
             instance_is_default: false,

@@ -38,13 +38,18 @@ fn output_text(
         Stream::Stdout => b" | ",
         Stream::Stderr => b" ! ",
     });
-    // Tabs stay; everything else outside printable ASCII goes the careful way.
-    if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
-        out.extend_from_slice(line);
-    } else {
-        out.extend_from_slice(sanitize(line).as_bytes());
-    }
+    worker_line(out, line);
     out.push(b'\n');
+}
+
+/// A worker's line in headless text and the log files: printable ASCII and tabs as they
+/// are, colours (SGR) kept as received, everything else made visible ([`crate::ansi`]).
+pub fn worker_line(out: &mut Vec<u8>, line: &[u8]) {
+    if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
+        out.extend_from_slice(line); // the usual line, copied without allocating
+    } else {
+        crate::ansi::keep_sgr(line, out);
+    }
 }
 
 pub fn sanitize(line: &[u8]) -> String {

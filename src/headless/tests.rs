@@ -380,8 +380,33 @@ fn output_lines_fast_and_careful_paths_agree() {
     let (p, e) = (plain.find(" | ").expect("separator"), escaped.find(" | ").expect("separator"));
     assert_eq!(p, e, "{plain:?} {escaped:?}");
     assert!(plain.ends_with(" | a\tb c\n"), "{plain:?}");
-    assert!(escaped.ends_with(" | a\\u{1b}[31mb\n"), "{escaped:?}");
+    assert!(escaped.ends_with(" | a\x1b[31mb\x1b[0m\n"), "colours kept, then reset: {escaped:?}");
     let wide =
         text_of(&Record::Output { key, pid: 1, stream: Stream::Stdout, line: "é".as_bytes() });
     assert!(wide.ends_with(" | é\n"), "{wide:?}");
+}
+
+#[test]
+fn strip_ansi_removes_sequences_from_text_and_json_lines() {
+    let key = WorkerKey { group: 0, slot: 1 };
+    let line = b"\x1b[32mgreen\x1b[0m \x1b]0;title\x07plain\x07";
+    let record = Record::Output { key, pid: 1, stream: Stream::Stdout, line };
+    let write = |format, strip| {
+        let mut lines = Lines::new(format, vec!["web".into()]);
+        lines.strip_ansi(strip);
+        let mut out = Vec::new();
+        lines.write(&mut out, &record);
+        String::from_utf8(out).unwrap()
+    };
+    let kept = write(LogFormat::Text, false);
+    assert!(
+        kept.ends_with(" | \x1b[32mgreen\x1b[0m \\u{1b}]0;title\\u{7}plain\\u{7}\x1b[0m\n"),
+        "{kept:?}"
+    );
+    let stripped = write(LogFormat::Text, true);
+    assert!(stripped.ends_with(" | green plain\\u{7}\n"), "{stripped:?}");
+    let json: serde_json::Value = serde_json::from_str(&write(LogFormat::Json, true)).unwrap();
+    assert_eq!(json["line"], "green plain\u{7}");
+    let json: serde_json::Value = serde_json::from_str(&write(LogFormat::Json, false)).unwrap();
+    assert_eq!(json["line"], std::str::from_utf8(line).unwrap(), "JSON carries the line as sent");
 }

@@ -127,7 +127,10 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     let files = match &spec.log_files {
         Some(config) => {
             let show_metrics = spec.verbosity > 0;
-            Some(LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?)
+            let mut files =
+                LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?;
+            files.strip_ansi(spec.strip_ansi);
+            Some(files)
         }
         None => None,
     };
@@ -136,6 +139,7 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
             let mut h =
                 headless(format, &names, &stdout_closed, &resume).map_err(StartError::Output)?;
             h.show_metrics(spec.verbosity > 0);
+            h.strip_ansi(spec.strip_ansi);
             Some(h)
         }
         OutputMode::Dashboard => None,

@@ -14,10 +14,18 @@ use super::model::Details;
 use super::render::{Palette, for_screen};
 
 fn field<'a>(name: &'static str, value: String) -> Line<'a> {
-    Line::from(vec![
-        Span::styled(format!("{name:<16}"), Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(value),
-    ])
+    Line::from(vec![name_span(name), Span::raw(value)])
+}
+
+fn name_span(name: &'static str) -> Span<'static> {
+    Span::styled(format!("{name:<16}"), Style::new().add_modifier(Modifier::BOLD))
+}
+
+/// The worker's own words (its status), with its colours.
+fn styled_field<'a>(name: &'static str, value: Option<&'a str>, pal: &Palette) -> Line<'a> {
+    let mut spans = vec![name_span(name)];
+    super::colour::spans(value.unwrap_or("-"), Style::new(), pal.color, &mut spans);
+    Line::from(spans)
 }
 
 pub fn render_details(
@@ -54,7 +62,7 @@ pub fn render_details(
             ),
         ),
         field("sockets", for_screen(&sockets)),
-        field("status", d.status.as_deref().map_or_else(dash, for_screen)),
+        styled_field("status", d.status.as_deref(), pal),
     ];
     let head =
         if d.exits.is_empty() { "last exits: none yet" } else { "last exits, newest first:" };

@@ -13,6 +13,9 @@ use super::format::countdown;
 use super::model::View;
 use super::state::UiState;
 
+/// The footer while `c` has given the mouse to the terminal.
+pub const RELEASED: &str = " mouse released: select text to copy it · c takes the mouse back";
+
 /// How long a footer notice stays.
 pub const NOTICE: Duration = Duration::from_secs(4);
 
@@ -28,6 +31,8 @@ const ACTIONS: &[Hint] = &[
     ("s", "stop/start"),
     ("+-", "scale"),
     ("R", "reload"),
+    // Not an action, but where there is room at 80 columns.
+    ("c", "copy"),
 ];
 const VIEWS: &[Hint] = &[
     ("Tab", "focus"),
@@ -141,6 +146,7 @@ pub fn render_footer(frame: &mut Frame<'_>, area: Rect, view: &View, ui: &UiStat
             .as_ref()
             .filter(|(_, at)| now.saturating_duration_since(*at) < NOTICE)
             .map(|(notice, _)| format!(" {notice}"))
+            .or_else(|| ui.mouse_released.then(|| RELEASED.to_string()))
     };
     if let Some(message) = message
         && let Some(slot) = lines.get_mut(first)

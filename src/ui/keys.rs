@@ -56,6 +56,11 @@ impl UiState {
             KeyCode::Char(c @ ('x' | 'r' | 's' | 'R' | '+' | '=' | '-' | '_')) => {
                 self.action(c, view, now)
             }
+            KeyCode::Char('c') => {
+                // Copying: the terminal selects only while corral does not take the mouse.
+                self.mouse_released = !self.mouse_released;
+                vec![Effect::Mouse(!self.mouse_released)]
+            }
             KeyCode::Char(c @ ('e' | 'm')) => {
                 let mode = if c == 'e' { PaneMode::Events } else { PaneMode::Metrics };
                 self.switch(mode);

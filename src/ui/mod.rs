@@ -3,6 +3,7 @@
 //! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
 //! process. The terminal is restored on every way out: quit, signal, error, panic.
 
+mod colour;
 mod details;
 mod footer;
 mod format;
@@ -253,7 +254,12 @@ fn handle_events(
                 Effect::Suspend => {
                     suspend();
                     *terminal = fresh_terminal()?;
+                    if ui.mouse_released {
+                        execute!(io::stdout(), DisableMouseCapture)?;
+                    }
                 }
+                Effect::Mouse(true) => execute!(io::stdout(), EnableMouseCapture)?,
+                Effect::Mouse(false) => execute!(io::stdout(), DisableMouseCapture)?,
             }
         }
     }

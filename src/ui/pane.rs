@@ -63,7 +63,8 @@ fn line<'a>(l: &'a PaneLine, id_width: usize, pal: &Palette) -> Line<'a> {
         // Words, not only colour, tell corral's lines from the worker's.
         spans.push(Span::styled("corral: ", style));
     }
-    spans.push(Span::styled(for_screen(&l.text), style));
+    // The worker's colours over the line's own style (stderr's red).
+    super::colour::spans(&l.text, style, pal.color, &mut spans);
     Line::from(spans)
 }
 
@@ -75,7 +76,12 @@ pub fn render_pane(
     pal: &Palette,
     now: Instant,
 ) {
-    let block = Block::new().borders(Borders::TOP).title(title(view, ui));
+    // Released for copying, the pane has no border line: a selection takes lines only.
+    let block = if ui.mouse_released {
+        Block::new()
+    } else {
+        Block::new().borders(Borders::TOP).title(title(view, ui))
+    };
     let inner = block.inner(area);
     ui.pane_rows = usize::from(inner.height);
     // The text's width after a line's `12:00:00 | `: what the workers' terminals get.

@@ -38,6 +38,7 @@ const KEYS: &[(&str, &str)] = &[
     ("Enter", "pane: details of the selected worker"),
     (">", "details: send the worker a JSON message (Node)"),
     ("/", "filter the output pane (Esc clears)"),
+    ("c", "release the mouse to select text; c takes it back"),
     ("Esc", "back to the output; clears the filter"),
     ("?", "this help"),
     ("q Ctrl-C", "graceful shutdown; again: kill everything"),

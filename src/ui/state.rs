@@ -54,6 +54,8 @@ pub struct UiState {
     pub color: bool,
     /// Attached, after `Q`: the footer asks "shut down NAME? y/n" and the next key answers.
     pub confirming: bool,
+    /// `c`: the mouse is the terminal's (its own selection and copy work), not ours.
+    pub mouse_released: bool,
     /// The serial of the attached corral's last error the footer showed.
     seen_notice: u64,
 }
@@ -63,6 +65,8 @@ pub struct UiState {
 pub enum Effect {
     Send(UiRequest),
     Suspend,
+    /// Mouse capture on (`true`) or off, so the terminal's own selection works.
+    Mouse(bool),
 }
 
 impl UiState {
@@ -84,6 +88,7 @@ impl UiState {
             quit_requested: false,
             color,
             confirming: false,
+            mouse_released: false,
             seen_notice: 0,
         }
     }

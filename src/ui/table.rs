@@ -99,7 +99,8 @@ fn cells(view: &View, i: usize, w: &WorkerView, narrow: bool) -> [String; 10] {
         extra.rss.map_or_else(dash, format::bytes),
         // A rate belongs to a run: a row without a process has none.
         if w.pid.is_some() { extra.events_per_sec.to_string() } else { dash() },
-        for_screen(&status),
+        // A status's colours are not the table's: its text without them.
+        for_screen(&crate::ansi::strip(&status)),
     ]
 }
 

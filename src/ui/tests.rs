@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::style::Color;
+use ratatui::style::{Color, Modifier};
 
 use super::model::{LineKind, Pane, PaneLine, PaneMode, UiRequest, View, WorkerExtra};
 use super::render;
@@ -73,7 +73,7 @@ fn view_of(workers: Vec<WorkerView>) -> View {
                 at: at(1),
                 id: "web.1".into(),
                 kind: LineKind::Stderr,
-                text: "\x1b]0;PWNED\x07 warning:\tslow".into(),
+                text: "\x1b]0;PWNED\x07 \x1b[1;33mwarning:\x1b[0m\tslow\x07\x1b[2J".into(),
             },
         ],
         matching: 2,
@@ -238,11 +238,65 @@ fn help_overlay() {
 }
 
 #[test]
-fn worker_text_cannot_inject_escapes() {
+fn worker_text_cannot_inject_escapes_and_keeps_its_colours() {
     let now = Instant::now();
-    let (text, buffer) = draw(&normal(now), &mut UiState::new(false), 120, 24, now);
-    assert!(text.contains("\\u{1b}]0;PWNED\\u{7} warning:    slow"), "{text}");
+    let (text, buffer) = draw(&normal(now), &mut UiState::new(true), 120, 24, now);
+    assert!(text.contains("!  warning:   slow\\u{7}\n"), "{text}");
+    assert!(!text.contains("PWNED") && !text.contains("[2J"), "{text}");
     assert!(buffer.content.iter().all(|c| !c.symbol().chars().any(char::is_control)));
+    let y = text.lines().position(|l| l.contains("warning:")).expect("the line") as u16;
+    let x = |word: &str| {
+        let line = text.lines().nth(usize::from(y)).unwrap_or_default();
+        let bytes = line.find(word).expect("the word");
+        line[..bytes].chars().count() as u16
+    };
+    let warning = &buffer[(x("warning"), y)];
+    assert_eq!(warning.fg, Color::Yellow);
+    assert!(warning.modifier.contains(Modifier::BOLD));
+    // After the worker's reset: stderr's own red again, not bold.
+    let slow = &buffer[(x("slow"), y)];
+    assert_eq!(slow.fg, Color::LightRed);
+    assert!(!slow.modifier.contains(Modifier::BOLD));
+    // Without colours (NO_COLOR) the words stay, the colours go.
+    let (_, plain) = draw(&normal(now), &mut UiState::new(false), 120, 24, now);
+    assert_eq!(plain[(x("warning"), y)].fg, Color::Reset);
+    assert!(plain[(x("warning"), y)].modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn a_worker_style_ends_with_its_line() {
+    let now = Instant::now();
+    let mut view = normal(now);
+    let unclosed =
+        PaneLine { text: "\x1b[4;38;2;1;2;3munclosed".into(), ..view.pane.lines[0].clone() };
+    let next = PaneLine { text: "next".into(), ..view.pane.lines[0].clone() };
+    view.pane.lines = vec![unclosed, next];
+    let (text, buffer) = draw(&view, &mut UiState::new(true), 120, 24, now);
+    let y = text.lines().position(|l| l.contains("unclosed")).expect("the line") as u16;
+    let cell = |y: u16, x: u16| &buffer[(x, y)];
+    assert_eq!(cell(y, 11).fg, Color::Rgb(1, 2, 3), "{text}");
+    assert!(cell(y, 11).modifier.contains(Modifier::UNDERLINED));
+    assert_eq!(text.lines().nth(usize::from(y + 1)).map(|l| &l[11..]), Some("next"));
+    assert_eq!(cell(y + 1, 11).fg, Color::Reset);
+    assert!(!cell(y + 1, 11).modifier.contains(Modifier::UNDERLINED));
+    assert!(!cell(y, 40).modifier.contains(Modifier::UNDERLINED), "not past its text");
+}
+
+#[test]
+fn c_releases_the_mouse_and_takes_it_back() {
+    let now = Instant::now();
+    let view = normal(now);
+    let mut ui = UiState::new(false);
+    assert_eq!(press(&mut ui, &view, KeyCode::Char('c')), vec![Effect::Mouse(false)]);
+    assert!(ui.mouse_released);
+    let (text, _) = draw(&view, &mut ui, 80, 24, now);
+    assert!(text.contains("mouse released: select text to copy it · c takes the mouse back"));
+    assert!(!text.contains(" output · web.1"), "no border line while released: {text}");
+    assert_eq!(press(&mut ui, &view, KeyCode::Char('c')), vec![Effect::Mouse(true)]);
+    let (text, _) = draw(&view, &mut ui, 80, 24, now);
+    assert!(!text.contains("mouse released") && text.contains(" output · web.1"), "{text}");
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(matches!(ui.on_key(ctrl_c, &view, now).as_slice(), [Effect::Send(UiRequest::Quit(_))]));
 }
 
 fn press(ui: &mut UiState, view: &View, code: KeyCode) -> Vec<Effect> {

@@ -274,3 +274,11 @@ fn too_many_groups_are_refused() {
     });
     assert!(err(&text).contains("too many groups: at most 256"));
 }
+
+#[test]
+fn strip_ansi_is_a_top_level_switch() {
+    assert_eq!(ok(&format!("strip-ansi = true\n{WEB}")).strip_ansi, Some(true));
+    assert_eq!(ok(WEB).strip_ansi, None);
+    let wrong = err(&format!("strip-ansi = \"yes\"\n{WEB}"));
+    assert!(wrong.starts_with("shop.toml:1:14: strip-ansi: expected true or false"), "{wrong}");
+}

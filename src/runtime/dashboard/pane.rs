@@ -41,7 +41,8 @@ pub fn pane(
         let id = id(names, key);
         let start = lines.len();
         let mut take = |at: SystemTime, kind: LineKind, text: Cow<'_, str>| {
-            if filter_matches(&req.filter, &text) {
+            // The filter reads the text people see: without escape sequences.
+            if req.filter.is_empty() || filter_matches(&req.filter, &crate::ansi::strip(&text)) {
                 matching += 1;
                 lines.push(PaneLine { at, id: id.clone(), kind, text: text.into_owned() });
             }

@@ -95,3 +95,25 @@ fn a_groups_metrics_and_a_workers_details_stay_in_their_group() {
     let d = d.map(|d| (d.id, d.command, d.pid));
     assert_eq!(d, Some(("queue.2".into(), "queue-worker".into(), Some(21))));
 }
+
+#[test]
+fn the_filter_reads_the_text_without_escapes_and_the_line_stays_as_received() {
+    let mut logs = Logs::new(true);
+    logs.line(WEB_1, 10, Stream::Stdout, b"\x1b[1mcolo\x1b[32mured\x1b[0m word");
+    logs.line(WEB_1, 10, Stream::Stdout, b"plain line");
+    logs.line(WEB_1, 10, Stream::Stdout, b"\x1b[31m1m\x1b[0m");
+    let keys = [WEB_1];
+    let req = |filter: &str| PaneRequest {
+        worker: Some(WEB_1),
+        rows: 10,
+        filter: filter.into(),
+        ..PaneRequest::default()
+    };
+    let shown = |filter: &str| {
+        let p = pane::pane(&logs, &crate::core::KeyMap::default(), &keys, &names(), &req(filter));
+        p.lines.into_iter().map(|l| l.text).collect::<Vec<_>>()
+    };
+    assert_eq!(shown("coloured"), ["\x1b[1mcolo\x1b[32mured\x1b[0m word"]);
+    assert!(shown("32m").is_empty(), "escapes are not text");
+    assert_eq!(shown("1m"), ["\x1b[31m1m\x1b[0m"]);
+}

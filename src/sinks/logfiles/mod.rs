@@ -5,9 +5,10 @@
 //! 2026-12-02T10:00:00.123Z stdout 4242 listening on 3000
 //! ```
 //!
-//! The line is the worker's, escaped as headless text escapes it (control characters and
-//! bidi overrides made visible as `\u{1b}`, invalid UTF-8 as U+FFFD), so no line can forge
-//! another or drive the terminal of whoever runs `tail -f`.
+//! The line is the worker's, escaped as headless text escapes it (colours kept as received
+//! and reset at the line's end; other sequences, control characters and bidi overrides made
+//! visible as `\u{1b}`, invalid UTF-8 as U+FFFD; `--strip-ansi` removes the sequences), so
+//! no line can forge another or drive the terminal of whoever runs `tail -f`.
 //!
 //! Files rotate daily (UTC), keep `--log-keep` rotated copies each, are 0640 in a 0750
 //! directory, and are reopened on SIGUSR1. Writing is the lossless writer's (nothing is
@@ -31,7 +32,7 @@ pub use self::files::{DIR_MODE, FILE_MODE, FileSink, LogId};
 use self::rotation::Period;
 use crate::config::{self, LogFormat};
 use crate::core::Stream;
-use crate::headless::{Lines, Record, sanitize};
+use crate::headless::{Lines, Record, worker_line};
 use crate::sinks::lossless::Writer;
 
 /// A log's batch goes to the writer thread at this size (or at every flush).
@@ -107,6 +108,11 @@ impl LogFiles {
         Ok(LogFiles { lines, pending: Vec::new(), index: HashMap::new(), writer, _lock: lock })
     }
 
+    /// `--strip-ansi`: output lines without their escape sequences.
+    pub fn strip_ansi(&mut self, strip: bool) {
+        self.lines.strip_ansi(strip);
+    }
+
     pub fn record(&mut self, record: &Record<'_>) {
         let id = match record {
             Record::Output { key, .. } => LogId::Worker(*key),
@@ -123,7 +129,8 @@ impl LogFiles {
         let batch = &mut self.pending[at];
         let wrote = match record {
             Record::Output { pid, stream, line, .. } => {
-                output_line(&mut batch.bytes, self.lines.now(), *stream, *pid, line);
+                let line = self.lines.worker_bytes(line);
+                output_line(&mut batch.bytes, self.lines.now(), *stream, *pid, &line);
                 true
             }
             _ => self.lines.write(&mut batch.bytes, record),
@@ -200,12 +207,7 @@ fn output_line(out: &mut Vec<u8>, ts: &str, stream: Stream, pid: u32, line: &[u8
     out.push(b' ');
     out.extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
     out.push(b' ');
-    // The usual line is printable ASCII: copied as is, without sanitize's allocations.
-    if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
-        out.extend_from_slice(line);
-    } else {
-        out.extend_from_slice(sanitize(line).as_bytes());
-    }
+    worker_line(out, line);
     out.push(b'\n');
 }
 

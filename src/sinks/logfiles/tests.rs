@@ -236,3 +236,26 @@ fn an_unusable_directory_is_one_reason() {
     };
     assert!(format!("{err}").ends_with(": corral.log: Too many levels of symbolic links"), "{err}");
 }
+
+#[test]
+fn colours_are_kept_as_received_unless_stripped() {
+    for strip in [false, true] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let config = config::LogFiles { dir: tmp.path().join("logs"), keep: 7 };
+        let mut logs =
+            LogFiles::start(&config, vec!["web".into()], false, Arc::default()).expect("start");
+        logs.strip_ansi(strip);
+        let key = WorkerKey { group: 0, slot: 1 };
+        let line = b"\x1b[31mred\x1b[0m \x1b[2Jcleared";
+        logs.record(&Record::Output { key, pid: 42, stream: Stream::Stdout, line });
+        logs.join();
+        let text = read(&config.dir, "web.1.log");
+        let rest = text.split_once(' ').expect("ts").1;
+        let want = if strip {
+            "stdout 42 red cleared\n"
+        } else {
+            "stdout 42 \x1b[31mred\x1b[0m \\u{1b}[2Jcleared\x1b[0m\n"
+        };
+        assert_eq!(rest, want);
+    }
+}

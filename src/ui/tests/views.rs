@@ -207,3 +207,25 @@ fn metric_buckets_average_whole_seconds_and_mark_gaps() {
     assert_eq!(buckets(&points, 3), expected);
     assert_eq!(buckets(&[None, None], 1), [b(None, false)]);
 }
+
+/// The details show a status's colours; the table shows its text without them.
+#[test]
+fn a_status_keeps_its_colours_in_the_details_and_only_its_text_in_the_table() {
+    let now = Instant::now();
+    let mut view = with_details(now);
+    let status = "\x1b[32mserving\x1b[0m, 42 \x1b]0;t\x07requests";
+    if let Some(d) = view.details.as_mut() {
+        d.status = Some(status.into());
+    }
+    view.extras[0].status = Some(status.into());
+    let mut ui = UiState::new(true);
+    let (table, _) = draw(&view, &mut ui, 120, 40, now);
+    assert!(table.contains(" serving, 42 requests"), "{table}");
+    ui.mode = PaneMode::Details;
+    let (text, buffer) = draw(&view, &mut ui, 120, 40, now);
+    let y = text.lines().position(|l| l.starts_with("status ")).expect("status line");
+    let line = text.lines().nth(y).unwrap_or_default();
+    assert_eq!(line.trim_end(), format!("{:<16}serving, 42 requests", "status"));
+    assert_eq!(buffer[(16, y as u16)].fg, ratatui::style::Color::Green);
+    assert_eq!(buffer[(26, y as u16)].fg, ratatui::style::Color::Reset);
+}
