@@ -2,7 +2,7 @@
 //! under 1% of a core), then the same with one worker flooding its output (goal: under one
 //! core, and the keys still answer: the time from pressing `?` to the help on screen).
 //!
-//! Then the metrics history (README.md#the-dashboard): every worker reports 10 metric series, and `m` shows
+//! Then the metrics history (docs/dashboard.md#the-profiler-view): every worker reports 10 metric series, and `m` shows
 //! them; first the workers stop reporting after 5 s (idle with a full history: goal under
 //! 1% too), then they keep reporting every second. Memory: corral's resident size with
 //! 64 × 10 series against the idle run without any (goal: under 2 MiB more).

@@ -1,4 +1,4 @@
-//! What a Prometheus scrape of 1,000 workers costs (`--metrics`, README.md#running-in-production):
+//! What a Prometheus scrape of 1,000 workers costs (`--metrics`, docs/production.md#prometheus):
 //!
 //! - render: the exposition (`OpenMetrics` text) of a 1,000-worker model, in process
 //!   (`corral::fleet::metrics::render`), without metrics of the workers' own and with 10

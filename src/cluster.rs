@@ -197,7 +197,7 @@ impl Cluster {
         Ok(self)
     }
 
-    /// Every restart and stop setting at once (README.md#supervision); the setters below change one.
+    /// Every restart and stop setting at once (docs/supervision.md); the setters below change one.
     pub fn policy(mut self, policy: Policy) -> Cluster {
         self.policy = policy;
         self

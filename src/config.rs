@@ -28,7 +28,7 @@ pub struct RunSpec {
     pub instance_is_default: bool,
     /// The control socket (docs/control.md); `None`: `--no-control`.
     pub control: Option<std::path::PathBuf>,
-    /// `--metrics`: where to serve Prometheus text (README.md#running-in-production).
+    /// `--metrics`: where to serve Prometheus text (docs/production.md#prometheus).
     pub metrics: Option<std::net::SocketAddr>,
 }
 
@@ -47,7 +47,7 @@ pub const DEFAULT_LOG_KEEP: u32 = 7;
 pub enum OutputMode {
     /// One line per event on stdout (docs/output.md).
     Headless(LogFormat),
-    /// The terminal dashboard (README.md#the-dashboard).
+    /// The terminal dashboard (docs/dashboard.md).
     Dashboard,
 }
 

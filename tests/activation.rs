@@ -1,4 +1,4 @@
-//! Socket activation passthrough (README.md#running-in-production): corral started with `LISTEN_FDS` hands those
+//! Socket activation passthrough (docs/production.md#under-systemd): corral started with `LISTEN_FDS` hands those
 //! sockets to its workers, so corral itself can be restarted while the kernel queues
 //! connections on a socket that never closes. The test is the launcher (as systemd or
 //! `systemd-socket-activate` would be): it binds, and execs corral with the socket as fd 3.

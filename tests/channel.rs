@@ -314,7 +314,7 @@ fn a_hung_worker_is_killed_and_restarted() {
     stop(corral);
 }
 
-/// README.md#supervision: a worker whose RSS stays over `--max-memory` is restarted gracefully; one under
+/// docs/supervision.md#health-beyond-exits: a worker whose RSS stays over `--max-memory` is restarted gracefully; one under
 /// it, sampled in the same rounds, is not.
 #[test]
 fn a_worker_over_the_memory_limit_is_restarted() {
@@ -340,7 +340,7 @@ fn a_worker_over_the_memory_limit_is_restarted() {
     stop(corral);
 }
 
-/// README.md#supervision: with `--wait-ready`, a worker not ready by `--ready-timeout` is killed and
+/// docs/supervision.md#health-beyond-exits: with `--wait-ready`, a worker not ready by `--ready-timeout` is killed and
 /// restarted; one that said ready in time is not.
 #[test]
 fn a_worker_not_ready_in_time_is_killed_and_restarted() {

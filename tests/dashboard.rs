@@ -1,4 +1,4 @@
-//! The dashboard end to end (README.md#the-dashboard): the real binary on a pseudo-terminal, keys typed
+//! The dashboard end to end (docs/dashboard.md): the real binary on a pseudo-terminal, keys typed
 //! into it, the screen read back through a vt100 parser; every way out must leave no worker
 //! and a terminal back in its normal mode (reliability cases F6, F8, F9, E1).
 

@@ -1,4 +1,4 @@
-//! `--metrics` (README.md#running-in-production): the Prometheus endpoint, scraped over TCP on 127.0.0.1 and read
+//! `--metrics` (docs/production.md#prometheus): the Prometheus endpoint, scraped over TCP on 127.0.0.1 and read
 //! with a parser that is not ours (Python's `prometheus_client`, whose `OpenMetrics` parser
 //! refuses what the format does not allow), while workers crash, report their own numbers,
 //! and scrapers misbehave.

@@ -1,4 +1,4 @@
-//! Rolling reload (README.md#supervision) on real processes: without `--wait-ready` a replacement must
+//! Rolling reload (docs/supervision.md#rolling-reload) on real processes: without `--wait-ready` a replacement must
 //! stay up for `--reload-settle` before the old worker goes, one that dies meanwhile fails
 //! the reload and the old workers keep serving, and SIGHUPs during a reload queue exactly
 //! one more.

@@ -1,4 +1,4 @@
-//! Stopping (README.md#supervision): graceful shutdown on SIGINT/SIGTERM, SIGKILL after the kill timeout,
+//! Stopping (docs/supervision.md#shutdown): graceful shutdown on SIGINT/SIGTERM, SIGKILL after the kill timeout,
 //! whole process trees and escapees cleaned up, workers dying with a corral killed by SIGKILL, and a
 //! pending restart cancelled by a shutdown.
 

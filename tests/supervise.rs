@@ -1,4 +1,4 @@
-//! Supervision (README.md#supervision): crashes stay isolated, exits are recorded exactly, restarts back
+//! Supervision (docs/supervision.md): crashes stay isolated, exits are recorded exactly, restarts back
 //! off, crash loops give up, and a worker's last words come before its exit.
 
 use serde_json::Value;
@@ -102,7 +102,7 @@ fn exits_are_recorded_exactly() {
         );
         let reason = if ending.code == Some(0) { "exited" } else { "crashed" };
         assert_eq!(exited["reason"], reason, "{what}: {exited}");
-        // README.md#supervision: by itself, 0 if every last exit succeeded, else 1.
+        // docs/supervision.md#shutdown: by itself, 0 if every last exit succeeded, else 1.
         let expected = i32::from(ending.code != Some(0));
         assert_eq!(status.code(), Some(expected), "{what}: corral's exit\n{}", corral.dump());
         assert_eq!(named(&events, "spawned").len(), 1, "{what}: restarted under --restart never");
@@ -123,7 +123,7 @@ fn restarts_back_off_exponentially_up_to_the_cap() {
     });
     for (n, (event, base)) in scheduled.iter().zip([50, 100, 200, 400, 400]).enumerate() {
         let delay = event["delay_ms"].as_u64().unwrap_or_else(|| panic!("delay_ms: {event}"));
-        // Up to 10% jitter on top (README.md#supervision), +1 for rounding to whole milliseconds.
+        // Up to 10% jitter on top (docs/options.md#options), +1 for rounding to whole milliseconds.
         assert!(
             (base..=base + base / 10 + 1).contains(&delay),
             "restart {}: delay {delay} ms, expected {base} ms + up to 10%: {event}",

@@ -14,7 +14,7 @@ pub struct LastExit {
     pub uptime: Duration,
 }
 
-/// The states of README.md#supervision, as shown.
+/// The states of docs/supervision.md#states, as shown.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WorkerState {
     Starting,

@@ -1,4 +1,4 @@
-//! What `/metrics` says (README.md#running-in-production): a plain-data [`Model`] of one corral, built by the
+//! What `/metrics` says (docs/production.md#prometheus): a plain-data [`Model`] of one corral, built by the
 //! runtime from the core's snapshot and its own counters, and its `OpenMetrics` text,
 //! written with `prometheus-client`. Pure: no clock, no I/O, no runtime types; serving it is
 //! `metrics_server`'s.

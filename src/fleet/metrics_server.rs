@@ -1,4 +1,4 @@
-//! The `/metrics` HTTP endpoint (README.md#running-in-production), on a thread of its own with its own small tokio
+//! The `/metrics` HTTP endpoint (docs/production.md#prometheus), on a thread of its own with its own small tokio
 //! runtime: a scrape never runs on the supervision loop, and the loop never waits for a
 //! scraper. The loop only builds a [`Model`] when a scrape asks for one (at most once a
 //! [`FRESH`]), and hands it over through a `watch` channel; rendering and writing happen

@@ -1,5 +1,5 @@
 //! The groups' sockets, bound before anything starts (a busy port is a usage error, not a
-//! crash loop), and the sockets corral was handed itself (`LISTEN_FDS`, README.md#running-in-production) handed on:
+//! crash loop), and the sockets corral was handed itself (`LISTEN_FDS`, docs/production.md#under-systemd) handed on:
 //! by name to the groups that ask for `fd:NAME`, else all of them to the first group.
 
 use super::StartError;

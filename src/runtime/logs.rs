@@ -92,7 +92,7 @@ impl<T> Ring<T> {
     }
 }
 
-/// Series kept per worker (README.md#the-dashboard); further names are counted and named as dropped.
+/// Series kept per worker (docs/dashboard.md#the-profiler-view); further names are counted and named as dropped.
 pub const MAX_SERIES: usize = 64;
 /// Dropped names remembered, to say which.
 const DROPPED_NAMES: usize = 8;

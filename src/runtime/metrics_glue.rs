@@ -1,4 +1,4 @@
-//! The runtime's side of `--metrics` (README.md#running-in-production): binds the address before anything starts,
+//! The runtime's side of `--metrics` (docs/production.md#prometheus): binds the address before anything starts,
 //! counts exits by reason as events pass, and, when a scrape asks, builds the model from
 //! the snapshot, the sampler's usage and the logs' counters. Serving and rendering are
 //! `fleet::metrics_server`'s, on its own thread.

@@ -212,7 +212,7 @@ impl UiState {
                 return vec![];
             }
             _ => {
-                // The highest-numbered worker goes (README.md#supervision), whichever row is selected.
+                // The highest-numbered worker goes (docs/supervision.md#scaling), whichever row is selected.
                 let text = format!("{name}: one worker less, {} left", workers - 1);
                 self.note(text, now);
                 UserAction::ScaleDown(w.key.group)

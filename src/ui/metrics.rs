@@ -1,4 +1,4 @@
-//! The metrics view (README.md#the-dashboard, the article's profiler): each series a worker reports, and
+//! The metrics view (docs/dashboard.md#the-profiler-view, the article's profiler): each series a worker reports, and
 //! its CPU and memory, with the latest value, the rate and a chart of the last 5 minutes.
 
 use ratatui::Frame;

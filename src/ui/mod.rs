@@ -1,4 +1,4 @@
-//! The live dashboard (README.md#the-dashboard). It runs on a thread of its own: terminal writes block when
+//! The live dashboard (docs/dashboard.md). It runs on a thread of its own: terminal writes block when
 //! a terminal stops reading, and supervision must never wait for that. It reads the latest
 //! `View` the runtime left in a slot and sends `UiRequest`s back; it never touches a
 //! process. The terminal is restored on every way out: quit, signal, error, panic.

@@ -46,7 +46,7 @@ pub struct Attached {
     pub notice: Option<(u64, String)>,
 }
 
-/// The profiler view (README.md#the-dashboard "Metrics"): every series of a worker or a group.
+/// The profiler view (docs/dashboard.md#the-profiler-view "Metrics"): every series of a worker or a group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// `web.1`, or `web (3 workers)` for a group.

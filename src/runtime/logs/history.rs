@@ -1,4 +1,4 @@
-//! Fixed-size per-second history of one number (README.md#the-dashboard "Metrics"): 5 minutes, one point a
+//! Fixed-size per-second history of one number (docs/dashboard.md#the-profiler-view "Metrics"): 5 minutes, one point a
 //! second, in a ring of `f32`s (1.2 KB a series, whatever happens). A second in which the
 //! run that reported was gone is a gap, so a restart shows in the chart.
 
