@@ -97,3 +97,109 @@ fn run_briefly(root: &str, example: &str) {
     let crashed = stdout.contains("(crashed)") || stdout.contains("\"reason\":\"crashed\"");
     assert!(on_purpose || !crashed, "`{example}`: a worker crashed:\n{stdout}");
 }
+
+/// The heading anchors of a Markdown file, as GitHub makes them: lower case, punctuation
+/// dropped, spaces to `-`, `-1`, `-2` … for repeats; headings inside code blocks do not count.
+fn anchors(text: &str) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashMap::new();
+    let mut out = std::collections::HashSet::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let Some(heading) = line.strip_prefix('#').filter(|_| !in_code) else { continue };
+        let heading = heading.trim_start_matches('#').trim();
+        let mut slug = String::new();
+        let mut skip = 0usize;
+        // `[text](url)` counts as its text.
+        let plain: String = {
+            let mut s = String::new();
+            let mut chars = heading.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == ']' && chars.peek() == Some(&'(') {
+                    skip = 1;
+                    continue;
+                }
+                if skip > 0 {
+                    if c == ')' {
+                        skip = 0;
+                    }
+                    continue;
+                }
+                if c != '[' {
+                    s.push(c);
+                }
+            }
+            s
+        };
+        for c in plain.to_lowercase().chars() {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                slug.push(c);
+            } else if c == ' ' {
+                slug.push('-');
+            }
+        }
+        let n = seen.entry(slug.clone()).or_insert(0);
+        out.insert(if *n == 0 { slug.clone() } else { format!("{slug}-{n}") });
+        *n += 1;
+    }
+    out
+}
+
+/// Every relative link of the README and of `docs/` leads to a file that exists, and an
+/// `#anchor` to one of its headings: the reference moved to `docs/` once, and links rot.
+#[test]
+fn every_link_in_the_readme_and_docs_resolves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read");
+        let mut in_code = false;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code {
+                continue;
+            }
+            // Links inside `code` are examples, not links.
+            let line: String = line.split('`').step_by(2).collect::<Vec<_>>().join("");
+            for (at, _) in line.match_indices("](") {
+                let rest = &line[at + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let url = &rest[..end];
+                if url.contains(':') || url.is_empty() {
+                    continue; // https:, mailto:
+                }
+                let (path, anchor) = url.split_once('#').unwrap_or((url, ""));
+                let target = if path.is_empty() {
+                    file.clone()
+                } else {
+                    file.parent().unwrap_or(root).join(path)
+                };
+                let here = format!("{}:{}: {url}", file.display(), n + 1);
+                if !target.exists() {
+                    broken.push(format!("{here} (no such file)"));
+                } else if !anchor.is_empty() && target.extension().is_some_and(|x| x == "md") {
+                    let text = std::fs::read_to_string(&target).unwrap_or_default();
+                    if !anchors(&text).contains(anchor) {
+                        broken.push(format!("{here} (no such heading)"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
