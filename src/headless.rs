@@ -336,7 +336,7 @@ fn scope_id(names: &[String], scope: Scope) -> String {
     match scope {
         Scope::Supervisor => "corral".to_string(),
         Scope::Group(g) => name(g).to_string(),
-        Scope::Worker(key) => format!("{}.{}", name(key.group), key.slot),
+        Scope::Worker(key) => key.id(names).to_string(),
     }
 }
 

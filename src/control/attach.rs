@@ -200,8 +200,8 @@ impl Sender {
                 UiRequest::Action(action) => command_of(&action, &self.names),
                 UiRequest::Pane(pane) => json!({ "cmd": "pane", "pane": pane }),
                 UiRequest::Send { key, message } => {
-                    let name = self.names.get(usize::from(key.group)).map_or("?", String::as_str);
-                    json!({ "cmd": "send", "target": format!("{name}.{}", key.slot), "message": message })
+                    let target = key.id(&self.names).to_string();
+                    json!({ "cmd": "send", "target": target, "message": message })
                 }
                 UiRequest::Shutdown => {
                     self.leaving.shutdown_asked.store(true, Ordering::SeqCst);
@@ -234,7 +234,7 @@ impl Sender {
 /// The control command that does what the key asked.
 fn command_of(action: &UserAction, names: &[String]) -> Value {
     let group = |g: u16| names.get(usize::from(g)).cloned().unwrap_or_else(|| g.to_string());
-    let id = |k: WorkerKey| format!("{}.{}", group(k.group), k.slot);
+    let id = |k: WorkerKey| k.id(names).to_string();
     match *action {
         UserAction::Kill(k) => json!({ "cmd": "kill", "target": id(k) }),
         UserAction::Restart(k) => json!({ "cmd": "restart", "target": id(k) }),

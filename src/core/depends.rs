@@ -83,7 +83,7 @@ pub(crate) fn judge(condition: Condition, target: &Target<'_>) -> Verdict {
             return Verdict::Never(format!("{} cannot start ({why})", target.name));
         }
     }
-    let id = |slot: &Slot| format!("{}.{}", target.name, slot.key.slot);
+    let id = |slot: &Slot| super::WorkerId { group: target.name, slot: slot.key.slot }.to_string();
     let mut holds = true;
     for slot in target.slots.iter().filter(|s| !s.retiring) {
         if let Some(why) = never(condition, target, slot) {

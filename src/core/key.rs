@@ -41,6 +41,28 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
+/// A worker's id as people read it, `web.2`: the one way it is written, in events, logs,
+/// the dashboard, `ctl` and file names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerId<'a> {
+    pub group: &'a str,
+    pub slot: u32,
+}
+
+impl fmt::Display for WorkerId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.group, self.slot)
+    }
+}
+
+impl WorkerKey {
+    /// Its id, named from the groups' `names` (`?` for a group that is not there).
+    pub fn id(self, names: &[String]) -> WorkerId<'_> {
+        let group = names.get(usize::from(self.group)).map_or("?", String::as_str);
+        WorkerId { group, slot: self.slot }
+    }
+}
+
 impl fmt::Display for WorkerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.group, self.slot)

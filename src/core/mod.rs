@@ -24,7 +24,7 @@ pub use event::{
     ShutdownTrigger,
 };
 pub use input::{Input, UserAction};
-pub use key::{KeyHasher, KeyMap, WorkerKey};
+pub use key::{KeyHasher, KeyMap, WorkerId, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use snapshot::{
     Due, GroupView, LastExit, NextRun, ScheduleKind, Snapshot, WorkerState, WorkerView,

@@ -574,8 +574,7 @@ impl Runtime {
 
 /// `web.2`: the group's name and the slot number.
 fn worker_id(names: &[String], key: WorkerKey) -> String {
-    let name = names.get(usize::from(key.group)).map_or("?", String::as_str);
-    format!("{name}.{}", key.slot)
+    key.id(names).to_string()
 }
 
 /// Unblocks every signal corral inherited blocked; call first thing, before any thread.

@@ -63,7 +63,9 @@ pub(super) fn print_output(line: &Value, json: bool) -> Result<(), Fail> {
     if json {
         return print_json(line);
     }
-    let id = format!("{}.{}", line["group"].as_str().unwrap_or("?"), line["worker"]);
+    let group = line["group"].as_str().unwrap_or("?");
+    let slot = line["worker"].as_u64().and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
+    let id = crate::core::WorkerId { group, slot };
     let text = crate::headless::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
     // `!` marks stderr, as in headless text output and the dashboard.
     let mark = if line["stream"] == "stderr" { '!' } else { '|' };

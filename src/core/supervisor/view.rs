@@ -108,7 +108,7 @@ pub(super) fn view_of(
     };
     WorkerView {
         key: slot.key,
-        id: format!("{}.{}", config.name, slot.key.slot),
+        id: crate::core::WorkerId { group: &config.name, slot: slot.key.slot }.to_string(),
         pid,
         generation,
         state,

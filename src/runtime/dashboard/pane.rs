@@ -11,8 +11,7 @@ use crate::runtime::logs::Logs;
 use crate::ui::model::{LineKind, Pane, PaneLine, PaneMode, PaneRequest, filter_matches};
 
 fn id(names: &[String], key: WorkerKey) -> String {
-    let name = names.get(usize::from(key.group)).map_or("?", String::as_str);
-    format!("{name}.{}", key.slot)
+    key.id(names).to_string()
 }
 
 /// The newest `rows + scroll` matching lines (of one worker or all, merged by time),

@@ -63,10 +63,7 @@ impl FileSink {
     fn prefix(&self, id: LogId) -> String {
         match id {
             LogId::Corral => "corral".to_string(),
-            LogId::Worker(key) => {
-                let name = self.names.get(usize::from(key.group)).map_or("?", String::as_str);
-                format!("{name}.{}", key.slot)
-            }
+            LogId::Worker(key) => key.id(&self.names).to_string(),
         }
     }
 
