@@ -42,6 +42,8 @@ pub mod fleet;
 #[doc(hidden)]
 pub mod headless;
 #[doc(hidden)]
+pub mod http;
+#[doc(hidden)]
 #[allow(unsafe_code, reason = "ignoring signals: nix's `signal` is unsafe")]
 pub mod keeper;
 #[doc(hidden)]

@@ -12,13 +12,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
+use crate::http::{Head, Method, Reject, parse_head};
+
 #[cfg(test)]
 mod tests;
 
 /// A request head larger than this is refused with 431.
 const MAX_HEAD: usize = 16 * 1024;
-/// More headers than this is refused with 431 too.
-const MAX_HEADERS: usize = 64;
 /// An idle keep-alive connection is closed after this (Node's `keepAliveTimeout` is 5 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client that stalls in the middle of a request is dropped after this.
@@ -101,94 +101,11 @@ fn is_per_connection(error: &io::Error) -> bool {
     )
 }
 
-/// What the server needs to know about one request.
-#[derive(Debug, PartialEq, Eq)]
-struct Head {
-    /// Bytes of the request line and headers, including the blank line.
-    len: usize,
-    http_10: bool,
-    keep_alive: bool,
-    wants_no_body: bool,
-    expect_continue: bool,
-    content_length: u64,
-}
-
-/// A request the server answers with an error and then closes the connection.
-#[derive(Debug, PartialEq, Eq)]
-enum Reject {
-    BadRequest,
-    HeadTooLarge,
-}
-
-/// Parses a request head from the start of `buf`: `Ok(None)` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, Reject> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
-        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Ok(None),
-        Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(Reject::HeadTooLarge),
-        Err(_) => return Err(Reject::BadRequest),
-    };
-    let http_10 = request.version == Some(0);
-    let mut head = Head {
-        len,
-        http_10,
-        keep_alive: !http_10,
-        wants_no_body: request.method == Some("HEAD"),
-        expect_continue: false,
-        content_length: 0,
-    };
-    let mut content_length = None;
-    for header in request.headers.iter() {
-        let value = std::str::from_utf8(header.value).map_err(|_| Reject::BadRequest)?;
-        let name = header.name;
-        if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    head.keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") && http_10 {
-                    head.keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // A body whose length only its encoding knows: we would misread the next request.
-            return Err(Reject::BadRequest);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let length = parse_content_length(value).ok_or(Reject::BadRequest)?;
-            if content_length.is_some_and(|previous| previous != length) {
-                return Err(Reject::BadRequest);
-            }
-            content_length = Some(length);
-        } else if name.eq_ignore_ascii_case("expect") {
-            head.expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
-        }
-    }
-    head.content_length = content_length.unwrap_or(0);
-    Ok(Some(head))
-}
-
-/// Digits only: `+5`, `-1` and `5, 5` are all ways to smuggle a second request.
-fn parse_content_length(value: &str) -> Option<u64> {
-    let value = value.trim();
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse().ok()
-}
-
 /// The whole response: status line, headers and (unless `head_only`) the body.
 fn response(status: &str, body: &str, keep_alive: bool, http_10: bool, head_only: bool) -> Vec<u8> {
-    let connection = match (keep_alive, http_10) {
-        (false, _) => "Connection: close\r\n",
-        (true, true) => "Connection: keep-alive\r\n",
-        (true, false) => "",
-    };
-    let mut bytes = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let head =
+        crate::http::response_head(status, "text/plain", body.len(), keep_alive, http_10, "");
+    let mut bytes = head.into_bytes();
     if !head_only {
         bytes.extend_from_slice(body.as_bytes());
     }
@@ -222,8 +139,13 @@ impl Connection {
             let started = std::time::Instant::now();
             self.skip_body(&head).await?;
             let keep_alive = head.keep_alive && !*self.stop.borrow();
-            let bytes =
-                response("200 OK", &self.body, keep_alive, head.http_10, head.wants_no_body);
+            let bytes = response(
+                "200 OK",
+                &self.body,
+                keep_alive,
+                head.http_10,
+                head.method == Method::Head,
+            );
             // Counted before the write, so a client that has its response sees it counted.
             self.served.fetch_add(1, Ordering::Relaxed);
             self.answered += 1;
@@ -241,7 +163,7 @@ impl Connection {
     async fn read_head(&mut self) -> io::Result<Option<Result<Head, Reject>>> {
         loop {
             if !self.buf.is_empty() {
-                match parse_head(&self.buf) {
+                match parse_head(&self.buf, MAX_HEAD) {
                     Ok(None) => {}
                     Ok(Some(head)) => return Ok(Some(Ok(head))),
                     Err(reject) => return Ok(Some(Err(reject))),

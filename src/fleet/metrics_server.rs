@@ -25,12 +25,12 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::timeout;
 
 use super::metrics::{self, Model};
+use crate::http;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;
 /// A request head (request line and headers) larger than this is refused with 431.
 pub const MAX_HEAD: usize = 8 * 1024;
-const MAX_HEADERS: usize = 32;
 /// The whole head must arrive within this, however slowly it trickles; it is also how
 /// long a kept-alive connection may sit idle between scrapes.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -283,13 +283,11 @@ async fn connection(mut stream: TcpStream, scrapes: Rc<Scrapes>, busy: Rc<Cell<b
             }
             Request::Probe { probe, head_only, keep_alive } => {
                 let (status, body) = scrapes.probe(probe).await;
-                let connection = if keep_alive { "" } else { "Connection: close\r\n" };
                 answer.clear();
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
-                     Cache-Control: no-store\r\nContent-Length: {}\r\n{connection}\r\n",
-                    body.len()
-                );
+                let kind = "text/plain; charset=utf-8";
+                let no_store = "Cache-Control: no-store\r\n";
+                let head =
+                    http::response_head(status, kind, body.len(), keep_alive, false, no_store);
                 answer.extend_from_slice(head.as_bytes());
                 if !head_only {
                     answer.extend_from_slice(body.as_bytes());
@@ -366,11 +364,7 @@ impl Refusal {
 }
 
 fn ok_head(length: usize, keep_alive: bool, format: Format) -> String {
-    let connection = if keep_alive { "" } else { "Connection: close\r\n" };
-    let kind = format.content_type();
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {length}\r\n{connection}\r\n"
-    )
+    http::response_head("200 OK", format.content_type(), length, keep_alive, false, "")
 }
 
 /// `OpenMetrics` when `Accept` lists it (with a weight above 0), else the classic format.
@@ -387,57 +381,33 @@ fn format_of(accept: &str) -> Format {
 /// Parses the head at the start of `buf`: the request and the head's length, or `None`
 /// while more bytes are needed.
 pub fn parse(buf: &[u8]) -> Option<(Request, usize)> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
     let refused = |r| Some((Request::Refused(r), buf.len()));
-    let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
-        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return None,
-        Ok(_) | Err(httparse::Error::TooManyHeaders) => return refused(Refusal::HeadTooLarge),
-        Err(_) => return refused(Refusal::BadRequest),
+    let head = match http::parse_head(buf, MAX_HEAD) {
+        Ok(Some(head)) => head,
+        Ok(None) => return None,
+        Err(http::Reject::HeadTooLarge) => return refused(Refusal::HeadTooLarge),
+        Err(http::Reject::BadRequest) => return refused(Refusal::BadRequest),
     };
-    let path = request.path.unwrap_or_default();
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let probe = match path {
+    let probe = match head.path.as_str() {
         "/metrics" => None,
         "/livez" => Some(Probe::Live),
         "/readyz" => Some(Probe::Ready),
         _ => return refused(Refusal::NotFound),
     };
-    let head_only = match request.method {
-        Some("GET") => false,
-        Some("HEAD") => true,
-        _ => return refused(Refusal::MethodNotAllowed),
+    let head_only = match head.method {
+        http::Method::Get => false,
+        http::Method::Head => true,
+        http::Method::Other => return refused(Refusal::MethodNotAllowed),
     };
-    let http_10 = request.version == Some(0);
-    let mut keep_alive = !http_10;
-    let mut format = Format::Classic;
-    for header in request.headers.iter() {
-        let value = String::from_utf8_lossy(header.value);
-        if header.name.eq_ignore_ascii_case("accept") {
-            format = format_of(&value);
-        }
-        if header.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") && http_10 {
-                    keep_alive = true;
-                }
-            }
-        }
-        // A body is never read: the connection cannot be reused after one.
-        let body = header.name.eq_ignore_ascii_case("transfer-encoding")
-            || (header.name.eq_ignore_ascii_case("content-length") && value.trim() != "0");
-        if body {
-            keep_alive = false;
-        }
-    }
-    let request = match probe {
-        Some(probe) => Request::Probe { probe, head_only, keep_alive },
-        None => Request::Metrics { head_only, keep_alive, format },
+    // A body is never read: the connection cannot be reused after one.
+    let keep_alive = head.keep_alive && head.content_length == 0;
+    let request = if let Some(probe) = probe {
+        Request::Probe { probe, head_only, keep_alive }
+    } else {
+        let format = head.accept.as_deref().map_or(Format::Classic, format_of);
+        Request::Metrics { head_only, keep_alive, format }
     };
-    Some((request, len))
+    Some((request, head.len))
 }
 
 #[cfg(test)]

@@ -10,54 +10,6 @@ use super::*;
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-fn head(bytes: &[u8]) -> Head {
-    parse_head(bytes).expect("acceptable").expect("complete")
-}
-
-#[test]
-fn keep_alive_follows_the_http_version_and_connection_tokens() {
-    assert!(head(GET).keep_alive);
-    assert!(!head(b"GET / HTTP/1.1\r\nConnection: Upgrade, Close\r\n\r\n").keep_alive);
-    assert!(!head(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
-    let kept = head(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    assert!(kept.keep_alive && kept.http_10);
-    assert_eq!(head(GET).len, GET.len());
-    assert!(head(b"HEAD / HTTP/1.1\r\n\r\n").wants_no_body);
-}
-
-#[test]
-fn bodies_are_measured_or_refused() {
-    let post = head(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-    assert_eq!((post.content_length, post.expect_continue), (5, true));
-    let same_twice = b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
-    assert_eq!(head(same_twice).content_length, 5);
-    for smuggling in [
-        &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-    ] {
-        assert_eq!(parse_head(smuggling), Err(Reject::BadRequest));
-    }
-}
-
-#[test]
-fn heads_are_partial_bad_or_too_large() {
-    assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
-    assert_eq!(parse_head(b"GET"), Ok(None));
-    assert_eq!(parse_head(b"NOT HTTP AT ALL\r\n\r\n"), Err(Reject::BadRequest));
-    let mut long = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
-    long.resize(MAX_HEAD + 1, b'a');
-    assert_eq!(parse_head(&long), Err(Reject::HeadTooLarge));
-    let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-    for i in 0..=MAX_HEADERS {
-        many.extend_from_slice(format!("X-{i}: 1\r\n").as_bytes());
-    }
-    many.extend_from_slice(b"\r\n");
-    assert_eq!(parse_head(&many), Err(Reject::HeadTooLarge));
-}
-
 /// The serve loop on its own runtime thread; stopped (with a deadline) when dropped.
 struct Server {
     address: SocketAddr,

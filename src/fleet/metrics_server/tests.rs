@@ -63,7 +63,7 @@ fn heads_are_bounded() {
     let unfinished = format!("GET /metrics HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD));
     assert_eq!(parsed(&unfinished), refused(Refusal::HeadTooLarge));
     let mut many = String::from("GET /metrics HTTP/1.1\r\n");
-    for i in 0..=MAX_HEADERS {
+    for i in 0..=crate::http::MAX_HEADERS {
         let _ = write!(many, "X{i}: y\r\n");
     }
     many.push_str("\r\n");
