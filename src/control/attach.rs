@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use nix::sys::socket::{Shutdown, shutdown};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::{Conn, Fail, choose, usage};
+use super::protocol::Command;
 use crate::core::{ShutdownTrigger, UserAction, WorkerKey};
 use crate::ui::model::{Attached, PaneRequest, UiRequest, View};
 use crate::ui::{self, ViewSlot, Waker};
@@ -69,7 +70,7 @@ fn run_inner(attach: &Attach) -> Result<(u8, String), Fail> {
     let path = choose(attach.instance.as_deref(), attach.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
     let first = PaneRequest { rows: 20, ..PaneRequest::default() };
-    let reply = conn.call(json!({ "cmd": "view", "pane": first }))?;
+    let reply = conn.call(&Command::View { pane: first })?;
     let pid = reply["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
     let names: Vec<String> = conn.hello["groups"]
         .as_array()
@@ -198,14 +199,13 @@ impl Sender {
         while let Some(request) = keys.blocking_recv() {
             let command = match request {
                 UiRequest::Action(action) => command_of(&action, &self.names),
-                UiRequest::Pane(pane) => json!({ "cmd": "pane", "pane": pane }),
+                UiRequest::Pane(pane) => Command::Pane { pane },
                 UiRequest::Send { key, message } => {
-                    let target = key.id(&self.names).to_string();
-                    json!({ "cmd": "send", "target": target, "message": message })
+                    Command::Send { target: key.id(&self.names).to_string(), message }
                 }
                 UiRequest::Shutdown => {
                     self.leaving.shutdown_asked.store(true, Ordering::SeqCst);
-                    json!({ "cmd": "shutdown" })
+                    Command::Shutdown { force: false }
                 }
                 UiRequest::Quit(trigger) => {
                     if let Ok(mut d) = self.leaving.detached.lock() {
@@ -216,34 +216,34 @@ impl Sender {
                     return;
                 }
             };
-            if !self.send(command) {
+            if !self.send(&command) {
                 return;
             }
         }
     }
 
-    fn send(&mut self, mut command: Value) -> bool {
-        command["id"] = self.next_id.into();
+    fn send(&mut self, command: &Command) -> bool {
+        let line = super::protocol::encode(command, self.next_id, false);
         self.next_id += 1;
-        let mut line = command.to_string().into_bytes();
-        line.push(b'\n');
         self.writer.write_all(&line).is_ok()
     }
 }
 
 /// The control command that does what the key asked.
-fn command_of(action: &UserAction, names: &[String]) -> Value {
+fn command_of(action: &UserAction, names: &[String]) -> Command {
     let group = |g: u16| names.get(usize::from(g)).cloned().unwrap_or_else(|| g.to_string());
     let id = |k: WorkerKey| k.id(names).to_string();
+    let scale =
+        |g: u16, delta: i64| Command::Scale { group: group(g), workers: None, delta: Some(delta) };
     match *action {
-        UserAction::Kill(k) => json!({ "cmd": "kill", "target": id(k) }),
-        UserAction::Restart(k) => json!({ "cmd": "restart", "target": id(k) }),
-        UserAction::Stop(k) => json!({ "cmd": "stop", "target": id(k) }),
-        UserAction::Start(k) => json!({ "cmd": "start", "target": id(k) }),
-        UserAction::ToggleStop(k) => json!({ "cmd": "toggle", "target": id(k) }),
-        UserAction::Reload(g) => json!({ "cmd": "reload", "target": group(g) }),
-        UserAction::ScaleUp(g) => json!({ "cmd": "scale", "group": group(g), "delta": 1 }),
-        UserAction::ScaleDown(g) => json!({ "cmd": "scale", "group": group(g), "delta": -1 }),
+        UserAction::Kill(k) => Command::Kill { target: id(k) },
+        UserAction::Restart(k) => Command::Restart { target: id(k) },
+        UserAction::Stop(k) => Command::Stop { target: id(k) },
+        UserAction::Start(k) => Command::Start { target: id(k) },
+        UserAction::ToggleStop(k) => Command::Toggle { target: id(k) },
+        UserAction::Reload(g) => Command::Reload { target: group(g) },
+        UserAction::ScaleUp(g) => scale(g, 1),
+        UserAction::ScaleDown(g) => scale(g, -1),
     }
 }
 
@@ -269,6 +269,8 @@ fn watch_signals(socket: &UnixStream) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -286,13 +288,13 @@ mod tests {
             (UserAction::ScaleDown(0), json!({"cmd": "scale", "group": "web", "delta": -1})),
         ];
         for (action, want) in cases {
-            assert_eq!(command_of(&action, &names), want, "{action:?}");
-        }
-        // Each is a request the server takes.
-        for action in [UserAction::ToggleStop(k), UserAction::ScaleDown(0)] {
-            let line = command_of(&action, &names).to_string();
-            let (_, parsed) = super::super::protocol::parse(line.as_bytes(), false);
-            assert!(parsed.is_ok(), "{line}: {parsed:?}");
+            let command = command_of(&action, &names);
+            let sent = serde_json::to_value(&command).unwrap_or_default();
+            assert_eq!(sent, want, "{action:?}");
+            // What is written is what the server reads back.
+            let line = super::super::protocol::encode(&command, 7, true);
+            let (id, parsed) = super::super::protocol::parse(&line, true);
+            assert_eq!((id, parsed), (json!(7), Ok(command)));
         }
     }
 }

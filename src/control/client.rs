@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use self::output::{print_json, print_line, print_output, print_status, print_table};
-use super::protocol;
+use super::protocol::{self, Command};
 
 mod output;
 
@@ -42,7 +42,7 @@ fn status(ctl: &Ctl, json: bool, quiet: bool) -> Result<(), Fail> {
     let cannot_ask = |Fail(_, message)| Fail(2, if quiet { String::new() } else { message });
     let path = choose(ctl.instance.as_deref(), ctl.control.as_deref()).map_err(cannot_ask)?;
     let mut conn = Conn::open(&path).map_err(cannot_ask)?;
-    let reply = conn.call(json!({"cmd": "status"})).map_err(cannot_ask)?;
+    let reply = conn.call(&Command::Status {}).map_err(cannot_ask)?;
     if !quiet {
         if json { print_json(&reply["workers"]) } else { print_status(&reply) }?;
     }
@@ -94,29 +94,37 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
     match &ctl.command {
         CtlCommand::Ls { .. } | CtlCommand::Status { .. } => Ok(()),
         CtlCommand::Act { verb, target } => {
-            let reply = conn.call(json!({"cmd": verb, "target": target}))?;
+            let target = target.clone();
+            let command = match *verb {
+                "kill" => Command::Kill { target },
+                "restart" => Command::Restart { target },
+                "stop" => Command::Stop { target },
+                _ => Command::Start { target },
+            };
+            let reply = conn.call(&command)?;
             let ids = worker_ids(&reply);
             let ids = if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") };
             print_line(&format!("{verb}: {ids}"))
         }
         CtlCommand::Send { target, message } => {
-            let reply = conn.call(json!({"cmd": "send", "target": target, "message": message}))?;
+            let (target, message) = (target.clone(), message.clone());
+            let reply = conn.call(&Command::Send { target, message })?;
             print_line(&format!("sent to {}", worker_ids(&reply).join(", ")))
         }
         CtlCommand::Scale { group, workers, delta } => {
-            let reply = conn.call(
-                json!({"cmd": "scale", "group": group, "workers": workers, "delta": delta}),
-            )?;
+            let command = Command::Scale { group: group.clone(), workers: *workers, delta: *delta };
+            let reply = conn.call(&command)?;
             print_line(&format!("{group}: {} workers", reply["workers"]))
         }
         CtlCommand::Reload { target } => {
             conn.timeout(None);
-            let reply = conn.call(json!({"cmd": "reload", "target": target}))?;
+            let reply = conn.call(&Command::Reload { target: target.clone() })?;
             print_line(&format!("{target}: reloaded, {} workers replaced", reply["replaced"]))
         }
         CtlCommand::Logs { follow, lines, target, json } => {
-            let reply = conn
-                .call(json!({"cmd": "logs", "target": target, "lines": lines, "follow": follow}))?;
+            let command =
+                Command::Logs { target: target.clone(), lines: Some(*lines), follow: *follow };
+            let reply = conn.call(&command)?;
             for line in reply["lines"].as_array().into_iter().flatten() {
                 print_output(line, *json)?;
             }
@@ -127,7 +135,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             Ok(())
         }
         CtlCommand::Events { follow } => {
-            let reply = conn.call(json!({"cmd": "events", "follow": follow}))?;
+            let reply = conn.call(&Command::Events { follow: *follow })?;
             for event in reply["events"].as_array().into_iter().flatten() {
                 print_json(event)?;
             }
@@ -138,7 +146,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             Ok(())
         }
         CtlCommand::Shutdown { force } => {
-            let reply = conn.call(json!({"cmd": "shutdown", "force": force}))?;
+            let reply = conn.call(&Command::Shutdown { force: *force })?;
             let pid = &reply["pid"];
             eprintln!("corral ctl: shutting down {} (pid {pid})", conn.instance);
             // The socket closes when corral has stopped every worker and exited.
@@ -320,18 +328,13 @@ impl Conn {
     }
 
     /// Sends a request and returns its successful reply (else exit 1 with its error).
-    pub(crate) fn call(&mut self, mut request: Value) -> Result<Value, Fail> {
+    pub(crate) fn call(&mut self, command: &protocol::Command) -> Result<Value, Fail> {
         let id = self.next_id;
         self.next_id += 1;
-        request["id"] = id.into();
-        if self.first {
-            request["v"] = protocol::VERSION.into();
-            self.first = false;
-        }
-        let mut line = request.to_string();
-        line.push('\n');
+        let line = protocol::encode(command, id, self.first);
+        self.first = false;
         self.writer
-            .write_all(line.as_bytes())
+            .write_all(&line)
             .map_err(|e| Fail(1, format!("lost {}: {e}", self.instance)))?;
         loop {
             let Some(reply) = self.read()? else {

@@ -4,7 +4,7 @@
 //! `{"id":…,"ok":true,…}` or `{"id":…,"ok":false,"error":"…"}`; a subscription's items are
 //! `{"id":…,"item":{…}}`, each item a headless JSON object (docs/output.md).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The only version there is.
@@ -12,8 +12,8 @@ pub const VERSION: u64 = 1;
 /// A request line longer than this is refused and the connection closed.
 pub const MAX_LINE: usize = 1024 * 1024;
 
-/// What a client asks.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// What a client asks: `ctl` and `attach` write these, the server reads them, one type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     // Braces, not unit variants: serde lets unknown fields past a unit variant.
@@ -40,9 +40,9 @@ pub enum Command {
     /// `workers` sets the count; `delta` adds (or removes) that many.
     Scale {
         group: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         workers: Option<u32>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         delta: Option<i64>,
     },
     /// A rolling reload of a group or `all`; replied to when it has finished.
@@ -52,9 +52,9 @@ pub enum Command {
     /// The last `lines` output lines (of `target`, else of everyone), then, with `follow`,
     /// every new one as it comes.
     Logs {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lines: Option<usize>,
         #[serde(default)]
         follow: bool,
@@ -107,6 +107,21 @@ pub enum BadRequest {
     NoVersion,
     #[error("{0}")]
     Command(String),
+}
+
+/// One request line as a client writes it: the command, its `id`, and on the connection's
+/// `first` request the protocol version.
+pub fn encode(command: &Command, id: u64, first: bool) -> Vec<u8> {
+    let mut value = serde_json::to_value(command).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("id".into(), id.into());
+        if first {
+            map.insert("v".into(), VERSION.into());
+        }
+    }
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// Parses one request line. `first`: the connection's first request, which must carry the
