@@ -43,18 +43,23 @@ fn status(ctl: &Ctl, json: bool, quiet: bool) -> Result<(), Fail> {
     let path = choose(ctl.instance.as_deref(), ctl.control.as_deref()).map_err(cannot_ask)?;
     let mut conn = Conn::open(&path).map_err(cannot_ask)?;
     let reply = conn.call(&Command::Status {}).map_err(cannot_ask)?;
+    let status: super::status::Status = serde_json::from_value(reply)
+        .map_err(|e| Fail(2, format!("a status reply this ctl cannot read: {e}")))?;
     if !quiet {
-        if json { print_json(&reply["workers"]) } else { print_status(&reply) }?;
+        if json {
+            print_json(&serde_json::to_value(&status.workers).unwrap_or_default())
+        } else {
+            print_status(&status)
+        }?;
     }
-    if reply["healthy"].as_bool() == Some(true) {
+    if status.healthy {
         return Ok(());
     }
     if quiet {
         return Err(Fail(1, String::new()));
     }
-    let problems: Vec<&str> =
-        reply["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    Err(Fail(1, format!("{} is not healthy: {}", conn.instance, problems.join("; "))))
+    let problems = status.problems.join("; ");
+    Err(Fail(1, format!("{} is not healthy: {problems}", conn.instance)))
 }
 
 /// How long a request may wait for its reply; a reload or a follow waits as long as it takes.

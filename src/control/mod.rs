@@ -17,3 +17,4 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 pub mod socket;
+pub mod status;

@@ -360,79 +360,79 @@ impl Runtime {
     }
 
     fn status_value(&self) -> Value {
+        serde_json::to_value(self.status()).unwrap_or(Value::Null)
+    }
+
+    fn status(&self) -> crate::control::status::Status {
+        use crate::control::status::{GroupStatus, LastExitStatus, Status, WorkerStatus};
         let snapshot = self.core.snapshot(Instant::now());
         let hub = self.hub.borrow();
-        let workers: Vec<Value> = snapshot
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let workers = snapshot
             .workers
             .iter()
             .map(|w| {
                 let usage = self.usage.get(&w.key).filter(|u| Some(u.pid) == w.pid);
-                let status = hub.logs.get(w.key).and_then(|l| l.status_of(w.pid));
-                let last_exit = w.last_exit.as_ref().map(|e| {
-                    json!({
-                        "code": e.status.code(),
-                        "signal": e.status.signal().map(crate::signal::Signal::name),
-                        "reason": e.reason.as_str(),
-                        "uptime_ms": e.uptime.as_millis() as u64,
-                    })
-                });
-                let waiting_for = snapshot
-                    .groups
-                    .get(usize::from(w.key.group))
-                    .filter(|_| w.state == crate::core::WorkerState::Waiting)
-                    .map(|g| g.waiting_for.clone());
                 let group = snapshot.groups.get(usize::from(w.key.group));
                 let next = match w.state {
                     crate::core::WorkerState::Scheduled { .. } => group.and_then(|g| g.next_run),
                     _ => None,
                 };
-                json!({
-                    "id": w.id,
-                    "group": self.names.get(usize::from(w.key.group)),
-                    "worker": w.key.slot,
-                    "pid": w.pid,
-                    "generation": w.generation,
-                    "state": w.state.label(),
-                    "uptime_ms": w.uptime.map(|u| u.as_millis() as u64),
-                    "restarts": w.restarts,
-                    "last_exit": last_exit,
-                    "cpu_percent": usage.map(|u| f64::from(u.cpu)),
-                    "memory_bytes": usage.map(|u| u.rss),
-                    "status": status,
-                    "waiting_for": waiting_for,
-                    "next_run": next.map(|n| crate::headless::format_ts(n.wall)),
-                    "next_run_in_ms": next.map(|n| n.left.as_millis() as u64),
-                })
+                WorkerStatus {
+                    id: w.id.clone(),
+                    group: self.names.get(usize::from(w.key.group)).cloned(),
+                    worker: w.key.slot,
+                    pid: w.pid,
+                    generation: w.generation,
+                    state: w.state.label().to_string(),
+                    uptime_ms: w.uptime.map(ms),
+                    restarts: w.restarts,
+                    last_exit: w.last_exit.as_ref().map(|e| LastExitStatus {
+                        code: e.status.code(),
+                        signal: e.status.signal().map(crate::signal::Signal::name),
+                        reason: e.reason.as_str().to_string(),
+                        uptime_ms: ms(e.uptime),
+                    }),
+                    cpu_percent: usage.map(|u| f64::from(u.cpu)),
+                    memory_bytes: usage.map(|u| u.rss),
+                    status: hub
+                        .logs
+                        .get(w.key)
+                        .and_then(|l| l.status_of(w.pid))
+                        .map(str::to_string),
+                    waiting_for: group
+                        .filter(|_| w.state == crate::core::WorkerState::Waiting)
+                        .map(|g| g.waiting_for.clone()),
+                    next_run: next.map(|n| crate::headless::format_ts(n.wall)),
+                    next_run_in_ms: next.map(|n| ms(n.left)),
+                }
             })
             .collect();
-        let groups: Vec<Value> = snapshot
+        let at = |d: Option<crate::core::Due>| d.map(|d| crate::headless::format_ts(d.wall));
+        let groups = snapshot
             .groups
             .iter()
-            .map(|g| {
-                let at =
-                    |d: Option<crate::core::Due>| d.map(|d| crate::headless::format_ts(d.wall));
-                json!({
-                    "name": g.name,
-                    "workers": g.workers,
-                    "up": g.up,
-                    "waiting_for": g.waiting_for,
-                    "blocked": g.blocked,
-                    "next_run": at(g.next_run),
-                    "next_reload": at(g.next_reload),
-                })
+            .map(|g| GroupStatus {
+                name: g.name.clone(),
+                workers: g.workers,
+                up: g.up,
+                waiting_for: g.waiting_for.clone(),
+                blocked: g.blocked.clone(),
+                next_run: at(g.next_run),
+                next_reload: at(g.next_reload),
             })
             .collect();
         let problems = crate::core::health::problems(&snapshot);
-        json!({
-            "healthy": problems.is_empty(),
-            "problems": problems,
-            "instance": self.instance,
-            "pid": std::process::id(),
-            "shutting_down": snapshot.shutting_down,
-            "restarts": snapshot.total_restarts,
-            "groups": groups,
-            "workers": workers,
-        })
+        Status {
+            healthy: problems.is_empty(),
+            problems,
+            instance: self.instance.clone(),
+            pid: std::process::id(),
+            shutting_down: snapshot.shutting_down,
+            restarts: snapshot.total_restarts,
+            groups,
+            workers,
+        }
     }
 }
 

@@ -72,14 +72,13 @@ pub(super) fn print_output(line: &Value, json: bool) -> Result<(), Fail> {
     print_line(&format!("{} {id} {mark} {text}", line["ts"].as_str().unwrap_or_default()))
 }
 
-pub(super) fn print_status(reply: &Value) -> Result<(), Fail> {
-    let rows: Vec<Vec<String>> = reply["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub(super) fn print_status(status: &crate::control::status::Status) -> Result<(), Fail> {
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_string());
+    let rows: Vec<Vec<String>> = status
+        .workers
+        .iter()
         .map(|w| {
-            let text = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
-            let uptime = match (w["uptime_ms"].as_u64(), w["next_run_in_ms"].as_u64()) {
+            let uptime = match (w.uptime_ms, w.next_run_in_ms) {
                 (Some(ms), _) => crate::headless::human_duration(Duration::from_millis(ms)),
                 // Between runs of a schedule: when the next one is.
                 (None, Some(ms)) => {
@@ -87,31 +86,27 @@ pub(super) fn print_status(reply: &Value) -> Result<(), Fail> {
                 }
                 (None, None) => "-".to_string(),
             };
-            let last = &w["last_exit"];
-            let last = if last.is_null() {
-                "-".to_string()
-            } else {
-                let how = match (last["code"].as_i64(), last["signal"].as_str()) {
+            let last = w.last_exit.as_ref().map(|last| {
+                let how = match (last.code, &last.signal) {
                     (Some(c), _) => format!("exit {c}"),
-                    (None, Some(s)) => s.to_string(),
+                    (None, Some(s)) => s.clone(),
                     _ => "?".into(),
                 };
-                format!("{how} ({})", last["reason"].as_str().unwrap_or("?"))
-            };
-            let cpu = w["cpu_percent"].as_f64().map_or("-".to_string(), |c| format!("{c:.1}%"));
-            let mem = w["memory_bytes"].as_u64().map_or("-".to_string(), |b| {
-                bytesize::ByteSize(b).display().iec_short().to_string()
+                format!("{how} ({})", last.reason)
             });
+            let cpu = w.cpu_percent.map(|c| format!("{c:.1}%"));
+            let mem =
+                w.memory_bytes.map(|b| bytesize::ByteSize(b).display().iec_short().to_string());
             vec![
-                w["id"].as_str().unwrap_or("?").to_string(),
-                text(&w["pid"]),
-                w["state"].as_str().unwrap_or("?").to_string(),
+                w.id.clone(),
+                or_dash(w.pid.map(|p| p.to_string())),
+                w.state.clone(),
                 uptime,
-                text(&w["restarts"]),
-                last,
-                cpu,
-                mem,
-                crate::headless::sanitize(w["status"].as_str().unwrap_or("").as_bytes()),
+                w.restarts.to_string(),
+                or_dash(last),
+                or_dash(cpu),
+                or_dash(mem),
+                crate::headless::sanitize(w.status.as_deref().unwrap_or("").as_bytes()),
             ]
         })
         .collect();
