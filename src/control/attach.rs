@@ -70,14 +70,9 @@ fn run_inner(attach: &Attach) -> Result<(u8, String), Fail> {
     let path = choose(attach.instance.as_deref(), attach.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
     let first = PaneRequest { rows: 20, ..PaneRequest::default() };
-    let reply = conn.call(&Command::View { pane: first })?;
-    let pid = reply["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
-    let names: Vec<String> = conn.hello["groups"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|g| g.as_str().map(str::to_string))
-        .collect();
+    let whom: super::protocol::Whom = conn.call_as(&Command::View { pane: first })?;
+    let pid = whom.pid;
+    let names: Vec<String> = conn.hello.groups.clone();
     let who = Attached { instance: conn.instance.clone(), pid, notice: None };
     let name = format!("{} (pid {pid})", who.instance);
     conn.timeout(None);

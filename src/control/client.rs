@@ -106,25 +106,26 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
                 "stop" => Command::Stop { target },
                 _ => Command::Start { target },
             };
-            let reply = conn.call(&command)?;
-            let ids = worker_ids(&reply);
+            let reached: protocol::Reached = conn.call_as(&command)?;
+            let ids = reached.workers;
             let ids = if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") };
             print_line(&format!("{verb}: {ids}"))
         }
         CtlCommand::Send { target, message } => {
             let (target, message) = (target.clone(), message.clone());
-            let reply = conn.call(&Command::Send { target, message })?;
-            print_line(&format!("sent to {}", worker_ids(&reply).join(", ")))
+            let reached: protocol::Reached = conn.call_as(&Command::Send { target, message })?;
+            print_line(&format!("sent to {}", reached.workers.join(", ")))
         }
         CtlCommand::Scale { group, workers, delta } => {
             let command = Command::Scale { group: group.clone(), workers: *workers, delta: *delta };
-            let reply = conn.call(&command)?;
-            print_line(&format!("{group}: {} workers", reply["workers"]))
+            let scaled: protocol::Scaled = conn.call_as(&command)?;
+            print_line(&format!("{group}: {} workers", scaled.workers))
         }
         CtlCommand::Reload { target } => {
             conn.timeout(None);
-            let reply = conn.call(&Command::Reload { target: target.clone() })?;
-            print_line(&format!("{target}: reloaded, {} workers replaced", reply["replaced"]))
+            let done: protocol::Reloaded =
+                conn.call_as(&Command::Reload { target: target.clone() })?;
+            print_line(&format!("{target}: reloaded, {} workers replaced", done.replaced))
         }
         CtlCommand::Logs { follow, lines, target, json } => {
             let command =
@@ -151,8 +152,8 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             Ok(())
         }
         CtlCommand::Shutdown { force } => {
-            let reply = conn.call(&Command::Shutdown { force: *force })?;
-            let pid = &reply["pid"];
+            let whom: protocol::Whom = conn.call_as(&Command::Shutdown { force: *force })?;
+            let pid = whom.pid;
             eprintln!("corral ctl: shutting down {} (pid {pid})", conn.instance);
             // The socket closes when corral has stopped every worker and exited.
             conn.timeout(None);
@@ -164,17 +165,16 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
 }
 
 /// The live instances of this user: `(name, socket, hello)`.
-fn instances() -> Vec<(String, PathBuf, Value)> {
+fn instances() -> Vec<(String, PathBuf, protocol::Hello)> {
     let dir = super::default_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    let mut found: Vec<(String, PathBuf, Value)> = entries
+    let mut found: Vec<(String, PathBuf, protocol::Hello)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "sock"))
         .filter_map(|path| {
             let conn = Conn::open(&path).ok()?;
-            let name = conn.hello["instance"].as_str().unwrap_or_default().to_string();
-            Some((name, path, conn.hello))
+            Some((conn.hello.instance.clone(), path, conn.hello))
         })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -218,8 +218,8 @@ fn list(json: bool) -> Result<(), Fail> {
             .iter()
             .map(|(_, path, hello)| {
                 let mut h = hello.clone();
-                h["socket"] = Value::String(path.display().to_string());
-                h
+                h.socket = path.display().to_string();
+                serde_json::to_value(h).unwrap_or_default()
             })
             .collect();
         return print_json(&Value::Array(all));
@@ -234,17 +234,11 @@ fn list(json: bool) -> Result<(), Fail> {
     let rows: Vec<Vec<String>> = live
         .iter()
         .map(|(name, path, hello)| {
-            let groups: Vec<&str> = hello["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
             vec![
                 name.clone(),
-                hello["pid"].to_string(),
-                groups.join(","),
-                uptime_since(hello["started"].as_str().unwrap_or_default()),
+                hello.pid.to_string(),
+                hello.groups.join(","),
+                uptime_since(&hello.started),
                 path.display().to_string(),
             ]
         })
@@ -256,7 +250,7 @@ fn list(json: bool) -> Result<(), Fail> {
 pub(crate) struct Conn {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
-    pub hello: Value,
+    pub hello: protocol::Hello,
     pub instance: String,
     next_id: u64,
     first: bool,
@@ -272,7 +266,7 @@ impl Conn {
         let mut conn = Conn {
             reader: BufReader::new(stream),
             writer,
-            hello: Value::Null,
+            hello: protocol::Hello::default(),
             // Until the hello names it: what a reply that never comes is blamed on.
             instance: path
                 .file_stem()
@@ -293,8 +287,9 @@ impl Conn {
                 protocol::VERSION
             )));
         }
-        conn.hello = first["hello"].clone();
-        conn.instance = conn.hello["instance"].as_str().unwrap_or("corral").to_string();
+        conn.hello = serde_json::from_value(first["hello"].clone())
+            .map_err(|e| usage(format!("{}: a hello this ctl cannot read: {e}", path.display())))?;
+        conn.instance.clone_from(&conn.hello.instance);
         Ok(conn)
     }
 
@@ -330,6 +325,17 @@ impl Conn {
             return Fail(1, format!("no reply from {} within {secs}s", self.instance));
         }
         Fail(1, format!("lost {}: {}", self.instance, crate::backend::describe(e)))
+    }
+
+    /// Sends a request and reads its successful reply as `T`.
+    pub(crate) fn call_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        command: &protocol::Command,
+    ) -> Result<T, Fail> {
+        let reply = self.call(command)?;
+        serde_json::from_value(reply).map_err(|e| {
+            Fail(1, format!("a reply from {} this ctl cannot read: {e}", self.instance))
+        })
     }
 
     /// Sends a request and returns its successful reply (else exit 1 with its error).
@@ -382,9 +388,4 @@ fn uptime_since(started: &str) -> String {
     let Ok(at) = humantime::parse_rfc3339(started) else { return "-".into() };
     let up = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
     crate::headless::human_duration(Duration::from_secs(up.as_secs()))
-}
-
-/// The worker ids a reply names (`workers`).
-fn worker_ids(reply: &Value) -> Vec<&str> {
-    reply["workers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }

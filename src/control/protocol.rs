@@ -109,6 +109,55 @@ pub enum BadRequest {
     Command(String),
 }
 
+/// What the server says first, and again to `hello`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hello {
+    pub instance: String,
+    pub pid: u32,
+    pub version: String,
+    /// RFC 3339.
+    pub started: String,
+    pub groups: Vec<String>,
+    pub socket: String,
+}
+
+/// The workers a `kill`, `restart`, `stop`, `start`, `toggle` or `send` reached (`web.2`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reached {
+    pub workers: Vec<String>,
+}
+
+/// `scale`: the group and the count it goes to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Scaled {
+    pub group: String,
+    pub workers: i64,
+}
+
+/// `reload`, once it has finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reloaded {
+    pub replaced: u32,
+}
+
+/// `shutdown`, and `view` (with the instance): which corral is going, or is shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Whom {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub pid: u32,
+}
+
+/// `{"id":…,"ok":true,…}` with a reply's fields.
+pub fn ok_with(id: &Value, reply: &impl Serialize) -> Vec<u8> {
+    ok(id, serde_json::to_value(reply).unwrap_or(Value::Null))
+}
+
 /// One request line as a client writes it: the command, its `id`, and on the connection's
 /// `first` request the protocol version.
 pub fn encode(command: &Command, id: u64, first: bool) -> Vec<u8> {

@@ -166,7 +166,7 @@ impl Runtime {
             Command::Send { target, message } => self.send_message(id, &target, &message),
             Command::Shutdown { force } => {
                 self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
-                protocol::ok(id, json!({ "pid": std::process::id() }))
+                protocol::ok_with(id, &protocol::Whom { instance: None, pid: std::process::id() })
             }
         }
     }
@@ -197,7 +197,7 @@ impl Runtime {
                 for key in keys {
                     self.pending.push_back(Input::User(action(key)));
                 }
-                protocol::ok(id, json!({ "workers": ids }))
+                protocol::ok_with(id, &protocol::Reached { workers: ids })
             }
             Err(e) => protocol::error(id, &e),
         }
@@ -233,7 +233,7 @@ impl Runtime {
                 if want > now { UserAction::ScaleUp(g16) } else { UserAction::ScaleDown(g16) };
             self.pending.push_back(Input::User(action));
         }
-        protocol::ok(id, json!({ "group": group, "workers": want }))
+        protocol::ok_with(id, &protocol::Scaled { group: group.to_string(), workers: want })
     }
 
     fn reload_request(&mut self, client: &Rc<server::Client>, id: &Value, target: &str) -> Vec<u8> {
@@ -310,7 +310,7 @@ impl Runtime {
                     "the reload failed: a replacement did not come up; the old workers stay",
                 )
             } else {
-                protocol::ok(&pending.id, json!({ "replaced": pending.replaced }))
+                protocol::ok_with(&pending.id, &protocol::Reloaded { replaced: pending.replaced })
             };
             pending.client.send(reply);
         }
@@ -437,15 +437,15 @@ impl Runtime {
 }
 
 fn hello_value(instance: &str, names: &[String], started: SystemTime, socket: &str) -> Value {
-    let started = crate::headless::format_ts(started);
-    json!({
-        "instance": instance,
-        "pid": std::process::id(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "started": started,
-        "groups": names,
-        "socket": socket,
-    })
+    let hello = protocol::Hello {
+        instance: instance.to_string(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started: crate::headless::format_ts(started),
+        groups: names.to_vec(),
+        socket: socket.to_string(),
+    };
+    serde_json::to_value(hello).unwrap_or(Value::Null)
 }
 
 fn hello_line(

@@ -185,7 +185,9 @@ impl Runtime {
         }
         control.viewers.subscribe(client, id, pane);
         client.subs.borrow_mut().view = true;
-        protocol::ok(id, json!({ "instance": self.instance, "pid": std::process::id() }))
+        let whom =
+            protocol::Whom { instance: Some(self.instance.clone()), pid: std::process::id() };
+        protocol::ok_with(id, &whom)
     }
 
     /// `pane`: what this client's view shows from now on.

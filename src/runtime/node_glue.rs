@@ -170,6 +170,6 @@ impl Runtime {
         if sent.is_empty() {
             return protocol::error(id, &format!("no running worker in '{target}'"));
         }
-        protocol::ok(id, serde_json::json!({ "workers": sent }))
+        protocol::ok_with(id, &protocol::Reached { workers: sent })
     }
 }
