@@ -15,7 +15,7 @@ pub struct RunSpec {
     /// -v raises, -q lowers; 0 is the default level (warnings).
     pub verbosity: i8,
     /// Log files (docs/logs.md): corral's events and each slot's output, rotated daily.
-    pub log_files: Option<LogFiles>,
+    pub log_files: Option<LogDir>,
     /// `--strip-ansi`: workers' lines lose their escape sequences in the headless output and
     /// the log files (kept as received otherwise: colours pass, the rest is made visible).
     pub strip_ansi: bool,
@@ -34,7 +34,7 @@ pub struct RunSpec {
 
 /// `--log-dir` and `--log-keep`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogFiles {
+pub struct LogDir {
     pub dir: PathBuf,
     /// Rotated files kept per log, besides the current one.
     pub keep: u32,

@@ -21,7 +21,7 @@ use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser
 use clap_complete::Shell;
 
 use crate::config::{
-    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFiles, LogFormat, OutputMode, RunSpec,
+    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogDir, LogFormat, OutputMode, RunSpec,
     WatchSpec,
 };
 use crate::core::{Policy, RestartPolicy};
@@ -536,7 +536,7 @@ fn watch_spec(opts: &RunOpts, paths: Vec<PathBuf>, base: PathBuf) -> Option<Watc
     })
 }
 
-fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit> {
+fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogDir>, CliExit> {
     let Some(dir) = dir else { return Ok(None) };
     if dir.as_os_str().is_empty() {
         return Err(CliExit::usage("invalid value '' for '--log-dir <DIR>': expected a directory"));
@@ -545,7 +545,7 @@ fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogFiles>, CliExit>
     let dir = std::path::absolute(dir).map_err(|e| {
         CliExit::usage(format!("invalid value '{}' for '--log-dir <DIR>': {e}", dir.display()))
     })?;
-    Ok(Some(LogFiles { dir, keep }))
+    Ok(Some(LogDir { dir, keep }))
 }
 
 /// Unnamed sockets are named by position (`listen2` is the second `--listen`); names must be

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::{CLUSTER_VAR, Cluster, ClusterError, Control};
 use crate::cli::values;
-use crate::config::{CommandSpec, GroupSpec, LogFiles, OutputMode, RunSpec};
+use crate::config::{CommandSpec, GroupSpec, LogDir, OutputMode, RunSpec};
 use crate::core::{MAX_WORKERS, Policy};
 
 impl Cluster {
@@ -82,7 +82,7 @@ impl Cluster {
     }
 
     /// `log_dir`, checked as `--log-dir`/`--log-keep` are, the directory made absolute.
-    fn log_files(&self) -> Result<Option<LogFiles>, ClusterError> {
+    fn log_files(&self) -> Result<Option<LogDir>, ClusterError> {
         let Some((dir, keep)) = &self.log_dir else { return Ok(None) };
         let fail =
             |reason: String| ClusterError::LogDir { path: dir.display().to_string(), reason };
@@ -94,7 +94,7 @@ impl Cluster {
             return Err(fail(reason));
         }
         let dir = std::path::absolute(dir).map_err(|e| fail(crate::backend::describe(&e)))?;
-        Ok(Some(LogFiles { dir, keep: *keep }))
+        Ok(Some(LogDir { dir, keep: *keep }))
     }
 
     /// This very program, as the workers' command.

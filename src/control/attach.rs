@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client::{Conn, Fail, choose, usage};
-use super::protocol::Command;
+use super::messages::Request;
 use crate::core::{ShutdownTrigger, UserAction, WorkerKey};
 use crate::ui::model::{Attached, PaneRequest, UiRequest, View};
 use crate::ui::{self, ViewSlot, Waker};
@@ -70,7 +70,7 @@ fn run_inner(attach: &Attach) -> Result<(u8, String), Fail> {
     let path = choose(attach.instance.as_deref(), attach.control.as_deref())?;
     let mut conn = Conn::open(&path)?;
     let first = PaneRequest { rows: 20, ..PaneRequest::default() };
-    let whom: super::protocol::Whom = conn.call_as(&Command::View { pane: first })?;
+    let whom: super::messages::Whom = conn.call_as(&Request::View { pane: first })?;
     let pid = whom.pid;
     let names: Vec<String> = conn.hello.groups.clone();
     let who = Attached { instance: conn.instance.clone(), pid, notice: None };
@@ -194,13 +194,13 @@ impl Sender {
         while let Some(request) = keys.blocking_recv() {
             let command = match request {
                 UiRequest::Action(action) => command_of(&action, &self.names),
-                UiRequest::Pane(pane) => Command::Pane { pane },
+                UiRequest::Pane(pane) => Request::Pane { pane },
                 UiRequest::Send { key, message } => {
-                    Command::Send { target: key.id(&self.names).to_string(), message }
+                    Request::Send { target: key.id(&self.names).to_string(), message }
                 }
                 UiRequest::Shutdown => {
                     self.leaving.shutdown_asked.store(true, Ordering::SeqCst);
-                    Command::Shutdown { force: false }
+                    Request::Shutdown { force: false }
                 }
                 UiRequest::Quit(trigger) => {
                     if let Ok(mut d) = self.leaving.detached.lock() {
@@ -217,26 +217,26 @@ impl Sender {
         }
     }
 
-    fn send(&mut self, command: &Command) -> bool {
-        let line = super::protocol::encode(command, self.next_id, false);
+    fn send(&mut self, command: &Request) -> bool {
+        let line = super::messages::encode(command, self.next_id, false);
         self.next_id += 1;
         self.writer.write_all(&line).is_ok()
     }
 }
 
 /// The control command that does what the key asked.
-fn command_of(action: &UserAction, names: &[String]) -> Command {
+fn command_of(action: &UserAction, names: &[String]) -> Request {
     let group = |g: u16| names.get(usize::from(g)).cloned().unwrap_or_else(|| g.to_string());
     let id = |k: WorkerKey| k.id(names).to_string();
     let scale =
-        |g: u16, delta: i64| Command::Scale { group: group(g), workers: None, delta: Some(delta) };
+        |g: u16, delta: i64| Request::Scale { group: group(g), workers: None, delta: Some(delta) };
     match *action {
-        UserAction::Kill(k) => Command::Kill { target: id(k) },
-        UserAction::Restart(k) => Command::Restart { target: id(k) },
-        UserAction::Stop(k) => Command::Stop { target: id(k) },
-        UserAction::Start(k) => Command::Start { target: id(k) },
-        UserAction::ToggleStop(k) => Command::Toggle { target: id(k) },
-        UserAction::Reload(g) => Command::Reload { target: group(g) },
+        UserAction::Kill(k) => Request::Kill { target: id(k) },
+        UserAction::Restart(k) => Request::Restart { target: id(k) },
+        UserAction::Stop(k) => Request::Stop { target: id(k) },
+        UserAction::Start(k) => Request::Start { target: id(k) },
+        UserAction::ToggleStop(k) => Request::Toggle { target: id(k) },
+        UserAction::Reload(g) => Request::Reload { target: group(g) },
         UserAction::ScaleUp(g) => scale(g, 1),
         UserAction::ScaleDown(g) => scale(g, -1),
     }
@@ -287,8 +287,8 @@ mod tests {
             let sent = serde_json::to_value(&command).unwrap_or_default();
             assert_eq!(sent, want, "{action:?}");
             // What is written is what the server reads back.
-            let line = super::super::protocol::encode(&command, 7, true);
-            let (id, parsed) = super::super::protocol::parse(&line, true);
+            let line = super::super::messages::encode(&command, 7, true);
+            let (id, parsed) = super::super::messages::parse(&line, true);
             assert_eq!((id, parsed), (json!(7), Ok(command)));
         }
     }

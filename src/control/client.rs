@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use self::output::{print_json, print_line, print_output, print_status, print_table};
-use super::protocol::{self, Command};
+use super::messages::{self, Request};
 
 mod output;
 
@@ -42,7 +42,7 @@ fn status(ctl: &Ctl, json: bool, quiet: bool) -> Result<(), Fail> {
     let cannot_ask = |Fail(_, message)| Fail(2, if quiet { String::new() } else { message });
     let path = choose(ctl.instance.as_deref(), ctl.control.as_deref()).map_err(cannot_ask)?;
     let mut conn = Conn::open(&path).map_err(cannot_ask)?;
-    let reply = conn.call(&Command::Status {}).map_err(cannot_ask)?;
+    let reply = conn.call(&Request::Status {}).map_err(cannot_ask)?;
     let status: super::status::Status = serde_json::from_value(reply)
         .map_err(|e| Fail(2, format!("a status reply this ctl cannot read: {e}")))?;
     if !quiet {
@@ -101,35 +101,35 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         CtlCommand::Act { verb, target } => {
             let target = target.clone();
             let command = match *verb {
-                "kill" => Command::Kill { target },
-                "restart" => Command::Restart { target },
-                "stop" => Command::Stop { target },
-                _ => Command::Start { target },
+                "kill" => Request::Kill { target },
+                "restart" => Request::Restart { target },
+                "stop" => Request::Stop { target },
+                _ => Request::Start { target },
             };
-            let reached: protocol::Reached = conn.call_as(&command)?;
+            let reached: messages::Reached = conn.call_as(&command)?;
             let ids = reached.workers;
             let ids = if ids.is_empty() { "no worker".to_string() } else { ids.join(", ") };
             print_line(&format!("{verb}: {ids}"))
         }
         CtlCommand::Send { target, message } => {
             let (target, message) = (target.clone(), message.clone());
-            let reached: protocol::Reached = conn.call_as(&Command::Send { target, message })?;
+            let reached: messages::Reached = conn.call_as(&Request::Send { target, message })?;
             print_line(&format!("sent to {}", reached.workers.join(", ")))
         }
         CtlCommand::Scale { group, workers, delta } => {
-            let command = Command::Scale { group: group.clone(), workers: *workers, delta: *delta };
-            let scaled: protocol::Scaled = conn.call_as(&command)?;
+            let command = Request::Scale { group: group.clone(), workers: *workers, delta: *delta };
+            let scaled: messages::Scaled = conn.call_as(&command)?;
             print_line(&format!("{group}: {} workers", scaled.workers))
         }
         CtlCommand::Reload { target } => {
             conn.timeout(None);
-            let done: protocol::Reloaded =
-                conn.call_as(&Command::Reload { target: target.clone() })?;
+            let done: messages::Reloaded =
+                conn.call_as(&Request::Reload { target: target.clone() })?;
             print_line(&format!("{target}: reloaded, {} workers replaced", done.replaced))
         }
         CtlCommand::Logs { follow, lines, target, json } => {
             let command =
-                Command::Logs { target: target.clone(), lines: Some(*lines), follow: *follow };
+                Request::Logs { target: target.clone(), lines: Some(*lines), follow: *follow };
             let reply = conn.call(&command)?;
             for line in reply["lines"].as_array().into_iter().flatten() {
                 print_output(line, *json)?;
@@ -141,7 +141,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             Ok(())
         }
         CtlCommand::Events { follow } => {
-            let reply = conn.call(&Command::Events { follow: *follow })?;
+            let reply = conn.call(&Request::Events { follow: *follow })?;
             for event in reply["events"].as_array().into_iter().flatten() {
                 print_json(event)?;
             }
@@ -152,7 +152,7 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
             Ok(())
         }
         CtlCommand::Shutdown { force } => {
-            let whom: protocol::Whom = conn.call_as(&Command::Shutdown { force: *force })?;
+            let whom: messages::Whom = conn.call_as(&Request::Shutdown { force: *force })?;
             let pid = whom.pid;
             eprintln!("corral ctl: shutting down {} (pid {pid})", conn.instance);
             // The socket closes when corral has stopped every worker and exited.
@@ -165,10 +165,10 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
 }
 
 /// The live instances of this user: `(name, socket, hello)`.
-fn instances() -> Vec<(String, PathBuf, protocol::Hello)> {
+fn instances() -> Vec<(String, PathBuf, messages::Hello)> {
     let dir = super::default_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    let mut found: Vec<(String, PathBuf, protocol::Hello)> = entries
+    let mut found: Vec<(String, PathBuf, messages::Hello)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "sock"))
@@ -250,7 +250,7 @@ fn list(json: bool) -> Result<(), Fail> {
 pub(crate) struct Conn {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
-    pub hello: protocol::Hello,
+    pub hello: messages::Hello,
     pub instance: String,
     next_id: u64,
     first: bool,
@@ -266,7 +266,7 @@ impl Conn {
         let mut conn = Conn {
             reader: BufReader::new(stream),
             writer,
-            hello: protocol::Hello::default(),
+            hello: messages::Hello::default(),
             // Until the hello names it: what a reply that never comes is blamed on.
             instance: path
                 .file_stem()
@@ -279,12 +279,12 @@ impl Conn {
         if let Some(error) = first["error"].as_str() {
             return Err(usage(error.to_string()));
         }
-        if first["v"] != protocol::VERSION {
+        if first["v"] != messages::VERSION {
             return Err(usage(format!(
                 "{} speaks protocol {}, this ctl {}",
                 path.display(),
                 first["v"],
-                protocol::VERSION
+                messages::VERSION
             )));
         }
         conn.hello = serde_json::from_value(first["hello"].clone())
@@ -330,7 +330,7 @@ impl Conn {
     /// Sends a request and reads its successful reply as `T`.
     pub(crate) fn call_as<T: serde::de::DeserializeOwned>(
         &mut self,
-        command: &protocol::Command,
+        command: &messages::Request,
     ) -> Result<T, Fail> {
         let reply = self.call(command)?;
         serde_json::from_value(reply).map_err(|e| {
@@ -339,10 +339,10 @@ impl Conn {
     }
 
     /// Sends a request and returns its successful reply (else exit 1 with its error).
-    pub(crate) fn call(&mut self, command: &protocol::Command) -> Result<Value, Fail> {
+    pub(crate) fn call(&mut self, command: &messages::Request) -> Result<Value, Fail> {
         let id = self.next_id;
         self.next_id += 1;
-        let line = protocol::encode(command, id, self.first);
+        let line = messages::encode(command, id, self.first);
         self.first = false;
         self.writer
             .write_all(&line)

@@ -14,7 +14,7 @@ pub fn default_dir() -> PathBuf {
 #[allow(unsafe_code, reason = "the detaching signal handlers: signal_hook_registry is unsafe")]
 pub mod attach;
 pub mod client;
-pub mod protocol;
+pub mod messages;
 pub mod server;
 pub mod socket;
 pub mod status;

@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::protocol::{self, BadRequest, Command, MAX_LINE};
+use super::messages::{self, BadRequest, MAX_LINE, Request};
 use crate::core::WorkerKey;
 
 /// Bytes queued for one client before it counts as too far behind and is dropped.
@@ -41,7 +41,7 @@ pub const IDENTIFY_WITHIN: Duration = Duration::from_secs(5);
 pub struct Incoming {
     pub client: Rc<Client>,
     pub id: Value,
-    pub command: Result<Command, BadRequest>,
+    pub command: Result<Request, BadRequest>,
     pub done: oneshot::Sender<()>,
 }
 
@@ -95,7 +95,7 @@ impl Client {
 
     /// Sends `why` and closes the connection once it is written (or after `LAST_WORDS`).
     fn disconnect(&self, why: &str) {
-        self.send(protocol::error(&Value::Null, why));
+        self.send(messages::error(&Value::Null, why));
         self.closing.set(true);
         self.wake.notify_one();
     }
@@ -117,7 +117,7 @@ impl Client {
             tracing::warn!(client = self.serial, "control client too far behind: disconnected");
             let mut q = self.queue.borrow_mut();
             q.clear();
-            q.push_back(protocol::error(
+            q.push_back(messages::error(
                 &Value::Null,
                 "disconnected: not reading fast enough (its queue is full)",
             ));
@@ -185,7 +185,7 @@ impl Clients {
         }
         for client in self.live.values() {
             if let Some(id) = &client.subs.borrow().events {
-                client.send(protocol::item(id, event));
+                client.send(messages::item(id, event));
             }
         }
     }
@@ -205,7 +205,7 @@ impl Clients {
             if let Some((id, keys)) = &subs.logs
                 && keys.as_ref().is_none_or(|k| k.contains(&key))
             {
-                client.send(protocol::item(id, line));
+                client.send(messages::item(id, line));
             }
         }
     }
@@ -232,14 +232,14 @@ pub async fn accept(
             tracing::warn!("control socket: refused a connection from another user");
             let mut stream = stream;
             let refusal =
-                protocol::error(&Value::Null, "permission denied: not this user's corral");
+                messages::error(&Value::Null, "permission denied: not this user's corral");
             let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&refusal)).await;
             continue;
         }
         let client = {
             if !make_room(&clients.borrow()) {
                 let mut stream = stream;
-                let busy = protocol::error(&Value::Null, "too many clients: try again later");
+                let busy = messages::error(&Value::Null, "too many clients: try again later");
                 let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
                 continue;
             }
@@ -310,7 +310,7 @@ async fn serve(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let (id, command) = protocol::parse(line, first);
+            let (id, command) = messages::parse(line, first);
             let refused_version =
                 matches!(command, Err(BadRequest::Version(_) | BadRequest::NoVersion));
             first = false;
@@ -333,7 +333,7 @@ async fn serve(
             }
         }
         if buf.len() > MAX_LINE {
-            client.send(protocol::error(&Value::Null, "request line over 1 MiB: disconnected"));
+            client.send(messages::error(&Value::Null, "request line over 1 MiB: disconnected"));
             client.closing.set(true);
             client.wake.notify_one();
             break;

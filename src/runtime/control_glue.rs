@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::Runtime;
 use super::dashboard::{Dashboard, GroupFacts};
 use super::hub::ControlTap;
-use crate::control::protocol::{self, Command};
+use crate::control::messages::{self, Request};
 use crate::control::server::{self, Clients, Incoming};
 use crate::control::socket::ControlSocket;
 use crate::core::Stream;
@@ -115,7 +115,7 @@ impl Runtime {
     pub(super) fn on_control(&mut self, incoming: Incoming) {
         let Incoming { client, id, command, done } = incoming;
         let reply = match command {
-            Err(bad) => protocol::error(&id, &bad.to_string()),
+            Err(bad) => messages::error(&id, &bad.to_string()),
             Ok(command) => self.control_command(&client, &id, command),
         };
         if !reply.is_empty() {
@@ -128,10 +128,10 @@ impl Runtime {
         &mut self,
         client: &Rc<server::Client>,
         id: &Value,
-        command: Command,
+        command: Request,
     ) -> Vec<u8> {
         match command {
-            Command::Hello {} => {
+            Request::Hello {} => {
                 let hello = self.control.as_ref().map(|c| {
                     hello_value(
                         &self.instance,
@@ -140,33 +140,33 @@ impl Runtime {
                         &c.socket.path().display().to_string(),
                     )
                 });
-                protocol::ok(id, json!({ "hello": hello }))
+                messages::ok(id, json!({ "hello": hello }))
             }
-            Command::Status {} => protocol::ok(id, self.status_value()),
-            Command::Kill { target } => self.act(id, &target, UserAction::Kill),
-            Command::Restart { target } => self.act(id, &target, UserAction::Restart),
-            Command::Stop { target } => self.act(id, &target, UserAction::Stop),
-            Command::Start { target } => self.act(id, &target, UserAction::Start),
-            Command::Toggle { target } => self.act(id, &target, UserAction::ToggleStop),
-            Command::Scale { group, workers, delta } => self.scale_to(id, &group, workers, delta),
-            Command::Reload { target } => self.reload_request(client, id, &target),
-            Command::Logs { target, lines, follow } => {
+            Request::Status {} => messages::ok(id, self.status_value()),
+            Request::Kill { target } => self.act(id, &target, UserAction::Kill),
+            Request::Restart { target } => self.act(id, &target, UserAction::Restart),
+            Request::Stop { target } => self.act(id, &target, UserAction::Stop),
+            Request::Start { target } => self.act(id, &target, UserAction::Start),
+            Request::Toggle { target } => self.act(id, &target, UserAction::ToggleStop),
+            Request::Scale { group, workers, delta } => self.scale_to(id, &group, workers, delta),
+            Request::Reload { target } => self.reload_request(client, id, &target),
+            Request::Logs { target, lines, follow } => {
                 self.logs(client, id, target.as_deref(), lines, follow)
             }
-            Command::Events { follow } => {
+            Request::Events { follow } => {
                 let Some(control) = self.control.as_ref() else { return Vec::new() };
                 let clients = control.clients.borrow();
                 if follow {
                     client.subs.borrow_mut().events = Some(id.clone());
                 }
-                protocol::ok_list(id, "events", clients.recent.iter().map(Vec::as_slice))
+                messages::ok_list(id, "events", clients.recent.iter().map(Vec::as_slice))
             }
-            Command::View { pane } => self.view_request(client, id, pane),
-            Command::Pane { pane } => self.pane_request(client, id, pane),
-            Command::Send { target, message } => self.send_message(id, &target, &message),
-            Command::Shutdown { force } => {
+            Request::View { pane } => self.view_request(client, id, pane),
+            Request::Pane { pane } => self.pane_request(client, id, pane),
+            Request::Send { target, message } => self.send_message(id, &target, &message),
+            Request::Shutdown { force } => {
                 self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
-                protocol::ok_with(id, &protocol::Whom { instance: None, pid: std::process::id() })
+                messages::ok_with(id, &messages::Whom { instance: None, pid: std::process::id() })
             }
         }
     }
@@ -197,9 +197,9 @@ impl Runtime {
                 for key in keys {
                     self.pending.push_back(Input::User(action(key)));
                 }
-                protocol::ok_with(id, &protocol::Reached { workers: ids })
+                messages::ok_with(id, &messages::Reached { workers: ids })
             }
-            Err(e) => protocol::error(id, &e),
+            Err(e) => messages::error(id, &e),
         }
     }
 
@@ -211,7 +211,7 @@ impl Runtime {
         delta: Option<i64>,
     ) -> Vec<u8> {
         let Some(g) = self.names.iter().position(|n| n == group) else {
-            return protocol::error(
+            return messages::error(
                 id,
                 &format!("unknown group '{group}' (groups: {})", self.names.join(", ")),
             );
@@ -221,11 +221,11 @@ impl Runtime {
         let want = match (workers, delta) {
             (Some(n), None) => i64::from(n),
             (None, Some(d)) => now + d,
-            _ => return protocol::error(id, "scale takes either workers or delta"),
+            _ => return messages::error(id, "scale takes either workers or delta"),
         };
         let max = i64::from(crate::core::MAX_WORKERS);
         if !(1..=max).contains(&want) {
-            return protocol::error(id, &format!("a group has 1 to {max} workers, not {want}"));
+            return messages::error(id, &format!("a group has 1 to {max} workers, not {want}"));
         }
         let g16 = g as u16;
         for _ in 0..(want - now).unsigned_abs() {
@@ -233,7 +233,7 @@ impl Runtime {
                 if want > now { UserAction::ScaleUp(g16) } else { UserAction::ScaleDown(g16) };
             self.pending.push_back(Input::User(action));
         }
-        protocol::ok_with(id, &protocol::Scaled { group: group.to_string(), workers: want })
+        messages::ok_with(id, &messages::Scaled { group: group.to_string(), workers: want })
     }
 
     fn reload_request(&mut self, client: &Rc<server::Client>, id: &Value, target: &str) -> Vec<u8> {
@@ -242,13 +242,13 @@ impl Runtime {
         } else if let Some(g) = self.names.iter().position(|n| n == target) {
             vec![g as u16]
         } else {
-            return protocol::error(
+            return messages::error(
                 id,
                 &format!("unknown group '{target}' (groups: {})", self.names.join(", ")),
             );
         };
         if self.core.shutting_down() {
-            return protocol::error(id, "corral is shutting down");
+            return messages::error(id, "corral is shutting down");
         }
         for &g in &groups {
             self.note_queued_reload(g);
@@ -282,7 +282,7 @@ impl Runtime {
             }
             (_, EventKind::ShutdownStarted { .. }) => {
                 for pending in control.reloads.drain(..) {
-                    pending.client.send(protocol::error(&pending.id, "corral is shutting down"));
+                    pending.client.send(messages::error(&pending.id, "corral is shutting down"));
                 }
             }
             _ => {}
@@ -305,12 +305,12 @@ impl Runtime {
             }
             let pending = control.reloads.swap_remove(i);
             let reply = if pending.failed {
-                protocol::error(
+                messages::error(
                     &pending.id,
                     "the reload failed: a replacement did not come up; the old workers stay",
                 )
             } else {
-                protocol::ok_with(&pending.id, &protocol::Reloaded { replaced: pending.replaced })
+                messages::ok_with(&pending.id, &messages::Reloaded { replaced: pending.replaced })
             };
             pending.client.send(reply);
         }
@@ -326,7 +326,7 @@ impl Runtime {
     ) -> Vec<u8> {
         let keys = match target.map(|t| self.targets(t)).transpose() {
             Ok(keys) => keys,
-            Err(e) => return protocol::error(id, &e),
+            Err(e) => return messages::error(id, &e),
         };
         let want = lines.unwrap_or(DEFAULT_LINES);
         let hub = self.hub.borrow();
@@ -356,7 +356,7 @@ impl Runtime {
         if follow {
             client.subs.borrow_mut().logs = Some((id.clone(), keys));
         }
-        protocol::ok_list(id, "lines", shown.iter().map(Vec::as_slice))
+        messages::ok_list(id, "lines", shown.iter().map(Vec::as_slice))
     }
 
     fn status_value(&self) -> Value {
@@ -437,7 +437,7 @@ impl Runtime {
 }
 
 fn hello_value(instance: &str, names: &[String], started: SystemTime, socket: &str) -> Value {
-    let hello = protocol::Hello {
+    let hello = messages::Hello {
         instance: instance.to_string(),
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -456,6 +456,6 @@ fn hello_line(
 ) -> impl Fn() -> Vec<u8> {
     move || {
         let hello = hello_value(&instance, &names, started, &socket);
-        protocol::line(&json!({ "v": protocol::VERSION, "hello": hello }))
+        messages::line(&json!({ "v": messages::VERSION, "hello": hello }))
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::Runtime;
-use crate::control::protocol;
+use crate::control::messages;
 use crate::control::server::Client;
 use crate::ui::model::{PaneRequest, View};
 
@@ -95,7 +95,7 @@ impl Viewers {
     fn send(&mut self, who: &[usize], view: &[u8]) {
         for &i in who {
             if let Some(v) = self.list.get_mut(i) {
-                v.client.send(protocol::frame(&v.id, view));
+                v.client.send(messages::frame(&v.id, view));
                 v.dirty = false;
             }
         }
@@ -181,13 +181,13 @@ impl Runtime {
     ) -> Vec<u8> {
         let Some(control) = self.control.as_mut() else { return Vec::new() };
         if self.dashboard.is_none() {
-            return protocol::error(id, "this corral keeps no dashboard to attach to");
+            return messages::error(id, "this corral keeps no dashboard to attach to");
         }
         control.viewers.subscribe(client, id, pane);
         client.subs.borrow_mut().view = true;
         let whom =
-            protocol::Whom { instance: Some(self.instance.clone()), pid: std::process::id() };
-        protocol::ok_with(id, &whom)
+            messages::Whom { instance: Some(self.instance.clone()), pid: std::process::id() };
+        messages::ok_with(id, &whom)
     }
 
     /// `pane`: what this client's view shows from now on.
@@ -199,9 +199,9 @@ impl Runtime {
     ) -> Vec<u8> {
         let Some(control) = self.control.as_mut() else { return Vec::new() };
         if control.viewers.set_pane(client.serial, pane) {
-            protocol::ok(id, json!({}))
+            messages::ok(id, json!({}))
         } else {
-            protocol::error(id, "no view to change: send \"view\" first")
+            messages::error(id, "no view to change: send \"view\" first")
         }
     }
 }

@@ -134,19 +134,19 @@ impl Runtime {
     /// `ctl send`: the message to every targeted worker whose channel is Node IPC; an error
     /// when one cannot take it (the others still get it).
     pub(super) fn send_message(&mut self, id: &Value, target: &str, message: &Value) -> Vec<u8> {
-        use crate::control::protocol;
+        use crate::control::messages;
         let reserved =
             message.get("cmd").and_then(Value::as_str).is_some_and(|c| c.starts_with("NODE_"));
         if reserved {
-            return protocol::error(id, "NODE_ commands are Node's own and cannot be sent");
+            return messages::error(id, "NODE_ commands are Node's own and cannot be sent");
         }
         let keys = match self.targets(target) {
             Ok(keys) => keys,
-            Err(e) => return protocol::error(id, &e),
+            Err(e) => return messages::error(id, &e),
         };
         let line = message.to_string();
-        if line.len() > protocol::MAX_LINE {
-            return protocol::error(id, "the message is longer than 1 MiB");
+        if line.len() > messages::MAX_LINE {
+            return messages::error(id, "the message is longer than 1 MiB");
         }
         let mut running: Vec<(WorkerKey, u32)> =
             self.leaders.values().copied().filter(|(k, _)| keys.contains(k)).collect();
@@ -165,11 +165,11 @@ impl Runtime {
             } else {
                 format!("sent to {}; ", sent.join(", "))
             };
-            return protocol::error(id, &format!("{sent}not sent to {}", failed.join("; ")));
+            return messages::error(id, &format!("{sent}not sent to {}", failed.join("; ")));
         }
         if sent.is_empty() {
-            return protocol::error(id, &format!("no running worker in '{target}'"));
+            return messages::error(id, &format!("no running worker in '{target}'"));
         }
-        protocol::ok_with(id, &protocol::Reached { workers: sent })
+        messages::ok_with(id, &messages::Reached { workers: sent })
     }
 }

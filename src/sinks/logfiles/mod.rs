@@ -78,7 +78,7 @@ impl LogFiles {
     /// `--log-dir` is a start-up error, then starts the writer thread. `resume` is
     /// notified when held-back output may flow again (shared with headless stdout).
     pub fn start(
-        config: &config::LogFiles,
+        config: &config::LogDir,
         names: Vec<String>,
         show_metrics: bool,
         resume: Arc<Notify>,

@@ -188,7 +188,7 @@ fn files_are_0640_in_a_0750_directory_made_when_missing_and_links_are_not_follow
 #[test]
 fn lines_carry_time_stream_pid_and_the_escaped_line_and_events_go_to_corral_log() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let config = config::LogFiles { dir: tmp.path().join("logs"), keep: 7 };
+    let config = config::LogDir { dir: tmp.path().join("logs"), keep: 7 };
     let mut logs =
         LogFiles::start(&config, vec!["web".into()], false, Arc::default()).expect("start");
     let key = WorkerKey { group: 0, slot: 1 };
@@ -222,7 +222,7 @@ fn an_unusable_directory_is_one_reason() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("file");
     fs::write(&file, "").expect("write");
-    let config = config::LogFiles { dir: file.clone(), keep: 7 };
+    let config = config::LogDir { dir: file.clone(), keep: 7 };
     let Err(err) = LogFiles::start(&config, vec!["web".into()], false, Arc::default()) else {
         panic!("a file is not a log directory");
     };
@@ -230,7 +230,7 @@ fn an_unusable_directory_is_one_reason() {
     assert_eq!(shown, format!("cannot write logs in {}: Not a directory", file.display()));
     fs::create_dir(tmp.path().join("d")).expect("mkdir");
     symlink(tmp.path().join("elsewhere"), tmp.path().join("d/corral.log")).expect("symlink");
-    let config = config::LogFiles { dir: tmp.path().join("d"), keep: 7 };
+    let config = config::LogDir { dir: tmp.path().join("d"), keep: 7 };
     let Err(err) = LogFiles::start(&config, vec!["web".into()], false, Arc::default()) else {
         panic!("a planted corral.log link is refused");
     };
@@ -241,7 +241,7 @@ fn an_unusable_directory_is_one_reason() {
 fn colours_are_kept_as_received_unless_stripped() {
     for strip in [false, true] {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let config = config::LogFiles { dir: tmp.path().join("logs"), keep: 7 };
+        let config = config::LogDir { dir: tmp.path().join("logs"), keep: 7 };
         let mut logs =
             LogFiles::start(&config, vec!["web".into()], false, Arc::default()).expect("start");
         logs.strip_ansi(strip);

@@ -15,7 +15,7 @@ pub const MAX_LINE: usize = 1024 * 1024;
 /// What a client asks: `ctl` and `attach` write these, the server reads them, one type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Command {
+pub enum Request {
     // Braces, not unit variants: serde lets unknown fields past a unit variant.
     /// The hello again (instance, pid, groups, start time).
     Hello {},
@@ -87,13 +87,6 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Request {
-    /// Echoed in the reply; any JSON value the client likes.
-    pub id: Value,
-    pub command: Command,
-}
-
 /// Why a line is not a request; the text goes back as the reply's `error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadRequest {
@@ -106,7 +99,7 @@ pub enum BadRequest {
     #[error("the first request must say \"v\":{VERSION}")]
     NoVersion,
     #[error("{0}")]
-    Command(String),
+    Request(String),
 }
 
 /// What the server says first, and again to `hello`.
@@ -160,7 +153,7 @@ pub fn ok_with(id: &Value, reply: &impl Serialize) -> Vec<u8> {
 
 /// One request line as a client writes it: the command, its `id`, and on the connection's
 /// `first` request the protocol version.
-pub fn encode(command: &Command, id: u64, first: bool) -> Vec<u8> {
+pub fn encode(command: &Request, id: u64, first: bool) -> Vec<u8> {
     let mut value = serde_json::to_value(command).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.insert("id".into(), id.into());
@@ -175,7 +168,7 @@ pub fn encode(command: &Command, id: u64, first: bool) -> Vec<u8> {
 
 /// Parses one request line. `first`: the connection's first request, which must carry the
 /// version. The `id` is returned even when the rest is bad, so the error can carry it.
-pub fn parse(line: &[u8], first: bool) -> (Value, Result<Command, BadRequest>) {
+pub fn parse(line: &[u8], first: bool) -> (Value, Result<Request, BadRequest>) {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => return (Value::Null, Err(BadRequest::NotJson(e.to_string()))),
@@ -191,7 +184,7 @@ pub fn parse(line: &[u8], first: bool) -> (Value, Result<Command, BadRequest>) {
         None => {}
     }
     let command = serde_json::from_value(Value::Object(map))
-        .map_err(|e| BadRequest::Command(command_error(&e.to_string())));
+        .map_err(|e| BadRequest::Request(command_error(&e.to_string())));
     (id, command)
 }
 
@@ -281,15 +274,15 @@ mod tests {
     fn requests_and_their_mistakes() {
         let (id, cmd) = parse(br#"{"v":1,"id":7,"cmd":"kill","target":"web.2"}"#, true);
         assert_eq!(id, 7);
-        assert_eq!(cmd, Ok(Command::Kill { target: "web.2".into() }));
+        assert_eq!(cmd, Ok(Request::Kill { target: "web.2".into() }));
         let (_, cmd) = parse(br#"{"cmd":"status"}"#, false);
-        assert_eq!(cmd, Ok(Command::Status {}));
+        assert_eq!(cmd, Ok(Request::Status {}));
         let (_, cmd) = parse(br#"{"cmd":"logs","follow":true,"lines":5}"#, false);
-        assert_eq!(cmd, Ok(Command::Logs { target: None, lines: Some(5), follow: true }));
+        assert_eq!(cmd, Ok(Request::Logs { target: None, lines: Some(5), follow: true }));
         let (_, cmd) = parse(br#"{"cmd":"pane","pane":{"worker":{"group":0,"slot":2}}}"#, false);
         let worker = Some(crate::core::WorkerKey { group: 0, slot: 2 });
         let pane = crate::ui::model::PaneRequest { worker, ..Default::default() };
-        assert_eq!(cmd, Ok(Command::Pane { pane }));
+        assert_eq!(cmd, Ok(Request::Pane { pane }));
         let cases: &[(&[u8], bool, &str)] = &[
             (b"{\"cmd\":\"status\"}", true, "the first request must say \"v\":1"),
             (br#"{"v":2,"cmd":"status"}"#, true, "unsupported protocol version 2"),
