@@ -49,6 +49,14 @@ fn app(dir: &Path, migrate_exit: u8) -> (PathBuf, PathBuf) {
     (write(dir, &text), gate)
 }
 
+/// corral on `file`, serving `/metrics`, `/livez` and `/readyz` on a free port.
+fn start_with_metrics(file: &Path) -> (Corral, u16) {
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let args = ["--config".as_ref(), file.as_os_str(), "--metrics".as_ref(), metrics.as_ref()];
+    (Corral::start(&args), port)
+}
+
 #[test]
 fn a_db_migrate_web_file_starts_each_after_what_it_needs() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -99,14 +107,7 @@ fn a_failed_migration_holds_web_not_other_and_health_names_web() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (file, gate) = app(dir.path(), 3);
     std::fs::write(&gate, b"").expect("db ready at once");
-    let port = free_port();
-    let metrics = format!("127.0.0.1:{port}");
-    let mut corral = Corral::start(&[
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--metrics".as_ref(),
-        metrics.as_ref(),
-    ]);
+    let (mut corral, port) = start_with_metrics(&file);
     let blocked = corral.wait_for("web blocked", DEADLINE, |events| {
         named(events, "waiting").into_iter().find(|e| e["blocked"].is_string()).cloned()
     });
@@ -154,14 +155,7 @@ fn a_failed_migration_holds_web_not_other_and_health_names_web() {
 fn readyz_turns_200_once_every_group_is_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (file, gate) = app(dir.path(), 0);
-    let port = free_port();
-    let metrics = format!("127.0.0.1:{port}");
-    let mut corral = Corral::start(&[
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--metrics".as_ref(),
-        metrics.as_ref(),
-    ]);
+    let (mut corral, port) = start_with_metrics(&file);
     corral.wait_spawned(2);
     let (status, body) = crate::metrics::get(port, "/readyz").expect("GET /readyz");
     assert!(status.contains("503") && body.contains("db.1 is starting"), "{status}\n{body}");

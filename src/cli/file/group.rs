@@ -221,13 +221,9 @@ fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
 
 fn listen(at: &Here<'_, '_>) -> Result<Vec<Listen>, FileError> {
     let what = "an array of addresses like [\"3000\", \"127.0.0.1:8080\", \"unix:/run/app.sock\"]";
-    let items: Vec<&Spanned<DeValue<'_>>> = match at.value.get_ref() {
-        DeValue::Array(items) => items.iter().collect(),
-        DeValue::String(_) => vec![at.value],
-        _ => return Err(at.expected(what)),
-    };
+    let items = strings(at, what)?;
     let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    for (item, i) in items {
         let here = at.child(&i.to_string(), item, item.span());
         let text = match item.get_ref() {
             DeValue::String(s) => s.to_string(),
@@ -269,19 +265,14 @@ fn env(at: &Here<'_, '_>) -> Result<Vec<(OsString, OsString)>, FileError> {
 /// `env-file = ".env"` or a list, each relative to the file's directory.
 fn env_files(at: &Here<'_, '_>) -> Result<Vec<std::path::PathBuf>, FileError> {
     let what = "a path or a list of paths like [\".env\", \"web.env\"]";
-    let items: Vec<&Spanned<DeValue<'_>>> = match at.value.get_ref() {
-        DeValue::Array(items) => items.iter().collect(),
-        DeValue::String(_) => vec![at.value],
-        _ => return Err(at.expected(what)),
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    let mut out = Vec::new();
+    for (item, i) in strings(at, what)? {
         out.push(at.child(&i.to_string(), item, item.span()).path()?.0);
     }
     Ok(out)
 }
 
-/// A string or an array of strings, each with where it is.
+/// A string or an array of values, each with its index (a single value's is 0).
 fn strings<'a, 'i>(
     at: &Here<'a, 'i>,
     what: &str,
