@@ -76,6 +76,8 @@ pub struct GroupSpec {
     /// one socket for that address (docs/sharing-a-port.md). Node cluster groups share the
     /// Node way instead.
     pub share_binds: bool,
+    /// Readiness, liveness and startup probes (docs/application.md#probes).
+    pub probes: crate::probe_spec::GroupProbes,
 }
 
 /// How connections reach a Node cluster group's workers (docs/node.md).
@@ -94,7 +96,9 @@ impl GroupSpec {
             name: self.name.clone(),
             workers: self.workers,
             policy: self.policy,
-            wait_ready: self.wait_ready,
+            // Readiness decides `ready` as the worker's own message does, so it is waited for.
+            wait_ready: self.wait_ready || self.probes.readiness.is_some(),
+            probes: self.probes.timings(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod headless;
 #[allow(unsafe_code, reason = "ignoring signals: nix's `signal` is unsafe")]
 pub mod keeper;
 pub mod logging;
+pub mod probe_spec;
 pub mod protocol;
 pub mod runtime;
 pub mod signal;

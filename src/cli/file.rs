@@ -106,6 +106,9 @@ pub struct Layer {
     pub node_cluster: Option<NodeIpcArg>,
     pub node_cluster_sched: Option<SchedArg>,
     pub share_binds: Option<SwitchArg>,
+    pub readiness_probe: Option<crate::probe_spec::ProbeSpec>,
+    pub liveness_probe: Option<crate::probe_spec::ProbeSpec>,
+    pub startup_probe: Option<crate::probe_spec::ProbeSpec>,
 }
 
 /// Every key a group (or `[defaults]`) takes: docs/config.md's group options by their long names.
@@ -131,6 +134,9 @@ pub const GROUP_KEYS: &[&str] = &[
     "node-cluster",
     "node-cluster-sched",
     "share-binds",
+    "readiness-probe",
+    "liveness-probe",
+    "startup-probe",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which
@@ -379,5 +385,6 @@ fn position(text: &str, offset: usize) -> Pos {
 }
 
 mod group;
+mod probe;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ mod attach;
 mod config_run;
 mod ctl;
 mod demo;
+mod describe_probes;
 mod file;
 mod opts;
 mod resolve;
@@ -412,6 +413,11 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         node_ipc,
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,
+        probes: crate::probe_spec::GroupProbes {
+            readiness: opts.readiness_probe.clone(),
+            liveness: opts.liveness_probe.clone(),
+            startup: opts.startup_probe.clone(),
+        },
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,

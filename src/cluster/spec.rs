@@ -48,6 +48,7 @@ impl Cluster {
             node_cluster: false,
             node_cluster_sched: crate::config::Sched::Shared,
             share_binds: false,
+            probes: crate::probe_spec::GroupProbes::default(),
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

@@ -3,6 +3,7 @@
 
 use super::command::TimerToken;
 use super::event::{ExitStatus, ShutdownTrigger};
+use super::probe::ProbeKind;
 use super::worker::WorkerKey;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +66,13 @@ pub enum Input {
         key: WorkerKey,
         generation: u32,
         rss: u64,
+    },
+    /// One probe's result: `error` is `None` on success, else why it failed.
+    ProbeResult {
+        key: WorkerKey,
+        generation: u32,
+        probe: ProbeKind,
+        error: Option<String>,
     },
     Timer(TimerToken),
     User(UserAction),

@@ -9,6 +9,7 @@ mod command;
 mod event;
 mod input;
 mod policy;
+mod probe;
 mod snapshot;
 mod stream;
 mod supervisor;
@@ -20,6 +21,7 @@ pub use event::{
 };
 pub use input::{Input, UserAction};
 pub use policy::{Backoff, Policy, RestartPolicy};
+pub use probe::{ProbeKind, ProbeSet, ProbeTiming};
 pub use snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};

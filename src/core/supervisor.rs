@@ -6,6 +6,7 @@ use super::command::{Command, TimerKind, TimerToken};
 use super::event::{Event, EventKind, ExitReason, ExitStatus, MemoryOver, Scope, ShutdownTrigger};
 use super::input::{Input, UserAction};
 use super::policy::with_jitter;
+use super::probe::ProbeSet;
 use super::policy::{
     ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
 };
@@ -13,6 +14,7 @@ use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
+mod probes;
 mod reload;
 mod restart;
 mod scale;
@@ -35,6 +37,8 @@ pub struct GroupConfig {
     pub workers: u32,
     pub policy: Policy,
     pub wait_ready: bool,
+    /// Readiness, liveness and startup probes' timings (docs/application.md#probes).
+    pub probes: ProbeSet,
 }
 
 struct Group {
@@ -77,6 +81,7 @@ struct Cx<'a> {
     now: Instant,
     policy: Policy,
     wait_ready: bool,
+    probes: ProbeSet,
     shutting_down: bool,
     out: &'a mut Vec<Command>,
     rng: &'a mut fastrand::Rng,
@@ -90,7 +95,15 @@ impl<'a> Cx<'a> {
         out: &'a mut Vec<Command>,
         rng: &'a mut fastrand::Rng,
     ) -> Cx<'a> {
-        Cx { now, policy: config.policy, wait_ready: config.wait_ready, shutting_down, out, rng }
+        Cx {
+            now,
+            policy: config.policy,
+            wait_ready: config.wait_ready,
+            probes: config.probes,
+            shutting_down,
+            out,
+            rng,
+        }
     }
 
     fn emit(&mut self, slot: &Slot, pid: Option<u32>, kind: EventKind) {
@@ -211,6 +224,11 @@ impl Supervisor {
                 self.on_disconnect(now, key, generation, false);
             }
             Input::Sample { key, generation, rss } => self.on_sample(now, key, generation, rss),
+            Input::ProbeResult { key, generation, probe, error } => {
+                self.with_slot(now, key, |slot, cx| {
+                    probes::on_result(slot, cx, generation, probe, error);
+                });
+            }
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Shutdown(trigger) => self.on_shutdown(now, trigger),
@@ -279,6 +297,9 @@ impl Supervisor {
             if cx.wait_ready && pending.is_none() {
                 let at = cx.now + cx.policy.ready_timeout;
                 cx.arm(slot, TimerKind::Ready, at);
+            }
+            if pending.is_none() {
+                probes::start(slot, cx, generation);
             }
             // A stop asked for while the spawn was in flight is delivered now.
             if let Some(stop) = pending {
@@ -385,16 +406,7 @@ impl Supervisor {
             if reload::is_successor(slot, generation) {
                 return reload::on_ready(slot, cx);
             }
-            let Phase::Live(run) = &mut slot.phase else {
-                return;
-            };
-            if run.generation != generation || run.ready || run.exit.is_some() {
-                return;
-            }
-            run.ready = true;
-            let pid = run.pid;
-            slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
-            cx.emit(slot, pid, EventKind::Ready);
+            mark_ready(slot, cx, generation);
         });
     }
 
@@ -488,6 +500,9 @@ impl Supervisor {
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
                 TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
                 TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
+                TimerKind::Probe { probe, generation } => {
+                    probes::on_timer(slot, cx, probe, generation);
+                }
             }
         });
     }
@@ -536,4 +551,18 @@ impl Supervisor {
         self.exit_sent = true;
         self.out.push(Command::Exit(code));
     }
+}
+
+/// The slot's own run `generation` is ready (it said so, or its readiness probe passed).
+fn mark_ready(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    if run.generation != generation || run.ready || run.exit.is_some() {
+        return;
+    }
+    run.ready = true;
+    let pid = run.pid;
+    slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
+    cx.emit(slot, pid, EventKind::Ready);
 }

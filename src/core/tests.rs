@@ -9,6 +9,7 @@ use crate::signal::Signal;
 mod disconnect;
 mod exits_and_groups;
 mod invariants;
+mod probes;
 mod readiness;
 mod reload;
 use readiness::harness_with;
@@ -33,6 +34,8 @@ struct Harness {
     timers: Vec<(Instant, TimerToken)>,
     exit: Option<u8>,
     signals: Vec<(WorkerKey, Signal)>,
+    /// Probes asked for: slot, generation, which.
+    probes: Vec<(WorkerKey, u32, ProbeKind)>,
 }
 
 impl Harness {
@@ -41,7 +44,7 @@ impl Harness {
     }
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready };
+        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready, probes: ProbeSet::default() };
         Harness::groups(vec![cfg], exit_when_idle)
     }
 
@@ -57,6 +60,7 @@ impl Harness {
             timers: Vec::new(),
             exit: None,
             signals: Vec::new(),
+            probes: Vec::new(),
         };
         h.feed(Input::Start);
         h
@@ -81,6 +85,9 @@ impl Harness {
                     Command::Timer { at, token } => self.timers.push((at, token)),
                     Command::Exit(code) => self.exit = Some(code),
                     Command::Signal { key, signal, .. } => self.signals.push((key, signal)),
+                    Command::Probe { key, generation, probe, .. } => {
+                        self.probes.push((key, generation, probe));
+                    }
                     Command::NotifyShutdown { .. } | Command::Release { .. } => {}
                 }
             }
@@ -343,7 +350,7 @@ fn user_kill_counts_as_a_crash_user_restart_does_not() {
 #[test]
 fn spawn_failures_are_retried_with_backoff() {
     let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
-    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false };
+    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false, probes: ProbeSet::default() };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();
     let cmds = sup.handle(t0, Input::Start);

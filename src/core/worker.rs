@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::command::TimerKind;
 use super::event::{ExitReason, ExitStatus, MemoryOver};
+use super::probe::RunProbes;
 use super::snapshot::LastExit;
 
 /// A worker slot: its group (index into the configured groups) and its 1-based number.
@@ -99,6 +100,8 @@ pub(crate) struct Run {
     pub over_memory: u32,
     /// The sample that stopped the run for `--max-memory`, for its exit event.
     pub memory_over: Option<MemoryOver>,
+    /// Its probes' counters (set up when it is spawned).
+    pub probes: RunProbes,
 }
 
 impl Run {
@@ -117,6 +120,7 @@ impl Run {
             last_heartbeat: None,
             over_memory: 0,
             memory_over: None,
+            probes: RunProbes::default(),
         }
     }
 }

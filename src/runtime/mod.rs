@@ -20,6 +20,7 @@ mod node;
 mod node_glue;
 mod notify_glue;
 mod ports;
+mod probes;
 mod procs;
 mod sampling;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
@@ -213,6 +214,8 @@ struct Runtime {
     node_reported: Option<Instant>,
     /// Answers the workers' own binds (groups that share them).
     adopter: Option<adopt::Adopter>,
+    /// Readiness, liveness and startup probes in flight.
+    probes: probes::Probes,
 }
 
 fn headless(
@@ -294,6 +297,7 @@ impl Runtime {
             node,
             node_reported: None,
             adopter,
+            probes: probes::Probes::new(),
         }
     }
 
@@ -382,6 +386,7 @@ impl Runtime {
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
+                Some(report) = self.probes.recv() => self.on_probe_report(report),
                 () = self.stdout_closed.notified() => {}
                 // The next slice of spawns, taking its turn with whatever else is ready.
                 () = std::future::ready(()), if !self.spawns.is_empty() => {}
@@ -467,6 +472,10 @@ impl Runtime {
             }
             Command::Release { key, generation } => self.release(key, generation),
             Command::Emit(event) => self.emit(&event),
+            Command::Probe { key, generation, pid, probe } => {
+                let asked = probes::Asked { key, generation, pid, probe };
+                self.start_probe(asked);
+            }
             Command::Exit(code) => self.exit = Some(code),
         }
     }
@@ -497,6 +506,37 @@ impl Runtime {
         self.close_stopped_group(event);
         self.control_event(event.scope, &event.kind);
         self.count_exit(event);
+    }
+}
+
+impl Runtime {
+    fn start_probe(&mut self, asked: probes::Asked) {
+        let Some(group) = self.groups.get(usize::from(asked.key.group)) else { return };
+        let Some(spec) = group.spec.probes.get(asked.probe) else { return };
+        let cx = probes::Context {
+            target: &spec.target,
+            timeout: spec.timing.timeout,
+            env: match spec.target {
+                crate::probe_spec::ProbeTarget::Exec(_) => {
+                    group.env.for_worker(asked.key.slot, asked.generation)
+                }
+                crate::probe_spec::ProbeTarget::Http(_) | crate::probe_spec::ProbeTarget::Tcp(_) => {
+                    Vec::new()
+                }
+            },
+            cwd: group.spec.cwd.as_deref(),
+        };
+        if let Some(input) = self.probes.start(asked, cx) {
+            self.pending.push_back(input);
+        }
+    }
+
+    fn on_probe_report(&mut self, report: probes::Report) {
+        let input = match report {
+            probes::Report::Done(input) => Some(input),
+            probes::Report::ExecTimedOut { pid } => self.probes.timed_out(pid),
+        };
+        self.pending.extend(input);
     }
 }
 

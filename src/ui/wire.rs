@@ -62,6 +62,7 @@ enum StateWire {
     Stopped,
     GaveUp,
     Failed { left_ms: u64, error: String },
+    Unready,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +104,7 @@ impl StateWire {
         match state {
             WorkerState::Starting => StateWire::Starting,
             WorkerState::Running => StateWire::Running,
+            WorkerState::Unready => StateWire::Unready,
             WorkerState::Stopping => StateWire::Stopping,
             WorkerState::Backoff { left } => StateWire::Backoff { left_ms: ms(*left) },
             WorkerState::Stopped => StateWire::Stopped,
@@ -117,6 +119,7 @@ impl StateWire {
         match self {
             StateWire::Starting => WorkerState::Starting,
             StateWire::Running => WorkerState::Running,
+            StateWire::Unready => WorkerState::Unready,
             StateWire::Stopping => WorkerState::Stopping,
             StateWire::Backoff { left_ms } => {
                 WorkerState::Backoff { left: Duration::from_millis(left_ms) }

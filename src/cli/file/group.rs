@@ -68,6 +68,9 @@ pub(super) fn layer(
                 layer.node_cluster_sched =
                     Some(here.choice(&[("shared", SchedArg::Shared), ("rr", SchedArg::Rr)])?);
             }
+            "readiness-probe" => layer.readiness_probe = Some(super::probe::read(&here)?),
+            "liveness-probe" => layer.liveness_probe = Some(super::probe::read(&here)?),
+            "startup-probe" => layer.startup_probe = Some(super::probe::read(&here)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -120,7 +123,7 @@ fn node_ipc(at: &Here<'_, '_>) -> Result<NodeIpcArg, FileError> {
     }
 }
 
-fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
+pub(super) fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
     let what = "an array of strings like [\"node\", \"server.js\"] or a string run by /bin/sh -c";
     match at.value.get_ref() {
         DeValue::String(s) if !s.trim().is_empty() => Ok(FileCommand::Shell(s.to_string())),

@@ -15,7 +15,10 @@ impl Supervisor {
             let mut up = 0;
             for slot in &group.slots {
                 let view = view_of(slot, &group.config, now);
-                if matches!(view.state, WorkerState::Running | WorkerState::Starting) {
+                if matches!(
+                    view.state,
+                    WorkerState::Running | WorkerState::Starting | WorkerState::Unready
+                ) {
                     up += 1;
                 }
                 total_restarts += slot.restarts;
@@ -61,6 +64,8 @@ pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> Worker
                 WorkerState::Stopping
             } else if run.pid.is_none() || (config.wait_ready && !run.ready) {
                 WorkerState::Starting
+            } else if run.probes.unready {
+                WorkerState::Unready
             } else {
                 WorkerState::Running
             };
