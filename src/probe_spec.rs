@@ -129,7 +129,9 @@ fn split_host_port(authority: &str, default_port: Option<u16>) -> Result<(String
         return Err("expected HOST:PORT, like 127.0.0.1:5432".into());
     }
     let port = match (port, default_port) {
-        (Some(p), _) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or("bad port: expected 1..=65535")?,
+        (Some(p), _) => {
+            p.parse::<u16>().ok().filter(|&p| p > 0).ok_or("bad port: expected 1..=65535")?
+        }
         (None, Some(p)) => p,
         (None, None) => return Err("expected HOST:PORT, like 127.0.0.1:5432".into()),
     };
@@ -218,8 +220,13 @@ mod tests {
 
     #[test]
     fn command_line_forms() {
-        assert_eq!(parse_cli("tcp:127.0.0.1:5432").unwrap(), ProbeTarget::Tcp("127.0.0.1:5432".into()));
-        assert!(matches!(parse_cli("exec:test -f x").unwrap(), ProbeTarget::Exec(a) if a[2] == "test -f x"));
+        assert_eq!(
+            parse_cli("tcp:127.0.0.1:5432").unwrap(),
+            ProbeTarget::Tcp("127.0.0.1:5432".into())
+        );
+        assert!(
+            matches!(parse_cli("exec:test -f x").unwrap(), ProbeTarget::Exec(a) if a[2] == "test -f x")
+        );
         assert!(parse_cli("127.0.0.1:80").is_err());
         assert!(parse_cli("exec: ").is_err());
     }

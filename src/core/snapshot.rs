@@ -22,10 +22,15 @@ pub enum WorkerState {
     /// Running, ready once, and its readiness probe fails now.
     Unready,
     Stopping,
-    Backoff { left: Duration },
+    Backoff {
+        left: Duration,
+    },
     Stopped,
     GaveUp,
-    Failed { left: Duration, error: String },
+    Failed {
+        left: Duration,
+        error: String,
+    },
 }
 
 impl WorkerState {

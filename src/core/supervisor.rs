@@ -6,10 +6,10 @@ use super::command::{Command, TimerKind, TimerToken};
 use super::event::{Event, EventKind, ExitReason, ExitStatus, MemoryOver, Scope, ShutdownTrigger};
 use super::input::{Input, UserAction};
 use super::policy::with_jitter;
-use super::probe::ProbeSet;
 use super::policy::{
     ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
 };
+use super::probe::ProbeSet;
 use super::snapshot::{GroupView, LastExit, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;

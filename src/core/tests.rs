@@ -44,7 +44,13 @@ impl Harness {
     }
 
     fn with(workers: u32, policy: Policy, wait_ready: bool, exit_when_idle: bool) -> Harness {
-        let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready, probes: ProbeSet::default() };
+        let cfg = GroupConfig {
+            name: "web".into(),
+            workers,
+            policy,
+            wait_ready,
+            probes: ProbeSet::default(),
+        };
         Harness::groups(vec![cfg], exit_when_idle)
     }
 
@@ -350,7 +356,13 @@ fn user_kill_counts_as_a_crash_user_restart_does_not() {
 #[test]
 fn spawn_failures_are_retried_with_backoff() {
     let policy = Policy { backoff: Backoff::ZERO, ..Policy::default() };
-    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready: false, probes: ProbeSet::default() };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers: 1,
+        policy,
+        wait_ready: false,
+        probes: ProbeSet::default(),
+    };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();
     let cmds = sup.handle(t0, Input::Start);

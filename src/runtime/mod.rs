@@ -520,9 +520,8 @@ impl Runtime {
                 crate::probe_spec::ProbeTarget::Exec(_) => {
                     group.env.for_worker(asked.key.slot, asked.generation)
                 }
-                crate::probe_spec::ProbeTarget::Http(_) | crate::probe_spec::ProbeTarget::Tcp(_) => {
-                    Vec::new()
-                }
+                crate::probe_spec::ProbeTarget::Http(_)
+                | crate::probe_spec::ProbeTarget::Tcp(_) => Vec::new(),
             },
             cwd: group.spec.cwd.as_deref(),
         };

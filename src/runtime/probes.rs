@@ -117,11 +117,7 @@ impl Probes {
         }
     }
 
-    fn spawn_task(
-        &self,
-        asked: Asked,
-        probe: impl Future<Output = Result<(), String>> + 'static,
-    ) {
+    fn spawn_task(&self, asked: Asked, probe: impl Future<Output = Result<(), String>> + 'static) {
         let tx = self.tx.clone();
         tokio::task::spawn_local(async move {
             let error = probe.await.err();

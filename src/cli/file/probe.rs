@@ -30,7 +30,9 @@ pub(super) fn read(at: &Here<'_, '_>) -> Result<ProbeSpec, FileError> {
             "http" => Some(ProbeTarget::Http(
                 here.str("a URL like \"http://127.0.0.1:8080/healthz\"")?.to_string(),
             )),
-            "tcp" => Some(ProbeTarget::Tcp(here.str("an address like \"127.0.0.1:5432\"")?.to_string())),
+            "tcp" => {
+                Some(ProbeTarget::Tcp(here.str("an address like \"127.0.0.1:5432\"")?.to_string()))
+            }
             "exec" => Some(match file_command(&here)? {
                 FileCommand::Argv(argv) => ProbeTarget::Exec(argv),
                 FileCommand::Shell(line) => {

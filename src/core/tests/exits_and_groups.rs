@@ -4,7 +4,13 @@
 use super::*;
 
 fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
-    let cfg = GroupConfig { name: "web".into(), workers, policy, wait_ready: false, probes: ProbeSet::default() };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers,
+        policy,
+        wait_ready: false,
+        probes: ProbeSet::default(),
+    };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();
     sup.handle(t0, Input::Start);
@@ -66,7 +72,8 @@ fn three_groups() -> Harness {
         name: name.into(),
         workers: 2,
         policy: Policy::default(),
-        wait_ready: false, probes: ProbeSet::default(),
+        wait_ready: false,
+        probes: ProbeSet::default(),
     };
     Harness::groups(vec![group("db"), group("queue"), group("web")], true)
 }
@@ -137,7 +144,8 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
         name: "web".into(),
         workers: 3,
         policy: Policy::default(),
-        wait_ready: false, probes: ProbeSet::default(),
+        wait_ready: false,
+        probes: ProbeSet::default(),
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();

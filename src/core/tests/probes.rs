@@ -18,7 +18,8 @@ fn timing(failure_threshold: u32) -> ProbeTiming {
 fn harness(probes: ProbeSet, workers: u32) -> Harness {
     let mut h = Harness::new(0, Policy::default(), false);
     let wait_ready = probes.readiness.is_some();
-    let cfg = GroupConfig { name: "web".into(), workers, policy: Policy::default(), wait_ready, probes };
+    let cfg =
+        GroupConfig { name: "web".into(), workers, policy: Policy::default(), wait_ready, probes };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.feed(Input::Start);
     h
@@ -31,7 +32,9 @@ fn tick(h: &mut Harness, key: WorkerKey, probe: ProbeKind) -> Vec<(WorkerKey, u3
         .timers
         .iter()
         .rev()
-        .find(|(_, t)| t.key == key && matches!(t.kind, TimerKind::Probe { probe: p, .. } if p == probe))
+        .find(|(_, t)| {
+            t.key == key && matches!(t.kind, TimerKind::Probe { probe: p, .. } if p == probe)
+        })
         .expect("a probe timer");
     h.now = h.now.max(at);
     h.feed(Input::Timer(token));
@@ -116,11 +119,8 @@ fn a_success_breaks_the_failure_streak() {
 
 #[test]
 fn startup_holds_liveness_back_then_hands_over() {
-    let probes = ProbeSet {
-        liveness: Some(timing(1)),
-        startup: Some(timing(3)),
-        ..ProbeSet::default()
-    };
+    let probes =
+        ProbeSet { liveness: Some(timing(1)), startup: Some(timing(3)), ..ProbeSet::default() };
     let mut h = harness(probes, 1);
     let kinds = |h: &Harness| -> Vec<ProbeKind> {
         h.timers
@@ -210,6 +210,11 @@ fn a_rolling_reload_waits_for_the_replacement_readiness() {
     // The replacement's probe: the latest probe timer is its.
     let asked = tick(&mut h, W1, ProbeKind::Readiness);
     assert_eq!(asked, vec![(W1, new, ProbeKind::Readiness)]);
-    h.feed(Input::ProbeResult { key: W1, generation: new, probe: ProbeKind::Readiness, error: None });
+    h.feed(Input::ProbeResult {
+        key: W1,
+        generation: new,
+        probe: ProbeKind::Readiness,
+        error: None,
+    });
     assert_eq!(h.signals.first(), Some(&(W1, Signal::TERM)), "ready: the old one stops");
 }

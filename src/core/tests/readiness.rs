@@ -5,7 +5,13 @@ use super::*;
 
 pub(super) fn harness_with(policy: Policy, wait_ready: bool) -> Harness {
     let mut h = Harness::new(0, policy, false);
-    let cfg = GroupConfig { name: "web".into(), workers: 1, policy, wait_ready, probes: ProbeSet::default() };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers: 1,
+        policy,
+        wait_ready,
+        probes: ProbeSet::default(),
+    };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.feed(Input::Start);
     h

@@ -71,8 +71,13 @@ fn with_wait_ready_the_old_worker_stays_until_the_new_one_is_ready() {
 #[test]
 fn a_failing_replacement_keeps_the_old_worker_and_stops_the_reload() {
     let mut h = harness_with(Policy::default(), true);
-    let cfg =
-        GroupConfig { name: "web".into(), workers: 2, policy: Policy::default(), wait_ready: true, probes: ProbeSet::default() };
+    let cfg = GroupConfig {
+        name: "web".into(),
+        workers: 2,
+        policy: Policy::default(),
+        wait_ready: true,
+        probes: ProbeSet::default(),
+    };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.pids.clear();
     h.feed(Input::Start);

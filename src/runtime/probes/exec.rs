@@ -18,7 +18,8 @@ pub(super) fn spawn(
     cwd: Option<&Path>,
 ) -> Result<(u32, JoinHandle<()>), String> {
     let Some(first) = argv.first() else { return Err("no command".into()) };
-    let program = resolve(first, &env, cwd).ok_or_else(|| format!("cannot run {first}: not found"))?;
+    let program =
+        resolve(first, &env, cwd).ok_or_else(|| format!("cannot run {first}: not found"))?;
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
     let spec = ExecSpec {
         program: &program,
@@ -29,7 +30,8 @@ pub(super) fn spawn(
         fds: &[],
         adopt_binds: None,
     };
-    let child = backend::spawn(&spec).map_err(|e| format!("cannot run {first}: {}", backend::describe(&e)))?;
+    let child = backend::spawn(&spec)
+        .map_err(|e| format!("cannot run {first}: {}", backend::describe(&e)))?;
     let drain = tokio::task::spawn_local(async move {
         let (Ok(mut out), Ok(mut err)) = (
             tokio::net::unix::pipe::Receiver::from_owned_fd(child.stdout),
