@@ -134,11 +134,11 @@ pub(super) struct RunOpts {
     #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
     pub(super) readiness_probe: Option<crate::probe_spec::ProbeSpec>,
     /// Probe each worker's liveness (same forms): 3 failures in a row restart it
-    /// gracefully (reason liveness_probe).
+    /// gracefully (reason `liveness_probe`).
     #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
     pub(super) liveness_probe: Option<crate::probe_spec::ProbeSpec>,
     /// A probe (same forms) that holds the others back until it first succeeds; failing
-    /// 3 times in a row restarts the worker (reason liveness_probe).
+    /// 3 times in a row restarts the worker (reason `liveness_probe`).
     #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
     pub(super) startup_probe: Option<crate::probe_spec::ProbeSpec>,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].

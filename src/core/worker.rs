@@ -100,8 +100,9 @@ pub(crate) struct Run {
     pub over_memory: u32,
     /// The sample that stopped the run for `--max-memory`, for its exit event.
     pub memory_over: Option<MemoryOver>,
-    /// Its probes' counters (set up when it is spawned).
-    pub probes: RunProbes,
+    /// Its probes' counters, set up when it is spawned (boxed: most groups have none, and
+    /// a slot's size is paid by every worker).
+    pub probes: Option<Box<RunProbes>>,
 }
 
 impl Run {
@@ -120,7 +121,7 @@ impl Run {
             last_heartbeat: None,
             over_memory: 0,
             memory_over: None,
-            probes: RunProbes::default(),
+            probes: None,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{After, Command, Cx, EventKind, ExitReason, How, Phase, Slot, TimerKind};
 use super::{mark_ready, reload, request_stop};
-use crate::core::probe::{ProbeKind, RunProbes, Verdict};
+use crate::core::probe::{ProbeKind, ProbeSet, RunProbes, Verdict};
 use crate::core::worker::Run;
 
 /// The slot's run (its own or its replacement) of `generation`, while it runs and is not
@@ -19,12 +19,20 @@ fn probed_run(slot: &mut Slot, generation: u32) -> Option<&mut Run> {
     (run.pid.is_some() && run.stop.is_none() && run.exit.is_none()).then_some(run)
 }
 
+fn run_probes(slot: &mut Slot, generation: u32) -> Option<&mut RunProbes> {
+    probed_run(slot, generation)?.probes.as_deref_mut()
+}
+
 /// Run `generation` was spawned: its first probes are due after their initial delay.
 pub(super) fn start(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32) {
     let set = cx.probes;
     let Some(run) = probed_run(slot, generation) else { return };
-    run.probes = RunProbes::new(&set);
-    let kinds: Vec<ProbeKind> = run.probes.active(&set).collect();
+    if set == ProbeSet::default() {
+        return;
+    }
+    let probes = Box::new(RunProbes::new(&set));
+    let kinds: Vec<ProbeKind> = probes.active(&set).collect();
+    run.probes = Some(probes);
     arm_first(slot, cx, generation, &kinds);
 }
 
@@ -46,7 +54,8 @@ pub(super) fn resume(slot: &mut Slot, cx: &mut Cx<'_>) {
         return;
     }
     let generation = run.generation;
-    let kinds: Vec<ProbeKind> = run.probes.active(&set).collect();
+    let Some(probes) = run.probes.as_deref() else { return };
+    let kinds: Vec<ProbeKind> = probes.active(&set).collect();
     for probe in kinds {
         if let Some(timing) = set.get(probe) {
             cx.arm(slot, TimerKind::Probe { probe, generation }, cx.now + timing.period);
@@ -59,11 +68,12 @@ pub(super) fn on_timer(slot: &mut Slot, cx: &mut Cx<'_>, probe: ProbeKind, gener
     let Some(timing) = cx.probes.get(probe) else { return };
     let key = slot.key;
     let Some(run) = probed_run(slot, generation) else { return };
-    if run.probes.started == (probe == ProbeKind::Startup) {
+    let Some(pid) = run.pid else { return };
+    let Some(probes) = run.probes.as_deref_mut() else { return };
+    if probes.started == (probe == ProbeKind::Startup) {
         return; // the startup probe is done, or the others are not due yet
     }
-    let Some(pid) = run.pid else { return };
-    let track = run.probes.track(probe);
+    let track = probes.track(probe);
     let ask = !track.in_flight;
     track.in_flight = true;
     cx.arm(slot, TimerKind::Probe { probe, generation }, cx.now + timing.period);
@@ -85,7 +95,8 @@ pub(super) fn on_result(
     let Some(run) = probed_run(slot, generation) else { return };
     let pid = run.pid;
     let ready = run.ready;
-    let track = run.probes.track(probe);
+    let Some(probes) = run.probes.as_deref_mut() else { return };
+    let track = probes.track(probe);
     let verdict = track.record(error.is_none(), &timing);
     if let Some(error) = error
         && let Some(count) = track.report_failure(now)
@@ -94,11 +105,11 @@ pub(super) fn on_result(
     }
     let successor = reload::is_successor(slot, generation);
     match (probe, verdict) {
-        (_, Verdict::Steady) => {}
+        (_, Verdict::Steady) | (ProbeKind::Liveness, Verdict::Passed) => {}
         (ProbeKind::Startup, Verdict::Passed) => {
-            if let Some(run) = probed_run(slot, generation) {
-                run.probes.started = true;
-                let kinds: Vec<ProbeKind> = run.probes.active(&cx.probes).collect();
+            if let Some(probes) = run_probes(slot, generation) {
+                probes.started = true;
+                let kinds: Vec<ProbeKind> = probes.active(&cx.probes).collect();
                 arm_first(slot, cx, generation, &kinds);
             }
         }
@@ -110,7 +121,6 @@ pub(super) fn on_result(
                 request_stop(slot, cx, reason, how, After::Policy);
             }
         }
-        (ProbeKind::Liveness, Verdict::Passed) => {}
         (ProbeKind::Readiness, Verdict::Passed) => {
             if !ready {
                 if successor {
@@ -118,19 +128,19 @@ pub(super) fn on_result(
                 } else {
                     mark_ready(slot, cx, generation);
                 }
-            } else if let Some(run) = probed_run(slot, generation)
-                && run.probes.unready
+            } else if let Some(probes) = run_probes(slot, generation)
+                && probes.unready
             {
-                run.probes.unready = false;
+                probes.unready = false;
                 cx.emit(slot, pid, EventKind::Ready);
             }
         }
         (ProbeKind::Readiness, Verdict::Failed) => {
-            if let Some(run) = probed_run(slot, generation)
-                && run.ready
-                && !run.probes.unready
+            if ready
+                && let Some(probes) = run_probes(slot, generation)
+                && !probes.unready
             {
-                run.probes.unready = true;
+                probes.unready = true;
                 cx.emit(slot, pid, EventKind::Unready);
             }
         }

@@ -64,7 +64,7 @@ pub(super) fn view_of(slot: &Slot, config: &GroupConfig, now: Instant) -> Worker
                 WorkerState::Stopping
             } else if run.pid.is_none() || (config.wait_ready && !run.ready) {
                 WorkerState::Starting
-            } else if run.probes.unready {
+            } else if run.probes.as_ref().is_some_and(|p| p.unready) {
                 WorkerState::Unready
             } else {
                 WorkerState::Running
