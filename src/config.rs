@@ -96,7 +96,7 @@ impl GroupSpec {
             name: self.name.clone(),
             workers: self.workers,
             policy: self.policy,
-            // Readiness decides `ready` as the worker's own message does, so it is waited for.
+            // Set with a readiness probe (cli): the library's groups have no probes.
             wait_ready: self.wait_ready || self.probes.readiness.is_some(),
             probes: self.probes.timings(),
         }

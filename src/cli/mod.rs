@@ -409,7 +409,8 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         cwd,
         env: opts.env.clone(),
         listen,
-        wait_ready: opts.wait_ready,
+        // A readiness probe decides `ready` as the worker's own message does: it is waited for.
+        wait_ready: opts.wait_ready || opts.readiness_probe.is_some(),
         node_ipc,
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,

@@ -468,7 +468,11 @@ impl Runtime {
             Command::NotifyShutdown { key, pid } => self.notify_shutdown(key, pid),
             Command::Timer { at, token } => {
                 tracing::debug!(worker = %self.id(token.key), kind = ?token.kind, "timer set");
-                self.timers.insert(at, token);
+                if matches!(token.kind, crate::core::TimerKind::Probe { .. }) {
+                    self.timers.insert_coarse(at, token);
+                } else {
+                    self.timers.insert(at, token);
+                }
             }
             Command::Release { key, generation } => self.release(key, generation),
             Command::Emit(event) => self.emit(&event),
@@ -530,12 +534,16 @@ impl Runtime {
         }
     }
 
-    fn on_probe_report(&mut self, report: probes::Report) {
-        let input = match report {
-            probes::Report::Done(input) => Some(input),
-            probes::Report::ExecTimedOut { pid } => self.probes.timed_out(pid),
-        };
-        self.pending.extend(input);
+    fn on_probe_report(&mut self, first: probes::Report) {
+        let mut next = Some(first);
+        while let Some(report) = next {
+            let input = match report {
+                probes::Report::Done(input) => Some(input),
+                probes::Report::ExecTimedOut { pid } => self.probes.timed_out(pid),
+            };
+            self.pending.extend(input);
+            next = self.probes.try_recv();
+        }
     }
 }
 

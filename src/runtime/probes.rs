@@ -83,6 +83,12 @@ impl Probes {
         self.rx.recv().await
     }
 
+    /// A report already waiting, without waiting: probes started together end together,
+    /// and one turn of the loop takes them all.
+    pub fn try_recv(&mut self) -> Option<Report> {
+        self.rx.try_recv().ok()
+    }
+
     /// Starts a probe; a result known at once (an exec that cannot start) is returned.
     pub fn start(&mut self, asked: Asked, cx: Context<'_>) -> Option<Input> {
         let (slot, pid) = (asked.key.slot, asked.pid);

@@ -1,17 +1,38 @@
 //! The supervisor's timers: a deadline-ordered set the main loop sleeps on.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::core::TimerToken;
 
-#[derive(Default)]
 pub struct Timers {
     due: BTreeMap<(Instant, u64), TimerToken>,
     seq: u64,
+    /// Where coarse timers' slots are counted from.
+    origin: Instant,
 }
 
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { due: BTreeMap::new(), seq: 0, origin: Instant::now() }
+    }
+}
+
+/// Coarse timers fire at the end of the slot of this length they fall in.
+const SLOT: Duration = Duration::from_millis(10);
+
 impl Timers {
+    /// A timer that may fire up to [`SLOT`] late, so that timers due close together fire
+    /// in one wake-up of the loop: a thousand probes a second spread over the second
+    /// would otherwise wake it a thousand times.
+    pub fn insert_coarse(&mut self, at: Instant, token: TimerToken) {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let slot = SLOT.as_nanos();
+        let rounded = since.div_ceil(slot) * slot;
+        let late = Duration::from_nanos(u64::try_from(rounded - since).unwrap_or(0));
+        self.insert(at + late, token);
+    }
+
     pub fn insert(&mut self, at: Instant, token: TimerToken) {
         self.seq += 1;
         self.due.insert((at, self.seq), token);
