@@ -358,7 +358,10 @@ impl Runtime {
                 self.flush_control().await;
                 return code;
             }
-            let next_timer = self.timers.next_deadline();
+            let next_timer = match (self.timers.next_deadline(), self.probes.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep_until =
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
             tokio::select! {
@@ -383,10 +386,13 @@ impl Runtime {
                     while let Some(token) = self.timers.pop_due(now) {
                         self.pending.push_back(Input::Timer(token));
                     }
+                    self.pending.extend(self.probes.due(now));
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
-                Some(report) = self.probes.recv() => self.on_probe_report(report),
+                Some(report) = self.probes.recv(), if !self.probes.holding() => {
+                    self.probes.hold(report, Instant::now());
+                }
                 () = self.stdout_closed.notified() => {}
                 // The next slice of spawns, taking its turn with whatever else is ready.
                 () = std::future::ready(()), if !self.spawns.is_empty() => {}
@@ -529,20 +535,8 @@ impl Runtime {
             },
             cwd: group.spec.cwd.as_deref(),
         };
-        if let Some(input) = self.probes.start(asked, cx) {
+        if let Some(input) = self.probes.start(asked, cx, Instant::now()) {
             self.pending.push_back(input);
-        }
-    }
-
-    fn on_probe_report(&mut self, first: probes::Report) {
-        let mut next = Some(first);
-        while let Some(report) = next {
-            let input = match report {
-                probes::Report::Done(input) => Some(input),
-                probes::Report::ExecTimedOut { pid } => self.probes.timed_out(pid),
-            };
-            self.pending.extend(input);
-            next = self.probes.try_recv();
         }
     }
 }

@@ -1,18 +1,23 @@
 //! Runs the probes the supervisor asks for (docs/application.md#probes) and reports each
 //! result as an `Input::ProbeResult`; the supervisor decides what results mean.
 //!
-//! HTTP and TCP probes are tasks on corral's own loop (no thread, no process), bounded by
+//! HTTP and TCP probes are tasks on corral's own thread (no thread, no process), bounded by
 //! their timeout and by what they read. An exec probe is a child in a process group of its
 //! own, with the worker's environment and working directory: corral's reaper collects its
 //! exit (it reaps every child) and hands it here; at its timeout the whole group is killed
 //! and the probe fails at once, its exit still reaped when it comes.
+//!
+//! WHY no tokio timer per probe: each one registered while the loop runs costs a wake-up
+//! of the runtime (an eventfd write), a third of a probe's cost at a thousand a second.
+//! Deadlines are kept here instead, and the main loop sleeps until the earliest of its
+//! timers and [`Probes::next_deadline`], then calls [`Probes::due`].
 
 mod exec;
 mod net;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -21,12 +26,13 @@ use crate::core::{ExitStatus, Input, ProbeKind, WorkerKey};
 use crate::probe_spec::{ProbeTarget, expand};
 use crate::signal::Signal;
 
-/// What the probes' tasks tell the main loop.
-pub(super) enum Report {
-    /// An HTTP or TCP probe is done.
-    Done(Input),
-    /// An exec probe's time is up.
-    ExecTimedOut { pid: u32 },
+/// A probe in flight: its deadline and a number that tells it from others due then.
+type Id = (Instant, u64);
+
+/// An HTTP or TCP probe's end, sent by its task.
+pub(super) struct Report {
+    id: Id,
+    error: Option<String>,
 }
 
 /// What one probe is for.
@@ -45,13 +51,19 @@ impl Asked {
     }
 }
 
-/// A running exec probe.
+/// A probe in flight, by deadline.
+enum InFlight {
+    Net { asked: Asked, timeout: Duration, task: JoinHandle<()> },
+    Exec { pid: u32 },
+}
+
+/// A running exec probe, until its child is reaped.
 struct Running {
     asked: Asked,
+    id: Id,
     timeout: Duration,
     /// Its result went out already (its time ran out): its exit is only reaped.
     reported: bool,
-    timer: JoinHandle<()>,
     drain: JoinHandle<()>,
 }
 
@@ -64,9 +76,18 @@ pub(super) struct Context<'a> {
     pub cwd: Option<&'a Path>,
 }
 
+/// Results are handed to the supervisor at most this long after the first of a batch came:
+/// probes that end close together are handled in one turn of the main loop.
+const BATCH: Duration = Duration::from_millis(10);
+
 pub(super) struct Probes {
     tx: mpsc::UnboundedSender<Report>,
     rx: mpsc::UnboundedReceiver<Report>,
+    /// Results not handed over yet, and when they will be.
+    held: Vec<Input>,
+    batch_at: Option<Instant>,
+    in_flight: BTreeMap<Id, InFlight>,
+    seq: u64,
     /// Exec probes whose child is not reaped yet, by pid.
     execs: HashMap<u32, Running>,
 }
@@ -76,59 +97,122 @@ impl Probes {
         // Unbounded, yet bounded: the supervisor has at most one probe of each kind out per
         // run, and each sends one report.
         let (tx, rx) = mpsc::unbounded_channel();
-        Probes { tx, rx, execs: HashMap::new() }
+        Probes {
+            tx,
+            rx,
+            held: Vec::new(),
+            batch_at: None,
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            execs: HashMap::new(),
+        }
     }
 
+    /// The next report of an HTTP or TCP probe (a `select!` branch; cancel-safe). Not to
+    /// be polled while [`Probes::holding`]: the rest of a batch is taken at its end, so a
+    /// thousand reports a second cost a hundred turns of the loop, not a thousand.
     pub async fn recv(&mut self) -> Option<Report> {
         self.rx.recv().await
     }
 
-    /// A report already waiting, without waiting: probes started together end together,
-    /// and one turn of the loop takes them all.
-    pub fn try_recv(&mut self) -> Option<Report> {
-        self.rx.try_recv().ok()
+    /// A batch is held: its end is a deadline of [`Probes::next_deadline`].
+    pub fn holding(&self) -> bool {
+        self.batch_at.is_some()
     }
 
-    /// Starts a probe; a result known at once (an exec that cannot start) is returned.
-    pub fn start(&mut self, asked: Asked, cx: Context<'_>) -> Option<Input> {
-        let (slot, pid) = (asked.key.slot, asked.pid);
-        let timeout = cx.timeout;
-        match cx.target {
-            ProbeTarget::Http(url) => {
-                let url = expand(url, slot, pid);
-                self.spawn_task(asked, async move { net::http(&url, timeout).await });
-                None
-            }
-            ProbeTarget::Tcp(addr) => {
-                let addr = expand(addr, slot, pid);
-                self.spawn_task(asked, async move { net::tcp(&addr, timeout).await });
-                None
-            }
-            ProbeTarget::Exec(argv) => {
-                let argv: Vec<String> = argv.iter().map(|a| expand(a, slot, pid)).collect();
-                match exec::spawn(&argv, cx.env, cx.cwd) {
-                    Ok((child, drain)) => {
-                        let tx = self.tx.clone();
-                        let timer = tokio::task::spawn_local(async move {
-                            tokio::time::sleep(timeout).await;
-                            let _ = tx.send(Report::ExecTimedOut { pid: child });
-                        });
-                        let running = Running { asked, timeout, reported: false, timer, drain };
-                        self.execs.insert(child, running);
-                        None
-                    }
-                    Err(error) => Some(asked.result(Some(error))),
-                }
-            }
+    /// Keeps a report's result for the next batch.
+    pub fn hold(&mut self, report: Report, now: Instant) {
+        let Some(InFlight::Net { asked, .. }) = self.in_flight.remove(&report.id) else {
+            return; // it timed out, and that was reported
+        };
+        self.held.push(asked.result(report.error));
+        self.batch_at.get_or_insert(now + BATCH);
+    }
+
+    /// When [`Probes::due`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let first = self.in_flight.keys().next().map(|&(at, _)| at);
+        match (first, self.batch_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    fn spawn_task(&self, asked: Asked, probe: impl Future<Output = Result<(), String>> + 'static) {
+    /// The results due at `now`: the batch held, and the probes whose time ran out (their
+    /// task stopped, or their process group killed).
+    pub fn due(&mut self, now: Instant) -> Vec<Input> {
+        let mut out = Vec::new();
+        if self.batch_at.is_some_and(|at| at <= now) {
+            while let Ok(report) = self.rx.try_recv() {
+                self.hold(report, now);
+            }
+            self.batch_at = None;
+            out.append(&mut self.held);
+        }
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            match entry.remove() {
+                InFlight::Net { asked, timeout, task } => {
+                    task.abort();
+                    out.push(asked.result(Some(timed_out(timeout))));
+                }
+                InFlight::Exec { pid } => out.extend(self.exec_timed_out(pid)),
+            }
+        }
+        out
+    }
+
+    fn next_id(&mut self, deadline: Instant) -> Id {
+        self.seq += 1;
+        (deadline, self.seq)
+    }
+
+    /// Starts a probe; a result known at once (an exec that cannot start) is returned.
+    pub fn start(&mut self, asked: Asked, cx: Context<'_>, now: Instant) -> Option<Input> {
+        let (slot, pid) = (asked.key.slot, asked.pid);
+        let id = self.next_id(now + cx.timeout);
+        let task = match cx.target {
+            ProbeTarget::Http(url) => {
+                let url = expand(url, slot, pid);
+                self.spawn_task(id, async move { net::http(&url).await })
+            }
+            ProbeTarget::Tcp(addr) => {
+                let addr = expand(addr, slot, pid);
+                self.spawn_task(id, async move { net::tcp(&addr).await })
+            }
+            ProbeTarget::Exec(argv) => {
+                let argv: Vec<String> = argv.iter().map(|a| expand(a, slot, pid)).collect();
+                return match exec::spawn(&argv, cx.env, cx.cwd) {
+                    Ok((child, drain)) => {
+                        let timeout = cx.timeout;
+                        let running = Running { asked, id, timeout, reported: false, drain };
+                        self.execs.insert(child, running);
+                        self.in_flight.insert(id, InFlight::Exec { pid: child });
+                        None
+                    }
+                    Err(error) => Some(asked.result(Some(error))),
+                };
+            }
+        };
+        self.in_flight.insert(id, InFlight::Net { asked, timeout: cx.timeout, task });
+        None
+    }
+
+    /// WHY `tokio::spawn` and not `spawn_local`: waking a local task wakes the whole local
+    /// set, which polls the main loop's `select!` again; a runtime task's wake-up stays in
+    /// the scheduler.
+    fn spawn_task(
+        &self,
+        id: Id,
+        probe: impl Future<Output = Result<(), String>> + Send + 'static,
+    ) -> JoinHandle<()> {
         let tx = self.tx.clone();
-        tokio::task::spawn_local(async move {
+        tokio::spawn(async move {
             let error = probe.await.err();
-            let _ = tx.send(Report::Done(asked.result(error)));
-        });
+            let _ = tx.send(Report { id, error });
+        })
     }
 
     /// Whether `pid` is an exec probe's child (not a worker's, nor a descendant's).
@@ -143,8 +227,8 @@ impl Probes {
         // Whatever it left in its group goes with it (the leader is still a zombie, so the
         // group's number is still its own).
         let _ = crate::backend::signal_group(pid, Signal::KILL);
-        running.timer.abort();
         running.drain.abort();
+        self.in_flight.remove(&running.id);
         if running.reported {
             return None;
         }
@@ -156,7 +240,7 @@ impl Probes {
     }
 
     /// An exec probe's time is up: its group is killed and the probe failed.
-    pub fn timed_out(&mut self, pid: u32) -> Option<Input> {
+    fn exec_timed_out(&mut self, pid: u32) -> Option<Input> {
         let running = self.execs.get_mut(&pid)?;
         if running.reported {
             return None;
@@ -165,8 +249,7 @@ impl Probes {
         // WHY safe: the child is in `execs` until the reaper hands its exit here, so its pid
         // (and group) cannot have been reused.
         let _ = crate::backend::signal_group(pid, Signal::KILL);
-        let error = format!("timed out after {}", crate::headless::human_duration(running.timeout));
-        Some(running.asked.result(Some(error)))
+        Some(running.asked.result(Some(timed_out(running.timeout))))
     }
 
     /// corral is ending: every exec probe's group is killed (their exits are reaped with
@@ -177,4 +260,8 @@ impl Probes {
             let _ = crate::backend::signal_group(pid, Signal::KILL);
         }
     }
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", crate::headless::human_duration(timeout))
 }

@@ -15,12 +15,8 @@ use crate::probe_spec::{parse_http, parse_tcp};
 /// or more made glibc's malloc consolidate its free lists at every probe.
 const MAX_READ: usize = 64;
 
-fn timed_out(timeout: Duration) -> String {
-    format!("timed out after {}", crate::headless::human_duration(timeout))
-}
-
-/// `GET` the URL: a 2xx or 3xx status is success.
-pub(super) async fn http(url: &str, timeout: Duration) -> Result<(), String> {
+/// `GET` the URL: a 2xx or 3xx status is success. (Its timeout is the caller's.)
+pub(super) async fn http(url: &str) -> Result<(), String> {
     let target = parse_http(url)?;
     let exchange = async {
         let authority = target.authority();
@@ -48,7 +44,7 @@ pub(super) async fn http(url: &str, timeout: Duration) -> Result<(), String> {
             }
         }
     };
-    tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+    exchange.await
 }
 
 /// `HTTP/1.1 200 OK`: success for 200..=399.
@@ -69,15 +65,12 @@ fn status(line: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Connects to `HOST:PORT`: success when it is accepted.
-pub(super) async fn tcp(addr: &str, timeout: Duration) -> Result<(), String> {
+/// Connects to `HOST:PORT`: success when it is accepted. (Its timeout is the caller's.)
+pub(super) async fn tcp(addr: &str) -> Result<(), String> {
     let (host, port) = parse_tcp(addr)?;
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { addr.to_string() };
-    let probe = async {
-        let stream = connect(&authority).await?;
-        established(&stream).await
-    };
-    tokio::time::timeout(timeout, probe).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+    let stream = connect(&authority).await?;
+    established(&stream).await
 }
 
 /// Connects to `HOST:PORT`. An IP address is connected to without waiting for the
@@ -91,6 +84,10 @@ async fn connect(authority: &str) -> Result<TcpStream, String> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM.nonblocking(), None)
         .map_err(|e| describe("socket", &e))?;
+    // WHY linger 0: the probe has what it asked for when it closes, and a reset leaves no
+    // TIME_WAIT socket behind (a thousand a second, for a minute each, that every later
+    // connect would search past), as HAProxy's health checks do.
+    socket.set_linger(Some(Duration::ZERO)).map_err(|e| describe("socket", &e))?;
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
