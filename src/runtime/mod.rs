@@ -386,7 +386,7 @@ impl Runtime {
                     while let Some(token) = self.timers.pop_due(now) {
                         self.pending.push_back(Input::Timer(token));
                     }
-                    self.pending.extend(self.probes.due(now));
+                    self.probes.due(now, &mut self.pending);
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),

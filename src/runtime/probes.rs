@@ -15,7 +15,8 @@
 mod exec;
 mod net;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,11 @@ pub(super) struct Probes {
     /// Results not handed over yet, and when they will be.
     held: Vec<Input>,
     batch_at: Option<Instant>,
-    in_flight: BTreeMap<Id, InFlight>,
+    /// Probes in flight, and their deadlines earliest first (a deadline whose probe ended
+    /// is dropped when it comes up). A map and a heap, not a `BTreeMap`: their buffers
+    /// stay, where a tree's nodes were allocated and freed at every probe.
+    in_flight: HashMap<u64, InFlight>,
+    deadlines: BinaryHeap<Reverse<Id>>,
     seq: u64,
     /// Exec probes whose child is not reaped yet, by pid.
     execs: HashMap<u32, Running>,
@@ -102,7 +107,8 @@ impl Probes {
             rx,
             held: Vec::new(),
             batch_at: None,
-            in_flight: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            deadlines: BinaryHeap::new(),
             seq: 0,
             execs: HashMap::new(),
         }
@@ -122,7 +128,7 @@ impl Probes {
 
     /// Keeps a report's result for the next batch.
     pub fn hold(&mut self, report: Report, now: Instant) {
-        let Some(InFlight::Net { asked, .. }) = self.in_flight.remove(&report.id) else {
+        let Some(InFlight::Net { asked, .. }) = self.in_flight.remove(&report.id.1) else {
             return; // it timed out, and that was reported
         };
         self.held.push(asked.result(report.error));
@@ -131,7 +137,7 @@ impl Probes {
 
     /// When [`Probes::due`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let first = self.in_flight.keys().next().map(|&(at, _)| at);
+        let first = self.deadlines.peek().map(|d| d.0.0);
         match (first, self.batch_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -140,32 +146,33 @@ impl Probes {
 
     /// The results due at `now`: the batch held, and the probes whose time ran out (their
     /// task stopped, or their process group killed).
-    pub fn due(&mut self, now: Instant) -> Vec<Input> {
-        let mut out = Vec::new();
+    pub fn due(&mut self, now: Instant, out: &mut impl Extend<Input>) {
         if self.batch_at.is_some_and(|at| at <= now) {
             while let Ok(report) = self.rx.try_recv() {
                 self.hold(report, now);
             }
             self.batch_at = None;
-            out.append(&mut self.held);
+            out.extend(self.held.drain(..));
         }
-        while let Some(entry) = self.in_flight.first_entry() {
-            if entry.key().0 > now {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
                 break;
             }
-            match entry.remove() {
-                InFlight::Net { asked, timeout, task } => {
+            self.deadlines.pop();
+            match self.in_flight.remove(&id) {
+                None => {} // it ended in time
+                Some(InFlight::Net { asked, timeout, task }) => {
                     task.abort();
-                    out.push(asked.result(Some(timed_out(timeout))));
+                    out.extend([asked.result(Some(timed_out(timeout)))]);
                 }
-                InFlight::Exec { pid } => out.extend(self.exec_timed_out(pid)),
+                Some(InFlight::Exec { pid }) => out.extend(self.exec_timed_out(pid)),
             }
         }
-        out
     }
 
     fn next_id(&mut self, deadline: Instant) -> Id {
         self.seq += 1;
+        self.deadlines.push(Reverse((deadline, self.seq)));
         (deadline, self.seq)
     }
 
@@ -189,14 +196,14 @@ impl Probes {
                         let timeout = cx.timeout;
                         let running = Running { asked, id, timeout, reported: false, drain };
                         self.execs.insert(child, running);
-                        self.in_flight.insert(id, InFlight::Exec { pid: child });
+                        self.in_flight.insert(id.1, InFlight::Exec { pid: child });
                         None
                     }
                     Err(error) => Some(asked.result(Some(error))),
                 };
             }
         };
-        self.in_flight.insert(id, InFlight::Net { asked, timeout: cx.timeout, task });
+        self.in_flight.insert(id.1, InFlight::Net { asked, timeout: cx.timeout, task });
         None
     }
 
@@ -228,7 +235,7 @@ impl Probes {
         // group's number is still its own).
         let _ = crate::backend::signal_group(pid, Signal::KILL);
         running.drain.abort();
-        self.in_flight.remove(&running.id);
+        self.in_flight.remove(&running.id.1);
         if running.reported {
             return None;
         }
