@@ -95,6 +95,8 @@ pub struct GroupSpec {
     pub pty: bool,
     /// Reload the group when a file under these paths changes (docs/development.md).
     pub watch: Option<WatchSpec>,
+    /// Readiness, liveness and startup probes (docs/application.md#probes).
+    pub probes: crate::probe_spec::GroupProbes,
 }
 
 /// `--watch` and its companions, checked: the paths exist and are absolute.
@@ -129,9 +131,11 @@ impl GroupSpec {
             name: self.name.clone(),
             workers: self.workers,
             policy: self.policy,
-            wait_ready: self.wait_ready,
+            // Set with a readiness probe (cli): the library's groups have no probes.
+            wait_ready: self.wait_ready || self.probes.readiness.is_some(),
             depends_on: self.depends_on.clone(),
             scheduled: self.schedule.is_some(),
+            probes: self.probes.timings(),
         }
     }
 }

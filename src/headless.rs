@@ -345,6 +345,8 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::Spawned { .. } => "spawned",
         EventKind::SpawnFailed { .. } => "spawn_failed",
         EventKind::Ready => "ready",
+        EventKind::Unready => "unready",
+        EventKind::ProbeFailed { .. } => "probe_failed",
         EventKind::Exited { .. } => "exited",
         EventKind::RestartScheduled { .. } => "restart_scheduled",
         EventKind::GaveUp { .. } => "gave_up",

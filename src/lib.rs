@@ -49,6 +49,8 @@ pub mod keeper;
 #[doc(hidden)]
 pub mod logging;
 #[doc(hidden)]
+pub mod probe_spec;
+#[doc(hidden)]
 pub mod protocol;
 #[doc(hidden)]
 pub mod runtime;

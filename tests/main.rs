@@ -29,6 +29,7 @@ mod metrics;
 mod node;
 mod node_cluster;
 mod output;
+mod probes;
 mod processes;
 mod readme;
 mod reload;

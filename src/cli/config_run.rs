@@ -355,6 +355,18 @@ fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
     set!(pty);
     set!(watch_ignore);
     set!(watch_debounce);
+    let probes = [
+        (&layer.readiness_probe, &mut opts.readiness_probe, "readiness_probe"),
+        (&layer.liveness_probe, &mut opts.liveness_probe, "liveness_probe"),
+        (&layer.startup_probe, &mut opts.startup_probe, "startup_probe"),
+    ];
+    for (from, to, id) in probes {
+        if let Some(p) = from
+            && !given(id)
+        {
+            *to = Some(p.clone());
+        }
+    }
 }
 
 /// What `check-config` prints: the resolved run as TOML, which corral reads back as is.
@@ -430,6 +442,7 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         t.insert("node-cluster-sched".into(), sched.into());
         t.insert("share-binds".into(), if g.share_binds { "on" } else { "off" }.into());
         application_keys(spec, g, &mut t);
+        super::describe_probes::insert(&mut t, &g.probes);
         groups.insert(g.name.clone(), Value::Table(t));
     }
     top.insert("group".into(), Value::Table(groups));

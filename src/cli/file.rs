@@ -128,6 +128,9 @@ pub struct Layer {
     pub watch: Option<Vec<(PathBuf, Pos)>>,
     pub watch_ignore: Option<Vec<String>>,
     pub watch_debounce: Option<Duration>,
+    pub readiness_probe: Option<crate::probe_spec::ProbeSpec>,
+    pub liveness_probe: Option<crate::probe_spec::ProbeSpec>,
+    pub startup_probe: Option<crate::probe_spec::ProbeSpec>,
 }
 
 /// Every key a group (or `[defaults]`) takes: docs/config.md's group options by their long names.
@@ -162,6 +165,9 @@ pub const GROUP_KEYS: &[&str] = &[
     "watch",
     "watch-ignore",
     "watch-debounce",
+    "readiness-probe",
+    "liveness-probe",
+    "startup-probe",
 ];
 
 /// Parses and checks `text`; `dir` is the file's directory (absolute), against which
@@ -426,5 +432,6 @@ fn position(text: &str, offset: usize) -> Pos {
 }
 
 mod group;
+mod probe;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ mod attach;
 mod config_run;
 mod ctl;
 mod demo;
+mod describe_probes;
 mod file;
 mod opts;
 mod procfile;
@@ -512,13 +513,19 @@ fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
         schedule: opts.schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
         reload_schedule: opts.reload_schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
         listen,
-        wait_ready: opts.wait_ready,
+        // A readiness probe decides `ready` as the worker's own message does: it is waited for.
+        wait_ready: opts.wait_ready || opts.readiness_probe.is_some(),
         node_ipc,
         node_cluster,
         share_binds: opts.share_binds == SwitchArg::On,
         depends_on: Vec::new(),
         pty: opts.pty,
         watch: None,
+        probes: crate::probe_spec::GroupProbes {
+            readiness: opts.readiness_probe.clone(),
+            liveness: opts.liveness_probe.clone(),
+            startup: opts.startup_probe.clone(),
+        },
         node_cluster_sched: match opts.node_cluster_sched {
             SchedArg::Shared => crate::config::Sched::Shared,
             SchedArg::Rr => crate::config::Sched::RoundRobin,

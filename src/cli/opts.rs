@@ -161,6 +161,20 @@ pub(super) struct RunOpts {
         value_parser = values::duration, allow_hyphen_values = true,
     )]
     pub(super) watch_debounce: Duration,
+    /// Probe each worker's readiness: http://HOST:PORT/PATH (2xx/3xx), tcp:HOST:PORT
+    /// (connects) or exec:COMMAND (exit 0), `{slot}` and `{pid}` replaced; `ready` when it
+    /// succeeds (implies --wait-ready), `unready` when it fails after (every 5s, 1s
+    /// timeout, 3 failures; a config file sets the numbers).
+    #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
+    pub(super) readiness_probe: Option<crate::probe_spec::ProbeSpec>,
+    /// Probe each worker's liveness (same forms): 3 failures in a row restart it
+    /// gracefully (reason `liveness_probe`).
+    #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
+    pub(super) liveness_probe: Option<crate::probe_spec::ProbeSpec>,
+    /// A probe (same forms) that holds the others back until it first succeeds; failing
+    /// 3 times in a row restarts the worker (reason `liveness_probe`).
+    #[arg(long, global = true, value_name = "PROBE", value_parser = values::probe)]
+    pub(super) startup_probe: Option<crate::probe_spec::ProbeSpec>,
     /// No dashboard: one line per event on stdout [default when stdout is not a terminal].
     #[arg(long, global = true)]
     pub(super) no_ui: bool,

@@ -134,6 +134,13 @@ pub(crate) fn memory_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// `--readiness-probe` and the others: `http://…`, `tcp:HOST:PORT` or `exec:CMD`, with
+/// the default timings.
+pub(crate) fn probe(text: &str) -> Result<crate::probe_spec::ProbeSpec, String> {
+    let target = crate::probe_spec::parse_cli(text)?;
+    Ok(crate::probe_spec::ProbeSpec { target, timing: crate::core::ProbeTiming::default() })
+}
+
 pub(crate) fn signal(text: &str) -> Result<Signal, String> {
     Signal::parse(text)
         .ok_or_else(|| "expected a signal name or number like TERM, SIGINT or 2".into())

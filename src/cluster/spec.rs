@@ -54,6 +54,7 @@ impl Cluster {
             depends_on: Vec::new(),
             pty: false,
             watch: None,
+            probes: crate::probe_spec::GroupProbes::default(),
         };
         let instance = match &self.instance {
             Some(name) => values::name(name)

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::event::Event;
 use super::key::WorkerKey;
+use super::probe::ProbeKind;
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +38,13 @@ pub enum Command {
         generation: u32,
     },
     Emit(Event),
+    /// Run the worker's `probe` once; answer with `Input::ProbeResult`.
+    Probe {
+        key: WorkerKey,
+        generation: u32,
+        pid: u32,
+        probe: ProbeKind,
+    },
     /// Nothing is left to supervise: clean up and exit with this code.
     Exit(u8),
 }
@@ -59,6 +67,9 @@ pub enum TimerKind {
     SuccessorReady,
     /// A reload's replacement (without `--wait-ready`) stayed up for `--reload-settle`.
     SuccessorSettled,
+    /// Time for the next `probe` of run `generation` (the slot's own run or its
+    /// replacement: both are probed during a handover).
+    Probe { probe: ProbeKind, generation: u32 },
 }
 
 /// Identifies one armed timer. Only the slot's latest epoch counts.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::key::WorkerKey;
+use super::probe::ProbeKind;
 use crate::signal::Signal;
 
 /// How a process ended, exactly as the kernel reported it.
@@ -59,6 +60,9 @@ pub enum ExitReason {
     Reload,
     ScaledDown,
     Shutdown,
+    /// Its liveness probe failed `failure-threshold` times in a row, or its startup probe
+    /// never succeeded.
+    LivenessProbe,
 }
 
 impl ExitReason {
@@ -71,7 +75,8 @@ impl ExitReason {
             | ExitReason::KilledByUser
             | ExitReason::HeartbeatTimeout
             | ExitReason::MemoryLimit
-            | ExitReason::ReadyTimeout => true,
+            | ExitReason::ReadyTimeout
+            | ExitReason::LivenessProbe => true,
             ExitReason::Exited
             | ExitReason::RestartedByUser
             | ExitReason::Stopped
@@ -95,6 +100,7 @@ impl ExitReason {
             ExitReason::Reload => "reload",
             ExitReason::ScaledDown => "scaled_down",
             ExitReason::Shutdown => "shutdown",
+            ExitReason::LivenessProbe => "liveness_probe",
         }
     }
 
@@ -112,6 +118,7 @@ impl ExitReason {
             ExitReason::Reload => "reload",
             ExitReason::ScaledDown => "scaled down",
             ExitReason::Shutdown => "shutdown",
+            ExitReason::LivenessProbe => "liveness probe",
         }
     }
 }
@@ -230,6 +237,15 @@ pub enum EventKind {
         error: String,
     },
     Ready,
+    /// Ready before, its readiness probe fails now (it keeps running).
+    Unready,
+    /// A probe failed; reported at most once a second per worker and probe, `count`
+    /// saying how many failed in this run so far.
+    ProbeFailed {
+        probe: ProbeKind,
+        error: String,
+        count: u64,
+    },
     Exited {
         status: ExitStatus,
         uptime: Duration,

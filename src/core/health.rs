@@ -63,6 +63,7 @@ fn worker_problem(w: &WorkerView) -> Option<String> {
             None => Some(format!("{id} is stopped")),
         },
         WorkerState::Starting => Some(format!("{id} is starting")),
+        WorkerState::Unready => Some(format!("{id} is unready: its readiness probe fails")),
         WorkerState::Stopping => Some(format!("{id} is stopping")),
         WorkerState::Backoff { .. } => Some(format!("{id} is restarting")),
         WorkerState::GaveUp => Some(format!("{id} gave up after {} restarts", w.restarts)),

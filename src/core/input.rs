@@ -4,6 +4,7 @@
 use super::command::TimerToken;
 use super::event::{ExitStatus, ReloadCause, ShutdownTrigger};
 use super::key::WorkerKey;
+use super::probe::ProbeKind;
 use super::snapshot::{NextRun, ScheduleKind};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +67,13 @@ pub enum Input {
         key: WorkerKey,
         generation: u32,
         rss: u64,
+    },
+    /// One probe's result: `error` is `None` on success, else why it failed.
+    ProbeResult {
+        key: WorkerKey,
+        generation: u32,
+        probe: ProbeKind,
+        error: Option<String>,
     },
     Timer(TimerToken),
     User(UserAction),

@@ -12,6 +12,7 @@ pub mod health;
 mod input;
 mod key;
 mod policy;
+mod probe;
 mod snapshot;
 mod stream;
 mod supervisor;
@@ -26,6 +27,7 @@ pub use event::{
 pub use input::{Input, UserAction};
 pub use key::{KeyHasher, KeyMap, WorkerId, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
+pub use probe::{ProbeKind, ProbeSet, ProbeTiming};
 pub use snapshot::{
     Due, GroupView, LastExit, NextRun, ScheduleKind, Snapshot, WorkerState, WorkerView,
 };

@@ -19,6 +19,8 @@ pub struct LastExit {
 pub enum WorkerState {
     Starting,
     Running,
+    /// Running, ready once, and its readiness probe fails now.
+    Unready,
     Stopping,
     Backoff {
         left: Duration,
@@ -43,6 +45,7 @@ impl WorkerState {
         match self {
             WorkerState::Starting => "starting",
             WorkerState::Running => "running",
+            WorkerState::Unready => "unready",
             WorkerState::Stopping => "stopping",
             WorkerState::Backoff { .. } => "backoff",
             WorkerState::Stopped => "stopped",

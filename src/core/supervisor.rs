@@ -9,11 +9,13 @@ use super::policy::with_jitter;
 use super::policy::{
     ABANDON_AFTER_KILL, CRASH_LOOP_RUNS, MEMORY_SAMPLES, MIN_SPAWN_RETRY, Policy, RestartPolicy,
 };
+use super::probe::ProbeSet;
 use super::snapshot::{GroupView, LastExit, NextRun, Snapshot, WorkerState, WorkerView};
 use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
 mod depend;
+mod probes;
 mod reload;
 mod restart;
 mod scale;
@@ -31,7 +33,7 @@ use stop::{abandon, request_stop, start_group_cleanup, stop_slot};
 pub const MAX_WORKERS: u32 = 4096;
 
 /// A group as the supervisor needs it: no command line, no sockets.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct GroupConfig {
     pub name: String,
     pub workers: u32,
@@ -43,6 +45,8 @@ pub struct GroupConfig {
     /// A one-shot group on a schedule: not started with the others, started by
     /// `Input::ScheduleDue`, and never a reason for headless corral to leave.
     pub scheduled: bool,
+    /// Readiness, liveness and startup probes' timings (docs/application.md#probes).
+    pub probes: ProbeSet,
 }
 
 struct Group {
@@ -94,6 +98,7 @@ struct Cx<'a> {
     policy: Policy,
     wait_ready: bool,
     scheduled: bool,
+    probes: ProbeSet,
     shutting_down: bool,
     out: &'a mut Vec<Command>,
     rng: &'a mut fastrand::Rng,
@@ -112,6 +117,7 @@ impl<'a> Cx<'a> {
             policy: config.policy,
             wait_ready: config.wait_ready,
             scheduled: config.scheduled,
+            probes: config.probes,
             shutting_down,
             out,
             rng,
@@ -266,6 +272,11 @@ impl Supervisor {
                 self.on_disconnect(now, key, generation, false);
             }
             Input::Sample { key, generation, rss } => self.on_sample(now, key, generation, rss),
+            Input::ProbeResult { key, generation, probe, error } => {
+                self.with_slot(now, key, |slot, cx| {
+                    probes::on_result(slot, cx, generation, probe, error);
+                });
+            }
             Input::Timer(token) => self.on_timer(now, token),
             Input::User(action) => self.on_user(now, &action),
             Input::Reload { group, cause } => self.start_reload(now, group, cause),
@@ -350,6 +361,9 @@ impl Supervisor {
             if cx.wait_ready && pending.is_none() {
                 let at = cx.now + cx.policy.ready_timeout;
                 cx.arm(slot, TimerKind::Ready, at);
+            }
+            if pending.is_none() {
+                probes::start(slot, cx, generation);
             }
             // A stop asked for while the spawn was in flight is delivered now.
             if let Some(stop) = pending {
@@ -456,16 +470,7 @@ impl Supervisor {
             if reload::is_successor(slot, generation) {
                 return reload::on_ready(slot, cx);
             }
-            let Phase::Live(run) = &mut slot.phase else {
-                return;
-            };
-            if run.generation != generation || run.ready || run.exit.is_some() {
-                return;
-            }
-            run.ready = true;
-            let pid = run.pid;
-            slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
-            cx.emit(slot, pid, EventKind::Ready);
+            mark_ready(slot, cx, generation);
         });
     }
 
@@ -559,6 +564,9 @@ impl Supervisor {
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
                 TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
                 TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
+                TimerKind::Probe { probe, generation } => {
+                    probes::on_timer(slot, cx, probe, generation);
+                }
             }
         });
     }
@@ -611,4 +619,18 @@ impl Supervisor {
         self.exit_sent = true;
         self.out.push(Command::Exit(code));
     }
+}
+
+/// The slot's own run `generation` is ready (it said so, or its readiness probe passed).
+fn mark_ready(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32) {
+    let Phase::Live(run) = &mut slot.phase else {
+        return;
+    };
+    if run.generation != generation || run.ready || run.exit.is_some() {
+        return;
+    }
+    run.ready = true;
+    let pid = run.pid;
+    slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
+    cx.emit(slot, pid, EventKind::Ready);
 }

@@ -10,6 +10,7 @@ mod depends;
 mod disconnect;
 mod exits_and_groups;
 mod invariants;
+mod probes;
 mod readiness;
 mod reload;
 mod schedule;
@@ -35,6 +36,8 @@ struct Harness {
     timers: Vec<(Instant, TimerToken)>,
     exit: Option<u8>,
     signals: Vec<(WorkerKey, Signal)>,
+    /// Probes asked for: slot, generation, which.
+    probes: Vec<(WorkerKey, u32, ProbeKind)>,
 }
 
 impl Harness {
@@ -50,6 +53,7 @@ impl Harness {
             wait_ready,
             depends_on: Vec::new(),
             scheduled: false,
+            probes: ProbeSet::default(),
         };
         Harness::groups(vec![cfg], exit_when_idle)
     }
@@ -66,6 +70,7 @@ impl Harness {
             timers: Vec::new(),
             exit: None,
             signals: Vec::new(),
+            probes: Vec::new(),
         };
         h.feed(Input::Start);
         h
@@ -90,6 +95,9 @@ impl Harness {
                     Command::Timer { at, token } => self.timers.push((at, token)),
                     Command::Exit(code) => self.exit = Some(code),
                     Command::Signal { key, signal, .. } => self.signals.push((key, signal)),
+                    Command::Probe { key, generation, probe, .. } => {
+                        self.probes.push((key, generation, probe));
+                    }
                     Command::NotifyShutdown { .. } | Command::Release { .. } => {}
                 }
             }
@@ -359,6 +367,7 @@ fn spawn_failures_are_retried_with_backoff() {
         wait_ready: false,
         depends_on: Vec::new(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     let mut sup = Supervisor::new(vec![cfg], false, 1);
     let t0 = Instant::now();

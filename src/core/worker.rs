@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::command::TimerKind;
 use super::event::{ExitReason, ExitStatus, MemoryOver};
 pub use super::key::WorkerKey;
+use super::probe::RunProbes;
 use super::snapshot::LastExit;
 
 /// What happens to a slot once its current process (and its process group) is gone.
@@ -55,6 +56,9 @@ pub(crate) struct Run {
     pub over_memory: u32,
     /// The sample that stopped the run for `--max-memory`, for its exit event.
     pub memory_over: Option<MemoryOver>,
+    /// Its probes' counters, set up when it is spawned (boxed: most groups have none, and
+    /// a slot's size is paid by every worker).
+    pub probes: Option<Box<RunProbes>>,
 }
 
 impl Run {
@@ -73,6 +77,7 @@ impl Run {
             last_heartbeat: None,
             over_memory: 0,
             memory_over: None,
+            probes: None,
         }
     }
 }

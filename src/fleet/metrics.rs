@@ -19,7 +19,7 @@ use crate::core::{ExitReason, WorkerState};
 
 /// Every exit reason has a series of its own from the start, at 0 until it happens: a
 /// counter that appears only at its first increment hides that increment from `rate()`.
-pub const EXIT_REASONS: [ExitReason; 11] = [
+pub const EXIT_REASONS: [ExitReason; 12] = [
     ExitReason::Crashed,
     ExitReason::Exited,
     ExitReason::KilledByUser,
@@ -31,6 +31,7 @@ pub const EXIT_REASONS: [ExitReason; 11] = [
     ExitReason::Reload,
     ExitReason::ScaledDown,
     ExitReason::Shutdown,
+    ExitReason::LivenessProbe,
 ];
 
 /// Where `reason` stands in [`EXIT_REASONS`] (and in [`GroupModel::exits`]).
@@ -47,11 +48,12 @@ pub fn reason_index(reason: ExitReason) -> usize {
         ExitReason::Reload => 8,
         ExitReason::ScaledDown => 9,
         ExitReason::Shutdown => 10,
+        ExitReason::LivenessProbe => 11,
     }
 }
 
 /// The values of `corral_worker_state`'s `state` label, as the dashboard names them.
-pub const STATES: [&str; 9] = [
+pub const STATES: [&str; 10] = [
     "starting",
     "running",
     "stopping",
@@ -61,6 +63,7 @@ pub const STATES: [&str; 9] = [
     "failed",
     "waiting",
     "scheduled",
+    "unready",
 ];
 
 /// Where `state` stands in [`STATES`].
@@ -75,6 +78,7 @@ pub fn state_index(state: &WorkerState) -> usize {
         WorkerState::Failed { .. } => 6,
         WorkerState::Waiting => 7,
         WorkerState::Scheduled { .. } => 8,
+        WorkerState::Unready => 9,
     }
 }
 

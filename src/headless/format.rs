@@ -141,6 +141,12 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("spawn failed: {}", crate::text::escape(error, false))
         }
         EventKind::Ready => format!("{pid}ready"),
+        EventKind::Unready => format!("{pid}unready: its readiness probe fails"),
+        EventKind::ProbeFailed { probe, error, count } => format!(
+            "{pid}{} probe failed: {} ({count} so far)",
+            probe.as_str(),
+            crate::text::escape(error, false)
+        ),
         EventKind::Exited { status, uptime, reason, memory, .. } => {
             let why = exit_why(*reason, *memory);
             format!("{pid}exited: {status} after {} ({why})", human_duration(*uptime))
@@ -322,7 +328,12 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
     match kind {
         EventKind::Spawned { generation } => o.num("generation", generation),
         EventKind::SpawnFailed { error } => o.str("error", error),
-        EventKind::Ready => {}
+        EventKind::Ready | EventKind::Unready => {}
+        EventKind::ProbeFailed { probe, error, count } => {
+            o.str("probe", probe.as_str());
+            o.str("error", error);
+            o.num("count", count);
+        }
         EventKind::Waiting { unmet, blocked } => {
             o.strs("for", unmet);
             if let Some(why) = blocked {

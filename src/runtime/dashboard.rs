@@ -104,6 +104,10 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         EventKind::Spawned { generation } => format!("spawned{pid} (generation {generation})"),
         EventKind::SpawnFailed { error } => format!("could not spawn: {error}"),
         EventKind::Ready => format!("ready{pid}"),
+        EventKind::Unready => format!("unready{pid}: its readiness probe fails"),
+        EventKind::ProbeFailed { probe, error, count } => {
+            format!("{} probe failed ({count} so far): {error}", probe.as_str())
+        }
         EventKind::Exited { status, uptime, reason, memory, .. } => {
             let after = crate::ui::format_uptime(*uptime);
             let why = crate::headless::exit_why(*reason, *memory);

@@ -17,6 +17,7 @@ impl Runtime {
     pub(super) async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
         let grace =
             self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
+        self.probes.kill_all();
         self.reap_held();
         let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
         kill_strays(grace, signals, keeper).await;

@@ -21,6 +21,7 @@ mod node;
 mod node_glue;
 mod notify_glue;
 mod ports;
+mod probes;
 mod procs;
 mod sampling;
 mod schedules;
@@ -231,6 +232,8 @@ struct Runtime {
     terminals: terminals::Terminals,
     /// Reload on change (`--watch`), when a group watches paths.
     watch: Option<watch::Watch>,
+    /// Readiness, liveness and startup probes in flight.
+    probes: probes::Probes,
 }
 
 fn headless(
@@ -320,6 +323,7 @@ impl Runtime {
             adopter,
             terminals: terminals::Terminals::new(),
             watch,
+            probes: probes::Probes::new(),
         }
     }
 
@@ -336,21 +340,7 @@ impl Runtime {
                 return 1;
             }
         };
-        let infos: Vec<GroupInfo> = self
-            .groups
-            .iter()
-            .map(|g| GroupInfo {
-                name: g.spec.name.clone(),
-                workers: g.spec.workers,
-                command: g.spec.command.display.clone(),
-                listen: g.listeners.iter().map(|l| l.local.clone()).collect(),
-            })
-            .collect();
-        let pid = std::process::id();
-        // First, so `ctl events` has everything from `supervisor_started` on.
-        self.start_control();
-        let started = Record::Started { pid, instance: &self.instance, groups: &infos };
-        self.hub.borrow_mut().report(&started);
+        self.announce_start();
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
         if self.hub.borrow().headless.is_none() {
             self.start_dashboard(ui_tx);
@@ -382,7 +372,7 @@ impl Runtime {
                 self.flush_control().await;
                 return code;
             }
-            let next_timer = self.timers.next_deadline();
+            let next_timer = self.next_deadline();
             let schedule_wake = self.schedules.next_wake();
             let sleep_until =
                 next_timer.unwrap_or_else(|| Instant::now() + Duration::from_hours(1));
@@ -409,6 +399,7 @@ impl Runtime {
                     while let Some(token) = self.timers.pop_due(now) {
                         self.pending.push_back(Input::Timer(token));
                     }
+                    self.probes.due(now, &mut self.pending);
                 }
                 () = tokio::time::sleep_until(schedule_wake.unwrap_or(sleep_until).into()),
                     if schedule_wake.is_some() =>
@@ -418,6 +409,9 @@ impl Runtime {
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
+                Some(report) = self.probes.recv(), if !self.probes.holding() => {
+                    self.probes.hold(report, Instant::now());
+                }
                 () = self.stdout_closed.notified() => {}
                 // The next slice of spawns, taking its turn with whatever else is ready.
                 () = std::future::ready(()), if !self.spawns.is_empty() => {}
@@ -426,6 +420,33 @@ impl Runtime {
             if self.hub.borrow().stdout_closed() {
                 self.stdout_gone();
             }
+        }
+    }
+
+    /// The control socket first, so `ctl events` has everything from `supervisor_started`
+    /// on; then `supervisor_started` itself.
+    fn announce_start(&mut self) {
+        let infos: Vec<GroupInfo> = self
+            .groups
+            .iter()
+            .map(|g| GroupInfo {
+                name: g.spec.name.clone(),
+                workers: g.spec.workers,
+                command: g.spec.command.display.clone(),
+                listen: g.listeners.iter().map(|l| l.local.clone()).collect(),
+            })
+            .collect();
+        let pid = std::process::id();
+        self.start_control();
+        let started = Record::Started { pid, instance: &self.instance, groups: &infos };
+        self.hub.borrow_mut().report(&started);
+    }
+
+    /// The earliest of the core's timers and the probes' deadlines.
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.timers.next_deadline(), self.probes.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -522,10 +543,18 @@ impl Runtime {
             Command::NotifyShutdown { key, pid } => self.notify_shutdown(key, pid),
             Command::Timer { at, token } => {
                 tracing::debug!(worker = %self.id(token.key), kind = ?token.kind, "timer set");
-                self.timers.insert(at, token);
+                if matches!(token.kind, crate::core::TimerKind::Probe { .. }) {
+                    self.timers.insert_coarse(at, token);
+                } else {
+                    self.timers.insert(at, token);
+                }
             }
             Command::Release { key, generation } => self.release(key, generation),
             Command::Emit(event) => self.emit(&event),
+            Command::Probe { key, generation, pid, probe } => {
+                let asked = probes::Asked { key, generation, pid, probe };
+                self.start_probe(asked);
+            }
             Command::Exit(code) => self.exit = Some(code),
         }
     }
@@ -569,6 +598,57 @@ impl Runtime {
         self.close_stopped_group(event);
         self.control_event(event.scope, &event.kind);
         self.count_exit(event);
+    }
+}
+
+impl Runtime {
+    fn start_probe(&mut self, asked: probes::Asked) {
+        let Some(group) = self.groups.get(usize::from(asked.key.group)) else { return };
+        let Some(spec) = group.spec.probes.get(asked.probe) else { return };
+        // An exec probe runs with the worker's environment, its env files as read now (a
+        // file gone since is the probe's failure, said as the spawn's would be).
+        let env = match spec.target {
+            crate::probe_spec::ProbeTarget::Exec(_) => {
+                let shared = if group.env.files().is_empty() {
+                    Ok(None)
+                } else {
+                    self.env_files.shared(asked.key.group, &group.env).map(Some)
+                };
+                match shared {
+                    Ok(shared) => {
+                        let shared = shared.as_deref().map_or(group.env.entries(), Vec::as_slice);
+                        Ok(group.env.for_worker(shared, asked.key.slot, asked.generation))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            crate::probe_spec::ProbeTarget::Http(_) | crate::probe_spec::ProbeTarget::Tcp(_) => {
+                Ok(Vec::new())
+            }
+        };
+        let env = match env {
+            Ok(env) => env,
+            Err(error) => {
+                let probe = asked.probe;
+                let (key, generation) = (asked.key, asked.generation);
+                self.pending.push_back(Input::ProbeResult {
+                    key,
+                    generation,
+                    probe,
+                    error: Some(error),
+                });
+                return;
+            }
+        };
+        let cx = probes::Context {
+            target: &spec.target,
+            timeout: spec.timing.timeout,
+            env,
+            cwd: group.spec.cwd.as_deref(),
+        };
+        if let Some(input) = self.probes.start(asked, cx, Instant::now()) {
+            self.pending.push_back(input);
+        }
     }
 }
 

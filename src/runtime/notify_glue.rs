@@ -49,6 +49,8 @@ impl Runtime {
             EventKind::Spawned { .. }
             | EventKind::SpawnFailed { .. }
             | EventKind::Ready
+            | EventKind::Unready
+            | EventKind::ProbeFailed { .. }
             | EventKind::Exited { .. }
             | EventKind::RestartScheduled { .. }
             | EventKind::GaveUp { .. }

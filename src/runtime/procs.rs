@@ -51,6 +51,12 @@ impl Runtime {
     }
 
     fn on_child_exit(&mut self, pid: u32, status: ExitStatus) {
+        if self.probes.owns(pid) {
+            let result = self.probes.exited(pid, status);
+            backend::reap_pid(pid);
+            self.pending.extend(result);
+            return;
+        }
         let Some((key, generation)) = self.leaders.remove(&pid) else {
             backend::reap_pid(pid);
             for d in &mut self.draining {
@@ -112,7 +118,9 @@ impl Runtime {
         let keeper = self.keeper.as_ref().map(super::keeper::Keeper::pid);
         backend::children_of_self()
             .into_iter()
-            .filter(|c| !self.leaders.contains_key(c) && Some(*c) != keeper)
+            .filter(|c| {
+                !self.leaders.contains_key(c) && Some(*c) != keeper && !self.probes.owns(*c)
+            })
             .collect()
     }
 

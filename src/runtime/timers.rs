@@ -1,33 +1,84 @@
 //! The supervisor's timers: a deadline-ordered set the main loop sleeps on.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
 
 use crate::core::TimerToken;
 
-#[derive(Default)]
-pub struct Timers {
-    due: BTreeMap<(Instant, u64), TimerToken>,
+/// A timer in the heap, ordered by deadline, then by insertion.
+struct Entry {
+    at: Instant,
     seq: u64,
+    token: TimerToken,
 }
 
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// WHY a heap and not a `BTreeMap`: with a timer per worker and probe re-armed every
+/// period, the map's nodes were split and merged (allocated and freed) all the time; the
+/// heap's one buffer stays.
+pub struct Timers {
+    due: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+    /// Where coarse timers' slots are counted from.
+    origin: Instant,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { due: BinaryHeap::new(), seq: 0, origin: Instant::now() }
+    }
+}
+
+/// Coarse timers fire at the end of the slot of this length they fall in.
+const SLOT: Duration = Duration::from_millis(10);
+
 impl Timers {
+    /// A timer that may fire up to [`SLOT`] late, so that timers due close together fire
+    /// in one wake-up of the loop: a thousand probes a second spread over the second
+    /// would otherwise wake it a thousand times.
+    pub fn insert_coarse(&mut self, at: Instant, token: TimerToken) {
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let slot = SLOT.as_nanos();
+        let rounded = since.div_ceil(slot) * slot;
+        let late = Duration::from_nanos(u64::try_from(rounded - since).unwrap_or(0));
+        self.insert(at + late, token);
+    }
+
     pub fn insert(&mut self, at: Instant, token: TimerToken) {
         self.seq += 1;
-        self.due.insert((at, self.seq), token);
+        self.due.push(Reverse(Entry { at, seq: self.seq, token }));
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.due.keys().next().map(|(at, _)| *at)
+        self.due.peek().map(|e| e.0.at)
     }
 
     /// Removes and returns one timer due at `now`, earliest first.
     pub fn pop_due(&mut self, now: Instant) -> Option<TimerToken> {
-        let (&(at, _), _) = self.due.first_key_value()?;
-        if at > now {
+        if self.due.peek()?.0.at > now {
             return None;
         }
-        self.due.pop_first().map(|(_, token)| token)
+        self.due.pop().map(|e| e.0.token)
     }
 }
 

@@ -56,6 +56,7 @@ pub fn state(w: &WorkerView) -> String {
     match &w.state {
         WorkerState::Starting => "◐ starting".into(),
         WorkerState::Running => "● running".into(),
+        WorkerState::Unready => "◑ unready".into(),
         WorkerState::Stopping => "◌ stopping".into(),
         WorkerState::Backoff { left } if w.crash_looping => {
             format!("↻ crash-loop {}", countdown(*left))
@@ -85,6 +86,7 @@ pub fn last_exit(e: &LastExit, narrow: bool) -> String {
         ExitReason::Reload => "reload",
         ExitReason::ScaledDown => "scaled",
         ExitReason::Shutdown => "shutdown",
+        ExitReason::LivenessProbe => "liveness",
     };
     format!("{} ({tag})", e.status)
 }

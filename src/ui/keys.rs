@@ -225,7 +225,10 @@ impl UiState {
 /// Whether the worker has a process now (one that `x` can kill).
 fn has_process(w: &WorkerView) -> bool {
     match w.state {
-        WorkerState::Starting | WorkerState::Running | WorkerState::Stopping => true,
+        WorkerState::Starting
+        | WorkerState::Running
+        | WorkerState::Unready
+        | WorkerState::Stopping => true,
         WorkerState::Backoff { .. }
         | WorkerState::Stopped
         | WorkerState::GaveUp

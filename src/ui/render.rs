@@ -58,7 +58,9 @@ impl Palette {
         let c = match w.state {
             WorkerState::Running => Color::Green,
             WorkerState::Starting => Color::Cyan,
-            WorkerState::Stopping | WorkerState::Backoff { .. } => Color::Yellow,
+            WorkerState::Stopping | WorkerState::Backoff { .. } | WorkerState::Unready => {
+                Color::Yellow
+            }
             WorkerState::Stopped => Color::DarkGray,
             WorkerState::Waiting | WorkerState::Scheduled { .. } => Color::Blue,
             WorkerState::GaveUp | WorkerState::Failed { .. } => Color::Red,

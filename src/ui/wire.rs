@@ -93,6 +93,7 @@ enum StateWire {
     Failed { left_ms: u64, error: String },
     Waiting,
     Scheduled { left_ms: Option<u64> },
+    Unready,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +135,7 @@ impl StateWire {
         match state {
             WorkerState::Starting => StateWire::Starting,
             WorkerState::Running => StateWire::Running,
+            WorkerState::Unready => StateWire::Unready,
             WorkerState::Stopping => StateWire::Stopping,
             WorkerState::Backoff { left } => StateWire::Backoff { left_ms: ms(*left) },
             WorkerState::Stopped => StateWire::Stopped,
@@ -150,6 +152,7 @@ impl StateWire {
         match self {
             StateWire::Starting => WorkerState::Starting,
             StateWire::Running => WorkerState::Running,
+            StateWire::Unready => WorkerState::Unready,
             StateWire::Stopping => WorkerState::Stopping,
             StateWire::Backoff { left_ms } => {
                 WorkerState::Backoff { left: Duration::from_millis(left_ms) }

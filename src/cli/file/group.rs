@@ -90,6 +90,9 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
             "watch" => layer.watch = Some(watch(&here)?),
             "watch-ignore" => layer.watch_ignore = Some(watch_ignore(&here)?),
             "watch-debounce" => layer.watch_debounce = Some(here.duration(false)?),
+            "readiness-probe" => layer.readiness_probe = Some(super::probe::read(&here)?),
+            "liveness-probe" => layer.liveness_probe = Some(super::probe::read(&here)?),
+            "startup-probe" => layer.startup_probe = Some(super::probe::read(&here)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -200,7 +203,7 @@ fn node_ipc(at: &Here<'_, '_>) -> Result<NodeIpcArg, FileError> {
     }
 }
 
-fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
+pub(super) fn file_command(at: &Here<'_, '_>) -> Result<FileCommand, FileError> {
     let what = "an array of strings like [\"node\", \"server.js\"] or a string run by /bin/sh -c";
     match at.value.get_ref() {
         DeValue::String(s) if !s.trim().is_empty() => Ok(FileCommand::Shell(s.to_string())),

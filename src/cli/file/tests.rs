@@ -90,6 +90,9 @@ node-ipc = true
 node-cluster = "off"
 node-cluster-sched = "rr"
 share-binds = false
+readiness-probe = { http = "http://127.0.0.1:80{slot}/healthz", period = "2s", timeout = "500ms", initial-delay = "1s", failure-threshold = 4, success-threshold = 2 }
+liveness-probe = { tcp = "127.0.0.1:5432" }
+startup-probe = { exec = ["pg_isready", "-q"] }
 pty = true
 watch = ["src", "package.json"]
 watch-ignore = "*.log"
@@ -136,9 +139,26 @@ command = ["db"]
     assert_eq!(watch, [Path::new("/etc/shop/src"), Path::new("/etc/shop/package.json")]);
     assert_eq!(l.watch_ignore.as_deref(), Some(&["*.log".to_string()][..]));
     assert_eq!(l.watch_debounce, Some(Duration::from_secs(1)));
+    let readiness = l.readiness_probe.as_ref().unwrap();
+    let target = crate::probe_spec::ProbeTarget::Http("http://127.0.0.1:80{slot}/healthz".into());
+    assert_eq!(readiness.target, target);
+    let timing = crate::core::ProbeTiming {
+        period: Duration::from_secs(2),
+        timeout: Duration::from_millis(500),
+        initial_delay: Duration::from_secs(1),
+        failure_threshold: 4,
+        success_threshold: 2,
+    };
+    assert_eq!(readiness.timing, timing);
+    let liveness = l.liveness_probe.as_ref().unwrap();
+    assert_eq!(liveness.target, crate::probe_spec::ProbeTarget::Tcp("127.0.0.1:5432".into()));
+    assert_eq!(liveness.timing, crate::core::ProbeTiming::default());
+    let argv = vec!["pg_isready".to_string(), "-q".to_string()];
+    let startup = l.startup_probe.as_ref().unwrap();
+    assert_eq!(startup.target, crate::probe_spec::ProbeTarget::Exec(argv));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
-    assert_eq!(listed, 30);
+    assert_eq!(listed, 33);
 }
 
 #[test]

@@ -138,6 +138,9 @@ pub(super) fn on_spawned(slot: &mut Slot, cx: &mut Cx<'_>, pid: u32) {
     succ.started = cx.now;
     let generation = succ.generation;
     cx.emit(slot, Some(pid), EventKind::Spawned { generation });
+    if !cx.shutting_down {
+        super::probes::start(slot, cx, generation);
+    }
     if cx.shutting_down {
         kill(slot, cx, ExitReason::Shutdown);
     } else if cx.wait_ready {
@@ -255,9 +258,12 @@ pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
         // The slot was being stopped for good: its replacement follows the old run.
         let reason = if cx.shutting_down { ExitReason::Shutdown } else { ExitReason::Stopped };
         request_stop(slot, cx, reason, How::Graceful, then.max(After::Stay));
-    } else if not_ready {
-        let at = cx.now + cx.policy.ready_timeout;
-        cx.arm(slot, TimerKind::Ready, at);
+    } else {
+        if not_ready {
+            let at = cx.now + cx.policy.ready_timeout;
+            cx.arm(slot, TimerKind::Ready, at);
+        }
+        super::probes::resume(slot, cx);
     }
     true
 }

@@ -58,11 +58,14 @@ pub(super) fn decide_restart(
     uptime: Duration,
     spawn_error: Option<String>,
 ) {
-    // A worker corral ended because it hung, bloated or never got ready failed, whatever
-    // its exit code.
+    // A worker corral ended because it hung, bloated, never got ready or failed its
+    // liveness probe failed, whatever its exit code.
     let inflicted = matches!(
         reason,
-        ExitReason::HeartbeatTimeout | ExitReason::MemoryLimit | ExitReason::ReadyTimeout
+        ExitReason::HeartbeatTimeout
+            | ExitReason::MemoryLimit
+            | ExitReason::ReadyTimeout
+            | ExitReason::LivenessProbe
     );
     let failed = spawn_error.is_some() || !status.success() || inflicted;
     match cx.policy.restart {

@@ -21,7 +21,10 @@ impl Supervisor {
                 if group.waiting && idle && !slot.held {
                     view.state = WorkerState::Waiting;
                 }
-                if matches!(view.state, WorkerState::Running | WorkerState::Starting) {
+                if matches!(
+                    view.state,
+                    WorkerState::Running | WorkerState::Starting | WorkerState::Unready
+                ) {
                     up += 1;
                 }
                 total_restarts += slot.restarts;
@@ -82,6 +85,8 @@ pub(super) fn view_of(
                 WorkerState::Stopping
             } else if run.pid.is_none() || (config.wait_ready && !run.ready) {
                 WorkerState::Starting
+            } else if run.probes.as_ref().is_some_and(|p| p.unready) {
+                WorkerState::Unready
             } else {
                 WorkerState::Running
             };

@@ -21,6 +21,7 @@ fn group(
         wait_ready,
         depends_on: on.iter().map(|&(group, condition)| Dependency { group, condition }).collect(),
         scheduled: false,
+        probes: ProbeSet::default(),
     }
 }
 

@@ -11,6 +11,7 @@ fn never_harness(policy: Policy, workers: u32) -> (Supervisor, Instant) {
         wait_ready: false,
         depends_on: Vec::new(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();
@@ -80,6 +81,7 @@ fn three_groups() -> Harness {
             .into_iter()
             .collect(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     Harness::groups(vec![group("db", None), group("queue", Some(0)), group("web", Some(1))], true)
 }
@@ -153,6 +155,7 @@ fn spawns_not_yet_done_at_shutdown_are_cancelled_quietly() {
         wait_ready: false,
         depends_on: Vec::new(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     let mut sup = Supervisor::new(vec![cfg], true, 1);
     let t0 = Instant::now();

@@ -60,6 +60,7 @@ proptest! {
             wait_ready,
             scheduled,
             depends_on: Vec::new(),
+            probes: ProbeSet::default(),
         };
         let mut h = Harness::groups(vec![cfg], false);
         // Live processes per slot as (pid, generation): one, or two while a reload hands over.

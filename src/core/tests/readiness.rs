@@ -12,6 +12,7 @@ pub(super) fn harness_with(policy: Policy, wait_ready: bool) -> Harness {
         wait_ready,
         depends_on: Vec::new(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.feed(Input::Start);

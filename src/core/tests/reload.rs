@@ -80,6 +80,7 @@ fn a_failing_replacement_keeps_the_old_worker_and_stops_the_reload() {
         wait_ready: true,
         depends_on: Vec::new(),
         scheduled: false,
+        probes: ProbeSet::default(),
     };
     h.sup = Supervisor::new(vec![cfg], false, 7);
     h.pids.clear();

@@ -12,6 +12,7 @@ fn scheduled(workers: u32, restart: RestartPolicy) -> Harness {
         wait_ready: false,
         scheduled: true,
         depends_on: Vec::new(),
+        ..GroupConfig::default()
     };
     Harness::groups(vec![job], true)
 }

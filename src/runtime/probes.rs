@@ -1,0 +1,274 @@
+//! Runs the probes the supervisor asks for (docs/application.md#probes) and reports each
+//! result as an `Input::ProbeResult`; the supervisor decides what results mean.
+//!
+//! HTTP and TCP probes are tasks on corral's own thread (no thread, no process), bounded by
+//! their timeout and by what they read. An exec probe is a child in a process group of its
+//! own, with the worker's environment and working directory: corral's reaper collects its
+//! exit (it reaps every child) and hands it here; at its timeout the whole group is killed
+//! and the probe fails at once, its exit still reaped when it comes.
+//!
+//! WHY no tokio timer per probe: each one registered while the loop runs costs a wake-up
+//! of the runtime (an eventfd write), a third of a probe's cost at a thousand a second.
+//! Deadlines are kept here instead, and the main loop sleeps until the earliest of its
+//! timers and [`Probes::next_deadline`], then calls [`Probes::due`].
+
+mod exec;
+mod net;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::core::{ExitStatus, Input, ProbeKind, WorkerKey};
+use crate::probe_spec::{ProbeTarget, expand};
+use crate::signal::Signal;
+
+/// A probe in flight: its deadline and a number that tells it from others due then.
+type Id = (Instant, u64);
+
+/// An HTTP or TCP probe's end, sent by its task.
+pub(super) struct Report {
+    id: Id,
+    error: Option<String>,
+}
+
+/// What one probe is for.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Asked {
+    pub key: WorkerKey,
+    pub generation: u32,
+    pub pid: u32,
+    pub probe: ProbeKind,
+}
+
+impl Asked {
+    fn result(self, error: Option<String>) -> Input {
+        let Asked { key, generation, probe, .. } = self;
+        Input::ProbeResult { key, generation, probe, error }
+    }
+}
+
+/// A probe in flight, by deadline.
+enum InFlight {
+    Net { asked: Asked, timeout: Duration, task: JoinHandle<()> },
+    Exec { pid: u32 },
+}
+
+/// A running exec probe, until its child is reaped.
+struct Running {
+    asked: Asked,
+    id: Id,
+    timeout: Duration,
+    /// Its result went out already (its time ran out): its exit is only reaped.
+    reported: bool,
+    drain: JoinHandle<()>,
+}
+
+/// What a worker's probe needs from its group.
+pub(super) struct Context<'a> {
+    pub target: &'a ProbeTarget,
+    pub timeout: Duration,
+    /// The worker's environment (`KEY=VALUE`) and working directory, for exec probes.
+    pub env: Vec<Vec<u8>>,
+    pub cwd: Option<&'a Path>,
+}
+
+/// Results are handed to the supervisor at most this long after the first of a batch came:
+/// probes that end close together are handled in one turn of the main loop.
+const BATCH: Duration = Duration::from_millis(10);
+
+pub(super) struct Probes {
+    tx: mpsc::UnboundedSender<Report>,
+    rx: mpsc::UnboundedReceiver<Report>,
+    /// Results not handed over yet, and when they will be.
+    held: Vec<Input>,
+    batch_at: Option<Instant>,
+    /// Probes in flight, and their deadlines earliest first (a deadline whose probe ended
+    /// is dropped when it comes up). A map and a heap, not a `BTreeMap`: their buffers
+    /// stay, where a tree's nodes were allocated and freed at every probe.
+    in_flight: HashMap<u64, InFlight>,
+    deadlines: BinaryHeap<Reverse<Id>>,
+    seq: u64,
+    /// Exec probes whose child is not reaped yet, by pid.
+    execs: HashMap<u32, Running>,
+}
+
+impl Probes {
+    pub fn new() -> Probes {
+        // Unbounded, yet bounded: the supervisor has at most one probe of each kind out per
+        // run, and each sends one report.
+        let (tx, rx) = mpsc::unbounded_channel();
+        Probes {
+            tx,
+            rx,
+            held: Vec::new(),
+            batch_at: None,
+            in_flight: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            seq: 0,
+            execs: HashMap::new(),
+        }
+    }
+
+    /// The next report of an HTTP or TCP probe (a `select!` branch; cancel-safe). Not to
+    /// be polled while [`Probes::holding`]: the rest of a batch is taken at its end, so a
+    /// thousand reports a second cost a hundred turns of the loop, not a thousand.
+    pub async fn recv(&mut self) -> Option<Report> {
+        self.rx.recv().await
+    }
+
+    /// A batch is held: its end is a deadline of [`Probes::next_deadline`].
+    pub fn holding(&self) -> bool {
+        self.batch_at.is_some()
+    }
+
+    /// Keeps a report's result for the next batch.
+    pub fn hold(&mut self, report: Report, now: Instant) {
+        let Some(InFlight::Net { asked, .. }) = self.in_flight.remove(&report.id.1) else {
+            return; // it timed out, and that was reported
+        };
+        self.held.push(asked.result(report.error));
+        self.batch_at.get_or_insert(now + BATCH);
+    }
+
+    /// When [`Probes::due`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let first = self.deadlines.peek().map(|d| d.0.0);
+        match (first, self.batch_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The results due at `now`: the batch held, and the probes whose time ran out (their
+    /// task stopped, or their process group killed).
+    pub fn due(&mut self, now: Instant, out: &mut impl Extend<Input>) {
+        if self.batch_at.is_some_and(|at| at <= now) {
+            while let Ok(report) = self.rx.try_recv() {
+                self.hold(report, now);
+            }
+            self.batch_at = None;
+            out.extend(self.held.drain(..));
+        }
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            match self.in_flight.remove(&id) {
+                None => {} // it ended in time
+                Some(InFlight::Net { asked, timeout, task }) => {
+                    task.abort();
+                    out.extend([asked.result(Some(timed_out(timeout)))]);
+                }
+                Some(InFlight::Exec { pid }) => out.extend(self.exec_timed_out(pid)),
+            }
+        }
+    }
+
+    fn next_id(&mut self, deadline: Instant) -> Id {
+        self.seq += 1;
+        self.deadlines.push(Reverse((deadline, self.seq)));
+        (deadline, self.seq)
+    }
+
+    /// Starts a probe; a result known at once (an exec that cannot start) is returned.
+    pub fn start(&mut self, asked: Asked, cx: Context<'_>, now: Instant) -> Option<Input> {
+        let (slot, pid) = (asked.key.slot, asked.pid);
+        let id = self.next_id(now + cx.timeout);
+        let task = match cx.target {
+            ProbeTarget::Http(url) => {
+                let url = expand(url, slot, pid);
+                self.spawn_task(id, async move { net::http(&url).await })
+            }
+            ProbeTarget::Tcp(addr) => {
+                let addr = expand(addr, slot, pid);
+                self.spawn_task(id, async move { net::tcp(&addr).await })
+            }
+            ProbeTarget::Exec(argv) => {
+                let argv: Vec<String> = argv.iter().map(|a| expand(a, slot, pid)).collect();
+                return match exec::spawn(&argv, cx.env, cx.cwd) {
+                    Ok((child, drain)) => {
+                        let timeout = cx.timeout;
+                        let running = Running { asked, id, timeout, reported: false, drain };
+                        self.execs.insert(child, running);
+                        self.in_flight.insert(id.1, InFlight::Exec { pid: child });
+                        None
+                    }
+                    Err(error) => Some(asked.result(Some(error))),
+                };
+            }
+        };
+        self.in_flight.insert(id.1, InFlight::Net { asked, timeout: cx.timeout, task });
+        None
+    }
+
+    /// WHY `tokio::spawn` and not `spawn_local`: waking a local task wakes the whole local
+    /// set, which polls the main loop's `select!` again; a runtime task's wake-up stays in
+    /// the scheduler.
+    fn spawn_task(
+        &self,
+        id: Id,
+        probe: impl Future<Output = Result<(), String>> + Send + 'static,
+    ) -> JoinHandle<()> {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let error = probe.await.err();
+            let _ = tx.send(Report { id, error });
+        })
+    }
+
+    /// Whether `pid` is an exec probe's child (not a worker's, nor a descendant's).
+    pub fn owns(&self, pid: u32) -> bool {
+        self.execs.contains_key(&pid)
+    }
+
+    /// An exec probe's child exited; the caller reaps it after this. Its result, unless
+    /// its timeout reported it already.
+    pub fn exited(&mut self, pid: u32, status: ExitStatus) -> Option<Input> {
+        let running = self.execs.remove(&pid)?;
+        // Whatever it left in its group goes with it (the leader is still a zombie, so the
+        // group's number is still its own).
+        let _ = crate::backend::signal_group(pid, Signal::KILL);
+        running.drain.abort();
+        self.in_flight.remove(&running.id.1);
+        if running.reported {
+            return None;
+        }
+        let error = match status {
+            ExitStatus::Code(0) => None,
+            other => Some(format!("the command ended with {other}")),
+        };
+        Some(running.asked.result(error))
+    }
+
+    /// An exec probe's time is up: its group is killed and the probe failed.
+    fn exec_timed_out(&mut self, pid: u32) -> Option<Input> {
+        let running = self.execs.get_mut(&pid)?;
+        if running.reported {
+            return None;
+        }
+        running.reported = true;
+        // WHY safe: the child is in `execs` until the reaper hands its exit here, so its pid
+        // (and group) cannot have been reused.
+        let _ = crate::backend::signal_group(pid, Signal::KILL);
+        Some(running.asked.result(Some(timed_out(running.timeout))))
+    }
+
+    /// corral is ending: every exec probe's group is killed (their exits are reaped with
+    /// the rest).
+    pub fn kill_all(&mut self) {
+        for (&pid, running) in &mut self.execs {
+            running.reported = true;
+            let _ = crate::backend::signal_group(pid, Signal::KILL);
+        }
+    }
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", crate::headless::human_duration(timeout))
+}
