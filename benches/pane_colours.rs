@@ -57,6 +57,7 @@ fn view(text: impl Fn(u64) -> String) -> View {
                 crash_looping: false,
                 replacement: None,
                 held: false,
+                probes: Vec::new(),
             }],
             total_restarts: 0,
             shutting_down: false,

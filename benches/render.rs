@@ -25,6 +25,7 @@ fn workers(n: u32) -> View {
             crash_looping: false,
             replacement: None,
             held: false,
+            probes: Vec::new(),
         })
         .collect();
     let extras = workers

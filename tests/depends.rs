@@ -246,3 +246,75 @@ fn a_cycle_or_a_dependency_on_nothing_is_one_line_and_exit_2() {
         }
     }
 }
+
+#[test]
+fn a_db_ready_by_its_tcp_probe_starts_migrate_then_web() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let text = format!(
+        "[defaults]\nworkers = 1\nshare-binds = \"off\"\n\n\
+         [group.db]\ncommand = \"sleep 1; exec python3 -m http.server --bind 127.0.0.1 {port}\"\n\
+         readiness-probe = {{ tcp = \"127.0.0.1:{port}\", period = \"200ms\" }}\n\n\
+         [group.migrate]\ncommand = \"echo migrating; sleep 0.3\"\nrestart = \"never\"\n\
+         depends-on = {{ db = \"ready\" }}\n\n\
+         [group.web]\ncommand = \"sleep 1000\"\ndepends-on = {{ migrate = \"completed\" }}\n"
+    );
+    let file = write(dir.path(), &text);
+    let mut corral = Corral::start(&["--config".as_ref(), file.as_os_str()]);
+    let events = corral.wait_for("web spawned", DEADLINE, |events| {
+        first(events, "spawned", "web").is_some().then(|| events.to_vec())
+    });
+    let db_ready = first(&events, "ready", "db").expect("db ready by its probe");
+    let failed_before = events
+        .iter()
+        .take_while(|e| e["event"] != "ready")
+        .any(|e| e["event"] == "probe_failed" && e["group"] == "db");
+    assert!(failed_before, "the probe failed while db slept\n{}", corral.dump());
+    let migrate = first(&events, "spawned", "migrate").expect("migrate");
+    let migrated = first(&events, "exited", "migrate").expect("migrate done");
+    let web = first(&events, "spawned", "web").expect("web");
+    assert!(ts(db_ready) <= ts(migrate), "{}", corral.dump());
+    assert_eq!(migrated["code"], 0);
+    assert!(ts(migrated) <= ts(web), "{}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}
+
+#[test]
+fn an_exec_readiness_probe_turns_readyz_from_503_to_200() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flag = dir.path().join("warm");
+    let text = format!(
+        "[group.app]\ncommand = [\"sleep\", \"1000\"]\nworkers = 2\n\
+         readiness-probe = {{ exec = [\"test\", \"-f\", {:?}], period = \"200ms\" }}\n",
+        flag.display().to_string()
+    );
+    let file = write(dir.path(), &text);
+    let (mut corral, port) = start_with_metrics(&file);
+    corral.wait_for("a failed readiness probe", DEADLINE, |events| {
+        named(events, "probe_failed").first().map(|_| ())
+    });
+    let (status, body) = crate::metrics::get(port, "/readyz").expect("GET /readyz");
+    assert!(status.contains("503") && body.contains("app.1 is starting"), "{status}\n{body}");
+    let out = corral.ctl(&["status", "--json"]);
+    let workers: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    // A verdict takes three failures in a row; before that, "pending", failures counted.
+    let probe = &workers[0]["probes"][0];
+    assert!(probe["state"] == "pending" || probe["state"] == "failing", "{workers}");
+    assert!(probe["failures"].as_u64() >= Some(1), "{workers}");
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::write(&flag, b"").expect("warm up");
+    let ready = wait_until(DEADLINE, || {
+        crate::metrics::get(port, "/readyz").is_ok_and(|(s, b)| s.contains("200") && b == "ready\n")
+    });
+    assert!(ready, "{}", corral.dump());
+    assert_eq!(named(&corral.events(), "ready").len(), 2);
+    let out = corral.ctl(&["status", "--json"]);
+    let workers: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(workers[0]["probes"][0]["state"], "passing", "{workers}");
+    assert_eq!(out.status.code(), Some(0));
+    corral.signal(libc::SIGTERM);
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    corral.assert_nothing_left();
+}

@@ -208,6 +208,15 @@ fn failing_readiness_after_ready_is_unready_and_not_killed() {
     let status = corral.ctl(&["status", "--json"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("unready"), "ctl status shows the state: {text}");
+    let workers: Value = serde_json::from_str(&text).expect("status JSON");
+    let probe = &workers[0]["probes"][0];
+    assert_eq!(
+        (probe["probe"].as_str(), probe["state"].as_str()),
+        (Some("readiness"), Some("failing")),
+        "{text}"
+    );
+    assert!(probe["failures"].as_u64() >= Some(2), "{text}");
+    assert_eq!(status.status.code(), Some(1), "an unready worker is not healthy");
     std::fs::remove_file(dir.path().join("sick.1")).expect("remove sick.1");
     corral.wait_for("ready again", DEADLINE, |events| {
         (named(events, "ready").len() >= 2).then_some(())

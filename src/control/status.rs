@@ -57,6 +57,21 @@ pub struct WorkerStatus {
     /// Between runs of a schedule: when the next one is (RFC 3339) and how far away.
     pub next_run: Option<String>,
     pub next_run_in_ms: Option<u64>,
+    /// Its probes (docs/application.md#probes), when its group has any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeStatus>,
+}
+
+/// One probe of a worker's run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeStatus {
+    /// `startup`, `readiness`, `liveness`.
+    pub probe: String,
+    /// `passing`, `failing`, or `pending` (no verdict yet).
+    pub state: String,
+    /// Failures in this run.
+    pub failures: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -91,6 +91,7 @@ mod tests {
             crash_looping: false,
             replacement: None,
             held: false,
+            probes: Vec::new(),
         }
     }
 

@@ -29,7 +29,7 @@ pub use key::{KeyHasher, KeyMap, WorkerId, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use probe::{ProbeKind, ProbeSet, ProbeTiming};
 pub use snapshot::{
-    Due, GroupView, LastExit, NextRun, ScheduleKind, Snapshot, WorkerState, WorkerView,
+    Due, GroupView, LastExit, NextRun, ProbeView, ScheduleKind, Snapshot, WorkerState, WorkerView,
 };
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};

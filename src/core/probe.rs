@@ -101,6 +101,11 @@ pub(crate) struct Track {
 }
 
 impl Track {
+    /// The last verdict (`None`: none yet) and the failures in this run.
+    pub fn state(&self) -> (Option<bool>, u64) {
+        (self.passing, self.failures)
+    }
+
     pub fn record(&mut self, ok: bool, timing: &ProbeTiming) -> Verdict {
         self.in_flight = false;
         if ok {

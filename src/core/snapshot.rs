@@ -73,6 +73,19 @@ pub struct WorkerView {
     pub replacement: Option<u32>,
     /// Stopped by a person (`s`, `ctl stop`): not expected to be up.
     pub held: bool,
+    /// Its run's probes, as they stand (empty without probes).
+    pub probes: Vec<ProbeView>,
+}
+
+/// One probe of a worker's run: its last verdict and its failures so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeView {
+    pub kind: super::probe::ProbeKind,
+    /// `Some(true)`: passing, `Some(false)`: failing, `None`: no verdict yet (or, for
+    /// readiness and liveness, held back until the startup probe succeeds).
+    pub passing: Option<bool>,
+    /// Failures in this run.
+    pub failures: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

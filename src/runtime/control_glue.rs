@@ -405,6 +405,20 @@ impl Runtime {
                         .map(|g| g.waiting_for.clone()),
                     next_run: next.map(|n| crate::headless::format_ts(n.wall)),
                     next_run_in_ms: next.map(|n| ms(n.left)),
+                    probes: w
+                        .probes
+                        .iter()
+                        .map(|p| crate::control::status::ProbeStatus {
+                            probe: p.kind.as_str().to_string(),
+                            state: match p.passing {
+                                Some(true) => "passing",
+                                Some(false) => "failing",
+                                None => "pending",
+                            }
+                            .to_string(),
+                            failures: p.failures,
+                        })
+                        .collect(),
                 }
             })
             .collect();

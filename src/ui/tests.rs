@@ -46,6 +46,7 @@ fn worker(
         crash_looping: false,
         replacement: None,
         held: false,
+        probes: Vec::new(),
     }
 }
 

@@ -252,6 +252,8 @@ impl SnapshotWire {
                 crash_looping: w.crash_looping,
                 replacement: w.replacement,
                 held: w.held,
+                // The attached dashboard shows a probe's verdict through the state.
+                probes: Vec::new(),
             })
             .collect();
         Snapshot {

@@ -123,5 +123,26 @@ pub(super) fn view_of(
         crash_looping: slot.failed_short_runs >= CRASH_LOOP_RUNS,
         replacement: slot.successor.as_ref().and_then(|s| s.pid),
         held: slot.held,
+        probes: probe_views(slot, config),
     }
+}
+
+/// The probes of the slot's run (its own, not a reload's replacement), in a fixed order.
+fn probe_views(slot: &Slot, config: &GroupConfig) -> Vec<crate::core::snapshot::ProbeView> {
+    use crate::core::probe::ProbeKind;
+    let Phase::Live(run) = &slot.phase else { return Vec::new() };
+    let Some(probes) = run.probes.as_deref() else { return Vec::new() };
+    [ProbeKind::Startup, ProbeKind::Readiness, ProbeKind::Liveness]
+        .into_iter()
+        .filter(|&kind| config.probes.get(kind).is_some())
+        .map(|kind| {
+            let track = match kind {
+                ProbeKind::Startup => &probes.startup,
+                ProbeKind::Readiness => &probes.readiness,
+                ProbeKind::Liveness => &probes.liveness,
+            };
+            let (passing, failures) = track.state();
+            crate::core::snapshot::ProbeView { kind, passing, failures }
+        })
+        .collect()
 }

@@ -52,6 +52,7 @@ fn snapshot() -> Snapshot {
         crash_looping: false,
         replacement: None,
         held: false,
+        probes: Vec::new(),
     };
     Snapshot {
         groups: vec![GroupView { name: "web".into(), workers: 2, up: 2, ..GroupView::default() }],

@@ -29,6 +29,7 @@ fn view(key: WorkerKey, pid: u32) -> WorkerView {
         crash_looping: false,
         replacement: None,
         held: false,
+        probes: Vec::new(),
     }
 }
 
