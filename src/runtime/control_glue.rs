@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Runtime;
-use super::dashboard::{Dashboard, GroupFacts};
+use super::dashboard::{GroupFacts, ViewFeed};
 use super::hub::ControlTap;
 use crate::control::messages::{self, Request};
 use crate::control::server::{self, Clients, Incoming};
@@ -87,7 +87,7 @@ impl Runtime {
         if self.dashboard.is_none() {
             // Someone may attach: keep what a dashboard shows (a local one replaces this).
             let facts = self.groups.iter().map(|g| GroupFacts::new(&g.spec, &g.listeners));
-            self.dashboard = Some(Dashboard::new(None, None, facts.collect()));
+            self.dashboard = Some(ViewFeed::new(None, None, facts.collect()));
         }
         let clients = Rc::clone(&control.clients);
         self.hub.borrow_mut().control =

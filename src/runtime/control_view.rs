@@ -1,5 +1,5 @@
 //! `corral attach`'s side of the runtime (docs/control.md): each client's `view` subscription is a
-//! viewer like the local dashboard, its frames built by the same `Dashboard` from the same
+//! viewer like the local dashboard, its frames built by the same `ViewFeed` from the same
 //! facts. On each frame tick (33 ms) a viewer owed a frame gets one if something changed;
 //! nothing changed, nothing is built. A `View` is built and encoded once per distinct pane,
 //! however many clients ask for that pane, and goes out through each client's bounded
@@ -125,7 +125,7 @@ impl Runtime {
     /// Whether the local dashboard is on. (`self.dashboard` is also kept in headless mode
     /// when someone may attach: that corral still reloads on SIGHUP, scales on SIGTTIN.)
     pub(super) fn dashboard_on(&self) -> bool {
-        self.dashboard.as_ref().is_some_and(super::dashboard::Dashboard::has_local)
+        self.dashboard.as_ref().is_some_and(super::dashboard::ViewFeed::has_local)
     }
 
     /// Whether a viewer is owed a frame: only then does the frame tick run, so an idle

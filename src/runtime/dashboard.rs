@@ -70,7 +70,7 @@ impl Default for WorkerHistory {
 
 /// The facts every viewer's `View` is built from, kept while anyone may look: the local
 /// dashboard, or a control socket someone may attach to.
-pub struct Dashboard {
+pub struct ViewFeed {
     /// The local dashboard, when there is one.
     local: Option<Local>,
     /// Something every viewer shows changed since the last frame.
@@ -127,14 +127,14 @@ fn lifecycle_text(event: &Event) -> Option<String> {
     })
 }
 
-impl Dashboard {
+impl ViewFeed {
     /// `slot`: the local dashboard's, or `None` when only attached clients may look.
     pub fn new(
         slot: Option<ViewSlot>,
         log_path: Option<std::path::PathBuf>,
         groups: Vec<GroupFacts>,
-    ) -> Dashboard {
-        Dashboard {
+    ) -> ViewFeed {
+        ViewFeed {
             local: slot.map(|slot| Local {
                 slot,
                 request: PaneRequest { rows: 20, ..PaneRequest::default() },

@@ -210,7 +210,7 @@ struct Runtime {
     usage: HashMap<WorkerKey, backend::Usage>,
     names: Vec<String>,
     /// The dashboard's runtime side and its thread, when it is on.
-    dashboard: Option<dashboard::Dashboard>,
+    dashboard: Option<dashboard::ViewFeed>,
     ui: Option<ui::Dashboard>,
     /// The dashboard failed (a panic, a broken terminal), or SIGQUIT forced the stop:
     /// exit 1 after stopping workers.

@@ -20,7 +20,7 @@ impl Runtime {
                 let facts =
                     self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
                 let log_path = crate::logging::log_path();
-                let d = dashboard::Dashboard::new(Some(slot), log_path, facts.collect());
+                let d = dashboard::ViewFeed::new(Some(slot), log_path, facts.collect());
                 self.dashboard = Some(d);
             }
             Err(e) => {

@@ -11,7 +11,7 @@ use super::{MAX_ROWS, MAX_TEXT, Viewers, bounded, trim_lines};
 use crate::control::server::Client;
 use crate::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
 use crate::headless::Stream;
-use crate::runtime::dashboard::Dashboard;
+use crate::runtime::dashboard::ViewFeed;
 use crate::runtime::logs::Logs;
 use crate::ui::model::{PaneMode, PaneRequest, View};
 
@@ -78,7 +78,7 @@ fn each_distinct_pane_is_built_once_and_each_client_gets_its_own_id() {
     let mut logs = Logs::new(true);
     logs.line(WEB_1, 101, Stream::Stdout, b"one");
     logs.line(WEB_2, 102, Stream::Stdout, b"two");
-    let d = Dashboard::new(None, None, Vec::new());
+    let d = ViewFeed::new(None, None, Vec::new());
     for (request, who) in &due {
         let view = d.view(snapshot(), &logs, &HashMap::new(), &names, request);
         viewers.send(who, &serde_json::to_vec(&view).expect("encode"));
@@ -139,7 +139,7 @@ fn a_pane_request_and_its_frame_are_bounded() {
     let mut logs = Logs::new(true);
     let long = "é".repeat(MAX_TEXT * 2);
     logs.line(WEB_1, 101, Stream::Stdout, long.as_bytes());
-    let d = Dashboard::new(None, None, Vec::new());
+    let d = ViewFeed::new(None, None, Vec::new());
     let req = PaneRequest { filter: String::new(), scroll: 0, ..req };
     let mut view = d.view(snapshot(), &logs, &HashMap::new(), &["web".into()], &req);
     let full = view.pane.lines[0].text.chars().count();
