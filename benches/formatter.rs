@@ -6,7 +6,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use corral::config::LogFormat;
 use corral::core::{Stream, WorkerKey};
-use corral::headless::{Lines, Record};
+use corral::report::{Lines, Record};
 
 const LINES: u64 = 10_000;
 

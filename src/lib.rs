@@ -53,6 +53,8 @@ pub mod probe_spec;
 #[doc(hidden)]
 pub mod protocol;
 #[doc(hidden)]
+pub mod report;
+#[doc(hidden)]
 pub mod runtime;
 #[doc(hidden)]
 pub mod schedule;

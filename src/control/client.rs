@@ -387,5 +387,5 @@ impl Conn {
 fn uptime_since(started: &str) -> String {
     let Ok(at) = humantime::parse_rfc3339(started) else { return "-".into() };
     let up = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
-    crate::headless::human_duration(Duration::from_secs(up.as_secs()))
+    crate::report::human_duration(Duration::from_secs(up.as_secs()))
 }

@@ -3,7 +3,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::*;
+use crate::core::{Event, EventKind, Scope, ShutdownTrigger, WorkerKey};
 use crate::core::{ExitReason, ExitStatus};
+use crate::report::format;
 use crate::signal::Signal;
 
 const KEY: WorkerKey = WorkerKey { group: 0, slot: 2 };

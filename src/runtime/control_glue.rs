@@ -17,7 +17,7 @@ use crate::control::server::{self, Clients, Incoming};
 use crate::control::socket::ControlSocket;
 use crate::core::Stream;
 use crate::core::{EventKind, Input, ShutdownTrigger, UserAction, WorkerKey};
-use crate::headless::Record;
+use crate::report::Record;
 
 /// Output lines `logs` sends when the request names no count.
 pub const DEFAULT_LINES: usize = 100;
@@ -348,7 +348,7 @@ impl Runtime {
         for (at, key, pid, stream, text) in all.into_iter().skip(skip) {
             let mut out = Vec::new();
             let record = Record::Output { key, pid, stream, line: text.as_bytes() };
-            crate::headless::json_line(&mut out, at, &self.names, &record);
+            crate::report::json_line(&mut out, at, &self.names, &record);
             out.pop(); // its newline: an item of the list
             shown.push(out);
         }
@@ -403,7 +403,7 @@ impl Runtime {
                     waiting_for: group
                         .filter(|_| w.state == crate::core::WorkerState::Waiting)
                         .map(|g| g.waiting_for.clone()),
-                    next_run: next.map(|n| crate::headless::format_ts(n.wall)),
+                    next_run: next.map(|n| crate::report::format_ts(n.wall)),
                     next_run_in_ms: next.map(|n| ms(n.left)),
                     probes: w
                         .probes
@@ -422,7 +422,7 @@ impl Runtime {
                 }
             })
             .collect();
-        let at = |d: Option<crate::core::Due>| d.map(|d| crate::headless::format_ts(d.wall));
+        let at = |d: Option<crate::core::Due>| d.map(|d| crate::report::format_ts(d.wall));
         let groups = snapshot
             .groups
             .iter()
@@ -455,7 +455,7 @@ fn hello_value(instance: &str, names: &[String], started: SystemTime, socket: &s
         instance: instance.to_string(),
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        started: crate::headless::format_ts(started),
+        started: crate::report::format_ts(started),
         groups: names.to_vec(),
         socket: socket.to_string(),
     };

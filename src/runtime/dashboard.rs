@@ -110,7 +110,7 @@ fn lifecycle_text(event: &Event) -> Option<String> {
         }
         EventKind::Exited { status, uptime, reason, memory, .. } => {
             let after = crate::ui::format_uptime(*uptime);
-            let why = crate::headless::exit_why(*reason, *memory);
+            let why = crate::report::exit_why(*reason, *memory);
             format!("exited{pid}: {status} after {after} ({why})")
         }
         EventKind::RestartScheduled { delay, restarts } => {

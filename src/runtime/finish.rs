@@ -8,7 +8,8 @@ use super::{GROUP_POLL, Runtime, keeper};
 use crate::backend;
 use tokio::sync::Notify;
 
-use crate::headless::{Headless, Record};
+use crate::headless::Headless;
+use crate::report::Record;
 use crate::signal::Signal;
 use crate::sinks::logfiles::LogFiles;
 

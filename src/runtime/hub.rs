@@ -10,7 +10,8 @@ use super::logs::Logs;
 
 use crate::control::server::Clients;
 use crate::core::Input;
-use crate::headless::{Headless, Record};
+use crate::headless::Headless;
+use crate::report::Record;
 use crate::sinks::logfiles::LogFiles;
 
 pub struct Hub {
@@ -54,7 +55,7 @@ impl ControlTap {
             }
         }
         self.scratch.clear();
-        crate::headless::json_line(&mut self.scratch, crate::clock::now(), &self.names, record);
+        crate::report::json_line(&mut self.scratch, crate::clock::now(), &self.names, record);
         let object = self.scratch.strip_suffix(b"\n").unwrap_or(&self.scratch);
         match record {
             Record::Output { key, .. } => clients.output(*key, object),

@@ -54,7 +54,8 @@ use self::timers::Timers;
 use crate::backend::{self, BoundListener};
 use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
 use crate::core::{Command, Event, EventKind, Input, Scope, Supervisor, WorkerKey};
-use crate::headless::{GroupInfo, Headless, Record};
+use crate::headless::Headless;
+use crate::report::{GroupInfo, Record};
 use crate::sinks::logfiles::LogFiles;
 use crate::ui;
 
@@ -574,7 +575,7 @@ impl Runtime {
                 Scope::Group(g) => self.names.get(usize::from(g)).cloned().unwrap_or_default(),
                 Scope::Supervisor => "corral".to_string(),
             };
-            tracing::info!(worker = %who, "{}", crate::headless::event_text(&event.kind, event.pid));
+            tracing::info!(worker = %who, "{}", crate::report::event_text(&event.kind, event.pid));
         }
         if let (Scope::Group(g), EventKind::Waiting { unmet, blocked: Some(why) }) =
             (event.scope, &event.kind)

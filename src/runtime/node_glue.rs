@@ -10,8 +10,8 @@ use super::node::{Effect, NodeChannels, NodeEvent};
 use super::ports::{GroupPorts, PortBroker};
 use super::{GroupIo, Runtime, worker_id};
 use crate::core::WorkerKey;
-use crate::headless::Record;
 use crate::protocol::{self, ProtocolError};
+use crate::report::Record;
 
 /// How soon a message that met a full channel is tried again.
 pub(super) const RETRY: Duration = Duration::from_millis(20);

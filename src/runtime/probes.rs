@@ -270,5 +270,5 @@ impl Probes {
 }
 
 fn timed_out(timeout: Duration) -> String {
-    format!("timed out after {}", crate::headless::human_duration(timeout))
+    format!("timed out after {}", crate::report::human_duration(timeout))
 }

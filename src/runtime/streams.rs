@@ -18,8 +18,8 @@ use super::hub::Hub;
 use super::node::{InboundKind, NodeLink};
 use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
-use crate::headless::{MessageKind, Record};
 use crate::protocol::{self, LineSplitter, Message, Overflow, Piece, ProtocolError};
+use crate::report::{MessageKind, Record};
 
 /// Output lines longer than this are split into several.
 pub const MAX_OUTPUT_LINE: usize = 16 * 1024;

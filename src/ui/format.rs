@@ -116,7 +116,7 @@ mod tests {
     fn the_table_and_the_event_lines_agree_between_a_minute_and_a_day() {
         for s in (60..86_400).step_by(7).chain([3599, 3600, 86_399]) {
             let d = Duration::from_millis(s * 1000 + 999);
-            assert_eq!(uptime(d), crate::headless::human_duration(d), "{s}s");
+            assert_eq!(uptime(d), crate::report::human_duration(d), "{s}s");
         }
     }
 }

@@ -66,7 +66,7 @@ pub(super) fn print_output(line: &Value, json: bool) -> Result<(), Fail> {
     let group = line["group"].as_str().unwrap_or("?");
     let slot = line["worker"].as_u64().and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
     let id = crate::core::WorkerId { group, slot };
-    let text = crate::headless::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
+    let text = crate::report::sanitize(line["line"].as_str().unwrap_or_default().as_bytes());
     // `!` marks stderr, as in headless text output and the dashboard.
     let mark = if line["stream"] == "stderr" { '!' } else { '|' };
     print_line(&format!("{} {id} {mark} {text}", line["ts"].as_str().unwrap_or_default()))
@@ -79,7 +79,7 @@ pub(super) fn print_status(status: &crate::control::status::Status) -> Result<()
         .iter()
         .map(|w| {
             let uptime = match (w.uptime_ms, w.next_run_in_ms) {
-                (Some(ms), _) => crate::headless::human_duration(Duration::from_millis(ms)),
+                (Some(ms), _) => crate::report::human_duration(Duration::from_millis(ms)),
                 // Between runs of a schedule: when the next one is.
                 (None, Some(ms)) => {
                     format!("in {}", crate::ui::format_uptime(Duration::from_millis(ms)))
@@ -106,7 +106,7 @@ pub(super) fn print_status(status: &crate::control::status::Status) -> Result<()
                 or_dash(last),
                 or_dash(cpu),
                 or_dash(mem),
-                crate::headless::sanitize(w.status.as_deref().unwrap_or("").as_bytes()),
+                crate::report::sanitize(w.status.as_deref().unwrap_or("").as_bytes()),
             ]
         })
         .collect();

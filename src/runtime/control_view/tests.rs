@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{MAX_ROWS, MAX_TEXT, Viewers, bounded, trim_lines};
 use crate::control::server::Client;
 use crate::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
-use crate::headless::Stream;
+use crate::report::Stream;
 use crate::runtime::dashboard::ViewFeed;
 use crate::runtime::logs::Logs;
 use crate::ui::model::{PaneMode, PaneRequest, View};

@@ -32,7 +32,7 @@ pub use self::files::{DIR_MODE, FILE_MODE, FileSink, LogId};
 use self::rotation::Period;
 use crate::config::{self, LogFormat};
 use crate::core::Stream;
-use crate::headless::{Lines, Record, worker_line};
+use crate::report::{Lines, Record, worker_line};
 use crate::sinks::lossless::Writer;
 
 /// A log's batch goes to the writer thread at this size (or at every flush).

@@ -74,7 +74,7 @@ pub fn ts_text(ts: SystemTime) -> String {
     humantime::format_rfc3339_millis(ts).to_string()
 }
 
-pub(super) fn text(
+pub(crate) fn text(
     out: &mut Vec<u8>,
     ts: &str,
     names: &[String],
@@ -259,7 +259,7 @@ impl Obj<'_> {
     }
 }
 
-pub(super) fn json(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) {
+pub(crate) fn json(out: &mut Vec<u8>, ts: &str, names: &[String], rec: &Record<'_>) {
     let start = out.len();
     json_fields(out, ts, names, rec);
     // serde_json escapes C0 controls only; the worker's data is copied as sent.
