@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
                     for _ in 0..LINES {
                         let record =
                             Record::Output { key, pid: 4242, stream: Stream::Stdout, line };
-                        lines.write(&mut out, &record);
+                        lines.write(&mut out, std::time::SystemTime::UNIX_EPOCH, &record);
                     }
                     out.len()
                 });

@@ -71,11 +71,12 @@ impl Headless {
         self.writer.resumed()
     }
 
-    pub fn record(&mut self, record: &Record<'_>) {
+    /// Reports `record`, which happened `at`.
+    pub fn record(&mut self, at: std::time::SystemTime, record: &Record<'_>) {
         if self.writer.closed() {
             return;
         }
-        if self.lines.write(&mut self.batch, record) {
+        if self.lines.write(&mut self.batch, at, record) {
             self.batch_lines += 1;
         }
         if self.batch.len() >= BATCH_BYTES {

@@ -25,7 +25,6 @@ pub mod ansi;
 pub mod backend;
 #[doc(hidden)]
 pub mod cli;
-pub(crate) mod clock;
 pub mod cluster;
 #[doc(hidden)]
 pub mod config;

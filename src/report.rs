@@ -147,10 +147,9 @@ impl Lines {
         &self.names
     }
 
-    /// Now, as RFC 3339 UTC text with milliseconds.
-    pub fn now(&mut self) -> &str {
+    /// `now`, as RFC 3339 UTC text with milliseconds.
+    pub fn ts(&mut self, now: SystemTime) -> &str {
         // A flood of lines shares a handful of milliseconds: format each one once.
-        let now = crate::clock::now();
         // Lines of one read share its time: the same instant needs no arithmetic.
         if now == self.ts_at && self.ts_ms != u128::MAX {
             return &self.ts;
@@ -164,28 +163,29 @@ impl Lines {
         &self.ts
     }
 
-    /// Appends `record`'s line to `out`; `false` when this format leaves it out.
-    pub fn write(&mut self, out: &mut Vec<u8>, record: &Record<'_>) -> bool {
+    /// Appends `record`'s line, stamped `at`, to `out`; `false` when this format leaves
+    /// it out.
+    pub fn write(&mut self, out: &mut Vec<u8>, at: SystemTime, record: &Record<'_>) -> bool {
         if let Record::Output { key, pid, stream, line } = *record
             && let std::borrow::Cow::Owned(line) = self.worker_bytes(line)
         {
             let record = Record::Output { key, pid, stream, line: &line };
-            return self.write_as_is(out, &record);
+            return self.write_as_is(out, at, &record);
         }
-        self.write_as_is(out, record)
+        self.write_as_is(out, at, record)
     }
 
-    fn write_as_is(&mut self, out: &mut Vec<u8>, record: &Record<'_>) -> bool {
+    fn write_as_is(&mut self, out: &mut Vec<u8>, at: SystemTime, record: &Record<'_>) -> bool {
         match self.format {
             LogFormat::Json => {
-                self.now();
+                self.ts(at);
                 format::json(out, &self.ts, &self.names, record);
             }
             LogFormat::Text => {
                 if self.skipped_in_text(record) {
                     return false;
                 }
-                self.now();
+                self.ts(at);
                 format::text(out, &self.ts, &self.names, &self.name_widths, self.id_width, record);
             }
         }

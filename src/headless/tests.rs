@@ -171,7 +171,10 @@ fn a_stuck_stdout_holds_output_back_and_loses_nothing() {
     let line = [b'x'; 1000];
     let mut n = 0u32;
     while !h.held() {
-        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: &line });
+        h.record(
+            std::time::SystemTime::now(),
+            &Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: &line },
+        );
         n += 1;
         assert!(n < 100_000, "the queue must say when it is full");
     }
@@ -214,7 +217,10 @@ fn a_failing_stdout_is_retried_not_dropped() {
     )
     .expect("writer");
     for _ in 0..10 {
-        h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
+        h.record(
+            std::time::SystemTime::now(),
+            &Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" },
+        );
     }
     h.join();
     assert_eq!(memchr::memchr_iter(b'\n', &got.lock().expect("lock")).count(), 10);
@@ -243,7 +249,10 @@ fn a_closed_stdout_closes_the_sink() {
         std::sync::Arc::default(),
     )
     .expect("writer");
-    h.record(&Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" });
+    h.record(
+        std::time::SystemTime::now(),
+        &Record::Output { key: KEY, pid: 1, stream: Stream::Stdout, line: b"hi" },
+    );
     h.join();
     assert!(h.closed());
     assert!(called.load(std::sync::atomic::Ordering::Acquire));
@@ -258,7 +267,7 @@ fn run_records(format: LogFormat, show_metrics: bool, records: &[Record<'_>]) ->
             .expect("writer");
     h.show_metrics(show_metrics);
     for r in records {
-        h.record(r);
+        h.record(std::time::SystemTime::now(), r);
     }
     h.join();
     String::from_utf8(got.lock().expect("lock").clone()).expect("utf8")
@@ -397,7 +406,7 @@ fn strip_ansi_removes_sequences_from_text_and_json_lines() {
         let mut lines = Lines::new(format, vec!["web".into()]);
         lines.strip_ansi(strip);
         let mut out = Vec::new();
-        lines.write(&mut out, &record);
+        lines.write(&mut out, std::time::SystemTime::UNIX_EPOCH, &record);
         String::from_utf8(out).unwrap()
     };
     let kept = write(LogFormat::Text, false);

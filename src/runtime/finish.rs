@@ -1,7 +1,7 @@
 //! The end of a run: escaped descendants stopped, the last events written out (nothing
 //! lost unless a person asks again to stop), the keeper told goodbye.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::signals::{Arrived, Signals};
 use super::{GROUP_POLL, Runtime, keeper};
@@ -45,7 +45,7 @@ impl Runtime {
         let code = if failing { code.max(1) } else { code };
         {
             let mut hub = self.hub.borrow_mut();
-            hub.report(&Record::ShutdownComplete { exit_code: code });
+            hub.report(SystemTime::now(), &Record::ShutdownComplete { exit_code: code });
             if let Some(h) = hub.headless.as_mut() {
                 h.close();
             }

@@ -46,7 +46,7 @@ impl ControlTap {
         ControlTap { clients, names, scratch: Vec::new() }
     }
 
-    fn record(&mut self, record: &Record<'_>) {
+    fn record(&mut self, at: std::time::SystemTime, record: &Record<'_>) {
         let mut clients = self.clients.borrow_mut();
         if let Record::Output { key, .. } = record {
             // Encoding every line of a flood for nobody would be waste.
@@ -55,7 +55,7 @@ impl ControlTap {
             }
         }
         self.scratch.clear();
-        crate::report::json_line(&mut self.scratch, crate::clock::now(), &self.names, record);
+        crate::report::json_line(&mut self.scratch, at, &self.names, record);
         let object = self.scratch.strip_suffix(b"\n").unwrap_or(&self.scratch);
         match record {
             Record::Output { key, .. } => clients.output(*key, object),
@@ -90,7 +90,8 @@ impl Hub {
             && self.control.as_ref().is_none_or(|c| !c.clients.borrow().wants_output(key))
     }
 
-    pub fn report(&mut self, record: &Record<'_>) {
+    /// Hands `record`, which happened `at`, to every sink.
+    pub fn report(&mut self, at: std::time::SystemTime, record: &Record<'_>) {
         if !self.dirty {
             // The main loop publishes frames only when one is owed; a line read by a
             // stream's task must tell it so (once per frame, not once per line).
@@ -98,13 +99,13 @@ impl Hub {
             self.wake.notify_one();
         }
         if let Some(tap) = self.control.as_mut() {
-            tap.record(record);
+            tap.record(at, record);
         }
         if let Some(h) = self.headless.as_mut() {
-            h.record(record);
+            h.record(at, record);
         }
         if let Some(f) = self.files.as_mut() {
-            f.record(record);
+            f.record(at, record);
         }
     }
 

@@ -247,9 +247,9 @@ impl Logs {
         self.workers.entry(key).or_default()
     }
 
-    pub fn line(&mut self, key: WorkerKey, pid: u32, stream: Stream, line: &[u8]) {
+    /// A line `key`'s process `pid` wrote, read `at`.
+    pub fn line(&mut self, at: SystemTime, key: WorkerKey, pid: u32, stream: Stream, line: &[u8]) {
         if self.keep {
-            let at = crate::clock::now();
             // The line the full ring drops lends its buffer: no allocation per line.
             self.entry(key).lines.push_reusing(line.len(), |old| {
                 let mut text = old.map(|l| l.text).unwrap_or_default();
@@ -268,7 +268,14 @@ impl Logs {
     }
 
     /// A message event: `raw` is its (valid) JSON line, `status` its text when it is one.
-    pub fn event(&mut self, key: WorkerKey, pid: u32, raw: &[u8], status: Option<&str>) {
+    pub fn event(
+        &mut self,
+        at: SystemTime,
+        key: WorkerKey,
+        pid: u32,
+        raw: &[u8],
+        status: Option<&str>,
+    ) {
         let (keep, metrics) = (self.keep, self.metrics);
         let log = self.entry(key);
         if let Some(text) = status {
@@ -279,7 +286,6 @@ impl Logs {
         if (keep || metrics)
             && let Ok(data) = serde_json::from_slice::<Value>(raw)
         {
-            let at = crate::clock::now();
             log.metrics.record(unix_second(at), pid, &data);
             if keep {
                 log.events.push(raw.len(), LogEvent { at, pid, data });
@@ -313,10 +319,16 @@ mod tests {
         let mut logs = Logs::new(true);
         let name = "m".repeat(MAX_NAME + 1);
         let metric = format!(r#"{{"type":"metric","name":"{name}","value":1}}"#);
-        logs.event(KEY, 1, metric.as_bytes(), None);
-        logs.event(KEY, 1, format!(r#"{{"type":"{name}"}}"#).as_bytes(), None);
+        logs.event(std::time::SystemTime::now(), KEY, 1, metric.as_bytes(), None);
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            format!(r#"{{"type":"{name}"}}"#).as_bytes(),
+            None,
+        );
         let status = "é".repeat(MAX_STATUS);
-        logs.event(KEY, 1, br#"{"type":"status"}"#, Some(&status));
+        logs.event(std::time::SystemTime::now(), KEY, 1, br#"{"type":"status"}"#, Some(&status));
         let log = logs.get(KEY).expect("log");
         assert!(log.metrics.series.is_empty());
         assert_eq!((log.metrics.dropped, log.metrics.too_long), (2, 2));
@@ -329,7 +341,13 @@ mod tests {
     fn keeps_the_last_thousand_lines() {
         let mut logs = Logs::new(true);
         for i in 0..2500 {
-            logs.line(KEY, 1, Stream::Stdout, format!("line {i}").as_bytes());
+            logs.line(
+                std::time::SystemTime::now(),
+                KEY,
+                1,
+                Stream::Stdout,
+                format!("line {i}").as_bytes(),
+            );
         }
         let log = logs.get(KEY).expect("log");
         assert_eq!(log.lines.len(), KEEP_ENTRIES);
@@ -342,7 +360,7 @@ mod tests {
         let mut logs = Logs::new(true);
         let big = vec![b'x'; 16 * 1024];
         for _ in 0..1000 {
-            logs.line(KEY, 1, Stream::Stderr, &big);
+            logs.line(std::time::SystemTime::now(), KEY, 1, Stream::Stderr, &big);
         }
         let log = logs.get(KEY).expect("log");
         assert!(log.lines.bytes() <= KEEP_BYTES);
@@ -352,9 +370,15 @@ mod tests {
     #[test]
     fn headless_keeps_counters_and_status_only() {
         let mut logs = Logs::new(false);
-        logs.line(KEY, 1, Stream::Stdout, b"hello");
+        logs.line(std::time::SystemTime::now(), KEY, 1, Stream::Stdout, b"hello");
         logs.message(KEY);
-        logs.event(KEY, 1, br#"{"type":"status","text":"warming"}"#, Some("warming"));
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"status","text":"warming"}"#,
+            Some("warming"),
+        );
         let log = logs.get(KEY).expect("log");
         assert!(log.lines.is_empty() && log.events.is_empty());
         assert_eq!((log.messages, log.status_of(Some(1))), (1, Some("warming")));
@@ -364,7 +388,13 @@ mod tests {
     fn headless_with_metrics_keeps_the_numbers_but_not_the_events() {
         let mut logs = Logs::new(false);
         logs.record_metrics();
-        logs.event(KEY, 1, br#"{"type":"metric","name":"requests","value":12}"#, None);
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"metric","name":"requests","value":12}"#,
+            None,
+        );
         let log = logs.get(KEY).expect("log");
         assert!(log.events.is_empty());
         let latest = log.metrics.series.first().map(|s| (s.name.as_str(), s.history.latest));
@@ -375,7 +405,13 @@ mod tests {
     #[test]
     fn a_status_belongs_to_the_run_that_sent_it() {
         let mut logs = Logs::new(true);
-        logs.event(KEY, 7, br#"{"type":"status","text":"crashing in 1s"}"#, Some("crashing in 1s"));
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            7,
+            br#"{"type":"status","text":"crashing in 1s"}"#,
+            Some("crashing in 1s"),
+        );
         let log = logs.get(KEY).expect("log");
         assert_eq!(log.status_of(Some(7)), Some("crashing in 1s"));
         assert_eq!(log.status_of(None), None, "no run, no status");
@@ -385,14 +421,38 @@ mod tests {
     #[test]
     fn metrics_and_custom_events_become_series_up_to_the_cap() {
         let mut logs = Logs::new(true);
-        logs.event(KEY, 1, br#"{"type":"metric","name":"requests","value":12}"#, None);
-        logs.event(KEY, 1, br#"{"type":"cache-miss","key":"a"}"#, None);
-        logs.event(KEY, 1, br#"{"type":"cache-miss","key":"b"}"#, None);
-        logs.event(KEY, 1, b"[1,2]", None);
-        logs.event(KEY, 1, br#"{"type":"log","level":"info","msg":"hi"}"#, None);
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"metric","name":"requests","value":12}"#,
+            None,
+        );
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"cache-miss","key":"a"}"#,
+            None,
+        );
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"cache-miss","key":"b"}"#,
+            None,
+        );
+        logs.event(std::time::SystemTime::now(), KEY, 1, b"[1,2]", None);
+        logs.event(
+            std::time::SystemTime::now(),
+            KEY,
+            1,
+            br#"{"type":"log","level":"info","msg":"hi"}"#,
+            None,
+        );
         for i in 0..100 {
             let line = format!(r#"{{"type":"metric","name":"m{i}","value":{i}}}"#);
-            logs.event(KEY, 1, line.as_bytes(), None);
+            logs.event(std::time::SystemTime::now(), KEY, 1, line.as_bytes(), None);
         }
         let m = &logs.get(KEY).expect("log").metrics;
         let names: Vec<(&str, bool)> =

@@ -440,7 +440,7 @@ impl Runtime {
         let pid = std::process::id();
         self.start_control();
         let started = Record::Started { pid, instance: &self.instance, groups: &infos };
-        self.hub.borrow_mut().report(&started);
+        self.hub.borrow_mut().report(std::time::SystemTime::now(), &started);
     }
 
     /// The earliest of the core's timers and the probes' deadlines.
@@ -590,7 +590,7 @@ impl Runtime {
             (Scope::Worker(key), EventKind::Exited { .. }) => Some(hub.logs.messages(key)),
             _ => None,
         };
-        hub.report(&Record::Event(event, messages));
+        hub.report(std::time::SystemTime::now(), &Record::Event(event, messages));
         drop(hub);
         if let Some(d) = self.dashboard.as_mut() {
             d.on_event(event);

@@ -86,7 +86,7 @@ impl Runtime {
         let count = hub.logs.protocol_errors(key);
         tracing::warn!(worker = %worker_id(&self.names, key), pid, count, "ignored a cluster message");
         let error = ProtocolError::Malformed;
-        hub.report(&Record::ProtocolError { key, pid, error, count });
+        hub.report(std::time::SystemTime::now(), &Record::ProtocolError { key, pid, error, count });
     }
 
     /// The last worker of a group that stopped exited: its shared sockets close (new

@@ -76,8 +76,8 @@ fn each_distinct_pane_is_built_once_and_each_client_gets_its_own_id() {
 
     let names = vec!["web".to_string()];
     let mut logs = Logs::new(true);
-    logs.line(WEB_1, 101, Stream::Stdout, b"one");
-    logs.line(WEB_2, 102, Stream::Stdout, b"two");
+    logs.line(std::time::SystemTime::now(), WEB_1, 101, Stream::Stdout, b"one");
+    logs.line(std::time::SystemTime::now(), WEB_2, 102, Stream::Stdout, b"two");
     let d = ViewFeed::new(None, None, Vec::new());
     for (request, who) in &due {
         let view = d.view(snapshot(), &logs, &HashMap::new(), &names, request);
@@ -138,7 +138,7 @@ fn a_pane_request_and_its_frame_are_bounded() {
 
     let mut logs = Logs::new(true);
     let long = "é".repeat(MAX_TEXT * 2);
-    logs.line(WEB_1, 101, Stream::Stdout, long.as_bytes());
+    logs.line(std::time::SystemTime::now(), WEB_1, 101, Stream::Stdout, long.as_bytes());
     let d = ViewFeed::new(None, None, Vec::new());
     let req = PaneRequest { filter: String::new(), scroll: 0, ..req };
     let mut view = d.view(snapshot(), &logs, &HashMap::new(), &["web".into()], &req);

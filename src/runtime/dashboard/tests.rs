@@ -48,12 +48,12 @@ fn snapshot() -> Snapshot {
 
 fn logs() -> Logs {
     let mut logs = Logs::new(true);
-    logs.line(WEB_1, 10, Stream::Stdout, b"GET /");
-    logs.line(QUEUE_1, 20, Stream::Stdout, b"job 1");
-    logs.line(QUEUE_2, 21, Stream::Stderr, b"job 2 failed");
+    logs.line(std::time::SystemTime::now(), WEB_1, 10, Stream::Stdout, b"GET /");
+    logs.line(std::time::SystemTime::now(), QUEUE_1, 20, Stream::Stdout, b"job 1");
+    logs.line(std::time::SystemTime::now(), QUEUE_2, 21, Stream::Stderr, b"job 2 failed");
     for (key, pid, value) in [(WEB_1, 10, 100), (QUEUE_1, 20, 3), (QUEUE_2, 21, 4)] {
         let line = format!(r#"{{"type":"metric","name":"done","value":{value}}}"#);
-        logs.event(key, pid, line.as_bytes(), None);
+        logs.event(std::time::SystemTime::now(), key, pid, line.as_bytes(), None);
     }
     logs
 }
@@ -100,9 +100,15 @@ fn a_groups_metrics_and_a_workers_details_stay_in_their_group() {
 #[test]
 fn the_filter_reads_the_text_without_escapes_and_the_line_stays_as_received() {
     let mut logs = Logs::new(true);
-    logs.line(WEB_1, 10, Stream::Stdout, b"\x1b[1mcolo\x1b[32mured\x1b[0m word");
-    logs.line(WEB_1, 10, Stream::Stdout, b"plain line");
-    logs.line(WEB_1, 10, Stream::Stdout, b"\x1b[31m1m\x1b[0m");
+    logs.line(
+        std::time::SystemTime::now(),
+        WEB_1,
+        10,
+        Stream::Stdout,
+        b"\x1b[1mcolo\x1b[32mured\x1b[0m word",
+    );
+    logs.line(std::time::SystemTime::now(), WEB_1, 10, Stream::Stdout, b"plain line");
+    logs.line(std::time::SystemTime::now(), WEB_1, 10, Stream::Stdout, b"\x1b[31m1m\x1b[0m");
     let keys = [WEB_1];
     let req = |filter: &str| PaneRequest {
         worker: Some(WEB_1),

@@ -113,7 +113,8 @@ impl LogFiles {
         self.lines.strip_ansi(strip);
     }
 
-    pub fn record(&mut self, record: &Record<'_>) {
+    /// Writes `record`, which happened `at`, to its log.
+    pub fn record(&mut self, when: std::time::SystemTime, record: &Record<'_>) {
         let id = match record {
             Record::Output { key, .. } => LogId::Worker(*key),
             Record::Started { .. }
@@ -130,10 +131,10 @@ impl LogFiles {
         let wrote = match record {
             Record::Output { pid, stream, line, .. } => {
                 let line = self.lines.worker_bytes(line);
-                output_line(&mut batch.bytes, self.lines.now(), *stream, *pid, &line);
+                output_line(&mut batch.bytes, self.lines.ts(when), *stream, *pid, &line);
                 true
             }
-            _ => self.lines.write(&mut batch.bytes, record),
+            _ => self.lines.write(&mut batch.bytes, when, record),
         };
         batch.lines += u64::from(wrote);
         if batch.bytes.len() >= BATCH_BYTES {

@@ -193,10 +193,13 @@ fn lines_carry_time_stream_pid_and_the_escaped_line_and_events_go_to_corral_log(
         LogFiles::start(&config, vec!["web".into()], false, Arc::default()).expect("start");
     let key = WorkerKey { group: 0, slot: 1 };
     let out = |line: &'static [u8], stream| Record::Output { key, pid: 42, stream, line };
-    logs.record(&out(b"listening on 3000", Stream::Stdout));
-    logs.record(&out(b"fake\r2026-12-02T10:00:00.000Z stdout 1 forged \x1b[2J", Stream::Stderr));
-    logs.record(&out(b"caf\xc3\xa9\ttab", Stream::Stdout));
-    logs.record(&Record::ShutdownComplete { exit_code: 0 });
+    logs.record(std::time::SystemTime::now(), &out(b"listening on 3000", Stream::Stdout));
+    logs.record(
+        std::time::SystemTime::now(),
+        &out(b"fake\r2026-12-02T10:00:00.000Z stdout 1 forged \x1b[2J", Stream::Stderr),
+    );
+    logs.record(std::time::SystemTime::now(), &out(b"caf\xc3\xa9\ttab", Stream::Stdout));
+    logs.record(std::time::SystemTime::now(), &Record::ShutdownComplete { exit_code: 0 });
     logs.join();
     assert_eq!(logs.lost(), 0);
     let text = read(&config.dir, "web.1.log");
@@ -247,7 +250,10 @@ fn colours_are_kept_as_received_unless_stripped() {
         logs.strip_ansi(strip);
         let key = WorkerKey { group: 0, slot: 1 };
         let line = b"\x1b[31mred\x1b[0m \x1b[2Jcleared";
-        logs.record(&Record::Output { key, pid: 42, stream: Stream::Stdout, line });
+        logs.record(
+            std::time::SystemTime::now(),
+            &Record::Output { key, pid: 42, stream: Stream::Stdout, line },
+        );
         logs.join();
         let text = read(&config.dir, "web.1.log");
         let rest = text.split_once(' ').expect("ts").1;
