@@ -76,7 +76,7 @@ impl CliExit {
                       corral completions SHELL",
     after_help = "COMMAND and its ARGS come after corral's options; everything after COMMAND is \
                   passed to it. Put -- before COMMAND when it is also a corral subcommand name \
-                  (demo, completions, help)."
+                  (demo, check-config, ctl, attach, completions, help)."
 )]
 struct Cli {
     /// Run the groups a TOML file defines (without COMMAND and --config: ./corral.toml).

@@ -196,7 +196,7 @@ pub(super) struct RunOpts {
     )]
     pub(super) log_keep: u32,
     /// This corral's name, for ctl/attach and its control socket [default: the config
-    /// file's stem, else the group's name].
+    /// file's stem, else -n, else the program and its script (node-app); -2, -3… when taken].
     #[arg(short = 'I', long, global = true, value_name = "NAME", value_parser = values::name)]
     pub(super) instance: Option<String>,
     /// The control socket [default: `$XDG_RUNTIME_DIR/corral/NAME.sock`, else

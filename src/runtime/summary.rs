@@ -40,12 +40,13 @@ impl Runtime {
                 crate::text::escape(&dir.display().to_string(), false)
             );
         }
-        // Only when there is something in it: a normal run writes no diagnostics.
+        // Only when there is something in it. With the dashboard it holds corral's decisions
+        // (spawns, exits and why), not only warnings, so the line does not call them warnings.
         let diagnostics =
             crate::logging::log_path().filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
         if let Some(path) = diagnostics {
             let path = crate::text::escape(&path.display().to_string(), false);
-            let _ = write!(line, " · corral's warnings in {path}");
+            let _ = write!(line, " · corral's diagnostics in {path}");
         }
         Some(line)
     }
