@@ -126,6 +126,12 @@ impl Headless {
         self.writer.failing()
     }
 
+    /// Whether what was flushed so far is written, or known not to be (see
+    /// [`crate::sinks::lossless::Writer::settled`]).
+    pub fn settled(&self) -> bool {
+        self.writer.settled()
+    }
+
     /// Closes and waits for everything to be written (tests and benches).
     pub fn join(&mut self) {
         self.flush();

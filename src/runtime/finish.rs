@@ -13,6 +13,11 @@ use crate::report::Record;
 use crate::signal::Signal;
 use crate::sinks::logfiles::LogFiles;
 
+/// How long the output reported before the last record may take to be written (or to
+/// fail) before that record's exit code is decided: a slow reader delays the exit by this,
+/// never more (its lines are still all written after).
+const SETTLE: Duration = Duration::from_secs(1);
+
 impl Runtime {
     /// Every worker is gone: stop escaped descendants, report, flush.
     pub(super) async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
@@ -37,6 +42,22 @@ impl Runtime {
         let code = if self.ui_failed { 1 } else { code };
         // An output that is failing now will lose lines at exit, and corral exits 1 for
         // them: the last record says so already (being last, it cannot wait for the count).
+        // So what was reported before it is given a moment to be written, or to fail: on a
+        // busy machine the writer may not have tried yet (a full disk's first write fails
+        // only once tried), and the record would say 0 for a corral that exits 1.
+        self.hub.borrow_mut().flush();
+        let settle_until = std::time::Instant::now() + SETTLE;
+        while std::time::Instant::now() < settle_until {
+            let settled = {
+                let hub = self.hub.borrow();
+                hub.headless.as_ref().is_none_or(Headless::settled)
+                    && hub.files.as_ref().is_none_or(LogFiles::settled)
+            };
+            if settled {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let failing = {
             let hub = self.hub.borrow();
             hub.headless.as_ref().is_some_and(Headless::failing)

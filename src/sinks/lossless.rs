@@ -191,6 +191,12 @@ impl<D: Send + 'static> Writer<D> {
         self.shared.lost.load(Ordering::Acquire)
     }
 
+    /// Whether the fate of everything pushed so far is known: written, or writing is
+    /// failing, or the reader has gone.
+    pub fn settled(&self) -> bool {
+        self.closed() || self.failing() || self.shared.lock().bytes == 0
+    }
+
     /// Whether writes are failing now, or lines were already lost.
     pub fn failing(&self) -> bool {
         self.shared.failing.load(Ordering::Acquire) || self.lost() > 0

@@ -193,6 +193,11 @@ impl LogFiles {
         self.writer.failing()
     }
 
+    /// Whether what was flushed so far is written, or known not to be.
+    pub fn settled(&self) -> bool {
+        self.writer.settled()
+    }
+
     /// Closes and waits for everything to be written (tests).
     pub fn join(&mut self) {
         self.flush();
