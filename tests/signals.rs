@@ -127,3 +127,25 @@ fn a_blocked_signal_mask_from_the_parent_is_cleared() {
     let gone = wait_until(SHORT, || token_processes(&token).is_empty());
     assert!(gone, "workers outlived corral");
 }
+
+/// One process that sends SIGTERM twice at once (GNU `timeout` can: to its child, then
+/// to its process group) made one request, a graceful stop; it was taken as the second
+/// request, which SIGKILLs every worker.
+#[test]
+fn one_process_sending_sigterm_twice_at_once_is_one_graceful_stop() {
+    // A worker that takes a moment to stop: a SIGKILL meanwhile would show in its exit.
+    let slow = sh("trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.1; done");
+    let mut corral = Corral::start(&with_command(&["-w", "2", "--kill-timeout", "10s"], &slow));
+    corral.wait_spawned(2);
+    let twice = format!("kill -TERM {pid}; kill -TERM {pid}", pid = corral.pid());
+    let sent = std::process::Command::new("sh").args(["-c", &twice]).status().expect("sh");
+    assert!(sent.success());
+    assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
+    let events = corral.events();
+    let exits = named(&events, "exited");
+    assert_eq!(exits.len(), 2, "{}", corral.dump());
+    for e in exits {
+        assert_eq!((e["code"].as_i64(), e["reason"].as_str()), (Some(0), Some("shutdown")), "{e}");
+    }
+    corral.assert_nothing_left();
+}

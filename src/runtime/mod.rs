@@ -28,6 +28,7 @@ mod schedules;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
 mod signals_glue;
+mod stop_signals;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod summary;
@@ -229,6 +230,8 @@ struct Runtime {
     node_reported: Option<Instant>,
     /// Answers the workers' own binds (groups that share them).
     adopter: Option<adopt::Adopter>,
+    /// Which SIGINTs and SIGTERMs are requests (one process's duplicate is not).
+    stop_signals: stop_signals::StopSignals,
     /// The size of the workers' pseudo-terminals (`--pty`).
     terminals: terminals::Terminals,
     /// Reload on change (`--watch`), when a group watches paths.
@@ -322,6 +325,7 @@ impl Runtime {
             node,
             node_reported: None,
             adopter,
+            stop_signals: stop_signals::StopSignals::default(),
             terminals: terminals::Terminals::new(),
             watch,
             probes: probes::Probes::new(),

@@ -16,7 +16,19 @@ impl Runtime {
             match signal.0 {
                 libc::SIGCHLD => self.reap(),
                 libc::SIGINT | libc::SIGTERM => {
-                    (0..twice).for_each(|_| self.shutdown_signal(signal));
+                    let requests = self.stop_signals.requests(
+                        signal,
+                        count,
+                        sender,
+                        std::time::Instant::now(),
+                    );
+                    if requests == 0 {
+                        tracing::info!(
+                            sender,
+                            "{signal} again from the same process at once: one request"
+                        );
+                    }
+                    (0..requests).for_each(|_| self.shutdown_signal(signal));
                 }
                 libc::SIGHUP if self.dashboard_on() => {
                     // The terminal went away: stop everything in order.
