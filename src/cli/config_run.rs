@@ -196,7 +196,7 @@ fn group_spec(
         }
     }
     merged.env_file = files;
-    let workers = merged.workers.unwrap_or_else(super::default_workers);
+    let workers = merged.workers.unwrap_or_else(|| super::default_workers_for(&merged));
     let listen = super::listen_specs(&merged.listen)?;
     let target = Target { name: group.name.clone(), workers, command, listen };
     let watch = watch(opts, given, dir, &group.layer, &file.defaults).map_err(

@@ -452,12 +452,18 @@ fn command_target(
         Some(name) => name.clone(),
         None => values::name_from_command(&command.argv[0]),
     };
-    let workers = opts.workers.unwrap_or_else(default_workers);
+    let workers = opts.workers.unwrap_or_else(|| default_workers_for(opts));
     let listen = listen_specs(&opts.listen)?;
     Ok(Target { name, workers, command, listen })
 }
 
-/// One worker per CPU, as Node's cluster examples do.
+/// A group's workers when it does not say: one for a job on a schedule (a cron job runs
+/// once, not once per CPU), else one per CPU, as Node's cluster examples do.
+fn default_workers_for(opts: &RunOpts) -> u32 {
+    if opts.schedule.is_some() { 1 } else { default_workers() }
+}
+
+/// One worker per CPU.
 fn default_workers() -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))

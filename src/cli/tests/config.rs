@@ -167,6 +167,7 @@ schedule = "*/5 * * * *"
     };
     assert_eq!(names(web), ["web.env", "extra.env"], "the group's list replaces [defaults]'");
     assert_eq!(names(job), ["shared.env", "extra.env"]);
+    assert_eq!(job.workers, 1, "a job on a schedule runs once, not once per CPU");
     assert!(web.env_files.iter().all(|f| f.is_absolute()));
     assert_eq!(web.policy.restart, RestartPolicy::Always);
     assert!(web.schedule.is_none());
