@@ -151,17 +151,21 @@ fn every_config_mistake_is_one_line_and_exit_2_before_anything_starts() {
 
 #[test]
 fn without_a_command_corral_runs_the_corral_toml_of_the_current_directory() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let top = tempfile::tempdir().expect("tempdir");
+    let dir = top.path().join("shop");
+    std::fs::create_dir(&dir).expect("mkdir");
     let once = toml_array(&test_worker(&["--exit", "0"]));
     write(
-        dir.path(),
+        &dir,
         "corral.toml",
         &format!("[group.once]\ncommand = {once}\nrestart = \"never\"\nworkers = 2\n"),
     );
-    let mut corral = Corral::start_in::<&str>(dir.path(), &[]);
+    let mut corral = Corral::start_in::<&str>(&dir, &[]);
     assert_eq!(corral.wait_exit(DEADLINE).code(), Some(0), "{}", corral.dump());
     let events = corral.events();
     assert_eq!(spawned(&events).len(), 2, "{}", corral.dump());
+    let started = named(&events, "supervisor_started");
+    assert_eq!(started[0]["instance"], "shop", "corral.toml is named after its directory");
     assert!(named(&events, "spawned").iter().all(|e| group_of(e) == "once"));
 
     let empty = tempfile::tempdir().expect("tempdir");

@@ -32,7 +32,13 @@ pub(super) fn run_spec(
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("/"));
     let file = file::parse(&text, &dir).map_err(|e| CliExit::usage(e.render(path)))?;
-    let stem = path.file_stem().and_then(OsStr::to_str).and_then(|s| values::name(s).ok());
+    // `shop.toml` names its corral `shop`; the default file, `corral.toml`, is named after
+    // its directory (every project's would be `corral` otherwise), as a Procfile is.
+    let stem = match path.file_stem().and_then(OsStr::to_str) {
+        Some("corral") => dir.file_name().and_then(OsStr::to_str),
+        other => other,
+    };
+    let stem = stem.and_then(|s| values::name(s).ok());
     resolve(opts, given, path, &dir, &file, stem, path_var)
 }
 
