@@ -103,13 +103,13 @@ fn ctl_actions_do_what_the_keys_do() {
     corral.wait_for("scaled to 4", DEADLINE, |events| {
         named(events, "scaled").iter().any(|e| e["workers"] == 4).then_some(())
     });
-    assert!(ok(&corral, &["scale", "web", "1"]).contains("1 workers"));
+    assert!(ok(&corral, &["scale", "web", "1"]).contains("web: 1 worker"));
     corral.wait_for("scaled to 1, the other three gone", DEADLINE, |events| {
         let gone = named(events, "exited").iter().filter(|e| e["reason"] == "scaled_down").count();
         (named(events, "scaled").iter().any(|e| e["workers"] == 1) && gone == 3).then_some(())
     });
     let reload = ok(&corral, &["reload", "web"]);
-    assert!(reload.contains("reloaded, 1 workers replaced"), "{reload}");
+    assert!(reload.contains("reloaded, 1 worker replaced"), "{reload}");
     // The reply comes over the socket; the event through stdout, maybe a moment later.
     corral.wait_for("reload_finished", DEADLINE, |events| {
         (!named(events, "reload_finished").is_empty()).then_some(())

@@ -119,13 +119,15 @@ fn run_inner(ctl: &Ctl) -> Result<(), Fail> {
         CtlCommand::Scale { group, workers, delta } => {
             let command = Request::Scale { group: group.clone(), workers: *workers, delta: *delta };
             let scaled: messages::Scaled = conn.call_as(&command)?;
-            print_line(&format!("{group}: {} workers", scaled.workers))
+            let plural = if scaled.workers == 1 { "" } else { "s" };
+            print_line(&format!("{group}: {} worker{plural}", scaled.workers))
         }
         CtlCommand::Reload { target } => {
             conn.timeout(None);
             let done: messages::Reloaded =
                 conn.call_as(&Request::Reload { target: target.clone() })?;
-            print_line(&format!("{target}: reloaded, {} workers replaced", done.replaced))
+            let plural = if done.replaced == 1 { "" } else { "s" };
+            print_line(&format!("{target}: reloaded, {} worker{plural} replaced", done.replaced))
         }
         CtlCommand::Logs { follow, lines, target, json } => {
             let command =
