@@ -26,7 +26,7 @@ pub(super) fn run_spec(
             )));
         }
     }
-    let text = read(path)?;
+    let text = read(path, "config file")?;
     let dir = std::path::absolute(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -88,17 +88,14 @@ pub(super) fn resolve(
 /// The largest config file corral reads; a config is a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// The config file's text: a regular file (not `/dev/zero`, not a FIFO that would block
-/// forever) of at most `MAX_CONFIG_BYTES`.
-pub(super) fn read(path: &Path) -> Result<String, CliExit> {
+/// The text of a config file or Procfile (`what`, as messages name it): a regular file (not
+/// `/dev/zero`, not a FIFO that would block forever) of at most `MAX_CONFIG_BYTES`.
+pub(super) fn read(path: &Path, what: &str) -> Result<String, CliExit> {
     use std::io::Read as _;
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     let shown = path.display();
     let failed = |e: &std::io::Error| {
-        CliExit::usage(format!(
-            "cannot read config file '{shown}': {}",
-            crate::backend::describe(e)
-        ))
+        CliExit::usage(format!("cannot read {what} '{shown}': {}", crate::backend::describe(e)))
     };
     // WHY O_NONBLOCK: opening a FIFO for reading blocks until someone writes to it.
     let file = std::fs::OpenOptions::new()
@@ -108,7 +105,7 @@ pub(super) fn read(path: &Path) -> Result<String, CliExit> {
         .map_err(|e| failed(&e))?;
     let kind = file.metadata().map_err(|e| failed(&e))?.file_type();
     if !kind.is_file() {
-        let what = if kind.is_dir() {
+        let kind = if kind.is_dir() {
             "a directory"
         } else if kind.is_fifo() {
             "a FIFO"
@@ -117,13 +114,13 @@ pub(super) fn read(path: &Path) -> Result<String, CliExit> {
         } else {
             "a socket"
         };
-        return Err(CliExit::usage(format!("config file '{shown}' is {what}, not a regular file")));
+        return Err(CliExit::usage(format!("{what} '{shown}' is {kind}, not a regular file")));
     }
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(|e| failed(&e))?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(CliExit::usage(format!(
-            "config file '{shown}' is over {} KiB: not a corral config",
+            "{what} '{shown}' is over {} KiB: not a corral {what}",
             MAX_CONFIG_BYTES / 1024
         )));
     }

@@ -100,7 +100,7 @@ pub(super) fn run_spec(
             return Err(CliExit::usage(format!("'{flag}' cannot be used with a Procfile")));
         }
     }
-    let text = config_run::read(path)?;
+    let text = config_run::read(path, "Procfile")?;
     let at = |line: usize, message: String| {
         CliExit::usage(format!("{}:{line}: {message}", path.display()))
     };
