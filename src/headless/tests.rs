@@ -376,7 +376,7 @@ fn a_last_give_up_says_corral_is_exiting_not_restart_it_by_hand() {
     assert!(last.contains("gave up after 5 restarts; no worker left to run, exiting 1"), "{last}");
     assert!(!last.contains("by hand"));
     let not_last = text_of(&Record::Event(&gave_up(false), None));
-    assert!(not_last.contains("(restart it by hand)"), "{not_last}");
+    assert!(not_last.contains("(start it again by hand: `corral ctl start`"), "{not_last}");
     assert_eq!(json_of(&Record::Event(&gave_up(true), None))["restarts"], 5);
 }
 

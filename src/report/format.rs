@@ -161,7 +161,9 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             format!("gave up after {restarts} restarts; no worker left to run, exiting 1")
         }
         EventKind::GaveUp { restarts, last: false } => {
-            format!("gave up after {restarts} restarts (restart it by hand)")
+            format!(
+                "gave up after {restarts} restarts (start it again by hand: `corral ctl start`, or s in the dashboard)"
+            )
         }
         EventKind::Scaled { workers } => format!("scaled to {workers} workers"),
         EventKind::ReloadStarted { cause: ReloadCause::Watch { path } } => {
