@@ -92,10 +92,7 @@ pub(crate) fn judge(condition: Condition, target: &Target<'_>) -> Verdict {
         holds &= match (condition, &slot.phase) {
             (Condition::Started, _) => slot.last_pid.is_some(),
             (Condition::Ready, Phase::Live(run)) => {
-                run.pid.is_some()
-                    && run.stop.is_none()
-                    && run.exit.is_none()
-                    && (run.ready || !target.wait_ready)
+                run.stage() == super::worker::Stage::Up && (run.ready || !target.wait_ready)
             }
             (Condition::Completed, Phase::Stopped) => {
                 slot.last_pid.is_some()

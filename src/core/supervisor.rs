@@ -11,7 +11,7 @@ use super::policy::{
 };
 use super::probe::ProbeSet;
 use super::snapshot::{GroupView, LastExit, NextRun, Snapshot, WorkerState, WorkerView};
-use super::worker::{After, Phase, Run, Slot, StopRequest, WorkerKey};
+use super::worker::{After, Phase, Run, Slot, Stage, StopRequest, WorkerKey};
 use crate::signal::Signal;
 
 mod depend;
@@ -482,7 +482,7 @@ impl Supervisor {
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
-            if run.generation != generation || run.stop.is_some() || run.exit.is_some() {
+            if run.generation != generation || run.stage() >= Stage::Stopping {
                 return;
             }
             run.last_heartbeat = Some(cx.now);
@@ -515,7 +515,7 @@ impl Supervisor {
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
-            if run.generation != generation || run.stop.is_some() || run.exit.is_some() {
+            if run.generation != generation || run.stage() >= Stage::Stopping {
                 return;
             }
             run.over_memory = if rss > limit { run.over_memory + 1 } else { 0 };
@@ -557,7 +557,7 @@ impl Supervisor {
                     let Phase::Live(run) = &slot.phase else {
                         return;
                     };
-                    if !run.ready && run.stop.is_none() && run.exit.is_none() {
+                    if !run.ready && run.stage() <= Stage::Up {
                         request_stop(slot, cx, ExitReason::ReadyTimeout, How::Kill, After::Policy);
                     }
                 }

@@ -61,7 +61,34 @@ pub(crate) struct Run {
     pub probes: Option<Box<RunProbes>>,
 }
 
+/// Where a run stands, read from its facts in one place (handlers ask this, not the
+/// flags): spawned or not, asked to stop, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// The spawn is in flight: no pid yet.
+    Spawning,
+    /// Running, not asked to stop.
+    Up,
+    /// Asked to stop (perhaps before its spawn reported a pid), not ended yet.
+    Stopping,
+    /// Its leader was reaped; its group may still be emptied.
+    Ended,
+}
+
 impl Run {
+    /// Where this run stands.
+    pub fn stage(&self) -> Stage {
+        if self.exit.is_some() {
+            Stage::Ended
+        } else if self.stop.is_some() {
+            Stage::Stopping
+        } else if self.pid.is_none() {
+            Stage::Spawning
+        } else {
+            Stage::Up
+        }
+    }
+
     pub fn new(generation: u32, now: Instant) -> Run {
         Run {
             generation,

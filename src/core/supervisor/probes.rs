@@ -7,7 +7,7 @@
 use super::{After, Command, Cx, EventKind, ExitReason, How, Phase, Slot, TimerKind};
 use super::{mark_ready, reload, request_stop};
 use crate::core::probe::{ProbeKind, ProbeSet, RunProbes, Verdict};
-use crate::core::worker::Run;
+use crate::core::worker::{Run, Stage};
 
 /// The slot's run (its own or its replacement) of `generation`, while it runs and is not
 /// being stopped: the only runs probes are for.
@@ -16,7 +16,7 @@ fn probed_run(slot: &mut Slot, generation: u32) -> Option<&mut Run> {
         Phase::Live(run) if run.generation == generation => Some(run),
         _ => slot.successor.as_mut().filter(|s| s.generation == generation),
     }?;
-    (run.pid.is_some() && run.stop.is_none() && run.exit.is_none()).then_some(run)
+    (run.stage() == Stage::Up).then_some(run)
 }
 
 fn run_probes(slot: &mut Slot, generation: u32) -> Option<&mut RunProbes> {
@@ -50,7 +50,7 @@ fn arm_first(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32, kinds: &[ProbeKi
 pub(super) fn resume(slot: &mut Slot, cx: &mut Cx<'_>) {
     let set = cx.probes;
     let Phase::Live(run) = &slot.phase else { return };
-    if run.pid.is_none() || run.stop.is_some() || run.exit.is_some() {
+    if run.stage() != Stage::Up {
         return;
     }
     let generation = run.generation;

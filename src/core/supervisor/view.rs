@@ -2,7 +2,7 @@
 
 use super::{
     CRASH_LOOP_RUNS, Duration, GroupConfig, GroupView, Instant, Phase, Shutdown, Slot, Snapshot,
-    Supervisor, WorkerState, WorkerView,
+    Stage, Supervisor, WorkerState, WorkerView,
 };
 
 impl Supervisor {
@@ -81,9 +81,9 @@ pub(super) fn view_of(
 ) -> WorkerView {
     let (state, pid, generation, uptime) = match &slot.phase {
         Phase::Live(run) => {
-            let state = if run.stop.is_some() || run.exit.is_some() {
+            let state = if run.stage() >= Stage::Stopping {
                 WorkerState::Stopping
-            } else if run.pid.is_none() || (config.wait_ready && !run.ready) {
+            } else if run.stage() == Stage::Spawning || (config.wait_ready && !run.ready) {
                 WorkerState::Starting
             } else if run.probes.as_ref().is_some_and(|p| p.unready) {
                 WorkerState::Unready
