@@ -137,13 +137,28 @@ struct DemoArgs {
     jobs: u32,
 }
 
+/// `corral help ctl [SUB]` is `corral ctl [SUB] --help`: ctl and attach parse their own
+/// arguments, so clap's `help` does not know them.
+fn help_of_own_parsers(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).is_some_and(|a| a == "help")
+        && let Some(sub) = args.get(2).filter(|s| *s == "ctl" || *s == "attach").cloned()
+    {
+        let rest: Vec<OsString> = args[3..].to_vec();
+        args.truncate(1);
+        args.push(sub);
+        args.extend(rest);
+        args.push("--help".into());
+    }
+    args
+}
+
 /// Parses `args` (including `argv[0]`) and checks them against the file system.
 pub fn parse_from<I, T>(args: I) -> Result<Invocation, CliExit>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let args = help_of_own_parsers(args.into_iter().map(Into::into).collect());
     if args.get(1).is_some_and(|a| a == "ctl") {
         return ctl::parse(&args[1..]);
     }

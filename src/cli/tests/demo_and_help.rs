@@ -80,6 +80,16 @@ fn help_and_version_succeed() {
     assert!(flat.contains("[NAME=]PORT (every interface"), "{help}");
     assert!(flat.contains("PORT (127.0.0.1 only"), "{help}");
     assert!(parse(&["--version"]).unwrap_err().message.contains(env!("CARGO_PKG_VERSION")));
+    // ctl and attach parse their own arguments; `help` reaches them too.
+    for (args, says) in [
+        (&["help", "ctl"][..], "Control a running corral"),
+        (&["help", "attach"], "The dashboard of a running corral"),
+        (&["help", "ctl", "status"], "One row per worker"),
+    ] {
+        let exit = parse(args).unwrap_err();
+        assert_eq!(exit.code, 0, "{args:?}: {}", exit.message);
+        assert!(exit.message.contains(says), "{args:?}: {}", exit.message);
+    }
 }
 
 #[test]
