@@ -58,21 +58,29 @@ fn events_named<'a>(events: &'a [Value], name: &str, worker: u64) -> Vec<&'a Val
     of_worker(events, name, worker)
 }
 
+/// A `web` group of `workers` health servers (`health.py`, one port per slot from a free
+/// prefix) with the probes `probes` writes for the slot's health URL.
+fn health_app(dir: &Path, workers: u32, probes: impl Fn(&str) -> String) -> PathBuf {
+    write(dir, "health.py", HEALTH_SERVER);
+    let prefix = port_prefix();
+    let url = format!("http://127.0.0.1:{prefix}{{slot}}/healthz");
+    let text = format!(
+        "[group.web]\ncommand = [\"python3\", \"health.py\", \"{prefix}\"]\nworkers = {workers}\n\
+         share-binds = \"off\"\n{}",
+        probes(&url)
+    );
+    write(dir, "corral.toml", &text)
+}
+
 #[test]
 fn an_http_liveness_probe_restarts_a_worker_whose_health_turns_500() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "health.py", HEALTH_SERVER);
-    let prefix = port_prefix();
-    let file = write(
-        dir.path(),
-        "corral.toml",
-        &format!(
-            "[group.web]\ncommand = [\"python3\", \"health.py\", \"{prefix}\"]\nworkers = 2\n\
-             share-binds = \"off\"\n\
-             startup-probe = {{ http = \"http://127.0.0.1:{prefix}{{slot}}/healthz\", period = \"200ms\", failure-threshold = 150 }}\n\
-             liveness-probe = {{ http = \"http://127.0.0.1:{prefix}{{slot}}/healthz\", period = \"200ms\", failure-threshold = 2 }}\n"
-        ),
-    );
+    let file = health_app(dir.path(), 2, |url| {
+        format!(
+            "startup-probe = {{ http = \"{url}\", period = \"200ms\", failure-threshold = 150 }}\n\
+             liveness-probe = {{ http = \"{url}\", period = \"200ms\", failure-threshold = 2 }}\n"
+        )
+    });
     let mut corral = start_config(&file);
     corral.wait_spawned(2);
     // Both serve: their startup probes passed and liveness runs (a few periods of it).
@@ -190,17 +198,11 @@ fn a_hanging_exec_probe_is_killed_at_its_timeout_and_reaped() {
 #[test]
 fn failing_readiness_after_ready_is_unready_and_not_killed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "health.py", HEALTH_SERVER);
-    let prefix = port_prefix();
-    let file = write(
-        dir.path(),
-        "corral.toml",
-        &format!(
-            "[group.web]\ncommand = [\"python3\", \"health.py\", \"{prefix}\"]\nworkers = 1\n\
-             share-binds = \"off\"\n\
-             readiness-probe = {{ http = \"http://127.0.0.1:{prefix}{{slot}}/healthz\", period = \"200ms\", failure-threshold = 2 }}\n"
-        ),
-    );
+    let file = health_app(dir.path(), 1, |url| {
+        format!(
+            "readiness-probe = {{ http = \"{url}\", period = \"200ms\", failure-threshold = 2 }}\n"
+        )
+    });
     let mut corral = start_config(&file);
     corral.wait_for("ready", DEADLINE, |events| named(events, "ready").first().map(|_| ()));
     write(dir.path(), "sick.1", "");
