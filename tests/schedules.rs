@@ -120,3 +120,20 @@ fn bad_schedules_are_config_errors_at_their_place() {
     assert!(stdout.contains("# job runs at \"0 0 4 * * *\" (UTC): next "), "{stdout}");
     assert_eq!(stdout.matches("04:00:00 UTC").count(), 3, "the next three: {stdout}");
 }
+
+/// A scheduled job whose last run failed is not healthy until a run succeeds: a failed
+/// nightly backup must not pass a HEALTHCHECK.
+#[test]
+fn a_failed_scheduled_run_makes_ctl_status_exit_1() {
+    let (_dir, mut corral) =
+        start("[group.backup]\ncommand = \"exit 3\"\nschedule = \"*/5 * * * * *\"\n");
+    corral.wait_for("a failed run", DEADLINE, |events| {
+        events.iter().any(|e| kind(e) == "exited" && e["code"] == 3).then_some(())
+    });
+    let out = corral.ctl(&["status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("backup.1's last scheduled run failed (exit 3)"), "{stderr}");
+    corral.signal(libc::SIGTERM);
+    corral.wait_exit(DEADLINE);
+}

@@ -216,7 +216,9 @@ fn group_spec(
             let mut on_opts = opts.clone();
             apply(&file.defaults, &mut on_opts, given);
             apply(&on.layer, &mut on_opts, given);
-            if on_opts.restart == RestartArg::Always {
+            // A group on a schedule ends each run: its restart is "never" unless it says.
+            let scheduled = on.layer.schedule.is_some() || file.defaults.schedule.is_some();
+            if on_opts.restart == RestartArg::Always && !scheduled {
                 let message = format!(
                     "\"completed\" needs a group that ends: '{}' has restart = \"always\" \
                      (give it restart = \"never\" or \"on-failure\", or wait for \"ready\")",

@@ -53,7 +53,15 @@ fn worker_problem(w: &WorkerView) -> Option<String> {
     match &w.state {
         // A waiting worker's group has the line that says what it waits for; a scheduled
         // one is between runs, as it should be.
-        WorkerState::Running | WorkerState::Waiting | WorkerState::Scheduled { .. } => None,
+        WorkerState::Running | WorkerState::Waiting => None,
+        // Between runs of its schedule: fine, unless its last run failed (a nightly backup
+        // that failed must not look healthy until the next night).
+        WorkerState::Scheduled { .. } => match &w.last_exit {
+            Some(exit) if !exit.status.success() && !w.held => {
+                Some(format!("{id}'s last scheduled run failed ({})", exit.status))
+            }
+            _ => None,
+        },
         // A rolling reload: the replacement serves already.
         WorkerState::Stopping if w.replacement.is_some() => None,
         WorkerState::Stopped if w.held => None,
@@ -137,6 +145,16 @@ mod tests {
             failed_run,
             looping,
             WorkerView { crash_looping: true, ..worker(8, WorkerState::Running) },
+            WorkerView {
+                last_exit: Some(LastExit {
+                    status: ExitStatus::Code(2),
+                    reason: ExitReason::Exited,
+                    at,
+                    uptime: Duration::ZERO,
+                }),
+                ..worker(9, WorkerState::Scheduled { left: None })
+            },
+            worker(10, WorkerState::Scheduled { left: None }),
         ];
         assert_eq!(
             problems(&snapshot(workers)),
@@ -149,6 +167,7 @@ mod tests {
                 "web.6 ended (exit 3) and will not run again",
                 "web.7 is crash-looping",
                 "web.8 is crash-looping",
+                "web.9's last scheduled run failed (exit 2)",
             ]
         );
     }

@@ -177,3 +177,16 @@ schedule = "*/5 * * * *"
     let out = fail(&["--config", &file, "--restart", "always"]);
     assert!(out.contains("reload-schedule"), "{out}");
 }
+
+#[test]
+fn completed_may_name_a_group_on_a_schedule_whose_restart_it_implies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(
+        dir.path(),
+        "[group.job]\ncommand = \"true\"\nschedule = \"* * * * *\"\n\n\
+         [group.web]\ncommand = \"true\"\ndepends-on = { job = \"completed\" }\n",
+    );
+    let spec = run(&["--config", &file]);
+    assert_eq!(spec.groups[1].depends_on.len(), 1);
+    assert_eq!(spec.groups[0].policy.restart, crate::core::RestartPolicy::Never);
+}
