@@ -67,6 +67,8 @@ pub enum TimerKind {
     SuccessorReady,
     /// A reload's replacement (without `--wait-ready`) stayed up for `--reload-settle`.
     SuccessorSettled,
+    /// A replacement stopped by a shutdown did not end within the kill timeout: SIGKILL.
+    SuccessorKill,
     /// Time for the next `probe` of run `generation` (the slot's own run or its
     /// replacement: both are probed during a handover).
     Probe { probe: ProbeKind, generation: u32 },

@@ -564,6 +564,7 @@ impl Supervisor {
                 TimerKind::Heartbeat => check_heartbeat(slot, cx),
                 TimerKind::SuccessorReady => reload::on_ready_timeout(slot, cx),
                 TimerKind::SuccessorSettled => reload::on_settled(slot, cx),
+                TimerKind::SuccessorKill => reload::kill(slot, cx, ExitReason::Shutdown),
                 TimerKind::Probe { probe, generation } => {
                     probes::on_timer(slot, cx, probe, generation);
                 }

@@ -127,6 +127,7 @@ impl Supervisor {
             let group = &mut self.groups[g];
             for slot in &mut group.slots {
                 let mut cx = Cx::new(now, &group.config, true, &mut self.out, &mut self.rng);
+                super::reload::stop(slot, &mut cx, ExitReason::Shutdown);
                 if slot.is_live() {
                     request_stop(slot, &mut cx, ExitReason::Shutdown, How::Graceful, After::Stay);
                 }

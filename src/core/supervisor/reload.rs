@@ -166,8 +166,12 @@ pub(super) fn on_settled(slot: &mut Slot, cx: &mut Cx<'_>) {
 
 /// The timers that only mean something while the slot has a successor.
 fn clear_successor_timers(slot: &mut Slot) {
-    slot.timers
-        .retain(|&(_, k)| !matches!(k, TimerKind::SuccessorReady | TimerKind::SuccessorSettled));
+    slot.timers.retain(|&(_, k)| {
+        !matches!(
+            k,
+            TimerKind::SuccessorReady | TimerKind::SuccessorSettled | TimerKind::SuccessorKill
+        )
+    });
 }
 
 pub(super) fn on_spawn_failed(slot: &mut Slot, cx: &mut Cx<'_>, error: String) {
@@ -229,6 +233,28 @@ pub(super) fn kill(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
     }
 }
 
+/// A shutdown's stop for a replacement that already runs (it may be serving, as the old
+/// worker is): the stop signal, then SIGKILL after the kill timeout, as every worker gets.
+/// One still being spawned serves nobody: it is killed.
+pub(super) fn stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
+    let key = slot.key;
+    let Some(succ) = slot.successor.as_mut() else { return };
+    let Some(pid) = succ.pid else { return kill(slot, cx, reason) };
+    if succ.kill_sent || succ.term_sent {
+        return;
+    }
+    succ.stop = Some(crate::core::worker::StopRequest { reason, then: After::Stay });
+    succ.term_sent = true;
+    let at = cx.now + cx.policy.kill_timeout;
+    succ.kill_at = Some(at);
+    let signal = cx.policy.stop_signal;
+    cx.signal(key, pid, signal);
+    if signal != Signal::CONT {
+        cx.signal(key, pid, Signal::CONT);
+    }
+    cx.arm(slot, TimerKind::SuccessorKill, at);
+}
+
 /// The replacement runs: the old worker stops gracefully, reason `reload`.
 fn handover(slot: &mut Slot, cx: &mut Cx<'_>) {
     if let Phase::Live(run) = &slot.phase
@@ -247,14 +273,20 @@ pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
     let not_ready = cx.wait_ready && !succ.ready;
     clear_successor_timers(slot);
     let succ_killed = succ.kill_sent;
-    if !succ.kill_sent {
+    // Signalled already by a shutdown: its stop goes on, SIGKILL at its time.
+    let stopping = succ.term_sent && !succ.kill_sent;
+    if !succ.kill_sent && !stopping {
         succ.stop = None;
     }
+    let kill_at = succ.kill_at;
     slot.last_pid = succ.pid;
     slot.phase = Phase::Live(succ);
-    // One killed for the shutdown replaced nothing, whichever of the two was reaped first.
-    slot.reload_outcome = Some(!succ_killed);
-    if wanted_gone {
+    // One stopped or killed for the shutdown replaced nothing, whichever of the two was
+    // reaped first.
+    slot.reload_outcome = Some(!(succ_killed || stopping));
+    if let (true, Some(at)) = (stopping, kill_at) {
+        cx.arm(slot, TimerKind::Kill, at);
+    } else if wanted_gone {
         // The slot was being stopped for good: its replacement follows the old run.
         let reason = if cx.shutting_down { ExitReason::Shutdown } else { ExitReason::Stopped };
         request_stop(slot, cx, reason, How::Graceful, then.max(After::Stay));

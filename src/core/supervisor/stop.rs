@@ -26,18 +26,18 @@ impl Supervisor {
                     kind: EventKind::ShutdownStarted { trigger },
                 }));
                 self.for_each_slot(now, |slot, cx| match slot.phase {
-                    Phase::Live(_) => {
-                        // A half-started replacement serves nobody yet: no grace for it.
+                    // A reload's replacement stops with its group, with the same grace
+                    // as the worker it was to replace (it may serve already).
+                    Phase::Live(_) if forces => {
                         reload::kill(slot, cx, ExitReason::Shutdown);
-                        if forces {
-                            request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
-                        }
+                        request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
                     }
                     Phase::Waiting { .. } => {
                         slot.timers.clear();
                         slot.phase = Phase::Stopped;
                     }
-                    Phase::Stopped | Phase::GaveUp => {}
+                    // Live ones are stopped group by group (`stop_next_groups`).
+                    Phase::Live(_) | Phase::Stopped | Phase::GaveUp => {}
                 });
                 if forces {
                     self.shutdown = Shutdown::Forced;
@@ -48,6 +48,7 @@ impl Supervisor {
             Shutdown::Graceful if trigger.escalates() || forces => {
                 self.shutdown = Shutdown::Forced;
                 self.for_each_slot(now, |slot, cx| {
+                    reload::kill(slot, cx, ExitReason::Shutdown);
                     if slot.is_live() {
                         request_stop(slot, cx, ExitReason::Shutdown, How::Kill, After::Stay);
                     }

@@ -120,13 +120,36 @@ fn shutdown_during_a_reload_stops_old_and_new() {
     h.feed(Input::User(UserAction::Reload(0)));
     let new = h.pids[&W1];
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
-    assert!(h.signals.contains(&(W1, Signal::KILL)), "the replacement is killed");
-    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    // Both get the stop signal: the replacement may be serving already.
+    let terms = h.signals.iter().filter(|(k, s)| *k == W1 && *s == Signal::TERM).count();
+    assert_eq!(terms, 2, "{:?}", h.signals);
+    assert!(!h.signals.contains(&(W1, Signal::KILL)), "no SIGKILL before the kill timeout");
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::TERM));
     assert_eq!(h.exit, None, "the old worker is still stopping");
     exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
     assert_eq!(h.exit, Some(0));
     assert_eq!(h.spawns(W1), 2, "nothing new started during shutdown");
     assert_eq!(reload_finished(&h), Some((0, true)));
+}
+
+#[test]
+fn a_replacement_that_ignores_the_shutdowns_stop_signal_is_killed_at_the_kill_timeout() {
+    let policy = Policy { kill_timeout: ms(3000), ..Policy::default() };
+    let mut h = Harness::new(1, policy, false);
+    let old = h.pids[&W1];
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = h.pids[&W1];
+    h.at(100).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert!(!h.signals.contains(&(W1, Signal::KILL)));
+    // The old worker goes at once; the replacement, now the slot's run, ignores TERM.
+    exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
+    let (at, token) = *h.timers.iter().rev().find(|(_, t)| t.key == W1).expect("a kill timer");
+    assert_eq!(at, h.t0 + ms(3100), "the kill timeout from the stop signal, not later");
+    h.now = at;
+    h.feed(Input::Timer(token));
+    assert!(h.signals.contains(&(W1, Signal::KILL)), "{:?}", h.signals);
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    assert_eq!(h.exit, Some(0));
 }
 
 #[test]
@@ -136,10 +159,10 @@ fn a_reload_cut_short_by_shutdown_is_reported_failed_whichever_process_goes_firs
     h.feed(Input::User(UserAction::Reload(0)));
     let new = h.pids[&W1];
     h.feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
-    // The old worker is reaped before its killed replacement.
+    // The old worker is reaped before its stopped replacement.
     exit_generation(&mut h, W1, old.1, ExitStatus::Code(0));
-    assert_eq!(reload_finished(&h), Some((0, true)), "the killed replacement replaced nothing");
-    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::KILL));
+    assert_eq!(reload_finished(&h), Some((0, true)), "the stopped replacement replaced nothing");
+    exit_generation(&mut h, W1, new.1, ExitStatus::Signal(Signal::TERM));
     let w2 = h.pids[&W2];
     exit_generation(&mut h, W2, w2.1, ExitStatus::Code(0));
     assert_eq!(h.exit, Some(0));
