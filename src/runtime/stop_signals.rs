@@ -1,15 +1,17 @@
 //! Which stop signals count (docs/signals.md): a second SIGINT or SIGTERM forces the stop,
-//! but a process that sends the same signal twice within a moment meant it once. GNU
-//! `timeout` does exactly that (to its child, then to its process group), and a graceful
-//! stop became SIGKILL for every worker. The terminal's own Ctrl-C (sent by the kernel,
-//! sender 0) always counts: two quick presses mean "now".
+//! but a process that sends the same signal twice at once (before corral could act on the
+//! first) meant it once. GNU `timeout` does exactly that (to its child, then to its process
+//! group), and a graceful stop became SIGKILL for every worker. A second signal sent after
+//! the first was seen to act (`shutdown_started`) is a second request, and the terminal's own
+//! Ctrl-C (sent by the kernel, sender 0) always counts: two quick presses mean "now".
 
 use std::time::{Duration, Instant};
 
 use crate::signal::Signal;
 
-/// A repeat from the same sender within this is the same request.
-pub(super) const SAME_REQUEST: Duration = Duration::from_secs(1);
+/// A repeat from the same sender within this is the same request: back-to-back `kill`s,
+/// not a person or a script that saw the first one act.
+pub(super) const SAME_REQUEST: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 pub(super) struct StopSignals {
@@ -40,12 +42,12 @@ mod tests {
         let mut s = StopSignals::default();
         let t0 = Instant::now();
         assert_eq!(s.requests(Signal::TERM, 1, 4242, t0), 1);
-        assert_eq!(s.requests(Signal::TERM, 1, 4242, t0 + Duration::from_millis(5)), 0);
-        assert_eq!(s.requests(Signal::TERM, 2, 4242, t0 + Duration::from_millis(6)), 0);
-        // Later, or from someone else, or another signal: a second request.
-        assert_eq!(s.requests(Signal::TERM, 1, 4242, t0 + Duration::from_secs(2)), 1);
-        assert_eq!(s.requests(Signal::TERM, 1, 77, t0 + Duration::from_millis(2010)), 1);
-        assert_eq!(s.requests(Signal::INT, 1, 77, t0 + Duration::from_millis(2020)), 1);
+        assert_eq!(s.requests(Signal::TERM, 1, 4242, t0 + Duration::from_micros(50)), 0);
+        assert_eq!(s.requests(Signal::TERM, 2, 4242, t0 + Duration::from_micros(60)), 0);
+        // Later (once the first could act), or from someone else, or another signal.
+        assert_eq!(s.requests(Signal::TERM, 1, 4242, t0 + Duration::from_millis(20)), 1);
+        assert_eq!(s.requests(Signal::TERM, 1, 77, t0 + Duration::from_millis(21)), 1);
+        assert_eq!(s.requests(Signal::INT, 1, 77, t0 + Duration::from_millis(22)), 1);
     }
 
     #[test]
