@@ -45,7 +45,15 @@ pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
     let filter = if std::env::var_os("RUST_LOG").is_some() {
         EnvFilter::from_default_env()
     } else {
-        EnvFilter::default().add_directive(level(verbosity).into())
+        // notify's own warnings (a removed directory's watch "not found", one line per
+        // directory of a deleted tree) are not corral's to show: the watcher says what
+        // matters itself (docs/development.md), once. Its errors still pass.
+        let quiet_notify = "notify=error".parse().ok();
+        let filter = EnvFilter::default().add_directive(level(verbosity).into());
+        match quiet_notify {
+            Some(directive) if verbosity < 2 => filter.add_directive(directive),
+            _ => filter,
+        }
     };
     if to_file {
         let Some(path) = log_path() else {

@@ -212,6 +212,28 @@ fn a_directory_made_again_under_the_same_name_is_watched_again() {
     assert_eq!(started[2]["path"], "src/gen/x.js", "{}", corral.dump());
 }
 
+/// A watched directory deleted whole says so once; deleting a tree under it says nothing
+/// per directory (notify's own warnings were one line each).
+#[test]
+fn a_removed_watched_directory_is_one_warning_and_a_deleted_tree_none() {
+    let dir = project();
+    for n in 0..50 {
+        fs::create_dir_all(dir.path().join(format!("src/tree/d{n}"))).unwrap();
+    }
+    let args = ["--watch", "src", "--reload-settle", "0", "-w", "1", "--", "sleep", "1000"];
+    let corral = Corral::start_in(dir.path(), &args);
+    corral.wait_spawned(1);
+    fs::remove_dir_all(dir.path().join("src/tree")).unwrap();
+    wait_reloads(&corral, 1, 1);
+    fs::remove_dir_all(dir.path().join("src")).unwrap();
+    let said =
+        |c: &Corral| c.stderr().matches("src was removed: changes there no longer reload").count();
+    assert!(crate::util::wait_until(DEADLINE, || said(&corral) == 1), "{}", corral.stderr());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(said(&corral), 1, "{}", corral.stderr());
+    assert!(!corral.stderr().contains("Unable to remove"), "{}", corral.stderr());
+}
+
 #[test]
 fn the_watch_limit_is_one_warning_and_corral_runs_on() {
     // A user namespace of our own has its own inotify limit: 4 watches, for 9 directories.

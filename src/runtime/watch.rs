@@ -59,6 +59,8 @@ pub struct Watch {
     watched: HashSet<PathBuf>,
     /// The watch limit was reached (warned once); no more directories are added.
     full: bool,
+    /// Watched roots found removed (warned once each).
+    gone: HashSet<PathBuf>,
 }
 
 impl Watch {
@@ -85,7 +87,14 @@ impl Watch {
                 return None;
             }
         };
-        let mut watch = Watch { watcher, shared, debounces, watched: HashSet::new(), full: false };
+        let mut watch = Watch {
+            watcher,
+            shared,
+            debounces,
+            watched: HashSet::new(),
+            full: false,
+            gone: HashSet::new(),
+        };
         watch.add_roots();
         Some(watch)
     }
@@ -193,11 +202,15 @@ impl Watch {
                 std::mem::take(&mut p.new_dirs),
                 std::mem::take(&mut p.rescan),
                 p.error.take(),
+                std::mem::take(&mut p.removed),
             )
         };
-        let (changed, new_dirs, rescan, error) = taken;
+        let (changed, new_dirs, rescan, error, removed) = taken;
         if let Some(error) = error {
             tracing::warn!("--watch: {error}");
+        }
+        if removed {
+            self.warn_roots_gone();
         }
         let shared = Arc::clone(&self.shared);
         for (g, path) in changed.into_iter().enumerate() {
@@ -219,6 +232,31 @@ impl Watch {
             }
         }
         walk.report();
+    }
+
+    /// A watched directory itself deleted (a clean build, a checkout) takes its watch with
+    /// it: said once, since changes there no longer reload until corral starts again.
+    fn warn_roots_gone(&mut self) {
+        let roots: Vec<PathBuf> = self
+            .shared
+            .filters
+            .iter()
+            .flatten()
+            .flat_map(|f| f.roots.iter())
+            .filter_map(|r| match r {
+                Root::Dir(d) => Some(d.clone()),
+                Root::File(_) => None,
+            })
+            .collect();
+        for root in roots {
+            if !root.exists() && self.gone.insert(root.clone()) {
+                tracing::warn!(
+                    "--watch: {} was removed: changes there no longer reload (start corral \
+                     again to watch it once it is back)",
+                    root.display()
+                );
+            }
+        }
     }
 
     /// The reloads due at `now`: each group's burst's first path.
