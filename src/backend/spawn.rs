@@ -46,6 +46,9 @@ pub struct ExecSpec<'a> {
     /// its `bind` and `shutdown` calls to corral; `no_new_privs` is needed unless corral has
     /// `CAP_SYS_ADMIN`.
     pub adopt_binds: Option<AdoptBinds>,
+    /// stdout and stderr go to `/dev/null` (an exec probe's, which nobody reads): the
+    /// returned `stdout` is `/dev/null` opened for reading, at its end at once.
+    pub discard_output: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -440,6 +443,12 @@ pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<Sp
     let (out_r, out_w, err_r, err_w) = if let Some(pty) = pty {
         let slave = pty.slave.try_clone()?;
         (pty.master, pty.slave, None, slave)
+    } else if spec.discard_output {
+        let null = |write: bool| -> io::Result<OwnedFd> {
+            let file = std::fs::OpenOptions::new().read(!write).write(write).open("/dev/null")?;
+            Ok(OwnedFd::from(file))
+        };
+        (null(false)?, null(true)?, None, null(true)?)
     } else {
         let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
@@ -532,6 +541,7 @@ mod tests {
             cwd: None,
             fds: &[],
             adopt_binds: None,
+            discard_output: false,
         };
         let err = spawn(&spec, None).err().expect("exec must fail");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));

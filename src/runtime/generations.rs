@@ -37,6 +37,7 @@ impl Runtime {
         let mut fds: Vec<i32> = group.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
         fds.push(theirs.as_raw_fd());
         let spec = ExecSpec {
+            discard_output: false,
             program: &group.spec.command.program,
             argv: &group.spec.command.argv,
             env: group.env.for_worker(shared, key.slot, generation),

@@ -6,7 +6,6 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 
 use crate::backend::{self, ExecSpec};
@@ -29,27 +28,14 @@ pub(super) fn spawn(
         cwd,
         fds: &[],
         adopt_binds: None,
+        // Nobody reads a probe's output: it goes to /dev/null, costing corral nothing
+        // however much the command prints.
+        discard_output: true,
     };
     let child = backend::spawn(&spec, None)
         .map_err(|e| format!("cannot run {first}: {}", backend::describe(&e)))?;
-    let drain = tokio::task::spawn_local(async move {
-        // Without a pty, a spawn always has its stderr pipe.
-        let Some(stderr) = child.stderr else { return };
-        let (Ok(mut out), Ok(mut err)) = (
-            tokio::net::unix::pipe::Receiver::from_owned_fd(child.stdout),
-            tokio::net::unix::pipe::Receiver::from_owned_fd(stderr),
-        ) else {
-            return;
-        };
-        let (mut a, mut b) = ([0u8; 512], [0u8; 512]);
-        let (mut out_open, mut err_open) = (true, true);
-        while out_open || err_open {
-            tokio::select! {
-                n = out.read(&mut a), if out_open => out_open = matches!(n, Ok(n) if n > 0),
-                n = err.read(&mut b), if err_open => err_open = matches!(n, Ok(n) if n > 0),
-            }
-        }
-    });
+    drop(child.stdout);
+    let drain = tokio::task::spawn_local(async {});
     Ok((child.pid, drain))
 }
 
