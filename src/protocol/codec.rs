@@ -92,8 +92,11 @@ impl LineSplitter {
             match self.overflow {
                 Overflow::Split => {
                     self.buf.extend_from_slice(&data[..room]);
-                    emit(Piece::Line(&self.buf));
-                    self.buf.clear();
+                    let cut = cut_point(&self.buf);
+                    emit(Piece::Line(&self.buf[..cut]));
+                    // What follows the cut (an escape sequence begun, a few bytes) starts
+                    // the next piece.
+                    self.buf.drain(..cut);
                     data = &data[room..];
                 }
                 Overflow::Discard => {
@@ -113,4 +116,30 @@ impl LineSplitter {
             self.buf.shrink_to(KEEP_CAPACITY);
         }
     }
+}
+
+/// How far back from its end a cut looks for an escape sequence begun and not ended.
+const CUT_LOOKBACK: usize = 64;
+
+/// Where a piece cut at the cap may end: before an escape sequence that began in its last
+/// bytes and has not ended, so a colour code is never cut in two (each half would show as
+/// text, and neither would be stripped). A piece that is one long sequence is cut anyway.
+fn cut_point(piece: &[u8]) -> usize {
+    let from = piece.len().saturating_sub(CUT_LOOKBACK);
+    let Some(esc) = memchr::memrchr(0x1b, &piece[from..]).map(|i| from + i) else {
+        return piece.len();
+    };
+    let rest = &piece[esc + 1..];
+    let ended = match rest.split_first() {
+        None => false,
+        // CSI: parameters, then a final byte from `@` to `~`.
+        Some((b'[', params)) => params.iter().any(|b| (0x40..=0x7e).contains(b)),
+        // OSC, DCS and the like: a BEL or ST ends them.
+        Some((b']' | b'P' | b'_' | b'^' | b'X', body)) => {
+            body.contains(&0x07) || body.windows(2).any(|w| w == [0x1b, b'\\'])
+        }
+        // A two-byte escape.
+        Some(_) => true,
+    };
+    if ended || esc == 0 { piece.len() } else { esc }
 }

@@ -150,6 +150,39 @@ fn oversized_lines_are_dropped_up_to_their_newline() {
 }
 
 #[test]
+fn a_long_line_is_never_cut_inside_a_colour_code() {
+    let line: Vec<u8> = b"\x1b[33mab".repeat(1000);
+    for max in [16, 100, 1024] {
+        let pieces: Vec<Vec<u8>> =
+            split(max, Overflow::Split, &[&line]).into_iter().flatten().collect();
+        assert_eq!(pieces.concat(), line, "nothing lost at {max}");
+        for piece in &pieces {
+            assert!(piece.len() <= max);
+            // Every piece starts a sequence whole: at an ESC, or at the text after a code.
+            assert!(
+                piece.starts_with(b"\x1b[33m")
+                    || piece.starts_with(b"ab")
+                    || piece.starts_with(b"b"),
+                "{piece:?} at {max}"
+            );
+            assert!(
+                !piece.ends_with(b"\x1b")
+                    && !piece.ends_with(b"\x1b[")
+                    && !piece.ends_with(b"\x1b[3")
+                    && !piece.ends_with(b"\x1b[33"),
+                "{piece:?} at {max}"
+            );
+        }
+    }
+    // One sequence longer than the cap is cut anyway: a piece is never empty.
+    let long_osc = [b"\x1b]0;".as_slice(), &[b'x'; 100]].concat();
+    let pieces: Vec<Vec<u8>> =
+        split(16, Overflow::Split, &[&long_osc]).into_iter().flatten().collect();
+    assert_eq!(pieces.concat(), long_osc);
+    assert!(pieces.iter().all(|p| !p.is_empty()));
+}
+
+#[test]
 fn long_output_lines_are_split_not_lost() {
     let out = split(4, Overflow::Split, &[b"0123456789\nab"]);
     let want: Vec<Option<Vec<u8>>> = vec![
