@@ -52,12 +52,7 @@ fn view(text: impl Fn(u64) -> String) -> View {
                 generation: Some(0),
                 state: WorkerState::Running,
                 uptime: Some(Duration::from_secs(61)),
-                restarts: 0,
-                last_exit: None,
-                crash_looping: false,
-                replacement: None,
-                held: false,
-                probes: Vec::new(),
+                ..WorkerView::default()
             }],
             total_restarts: 0,
             shutting_down: false,

@@ -93,13 +93,7 @@ mod tests {
             pid: None,
             generation: None,
             state,
-            uptime: None,
-            restarts: 0,
-            last_exit: None,
-            crash_looping: false,
-            replacement: None,
-            held: false,
-            probes: Vec::new(),
+            ..WorkerView::default()
         }
     }
 

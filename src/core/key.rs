@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A worker slot: its group (index into the configured groups) and its 1-based number.
 /// Stable across restarts; the PID is not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerKey {
     pub group: u16,
     pub slot: u32,

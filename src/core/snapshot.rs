@@ -15,7 +15,7 @@ pub struct LastExit {
 }
 
 /// The states of docs/supervision.md#states, as shown.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum WorkerState {
     Starting,
     Running,
@@ -25,6 +25,7 @@ pub enum WorkerState {
     Backoff {
         left: Duration,
     },
+    #[default]
     Stopped,
     GaveUp,
     Failed {
@@ -57,7 +58,7 @@ impl WorkerState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkerView {
     pub key: WorkerKey,
     /// `web.2`

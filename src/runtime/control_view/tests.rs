@@ -46,13 +46,7 @@ fn snapshot() -> Snapshot {
         pid: Some(100 + key.slot),
         generation: Some(0),
         state: WorkerState::Running,
-        uptime: None,
-        restarts: 0,
-        last_exit: None,
-        crash_looping: false,
-        replacement: None,
-        held: false,
-        probes: Vec::new(),
+        ..WorkerView::default()
     };
     Snapshot {
         groups: vec![GroupView { name: "web".into(), workers: 2, up: 2, ..GroupView::default() }],

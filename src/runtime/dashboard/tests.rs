@@ -23,13 +23,7 @@ fn view(key: WorkerKey, pid: u32) -> WorkerView {
         pid: Some(pid),
         generation: Some(0),
         state: WorkerState::Running,
-        uptime: None,
-        restarts: 0,
-        last_exit: None,
-        crash_looping: false,
-        replacement: None,
-        held: false,
-        probes: Vec::new(),
+        ..WorkerView::default()
     }
 }
 
