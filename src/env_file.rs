@@ -69,6 +69,8 @@ fn read_text(path: &Path) -> Result<String, EnvFileError> {
 
 /// The variables in `text`; a mistake is its line number (from 1) and what is wrong.
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
+    // Windows editors start a file with a byte-order mark: not part of the first name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut vars = Vec::new();
     // dotenvy reads the whole text (values may refer to earlier keys, and quotes may span
     // lines); only a mistake is looked for again, line by line, to say where it is.
@@ -180,6 +182,11 @@ mod tests {
 
     fn pair(k: &str, v: &str) -> (String, String) {
         (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_name() {
+        assert_eq!(parse("\u{feff}A=1\n"), Ok(vec![("A".to_string(), "1".to_string())]));
     }
 
     #[test]

@@ -125,6 +125,8 @@ fn a_failed_migration_holds_web_not_other_and_health_names_web() {
         stderr.contains("web waits for migrate completed, which cannot happen now"),
         "{stderr}"
     );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("waits for migrate completed"), "the STATUS column says it: {table}");
     let quiet = corral.ctl(&["status", "--quiet"]);
     assert_eq!((quiet.status.code(), quiet.stdout.len(), quiet.stderr.len()), (Some(1), 0, 0));
     let (status, body) = crate::metrics::get(port, "/readyz").expect("GET /readyz");

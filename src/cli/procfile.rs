@@ -32,6 +32,8 @@ pub(super) struct Entry {
 
 /// The entries of a Procfile's text; a mistake is `(line, message)`.
 pub(super) fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
+    // Windows editors start a file with a byte-order mark: not part of the first name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries: Vec<Entry> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -75,10 +77,14 @@ pub(super) struct Formation(pub Vec<(String, u32)>);
 pub(super) fn formation(text: &str) -> Result<Formation, String> {
     let expected = "expected NAME=N pairs separated by commas, like web=2,worker=1";
     let mut out = Vec::new();
-    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in text.split(',').map(str::trim) {
+        // `web=1,,worker=1` is a typo, not a shorthand.
         let (name, count) = pair.split_once('=').ok_or_else(|| expected.to_string())?;
         let name = values::name(name.trim()).map_err(|_| expected.to_string())?;
         let count = values::jobs(count.trim()).map_err(|reason| format!("{name}: {reason}"))?;
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("{name} is given twice"));
+        }
         out.push((name, count));
     }
     if out.is_empty() {
@@ -156,6 +162,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_name() {
+        let entries = parse("\u{feff}web: node app.js\n").unwrap();
+        assert_eq!(entries[0].name, "web");
+    }
+
+    #[test]
     fn lines_comments_and_mistakes() {
         let text = "# dev\n\nweb: node server.js --port $PORT\nworker:bundle exec sidekiq\n";
         let entries = parse(text).expect("valid");
@@ -183,6 +195,9 @@ mod tests {
         assert!(formation("web=x").is_err());
         assert!(formation("").is_err());
         assert!(formation("web=5000").is_err());
+        assert_eq!(formation("web=2,web=3").unwrap_err(), "web is given twice");
+        assert!(formation("web=1,,worker=1").is_err());
+        assert!(formation("web=1,").is_err());
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub(super) fn print_status(status: &crate::control::status::Status) -> Result<()
                     (None, Some(s)) => s.clone(),
                     _ => "?".into(),
                 };
-                format!("{how} ({})", last.reason)
+                // The reason in words, as the dashboard says it: `killed by user`.
+                format!("{how} ({})", last.reason.replace('_', " "))
             });
             let cpu = w.cpu_percent.map(|c| format!("{c:.1}%"));
             let mem =
@@ -106,7 +107,10 @@ pub(super) fn print_status(status: &crate::control::status::Status) -> Result<()
                 or_dash(last),
                 or_dash(cpu),
                 or_dash(mem),
-                crate::report::sanitize(w.status.as_deref().unwrap_or("").as_bytes()),
+                match &w.waiting_for {
+                    Some(what) => format!("waits for {}", what.join(", ")),
+                    None => crate::report::sanitize(w.status.as_deref().unwrap_or("").as_bytes()),
+                },
             ]
         })
         .collect();
