@@ -81,6 +81,10 @@ fn a_db_migrate_web_file_starts_each_after_what_it_needs() {
         (Some("waiting"), &serde_json::json!(["migrate completed", "db ready"]))
     );
     assert_eq!(status.status.code(), Some(1), "not healthy while web waits");
+    let reload = corral.ctl(&["reload", "web"]);
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert_eq!(reload.status.code(), Some(1), "{said}");
+    assert!(said.contains("web waits for the groups it depends on"), "{said}");
     assert!(first(&events, "spawned", "migrate").is_none(), "db is not ready yet");
 
     std::fs::write(&gate, b"").expect("open the gate");

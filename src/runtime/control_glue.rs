@@ -250,6 +250,15 @@ impl Runtime {
         if self.core.shutting_down() {
             return messages::error(id, "corral is shutting down");
         }
+        if let [g] = groups[..]
+            && self.core.waits(g)
+        {
+            return messages::error(
+                id,
+                &format!("{target} waits for the groups it depends on: it runs nothing to reload"),
+            );
+        }
+        let groups: Vec<u16> = groups.into_iter().filter(|&g| !self.core.waits(g)).collect();
         for &g in &groups {
             self.note_queued_reload(g);
             self.pending

@@ -110,6 +110,11 @@ impl Supervisor {
         }
     }
 
+    /// Whether group `g` still waits for its dependencies (it has nothing to reload).
+    pub fn waits(&self, g: u16) -> bool {
+        self.groups.get(usize::from(g)).is_some_and(|group| group.waiting)
+    }
+
     /// A graceful shutdown stops every group none of whose dependents still has a process:
     /// dependents first, what they depend on after them, unrelated groups together.
     pub(super) fn stop_next_groups(&mut self, now: Instant) {

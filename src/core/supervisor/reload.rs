@@ -48,6 +48,11 @@ impl Supervisor {
             return;
         }
         let Some(group) = self.groups.get_mut(usize::from(g)) else { return };
+        // A group that waits for others runs nothing yet: a reload (a schedule's, a
+        // watched file's) has nothing to replace, and reporting one would be noise.
+        if group.waiting {
+            return;
+        }
         if let Some(running) = group.reload.as_mut() {
             // One at a time: the new code may have landed after this reload began.
             running.queued.get_or_insert(cause);

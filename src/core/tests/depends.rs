@@ -113,6 +113,15 @@ fn a_failed_migration_holds_web_says_why_once_and_headless_corral_fails_when_idl
 }
 
 #[test]
+fn a_waiting_group_has_nothing_to_reload_and_says_nothing() {
+    let mut h = app(false);
+    let before = h.events.len();
+    h.feed(Input::Reload { group: 2, cause: ReloadCause::Schedule });
+    assert_eq!(h.events.len(), before, "{:?}", &h.events[before..]);
+    assert!(!h.sup.reloading(2));
+}
+
+#[test]
 fn idle_with_a_group_that_can_never_start_is_exit_1() {
     let mut h = Harness::groups(
         vec![
