@@ -436,7 +436,7 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         t.insert("reload-settle".into(), duration(p.reload_settle));
         let off = || Value::String("off".into());
         t.insert("heartbeat-timeout".into(), p.heartbeat_timeout.map_or_else(off, duration));
-        let memory = p.max_memory.map_or_else(off, |b| Value::String(format!("{b}B")));
+        let memory = p.max_memory.map_or_else(off, |b| Value::String(exact_size(b)));
         t.insert("max-memory".into(), memory);
         t.insert("node-ipc".into(), if g.node_ipc { "on" } else { "off" }.into());
         t.insert("node-cluster".into(), if g.node_cluster { "on" } else { "off" }.into());
@@ -460,6 +460,16 @@ pub(super) fn describe(path: &Path, spec: &RunSpec) -> String {
         "# {}: valid, {count} group{plural}, as corral resolves it\n{order}{body}{schedules}",
         path.display()
     )
+}
+
+/// A size in the largest binary unit that says it exactly: `512MiB`, not `536870912B`.
+pub(super) fn exact_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
 }
 
 /// The keys that make a group part of an application or a developer's loop: env files,

@@ -190,3 +190,13 @@ fn completed_may_name_a_group_on_a_schedule_whose_restart_it_implies() {
     assert_eq!(spec.groups[1].depends_on.len(), 1);
     assert_eq!(spec.groups[0].policy.restart, crate::core::RestartPolicy::Never);
 }
+
+#[test]
+fn check_config_says_sizes_in_the_largest_exact_unit() {
+    use super::super::config_run::exact_size;
+    assert_eq!(exact_size(512 * 1024 * 1024), "512MiB");
+    assert_eq!(exact_size(3 << 30), "3GiB");
+    assert_eq!(exact_size(3072), "3KiB");
+    assert_eq!(exact_size(1536), "1536B", "not a whole KiB");
+    assert_eq!(exact_size(100), "100B");
+}
