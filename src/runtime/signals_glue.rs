@@ -70,6 +70,10 @@ impl Runtime {
     }
 
     pub(super) fn shutdown_signal(&mut self, signal: Signal) {
+        if self.core.shutting_down() && self.exit.is_none() {
+            // Headless, nothing else would say why every worker just died of SIGKILL.
+            tracing::warn!("{signal} again: SIGKILL to every worker now");
+        }
         self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
     }
 
