@@ -39,4 +39,21 @@ impl EnvFiles {
             })
             .clone()
     }
+
+    /// The whole environment of slot `slot`'s generation `generation` of group `g`, its env
+    /// files as read this turn (for its spawn, and for its exec probes); `Err` names the
+    /// file that could not be read.
+    pub fn for_worker(
+        &mut self,
+        g: u16,
+        template: &EnvTemplate,
+        slot: u32,
+        generation: u32,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        if template.files().is_empty() {
+            return Ok(template.for_worker(template.entries(), slot, generation));
+        }
+        let shared = self.shared(g, template)?;
+        Ok(template.for_worker(&shared, slot, generation))
+    }
 }

@@ -21,15 +21,10 @@ impl Runtime {
             return Input::SpawnFailed { key, generation, error: "no such group".into() };
         };
         // Before anything is opened: a missing or broken env file fails this spawn.
-        let shared = if group.env.files().is_empty() {
-            None
-        } else {
-            match self.env_files.shared(key.group, &group.env) {
-                Ok(shared) => Some(shared),
-                Err(error) => return Input::SpawnFailed { key, generation, error },
-            }
+        let env = match self.env_files.for_worker(key.group, &group.env, key.slot, generation) {
+            Ok(env) => env,
+            Err(error) => return Input::SpawnFailed { key, generation, error },
         };
-        let shared = shared.as_deref().map_or(group.env.entries(), Vec::as_slice);
         let (ours, theirs) = match backend::event_socketpair() {
             Ok(pair) => pair,
             Err(e) => return failed(&e),
@@ -40,7 +35,7 @@ impl Runtime {
             discard_output: false,
             program: &group.spec.command.program,
             argv: &group.spec.command.argv,
-            env: group.env.for_worker(shared, key.slot, generation),
+            env,
             listen_pid: !group.listeners.is_empty(),
             cwd: group.spec.cwd.as_deref(),
             fds: &fds,

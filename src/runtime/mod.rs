@@ -614,18 +614,8 @@ impl Runtime {
         // file gone since is the probe's failure, said as the spawn's would be).
         let env = match spec.target {
             crate::probe_spec::ProbeTarget::Exec(_) => {
-                let shared = if group.env.files().is_empty() {
-                    Ok(None)
-                } else {
-                    self.env_files.shared(asked.key.group, &group.env).map(Some)
-                };
-                match shared {
-                    Ok(shared) => {
-                        let shared = shared.as_deref().map_or(group.env.entries(), Vec::as_slice);
-                        Ok(group.env.for_worker(shared, asked.key.slot, asked.generation))
-                    }
-                    Err(error) => Err(error),
-                }
+                let (g, slot, generation) = (asked.key.group, asked.key.slot, asked.generation);
+                self.env_files.for_worker(g, &group.env, slot, generation)
             }
             crate::probe_spec::ProbeTarget::Http(_) | crate::probe_spec::ProbeTarget::Tcp(_) => {
                 Ok(Vec::new())
