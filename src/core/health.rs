@@ -7,6 +7,14 @@ use super::snapshot::{Snapshot, WorkerState, WorkerView};
 /// The most reasons a verdict lists; a crash-looping fleet of thousands says how many more.
 pub const MAX_REASONS: usize = 20;
 
+/// Whether corral is healthy now: [`problems`] would be empty. Stops at the first problem
+/// and writes no reasons (systemd's `READY=1` asks at every turn of the loop until then).
+pub fn healthy(snapshot: &Snapshot) -> bool {
+    !snapshot.shutting_down
+        && snapshot.groups.iter().all(|g| g.waiting_for.is_empty())
+        && snapshot.workers.iter().all(|w| worker_problem(w).is_none())
+}
+
 /// Why corral is not healthy now: empty when it is.
 pub fn problems(snapshot: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
@@ -171,12 +179,14 @@ mod tests {
         let mut s = snapshot((1..=100).map(|n| worker(n, WorkerState::Waiting)).collect());
         s.groups[0].waiting_for = vec!["migrate completed".into()];
         s.groups[0].blocked = Some("migrate.1 ended (exit 1) and will not run again".into());
+        assert!(!healthy(&s), "a waiting group is not healthy");
         assert_eq!(
             problems(&s),
             ["web waits for migrate completed, which cannot happen now: migrate.1 ended (exit 1) \
               and will not run again"]
         );
         let s = snapshot((1..=100).map(|n| worker(n, WorkerState::GaveUp)).collect());
+        assert!(!healthy(&s));
         let p = problems(&s);
         assert_eq!((p.len(), p.last().map(String::as_str)), (MAX_REASONS + 1, Some("and 80 more")));
     }

@@ -26,7 +26,7 @@ impl Runtime {
                 || (!w.crash_looping && w.uptime.is_some_and(|up| up >= settle))
         };
         let all_up = !snapshot.workers.is_empty()
-            && crate::core::health::problems(&snapshot).is_empty()
+            && crate::core::health::healthy(&snapshot)
             && snapshot.workers.iter().all(settled);
         if all_up {
             n.ready();
