@@ -88,7 +88,7 @@ impl super::Runtime {
         }
         let Some(io) = self.groups.get_mut(usize::from(key.group)) else { return };
         io.hinted = true;
-        let id = super::worker_id(&self.names, key);
+        let id = key.id(&self.names).to_string();
         if io.adopt.is_some() {
             tracing::warn!(
                 "{id} died on an address already in use: not one corral shares (a unix socket, \

@@ -479,7 +479,7 @@ impl Runtime {
 
     /// A worker's id as people read it (`web.2`), for diagnostics.
     fn id(&self, key: WorkerKey) -> String {
-        worker_id(&self.names, key)
+        key.id(&self.names).to_string()
     }
 
     fn every_second(&mut self) {
@@ -645,11 +645,6 @@ impl Runtime {
             self.pending.push_back(input);
         }
     }
-}
-
-/// `web.2`: the group's name and the slot number.
-fn worker_id(names: &[String], key: WorkerKey) -> String {
-    key.id(names).to_string()
 }
 
 /// Unblocks every signal corral inherited blocked; call first thing, before any thread.

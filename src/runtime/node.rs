@@ -314,11 +314,11 @@ impl NodeChannels {
         match said {
             WorkerSays::Online => {
                 session.online = true;
-                let id = super::worker_id(&self.names, key);
+                let id = key.id(&self.names).to_string();
                 tracing::info!(worker = %id, pid = session.pid, "online (Node cluster worker)");
             }
             WorkerSays::QueryServer(query) => {
-                let id = super::worker_id(&self.names, key);
+                let id = key.id(&self.names).to_string();
                 let rr = self.round_robin.get(usize::from(key.group)).copied().unwrap_or(false);
                 let rr = rr.then_some((&mut self.rr, generation));
                 let fine = match self.broker.lock() {
@@ -344,7 +344,7 @@ impl NodeChannels {
                 }
             }
             WorkerSays::ExitedAfterDisconnect { seq } => {
-                let id = super::worker_id(&self.names, key);
+                let id = key.id(&self.names).to_string();
                 tracing::info!(worker = %id, pid = session.pid, "disconnected by itself");
                 let reply = wire::ack(session.next_seq(), seq);
                 if !session.queue(reply, None) {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::node::{Effect, NodeChannels, NodeEvent};
 use super::ports::{GroupPorts, PortBroker};
-use super::{GroupIo, Runtime, worker_id};
+use super::{GroupIo, Runtime};
 use crate::core::WorkerKey;
 use crate::protocol::{self, ProtocolError};
 use crate::report::Record;
@@ -84,7 +84,7 @@ impl Runtime {
         }
         self.node_reported = Some(now);
         let count = hub.logs.protocol_errors(key);
-        tracing::warn!(worker = %worker_id(&self.names, key), pid, count, "ignored a cluster message");
+        tracing::warn!(worker = %key.id(&self.names), pid, count, "ignored a cluster message");
         let error = ProtocolError::Malformed;
         hub.report(std::time::SystemTime::now(), &Record::ProtocolError { key, pid, error, count });
     }

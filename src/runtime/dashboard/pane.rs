@@ -10,10 +10,6 @@ use crate::core::WorkerKey;
 use crate::runtime::logs::Logs;
 use crate::ui::model::{LineKind, Pane, PaneLine, PaneMode, PaneRequest, filter_matches};
 
-fn id(names: &[String], key: WorkerKey) -> String {
-    key.id(names).to_string()
-}
-
 /// The newest `rows + scroll` matching lines (of one worker or all, merged by time),
 /// minus the `scroll` newest: only what fits is copied.
 pub fn pane(
@@ -37,7 +33,7 @@ pub fn pane(
     let mut lines: Vec<PaneLine> = Vec::new();
     let mut matching = 0;
     for key in selected {
-        let id = id(names, key);
+        let id = key.id(names).to_string();
         let start = lines.len();
         let mut take = |at: SystemTime, kind: LineKind, text: Cow<'_, str>| {
             // The filter reads the text people see: without escape sequences.
