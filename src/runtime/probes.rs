@@ -65,7 +65,6 @@ struct Running {
     timeout: Duration,
     /// Its result went out already (its time ran out): its exit is only reaped.
     reported: bool,
-    drain: JoinHandle<()>,
 }
 
 /// What a worker's probe needs from its group.
@@ -192,9 +191,9 @@ impl Probes {
             ProbeTarget::Exec(argv) => {
                 let argv: Vec<String> = argv.iter().map(|a| expand(a, slot, pid)).collect();
                 return match exec::spawn(&argv, cx.env, cx.cwd) {
-                    Ok((child, drain)) => {
+                    Ok(child) => {
                         let timeout = cx.timeout;
-                        let running = Running { asked, id, timeout, reported: false, drain };
+                        let running = Running { asked, id, timeout, reported: false };
                         self.execs.insert(child, running);
                         self.in_flight.insert(id.1, InFlight::Exec { pid: child });
                         None
@@ -234,7 +233,6 @@ impl Probes {
         // Whatever it left in its group goes with it (the leader is still a zombie, so the
         // group's number is still its own).
         let _ = crate::backend::signal_group(pid, Signal::KILL);
-        running.drain.abort();
         self.in_flight.remove(&running.id.1);
         if running.reported {
             return None;

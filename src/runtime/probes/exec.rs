@@ -6,16 +6,15 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use tokio::task::JoinHandle;
 
 use crate::backend::{self, ExecSpec};
 
-/// Spawns the command; its pid and the task draining its output.
+/// Spawns the command (its output to /dev/null); its pid.
 pub(super) fn spawn(
     argv: &[String],
     env: Vec<Vec<u8>>,
     cwd: Option<&Path>,
-) -> Result<(u32, JoinHandle<()>), String> {
+) -> Result<u32, String> {
     let Some(first) = argv.first() else { return Err("no command".into()) };
     let program =
         resolve(first, &env, cwd).ok_or_else(|| format!("cannot run {first}: not found"))?;
@@ -34,9 +33,7 @@ pub(super) fn spawn(
     };
     let child = backend::spawn(&spec, None)
         .map_err(|e| format!("cannot run {first}: {}", backend::describe(&e)))?;
-    drop(child.stdout);
-    let drain = tokio::task::spawn_local(async {});
-    Ok((child.pid, drain))
+    Ok(child.pid)
 }
 
 /// `argv[0]` as `execvp` finds it, through the worker's `PATH` (absolute entries only).
