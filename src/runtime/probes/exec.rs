@@ -6,15 +6,10 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-
 use crate::backend::{self, ExecSpec};
 
 /// Spawns the command (its output to /dev/null); its pid.
-pub(super) fn spawn(
-    argv: &[String],
-    env: Vec<Vec<u8>>,
-    cwd: Option<&Path>,
-) -> Result<u32, String> {
+pub(super) fn spawn(argv: &[String], env: Vec<Vec<u8>>, cwd: Option<&Path>) -> Result<u32, String> {
     let Some(first) = argv.first() else { return Err("no command".into()) };
     let program =
         resolve(first, &env, cwd).ok_or_else(|| format!("cannot run {first}: not found"))?;
