@@ -98,9 +98,26 @@ pub(crate) struct Track {
     last_report: Option<Instant>,
     /// The last verdict: `Some(true)` passed, `Some(false)` failed.
     passing: Option<bool>,
+    /// When its timer was meant to fire, which may differ a little from when it did.
+    due: Option<Instant>,
 }
 
 impl Track {
+    /// The next probe's time after one due now: a period after the last was meant to be
+    /// due, so that a timer's lateness (the runtime batches timers close together) does not
+    /// add up over periods; a period from now if corral fell a period behind.
+    pub fn next_due(&mut self, now: Instant, period: std::time::Duration) -> Instant {
+        let next =
+            self.due.map(|due| due + period).filter(|next| *next > now).unwrap_or(now + period);
+        self.due = Some(next);
+        next
+    }
+
+    /// The timer was armed for `at` from scratch (the first probe, a new period count).
+    pub fn armed(&mut self, at: Instant) {
+        self.due = Some(at);
+    }
+
     /// The last verdict (`None`: none yet) and the failures in this run.
     pub fn state(&self) -> (Option<bool>, u64) {
         (self.passing, self.failures)
@@ -200,6 +217,24 @@ mod tests {
         assert_eq!(track.record(false, &t), Verdict::Steady, "already failing");
         assert_eq!(track.record(true, &t), Verdict::Steady);
         assert_eq!(track.record(true, &t), Verdict::Passed);
+    }
+
+    #[test]
+    fn periods_count_from_when_the_timer_was_meant_to_fire() {
+        let period = std::time::Duration::from_secs(1);
+        let ms = std::time::Duration::from_millis;
+        let start = Instant::now();
+        let mut track = Track::default();
+        track.armed(start);
+        // Every timer fires 9 ms late: the next is still due on the period's grid.
+        let mut due = start;
+        for k in 1..=50 {
+            due = track.next_due(due + ms(9), period);
+            assert_eq!(due, start + period * k);
+        }
+        // corral fell more than a period behind: a period from now, not a burst.
+        let late = due + period * 3;
+        assert_eq!(track.next_due(late, period), late + period);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Runs the probes the supervisor asks for (docs/application.md#probes) and reports each
 //! result as an `Input::ProbeResult`; the supervisor decides what results mean.
 //!
-//! HTTP and TCP probes are tasks on corral's own thread (no thread, no process), bounded by
-//! their timeout and by what they read. An exec probe is a child in a process group of its
+//! HTTP and TCP probes run on corral's own thread (no thread, no process), bounded by their
+//! timeout and by what they read: to an IP address as sockets polled when the loop is awake
+//! anyway (`sockets`), to a name as tasks (`net`), which look the name up first. An exec probe is a child in a process group of its
 //! own, with the worker's environment and working directory: corral's reaper collects its
 //! exit (it reaps every child) and hands it here; at its timeout the whole group is killed
 //! and the probe fails at once, its exit still reaped when it comes.
@@ -14,9 +15,11 @@
 
 mod exec;
 mod net;
+mod sockets;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::core::{ExitStatus, Input, ProbeKind, WorkerKey};
-use crate::probe_spec::{ProbeTarget, expand};
+use crate::probe_spec::{ProbeTarget, expand, parse_http, parse_tcp};
 use crate::signal::Signal;
 
 /// A probe in flight: its deadline and a number that tells it from others due then.
@@ -54,8 +57,20 @@ impl Asked {
 
 /// A probe in flight, by deadline.
 enum InFlight {
-    Net { asked: Asked, timeout: Duration, task: JoinHandle<()> },
-    Exec { pid: u32 },
+    /// To a name: a task.
+    Net {
+        asked: Asked,
+        timeout: Duration,
+        task: JoinHandle<()>,
+    },
+    /// To an address: a socket in `sockets`.
+    Socket {
+        asked: Asked,
+        timeout: Duration,
+    },
+    Exec {
+        pid: u32,
+    },
 }
 
 /// A running exec probe, until its child is reaped.
@@ -80,6 +95,11 @@ pub(super) struct Context<'a> {
 /// probes that end close together are handled in one turn of the main loop.
 const BATCH: Duration = Duration::from_millis(10);
 
+/// Sockets in flight are looked at least this often, and whenever a timer wakes the loop
+/// before: with many probes, the wake-ups of the coarse timers that start them (every
+/// 20 ms) find the answers of the ones before.
+const CHECK: Duration = Duration::from_millis(20);
+
 pub(super) struct Probes {
     tx: mpsc::UnboundedSender<Report>,
     rx: mpsc::UnboundedReceiver<Report>,
@@ -94,6 +114,10 @@ pub(super) struct Probes {
     seq: u64,
     /// Exec probes whose child is not reaped yet, by pid.
     execs: HashMap<u32, Running>,
+    sockets: sockets::Sockets,
+    /// When the sockets are looked at, if nothing wakes the loop before.
+    check_at: Option<Instant>,
+    answers: Vec<(u64, Result<(), String>)>,
 }
 
 impl Probes {
@@ -110,6 +134,9 @@ impl Probes {
             deadlines: BinaryHeap::new(),
             seq: 0,
             execs: HashMap::new(),
+            sockets: sockets::Sockets::new(),
+            check_at: None,
+            answers: Vec::new(),
         }
     }
 
@@ -132,20 +159,38 @@ impl Probes {
         };
         self.held.push(asked.result(report.error));
         self.batch_at.get_or_insert(now + BATCH);
+        self.drop_ended();
+    }
+
+    /// Drops the earliest deadlines whose probes ended in time, so that the loop does not
+    /// wake for them: with a thousand probes a second nearly every deadline is one.
+    fn drop_ended(&mut self) {
+        while let Some(&Reverse((_, id))) = self.deadlines.peek() {
+            if self.in_flight.contains_key(&id) {
+                break;
+            }
+            self.deadlines.pop();
+        }
     }
 
     /// When [`Probes::due`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let first = self.deadlines.peek().map(|d| d.0.0);
-        match (first, self.batch_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [first, self.batch_at, self.check_at].into_iter().flatten().min()
     }
 
-    /// The results due at `now`: the batch held, and the probes whose time ran out (their
-    /// task stopped, or their process group killed).
+    /// The results due at `now`: the batch held, the sockets that have their answer (looked
+    /// at whenever the loop wakes for a timer, which a thousand probes a second make it do
+    /// every 10 ms anyway), and the probes whose time ran out (their task stopped, their
+    /// socket closed, or their process group killed).
     pub fn due(&mut self, now: Instant, out: &mut impl Extend<Input>) {
+        self.sockets.poll(&mut self.answers);
+        for (id, answer) in self.answers.drain(..) {
+            if let Some(InFlight::Socket { asked, .. }) = self.in_flight.remove(&id) {
+                out.extend([asked.result(answer.err())]);
+            }
+        }
+        self.check_at = (!self.sockets.is_empty()).then_some(now + CHECK);
         if self.batch_at.is_some_and(|at| at <= now) {
             while let Ok(report) = self.rx.try_recv() {
                 self.hold(report, now);
@@ -164,9 +209,14 @@ impl Probes {
                     task.abort();
                     out.extend([asked.result(Some(timed_out(timeout)))]);
                 }
+                Some(InFlight::Socket { asked, timeout }) => {
+                    self.sockets.cancel(id);
+                    out.extend([asked.result(Some(timed_out(timeout)))]);
+                }
                 Some(InFlight::Exec { pid }) => out.extend(self.exec_timed_out(pid)),
             }
         }
+        self.drop_ended();
     }
 
     fn next_id(&mut self, deadline: Instant) -> Id {
@@ -175,34 +225,72 @@ impl Probes {
         (deadline, self.seq)
     }
 
-    /// Starts a probe; a result known at once (an exec that cannot start) is returned.
+    /// Starts a probe; a result known at once (an exec that cannot start, a refused
+    /// connection) is returned.
     pub fn start(&mut self, asked: Asked, cx: Context<'_>, now: Instant) -> Option<Input> {
         let (slot, pid) = (asked.key.slot, asked.pid);
-        let id = self.next_id(now + cx.timeout);
-        let task = match cx.target {
+        let timeout = cx.timeout;
+        let id = self.next_id(now + timeout);
+        match cx.target {
             ProbeTarget::Http(url) => {
                 let url = expand(url, slot, pid);
-                self.spawn_task(id, async move { net::http(&url).await })
+                let target = match parse_http(&url) {
+                    Ok(target) => target,
+                    Err(e) => return Some(asked.result(Some(e))),
+                };
+                let authority = target.authority();
+                let Ok(addr) = authority.parse::<SocketAddr>() else {
+                    self.spawn_task(id, asked, timeout, async move { net::http(&url).await });
+                    return None;
+                };
+                let request = net::request(&target.path, &authority).into_bytes();
+                let answer = self.sockets.http(id.1, addr, request);
+                self.socket_started(id, asked, timeout, answer, now)
             }
             ProbeTarget::Tcp(addr) => {
                 let addr = expand(addr, slot, pid);
-                self.spawn_task(id, async move { net::tcp(&addr).await })
+                let (host, port) = match parse_tcp(&addr) {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Some(asked.result(Some(e))),
+                };
+                let Ok(ip) = host.parse::<IpAddr>() else {
+                    self.spawn_task(id, asked, timeout, async move { net::tcp(&addr).await });
+                    return None;
+                };
+                let answer = self.sockets.tcp(id.1, SocketAddr::new(ip, port));
+                self.socket_started(id, asked, timeout, answer, now)
             }
             ProbeTarget::Exec(argv) => {
                 let argv: Vec<String> = argv.iter().map(|a| expand(a, slot, pid)).collect();
-                return match exec::spawn(&argv, cx.env, cx.cwd) {
+                match exec::spawn(&argv, cx.env, cx.cwd) {
                     Ok(child) => {
-                        let timeout = cx.timeout;
                         let running = Running { asked, id, timeout, reported: false };
                         self.execs.insert(child, running);
                         self.in_flight.insert(id.1, InFlight::Exec { pid: child });
                         None
                     }
                     Err(error) => Some(asked.result(Some(error))),
-                };
+                }
             }
-        };
-        self.in_flight.insert(id.1, InFlight::Net { asked, timeout: cx.timeout, task });
+        }
+    }
+
+    /// A socket probe began: its answer if it came at once, else it is in flight and looked
+    /// at within [`CHECK`].
+    fn socket_started(
+        &mut self,
+        id: Id,
+        asked: Asked,
+        timeout: Duration,
+        answer: Option<Result<(), String>>,
+        now: Instant,
+    ) -> Option<Input> {
+        if let Some(answer) = answer {
+            self.drop_ended();
+            return Some(asked.result(answer.err()));
+        }
+        self.in_flight.insert(id.1, InFlight::Socket { asked, timeout });
+        self.check_at.get_or_insert(now + CHECK);
         None
     }
 
@@ -210,15 +298,18 @@ impl Probes {
     /// set, which polls the main loop's `select!` again; a runtime task's wake-up stays in
     /// the scheduler.
     fn spawn_task(
-        &self,
+        &mut self,
         id: Id,
+        asked: Asked,
+        timeout: Duration,
         probe: impl Future<Output = Result<(), String>> + Send + 'static,
-    ) -> JoinHandle<()> {
+    ) {
         let tx = self.tx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let error = probe.await.err();
             let _ = tx.send(Report { id, error });
-        })
+        });
+        self.in_flight.insert(id.1, InFlight::Net { asked, timeout, task });
     }
 
     /// Whether `pid` is an exec probe's child (not a worker's, nor a descendant's).

@@ -49,19 +49,20 @@ impl Default for Timers {
     }
 }
 
-/// Coarse timers fire at the end of the slot of this length they fall in.
-const SLOT: Duration = Duration::from_millis(10);
+/// Coarse timers fire at the nearest end of a slot of this length.
+const SLOT: Duration = Duration::from_millis(20);
 
 impl Timers {
-    /// A timer that may fire up to [`SLOT`] late, so that timers due close together fire
-    /// in one wake-up of the loop: a thousand probes a second spread over the second
-    /// would otherwise wake it a thousand times.
+    /// A timer that may fire up to half a [`SLOT`] early or late, so that timers due close
+    /// together fire in one wake-up of the loop: a thousand probes a second spread over the
+    /// second would otherwise wake it a thousand times. (The core counts a probe's periods
+    /// from when its timer was meant to fire, so the difference does not add up.)
     pub fn insert_coarse(&mut self, at: Instant, token: TimerToken) {
         let since = at.saturating_duration_since(self.origin).as_nanos();
         let slot = SLOT.as_nanos();
-        let rounded = since.div_ceil(slot) * slot;
-        let late = Duration::from_nanos(u64::try_from(rounded - since).unwrap_or(0));
-        self.insert(at + late, token);
+        let nearest = (since + slot / 2) / slot * slot;
+        let at = self.origin + Duration::from_nanos(u64::try_from(nearest).unwrap_or(u64::MAX));
+        self.insert(at, token);
     }
 
     pub fn insert(&mut self, at: Instant, token: TimerToken) {
@@ -106,5 +107,29 @@ mod tests {
         assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(1));
         assert_eq!(t.pop_due(later).map(|x| x.key.slot), Some(3));
         assert_eq!(t.pop_due(later), None);
+    }
+
+    #[test]
+    fn coarse_timers_share_a_slot_and_fire_near_their_time() {
+        let mut t = Timers::default();
+        let tok =
+            TimerToken { key: WorkerKey { group: 0, slot: 0 }, epoch: 1, kind: TimerKind::Restart };
+        let origin = t.origin;
+        let slot = super::SLOT;
+        // Timers a few ms apart around a slot's end fire together, at that end.
+        for ms in [slot.as_millis() as u64 - 3, slot.as_millis() as u64 + 2] {
+            t.insert_coarse(origin + Duration::from_millis(ms), tok);
+        }
+        assert_eq!(t.next_deadline(), Some(origin + slot));
+        assert!(t.pop_due(origin + slot).is_some() && t.pop_due(origin + slot).is_some());
+        // Each fires within half a slot of when it was meant to.
+        for k in 1..100u32 {
+            let meant = origin + Duration::from_millis(1003) * k;
+            t.insert_coarse(meant, tok);
+            let fired = t.next_deadline().unwrap();
+            assert!(t.pop_due(fired).is_some());
+            let off = if fired > meant { fired - meant } else { meant - fired };
+            assert!(off <= slot / 2, "{off:?} off");
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! message would, and `unready` after that; liveness (and a startup probe that never
 //! succeeds) restarts it gracefully, reason `liveness_probe`.
 
+use std::time::Instant;
+
 use super::{After, Command, Cx, EventKind, ExitReason, How, Phase, Slot, TimerKind};
 use super::{mark_ready, reload, request_stop};
 use crate::core::probe::{ProbeKind, ProbeSet, RunProbes, Verdict};
@@ -39,10 +41,23 @@ pub(super) fn start(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32) {
 fn arm_first(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32, kinds: &[ProbeKind]) {
     for &probe in kinds {
         if let Some(timing) = cx.probes.get(probe) {
-            let at = cx.now + timing.initial_delay;
-            cx.arm(slot, TimerKind::Probe { probe, generation }, at);
+            arm_from_scratch(slot, cx, generation, probe, cx.now + timing.initial_delay);
         }
     }
+}
+
+/// Arms `probe`'s timer for `at`, the start of its count of periods.
+fn arm_from_scratch(
+    slot: &mut Slot,
+    cx: &mut Cx<'_>,
+    generation: u32,
+    probe: ProbeKind,
+    at: Instant,
+) {
+    if let Some(probes) = run_probes(slot, generation) {
+        probes.track(probe).armed(at);
+    }
+    cx.arm(slot, TimerKind::Probe { probe, generation }, at);
 }
 
 /// A replacement became the slot's run: the timers it had were the slot's, cleared with
@@ -58,7 +73,7 @@ pub(super) fn resume(slot: &mut Slot, cx: &mut Cx<'_>) {
     let kinds: Vec<ProbeKind> = probes.active(&set).collect();
     for probe in kinds {
         if let Some(timing) = set.get(probe) {
-            cx.arm(slot, TimerKind::Probe { probe, generation }, cx.now + timing.period);
+            arm_from_scratch(slot, cx, generation, probe, cx.now + timing.period);
         }
     }
 }
@@ -76,7 +91,8 @@ pub(super) fn on_timer(slot: &mut Slot, cx: &mut Cx<'_>, probe: ProbeKind, gener
     let track = probes.track(probe);
     let ask = !track.in_flight;
     track.in_flight = true;
-    cx.arm(slot, TimerKind::Probe { probe, generation }, cx.now + timing.period);
+    let next = track.next_due(cx.now, timing.period);
+    cx.arm(slot, TimerKind::Probe { probe, generation }, next);
     if ask {
         cx.out.push(Command::Probe { key, generation, pid, probe });
     }

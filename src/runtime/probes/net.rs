@@ -1,9 +1,8 @@
-//! HTTP and TCP probes: one connection each, on corral's loop, bounded in time (the
-//! probe's timeout covers the connect, the request and the answer) and in what is read
-//! (the status line only, at most [`MAX_STATUS_LINE`] bytes; no keep-alive).
-
-use std::net::SocketAddr;
-use std::time::Duration;
+//! HTTP and TCP probes to a host by name: one connection each, a task on corral's loop,
+//! bounded in time (the probe's timeout covers the name's lookup, the connect, the request
+//! and the answer) and in what is read (the status line only, at most [`MAX_READ`] bytes;
+//! no keep-alive). Probes to an IP address take the cheaper way of `sockets`; both read
+//! the answer with [`answer`].
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -13,7 +12,7 @@ use crate::probe_spec::{parse_http, parse_tcp};
 /// The most bytes of a response read: the status line's start (`HTTP/1.1 200`) is all a
 /// probe needs. Small on purpose: the buffer lives in the probe's task, and a task of a KiB
 /// or more made glibc's malloc consolidate its free lists at every probe.
-const MAX_READ: usize = 64;
+pub(super) const MAX_READ: usize = 64;
 
 /// `GET` the URL: a 2xx or 3xx status is success. (Its timeout is the caller's.)
 pub(super) async fn http(url: &str) -> Result<(), String> {
@@ -21,30 +20,41 @@ pub(super) async fn http(url: &str) -> Result<(), String> {
     let exchange = async {
         let authority = target.authority();
         let mut stream = connect(&authority).await?;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: corral-probe\r\n\
-             Accept: */*\r\nConnection: close\r\n\r\n",
-            target.path
-        );
+        let request = request(&target.path, &authority);
         // A refused connection shows here, as the write's error.
         stream.write_all(request.as_bytes()).await.map_err(|e| describe("connect", &e))?;
         let mut buf = [0u8; MAX_READ];
         let mut filled = 0;
         loop {
             let n = stream.read(&mut buf[filled..]).await.map_err(|e| describe("read", &e))?;
-            if n == 0 && filled == 0 {
-                return Err("the connection closed before a response".into());
-            }
             filled += n;
-            if let Some(end) = buf[..filled].iter().position(|&b| b == b'\n') {
-                return status(&buf[..end]);
-            }
-            if n == 0 || filled == buf.len() {
-                return status(&buf[..filled]); // the status is in its first 13 bytes
+            if let Some(answer) = answer(&buf[..filled], n == 0) {
+                return answer;
             }
         }
     };
     exchange.await
+}
+
+/// The request a probe sends: `GET`, closing after the answer.
+pub(super) fn request(path: &str, authority: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: corral-probe\r\n\
+         Accept: */*\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// The probe's answer from the response's first `got` bytes, once they decide it (`eof`:
+/// the server closed after them).
+pub(super) fn answer(got: &[u8], eof: bool) -> Option<Result<(), String>> {
+    if eof && got.is_empty() {
+        return Some(Err("the connection closed before a response".into()));
+    }
+    if let Some(end) = got.iter().position(|&b| b == b'\n') {
+        return Some(status(&got[..end]));
+    }
+    // The status is in the first 13 bytes.
+    (eof || got.len() >= MAX_READ).then(|| status(got))
 }
 
 /// `HTTP/1.1 200 OK`: success for 200..=399.
@@ -73,27 +83,9 @@ pub(super) async fn tcp(addr: &str) -> Result<(), String> {
     established(&stream).await
 }
 
-/// Connects to `HOST:PORT`. An IP address is connected to without waiting for the
-/// handshake (a loopback connect is usually done at once): the first write or read says
-/// whether it failed, which saves two system calls a probe over `TcpStream::connect`. A
-/// name is resolved and connected to by tokio.
+/// Looks the name up and connects, trying each address in turn (tokio's way).
 async fn connect(authority: &str) -> Result<TcpStream, String> {
-    let Ok(addr) = authority.parse::<SocketAddr>() else {
-        return TcpStream::connect(authority).await.map_err(|e| describe("connect", &e));
-    };
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM.nonblocking(), None)
-        .map_err(|e| describe("socket", &e))?;
-    // WHY linger 0: the probe has what it asked for when it closes, and a reset leaves no
-    // TIME_WAIT socket behind (a thousand a second, for a minute each, that every later
-    // connect would search past), as HAProxy's health checks do.
-    socket.set_linger(Some(Duration::ZERO)).map_err(|e| describe("socket", &e))?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(describe("connect", &e)),
-    }
-    TcpStream::from_std(socket.into()).map_err(|e| describe("connect", &e))
+    TcpStream::connect(authority).await.map_err(|e| describe("connect", &e))
 }
 
 /// The handshake's outcome for [`tcp`]: writable once it is done, then the socket's error.
@@ -105,7 +97,7 @@ async fn established(stream: &TcpStream) -> Result<(), String> {
     }
 }
 
-fn describe(what: &str, e: &std::io::Error) -> String {
+pub(super) fn describe(what: &str, e: &std::io::Error) -> String {
     format!("{what}: {}", crate::backend::describe(e).to_lowercase())
 }
 
