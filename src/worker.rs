@@ -282,16 +282,24 @@ fn parse_channel_fd(value: &str) -> Option<RawFd> {
 
 /// Whether `fd` is open and is a Unix stream socket, without taking ownership of it.
 fn is_unix_stream(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return false;
-    }
-    // SAFETY: the fd is open (checked above) and is only borrowed for the two queries below,
-    // during which nothing in this function closes it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let socket = SockRef::from(&borrowed);
-    socket.domain().is_ok_and(|d| d == Domain::UNIX)
-        && socket.r#type().is_ok_and(|t| t == Type::STREAM)
+    check_inherited(fd, |fd| {
+        let socket = SockRef::from(&fd);
+        socket.domain().is_ok_and(|d| d == Domain::UNIX)
+            && socket.r#type().is_ok_and(|t| t == Type::STREAM)
+    })
+    .unwrap_or(false)
+}
+
+/// Runs `check` on descriptor `fd`, inherited and not yet taken, borrowed for the call;
+/// `None` when `fd` is not open. WHY: until it is known to be open an inherited fd is only
+/// a number, with no `AsFd` to hand nix or socket2; this is the one place that borrows one.
+pub(crate) fn check_inherited<R>(fd: RawFd, check: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    // SAFETY: F_GETFD only reads the descriptor's flags, and any integer is a valid
+    // argument. An open fd is borrowed only for `check`, which cannot close it (that would
+    // take unsafe code of its own); an inherited fd is owned by no one in this process
+    // before it is taken, so nothing else closes it meanwhile either.
+    let fd = unsafe { (libc::fcntl(fd, libc::F_GETFD) != -1).then(|| BorrowedFd::borrow_raw(fd)) };
+    fd.map(check)
 }
 
 /// Blocks until `fd` accepts more bytes, for a channel someone made non-blocking.
@@ -375,9 +383,8 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
 }
 
 fn take_listener(fd: RawFd) -> io::Result<ListenerSocket> {
-    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(io::Error::last_os_error());
+    if check_inherited(fd, |_| ()).is_none() {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: the fd is open (checked above); LISTEN_FDS/LISTEN_PID hand it to this very
     // process, and LISTENERS_TAKEN makes this the only owner ever created for it.
