@@ -282,24 +282,27 @@ fn parse_channel_fd(value: &str) -> Option<RawFd> {
 
 /// Whether `fd` is open and is a Unix stream socket, without taking ownership of it.
 fn is_unix_stream(fd: RawFd) -> bool {
-    check_inherited(fd, |fd| {
-        let socket = SockRef::from(&fd);
-        socket.domain().is_ok_and(|d| d == Domain::UNIX)
-            && socket.r#type().is_ok_and(|t| t == Type::STREAM)
-    })
-    .unwrap_or(false)
+    inherited_fd(fd).is_some_and(|fd| fd.socket == Some((Domain::UNIX, Type::STREAM)))
 }
 
-/// Runs `check` on descriptor `fd`, inherited and not yet taken, borrowed for the call;
-/// `None` when `fd` is not open. WHY: until it is known to be open an inherited fd is only
-/// a number, with no `AsFd` to hand nix or socket2; this is the one place that borrows one.
-pub(crate) fn check_inherited<R>(fd: RawFd, check: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+/// What an inherited descriptor number is, read without taking it.
+#[derive(Debug)]
+pub(crate) struct InheritedFd {
+    /// `None`: not a socket.
+    pub socket: Option<(Domain, Type)>,
+}
+
+/// What descriptor `fd` is, or `None` when it is not open. WHY: until it is known to be
+/// open an inherited fd is only a number, with no `AsFd` to hand nix or socket2; this is
+/// the one place that looks at one, with queries that only read.
+pub(crate) fn inherited_fd(fd: RawFd) -> Option<InheritedFd> {
     // SAFETY: F_GETFD only reads the descriptor's flags, and any integer is a valid
-    // argument. An open fd is borrowed only for `check`, which cannot close it (that would
-    // take unsafe code of its own); an inherited fd is owned by no one in this process
-    // before it is taken, so nothing else closes it meanwhile either.
-    let fd = unsafe { (libc::fcntl(fd, libc::F_GETFD) != -1).then(|| BorrowedFd::borrow_raw(fd)) };
-    fd.map(check)
+    // argument. An open fd is borrowed only for the read-only queries below, in this
+    // function, which closes nothing.
+    let borrowed =
+        unsafe { (libc::fcntl(fd, libc::F_GETFD) != -1).then(|| BorrowedFd::borrow_raw(fd)) }?;
+    let socket = SockRef::from(&borrowed);
+    Some(InheritedFd { socket: socket.domain().ok().zip(socket.r#type().ok()) })
 }
 
 /// Blocks until `fd` accepts more bytes, for a channel someone made non-blocking.
@@ -383,7 +386,7 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
 }
 
 fn take_listener(fd: RawFd) -> io::Result<ListenerSocket> {
-    if check_inherited(fd, |_| ()).is_none() {
+    if inherited_fd(fd).is_none() {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: the fd is open (checked above); LISTEN_FDS/LISTEN_PID hand it to this very

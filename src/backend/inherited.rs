@@ -71,8 +71,5 @@ pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
 }
 
 fn is_socket(fd: RawFd) -> bool {
-    crate::worker::check_inherited(fd, |fd| {
-        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
-    })
-    .unwrap_or(false)
+    crate::worker::inherited_fd(fd).is_some_and(|fd| fd.socket.is_some())
 }
