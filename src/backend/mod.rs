@@ -2,7 +2,7 @@
 //! promises, signalling their process groups, reaping, binding the shared sockets.
 //! It decides nothing; the core tells it what to do.
 
-#[allow(unsafe_code, reason = "fds that are only numbers until checked (LISTEN_FDS)")]
+#[allow(unsafe_code, reason = "taking ownership of the LISTEN_FDS sockets corral inherited")]
 mod inherited;
 mod limits;
 mod on_demand;
