@@ -11,7 +11,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nix::sys::signal::{SigHandler, Signal, kill, killpg, signal};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 /// Scans for marked processes at most this many times (new ones may be forked meanwhile).
@@ -33,9 +33,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
         Signal::SIGTTOU,
         Signal::SIGPIPE,
     ] {
-        // SAFETY: setting a signal to SIG_IGN installs no handler and has no memory effects
-        // (nix's `signal` is unsafe only for the handlers it could install).
-        let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+        crate::backend::ignore(crate::signal::Signal(sig as i32));
     }
     let mut groups = BTreeSet::new();
     let stdin = std::io::stdin();

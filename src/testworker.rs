@@ -17,12 +17,10 @@ use clap::{ArgGroup, Parser};
 use crate::signal::Signal;
 use crate::worker::Channel;
 
-#[allow(unsafe_code, reason = "the SIGTERM report is written from the signal handler")]
 mod channel;
-#[allow(unsafe_code, reason = "fork in pre_exec, to leave the group and session")]
 mod processes;
 mod report;
-#[allow(unsafe_code, reason = "signal handlers and real-time signals nix cannot name")]
+#[allow(unsafe_code, reason = "the SIGTERM handler writes and exits with raw calls")]
 mod signals;
 
 pub use channel::Step;

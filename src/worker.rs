@@ -282,16 +282,27 @@ fn parse_channel_fd(value: &str) -> Option<RawFd> {
 
 /// Whether `fd` is open and is a Unix stream socket, without taking ownership of it.
 fn is_unix_stream(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return false;
-    }
-    // SAFETY: the fd is open (checked above) and is only borrowed for the two queries below,
-    // during which nothing in this function closes it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    inherited_fd(fd).is_some_and(|fd| fd.socket == Some((Domain::UNIX, Type::STREAM)))
+}
+
+/// What an inherited descriptor number is, read without taking it.
+#[derive(Debug)]
+pub(crate) struct InheritedFd {
+    /// `None`: not a socket.
+    pub socket: Option<(Domain, Type)>,
+}
+
+/// What descriptor `fd` is, or `None` when it is not open. WHY: until it is known to be
+/// open an inherited fd is only a number, with no `AsFd` to hand nix or socket2; this is
+/// the one place that looks at one, with queries that only read.
+pub(crate) fn inherited_fd(fd: RawFd) -> Option<InheritedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags, and any integer is a valid
+    // argument. An open fd is borrowed only for the read-only queries below, in this
+    // function, which closes nothing.
+    let borrowed =
+        unsafe { (libc::fcntl(fd, libc::F_GETFD) != -1).then(|| BorrowedFd::borrow_raw(fd)) }?;
     let socket = SockRef::from(&borrowed);
-    socket.domain().is_ok_and(|d| d == Domain::UNIX)
-        && socket.r#type().is_ok_and(|t| t == Type::STREAM)
+    Some(InheritedFd { socket: socket.domain().ok().zip(socket.r#type().ok()) })
 }
 
 /// Blocks until `fd` accepts more bytes, for a channel someone made non-blocking.
@@ -375,9 +386,8 @@ pub fn listeners() -> io::Result<Vec<Listener>> {
 }
 
 fn take_listener(fd: RawFd) -> io::Result<ListenerSocket> {
-    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return Err(io::Error::last_os_error());
+    if inherited_fd(fd).is_none() {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: the fd is open (checked above); LISTEN_FDS/LISTEN_PID hand it to this very
     // process, and LISTENERS_TAKEN makes this the only owner ever created for it.

@@ -71,12 +71,5 @@ pub fn take_inherited() -> Result<Vec<InheritedSocket>, InheritError> {
 }
 
 fn is_socket(fd: RawFd) -> bool {
-    // WHY raw: the fd is only a number until it is known to be open, so there is no
-    // `AsFd` to hand nix's fstat (borrowing it would be its own unsafe promise).
-    // SAFETY: fstat writes into the zeroed struct we pass and reads nothing else; a closed
-    // fd makes it fail with EBADF.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(fd, &raw mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
-    }
+    crate::worker::inherited_fd(fd).is_some_and(|fd| fd.socket.is_some())
 }

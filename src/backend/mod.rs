@@ -2,12 +2,12 @@
 //! promises, signalling their process groups, reaping, binding the shared sockets.
 //! It decides nothing; the core tells it what to do.
 
-#[allow(unsafe_code, reason = "fds that are only numbers until checked (LISTEN_FDS)")]
+#[allow(unsafe_code, reason = "taking ownership of the LISTEN_FDS sockets corral inherited")]
 mod inherited;
 mod limits;
 mod on_demand;
 mod proc_stat;
-#[allow(unsafe_code, reason = "kill and wait with real-time signals and raw statuses")]
+#[allow(unsafe_code, reason = "kill, wait and dispositions with real-time signals")]
 mod process;
 #[allow(unsafe_code, reason = "TIOCSWINSZ has no safe wrapper")]
 mod pty;
@@ -23,8 +23,9 @@ pub use limits::{fd_limit, fds_needed, raise_fd_limit};
 pub use on_demand::{Wanted, bind_on_demand, set_nonblocking};
 pub use proc_stat::ProcStat;
 pub use process::{
-    become_subreaper, children_of_self, ensure_std_fds, environ_has, group_alive, group_has_member,
-    peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group, signal_pid,
+    become_subreaper, children_of_self, default_action, ensure_std_fds, environ_has, group_alive,
+    group_has_member, ignore, peek_exit, peek_exit_of, pgrp_of, reap_one, reap_pid, signal_group,
+    signal_pid,
 };
 pub use pty::{Pty, PtySize, open as open_pty, resize as resize_pty};
 pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};

@@ -12,18 +12,59 @@ use crate::signal::Signal;
 /// Sends `signal` to the process group `pgid`. A group that is already gone is not an
 /// error.
 pub fn signal_group(pgid: u32, signal: Signal) -> io::Result<()> {
-    // WHY raw: `signal` may be a real-time one, which nix's `Signal` cannot name.
-    // SAFETY: killpg takes plain integers and has no memory effects.
-    let rc = unsafe { libc::killpg(pgid as libc::pid_t, signal.0) };
-    check_kill(rc)
+    send(pgid, true, signal)
 }
 
 /// Sends `signal` to one process.
 pub fn signal_pid(pid: u32, signal: Signal) -> io::Result<()> {
-    // WHY raw: `signal` may be a real-time one, which nix's `Signal` cannot name.
-    // SAFETY: kill takes plain integers and has no memory effects.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, signal.0) };
-    check_kill(rc)
+    send(pid, false, signal)
+}
+
+fn send(pid: u32, group: bool, signal: Signal) -> io::Result<()> {
+    let pid = pid as libc::pid_t;
+    check_kill(raw(signal, if group { Raw::KillGroup(pid) } else { Raw::Kill(pid) }))
+}
+
+/// Restores the default action of `signal` in this process (real-time signals included).
+pub fn default_action(signal: Signal) {
+    // Failure (SIGKILL, SIGSTOP, a bad number) changes nothing.
+    raw(signal, Raw::Default);
+}
+
+/// Ignores `signal` in this process from now on (and in what it execs).
+pub fn ignore(signal: Signal) {
+    raw(signal, Raw::Ignore);
+}
+
+/// The signal calls made with a raw number. A disposition is the default or "ignore",
+/// never a handler: that is what makes [`raw`] sound.
+#[derive(Clone, Copy)]
+enum Raw {
+    Kill(libc::pid_t),
+    KillGroup(libc::pid_t),
+    Default,
+    Ignore,
+}
+
+/// WHY raw: `signal` may be a real-time one, which nix's `Signal` cannot name (and nix's
+/// `signal` is unsafe anyway, for the handlers it could install).
+fn raw(signal: Signal, call: Raw) -> libc::c_int {
+    let action = if matches!(call, Raw::Ignore) { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: kill and killpg take plain integers and have no memory effects; signal() is
+    // given SIG_DFL or SIG_IGN only (see `Raw`), so no code of ours can run at a signal.
+    unsafe {
+        match call {
+            Raw::Kill(pid) => libc::kill(pid, signal.0),
+            Raw::KillGroup(pgid) => libc::killpg(pgid, signal.0),
+            Raw::Default | Raw::Ignore => {
+                if libc::signal(signal.0, action) == libc::SIG_ERR {
+                    -1
+                } else {
+                    0
+                }
+            }
+        }
+    }
 }
 
 fn check_kill(rc: libc::c_int) -> io::Result<()> {
@@ -43,77 +84,49 @@ pub fn group_alive(pgid: u32) -> bool {
 /// Reaps one exited child of corral, if any, without blocking. Every child is reaped
 /// here and only here: a second reaper would steal exit statuses.
 pub fn reap_one() -> Option<(u32, ExitStatus)> {
-    loop {
-        let mut status: libc::c_int = 0;
-        // WHY raw: nix's `WaitStatus` fails on a death by a real-time signal; the raw
-        // status keeps every number.
-        // SAFETY: waitpid writes only into `status`, which lives for the call.
-        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
-        if pid > 0 {
-            return Some((pid as u32, decode_status(status)));
-        }
-        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return None; // 0: children exist but none exited; ECHILD: no children at all
-    }
+    wait(libc::P_ALL, 0, 0)
 }
 
 /// The next exited child, left unreaped (`WNOWAIT`): its pid stays taken, and so does the
 /// process group it leads, until [`reap_pid`].
 pub fn peek_exit() -> Option<(u32, ExitStatus)> {
-    peek(libc::P_ALL, 0)
+    wait(libc::P_ALL, 0, libc::WNOWAIT)
 }
 
 /// Whether child `pid` has exited (left unreaped).
 pub fn peek_exit_of(pid: u32) -> Option<ExitStatus> {
-    peek(libc::P_PID, pid).map(|(_, s)| s)
+    wait(libc::P_PID, pid, libc::WNOWAIT).map(|(_, s)| s)
 }
 
-fn peek(idtype: libc::idtype_t, id: u32) -> Option<(u32, ExitStatus)> {
+/// Reaps child `pid` (already known to have exited).
+pub fn reap_pid(pid: u32) {
+    let _ = wait(libc::P_PID, pid, 0);
+}
+
+/// One exited child that `idtype` and `id` select, without blocking; `flags` adds to
+/// `WEXITED | WNOHANG`. `None`: none has exited, or there is no such child.
+fn wait(idtype: libc::idtype_t, id: u32, flags: libc::c_int) -> Option<(u32, ExitStatus)> {
     loop {
-        // SAFETY: siginfo_t is plain data; all-zero is valid and waitid overwrites it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        // WHY raw: nix's `waitid` decodes into `Signal`, which cannot name a real-time
-        // signal; the raw siginfo keeps every number.
-        // SAFETY: waitid writes only into `info`, which lives for the call.
-        let rc = unsafe { libc::waitid(idtype, id, &raw mut info, flags) };
+        // WHY raw: nix's `waitpid` and `waitid` decode into `Signal`, which cannot name a
+        // real-time signal (a death by one is an error there); siginfo keeps every number.
+        // SAFETY: siginfo_t is plain data, all-zero is valid, and waitid writes only into
+        // `info`, which lives for the call. After a successful waitid with WEXITED the
+        // pid, code and status fields are set (pid 0: nothing has exited).
+        let (rc, pid, code, status) = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | flags;
+            let rc = libc::waitid(idtype, id, &raw mut info, flags);
+            (rc, info.si_pid(), info.si_code, info.si_status())
+        };
         if rc < 0 {
             if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
             return None; // ECHILD: no such child
         }
-        // SAFETY: after a successful waitid with WEXITED these fields are set (pid 0:
-        // nothing has exited).
-        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
-        if pid <= 0 {
-            return None;
-        }
-        let status = if code == libc::CLD_EXITED {
-            ExitStatus::Code(status)
-        } else {
-            ExitStatus::Signal(Signal(status))
-        };
-        return Some((pid as u32, status));
+        return (pid > 0).then(|| (pid.cast_unsigned(), decode_status(code, status)));
     }
 }
-
-/// Reaps child `pid` (already known to have exited).
-pub fn reap_pid(pid: u32) {
-    let mut status: libc::c_int = 0;
-    loop {
-        // WHY raw: like `reap_one`, so a real-time death is not an error here either.
-        // SAFETY: waitpid writes only into `status`, which lives for the call.
-        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &raw mut status, libc::WNOHANG) };
-        if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return;
-    }
-}
-
 /// The process group of `pid`, if it is alive (not a zombie).
 pub fn pgrp_of(pid: u32) -> Option<u32> {
     super::ProcStat::of(pid).filter(|s| !s.is_gone()).map(|s| s.pgrp)
@@ -137,11 +150,13 @@ pub fn environ_has(pid: u32, vars: &[Vec<u8>]) -> bool {
     vars.iter().all(|want| env.split(|&b| b == 0).any(|var| var == want.as_slice()))
 }
 
-fn decode_status(status: libc::c_int) -> ExitStatus {
-    if libc::WIFSIGNALED(status) {
-        ExitStatus::Signal(Signal(libc::WTERMSIG(status)))
+/// A child's end from waitid's `si_code` and `si_status`: an exit code, or the signal that
+/// killed it (with or without a core dump).
+fn decode_status(code: libc::c_int, status: libc::c_int) -> ExitStatus {
+    if code == libc::CLD_EXITED {
+        ExitStatus::Code(status)
     } else {
-        ExitStatus::Code(libc::WEXITSTATUS(status))
+        ExitStatus::Signal(Signal(status))
     }
 }
 
@@ -203,14 +218,19 @@ fn children_files() -> Vec<std::fs::File> {
 /// Opens `/dev/null` on any of fds 0–2 that is closed, so no socket or pipe corral makes
 /// later can land there and be clobbered when a worker's stdio is set up.
 pub fn ensure_std_fds() {
-    for fd in 0..3 {
-        // WHY raw: the fd may be closed, so there is no `AsFd` to hand nix's fcntl.
-        // SAFETY: F_GETFD only queries the descriptor table.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            // SAFETY: the path is a valid NUL-terminated string; open returns the lowest
-            // free descriptor, which is `fd` because lower ones are open.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+    use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+    // An open takes the lowest free number: while it is one of 0–2, keep it there for good
+    // (inheritable, as a standard stream is); the first above 2 shows they are all open.
+    loop {
+        let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") else {
+            return;
+        };
+        if null.as_raw_fd() > 2 {
+            return;
         }
+        let _ =
+            nix::fcntl::fcntl(&null, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+        let _ = OwnedFd::from(null).into_raw_fd();
     }
 }
 
@@ -220,17 +240,44 @@ mod tests {
 
     #[test]
     fn decodes_codes_and_signals_exactly() {
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "kill -SEGV $$"])
-            .spawn()
-            .expect("spawn sh");
+        assert_eq!(decode_status(libc::CLD_EXITED, 7), ExitStatus::Code(7));
+        assert_eq!(
+            decode_status(libc::CLD_KILLED, libc::SIGSEGV),
+            ExitStatus::Signal(Signal::SEGV)
+        );
+        assert_eq!(
+            decode_status(libc::CLD_DUMPED, libc::SIGKILL),
+            ExitStatus::Signal(Signal::KILL)
+        );
+        let rt = libc::SIGRTMIN() + 3;
+        assert_eq!(decode_status(libc::CLD_KILLED, rt), ExitStatus::Signal(Signal(rt)));
+    }
+
+    /// The exit of a real child, peeked (left unreaped) and then reaped here, not by std.
+    #[allow(clippy::zombie_processes, reason = "reaped by `reap_pid`, the code under test")]
+    fn end_of(script: &str) -> ExitStatus {
+        let child = std::process::Command::new("sh").args(["-c", script]).spawn().expect("sh");
         let pid = child.id();
-        // std reaps it for us here; decode_status is checked on synthetic statuses below.
-        let _ = child.wait();
-        assert!(pid > 0);
-        assert_eq!(decode_status(7 << 8), ExitStatus::Code(7));
-        assert_eq!(decode_status(libc::SIGSEGV), ExitStatus::Signal(Signal::SEGV));
-        assert_eq!(decode_status(libc::SIGKILL | 0x80), ExitStatus::Signal(Signal::KILL));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+        let status = loop {
+            if let Some(status) = peek_exit_of(pid) {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "sh did not exit in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(peek_exit_of(pid), Some(status), "a peek leaves it unreaped");
+        reap_pid(pid);
+        assert_eq!(peek_exit_of(pid), None, "reaped");
+        status
+    }
+
+    #[test]
+    fn real_exits_codes_and_signals_real_time_ones_included() {
+        assert_eq!(end_of("exit 7"), ExitStatus::Code(7));
+        assert_eq!(end_of("kill -SEGV $$"), ExitStatus::Signal(Signal::SEGV));
+        let rt = libc::SIGRTMIN() + 3;
+        assert_eq!(end_of(&format!("kill -{rt} $$")), ExitStatus::Signal(Signal(rt)));
     }
 
     #[test]

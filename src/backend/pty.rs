@@ -6,7 +6,7 @@
 //! so log files and headless output are the same with and without `--pty`.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -52,8 +52,7 @@ pub fn open(size: PtySize) -> io::Result<Pty> {
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    // SAFETY: `into_raw_fd` gives up ownership of a descriptor that is open and ours alone.
-    let master = unsafe { OwnedFd::from_raw_fd(master.into_raw_fd()) };
+    let master = OwnedFd::from(master);
     let mut termios = tcgetattr(&slave)?;
     termios.output_flags.remove(OutputFlags::ONLCR);
     tcsetattr(&slave, SetArg::TCSANOW, &termios)?;
@@ -75,14 +74,24 @@ pub fn resize(master: BorrowedFd<'_>, size: PtySize) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// What a real program reads as the terminal's size (`stty size`: rows, then columns).
+    fn size_seen_by_stty(pty: &Pty) -> String {
+        let stdin = pty.slave.try_clone().expect("dup the slave");
+        let out = std::process::Command::new("stty")
+            .arg("size")
+            .stdin(std::process::Stdio::from(stdin))
+            .output()
+            .expect("run stty");
+        assert!(out.status.success(), "stty: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     #[test]
     fn a_new_pty_has_its_size_and_no_onlcr() {
         let pty = open(PtySize { cols: 132, rows: 40 }).expect("pty");
-        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCGWINSZ writes one `winsize`.
-        let rc = unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCGWINSZ, &raw mut ws) };
-        assert_eq!(rc, 0);
-        assert_eq!((ws.ws_col, ws.ws_row), (132, 40));
+        assert_eq!(size_seen_by_stty(&pty), "40 132");
+        resize(pty.master.as_fd(), PtySize { cols: 90, rows: 30 }).expect("resize");
+        assert_eq!(size_seen_by_stty(&pty), "30 90");
         let t = tcgetattr(&pty.slave).expect("termios");
         assert!(!t.output_flags.contains(OutputFlags::ONLCR));
         nix::unistd::write(&pty.slave, b"a\nb\n").expect("write");

@@ -71,27 +71,43 @@ impl Call {
     }
 }
 
+/// One seccomp user-notification ioctl, each request with the only argument type it
+/// takes: the pairing that makes [`ioctl`] sound.
+enum Request<'a> {
+    Recv(&'a mut libc::seccomp_notif),
+    IdValid(&'a mut u64),
+    Send(&'a mut libc::seccomp_notif_resp),
+    AddFd(&'a mut libc::seccomp_notif_addfd),
+}
+
+/// WHY raw: nix's ioctl macros only generate unsafe functions; one door here instead.
+fn ioctl(notify: BorrowedFd<'_>, request: Request<'_>) -> io::Result<()> {
+    let (request, arg): (_, *mut libc::c_void) = match request {
+        Request::Recv(a) => (libc::SECCOMP_IOCTL_NOTIF_RECV, std::ptr::from_mut(a).cast()),
+        Request::IdValid(a) => (libc::SECCOMP_IOCTL_NOTIF_ID_VALID, std::ptr::from_mut(a).cast()),
+        Request::Send(a) => (libc::SECCOMP_IOCTL_NOTIF_SEND, std::ptr::from_mut(a).cast()),
+        Request::AddFd(a) => (libc::SECCOMP_IOCTL_NOTIF_ADDFD, std::ptr::from_mut(a).cast()),
+    };
+    // SAFETY: each request reads or writes exactly one value of the type `Request` pairs
+    // it with, which `arg` points to and which outlives the call.
+    let rc = unsafe { libc::ioctl(notify.as_raw_fd(), request, arg) };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
 /// The next call waiting on `notify`; `None` when it went away meanwhile (its caller died).
 pub fn receive(notify: BorrowedFd<'_>) -> Option<Call> {
-    // SAFETY: a zeroed seccomp_notif is what the RECV ioctl requires as input.
-    let mut raw: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: RECV writes one seccomp_notif into `raw`, which lives for the call.
-    let rc =
-        unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &raw mut raw) };
-    (rc == 0).then(|| Call {
-        id: raw.id,
-        pid: raw.pid,
-        nr: i64::from(raw.data.nr),
-        args: raw.data.args,
-    })
+    // All zero, as the RECV ioctl requires of its input.
+    let data = libc::seccomp_data { nr: 0, arch: 0, instruction_pointer: 0, args: [0; 6] };
+    let mut raw = libc::seccomp_notif { id: 0, pid: 0, flags: 0, data };
+    ioctl(notify, Request::Recv(&mut raw)).ok()?;
+    Some(Call { id: raw.id, pid: raw.pid, nr: i64::from(raw.data.nr), args: raw.data.args })
 }
 
 /// Whether the call (and so its process) is still waiting: checked after reading its
 /// memory, so a pid reused meanwhile is never trusted.
 pub fn still_waiting(notify: BorrowedFd<'_>, id: u64) -> bool {
     let mut id = id;
-    // SAFETY: ID_VALID reads one u64 from `id`, which lives for the call.
-    unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &raw mut id) == 0 }
+    ioctl(notify, Request::IdValid(&mut id)).is_ok()
 }
 
 /// Lets the call go through as if corral were not there.
@@ -106,9 +122,8 @@ pub fn succeed(notify: BorrowedFd<'_>, id: u64) {
 
 fn respond(notify: BorrowedFd<'_>, id: u64, val: i64, error: i32, flags: u32) {
     let mut resp = libc::seccomp_notif_resp { id, val, error, flags };
-    // SAFETY: SEND reads one seccomp_notif_resp from `resp`, which lives for the call. A
-    // failure means the caller is gone: nothing to answer.
-    unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &raw mut resp) };
+    // A failure means the caller is gone: nothing to answer.
+    let _ = ioctl(notify, Request::Send(&mut resp));
 }
 
 /// Puts `ours` into the caller at descriptor `target` (replacing what was there), with
@@ -127,30 +142,28 @@ pub fn place(
         newfd: target as u32,
         newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
     };
-    // SAFETY: ADDFD reads one seccomp_notif_addfd from `add`, which lives for the call.
-    let rc =
-        unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &raw mut add) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    ioctl(notify, Request::AddFd(&mut add))
 }
 
 /// A copy of descriptor `fd` of process `pid` (the socket a worker is binding).
 pub fn their_fd(pid: u32, fd: RawFd) -> io::Result<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd < 0 {
-        return Err(io::Error::last_os_error());
+    // WHY raw: nix has neither pidfd_open nor pidfd_getfd.
+    // SAFETY: both syscalls take integers and return a new descriptor or -1; each new
+    // descriptor is ours alone (pidfd_getfd's is close-on-exec, and so is pidfd_open's), so
+    // an `OwnedFd` takes it at once.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let got = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0);
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(got as RawFd))
     }
-    // SAFETY: pidfd_open just returned this descriptor; it is ours alone.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags; returns a new
-    // descriptor (close-on-exec) or -1.
-    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if got < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pidfd_getfd just returned this descriptor; it is ours alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(got as RawFd) })
 }
 
 /// `len` bytes at `addr` in process `pid` (a `sockaddr` it passed to `bind`).

@@ -167,10 +167,17 @@ impl ExecImage {
     /// Call only in a child made by `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES)` whose
     /// parent filled `staging` (see [`Staging`]); `binds` must be writable.
     unsafe fn exec(&self, staging: RawFd, binds: *mut libc::c_int) -> libc::c_int {
+        // The failed call's errno: this thread's (the suspended parent thread's, which is
+        // where the child's failed call put it). Read raw, like the calls themselves.
+        macro_rules! errno {
+            () => {
+                *libc::__errno_location()
+            };
+        }
         macro_rules! check {
             ($e:expr) => {
                 if $e < 0 {
-                    return errno();
+                    return errno!();
                 }
             };
         }
@@ -179,7 +186,9 @@ impl ExecImage {
         // implementation could start to; nix's `Signal` cannot name 32, 33 or the
         // real-time signals anyway.
         // SAFETY: every call below is an async-signal-safe syscall wrapper taking
-        // integers or pointers into memory allocated before the clone.
+        // integers or pointers into memory allocated before the clone; errno is this
+        // thread's; the `LISTEN_PID=` slot is the buffer `new` allocated, with room for the
+        // prefix, 20 digits and the NUL.
         unsafe {
             // WHY before the table is unshared: the filter's listener descriptor is then
             // made in corral's table, where corral finds it by the number written back
@@ -195,9 +204,9 @@ impl ExecImage {
                         libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
                         &raw const plan.prog,
                     );
-                    if fd >= 0 { fd as libc::c_int } else { -errno() }
+                    if fd >= 0 { fd as libc::c_int } else { -errno!() }
                 } else {
-                    -errno()
+                    -errno!()
                 };
             }
             // A private descriptor table first: until then every change would be
@@ -284,25 +293,21 @@ impl ExecImage {
                 check!(libc::chdir(cwd.as_ptr()));
             }
             if !self.listen_pid_slot.is_null() {
-                write_pid(self.listen_pid_slot.add(LISTEN_PID_PREFIX.len()), libc::getpid());
+                let digits = std::slice::from_raw_parts_mut(
+                    self.listen_pid_slot.add(LISTEN_PID_PREFIX.len()),
+                    LISTEN_PID_LEN - LISTEN_PID_PREFIX.len(),
+                );
+                write_pid(digits, libc::getpid());
             }
             libc::execve(self.program.as_ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr());
+            errno!()
         }
-        errno()
     }
 }
 
-fn errno() -> libc::c_int {
-    // SAFETY: reads this thread's errno (in the child: the suspended parent thread's,
-    // which is where the child's failed call put it).
-    unsafe { *libc::__errno_location() }
-}
-
-/// Writes the decimal digits of `pid` and a NUL at `at` (room for 20 bytes).
-///
-/// # Safety
-/// `at` must point to at least 21 writable bytes.
-unsafe fn write_pid(at: *mut u8, pid: libc::pid_t) {
+/// Writes the decimal digits of `pid` and a NUL into `slot`; writes nothing if it is
+/// shorter than 21 bytes. Runs in the child: no allocation, and no panic path either.
+fn write_pid(slot: &mut [u8], pid: libc::pid_t) {
     let mut digits = [0u8; 20];
     let mut n = pid.unsigned_abs();
     let mut i = digits.len();
@@ -314,11 +319,10 @@ unsafe fn write_pid(at: *mut u8, pid: libc::pid_t) {
             break;
         }
     }
-    let len = digits.len() - i;
-    // SAFETY: the caller guarantees room for 20 digits and the NUL.
-    unsafe {
-        std::ptr::copy_nonoverlapping(digits[i..].as_ptr(), at, len);
-        *at.add(len) = 0;
+    let (digits, len) = (&digits[i..], digits.len() - i);
+    if let Some(dst) = slot.get_mut(..=len) {
+        dst[..len].copy_from_slice(digits);
+        dst[len] = 0;
     }
 }
 
@@ -348,38 +352,51 @@ const STAGED: usize = 3 + MAX_PASSED_FDS;
 /// each holds `/dev/null` until a spawn puts what the worker gets there. Low, because the
 /// child's private table is a copy of everything below the run's end.
 struct Staging {
-    base: RawFd,
+    /// The run, in order: `slots[i]` is descriptor `base + i`.
+    slots: Vec<OwnedFd>,
     null: OwnedFd,
 }
 
 impl Staging {
     fn reserve() -> io::Result<Staging> {
-        let null =
-            OwnedFd::from(std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?);
-        let mut base = null.as_raw_fd() + 1;
-        // WHY a loop: another thread may open a file in the run meanwhile; start over
-        // above it. Descriptors are few when the first worker starts, so this ends fast.
-        'search: loop {
-            for i in 0..STAGED as RawFd {
-                let got =
-                    nix::fcntl::fcntl(&null, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(base + i))?;
-                if got != base + i {
-                    close_run(base, i);
-                    // SAFETY: `got` was just returned by fcntl and is ours alone.
-                    drop(unsafe { OwnedFd::from_raw_fd(got) });
-                    base = got + 1;
-                    continue 'search;
-                }
+        let open = || -> io::Result<OwnedFd> {
+            let file = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+            Ok(OwnedFd::from(file)) // close-on-exec, as std opens every file
+        };
+        let null = open()?;
+        // Each open takes the lowest free number, so once the holes below are filled the
+        // numbers come consecutively. WHY the fillers stay open until the run is complete:
+        // a hole closed too early would be taken again. WHY a loop: another thread may
+        // open a file in the run meanwhile; the run starts over after it. Descriptors are
+        // few when the first worker starts, so this ends fast.
+        let mut fillers = Vec::new();
+        let mut slots: Vec<OwnedFd> = Vec::with_capacity(STAGED);
+        while slots.len() < STAGED {
+            let fd = open()?;
+            if slots.last().is_some_and(|last| last.as_raw_fd() + 1 != fd.as_raw_fd()) {
+                fillers.append(&mut slots);
             }
-            return Ok(Staging { base, null });
+            slots.push(fd);
         }
+        Ok(Staging { slots, null })
+    }
+
+    fn base(&self) -> RawFd {
+        self.slots[0].as_raw_fd()
     }
 
     /// Puts `fds` into the slots from 1 on (slot 0, stdin, is always `/dev/null`).
-    fn load(&self, fds: &[RawFd]) -> io::Result<()> {
+    fn load(&mut self, fds: &[RawFd]) -> io::Result<()> {
         for (i, &fd) in fds.iter().enumerate() {
-            // SAFETY: dup3 onto a slot this struct owns; it closes what was there.
-            let rc = unsafe { libc::dup3(fd, self.base + 1 + i as RawFd, libc::O_CLOEXEC) };
+            let Some(slot) = self.slots.get(1 + i).map(AsRawFd::as_raw_fd) else {
+                self.unload(i);
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many fds to stage"));
+            };
+            // WHY raw: the sources are numbers the runtime lends for this call; dup3 reads
+            // them once, before they could be closed.
+            // SAFETY: dup3 onto a slot this struct owns closes what was there and puts a
+            // copy of `fd` under the same number, still owned by the slot.
+            let rc = unsafe { libc::dup3(fd, slot, libc::O_CLOEXEC) };
             if rc < 0 {
                 let e = io::Error::last_os_error();
                 self.unload(i);
@@ -391,21 +408,10 @@ impl Staging {
 
     /// Puts `/dev/null` back into the first `count` slots from 1 on, closing corral's extra
     /// copies of a worker's pipe ends and sockets (ours would hide its EOF).
-    fn unload(&self, count: usize) {
-        for i in 0..count {
-            // SAFETY: as in `load`; /dev/null is ours for the struct's life.
-            unsafe {
-                libc::dup3(self.null.as_raw_fd(), self.base + 1 + i as RawFd, libc::O_CLOEXEC)
-            };
+    fn unload(&mut self, count: usize) {
+        for slot in self.slots.iter_mut().skip(1).take(count) {
+            let _ = nix::unistd::dup3(&self.null, slot, nix::fcntl::OFlag::O_CLOEXEC);
         }
-    }
-}
-
-/// Closes the `count` descriptors from `base` on (a run that was not finished).
-fn close_run(base: RawFd, count: RawFd) {
-    for fd in base..base + count {
-        // SAFETY: these were just made by `Staging::reserve` and nothing else holds them.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
     }
 }
 
@@ -427,12 +433,14 @@ struct Handoff<'a> {
 
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Handoff` that `spawn` passed to clone; the parent is suspended
-    // (CLONE_VFORK) until this child execs or exits, so nothing else touches it.
-    let handoff = unsafe { &mut *arg.cast::<Handoff<'_>>() };
-    // SAFETY: this is such a child, and the parent staged the fds.
-    handoff.error = unsafe { handoff.image.exec(handoff.staging, &raw mut handoff.binds) };
-    // SAFETY: _exit is async-signal-safe; 127 as a shell's "could not run".
-    unsafe { libc::_exit(127) }
+    // (CLONE_VFORK) until this child execs or exits, so nothing else touches it. This is
+    // the child `exec` asks for, and the parent staged the fds. _exit is
+    // async-signal-safe; 127 as a shell's "could not run".
+    unsafe {
+        let handoff = &mut *arg.cast::<Handoff<'_>>();
+        handoff.error = handoff.image.exec(handoff.staging, &raw mut handoff.binds);
+        libc::_exit(127)
+    }
 }
 
 /// Forks and execs one worker, its stdout and stderr on pipes or on `pty`. Call only from
@@ -458,7 +466,7 @@ pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<Sp
     if guard.is_none() {
         *guard = Some(Spawner { staging: Staging::reserve()?, stack: ChildStack::new()? });
     }
-    let Some(spawner) = guard.as_ref() else {
+    let Some(spawner) = guard.as_mut() else {
         return Err(io::Error::other("no spawner"));
     };
     let mut staged = Vec::with_capacity(2 + spec.fds.len());
@@ -466,7 +474,7 @@ pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<Sp
     staged.extend_from_slice(spec.fds);
     spawner.staging.load(&staged)?;
     let mut handoff =
-        Handoff { image: &image, staging: spawner.staging.base, error: 0, binds: NOT_TRIED };
+        Handoff { image: &image, staging: spawner.staging.base(), error: 0, binds: NOT_TRIED };
     let pid = {
         let _blocked = BlockedSignals::new();
         let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
@@ -488,11 +496,11 @@ pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<Sp
     if let Some(e) = clone_error {
         return Err(e);
     }
-    // The child's write happened before the parent resumed (CLONE_VFORK).
-    // SAFETY: a plain read of our own local, which the child wrote through the pointer.
-    let errno = unsafe { std::ptr::read_volatile(&raw const handoff.error) };
-    // SAFETY: as above.
-    let binds = match unsafe { std::ptr::read_volatile(&raw const handoff.binds) } {
+    // The child's writes happened before the parent resumed (CLONE_VFORK). WHY plain
+    // reads: `handoff`'s address went to clone, a call the compiler cannot see into, so it
+    // reads the fields again after it as it would after any such call that may write them.
+    let errno = handoff.error;
+    let binds = match handoff.binds {
         NOT_TRIED => None,
         // SAFETY: the child made this descriptor in our table (before unsharing it) and
         // nothing else knows its number: it is ours alone.
@@ -523,12 +531,16 @@ mod tests {
     #[test]
     fn pid_digits() {
         let mut buf = [0xffu8; 24];
-        // SAFETY: 24 bytes of room.
-        unsafe { write_pid(buf.as_mut_ptr(), 4_194_304) };
+        write_pid(&mut buf, 4_194_304);
         assert_eq!(&buf[..8], b"4194304\0");
-        // SAFETY: 24 bytes of room.
-        unsafe { write_pid(buf.as_mut_ptr(), 7) };
+        write_pid(&mut buf, 7);
         assert_eq!(&buf[..2], b"7\0");
+        let mut slot = [0xffu8; LISTEN_PID_LEN - LISTEN_PID_PREFIX.len()];
+        write_pid(&mut slot, i32::MAX);
+        assert_eq!(&slot[..11], b"2147483647\0");
+        let mut short = [0xffu8; 3];
+        write_pid(&mut short, 1234);
+        assert_eq!(short, [0xff; 3], "no room: nothing written");
     }
 
     #[test]

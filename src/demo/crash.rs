@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::resource::{Resource, setrlimit};
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, raise, signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask, raise};
 
 /// The range the demo worker picks its crash time from (`--crash-after MIN..MAX`).
 ///
@@ -171,8 +171,7 @@ fn raise_sigsegv() -> ! {
     // WHY: std installs a SIGSEGV handler to report stack overflows. For a signal that is not
     // a guard-page fault it only restores the default action and returns, so a raised
     // SIGSEGV would be survived. Restore the default first, and make sure it is not blocked.
-    // SAFETY: SIG_DFL installs no handler; the process is about to die by that signal.
-    let _ = unsafe { signal(Signal::SIGSEGV, SigHandler::SigDfl) };
+    crate::backend::default_action(crate::signal::Signal::SEGV);
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&SigSet::from(Signal::SIGSEGV)), None);
     let _ = raise(Signal::SIGSEGV);
     // Not reached: the default action of SIGSEGV ends the process.

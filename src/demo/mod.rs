@@ -2,7 +2,6 @@
 //! server on the inherited socket that reports through the event channel and crashes on a
 //! timer. Written only on the public `corral::worker` API; it never touches the primary.
 
-#[allow(unsafe_code, reason = "dying by SIGSEGV needs its default disposition back")]
 mod crash;
 mod http;
 mod jobs;

@@ -168,14 +168,16 @@ fn on_signal(sig: i32, info: &libc::siginfo_t) {
     }
     let Some(slot) = COUNTS.get(sig as usize) else { return };
     slot.fetch_add(1, Ordering::AcqRel);
+    // WHY raw: the fd is a number in an atomic; nix's write wants a borrowed fd.
     // SAFETY: si_pid is valid to read for signals sent by kill/sigqueue and reads 0 (or a
-    // meaningless number, used only in a log line) otherwise.
-    SENDERS[sig as usize].store(unsafe { info.si_pid() }, Ordering::Release);
-    let fd = WAKE.load(Ordering::Acquire);
-    if fd >= 0 {
-        // A full socket already holds a wake-up: nothing is lost by a failed write.
-        // WHY raw: the fd is a number in an atomic; nix's write wants a borrowed fd.
-        // SAFETY: write is async-signal-safe; the buffer is a static byte.
-        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    // meaningless number, used only in a log line) otherwise. write is async-signal-safe;
+    // the buffer is a static byte.
+    unsafe {
+        SENDERS[sig as usize].store(info.si_pid(), Ordering::Release);
+        let fd = WAKE.load(Ordering::Acquire);
+        if fd >= 0 {
+            // A full socket already holds a wake-up: nothing is lost by a failed write.
+            libc::write(fd, [1u8].as_ptr().cast(), 1);
+        }
     }
 }

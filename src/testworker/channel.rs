@@ -123,18 +123,14 @@ pub fn read_on_sigterm(channel: &Channel) {
 }
 
 /// Called from the SIGTERM handler: writes `channel: ` and then every byte the primary
-/// has sent so far, as is (or `(nothing)` and a newline). The stop signal comes after the
-/// notice, so whatever corral wrote before it is already in the socket buffer.
-pub fn report_from_signal_handler() {
+/// has sent so far, as is (or `(nothing)` and a newline), with `write`, which the handler
+/// gives (async-signal-safe, as everything here). The stop signal comes after the notice,
+/// so whatever corral wrote before it is already in the socket buffer.
+pub fn report_from_signal_handler(mut write: impl FnMut(&[u8])) {
     let fd = READ_FD.load(Ordering::Relaxed);
     if fd < 0 {
         return;
     }
-    let write = |bytes: &[u8]| {
-        // WHY raw: nix's write wants a borrowed fd; `Stdout` takes a lock (not in a handler).
-        // SAFETY: write(2) is async-signal-safe and reads `bytes.len()` bytes of a live slice.
-        unsafe { libc::write(libc::STDOUT_FILENO, bytes.as_ptr().cast(), bytes.len()) };
-    };
     write(b"channel: ");
     let mut buffer = [0u8; 512];
     let mut got_any = false;

@@ -4,8 +4,6 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -165,90 +163,100 @@ fn no_listen_env_means_no_listeners() {
 /// Set in the child of `inherited_fds_are_taken_in_a_real_process`, to the TCP address.
 const CHILD_VAR: &str = "CORRAL_WORKER_TEST_CHILD";
 
-/// Kills the child if the test fails before it is reaped.
-struct ChildGuard(Child);
+/// Kills and reaps the child if the test fails before it is reaped.
+struct ChildGuard(Option<u32>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(pid) = self.0.take() {
+            let _ = crate::backend::signal_pid(pid, crate::signal::Signal::KILL);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while crate::backend::peek_exit_of(pid).is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            crate::backend::reap_pid(pid);
+        }
     }
 }
 
-/// Moves `fds` to 3, 4, … in a freshly forked child. Only async-signal-safe calls: going
-/// through fds ≥ 100 first keeps a source that already is 3 or 4 from being overwritten
-/// (and `dup2(3, 3)` from leaving close-on-exec set).
-fn place_fds(fds: &[RawFd; 3]) -> io::Result<()> {
-    let mut high = [0; 3];
-    for (slot, &fd) in high.iter_mut().zip(fds) {
-        // SAFETY: F_DUPFD duplicates an open fd of ours; the copy has no close-on-exec flag.
-        *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD, 100) };
-        if *slot < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    for (target, &fd) in (super::listen_env::FIRST_FD..).zip(&high) {
-        // SAFETY: dup2 onto a fixed number in the child, then closing our temporary copy.
-        if unsafe { libc::dup2(fd, target) } < 0 || unsafe { libc::close(fd) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+/// `NAME=VALUE` for the child's environment.
+fn var(name: &str, value: &str) -> Vec<u8> {
+    format!("{name}={value}").into_bytes()
 }
 
 #[test]
 fn inherited_fds_are_taken_in_a_real_process() {
+    use std::os::unix::ffi::OsStrExt;
+
     let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
     let dir = tempfile::tempdir().expect("tempdir");
     let unix = UnixListener::bind(dir.path().join("admin.sock")).expect("bind unix");
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
     let fds = [tcp.as_raw_fd(), unix.as_raw_fd(), theirs.as_raw_fd()];
 
-    let mut command = Command::new("sh");
-    // `exec` keeps the shell's pid, so `$$` is the pid the test binary will have.
-    command
-        .args(["-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$@\"", "sh"])
-        .arg(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "worker::tests::child_takes_inherited_fds"])
-        .args(["--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, tcp.local_addr().expect("addr").to_string())
-        .env("LISTEN_FDS", "2")
-        .env("LISTEN_FDNAMES", "http:admin")
-        .env(EVENT_FD_VAR, "5")
-        .env_remove(NODE_CHANNEL_FD_VAR)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: `place_fds` only calls fcntl, dup2 and close, which are async-signal-safe.
-    unsafe { command.pre_exec(move || place_fds(&fds)) };
-    let mut child = ChildGuard(command.spawn().expect("spawn the test binary"));
+    // corral's own spawn puts the fds at 3, 4 and 5 and sets LISTEN_PID, as for a worker.
+    let ours_only =
+        ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", EVENT_FD_VAR, NODE_CHANNEL_FD_VAR];
+    let mut env: Vec<Vec<u8>> = std::env::vars_os()
+        .filter(|(name, _)| !ours_only.iter().any(|o| name.as_bytes() == o.as_bytes()))
+        .map(|(name, value)| [name.as_bytes(), b"=", value.as_bytes()].concat())
+        .collect();
+    env.extend([
+        var(CHILD_VAR, &tcp.local_addr().expect("addr").to_string()),
+        var("LISTEN_FDS", "2"),
+        var("LISTEN_FDNAMES", "http:admin"),
+        var(EVENT_FD_VAR, "5"),
+    ]);
+    let program = std::env::current_exe().expect("test binary");
+    let argv: Vec<std::ffi::OsString> = vec![
+        program.clone().into(),
+        "--exact".into(),
+        "worker::tests::child_takes_inherited_fds".into(),
+        "--nocapture".into(),
+        "--test-threads=1".into(),
+    ];
+    let spec = crate::backend::ExecSpec {
+        program: &program,
+        argv: &argv,
+        env,
+        listen_pid: true,
+        cwd: None,
+        fds: &fds,
+        adopt_binds: None,
+        discard_output: false,
+    };
+    let child = crate::backend::spawn(&spec, None).expect("spawn the test binary");
+    let mut guard = ChildGuard(Some(child.pid));
 
     let deadline = Instant::now() + Duration::from_mins(1);
     let status = loop {
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
+        if let Some(status) = crate::backend::peek_exit_of(child.pid) {
             break status;
         }
         assert!(Instant::now() < deadline, "child test did not finish in 60 s");
         std::thread::sleep(Duration::from_millis(20));
     };
+    crate::backend::reap_pid(child.pid);
+    guard.0 = None;
     let mut output = String::new();
-    if let Some(mut stdout) = child.0.stdout.take() {
-        stdout.read_to_string(&mut output).expect("child stdout");
+    std::fs::File::from(child.stdout).read_to_string(&mut output).expect("child stdout");
+    if let Some(stderr) = child.stderr {
+        std::fs::File::from(stderr).read_to_string(&mut output).expect("child stderr");
     }
-    if let Some(mut stderr) = child.0.stderr.take() {
-        stderr.read_to_string(&mut output).expect("child stderr");
-    }
-    assert!(status.success(), "child failed: {output}");
+    assert_eq!(status, crate::core::ExitStatus::Code(0), "child failed: {output}");
     assert!(output.contains("1 passed"), "child test did not run: {output}");
 
     ours.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
     assert_eq!(next_line(&mut BufReader::new(ours)), "{\"type\":\"ready\"}\n");
 }
 
+/// Read from `/proc/self/fdinfo`, apart from the code under test: `flags` (octal) holds
+/// `O_CLOEXEC` for a close-on-exec descriptor.
 fn is_cloexec(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    flags != -1 && flags & libc::FD_CLOEXEC != 0
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).map(str::trim);
+    let flags = flags.and_then(|f| i64::from_str_radix(f, 8).ok());
+    flags.is_some_and(|flags| flags & i64::from(libc::O_CLOEXEC) != 0)
 }
 
 /// The child half of `inherited_fds_are_taken_in_a_real_process`; passes trivially elsewhere.
