@@ -349,14 +349,13 @@ impl Supervisor {
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
-            if run.generation != generation || run.pid.is_some() {
+            if run.generation != generation || !run.spawned(pid) {
                 return;
             }
-            run.pid = Some(pid);
             run.started = cx.now;
             slot.last_pid = Some(pid);
             slot.start_failed = false;
-            let pending = run.stop;
+            let pending = run.stop();
             cx.emit(slot, Some(pid), EventKind::Spawned { generation });
             if cx.wait_ready && pending.is_none() {
                 let at = cx.now + cx.policy.ready_timeout;
@@ -379,7 +378,7 @@ impl Supervisor {
             let Phase::Live(run) = &slot.phase else {
                 return;
             };
-            if !cx.shutting_down || run.generation != generation || run.pid.is_some() {
+            if !cx.shutting_down || run.generation != generation || run.pid().is_some() {
                 return;
             }
             slot.phase = Phase::Stopped;
@@ -395,10 +394,10 @@ impl Supervisor {
             let Phase::Live(run) = &slot.phase else {
                 return;
             };
-            if run.generation != generation || run.pid.is_some() {
+            if run.generation != generation || run.pid().is_some() {
                 return;
             }
-            let then = run.stop.map_or(After::Policy, |s| s.then);
+            let then = run.stop().map_or(After::Policy, |s| s.then);
             cx.emit(slot, None, EventKind::SpawnFailed { error: error.clone() });
             slot.phase = Phase::Stopped;
             slot.start_failed = true;
@@ -429,17 +428,17 @@ impl Supervisor {
             let Phase::Live(run) = &mut slot.phase else {
                 return;
             };
-            if run.generation != generation || run.exit.is_some() || run.pid.is_none() {
+            if run.generation != generation || run.exit().is_some() || run.pid().is_none() {
                 return;
             }
-            let reason = match run.stop {
+            let reason = match run.stop() {
                 Some(stop) => stop.reason,
                 None if status.success() => ExitReason::Exited,
                 None => ExitReason::Crashed,
             };
-            run.exit = Some((status, cx.now, reason));
+            run.end(status, cx.now, reason);
             let uptime = cx.now.saturating_duration_since(run.started);
-            let pid = run.pid;
+            let pid = run.pid();
             let restarts = slot.restarts;
             let memory = run.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
             cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts, memory });
@@ -459,7 +458,7 @@ impl Supervisor {
             let Phase::Live(run) = &slot.phase else {
                 return;
             };
-            if run.generation == generation && run.exit.is_some() {
+            if run.generation == generation && run.exit().is_some() {
                 finish(slot, cx);
             }
         });
@@ -545,8 +544,8 @@ impl Supervisor {
                     let Phase::Live(run) = &mut slot.phase else {
                         return;
                     };
-                    if let (Some(pid), false) = (run.pid, run.kill_sent) {
-                        run.kill_sent = true;
+                    if let (Some(pid), false) = (run.pid(), run.sent.kill) {
+                        run.sent.kill = true;
                         cx.signal(slot.key, pid, Signal::KILL);
                         cx.arm(slot, TimerKind::Abandon, cx.now + ABANDON_AFTER_KILL);
                     }
@@ -627,11 +626,11 @@ fn mark_ready(slot: &mut Slot, cx: &mut Cx<'_>, generation: u32) {
     let Phase::Live(run) = &mut slot.phase else {
         return;
     };
-    if run.generation != generation || run.ready || run.exit.is_some() {
+    if run.generation != generation || run.ready || run.exit().is_some() {
         return;
     }
     run.ready = true;
-    let pid = run.pid;
+    let pid = run.pid();
     slot.timers.retain(|&(_, k)| k != TimerKind::Ready);
     cx.emit(slot, pid, EventKind::Ready);
 }

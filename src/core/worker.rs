@@ -31,25 +31,45 @@ pub(crate) struct StopRequest {
     pub then: After,
 }
 
+/// When a run's leader exited, with what, and why.
+pub(crate) type Exit = (ExitStatus, Instant, ExitReason);
+
+/// Where a run stands, with what is known only there: a pid once the spawn reported one,
+/// the stop asked for, the leader's exit. Handlers match on it rather than on flags.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RunState {
+    /// The spawn is in flight: no pid yet.
+    Spawning,
+    /// Running, not asked to stop.
+    Up { pid: u32 },
+    /// Asked to stop, perhaps before its spawn reported a pid; not ended yet.
+    Stopping { pid: Option<u32>, stop: StopRequest },
+    /// Its leader was reaped (or given up on); its group may still be emptied.
+    Ended { pid: Option<u32>, stop: Option<StopRequest>, exit: Exit },
+}
+
+/// What corral sent a run to end it (or, after its leader's exit, to empty its group).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sent {
+    /// Asked to disconnect (Node's graceful stop); the stop signal follows.
+    pub disconnect: bool,
+    /// The stop signal (or an ABRT) was sent; the kill timer is armed.
+    pub term: bool,
+    /// SIGKILL was sent to the group.
+    pub kill: bool,
+    /// When the kill timer armed with the stop signal fires (SIGKILL unless the run ended
+    /// first): the dashboard counts down to it during a shutdown.
+    pub kill_at: Option<Instant>,
+}
+
 /// One generation's process, from spawn request to the moment its group is empty.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
     pub generation: u32,
-    pub pid: Option<u32>,
+    pub state: RunState,
+    pub sent: Sent,
     pub started: Instant,
     pub ready: bool,
-    pub stop: Option<StopRequest>,
-    /// The stop signal (or an ABRT) was sent; the kill timer is armed.
-    pub term_sent: bool,
-    /// SIGKILL was sent to the group.
-    pub kill_sent: bool,
-    /// Asked to disconnect (Node's graceful stop); the stop signal follows.
-    pub disconnect_sent: bool,
-    /// When the kill timer armed with the stop signal fires (SIGKILL unless the run ended
-    /// first): the dashboard counts down to it during a shutdown.
-    pub kill_at: Option<Instant>,
-    /// The leader's exit, once reaped.
-    pub exit: Option<(ExitStatus, Instant, ExitReason)>,
     /// When the last heartbeat arrived (only tracked with `--heartbeat-timeout`).
     pub last_heartbeat: Option<Instant>,
     /// Consecutive memory samples over `--max-memory`.
@@ -61,46 +81,104 @@ pub(crate) struct Run {
     pub probes: Option<Box<RunProbes>>,
 }
 
-/// Where a run stands, read from its facts in one place (handlers ask this, not the
-/// flags): spawned or not, asked to stop, ended.
+/// Where a run stands, without what each stage carries (for comparisons: `>= Stopping`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Stage {
-    /// The spawn is in flight: no pid yet.
     Spawning,
-    /// Running, not asked to stop.
     Up,
-    /// Asked to stop (perhaps before its spawn reported a pid), not ended yet.
     Stopping,
-    /// Its leader was reaped; its group may still be emptied.
     Ended,
 }
 
 impl Run {
-    /// Where this run stands.
     pub fn stage(&self) -> Stage {
-        if self.exit.is_some() {
-            Stage::Ended
-        } else if self.stop.is_some() {
-            Stage::Stopping
-        } else if self.pid.is_none() {
-            Stage::Spawning
-        } else {
-            Stage::Up
+        match self.state {
+            RunState::Spawning => Stage::Spawning,
+            RunState::Up { .. } => Stage::Up,
+            RunState::Stopping { .. } => Stage::Stopping,
+            RunState::Ended { .. } => Stage::Ended,
         }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        match self.state {
+            RunState::Spawning => None,
+            RunState::Up { pid } => Some(pid),
+            RunState::Stopping { pid, .. } | RunState::Ended { pid, .. } => pid,
+        }
+    }
+
+    /// The stop asked for, if any (kept after the exit: it says why the run ended).
+    pub fn stop(&self) -> Option<StopRequest> {
+        match self.state {
+            RunState::Spawning | RunState::Up { .. } => None,
+            RunState::Stopping { stop, .. } => Some(stop),
+            RunState::Ended { stop, .. } => stop,
+        }
+    }
+
+    pub fn exit(&self) -> Option<Exit> {
+        match self.state {
+            RunState::Ended { exit, .. } => Some(exit),
+            _ => None,
+        }
+    }
+
+    /// The spawn reported `pid`; false if it had one already.
+    pub fn spawned(&mut self, pid: u32) -> bool {
+        self.state = match self.state {
+            RunState::Spawning => RunState::Up { pid },
+            RunState::Stopping { pid: None, stop } => RunState::Stopping { pid: Some(pid), stop },
+            _ => return false,
+        };
+        true
+    }
+
+    /// Asks the run to stop. A later request wins when it asks for at least as much (stop
+    /// beats restart, scale-down beats stop); requests never undo each other.
+    pub fn ask_stop(&mut self, asked: StopRequest) {
+        self.state = match self.state {
+            RunState::Spawning => RunState::Stopping { pid: None, stop: asked },
+            RunState::Up { pid } => RunState::Stopping { pid: Some(pid), stop: asked },
+            RunState::Stopping { pid, stop } if asked.then >= stop.then => {
+                RunState::Stopping { pid, stop: asked }
+            }
+            RunState::Ended { pid, stop, exit } if stop.is_none_or(|s| asked.then >= s.then) => {
+                RunState::Ended { pid, stop: Some(asked), exit }
+            }
+            unchanged => unchanged,
+        };
+    }
+
+    /// Changes what comes after the stop asked for, if one was.
+    pub fn then(&mut self, then: After) {
+        if let RunState::Stopping { stop, .. } | RunState::Ended { stop: Some(stop), .. } =
+            &mut self.state
+        {
+            stop.then = then;
+        }
+    }
+
+    /// A replacement's stop is called off (it takes over after all): it runs on.
+    pub fn call_off_stop(&mut self) {
+        if let RunState::Stopping { pid, .. } = self.state {
+            self.state = pid.map_or(RunState::Spawning, |pid| RunState::Up { pid });
+        }
+    }
+
+    /// The leader exited (or was given up on) with `status`, for `reason`.
+    pub fn end(&mut self, status: ExitStatus, at: Instant, reason: ExitReason) {
+        let (pid, stop) = (self.pid(), self.stop());
+        self.state = RunState::Ended { pid, stop, exit: (status, at, reason) };
     }
 
     pub fn new(generation: u32, now: Instant) -> Run {
         Run {
             generation,
-            pid: None,
+            state: RunState::Spawning,
+            sent: Sent::default(),
             started: now,
             ready: false,
-            stop: None,
-            term_sent: false,
-            kill_sent: false,
-            disconnect_sent: false,
-            kill_at: None,
-            exit: None,
             last_heartbeat: None,
             over_memory: 0,
             memory_over: None,

@@ -83,7 +83,7 @@ pub(super) fn on_timer(slot: &mut Slot, cx: &mut Cx<'_>, probe: ProbeKind, gener
     let Some(timing) = cx.probes.get(probe) else { return };
     let key = slot.key;
     let Some(run) = probed_run(slot, generation) else { return };
-    let Some(pid) = run.pid else { return };
+    let Some(pid) = run.pid() else { return };
     let Some(probes) = run.probes.as_deref_mut() else { return };
     if probes.started == (probe == ProbeKind::Startup) {
         return; // the startup probe is done, or the others are not due yet
@@ -109,7 +109,7 @@ pub(super) fn on_result(
     let Some(timing) = cx.probes.get(probe) else { return };
     let now = cx.now;
     let Some(run) = probed_run(slot, generation) else { return };
-    let pid = run.pid;
+    let pid = run.pid();
     let ready = run.ready;
     let Some(probes) = run.probes.as_deref_mut() else { return };
     let track = probes.track(probe);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::{Cx, How, Shutdown, Supervisor, request_stop};
 use crate::core::command::{Command, TimerKind};
 use crate::core::event::{Event, EventKind, ExitReason, ExitStatus, ReloadCause, Scope};
-use crate::core::worker::{After, Phase, Run, Slot};
+use crate::core::worker::{After, Phase, Run, Slot, Stage};
 use crate::signal::Signal;
 
 /// A reload in progress in one group.
@@ -122,7 +122,7 @@ impl Supervisor {
 /// skipped: a stopped or crashing worker has nothing to hand over).
 fn spawn_successor(slot: &mut Slot, cx: &mut Cx<'_>) -> bool {
     let Phase::Live(run) = &slot.phase else { return false };
-    if run.pid.is_none() || run.stop.is_some() || run.exit.is_some() || slot.successor.is_some() {
+    if run.stage() != Stage::Up || slot.successor.is_some() {
         return false;
     }
     let generation = slot.next_generation;
@@ -139,7 +139,9 @@ pub(super) fn is_successor(slot: &Slot, generation: u32) -> bool {
 
 pub(super) fn on_spawned(slot: &mut Slot, cx: &mut Cx<'_>, pid: u32) {
     let Some(succ) = slot.successor.as_mut() else { return };
-    succ.pid = Some(pid);
+    if !succ.spawned(pid) {
+        return;
+    }
     succ.started = cx.now;
     let generation = succ.generation;
     cx.emit(slot, Some(pid), EventKind::Spawned { generation });
@@ -164,7 +166,7 @@ pub(super) fn on_spawned(slot: &mut Slot, cx: &mut Cx<'_>, pid: u32) {
 
 /// The replacement stayed up for `--reload-settle`: it takes over.
 pub(super) fn on_settled(slot: &mut Slot, cx: &mut Cx<'_>) {
-    if slot.successor.as_ref().is_some_and(|s| s.pid.is_some() && s.stop.is_none()) {
+    if slot.successor.as_ref().is_some_and(|s| s.stage() == Stage::Up) {
         handover(slot, cx);
     }
 }
@@ -188,11 +190,11 @@ pub(super) fn on_spawn_failed(slot: &mut Slot, cx: &mut Cx<'_>, error: String) {
 
 pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Some(succ) = slot.successor.as_mut() else { return };
-    if succ.ready || succ.stop.is_some() {
+    if succ.ready || succ.stop().is_some() {
         return;
     }
     succ.ready = true;
-    let pid = succ.pid;
+    let pid = succ.pid();
     // With or without --wait-ready: a worker that says it serves needs no settle time.
     clear_successor_timers(slot);
     cx.emit(slot, pid, EventKind::Ready);
@@ -201,7 +203,7 @@ pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
 
 /// Not ready in time: the replacement is killed; the old worker stays.
 pub(super) fn on_ready_timeout(slot: &mut Slot, cx: &mut Cx<'_>) {
-    if slot.successor.as_ref().is_some_and(|s| !s.ready && s.stop.is_none()) {
+    if slot.successor.as_ref().is_some_and(|s| !s.ready && s.stop().is_none()) {
         kill(slot, cx, ExitReason::ReadyTimeout);
     }
 }
@@ -209,12 +211,12 @@ pub(super) fn on_ready_timeout(slot: &mut Slot, cx: &mut Cx<'_>) {
 /// The replacement died before it took over: report it, keep the old worker.
 pub(super) fn on_exited(slot: &mut Slot, cx: &mut Cx<'_>, status: ExitStatus, group_alive: bool) {
     let Some(succ) = slot.successor.take() else { return };
-    let reason = succ.stop.map_or(ExitReason::Crashed, |s| s.reason);
+    let reason = succ.stop().map_or(ExitReason::Crashed, |s| s.reason);
     let uptime = cx.now.saturating_duration_since(succ.started);
     let restarts = slot.restarts;
     let memory = succ.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
-    cx.emit(slot, succ.pid, EventKind::Exited { status, uptime, reason, restarts, memory });
-    if let (true, Some(pid)) = (group_alive, succ.pid) {
+    cx.emit(slot, succ.pid(), EventKind::Exited { status, uptime, reason, restarts, memory });
+    if let (true, Some(pid)) = (group_alive, succ.pid()) {
         // Whatever it started goes with it: a replacement never outlives its failure.
         cx.signal(slot.key, pid, Signal::KILL);
     }
@@ -228,12 +230,12 @@ pub(super) fn on_exited(slot: &mut Slot, cx: &mut Cx<'_>, status: ExitStatus, gr
 pub(super) fn kill(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
     let key = slot.key;
     let Some(succ) = slot.successor.as_mut() else { return };
-    if succ.kill_sent {
+    if succ.sent.kill {
         return;
     }
-    succ.stop = Some(crate::core::worker::StopRequest { reason, then: After::Stay });
-    succ.kill_sent = true;
-    if let Some(pid) = succ.pid {
+    succ.ask_stop(crate::core::worker::StopRequest { reason, then: After::Stay });
+    succ.sent.kill = true;
+    if let Some(pid) = succ.pid() {
         cx.signal(key, pid, Signal::KILL);
     }
 }
@@ -244,14 +246,14 @@ pub(super) fn kill(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
 pub(super) fn stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
     let key = slot.key;
     let Some(succ) = slot.successor.as_mut() else { return };
-    let Some(pid) = succ.pid else { return kill(slot, cx, reason) };
-    if succ.kill_sent || succ.term_sent {
+    let Some(pid) = succ.pid() else { return kill(slot, cx, reason) };
+    if succ.sent.kill || succ.sent.term {
         return;
     }
-    succ.stop = Some(crate::core::worker::StopRequest { reason, then: After::Stay });
-    succ.term_sent = true;
+    succ.ask_stop(crate::core::worker::StopRequest { reason, then: After::Stay });
+    succ.sent.term = true;
     let at = cx.now + cx.policy.kill_timeout;
-    succ.kill_at = Some(at);
+    succ.sent.kill_at = Some(at);
     let signal = cx.policy.stop_signal;
     cx.signal(key, pid, signal);
     if signal != Signal::CONT {
@@ -263,8 +265,7 @@ pub(super) fn stop(slot: &mut Slot, cx: &mut Cx<'_>, reason: ExitReason) {
 /// The replacement runs: the old worker stops gracefully, reason `reload`.
 fn handover(slot: &mut Slot, cx: &mut Cx<'_>) {
     if let Phase::Live(run) = &slot.phase
-        && run.stop.is_none()
-        && run.exit.is_none()
+        && run.stage() <= Stage::Up
     {
         request_stop(slot, cx, ExitReason::Reload, How::Graceful, After::Handover);
     }
@@ -277,14 +278,14 @@ pub(super) fn promote(slot: &mut Slot, cx: &mut Cx<'_>, then: After) -> bool {
     let wanted_gone = matches!(then, After::Stay | After::Remove) || cx.shutting_down;
     let not_ready = cx.wait_ready && !succ.ready;
     clear_successor_timers(slot);
-    let succ_killed = succ.kill_sent;
+    let succ_killed = succ.sent.kill;
     // Signalled already by a shutdown: its stop goes on, SIGKILL at its time.
-    let stopping = succ.term_sent && !succ.kill_sent;
-    if !succ.kill_sent && !stopping {
-        succ.stop = None;
+    let stopping = succ.sent.term && !succ.sent.kill;
+    if !succ.sent.kill && !stopping {
+        succ.call_off_stop();
     }
-    let kill_at = succ.kill_at;
-    slot.last_pid = succ.pid;
+    let kill_at = succ.sent.kill_at;
+    slot.last_pid = succ.pid();
     slot.phase = Phase::Live(succ);
     // One stopped or killed for the shutdown replaced nothing, whichever of the two was
     // reaped first.

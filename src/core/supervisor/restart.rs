@@ -30,12 +30,12 @@ pub(super) fn finish(slot: &mut Slot, cx: &mut Cx<'_>) {
     };
     slot.timers.clear();
     cx.out.push(Command::Release { key: slot.key, generation: run.generation });
-    let Some((status, at, reason)) = run.exit else {
+    let Some((status, at, reason)) = run.exit() else {
         return;
     };
     let uptime = at.saturating_duration_since(run.started);
     slot.last_exit = Some(LastExit { status, reason, at, uptime });
-    let then = run.stop.map_or(After::Policy, |s| s.then);
+    let then = run.stop().map_or(After::Policy, |s| s.then);
     if reload::promote(slot, cx, then) {
         return; // a rolling reload's replacement carries on for the slot
     }
@@ -128,7 +128,7 @@ pub(super) fn check_heartbeat(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Some(last) = run.last_heartbeat else {
         return;
     };
-    if run.stop.is_some() || run.exit.is_some() {
+    if run.stop().is_some() || run.exit().is_some() {
         return;
     }
     if cx.now.saturating_duration_since(last) >= timeout {

@@ -24,9 +24,7 @@ impl Supervisor {
             group.retiring -= 1;
             match &mut slot.phase {
                 Phase::Live(run) => {
-                    if let Some(stop) = run.stop.as_mut() {
-                        stop.then = After::RestartNow;
-                    }
+                    run.then(After::RestartNow);
                 }
                 Phase::Waiting { .. } | Phase::Stopped | Phase::GaveUp => {
                     start_fresh(slot, &mut cx);

@@ -81,33 +81,27 @@ pub(super) fn request_stop(
     let Phase::Live(run) = &mut slot.phase else {
         return;
     };
-    match run.stop.as_mut() {
-        None => run.stop = Some(StopRequest { reason, then }),
-        // A later request wins when it asks for at least as much (stop beats restart,
-        // scale-down beats stop); requests never undo each other.
-        Some(stop) if then >= stop.then => *stop = StopRequest { reason, then },
-        Some(_) => {}
-    }
-    let Some(pid) = run.pid else { return }; // delivered once the spawn reports its pid
+    run.ask_stop(StopRequest { reason, then });
+    let Some(pid) = run.pid() else { return }; // delivered once the spawn reports its pid
     let key = slot.key;
     match how {
         How::Kill => {
-            if !run.kill_sent {
-                run.kill_sent = true;
+            if !run.sent.kill {
+                run.sent.kill = true;
                 cx.signal(key, pid, Signal::KILL);
                 cx.arm(slot, TimerKind::Abandon, cx.now + ABANDON_AFTER_KILL);
             }
         }
         How::Graceful | How::Abort => {
-            if run.term_sent || run.kill_sent {
+            if run.sent.term || run.sent.kill {
                 return;
             }
-            let notify = run.exit.is_none() && how == How::Graceful;
+            let notify = run.exit().is_none() && how == How::Graceful;
             if notify && cx.policy.disconnect_first {
-                if !run.disconnect_sent {
-                    run.disconnect_sent = true;
+                if !run.sent.disconnect {
+                    run.sent.disconnect = true;
                     // At the latest: the disconnect's grace, then the stop signal's.
-                    run.kill_at = Some(cx.now + cx.policy.kill_timeout * 2);
+                    run.sent.kill_at = Some(cx.now + cx.policy.kill_timeout * 2);
                     cx.out.push(Command::NotifyShutdown { key, pid });
                     cx.arm(slot, TimerKind::Disconnect, cx.now + cx.policy.kill_timeout);
                 }
@@ -127,12 +121,12 @@ fn send_stop_signal(slot: &mut Slot, cx: &mut Cx<'_>, signal: Signal) {
     let Phase::Live(run) = &mut slot.phase else {
         return;
     };
-    let Some(pid) = run.pid else { return };
-    if run.term_sent || run.kill_sent {
+    let Some(pid) = run.pid() else { return };
+    if run.sent.term || run.sent.kill {
         return;
     }
-    run.term_sent = true;
-    run.kill_at = Some(cx.now + cx.policy.kill_timeout);
+    run.sent.term = true;
+    run.sent.kill_at = Some(cx.now + cx.policy.kill_timeout);
     let key = slot.key;
     cx.signal(key, pid, signal);
     // A stopped (SIGSTOP'd) process only acts on the stop signal once continued.
@@ -153,7 +147,7 @@ pub(super) fn disconnect_done(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Phase::Live(run) = &slot.phase else {
         return;
     };
-    if run.disconnect_sent && !run.term_sent && !run.kill_sent && run.exit.is_none() {
+    if run.sent.disconnect && !run.sent.term && !run.sent.kill && run.exit().is_none() {
         let at = cx.now + DISCONNECT_GRACE.min(cx.policy.kill_timeout);
         cx.arm(slot, TimerKind::Disconnect, at);
     }
@@ -165,7 +159,7 @@ pub(super) fn after_disconnect(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Phase::Live(run) = &slot.phase else {
         return;
     };
-    if run.disconnect_sent {
+    if run.sent.disconnect {
         let signal = cx.policy.stop_signal;
         send_stop_signal(slot, cx, signal);
     }
@@ -175,12 +169,12 @@ pub(super) fn start_group_cleanup(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Phase::Live(run) = &mut slot.phase else {
         return;
     };
-    if run.term_sent || run.kill_sent {
+    if run.sent.term || run.sent.kill {
         return; // a stop is under way and its timers are armed
     }
-    let Some(pid) = run.pid else { return };
-    run.term_sent = true;
-    run.kill_at = Some(cx.now + cx.policy.kill_timeout);
+    let Some(pid) = run.pid() else { return };
+    run.sent.term = true;
+    run.sent.kill_at = Some(cx.now + cx.policy.kill_timeout);
     let signal = cx.policy.stop_signal;
     cx.signal(slot.key, pid, signal);
     cx.signal(slot.key, pid, Signal::CONT);
@@ -194,12 +188,12 @@ pub(super) fn abandon(slot: &mut Slot, cx: &mut Cx<'_>) {
     let Phase::Live(run) = &mut slot.phase else {
         return;
     };
-    if run.exit.is_none() {
-        let reason = run.stop.map_or(ExitReason::Crashed, |s| s.reason);
+    if run.exit().is_none() {
+        let reason = run.stop().map_or(ExitReason::Crashed, |s| s.reason);
         let uptime = cx.now.saturating_duration_since(run.started);
         let status = ExitStatus::Signal(Signal::KILL);
-        run.exit = Some((status, cx.now, reason));
-        let (pid, restarts) = (run.pid, slot.restarts);
+        run.end(status, cx.now, reason);
+        let (pid, restarts) = (run.pid(), slot.restarts);
         let memory = run.memory_over.filter(|_| reason == ExitReason::MemoryLimit);
         cx.emit(slot, pid, EventKind::Exited { status, uptime, reason, restarts, memory });
     }

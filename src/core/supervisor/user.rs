@@ -40,7 +40,7 @@ impl Supervisor {
             }),
             UserAction::ToggleStop(key) => self.with_slot(now, key, |slot, cx| {
                 let stopping_for_good = match &mut slot.phase {
-                    Phase::Live(run) => run.stop.is_some_and(|s| s.then == After::Stay),
+                    Phase::Live(run) => run.stop().is_some_and(|s| s.then == After::Stay),
                     Phase::Waiting { .. } => false,
                     Phase::Stopped | Phase::GaveUp => true,
                 };
@@ -49,8 +49,8 @@ impl Supervisor {
                     stop_slot(slot, cx);
                 } else if let Phase::Live(run) = &mut slot.phase {
                     // `s` again while it stops: start it once it is down.
-                    if let (Some(stop), false) = (run.stop.as_mut(), cx.shutting_down) {
-                        stop.then = After::RestartNow;
+                    if run.stop().is_some() && !cx.shutting_down {
+                        run.then(After::RestartNow);
                         slot.held = false;
                     }
                 } else if !cx.shutting_down && !slot.retiring {

@@ -65,8 +65,8 @@ impl Supervisor {
             };
             live.into_iter().chain(slot.successor.as_ref())
         });
-        runs.filter(|run| run.exit.is_none() && !run.kill_sent)
-            .filter_map(|run| run.kill_at)
+        runs.filter(|run| run.exit().is_none() && !run.sent.kill)
+            .filter_map(|run| run.sent.kill_at)
             .min()
             .map(|at| at.saturating_duration_since(now))
     }
@@ -90,11 +90,11 @@ pub(super) fn view_of(
             } else {
                 WorkerState::Running
             };
-            let uptime = match (run.pid, run.exit) {
+            let uptime = match (run.pid(), run.exit()) {
                 (Some(_), None) => Some(now.saturating_duration_since(run.started)),
                 _ => None,
             };
-            (state, run.pid, Some(run.generation), uptime)
+            (state, run.pid(), Some(run.generation), uptime)
         }
         Phase::Waiting { until, failed } => {
             let left = until.saturating_duration_since(now);
@@ -121,7 +121,7 @@ pub(super) fn view_of(
         restarts: slot.restarts,
         last_exit: slot.last_exit.clone(),
         crash_looping: slot.failed_short_runs >= CRASH_LOOP_RUNS,
-        replacement: slot.successor.as_ref().and_then(|s| s.pid),
+        replacement: slot.successor.as_ref().and_then(crate::core::worker::Run::pid),
         held: slot.held,
         probes: probe_views(slot, config),
     }
