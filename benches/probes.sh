@@ -3,7 +3,7 @@
 # (default 1000; corral's own `__test-worker`, which sleeps) each with an HTTP liveness probe
 # every second against one local HTTP server (benches/probes/health.py, asyncio, one
 # thread), beside the same N workers without probes. For each it reports
-#   - corral's CPU (utime + stime from /proc/PID/stat) over PROBES_SECONDS (default 20) once
+#   - corral's CPU (every thread's run time from /proc/PID/task/*/schedstat) over PROBES_SECONDS (default 20) once
 #     every worker is up, in % of one core (goal with probes: under 3 %);
 #   - the probes the server answered per second over that window (about N with probes);
 #   - restart reaction: kill -9 of a worker (one at a time, PROBES_KILLS of them, each a
@@ -55,6 +55,9 @@ user_ticks() { local s; s="$(cat "/proc/$1/stat")"; s="${s##*) }"; awk '{ print 
 cpu_since_ticks() {
   awk -v t="$(($1 - $2))" -v hz="$CLK_TCK" -v ns="$(($(now_ns) - $3))" 'BEGIN { printf "%.2f", 100 * (t / hz) / (ns / 1e9) }'
 }
+# run_ns PID: nanoseconds on a CPU so far, every thread (the scheduler's own count, exact where
+# utime + stime are sampled at each clock tick).
+run_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
 spawned_count() { grep -c '"event":"spawned"' "$1" 2>/dev/null || true; }
 all_spawned() { [[ "$(spawned_count "$1")" -ge "$WORKERS" ]]; }
 
@@ -71,9 +74,9 @@ measure() {
   track_sup
   wait_until "$START_TIMEOUT" all_spawned "$out" || die "$tag: not every worker spawned ($(spawned_count "$out"))"
   sleep 3 # spawning is over, the probes are spread over their periods
-  t0="$(now_ns)" c0="$(cpu_ticks "$SUP_PID")" s0="$(served)" u0="$(user_ticks "$SUP_PID")"
+  t0="$(now_ns)" c0="$(run_ns "$SUP_PID")" s0="$(served)" u0="$(user_ticks "$SUP_PID")"
   sleep "$SECS"
-  CPU="$(cpu_since "$SUP_PID" "$t0" "$c0" 2)"
+  CPU="$(awk -v c="$(($(run_ns "$SUP_PID") - c0))" -v ns="$(($(now_ns) - t0))" 'BEGIN { printf "%.2f", 100 * c / ns }')"
   UCPU="$(cpu_since_ticks "$(user_ticks "$SUP_PID")" "$u0" "$t0")"
   s1="$(served)"
   el=$(( ($(now_ns) - t0) / 1000000 ))
