@@ -62,6 +62,8 @@ pub mod signal;
 #[doc(hidden)]
 pub mod sinks;
 #[doc(hidden)]
+pub mod spec;
+#[doc(hidden)]
 pub mod testworker;
 #[doc(hidden)]
 pub mod text;

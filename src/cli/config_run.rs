@@ -5,9 +5,10 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use super::file::{self, ConfigFile, FileCommand, FileError, FileGroup, Layer, Pos};
-use super::{CliExit, RestartArg, RunOpts, Target, resolve, values};
+use super::{CliExit, RestartArg, RunOpts, resolve, values};
 use crate::config::{CommandSpec, GroupSpec, RunSpec};
 use crate::core::Condition;
+use crate::spec::SpecError;
 
 /// Run when no COMMAND and no `--config` is given.
 pub const DEFAULT_FILE: &str = "corral.toml";
@@ -56,33 +57,33 @@ pub(super) fn resolve(
     for group in &file.groups {
         groups.push(group_spec(opts, given, path, dir, file, group, path_var)?);
     }
-    let log_dir = if given("log_dir") { opts.log_dir.clone() } else { file.log_dir.clone() };
-    let log_keep = match file.log_keep {
-        Some(keep) if !given("log_keep") => keep,
-        _ => opts.log_keep,
-    };
-    let format = match file.log_format {
-        Some(format) if !given("log_format") => format,
-        _ => opts.log_format,
-    };
+    let mut merged = opts.clone();
+    if !given("log_dir") {
+        merged.log_dir.clone_from(&file.log_dir);
+    }
+    if let Some(keep) = file.log_keep
+        && !given("log_keep")
+    {
+        merged.log_keep = keep;
+    }
+    if let Some(format) = file.log_format
+        && !given("log_format")
+    {
+        merged.log_format = format;
+    }
+    merged.strip_ansi = opts.strip_ansi || file.strip_ansi == Some(true);
+    if !given("metrics") {
+        merged.metrics = file.metrics.or(opts.metrics);
+    }
     let instance =
         opts.instance.clone().or_else(|| file.instance.clone()).or(stem).unwrap_or_else(|| {
             groups.first().map(|g: &GroupSpec| g.name.clone()).unwrap_or_default()
         });
     let instance_is_default =
         opts.instance.is_none() && file.instance.is_none() && opts.control.is_none();
-    let metrics = if given("metrics") { opts.metrics } else { file.metrics.or(opts.metrics) };
-    Ok(RunSpec {
-        groups,
-        output: super::output_mode(opts, format),
-        verbosity: super::verbosity(opts),
-        log_files: super::log_files(log_dir.as_deref(), log_keep)?,
-        strip_ansi: opts.strip_ansi || file.strip_ansi == Some(true),
-        control: super::control_path(opts, &instance),
-        metrics,
-        instance,
-        instance_is_default,
-    })
+    super::run_request(&merged, instance, instance_is_default)
+        .build(groups)
+        .map_err(super::spec_exit)
 }
 
 /// The largest config file corral reads; a config is a few kilobytes.
@@ -147,14 +148,14 @@ fn group_spec(
     apply(&group.layer, &mut merged, given);
     // Relative paths in a file mean the file's directory, wherever corral is started from.
     let cwd = if given("cwd") {
-        opts.cwd.as_deref().map(resolve::cwd).transpose().map_err(CliExit::usage)?
+        opts.cwd.as_deref().map(super::cwd_arg).transpose()?
     } else {
         let (dir, pos) = match group.layer.cwd.as_ref().or(file.defaults.cwd.as_ref()) {
             Some((dir, pos)) => (dir.clone(), Some(*pos)),
             None => (dir.to_path_buf(), None),
         };
         let checked = resolve::cwd(&dir).map_err(|reason| {
-            let reason = reason.trim_start_matches("--cwd ").to_string();
+            let reason = format!("'{}': {reason}", dir.display());
             match pos {
                 Some(pos) => at(pos, "cwd", reason),
                 None => CliExit::usage(reason),
@@ -175,10 +176,6 @@ fn group_spec(
     let schedule_at = schedules(&mut merged, given, file, group);
     let restart_set =
         given("restart") || group.layer.restart.is_some() || file.defaults.restart.is_some();
-    super::schedule_restart(&mut merged, restart_set).map_err(|reason| match schedule_at {
-        Some(pos) => at(pos, "schedule", reason),
-        None => CliExit::usage(format!("--schedule: {reason}")),
-    })?;
     // A group's list replaces `[defaults]`'s, as every other key does; `--env-file` adds to both.
     let (mut files, files_at) =
         match group.layer.env_file.as_ref().or(file.defaults.env_file.as_ref()) {
@@ -187,28 +184,43 @@ fn group_spec(
         };
     let from_file = files.len();
     files.extend(opts.env_file.iter().cloned());
-    for (i, path) in files.iter().enumerate() {
-        if let Err(e) = crate::env_file::read(path) {
-            return Err(match files_at.filter(|_| i < from_file && !e.at_line) {
-                Some(pos) => at(pos, "env-file", e.message),
-                None if e.at_line => {
-                    CliExit::usage(format!("{} (env-file of group.{})", e.message, group.name))
-                }
-                None => CliExit::usage(e.message),
-            });
-        }
-    }
     merged.env_file = files;
-    let workers = merged.workers.unwrap_or_else(|| super::default_workers_for(&merged));
-    let listen = super::listen_specs(&merged.listen)?;
-    let target = Target { name: group.name.clone(), workers, command, listen };
-    let watch = watch(opts, given, dir, &group.layer, &file.defaults).map_err(
-        |(pos, reason)| match pos {
-            Some(pos) => at(pos, "watch", reason),
-            None => CliExit::usage(reason),
+    let mut request = super::group_request(&merged, group.name.clone(), command, cwd);
+    request.restart_chosen = restart_set;
+    // `--watch` is relative to corral's directory, the file's `watch` to the file's.
+    let written = group.layer.watch.as_ref().or(file.defaults.watch.as_ref());
+    let watch_at: Vec<Pos> = written.into_iter().flatten().map(|(_, pos)| *pos).collect();
+    if given("watch") {
+        request.watch.clone_from(&opts.watch);
+        request.watch_base = std::env::current_dir()
+            .map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
+    } else {
+        request.watch = written.into_iter().flatten().map(|(path, _)| path.clone()).collect();
+        request.watch_base = dir.to_path_buf();
+    }
+    let mut spec = request.build().map_err(|e| match e {
+        SpecError::ScheduleRestartsAlways => match schedule_at {
+            Some(pos) => at(pos, "schedule", e.to_string()),
+            None => CliExit::usage(format!("--schedule: {e}")),
         },
-    )?;
-    let mut spec = super::group(&merged, cwd, target);
+        SpecError::EnvFile { index, error } => {
+            match files_at.filter(|_| index < from_file && !error.at_line) {
+                Some(pos) => at(pos, "env-file", error.message),
+                None if error.at_line => {
+                    CliExit::usage(format!("{} (env-file of group.{})", error.message, group.name))
+                }
+                None => CliExit::usage(error.message),
+            }
+        }
+        SpecError::Watch { index, path, reason } if !given("watch") => {
+            let reason = format!("'{}': {reason}", path.display());
+            match watch_at.get(index) {
+                Some(pos) => at(*pos, "watch", reason),
+                None => CliExit::usage(reason),
+            }
+        }
+        e => super::spec_exit(e),
+    })?;
     for entry in &group.depends_on {
         let on = &file.groups[usize::from(entry.dependency.group)];
         let key = format!("depends-on.{}", on.name);
@@ -229,7 +241,6 @@ fn group_spec(
         }
         spec.depends_on.push(entry.dependency);
     }
-    spec.watch = watch;
     Ok(spec)
 }
 
@@ -268,37 +279,6 @@ fn schedules(
         merged.schedule_tz = zone;
     }
     schedule_at
-}
-
-/// The group's watch: `--watch` (relative to corral's directory) over the file's `watch`
-/// (relative to the file's), checked to exist; the file's errors say where.
-fn watch(
-    opts: &RunOpts,
-    given: &dyn Fn(&str) -> bool,
-    dir: &Path,
-    layer: &Layer,
-    defaults: &Layer,
-) -> Result<Option<crate::config::WatchSpec>, (Option<Pos>, String)> {
-    let mut merged = opts.clone();
-    apply(defaults, &mut merged, given);
-    apply(layer, &mut merged, given);
-    let (paths, base) = if given("watch") {
-        let here = std::env::current_dir()
-            .map_err(|e| (None, format!("cannot read the working directory: {e}")))?;
-        let paths = opts.watch.iter().map(|p| resolve::watch_path(p, &here).map_err(|r| (None, r)));
-        (paths.collect::<Result<Vec<_>, _>>()?, here)
-    } else {
-        let written = layer.watch.as_ref().or(defaults.watch.as_ref());
-        let mut paths = Vec::new();
-        for (path, pos) in written.into_iter().flatten() {
-            let checked = resolve::watch_path(path, dir).map_err(|reason| {
-                (Some(*pos), reason.trim_start_matches("--watch ").to_string())
-            })?;
-            paths.push(checked);
-        }
-        (paths, dir.to_path_buf())
-    };
-    Ok(super::watch_spec(&merged, paths, base))
 }
 
 fn command(

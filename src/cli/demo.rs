@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::file::{self, FileCommand};
-use super::values::Listen;
 use super::{CliExit, DemoArgs, RunOpts, config_run};
 use crate::config::{ListenAddr, RunSpec};
+use crate::spec::values::Listen;
 
 /// The demo's config, as the README shows it.
 pub const DEMO_TOML: &str = include_str!("../../assets/demo.toml");

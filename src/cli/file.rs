@@ -10,10 +10,10 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::values::{self, Listen};
 use super::{FormatArg, NodeIpcArg, RestartArg, SchedArg, SwitchArg};
 use crate::core::Backoff;
 use crate::signal::Signal;
+use crate::spec::values::{self, Listen};
 
 /// The most groups one file may define: ids stay short and the dashboard readable.
 pub const MAX_GROUPS: usize = 256;

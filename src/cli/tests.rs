@@ -2,13 +2,14 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::*;
-use crate::config::ListenAddr;
+use crate::config::{GroupSpec, ListenAddr, ListenSpec, OutputMode};
 use crate::core::Backoff;
 use crate::signal::Signal;
 use std::time::Duration;

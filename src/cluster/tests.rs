@@ -101,7 +101,7 @@ fn bad_settings_are_errors_that_name_them() {
         (web().map(|c| c.env("", "c")), "env '': expected"),
         (web().map(|c| c.args(["a\0b"])), "argument 'a\0b' contains a NUL byte"),
         (web().map(|c| c.cwd("/nonexistent/corral")), "cwd '/nonexistent/corral': No such file"),
-        (web().map(|c| c.cwd("/proc/self/stat")), "cwd '/proc/self/stat': not a directory"),
+        (web().map(|c| c.cwd("/proc/self/stat")), "cwd '/proc/self/stat': Not a directory"),
         (web().map(|c| c.log_dir("", 7)), "log dir '': expected a directory"),
         (web().map(|c| c.log_dir("logs", 10_001)), "log dir 'logs': expected at most 10000"),
     ];

@@ -8,9 +8,9 @@ use toml::de::DeValue;
 use super::{
     FileCommand, FileDependency, FileError, FileGroup, GROUP_KEYS, Here, Layer, Pos, position,
 };
-use crate::cli::values::{self, Listen};
 use crate::cli::{NodeIpcArg, RestartArg, SchedArg, SwitchArg};
 use crate::core::{Condition, Dependency, start_order};
+use crate::spec::values::{self, Listen};
 
 /// A group's `depends-on` as written: the other group's name, where it is named, the
 /// condition. Names become indices once every group is known.
@@ -301,7 +301,7 @@ fn watch(at: &Here<'_, '_>) -> Result<Vec<(std::path::PathBuf, Pos)>, FileError>
 fn cron(at: &Here<'_, '_>) -> Result<crate::schedule::Schedule, FileError> {
     let what = "a cron pattern like \"0 */5 * * * *\", \"30 4 * * *\" or \"@hourly\"";
     let text = at.str(what)?;
-    crate::cli::values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
+    values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
 }
 
 /// `watch-ignore = ["*.log", "dist/"]` (or one string): gitignore lines.

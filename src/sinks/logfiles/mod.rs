@@ -247,7 +247,7 @@ fn period_from_env() -> Period {
     let Some(value) = std::env::var_os(ROTATE_EVERY_VAR) else { return Period::Daily };
     match value.to_str().map(humantime::parse_duration) {
         Some(Ok(every))
-            if every >= Duration::from_millis(1) && every <= crate::cli::values::MAX_DURATION =>
+            if every >= Duration::from_millis(1) && every <= crate::spec::values::MAX_DURATION =>
         {
             Period::Every(every)
         }
