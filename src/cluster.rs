@@ -1,8 +1,9 @@
 //! The library's primary (docs/library.md): [`Cluster`] makes the calling program the primary of
 //! a group of copies of itself, the shape of Node's `cluster` module. Started by hand, the
 //! program is the primary; re-executed by that primary, it is one of the workers and does
-//! its work with [`crate::worker`]. It builds the same [`RunSpec`](crate::config::RunSpec)
-//! the command line builds and hands it to the same runtime; it never touches a process.
+//! its work with [`crate::worker`]. Its settings go through the rules the command line's
+//! options go through, into the same checked run, handed to the same runtime; it never
+//! touches a process.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -71,8 +72,9 @@ pub enum ClusterError {
     /// its own, and so on: check [`Cluster::is_primary`] first.
     #[error("this process is a worker of cluster '{0}'; only its primary runs the cluster")]
     NotPrimary(String),
+    /// The run could not start: a socket could not be bound, the control socket is taken, …
     #[error(transparent)]
-    Start(#[from] crate::runtime::StartError),
+    Start(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A group of workers that are copies of the calling program, supervised by it.
@@ -243,7 +245,7 @@ impl Cluster {
         let dashboard = spec.output == OutputMode::Dashboard;
         // An application's own subscriber, when it has one, is kept.
         let _log_guard = crate::logging::init(spec.verbosity, dashboard);
-        Ok(crate::runtime::run(spec)?)
+        crate::runtime::run(spec).map_err(|e| ClusterError::Start(Box::new(e)))
     }
 }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
-pub use self::files::{DIR_MODE, FILE_MODE, FileSink, LogId};
+pub use self::files::{FileSink, LogId};
 use self::rotation::Period;
 use crate::config::{self, LogFormat};
 use crate::core::Stream;
@@ -198,7 +198,8 @@ impl LogFiles {
         self.writer.settled()
     }
 
-    /// Closes and waits for everything to be written (tests).
+    /// Closes and waits for everything to be written.
+    #[cfg(test)]
     pub fn join(&mut self) {
         self.flush();
         self.writer.join();
