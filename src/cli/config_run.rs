@@ -4,11 +4,11 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use super::file::{self, ConfigFile, FileCommand, FileError, FileGroup, Layer, Pos};
-use super::{CliExit, RestartArg, RunOpts, resolve, values};
+use super::file::{self, ConfigFile, FileCommand, FileError, FileGroup, Pos};
+use super::{CliExit, RunOpts, resolve, values};
 use crate::config::{CommandSpec, GroupSpec, RunSpec};
-use crate::core::Condition;
-use crate::spec::SpecError;
+use crate::core::{Condition, RestartPolicy};
+use crate::spec::{GroupRequest, SpecError};
 
 /// Run when no COMMAND and no `--config` is given.
 pub const DEFAULT_FILE: &str = "corral.toml";
@@ -66,11 +66,6 @@ pub(super) fn resolve(
     {
         merged.log_keep = keep;
     }
-    if let Some(format) = file.log_format
-        && !given("log_format")
-    {
-        merged.log_format = format;
-    }
     merged.strip_ansi = opts.strip_ansi || file.strip_ansi == Some(true);
     if !given("metrics") {
         merged.metrics = file.metrics.or(opts.metrics);
@@ -81,9 +76,13 @@ pub(super) fn resolve(
         });
     let instance_is_default =
         opts.instance.is_none() && file.instance.is_none() && opts.control.is_none();
-    super::run_request(&merged, instance, instance_is_default)
-        .build(groups)
-        .map_err(super::spec_exit)
+    let mut run = super::run_request(&merged, instance, instance_is_default);
+    if let Some(format) = file.log_format
+        && !given("log_format")
+    {
+        run.log_format = format;
+    }
+    run.build(groups).map_err(super::spec_exit)
 }
 
 /// The largest config file corral reads; a config is a few kilobytes.
@@ -143,39 +142,23 @@ fn group_spec(
             FileError { pos: Some(pos), key: format!("group.{}.{key}", group.name), message };
         CliExit::usage(error.render(path))
     };
-    let mut merged = opts.clone();
-    apply(&file.defaults, &mut merged, given);
-    apply(&group.layer, &mut merged, given);
-    // Relative paths in a file mean the file's directory, wherever corral is started from.
-    let cwd = if given("cwd") {
-        opts.cwd.as_deref().map(super::cwd_arg).transpose()?
-    } else {
-        let (dir, pos) = match group.layer.cwd.as_ref().or(file.defaults.cwd.as_ref()) {
-            Some((dir, pos)) => (dir.clone(), Some(*pos)),
-            None => (dir.to_path_buf(), None),
-        };
-        let checked = resolve::cwd(&dir).map_err(|reason| {
-            let reason = format!("'{}': {reason}", dir.display());
-            match pos {
-                Some(pos) => at(pos, "cwd", reason),
-                None => CliExit::usage(reason),
-            }
-        })?;
-        Some(checked)
-    };
+    // The command line's options over the group's over `[defaults]`.
+    let typed = super::given_options(opts, given);
+    let options = typed.over(&group.layer.options.over(&file.defaults.options));
+    let cwd = group_cwd(opts, given, dir, file, group, &at)?;
     // The file's environment first, so `--env` on the command line wins.
     let mut env = file.defaults.env.clone();
     env.extend(group.layer.env.iter().cloned());
     env.extend(opts.env.iter().cloned());
-    merged.env = env;
     // A PATH the group sets is the one its command is looked up in.
-    let group_path = merged.env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    let group_path = env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let path_var = group_path.as_deref().or(path_var);
     let command = command(&group.command, cwd.as_deref(), path_var)
         .map_err(|reason| at(group.command_at, "command", reason))?;
-    let schedule_at = schedules(&mut merged, given, file, group);
-    let restart_set =
-        given("restart") || group.layer.restart.is_some() || file.defaults.restart.is_some();
+    let mut request = super::base_request(group.name.clone(), command, cwd);
+    options.apply_to(&mut request);
+    request.env = env;
+    let schedule_at = schedules(&mut request, opts, given, file, group);
     // A group's list replaces `[defaults]`'s, as every other key does; `--env-file` adds to both.
     let (mut files, files_at) =
         match group.layer.env_file.as_ref().or(file.defaults.env_file.as_ref()) {
@@ -184,9 +167,7 @@ fn group_spec(
         };
     let from_file = files.len();
     files.extend(opts.env_file.iter().cloned());
-    merged.env_file = files;
-    let mut request = super::group_request(&merged, group.name.clone(), command, cwd);
-    request.restart_chosen = restart_set;
+    request.env_files = files;
     // `--watch` is relative to corral's directory, the file's `watch` to the file's.
     let written = group.layer.watch.as_ref().or(file.defaults.watch.as_ref());
     let watch_at: Vec<Pos> = written.into_iter().flatten().map(|(_, pos)| *pos).collect();
@@ -223,20 +204,17 @@ fn group_spec(
     })?;
     for entry in &group.depends_on {
         let on = &file.groups[usize::from(entry.dependency.group)];
-        let key = format!("depends-on.{}", on.name);
         if entry.dependency.condition == Condition::Completed {
-            let mut on_opts = opts.clone();
-            apply(&file.defaults, &mut on_opts, given);
-            apply(&on.layer, &mut on_opts, given);
+            let on_options = typed.over(&on.layer.options.over(&file.defaults.options));
             // A group on a schedule ends each run: its restart is "never" unless it says.
             let scheduled = on.layer.schedule.is_some() || file.defaults.schedule.is_some();
-            if on_opts.restart == RestartArg::Always && !scheduled {
+            if on_options.restart_or_default() == RestartPolicy::Always && !scheduled {
                 let message = format!(
                     "\"completed\" needs a group that ends: '{}' has restart = \"always\" \
                      (give it restart = \"never\" or \"on-failure\", or wait for \"ready\")",
                     on.name
                 );
-                return Err(at(entry.at, &key, message));
+                return Err(at(entry.at, &format!("depends-on.{}", on.name), message));
             }
         }
         spec.depends_on.push(entry.dependency);
@@ -244,39 +222,56 @@ fn group_spec(
     Ok(spec)
 }
 
-/// The group's `schedule`, `reload-schedule` and `schedule-tz` (the command line's over the
-/// group's over `[defaults]`), set in `merged`; returns where `schedule` was written.
+/// The group's working directory: `--cwd`, else the file's (relative paths in a file mean
+/// the file's directory, wherever corral is started from), else the file's directory.
+fn group_cwd(
+    opts: &RunOpts,
+    given: &dyn Fn(&str) -> bool,
+    dir: &Path,
+    file: &ConfigFile,
+    group: &FileGroup,
+    at: &dyn Fn(Pos, &str, String) -> CliExit,
+) -> Result<Option<PathBuf>, CliExit> {
+    if given("cwd") {
+        return opts.cwd.as_deref().map(super::cwd_arg).transpose();
+    }
+    let (dir, pos) = match group.layer.cwd.as_ref().or(file.defaults.cwd.as_ref()) {
+        Some((dir, pos)) => (dir.clone(), Some(*pos)),
+        None => (dir.to_path_buf(), None),
+    };
+    let checked = resolve::cwd(&dir).map_err(|reason| {
+        let reason = format!("'{}': {reason}", dir.display());
+        match pos {
+            Some(pos) => at(pos, "cwd", reason),
+            None => CliExit::usage(reason),
+        }
+    })?;
+    Ok(Some(checked))
+}
+
+/// The group's `schedule` and `reload-schedule` (the command line's over the group's over
+/// `[defaults]`), set on `request`; returns where `schedule` was written.
 fn schedules(
-    merged: &mut RunOpts,
+    request: &mut GroupRequest,
+    opts: &RunOpts,
     given: &dyn Fn(&str) -> bool,
     file: &ConfigFile,
     group: &FileGroup,
 ) -> Option<Pos> {
-    let pick = |id: &str, layer: Option<&(crate::schedule::Schedule, Pos)>, defaults| {
-        if given(id) {
-            return None;
-        }
-        layer.or(defaults).map(|(s, p): &(crate::schedule::Schedule, Pos)| (s.clone(), *p))
-    };
+    type Written = Option<(crate::schedule::Schedule, Pos)>;
+    let pick = |layer: &Written, defaults: &Written| layer.as_ref().or(defaults.as_ref()).cloned();
     let mut schedule_at = None;
-    if let Some((s, pos)) =
-        pick("schedule", group.layer.schedule.as_ref(), file.defaults.schedule.as_ref())
-    {
-        merged.schedule = Some(s);
+    if given("schedule") {
+        request.schedule.clone_from(&opts.schedule);
+    } else if let Some((s, pos)) = pick(&group.layer.schedule, &file.defaults.schedule) {
+        request.schedule = Some(s);
         schedule_at = Some(pos);
     }
-    let reload = pick(
-        "reload_schedule",
-        group.layer.reload_schedule.as_ref(),
-        file.defaults.reload_schedule.as_ref(),
-    );
-    if let Some((s, _)) = reload {
-        merged.reload_schedule = Some(s);
-    }
-    if !given("schedule_tz")
-        && let Some(zone) = group.layer.schedule_tz.or(file.defaults.schedule_tz)
-    {
-        merged.schedule_tz = zone;
+    if given("reload_schedule") {
+        request.reload_schedule.clone_from(&opts.reload_schedule);
+    } else {
+        request.reload_schedule =
+            pick(&group.layer.reload_schedule, &file.defaults.reload_schedule).map(|(s, _)| s);
     }
     schedule_at
 }
@@ -300,56 +295,6 @@ fn command(
                 argv: vec!["/bin/sh".into(), "-c".into(), line.into()],
                 display: line.clone(),
             })
-        }
-    }
-}
-
-/// Sets each option the layer has, unless the command line gave it.
-fn apply(layer: &Layer, opts: &mut RunOpts, given: &dyn Fn(&str) -> bool) {
-    macro_rules! set {
-        ($field:ident) => {
-            if let Some(v) = &layer.$field
-                && !given(stringify!($field))
-            {
-                opts.$field = v.clone();
-            }
-        };
-    }
-    if let Some(n) = layer.workers
-        && !given("workers")
-    {
-        opts.workers = Some(n);
-    }
-    set!(listen);
-    set!(restart);
-    set!(backoff);
-    set!(min_uptime);
-    set!(max_restarts);
-    set!(restart_window);
-    set!(stop_signal);
-    set!(kill_timeout);
-    set!(wait_ready);
-    set!(ready_timeout);
-    set!(reload_settle);
-    set!(heartbeat_timeout);
-    set!(max_memory);
-    set!(node_ipc);
-    set!(node_cluster);
-    set!(node_cluster_sched);
-    set!(share_binds);
-    set!(pty);
-    set!(watch_ignore);
-    set!(watch_debounce);
-    let probes = [
-        (&layer.readiness_probe, &mut opts.readiness_probe, "readiness_probe"),
-        (&layer.liveness_probe, &mut opts.liveness_probe, "liveness_probe"),
-        (&layer.startup_probe, &mut opts.startup_probe, "startup_probe"),
-    ];
-    for (from, to, id) in probes {
-        if let Some(p) = from
-            && !given(id)
-        {
-            *to = Some(p.clone());
         }
     }
 }

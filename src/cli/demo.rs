@@ -53,17 +53,17 @@ pub(super) fn run_spec(
             }
         }
         if group.name == JOBS_GROUP {
-            group.layer.workers = Some(demo.jobs);
+            group.layer.options.workers = Some(demo.jobs);
         }
         if group.name == HTTP_GROUP {
             if let Some(n) = opts.workers {
-                group.layer.workers = Some(n);
+                group.layer.options.workers = Some(n);
             }
             let addr = ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into());
             let text = format!("http=127.0.0.1:{}", demo.port);
             // Under socket activation the handed socket is the demo's port (the runtime
             // gives it to the first group); binding --port as well could only collide.
-            group.layer.listen = if handed_sockets() {
+            group.layer.options.listen = if handed_sockets() {
                 Some(Vec::new())
             } else {
                 Some(vec![Listen { name: Some("http".into()), addr, text }])

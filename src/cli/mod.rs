@@ -19,8 +19,10 @@ use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser
 use clap_complete::Shell;
 
 use crate::config::{CommandSpec, LogFormat, RunSpec};
-use crate::core::{Policy, RestartPolicy};
-use crate::spec::{Control, GroupRequest, RunRequest, SpecError, Switch, resolve, values};
+use crate::core::RestartPolicy;
+use crate::spec::{
+    Control, GroupOptions, GroupRequest, RunRequest, SpecError, Switch, resolve, values,
+};
 use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg, SwitchArg};
 use values::CrashAfter;
 
@@ -228,8 +230,12 @@ where
     };
     let here = std::env::current_dir()
         .map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
-    let mut request = group_request(opts, target.name, target.command, cwd);
-    request.restart_chosen = given("restart");
+    let mut request = base_request(target.name, target.command, cwd);
+    given_options(opts, &given).apply_to(&mut request);
+    request.env.clone_from(&opts.env);
+    request.env_files.clone_from(&opts.env_file);
+    request.schedule.clone_from(&opts.schedule);
+    request.reload_schedule.clone_from(&opts.reload_schedule);
     request.watch.clone_from(&opts.watch);
     request.watch_base = here;
     let group = request.build().map_err(|e| match e {
@@ -451,62 +457,60 @@ fn command_target(
     Ok(Target { name, command })
 }
 
-/// One group as the options (merged with a file's, for a file's group) ask for it; the
-/// caller sets what depends on where the options came from (`restart_chosen`, `watch`).
-fn group_request(
-    opts: &RunOpts,
-    name: String,
-    command: CommandSpec,
-    cwd: Option<PathBuf>,
-) -> GroupRequest {
-    let auto = |arg: NodeIpcArg| match arg {
+/// The group options typed on the command line, and only those: what is not typed is
+/// left to a file's, else to the shared defaults (which the help's defaults show).
+fn given_options(opts: &RunOpts, given: &dyn Fn(&str) -> bool) -> GroupOptions {
+    let switch = |arg: NodeIpcArg| match arg {
         NodeIpcArg::Auto => Switch::Auto,
         NodeIpcArg::On => Switch::On,
         NodeIpcArg::Off => Switch::Off,
     };
-    let mut request = GroupRequest::new(name, command, PathBuf::new());
-    request.workers = opts.workers;
-    request.listen.clone_from(&opts.listen);
-    request.policy = Policy {
-        restart: match opts.restart {
+    let typed = |id: &str| given(id);
+    GroupOptions {
+        workers: opts.workers.filter(|_| typed("workers")),
+        listen: typed("listen").then(|| opts.listen.clone()),
+        restart: typed("restart").then_some(match opts.restart {
             RestartArg::Always => RestartPolicy::Always,
             RestartArg::OnFailure => RestartPolicy::OnFailure,
             RestartArg::Never => RestartPolicy::Never,
-        },
-        backoff: opts.backoff,
-        min_uptime: opts.min_uptime,
-        max_restarts: opts.max_restarts,
-        restart_window: opts.restart_window,
-        stop_signal: opts.stop_signal,
-        kill_timeout: opts.kill_timeout,
-        ready_timeout: opts.ready_timeout,
-        heartbeat_timeout: opts.heartbeat_timeout,
-        max_memory: opts.max_memory,
-        reload_settle: opts.reload_settle,
-        disconnect_first: false,
-    };
+        }),
+        backoff: typed("backoff").then_some(opts.backoff),
+        min_uptime: typed("min_uptime").then_some(opts.min_uptime),
+        max_restarts: typed("max_restarts").then_some(opts.max_restarts),
+        restart_window: typed("restart_window").then_some(opts.restart_window),
+        stop_signal: typed("stop_signal").then_some(opts.stop_signal),
+        kill_timeout: typed("kill_timeout").then_some(opts.kill_timeout),
+        schedule_tz: typed("schedule_tz").then_some(opts.schedule_tz),
+        wait_ready: typed("wait_ready").then_some(opts.wait_ready),
+        ready_timeout: typed("ready_timeout").then_some(opts.ready_timeout),
+        reload_settle: typed("reload_settle").then_some(opts.reload_settle),
+        heartbeat_timeout: opts.heartbeat_timeout.filter(|_| typed("heartbeat_timeout")).map(Some),
+        max_memory: opts.max_memory.filter(|_| typed("max_memory")).map(Some),
+        node_ipc: typed("node_ipc").then(|| switch(opts.node_ipc)),
+        node_cluster: typed("node_cluster").then(|| switch(opts.node_cluster)),
+        node_cluster_sched: typed("node_cluster_sched").then_some(match opts.node_cluster_sched {
+            SchedArg::Shared => crate::config::Sched::Shared,
+            SchedArg::Rr => crate::config::Sched::RoundRobin,
+        }),
+        share_binds: typed("share_binds").then_some(opts.share_binds == SwitchArg::On),
+        pty: typed("pty").then_some(opts.pty),
+        watch_ignore: typed("watch_ignore").then(|| opts.watch_ignore.clone()),
+        watch_debounce: typed("watch_debounce").then_some(opts.watch_debounce),
+        readiness_probe: opts.readiness_probe.clone().filter(|_| typed("readiness_probe")),
+        liveness_probe: opts.liveness_probe.clone().filter(|_| typed("liveness_probe")),
+        startup_probe: opts.startup_probe.clone().filter(|_| typed("startup_probe")),
+    }
+}
+
+/// A group of the command line or a file with every option at its default: the shared
+/// defaults, and for any program the ways that fit it (Node's IPC and cluster for Node,
+/// its own `bind()` shared).
+fn base_request(name: String, command: CommandSpec, cwd: Option<PathBuf>) -> GroupRequest {
+    let mut request = GroupRequest::new(name, command, PathBuf::new());
     request.cwd = cwd;
-    request.env.clone_from(&opts.env);
-    request.env_files.clone_from(&opts.env_file);
-    request.schedule.clone_from(&opts.schedule);
-    request.reload_schedule.clone_from(&opts.reload_schedule);
-    request.schedule_tz = opts.schedule_tz;
-    request.wait_ready = opts.wait_ready;
-    request.node_ipc = auto(opts.node_ipc);
-    request.node_cluster = auto(opts.node_cluster);
-    request.node_cluster_sched = match opts.node_cluster_sched {
-        SchedArg::Shared => crate::config::Sched::Shared,
-        SchedArg::Rr => crate::config::Sched::RoundRobin,
-    };
-    request.share_binds = opts.share_binds == SwitchArg::On;
-    request.pty = opts.pty;
-    request.watch_ignore.clone_from(&opts.watch_ignore);
-    request.watch_debounce = opts.watch_debounce;
-    request.probes = crate::probe_spec::GroupProbes {
-        readiness: opts.readiness_probe.clone(),
-        liveness: opts.liveness_probe.clone(),
-        startup: opts.startup_probe.clone(),
-    };
+    request.node_ipc = Switch::Auto;
+    request.node_cluster = Switch::Auto;
+    request.share_binds = true;
     request
 }
 

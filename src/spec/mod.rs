@@ -7,6 +7,7 @@
 //! builder calls) and say a refusal their own way.
 
 mod group;
+mod options;
 pub(crate) mod resolve;
 mod run;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub(crate) mod values;
 use std::path::PathBuf;
 
 pub(crate) use group::{GroupRequest, Switch};
+pub(crate) use options::GroupOptions;
 pub(crate) use run::{Control, RunRequest};
 
 /// Why a request is refused, for each front door to say its way (an option name and its

@@ -178,3 +178,31 @@ fn the_run_names_its_socket_after_the_instance_and_checks_its_log_dir() {
         assert!(matches!(r.build(Vec::new()), Err(SpecError::LogDir { .. })), "{dir} {keep}");
     }
 }
+
+#[test]
+fn the_first_source_that_sets_an_option_wins_and_the_rest_keep_the_defaults() {
+    let typed = GroupOptions { restart: Some(RestartPolicy::Never), ..GroupOptions::default() };
+    let group = GroupOptions {
+        restart: Some(RestartPolicy::OnFailure),
+        workers: Some(3),
+        heartbeat_timeout: Some(None),
+        ..GroupOptions::default()
+    };
+    let defaults = GroupOptions {
+        workers: Some(5),
+        heartbeat_timeout: Some(Some(Duration::from_secs(9))),
+        pty: Some(true),
+        ..GroupOptions::default()
+    };
+    let merged = typed.over(&group.over(&defaults));
+    let got = (merged.restart, merged.workers, merged.heartbeat_timeout, merged.pty);
+    assert_eq!(got, (Some(RestartPolicy::Never), Some(3), Some(None), Some(true)));
+    let mut r = request();
+    r.policy.heartbeat_timeout = Some(Duration::from_secs(1));
+    merged.apply_to(&mut r);
+    assert!(r.restart_chosen && r.pty);
+    assert_eq!((r.workers, r.policy.heartbeat_timeout), (Some(3), None), "off undoes a value");
+    let mut untouched = request();
+    GroupOptions::default().apply_to(&mut untouched);
+    assert_eq!(format!("{untouched:?}"), format!("{:?}", request()));
+}
