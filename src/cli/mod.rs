@@ -6,6 +6,7 @@ mod attach;
 mod config_run;
 mod ctl;
 mod demo;
+mod describe;
 mod describe_probes;
 mod file;
 mod opts;
@@ -199,7 +200,7 @@ where
         Some(Sub::CheckConfig { file }) => {
             let procfile = procfile::looks_like_one(file);
             let spec = file_spec(&cli, &given, file, procfile, path_var)?;
-            return Ok(Invocation::CheckConfig(config_run::describe(file, &spec)));
+            return Ok(Invocation::CheckConfig(describe::describe(file, &spec)));
         }
         Some(Sub::Demo(demo)) => {
             no_formation(&cli)?;
