@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::*;
-use crate::config::{GroupSpec, ListenAddr, ListenSpec, OutputMode};
-use crate::core::{Backoff, Policy};
+use crate::config::{CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFormat, OutputMode};
+use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
 use std::time::Duration;
 
