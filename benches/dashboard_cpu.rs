@@ -92,8 +92,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
 /// 5-minute histories of 10 series each, plus their CPU and memory series, as corral keeps
 /// them (the RSS difference, in KiB).
 fn history_kib() -> u64 {
-    use corral::runtime::logs::WorkerMetrics;
-    use corral::runtime::logs::history::{History, Kind};
+    use corral::internals::runtime::logs::WorkerMetrics;
+    use corral::internals::runtime::logs::history::{History, Kind};
     let before = rss_kib(std::process::id()).unwrap_or(0);
     let mut workers: Vec<WorkerMetrics> = (0..64).map(|_| WorkerMetrics::default()).collect();
     let mut usage: Vec<[History; 2]> =

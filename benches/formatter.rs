@@ -4,9 +4,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use corral::config::LogFormat;
-use corral::core::{Stream, WorkerKey};
-use corral::report::{Lines, Record};
+use corral::internals::config::LogFormat;
+use corral::internals::core::{Stream, WorkerKey};
+use corral::internals::report::{Lines, Record};
 
 const LINES: u64 = 10_000;
 

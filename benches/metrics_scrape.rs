@@ -1,7 +1,7 @@
 //! What a Prometheus scrape of 1,000 workers costs (`--metrics`, docs/production.md#prometheus):
 //!
 //! - render: the exposition (`OpenMetrics` text) of a 1,000-worker model, in process
-//!   (`corral::fleet::metrics::render`), without metrics of the workers' own and with 10
+//!   (`corral::internals::fleet::metrics::render`), without metrics of the workers' own and with 10
 //!   `metric` names each;
 //! - serve: `GET /metrics` over loopback from the real endpoint, a new model published
 //!   before each request so every scrape renders (connect, render, transfer);
@@ -20,9 +20,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral::core::WorkerState;
-use corral::fleet::metrics::{EXIT_REASONS, GroupModel, Model, WorkerModel, render, state_index};
-use corral::fleet::metrics_server;
+use corral::internals::core::WorkerState;
+use corral::internals::fleet::metrics::{
+    EXIT_REASONS, GroupModel, Model, WorkerModel, render, state_index,
+};
+use corral::internals::fleet::metrics_server;
 
 fn model(workers: u32, names: u32) -> Model {
     let groups = vec![GroupModel {

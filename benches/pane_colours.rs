@@ -9,9 +9,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use corral::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
-use corral::ui::model::{LineKind, Pane, PaneLine, View, WorkerExtra};
-use corral::ui::{UiState, render};
+use corral::internals::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
+use corral::internals::ui::model::{LineKind, Pane, PaneLine, View, WorkerExtra};
+use corral::internals::ui::{UiState, render};
 
 const LINES: u64 = 1000;
 /// Tall enough for the pane to show every line under the header, table and footer.
@@ -102,7 +102,7 @@ impl Frame {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut plain = Frame::new(view(|i| corral::ansi::strip(&coloured(i)).into_owned()));
+    let mut plain = Frame::new(view(|i| corral::internals::ansi::strip(&coloured(i)).into_owned()));
     let mut coloured = Frame::new(view(coloured));
     // WHY also the fastest of interleaved frames: on a shared machine the means move with
     // everyone else's load; the minimum of each, taken turn about, is the cost itself.

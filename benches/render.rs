@@ -7,9 +7,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use corral::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
-use corral::ui::model::{LineKind, Pane, PaneLine, View, WorkerExtra};
-use corral::ui::{UiState, render};
+use corral::internals::core::{GroupView, Snapshot, WorkerKey, WorkerState, WorkerView};
+use corral::internals::ui::model::{LineKind, Pane, PaneLine, View, WorkerExtra};
+use corral::internals::ui::{UiState, render};
 
 fn workers(n: u32) -> View {
     let workers: Vec<WorkerView> = (1..=n)

@@ -6,7 +6,7 @@
 use std::process::{Child, Command};
 use std::time::Instant;
 
-use corral::backend::SamplerProbe;
+use corral::internals::backend::SamplerProbe;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");

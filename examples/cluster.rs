@@ -1,4 +1,4 @@
-//! A cluster in one program (SPEC §10), Node's `cluster` shape: started by hand it is the
+//! A cluster in one program (docs/library.md), Node's `cluster` shape: started by hand it is the
 //! primary, which binds the port once and supervises copies of itself; each copy is a
 //! worker that answers HTTP requests on that shared port with `Hello from worker <pid>`,
 //! says when it is ready and reports a `requests` metric every second.
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Options (the workers get the same ones): `--port P` (3000), `--workers N` (2),
-//! `--no-ui`, `--json`.
+//! `--no-ui`, `--json`, `--metrics ADDR` (Prometheus text at `http://ADDR/metrics`).
 
 use std::io;
 use std::process::ExitCode;
@@ -29,10 +29,11 @@ struct Options {
     workers: u32,
     no_ui: bool,
     json: bool,
+    metrics: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
-    let mut options = Options { port: 3000, workers: 2, no_ui: false, json: false };
+    let mut options = Options { port: 3000, workers: 2, no_ui: false, json: false, metrics: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,6 +41,7 @@ fn options() -> Result<Options, String> {
             "--workers" => options.workers = value(&arg, args.next())?,
             "--no-ui" => options.no_ui = true,
             "--json" => options.json = true,
+            "--metrics" => options.metrics = Some(args.next().ok_or("--metrics needs a value")?),
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -61,6 +63,9 @@ fn main() -> ExitCode {
         }
         if o.json {
             cluster = cluster.log_format(LogFormat::Json);
+        }
+        if let Some(addr) = &o.metrics {
+            cluster = cluster.metrics(addr).map_err(|e| e.to_string())?;
         }
         Ok(cluster)
     });

@@ -1,21 +1,25 @@
 //! The library's primary (docs/library.md): [`Cluster`] makes the calling program the primary of
 //! a group of copies of itself, the shape of Node's `cluster` module. Started by hand, the
 //! program is the primary; re-executed by that primary, it is one of the workers and does
-//! its work with [`crate::worker`]. It builds the same [`RunSpec`](crate::config::RunSpec)
-//! the command line builds and hands it to the same runtime; it never touches a process.
+//! its work with [`crate::worker`]. Its settings go through the rules the command line's
+//! options go through, into the same checked run, handed to the same runtime; it never
+//! touches a process.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::values;
 pub use crate::config::LogFormat;
-use crate::config::{ListenSpec, OutputMode};
+use crate::config::OutputMode;
 use crate::core::MAX_WORKERS;
 pub use crate::core::{Backoff, Policy, RestartPolicy};
 pub use crate::signal::Signal;
+use crate::spec::Control;
+use crate::spec::values::Listen;
 
+mod group;
+mod run_options;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -50,14 +54,27 @@ pub enum ClusterError {
     LogDir { path: String, reason: String },
     #[error("cwd '{path}': {reason}")]
     Cwd { path: String, reason: String },
+    #[error("{0}")]
+    EnvFile(String),
+    #[error("schedule '{pattern}': {reason}")]
+    Schedule { pattern: String, reason: String },
+    #[error("{probe} '{text}': {reason}")]
+    Probe { probe: &'static str, text: String, reason: String },
+    #[error("watch '{path}': {reason}")]
+    Watch { path: String, reason: String },
+    #[error("watch ignore '{glob}': {reason}")]
+    WatchIgnore { glob: String, reason: String },
+    #[error("metrics '{addr}': {reason}")]
+    Metrics { addr: String, reason: String },
     #[error("cannot find this program's own executable: {0}")]
     CurrentExe(#[source] std::io::Error),
     /// `run` was called in one of the cluster's own workers, which would start workers of
     /// its own, and so on: check [`Cluster::is_primary`] first.
     #[error("this process is a worker of cluster '{0}'; only its primary runs the cluster")]
     NotPrimary(String),
+    /// The run could not start: a socket could not be bound, the control socket is taken, …
     #[error(transparent)]
-    Start(#[from] crate::runtime::StartError),
+    Start(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A group of workers that are copies of the calling program, supervised by it.
@@ -88,23 +105,24 @@ pub enum ClusterError {
 /// }
 /// ```
 ///
-/// Every setting is checked by [`spec`](Cluster::spec) (and so by `run`) before anything
-/// starts; the listen addresses as they are given:
+/// Every setting is checked by [`check`](Cluster::check) (and so by `run`) before anything
+/// starts, by the rules the command line's options follow; the listen addresses as they are
+/// given:
 ///
 /// ```
 /// use std::time::Duration;
 /// use corral::cluster::{Cluster, RestartPolicy};
 ///
-/// let spec = Cluster::new("web")
+/// Cluster::new("web")
 ///     .workers(2)
 ///     .listen("127.0.0.1:0")?
 ///     .restart(RestartPolicy::OnFailure)
 ///     .kill_timeout(Duration::from_secs(10))
 ///     .dashboard(false)
-///     .spec()?;
-/// assert_eq!(spec.groups[0].workers, 2);
+///     .check()?;
 /// assert!(Cluster::new("web").listen("port 80").is_err());
-/// assert!(Cluster::new("web.1").spec().is_err(), "a dot would make ids ambiguous");
+/// assert!(Cluster::new("web.1").check().is_err(), "a dot would make ids ambiguous");
+/// assert!(Cluster::new("web").workers(0).check().is_err());
 /// # Ok::<(), corral::ClusterError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -112,28 +130,33 @@ pub enum ClusterError {
 pub struct Cluster {
     name: String,
     workers: Option<u32>,
-    listen: Vec<ListenSpec>,
+    listen: Vec<Listen>,
     policy: Policy,
+    /// Whether the restart policy was set: a schedule then refuses `Always` instead of
+    /// running the group once.
+    restart_chosen: bool,
     wait_ready: bool,
     args: Option<Vec<OsString>>,
     env: Vec<(OsString, OsString)>,
+    env_files: Vec<PathBuf>,
     cwd: Option<PathBuf>,
+    schedule: Option<crate::schedule::Schedule>,
+    reload_schedule: Option<crate::schedule::Schedule>,
+    schedule_utc: bool,
+    probes: crate::probe_spec::GroupProbes,
+    share_binds: bool,
+    pty: bool,
+    watch: Vec<PathBuf>,
+    watch_ignore: Vec<String>,
+    watch_debounce: Duration,
     dashboard: Option<bool>,
     log_format: LogFormat,
     strip_ansi: bool,
     log_dir: Option<(PathBuf, u32)>,
     instance: Option<String>,
     control: Control,
+    metrics: Option<std::net::SocketAddr>,
     verbosity: i8,
-}
-
-/// Where the control socket (docs/control.md) goes.
-#[derive(Clone, Debug)]
-enum Control {
-    /// `$XDG_RUNTIME_DIR/corral/INSTANCE.sock`, else `/tmp/corral-UID/INSTANCE.sock`.
-    Default,
-    At(PathBuf),
-    Off,
 }
 
 impl Cluster {
@@ -146,16 +169,28 @@ impl Cluster {
             workers: None,
             listen: Vec::new(),
             policy: Policy::default(),
+            restart_chosen: false,
             wait_ready: false,
             args: None,
             env: Vec::new(),
+            env_files: Vec::new(),
             cwd: None,
+            schedule: None,
+            reload_schedule: None,
+            schedule_utc: false,
+            probes: crate::probe_spec::GroupProbes::default(),
+            share_binds: false,
+            pty: false,
+            watch: Vec::new(),
+            watch_ignore: Vec::new(),
+            watch_debounce: crate::config::DEFAULT_WATCH_DEBOUNCE,
             dashboard: None,
             log_format: LogFormat::Text,
             strip_ansi: false,
             log_dir: None,
             instance: None,
             control: Control::Default,
+            metrics: None,
             verbosity: 0,
         }
     }
@@ -174,179 +209,6 @@ impl Cluster {
         let marker = std::env::var_os(CLUSTER_VAR);
         let primary = std::env::var_os(PRIMARY_PID_VAR);
         !is_worker_of(&self.name, marker.as_deref(), primary.as_deref(), parent_pid())
-    }
-
-    /// How many workers, 1 to 4096 [default: the number of CPUs].
-    pub fn workers(mut self, n: u32) -> Cluster {
-        self.workers = Some(n);
-        self
-    }
-
-    /// Binds a listening socket once in the primary and hands it to every worker, exactly
-    /// as `--listen` does: `[NAME=]ADDR` with ADDR one of `PORT` (all interfaces),
-    /// `HOST:PORT`, `[V6]:PORT`, `unix:PATH`. Call it again for more sockets; unnamed ones
-    /// are `listen1`, `listen2` … by position.
-    pub fn listen(mut self, addr: &str) -> Result<Cluster, ClusterError> {
-        let fail = |reason: String| ClusterError::Listen { addr: addr.to_string(), reason };
-        let parsed = values::listen(addr).map_err(fail)?;
-        let name = parsed.name.unwrap_or_else(|| format!("listen{}", self.listen.len() + 1));
-        if self.listen.iter().any(|l| l.name == name) {
-            return Err(fail(format!("the name '{name}' is already used")));
-        }
-        self.listen.push(ListenSpec { name, addr: parsed.addr });
-        Ok(self)
-    }
-
-    /// Every restart and stop setting at once (docs/supervision.md); the setters below change one.
-    pub fn policy(mut self, policy: Policy) -> Cluster {
-        self.policy = policy;
-        self
-    }
-
-    /// When a worker that exited is restarted [default: always].
-    pub fn restart(mut self, restart: RestartPolicy) -> Cluster {
-        self.policy.restart = restart;
-        self
-    }
-
-    /// The delay before restarting a worker that ran less than the minimum uptime
-    /// [default: from 100 ms doubling up to 30 s]; `Backoff::ZERO` restarts at once.
-    pub fn backoff(mut self, backoff: Backoff) -> Cluster {
-        self.policy.backoff = backoff;
-        self
-    }
-
-    /// A run this long counts as stable and resets the backoff [default: 10 s].
-    pub fn min_uptime(mut self, d: Duration) -> Cluster {
-        self.policy.min_uptime = d;
-        self
-    }
-
-    /// Gives a worker up after `n` automatic restarts within `window` (0: never)
-    /// [default: never, 60 s].
-    pub fn max_restarts(mut self, n: u32, window: Duration) -> Cluster {
-        self.policy.max_restarts = n;
-        self.policy.restart_window = window;
-        self
-    }
-
-    /// The signal of a graceful stop [default: SIGTERM].
-    pub fn stop_signal(mut self, signal: Signal) -> Cluster {
-        self.policy.stop_signal = signal;
-        self
-    }
-
-    /// The grace after the stop signal before SIGKILL [default: 5 s].
-    pub fn kill_timeout(mut self, d: Duration) -> Cluster {
-        self.policy.kill_timeout = d;
-        self
-    }
-
-    /// A worker is `starting` until it sends `ready`; rolling reloads wait for it
-    /// [default: off].
-    pub fn wait_ready(mut self, on: bool) -> Cluster {
-        self.wait_ready = on;
-        self
-    }
-
-    /// With `wait_ready`, a worker not ready by then is killed and counts as failed
-    /// [default: 30 s].
-    pub fn ready_timeout(mut self, d: Duration) -> Cluster {
-        self.policy.ready_timeout = d;
-        self
-    }
-
-    /// A worker that sent a heartbeat and then none for `d` is killed and restarted
-    /// [default: off].
-    pub fn heartbeat_timeout(mut self, d: Duration) -> Cluster {
-        self.policy.heartbeat_timeout = Some(d);
-        self
-    }
-
-    /// A worker whose memory (its whole process tree) stays above `bytes` is restarted
-    /// gracefully [default: off].
-    pub fn max_memory(mut self, bytes: u64) -> Cluster {
-        self.policy.max_memory = Some(bytes);
-        self
-    }
-
-    /// The arguments the workers get [default: this program's own, `std::env::args_os()`
-    /// without the program name].
-    pub fn args<I, S>(mut self, args: I) -> Cluster
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        self.args = Some(args.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// An extra environment variable for the workers (call it once per variable).
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Cluster {
-        self.env.push((key.into(), value.into()));
-        self
-    }
-
-    /// The workers' working directory [default: the primary's].
-    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cluster {
-        self.cwd = Some(dir.into());
-        self
-    }
-
-    /// The live dashboard (true) or one line per event on stdout (false) [default: the
-    /// dashboard when stdout is a terminal, as the command line does].
-    pub fn dashboard(mut self, on: bool) -> Cluster {
-        self.dashboard = Some(on);
-        self
-    }
-
-    /// The format of the headless output (docs/output.md) [default: text].
-    pub fn log_format(mut self, format: LogFormat) -> Cluster {
-        self.log_format = format;
-        self
-    }
-
-    /// Removes the escape sequences (colours included) from the workers' lines in the
-    /// headless output and the log files, as `--strip-ansi` (docs/output.md) [default: off:
-    /// colours are kept as received, everything else is made visible].
-    pub fn strip_ansi(mut self, strip: bool) -> Cluster {
-        self.strip_ansi = strip;
-        self
-    }
-
-    /// Also writes corral's events to `DIR/corral.log` and each worker's output to
-    /// `DIR/NAME.N.log`, rotated daily, keeping `keep` rotated files per log, as
-    /// `--log-dir DIR --log-keep N` (docs/logs.md) [default: none].
-    pub fn log_dir(mut self, dir: impl Into<PathBuf>, keep: u32) -> Cluster {
-        self.log_dir = Some((dir.into(), keep));
-        self
-    }
-
-    /// This corral's name for `corral ctl -I NAME` and `corral attach`, and its control
-    /// socket's file name, as `-I` [default: the cluster's name]. Two primaries of one name
-    /// cannot run at once: the second is refused.
-    pub fn instance(mut self, name: impl Into<String>) -> Cluster {
-        self.instance = Some(name.into());
-        self
-    }
-
-    /// The control socket at `path` instead of its default place, as `--control`.
-    pub fn control(mut self, path: impl Into<PathBuf>) -> Cluster {
-        self.control = Control::At(path.into());
-        self
-    }
-
-    /// No control socket: `ctl` and `attach` cannot reach this cluster, as `--no-control`.
-    pub fn no_control(mut self) -> Cluster {
-        self.control = Control::Off;
-        self
-    }
-
-    /// More (1, 2) or less (-1, -2) of corral's own diagnostics, as `-v`/`-q` [default: 0,
-    /// warnings]. `RUST_LOG` overrides it.
-    pub fn verbosity(mut self, level: i8) -> Cluster {
-        self.verbosity = level;
-        self
     }
 
     /// Runs the cluster until it shuts down (SIGINT, SIGTERM, `q`; or, headless, when no
@@ -383,7 +245,7 @@ impl Cluster {
         let dashboard = spec.output == OutputMode::Dashboard;
         // An application's own subscriber, when it has one, is kept.
         let _log_guard = crate::logging::init(spec.verbosity, dashboard);
-        Ok(crate::runtime::run(spec)?)
+        crate::runtime::run(spec).map_err(|e| ClusterError::Start(Box::new(e)))
     }
 }
 

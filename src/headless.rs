@@ -11,10 +11,7 @@ use tokio::sync::Notify;
 use crate::config::LogFormat;
 use crate::sinks::lossless::{StreamSink, Writer};
 
-pub use crate::report::{
-    GroupInfo, Lines, MessageKind, Record, Stream, event_text, exit_why, format_ts, human_duration,
-    json_line, sanitize, worker_line,
-};
+pub use crate::report::{Lines, Record};
 
 /// Batches go to the writer thread at this size (or at every flush).
 const BATCH_BYTES: usize = 32 * 1024;
@@ -61,14 +58,10 @@ impl Headless {
         self.writer.closed()
     }
 
-    /// Whether stdout is behind: the workers' pipes must not be read until
-    /// [`Headless::resumed`] fires.
+    /// Whether stdout is behind: the workers' pipes must not be read until the resume
+    /// `Notify` this was started with fires.
     pub fn held(&self) -> bool {
         self.writer.held()
-    }
-
-    pub fn resumed(&self) -> Arc<Notify> {
-        self.writer.resumed()
     }
 
     /// Reports `record`, which happened `at`.
@@ -132,7 +125,8 @@ impl Headless {
         self.writer.settled()
     }
 
-    /// Closes and waits for everything to be written (tests and benches).
+    /// Closes and waits for everything to be written.
+    #[cfg(test)]
     pub fn join(&mut self) {
         self.flush();
         self.writer.join();

@@ -105,6 +105,27 @@ fn the_cluster_example_serves_from_its_workers_restarts_one_killed_and_stops_cle
     assert!(!primary.stderr().contains("keeper"), "{}", primary.dump());
 }
 
+/// The command line's options reach a `Cluster` through the same rules: with `metrics`, the
+/// primary serves Prometheus text about its workers.
+#[test]
+fn the_cluster_example_serves_metrics_when_asked() {
+    let (port, metrics) = (free_port(), free_port());
+    let (port_arg, metrics_arg) = (port.to_string(), metrics.to_string());
+    let args = ["--no-ui", "--json", "--workers", "1", "--port", &port_arg];
+    let mut primary =
+        Corral::start_program(example(), &[&args[..], &["--metrics", &metrics_arg]].concat());
+    let first = primary.wait_spawned(1);
+    primary.wait_for("the worker ready", DEADLINE, |events| ready(events, &first).then_some(()));
+    let body = primary.wait_for("metrics with the worker up", DEADLINE, |_| {
+        let (status, body) = crate::metrics::get(metrics, "/metrics").ok()?;
+        (status == "HTTP/1.1 200 OK" && body.contains("corral_worker_up")).then_some(body)
+    });
+    assert!(body.contains("group=\"web\""), "{body}");
+    primary.signal(libc::SIGTERM);
+    assert_eq!(primary.wait_exit(DEADLINE).code(), Some(0), "{}", primary.dump());
+    primary.assert_nothing_left();
+}
+
 /// A `Cluster` program that a plain corral runs as its worker inherits corral's variables
 /// (`CORRAL_PRIMARY_PID`, `CORRAL_GROUP` …), but not the builder's marker: it is a primary
 /// with workers of its own, not a worker of the outer corral.

@@ -28,9 +28,9 @@ pub use process::{
     signal_pid,
 };
 pub use pty::{Pty, PtySize, open as open_pty, resize as resize_pty};
-pub use sampler::{Probe as SamplerProbe, SAMPLE_EVERY, Targets, Usage, start_sampler};
+pub use sampler::{Probe as SamplerProbe, Targets, Usage, start_sampler};
 pub use sockets::{BindError, BoundListener, bind};
-pub use spawn::{AdoptBinds, ExecSpec, MAX_PASSED_FDS, SpawnedChild, event_socketpair, spawn};
+pub use spawn::{AdoptBinds, ExecSpec, event_socketpair, spawn};
 
 /// An OS error as people read it: `Address already in use`, without `(os error 98)`.
 pub fn describe(err: &std::io::Error) -> String {

@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::file::{self, FileCommand};
-use super::values::Listen;
 use super::{CliExit, DemoArgs, RunOpts, config_run};
 use crate::config::{ListenAddr, RunSpec};
+use crate::spec::values::Listen;
 
 /// The demo's config, as the README shows it.
 pub const DEMO_TOML: &str = include_str!("../../assets/demo.toml");
@@ -53,17 +53,17 @@ pub(super) fn run_spec(
             }
         }
         if group.name == JOBS_GROUP {
-            group.layer.workers = Some(demo.jobs);
+            group.layer.options.workers = Some(demo.jobs);
         }
         if group.name == HTTP_GROUP {
             if let Some(n) = opts.workers {
-                group.layer.workers = Some(n);
+                group.layer.options.workers = Some(n);
             }
             let addr = ListenAddr::Tcp((Ipv4Addr::LOCALHOST, demo.port).into());
             let text = format!("http=127.0.0.1:{}", demo.port);
             // Under socket activation the handed socket is the demo's port (the runtime
             // gives it to the first group); binding --port as well could only collide.
-            group.layer.listen = if handed_sockets() {
+            group.layer.options.listen = if handed_sockets() {
                 Some(Vec::new())
             } else {
                 Some(vec![Listen { name: Some("http".into()), addr, text }])

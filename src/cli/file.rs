@@ -10,10 +10,9 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::values::{self, Listen};
-use super::{FormatArg, NodeIpcArg, RestartArg, SchedArg, SwitchArg};
-use crate::core::Backoff;
-use crate::signal::Signal;
+use crate::config::LogFormat;
+use crate::spec::GroupOptions;
+use crate::spec::values;
 
 /// The most groups one file may define: ids stay short and the dashboard readable.
 pub const MAX_GROUPS: usize = 256;
@@ -55,7 +54,7 @@ pub struct ConfigFile {
     pub instance: Option<String>,
     pub log_dir: Option<PathBuf>,
     pub log_keep: Option<u32>,
-    pub log_format: Option<FormatArg>,
+    pub log_format: Option<LogFormat>,
     pub strip_ansi: Option<bool>,
     pub metrics: Option<std::net::SocketAddr>,
     pub defaults: Layer,
@@ -93,15 +92,8 @@ pub enum FileCommand {
 /// (and `[defaults]`'s), unless the same option was given on the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Layer {
-    pub workers: Option<u32>,
-    pub listen: Option<Vec<Listen>>,
-    pub restart: Option<RestartArg>,
-    pub backoff: Option<Backoff>,
-    pub min_uptime: Option<Duration>,
-    pub max_restarts: Option<u32>,
-    pub restart_window: Option<Duration>,
-    pub stop_signal: Option<Signal>,
-    pub kill_timeout: Option<Duration>,
+    /// The options that stack plainly (the shared rules' [`GroupOptions`]).
+    pub options: GroupOptions,
     /// Absolute (relative ones are joined to the file's directory), and where it was set.
     pub cwd: Option<(PathBuf, Pos)>,
     pub env: Vec<(OsString, OsString)>,
@@ -110,27 +102,8 @@ pub struct Layer {
     /// Read in local time; `schedule-tz` is applied once the layers are merged.
     pub schedule: Option<(crate::schedule::Schedule, Pos)>,
     pub reload_schedule: Option<(crate::schedule::Schedule, Pos)>,
-    pub schedule_tz: Option<crate::schedule::Zone>,
-    pub wait_ready: Option<bool>,
-    pub ready_timeout: Option<Duration>,
-    pub reload_settle: Option<Duration>,
-    /// `Some(None)`: `"off"`, to undo a `[defaults]` value.
-    #[allow(clippy::option_option, reason = "three cases: not set, \"off\", a value")]
-    pub heartbeat_timeout: Option<Option<Duration>>,
-    #[allow(clippy::option_option, reason = "three cases: not set, \"off\", a value")]
-    pub max_memory: Option<Option<u64>>,
-    pub node_ipc: Option<NodeIpcArg>,
-    pub node_cluster: Option<NodeIpcArg>,
-    pub node_cluster_sched: Option<SchedArg>,
-    pub share_binds: Option<SwitchArg>,
-    pub pty: Option<bool>,
     /// Absolute (joined to the file's directory), each with where it was written.
     pub watch: Option<Vec<(PathBuf, Pos)>>,
-    pub watch_ignore: Option<Vec<String>>,
-    pub watch_debounce: Option<Duration>,
-    pub readiness_probe: Option<crate::probe_spec::ProbeSpec>,
-    pub liveness_probe: Option<crate::probe_spec::ProbeSpec>,
-    pub startup_probe: Option<crate::probe_spec::ProbeSpec>,
 }
 
 /// Every key a group (or `[defaults]`) takes: docs/config.md's group options by their long names.
@@ -200,7 +173,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<ConfigFile, FileError> {
             }
             "log-format" => {
                 file.log_format =
-                    Some(at.choice(&[("text", FormatArg::Text), ("json", FormatArg::Json)])?);
+                    Some(at.choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)])?);
             }
             "strip-ansi" => file.strip_ansi = Some(at.bool()?),
             "defaults" => file.defaults = group::layer(&at, false)?.0,

@@ -6,28 +6,25 @@ mod attach;
 mod config_run;
 mod ctl;
 mod demo;
+mod describe;
 mod describe_probes;
 mod file;
 mod opts;
 mod procfile;
-mod resolve;
-pub(crate) mod values;
+mod requests;
 
 use std::ffi::{OsStr, OsString};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::config::{
-    CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogDir, LogFormat, OutputMode, RunSpec,
-    WatchSpec,
-};
-use crate::core::{Policy, RestartPolicy};
-use opts::{FormatArg, NodeIpcArg, RestartArg, RunOpts, SchedArg, SwitchArg};
-use values::{CrashAfter, Listen};
+use crate::config::{CommandSpec, RunSpec};
+use crate::spec::{SpecError, resolve, values};
+use opts::RunOpts;
+use requests::{base_request, cwd_arg, given_options, run_request, spec_exit};
+use values::CrashAfter;
 
 /// What a successful parse asks the program to do.
 #[derive(Debug)]
@@ -182,7 +179,7 @@ where
     }
     let opts = &cli.opts;
     // Before COMMAND, which may be relative to it.
-    let cwd = opts.cwd.as_deref().map(resolve::cwd).transpose().map_err(CliExit::usage)?;
+    let cwd = opts.cwd.as_deref().map(cwd_arg).transpose()?;
     let path_var = std::env::var_os("PATH");
     let given = |id: &str| given(&matches, id);
     if cli.config.is_some() && !matches!(cli.sub, None | Some(Sub::External(_))) {
@@ -202,7 +199,7 @@ where
         Some(Sub::CheckConfig { file }) => {
             let procfile = procfile::looks_like_one(file);
             let spec = file_spec(&cli, &given, file, procfile, path_var)?;
-            return Ok(Invocation::CheckConfig(config_run::describe(file, &spec)));
+            return Ok(Invocation::CheckConfig(describe::describe(file, &spec)));
         }
         Some(Sub::Demo(demo)) => {
             no_formation(&cli)?;
@@ -231,33 +228,22 @@ where
             values::instance_from_command(&target.name, &target.command, cwd.as_deref())
         }
     };
-    let mut opts = opts.clone();
-    schedule_restart(&mut opts, given("restart"))
-        .map_err(|e| CliExit::usage(format!("--schedule: {e}")))?;
-    check_env_files(&opts.env_file).map_err(|e| CliExit::usage(e.message))?;
-    let mut group = group(&opts, cwd, target);
-    let opts = &opts;
     let here = std::env::current_dir()
         .map_err(|e| CliExit::usage(format!("cannot read the working directory: {e}")))?;
-    let paths = opts
-        .watch
-        .iter()
-        .map(|p| resolve::watch_path(p, &here))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(CliExit::usage)?;
-    group.watch = watch_spec(opts, paths, here);
-    let log_files = log_files(opts.log_dir.as_deref(), opts.log_keep)?;
-    Ok(Invocation::Run(RunSpec {
-        groups: vec![group],
-        output: output_mode(opts, opts.log_format),
-        verbosity: verbosity(opts),
-        log_files,
-        strip_ansi: opts.strip_ansi,
-        control: control_path(opts, &instance),
-        metrics: opts.metrics,
-        instance_is_default: opts.instance.is_none() && opts.control.is_none(),
-        instance,
-    }))
+    let mut request = base_request(target.name, target.command, cwd);
+    given_options(opts, &given).apply_to(&mut request);
+    request.env.clone_from(&opts.env);
+    request.env_files.clone_from(&opts.env_file);
+    request.schedule.clone_from(&opts.schedule);
+    request.reload_schedule.clone_from(&opts.reload_schedule);
+    request.watch.clone_from(&opts.watch);
+    request.watch_base = here;
+    let group = request.build().map_err(|e| match e {
+        SpecError::ScheduleRestartsAlways => CliExit::usage(format!("--schedule: {e}")),
+        e => spec_exit(e),
+    })?;
+    let run = run_request(opts, instance, opts.instance.is_none() && opts.control.is_none());
+    Ok(Invocation::Run(run.build(vec![group]).map_err(spec_exit)?))
 }
 
 /// The file a run without COMMAND reads, and whether it is a Procfile: `--procfile`,
@@ -300,16 +286,6 @@ fn no_formation(cli: &Cli) -> Result<(), CliExit> {
     }
 }
 
-/// `--control`, or the default place for `instance`'s socket; `None` with `--no-control`.
-fn control_path(opts: &RunOpts, instance: &str) -> Option<PathBuf> {
-    if opts.no_control {
-        return None;
-    }
-    opts.control
-        .clone()
-        .or_else(|| Some(crate::control::default_dir().join(format!("{instance}.sock"))))
-}
-
 /// Whether option `id` was given on the command line (before or after a subcommand), as
 /// opposed to being at its default: such options override the config file.
 fn given(matches: &ArgMatches, id: &str) -> bool {
@@ -318,23 +294,6 @@ fn given(matches: &ArgMatches, id: &str) -> bool {
             && m.value_source(id) == Some(ValueSource::CommandLine)
     };
     on_line(matches) || matches.subcommand().is_some_and(|(_, sub)| on_line(sub))
-}
-
-fn output_mode(opts: &RunOpts, format: FormatArg) -> OutputMode {
-    let format = match format {
-        FormatArg::Text => LogFormat::Text,
-        FormatArg::Json => LogFormat::Json,
-    };
-    if opts.no_ui || !std::io::stdout().is_terminal() {
-        OutputMode::Headless(format)
-    } else {
-        OutputMode::Dashboard
-    }
-}
-
-fn verbosity(opts: &RunOpts) -> i8 {
-    let verbosity = i16::from(opts.verbose) - i16::from(opts.quiet);
-    i8::try_from(verbosity.clamp(i8::MIN.into(), i8::MAX.into())).unwrap_or(0)
 }
 
 /// Writes completions for `shell` to `out`.
@@ -423,37 +382,10 @@ fn reject_run_options(matches: &ArgMatches) -> Result<(), CliExit> {
     Ok(())
 }
 
-/// A schedule is for a one-shot group: with one, `restart` defaults to `never`, and `always`
-/// is refused (a long-running group is reloaded on a schedule instead).
-fn schedule_restart(opts: &mut RunOpts, restart_set: bool) -> Result<(), String> {
-    if opts.schedule.is_none() || opts.restart != RestartArg::Always {
-        return Ok(());
-    }
-    if restart_set {
-        return Err("a schedule runs a one-shot group (restart \"never\" or \"on-failure\"), \
-                    not one with restart \"always\": for a long-running group, use \
-                    reload-schedule"
-            .into());
-    }
-    opts.restart = RestartArg::Never;
-    Ok(())
-}
-
-/// Reads every env file once now: a missing or malformed one stops corral before anything
-/// starts, instead of failing every spawn.
-fn check_env_files(files: &[PathBuf]) -> Result<(), crate::env_file::EnvFileError> {
-    for file in files {
-        crate::env_file::read(file)?;
-    }
-    Ok(())
-}
-
 /// What differs between running COMMAND and the demo; the options give the rest.
 struct Target {
     name: String,
-    workers: u32,
     command: CommandSpec,
-    listen: Vec<ListenSpec>,
 }
 
 fn command_target(
@@ -467,134 +399,7 @@ fn command_target(
         Some(name) => name.clone(),
         None => values::name_from_command(&command.argv[0]),
     };
-    let workers = opts.workers.unwrap_or_else(|| default_workers_for(opts));
-    let listen = listen_specs(&opts.listen)?;
-    Ok(Target { name, workers, command, listen })
-}
-
-/// A group's workers when it does not say: one for a job on a schedule (a cron job runs
-/// once, not once per CPU), else one per CPU, as Node's cluster examples do.
-fn default_workers_for(opts: &RunOpts) -> u32 {
-    if opts.schedule.is_some() { 1 } else { default_workers() }
-}
-
-/// One worker per CPU.
-fn default_workers() -> u32 {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    u32::try_from(cpus).map_or(values::MAX_WORKERS, |n| n.min(values::MAX_WORKERS))
-}
-
-fn group(opts: &RunOpts, cwd: Option<PathBuf>, target: Target) -> GroupSpec {
-    let Target { name, workers, command, listen } = target;
-    let restart = match opts.restart {
-        RestartArg::Always => RestartPolicy::Always,
-        RestartArg::OnFailure => RestartPolicy::OnFailure,
-        RestartArg::Never => RestartPolicy::Never,
-    };
-    let policy = Policy {
-        restart,
-        backoff: opts.backoff,
-        min_uptime: opts.min_uptime,
-        max_restarts: opts.max_restarts,
-        restart_window: opts.restart_window,
-        stop_signal: opts.stop_signal,
-        kill_timeout: opts.kill_timeout,
-        ready_timeout: opts.ready_timeout,
-        heartbeat_timeout: opts.heartbeat_timeout,
-        max_memory: opts.max_memory,
-        reload_settle: opts.reload_settle,
-        disconnect_first: false,
-    };
-    let is_node = || {
-        let file = command.program.file_name().and_then(|f| f.to_str()).unwrap_or("");
-        matches!(file, "node" | "nodejs" | "bun")
-    };
-    let node_ipc = match opts.node_ipc {
-        NodeIpcArg::On => true,
-        NodeIpcArg::Off => false,
-        NodeIpcArg::Auto => is_node(),
-    };
-    // WHY only `always` in auto: a cluster worker never exits by itself while its channel
-    // is open, so a one-shot script would hang; such groups stay plain.
-    let node_cluster = match opts.node_cluster {
-        NodeIpcArg::On => true,
-        NodeIpcArg::Off => false,
-        NodeIpcArg::Auto => node_ipc && restart == RestartPolicy::Always,
-    };
-    let node_ipc = node_ipc || node_cluster;
-    let policy = Policy { disconnect_first: node_cluster, ..policy };
-    GroupSpec {
-        name,
-        workers,
-        command,
-        policy,
-        cwd,
-        env: opts.env.clone(),
-        env_files: opts.env_file.clone(),
-        schedule: opts.schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
-        reload_schedule: opts.reload_schedule.clone().map(|s| s.in_zone(opts.schedule_tz)),
-        listen,
-        // A readiness probe decides `ready` as the worker's own message does: it is waited for.
-        wait_ready: opts.wait_ready || opts.readiness_probe.is_some(),
-        node_ipc,
-        node_cluster,
-        share_binds: opts.share_binds == SwitchArg::On,
-        depends_on: Vec::new(),
-        pty: opts.pty,
-        watch: None,
-        probes: crate::probe_spec::GroupProbes {
-            readiness: opts.readiness_probe.clone(),
-            liveness: opts.liveness_probe.clone(),
-            startup: opts.startup_probe.clone(),
-        },
-        node_cluster_sched: match opts.node_cluster_sched {
-            SchedArg::Shared => crate::config::Sched::Shared,
-            SchedArg::Rr => crate::config::Sched::RoundRobin,
-        },
-    }
-}
-
-/// The watch of a group, when it watches anything: `paths` are checked and absolute.
-fn watch_spec(opts: &RunOpts, paths: Vec<PathBuf>, base: PathBuf) -> Option<WatchSpec> {
-    (!paths.is_empty()).then(|| WatchSpec {
-        paths,
-        ignore: opts.watch_ignore.clone(),
-        debounce: opts.watch_debounce,
-        base,
-    })
-}
-
-fn log_files(dir: Option<&Path>, keep: u32) -> Result<Option<LogDir>, CliExit> {
-    let Some(dir) = dir else { return Ok(None) };
-    if dir.as_os_str().is_empty() {
-        return Err(CliExit::usage("invalid value '' for '--log-dir <DIR>': expected a directory"));
-    }
-    // Absolute: the path means the same after the workers' --cwd and in messages.
-    let dir = std::path::absolute(dir).map_err(|e| {
-        CliExit::usage(format!("invalid value '{}' for '--log-dir <DIR>': {e}", dir.display()))
-    })?;
-    Ok(Some(LogDir { dir, keep }))
-}
-
-/// Unnamed sockets are named by position (`listen2` is the second `--listen`); names must be
-/// unique because workers look their sockets up by name.
-fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, CliExit> {
-    let mut specs: Vec<ListenSpec> = Vec::with_capacity(listen.len());
-    for (i, l) in listen.iter().enumerate() {
-        let name = match (&l.name, &l.addr) {
-            // An inherited socket keeps the name it was handed with.
-            (Some(name), _) | (None, ListenAddr::Inherited(name)) => name.clone(),
-            (None, _) => format!("listen{}", i + 1),
-        };
-        if specs.iter().any(|s| s.name == name) {
-            return Err(CliExit::usage(format!(
-                "invalid value '{}' for '--listen <ADDR>': the name '{name}' is already used",
-                l.text
-            )));
-        }
-        specs.push(ListenSpec { name, addr: l.addr.clone() });
-    }
-    Ok(specs)
+    Ok(Target { name, command })
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! The options of a run (docs/config.md), as clap reads them; `mod.rs` turns them into a
 //! [`crate::config::RunSpec`].
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 
-use super::values::{self, EnvParser, Listen};
 use crate::core::Backoff;
 use crate::signal::Signal;
+use crate::spec::values::{self, Listen};
 
 /// Options of a run, accepted before or after `demo`.
 // Options that take a number or a duration have `allow_hyphen_values`: `-w -1` then reaches
@@ -248,4 +249,26 @@ pub(super) enum SchedArg {
 pub(super) enum FormatArg {
     Text,
     Json,
+}
+
+/// `--env K=V` on `OsStr`, because environment values need not be UTF-8.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EnvParser;
+
+impl TypedValueParser for EnvParser {
+    type Value = (OsString, OsString);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        values::env_pair(value).map_err(|reason| {
+            let arg = arg.map_or_else(|| "--env".to_string(), ToString::to_string);
+            let message =
+                format!("invalid value '{}' for '{arg}': {reason}", value.to_string_lossy());
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
+        })
+    }
 }

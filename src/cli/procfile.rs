@@ -136,7 +136,10 @@ pub(super) fn run_spec(
             name: entry.name.clone(),
             command: FileCommand::Shell(entry.command.clone()),
             command_at: Pos { line: entry.line, column: 1 },
-            layer: Layer { workers: Some(workers), ..Layer::default() },
+            layer: Layer {
+                options: crate::spec::GroupOptions { workers: Some(workers), ..Default::default() },
+                ..Layer::default()
+            },
             depends_on: Vec::new(),
         });
     }

@@ -2,14 +2,15 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::*;
-use crate::config::ListenAddr;
-use crate::core::Backoff;
+use crate::config::{CommandSpec, GroupSpec, ListenAddr, ListenSpec, LogFormat, OutputMode};
+use crate::core::{Backoff, Policy, RestartPolicy};
 use crate::signal::Signal;
 use std::time::Duration;
 
@@ -442,4 +443,18 @@ mod instance;
 fn strip_ansi_is_off_unless_asked_for() {
     assert!(!run(&["--no-ui", "--", "sh"]).strip_ansi);
     assert!(run(&["--no-ui", "--strip-ansi", "--", "sh"]).strip_ansi);
+}
+
+/// The help shows clap's defaults; what runs are the shared rules' (`GroupRequest::new`).
+#[test]
+fn the_helps_defaults_are_the_shared_ones() {
+    let cli = Cli::try_parse_from(["corral"]).unwrap();
+    let command =
+        CommandSpec { program: "/bin/true".into(), argv: Vec::new(), display: String::new() };
+    let mut as_typed = base_request("g".into(), command.clone(), None);
+    // Every option at clap's default, as if typed.
+    given_options(&cli.opts, &|_| true).apply_to(&mut as_typed);
+    as_typed.restart_chosen = false;
+    let shared = base_request("g".into(), command, None);
+    assert_eq!(format!("{as_typed:?}"), format!("{shared:?}"));
 }

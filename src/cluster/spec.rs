@@ -1,101 +1,71 @@
-//! Turning a [`Cluster`]'s settings into the checked [`RunSpec`] it runs: the same limits
-//! as the command line's, and this very program as the workers' command.
+//! Turning a [`Cluster`]'s settings into the checked [`RunSpec`] it runs, through the same
+//! rules as the command line's ([`crate::spec`]), with this very program as the workers'
+//! command.
 
-use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::Path;
 
-use super::{CLUSTER_VAR, Cluster, ClusterError, Control};
-use crate::cli::values;
-use crate::config::{CommandSpec, GroupSpec, LogDir, OutputMode, RunSpec};
-use crate::core::{MAX_WORKERS, Policy};
+use super::{CLUSTER_VAR, Cluster, ClusterError};
+use crate::config::{CommandSpec, RunSpec};
+use crate::schedule::Zone;
+use crate::spec::{GroupRequest, RunRequest, SpecError, Switch, resolve};
 
 impl Cluster {
-    /// The checked run this cluster stands for: what [`run`](Cluster::run) runs.
-    pub fn spec(&self) -> Result<RunSpec, ClusterError> {
-        let name = values::name(&self.name)
-            .map_err(|reason| ClusterError::Name { name: self.name.clone(), reason })?;
-        let workers = match self.workers {
-            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
-            Some(n) => return Err(ClusterError::Workers(n)),
-            None => std::thread::available_parallelism()
-                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(MAX_WORKERS).min(MAX_WORKERS)),
-        };
-        check_policy(&self.policy)?;
-        let mut env = Vec::with_capacity(self.env.len() + 1);
-        for (key, value) in &self.env {
-            let bad_key = key.is_empty() || key.as_bytes().iter().any(|&b| b == b'=' || b == 0);
-            if bad_key || value.as_bytes().contains(&0) {
-                return Err(ClusterError::Env(key.to_string_lossy().into_owned()));
-            }
-            env.push((key.clone(), value.clone()));
-        }
-        // Last, so that it wins over a variable of the same name given above.
-        env.push((CLUSTER_VAR.into(), name.clone().into()));
-        let dashboard = self.dashboard.unwrap_or_else(|| std::io::stdout().is_terminal());
-        let output =
-            if dashboard { OutputMode::Dashboard } else { OutputMode::Headless(self.log_format) };
-        let group = GroupSpec {
-            name,
-            workers,
-            command: self.command()?,
-            policy: self.policy,
-            cwd: self.cwd.as_deref().map(checked_cwd).transpose()?,
-            env,
-            env_files: Vec::new(),
-            schedule: None,
-            reload_schedule: None,
-            listen: self.listen.clone(),
-            wait_ready: self.wait_ready,
-            node_ipc: false,
-            node_cluster: false,
-            node_cluster_sched: crate::config::Sched::Shared,
-            share_binds: false,
-            depends_on: Vec::new(),
-            pty: false,
-            watch: None,
-            probes: crate::probe_spec::GroupProbes::default(),
-        };
-        let instance = match &self.instance {
-            Some(name) => values::name(name)
-                .map_err(|reason| ClusterError::Instance { name: name.clone(), reason })?,
-            None => group.name.clone(),
-        };
-        let control = match &self.control {
-            Control::Default => {
-                Some(crate::control::default_dir().join(format!("{instance}.sock")))
-            }
-            Control::At(path) => Some(path.clone()),
-            Control::Off => None,
-        };
-        Ok(RunSpec {
-            groups: vec![group],
-            output,
-            verbosity: self.verbosity,
-            log_files: self.log_files()?,
-            strip_ansi: self.strip_ansi,
-            instance,
-            // The library's callers name their clusters; a clash is theirs to hear about.
-            instance_is_default: false,
-            control,
-            metrics: None,
-        })
+    /// Checks every setting as [`run`](Cluster::run) does before it starts anything, and
+    /// starts nothing: the reason a setting is refused, or `Ok`.
+    pub fn check(&self) -> Result<(), ClusterError> {
+        self.spec().map(drop)
     }
 
-    /// `log_dir`, checked as `--log-dir`/`--log-keep` are, the directory made absolute.
-    fn log_files(&self) -> Result<Option<LogDir>, ClusterError> {
-        let Some((dir, keep)) = &self.log_dir else { return Ok(None) };
-        let fail =
-            |reason: String| ClusterError::LogDir { path: dir.display().to_string(), reason };
-        if dir.as_os_str().is_empty() {
-            return Err(fail("expected a directory".into()));
-        }
-        if *keep > values::MAX_LOG_KEEP {
-            let reason = format!("expected at most {} rotated files kept", values::MAX_LOG_KEEP);
-            return Err(fail(reason));
-        }
-        let dir = std::path::absolute(dir).map_err(|e| fail(crate::backend::describe(&e)))?;
-        Ok(Some(LogDir { dir, keep: *keep }))
+    /// The checked run this cluster stands for: what [`run`](Cluster::run) runs.
+    pub(crate) fn spec(&self) -> Result<RunSpec, ClusterError> {
+        let group = self.group_request()?.build().map_err(refusal)?;
+        let run = RunRequest {
+            instance: self.instance.clone().unwrap_or_else(|| self.name.clone()),
+            // The library's callers name their clusters; a clash is theirs to hear about.
+            instance_is_default: false,
+            dashboard: self.dashboard,
+            log_format: self.log_format,
+            verbosity: self.verbosity,
+            log_dir: self.log_dir.as_ref().map(|(dir, _)| dir.clone()),
+            log_keep: self.log_dir.as_ref().map_or(crate::config::DEFAULT_LOG_KEEP, |l| l.1),
+            strip_ansi: self.strip_ansi,
+            control: self.control.clone(),
+            metrics: self.metrics,
+        };
+        run.build(vec![group]).map_err(refusal)
+    }
+
+    fn group_request(&self) -> Result<GroupRequest, ClusterError> {
+        let here = std::env::current_dir().map_err(|e| ClusterError::Cwd {
+            path: ".".into(),
+            reason: crate::backend::describe(&e),
+        })?;
+        let mut request = GroupRequest::new(self.name.clone(), self.command()?, here.clone());
+        request.workers = self.workers;
+        request.listen.clone_from(&self.listen);
+        request.policy = self.policy;
+        request.restart_chosen = self.restart_chosen;
+        request.cwd = self.cwd.as_deref().map(checked_cwd).transpose()?;
+        request.env.clone_from(&self.env);
+        // Last, so that it wins over a variable of the same name given above.
+        request.env.push((CLUSTER_VAR.into(), self.name.clone().into()));
+        // Relative to the primary's directory, whatever the workers' cwd.
+        request.env_files = self.env_files.iter().map(|f| here.join(f)).collect();
+        request.schedule.clone_from(&self.schedule);
+        request.reload_schedule.clone_from(&self.reload_schedule);
+        request.schedule_tz = if self.schedule_utc { Zone::Utc } else { Zone::Local };
+        request.wait_ready = self.wait_ready;
+        // The workers are this program, not Node.
+        request.node_ipc = Switch::Off;
+        request.node_cluster = Switch::Off;
+        request.share_binds = self.share_binds;
+        request.pty = self.pty;
+        request.watch.clone_from(&self.watch);
+        request.watch_ignore.clone_from(&self.watch_ignore);
+        request.watch_debounce = self.watch_debounce;
+        request.probes = self.probes.clone();
+        Ok(request)
     }
 
     /// This very program, as the workers' command.
@@ -116,40 +86,35 @@ impl Cluster {
     }
 }
 
-/// The command line's limits on the same settings (its value parsers refuse these).
-fn check_policy(p: &Policy) -> Result<(), ClusterError> {
-    let invalid = |option, expected| Err(ClusterError::Invalid { option, expected });
-    if p.backoff.max < p.backoff.first {
-        return invalid("backoff", "a first delay not above the maximum");
+/// A refusal of the shared rules, said as the builder's settings are named.
+fn refusal(e: SpecError) -> ClusterError {
+    match e {
+        SpecError::Name { name, reason } => ClusterError::Name { name, reason },
+        SpecError::Instance { name, reason } => ClusterError::Instance { name, reason },
+        SpecError::Workers(n) => ClusterError::Workers(n),
+        SpecError::ListenName { text, name } => ClusterError::Listen {
+            addr: text,
+            reason: format!("the name '{name}' is already used"),
+        },
+        SpecError::ScheduleRestartsAlways => ClusterError::Invalid {
+            option: "restart",
+            expected: "Never or OnFailure with a schedule (a long-running cluster is reloaded \
+                       on a schedule: reload_schedule)",
+        },
+        SpecError::Policy { option, expected } => ClusterError::Invalid { option, expected },
+        SpecError::Env(key) => ClusterError::Env(key),
+        SpecError::EnvFile { error, .. } => ClusterError::EnvFile(error.message),
+        SpecError::Watch { path, reason, .. } => {
+            ClusterError::Watch { path: path.display().to_string(), reason }
+        }
+        SpecError::LogDir { path, reason } => {
+            ClusterError::LogDir { path: path.display().to_string(), reason }
+        }
     }
-    if p.backoff.first.is_zero() && !p.backoff.max.is_zero() {
-        return invalid(
-            "backoff",
-            "a first delay above 0 (it doubles from there), or Backoff::ZERO",
-        );
-    }
-    if p.restart_window.is_zero() {
-        return invalid("restart window", "a duration above 0");
-    }
-    if p.ready_timeout.is_zero() {
-        return invalid("ready timeout", "a duration above 0");
-    }
-    if p.heartbeat_timeout.is_some_and(|d| d.is_zero()) {
-        return invalid("heartbeat timeout", "a duration above 0");
-    }
-    if p.max_memory == Some(0) {
-        return invalid("max memory", "a size above 0");
-    }
-    Ok(())
 }
 
 /// An existing directory, made absolute so it means the same wherever it is used.
-fn checked_cwd(dir: &std::path::Path) -> Result<PathBuf, ClusterError> {
-    let fail = |reason: String| ClusterError::Cwd { path: dir.display().to_string(), reason };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Err(fail("not a directory".into())),
-        Err(e) => return Err(fail(crate::backend::describe(&e))),
-    }
-    std::path::absolute(dir).map_err(|e| fail(crate::backend::describe(&e)))
+fn checked_cwd(dir: &Path) -> Result<std::path::PathBuf, ClusterError> {
+    resolve::cwd(dir)
+        .map_err(|reason| ClusterError::Cwd { path: dir.display().to_string(), reason })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Backoff, CLUSTER_VAR, Cluster, ClusterError, LogFormat, RestartPolicy, is_worker_of};
 use crate::config::{ListenAddr, OutputMode};
+use crate::schedule::Zone;
 
 #[test]
 fn the_spec_is_one_group_that_runs_this_program() -> Result<(), ClusterError> {
@@ -101,9 +102,81 @@ fn bad_settings_are_errors_that_name_them() {
         (web().map(|c| c.env("", "c")), "env '': expected"),
         (web().map(|c| c.args(["a\0b"])), "argument 'a\0b' contains a NUL byte"),
         (web().map(|c| c.cwd("/nonexistent/corral")), "cwd '/nonexistent/corral': No such file"),
-        (web().map(|c| c.cwd("/proc/self/stat")), "cwd '/proc/self/stat': not a directory"),
+        (web().map(|c| c.cwd("/proc/self/stat")), "cwd '/proc/self/stat': Not a directory"),
         (web().map(|c| c.log_dir("", 7)), "log dir '': expected a directory"),
         (web().map(|c| c.log_dir("logs", 10_001)), "log dir 'logs': expected at most 10000"),
+    ];
+    for (cluster, expected) in cases {
+        let got = message(cluster);
+        assert!(got.starts_with(expected), "{got:?} should start with {expected:?}");
+    }
+}
+
+#[test]
+fn the_command_lines_other_options_reach_the_spec() -> Result<(), ClusterError> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let env = dir.path().join("app.env");
+    std::fs::write(&env, "A=1\n").expect("the env file is written");
+    let spec = Cluster::new("jobs")
+        .schedule("@hourly")?
+        .reload_schedule("0 4 * * *")?
+        .schedule_utc(true)
+        .reload_settle(Duration::from_secs(5))
+        .env_file(&env)
+        .readiness_probe("tcp:127.0.0.1:1")?
+        .liveness_probe("exec:true")?
+        .startup_probe("http://127.0.0.1:1/up")?
+        .pty(true)
+        .share_binds(true)
+        .watch(dir.path())
+        .watch_ignore("*.log")?
+        .watch_debounce(Duration::from_secs(1))
+        .metrics("9464")?
+        .strip_ansi(true)
+        .dashboard(false)
+        .spec()?;
+    assert_eq!(spec.metrics, Some("127.0.0.1:9464".parse().expect("addr")));
+    assert!(spec.strip_ansi);
+    let group = &spec.groups[0];
+    // A schedule runs one worker and does not restart it, as on the command line.
+    assert_eq!((group.workers, group.policy.restart), (1, RestartPolicy::Never));
+    let zones = [&group.schedule, &group.reload_schedule].map(|s| s.as_ref().map(|s| s.zone));
+    assert_eq!(zones, [Some(Zone::Utc); 2]);
+    assert_eq!(group.policy.reload_settle, Duration::from_secs(5));
+    assert_eq!(group.env_files, [env]);
+    let probes = &group.probes;
+    assert!(probes.readiness.is_some() && probes.liveness.is_some() && probes.startup.is_some());
+    assert!(group.wait_ready, "a readiness probe is waited for");
+    assert!(group.pty && group.share_binds && !group.node_ipc && !group.node_cluster);
+    let watch = group.watch.as_ref().expect("a watch");
+    assert_eq!(watch.paths, [dir.path().to_path_buf()]);
+    assert_eq!(
+        (watch.ignore.as_slice(), watch.debounce),
+        (&["*.log".to_string()][..], Duration::from_secs(1))
+    );
+    Ok(())
+}
+
+#[test]
+fn the_new_options_refuse_what_the_command_line_refuses() {
+    let message = |r: Result<Cluster, ClusterError>| {
+        r.and_then(|c| c.check()).map_or_else(|e| e.to_string(), |()| String::new())
+    };
+    let web = || Cluster::new("web");
+    let cases: Vec<(Result<Cluster, ClusterError>, &str)> = vec![
+        (
+            web().restart(RestartPolicy::Always).schedule("@daily"),
+            "restart: expected Never or OnFailure",
+        ),
+        (web().schedule("every day"), "schedule 'every day': "),
+        (web().reload_schedule("61 * * * *"), "schedule '61 * * * *': "),
+        (web().metrics("port 9"), "metrics 'port 9': expected PORT"),
+        (web().readiness_probe("ftp://x"), "readiness probe 'ftp://x': expected http://"),
+        (web().watch_ignore(""), "watch ignore '': expected a glob"),
+        (Ok(web().watch("/nonexistent/corral")), "watch '/nonexistent/corral': No such file"),
+        (Ok(web().env_file("/nonexistent/corral.env")), "cannot read env file"),
+        (Ok(web().kill_timeout(Duration::MAX)), "kill timeout: expected a duration up to 1 year"),
+        (Ok(web().reload_settle(Duration::MAX)), "reload settle: expected a duration up to 1 year"),
     ];
     for (cluster, expected) in cases {
         let got = message(cluster);

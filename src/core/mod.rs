@@ -25,11 +25,11 @@ pub use event::{
     ShutdownTrigger,
 };
 pub use input::{Input, UserAction};
-pub use key::{KeyHasher, KeyMap, WorkerId, WorkerKey};
+pub use key::{KeyMap, WorkerId, WorkerKey};
 pub use policy::{Backoff, Policy, RestartPolicy};
 pub use probe::{ProbeKind, ProbeSet, ProbeTiming};
 pub use snapshot::{
-    Due, GroupView, LastExit, NextRun, ProbeView, ScheduleKind, Snapshot, WorkerState, WorkerView,
+    Due, GroupView, LastExit, NextRun, ScheduleKind, Snapshot, WorkerState, WorkerView,
 };
 pub use stream::Stream;
 pub use supervisor::{GroupConfig, MAX_WORKERS, Supervisor};

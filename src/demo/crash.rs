@@ -8,19 +8,8 @@ use std::time::Duration;
 use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask, raise};
 
-/// The range the demo worker picks its crash time from (`--crash-after MIN..MAX`).
-///
-/// ```
-/// use std::time::Duration;
-/// use corral::demo::CrashAfter;
-///
-/// let range: CrashAfter = "10s..40s".parse()?;
-/// assert_eq!(range.min, Duration::from_secs(10));
-/// let fixed: CrashAfter = "5s".parse()?;
-/// assert_eq!((fixed.min, fixed.max), (Duration::from_secs(5), Duration::from_secs(5)));
-/// assert_eq!(range.to_string(), "10s..40s");
-/// # Ok::<(), corral::demo::CrashAfterError>(())
-/// ```
+/// The range the demo worker picks its crash time from (`--crash-after MIN..MAX`, or one
+/// duration for a fixed time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrashAfter {
     /// The earliest crash announcement, counted from the worker's start.
@@ -107,13 +96,6 @@ pub enum CrashMeans {
 impl CrashMeans {
     /// The means for a worker's run, from the values of `CORRAL_GENERATION` and
     /// `CORRAL_WORKER_ID`; a missing or unparsable value counts as 0.
-    ///
-    /// ```
-    /// use corral::demo::CrashMeans;
-    /// assert_eq!(CrashMeans::for_run(Some("0"), Some("1")), CrashMeans::Abort);
-    /// assert_eq!(CrashMeans::for_run(Some("1"), Some("1")), CrashMeans::Exit);
-    /// assert_eq!(CrashMeans::for_run(None, None), CrashMeans::Panic);
-    /// ```
     pub fn for_run(generation: Option<&str>, worker_id: Option<&str>) -> CrashMeans {
         let number = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
         match number(generation).wrapping_add(number(worker_id)) % 4 {
@@ -198,6 +180,14 @@ mod tests {
         assert_eq!(parse("1m30s .. 2m"), Ok(CrashAfter { min: secs(90), max: secs(120) }));
         assert_eq!(parse("250ms..1s").map(|c| c.min), Ok(Duration::from_millis(250)));
         assert_eq!(CrashAfter::default(), parse("10s..40s").expect("default"));
+        assert_eq!(parse("10s..40s").map(|c| c.to_string()), Ok("10s..40s".to_string()));
+    }
+
+    #[test]
+    fn each_run_crashes_its_own_way() {
+        assert_eq!(CrashMeans::for_run(Some("0"), Some("1")), CrashMeans::Abort);
+        assert_eq!(CrashMeans::for_run(Some("1"), Some("1")), CrashMeans::Exit);
+        assert_eq!(CrashMeans::for_run(None, None), CrashMeans::Panic);
     }
 
     #[test]

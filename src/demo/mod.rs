@@ -32,13 +32,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// (`[--crash-after MIN..MAX]`, default `10s..40s`).
 ///
 /// Serves `Hello from worker <pid>` on the first inherited TCP listener until SIGTERM or
-/// SIGINT (exit 0), or until its crash (see [`CrashMeans`]). Exit 2 for a bad argument or
+/// SIGINT (exit 0), or until its crash (see `CrashMeans`). Exit 2 for a bad argument or
 /// when no listener was passed; exit 1 if the server cannot start.
 ///
 /// ```no_run
 /// // main.rs, for `corral __demo-worker ...`:
 /// let args: Vec<_> = std::env::args_os().skip(2).collect();
-/// let code = corral::demo::worker_main(args);
+/// let code = corral::internals::demo::worker_main(args);
 /// ```
 pub fn worker_main(args: Vec<OsString>) -> ExitCode {
     let DemoArgs { crash_after, jobs } = match parse_args(args) {

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::*;
 use crate::core::{Event, EventKind, Scope, ShutdownTrigger, WorkerKey};
 use crate::core::{ExitReason, ExitStatus};
-use crate::report::format;
+use crate::report::{GroupInfo, MessageKind, Stream, format, human_duration};
 use crate::signal::Signal;
 
 const KEY: WorkerKey = WorkerKey { group: 0, slot: 2 };

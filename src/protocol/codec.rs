@@ -59,6 +59,7 @@ impl LineSplitter {
     }
 
     /// Bytes of an unfinished line currently held.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len()
     }

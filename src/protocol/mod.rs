@@ -39,19 +39,6 @@ pub enum Message {
     Internal,
 }
 
-impl Message {
-    /// Whether the headless `message` event repeats it (`ready`, `heartbeat` and Node
-    /// internals are not).
-    pub fn reported(&self) -> bool {
-        match self {
-            Message::Ready | Message::Heartbeat | Message::Internal => false,
-            Message::Status(_) | Message::Log { .. } | Message::Metric { .. } | Message::Custom => {
-                true
-            }
-        }
-    }
-}
-
 /// Why a line was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {

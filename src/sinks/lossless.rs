@@ -176,11 +176,6 @@ impl<D: Send + 'static> Writer<D> {
         self.shared.held.load(Ordering::Acquire)
     }
 
-    /// The `Notify` fired when the queue has drained below its low mark.
-    pub fn resumed(&self) -> Arc<Notify> {
-        Arc::clone(&self.shared.resume)
-    }
-
     /// Whether the sink has gone away (stdout's EPIPE).
     pub fn closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
@@ -236,7 +231,8 @@ impl<D: Send + 'static> Writer<D> {
         self.lost()
     }
 
-    /// Blocks until the thread has written everything or given up (tests and benches).
+    /// Blocks until the thread has written everything or given up.
+    #[cfg(test)]
     pub fn join(&mut self) {
         self.close();
         if let Some(t) = self.thread.take() {

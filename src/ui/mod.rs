@@ -36,7 +36,7 @@ use ratatui::crossterm::{cursor, execute};
 
 pub use self::format::{clock as format_clock, uptime as format_uptime};
 pub use self::model::{UiRequest, View};
-pub use self::render::{MIN_SIZE, render};
+pub use self::render::render;
 pub use self::state::{Effect, UiState};
 use self::tty::{Tty, TtyWatch};
 

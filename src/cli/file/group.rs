@@ -8,9 +8,11 @@ use toml::de::DeValue;
 use super::{
     FileCommand, FileDependency, FileError, FileGroup, GROUP_KEYS, Here, Layer, Pos, position,
 };
-use crate::cli::values::{self, Listen};
-use crate::cli::{NodeIpcArg, RestartArg, SchedArg, SwitchArg};
+use crate::config::Sched;
+use crate::core::RestartPolicy;
 use crate::core::{Condition, Dependency, start_order};
+use crate::spec::Switch;
+use crate::spec::values::{self, Listen};
 
 /// A group's `depends-on` as written: the other group's name, where it is named, the
 /// condition. Names become indices once every group is known.
@@ -34,25 +36,26 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
             "depends-on" if is_group => depends = depends_on(&here)?,
             "workers" => {
                 let max = values::MAX_WORKERS;
-                layer.workers = Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
+                layer.options.workers =
+                    Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
             }
-            "listen" => layer.listen = Some(listen(&here)?),
-            "restart" => layer.restart = Some(restart(&here)?),
+            "listen" => layer.options.listen = Some(listen(&here)?),
+            "restart" => layer.options.restart = Some(restart(&here)?),
             "backoff" => {
                 let what = "a string like \"100ms..30s\", \"1s\" or \"0\"";
-                layer.backoff = Some(parsed(&here, what, values::backoff)?);
+                layer.options.backoff = Some(parsed(&here, what, values::backoff)?);
             }
-            "min-uptime" => layer.min_uptime = Some(here.duration(false)?),
+            "min-uptime" => layer.options.min_uptime = Some(here.duration(false)?),
             "max-restarts" => {
-                layer.max_restarts =
+                layer.options.max_restarts =
                     Some(here.int(0, u64::from(u32::MAX), "0 (never give up) or above")? as u32);
             }
-            "restart-window" => layer.restart_window = Some(here.duration(true)?),
+            "restart-window" => layer.options.restart_window = Some(here.duration(true)?),
             "stop-signal" => {
                 let what = "a signal name or number like \"TERM\", \"SIGINT\" or 2";
-                layer.stop_signal = Some(parsed(&here, what, values::signal)?);
+                layer.options.stop_signal = Some(parsed(&here, what, values::signal)?);
             }
-            "kill-timeout" => layer.kill_timeout = Some(here.duration(false)?),
+            "kill-timeout" => layer.options.kill_timeout = Some(here.duration(false)?),
             "cwd" => layer.cwd = Some(here.path()?),
             "env" => layer.env = env(&here)?,
             "env-file" => layer.env_file = Some((env_files(&here)?, here.pos())),
@@ -60,39 +63,41 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
             "reload-schedule" => layer.reload_schedule = Some((cron(&here)?, here.pos())),
             "schedule-tz" => {
                 let what = "\"local\" or \"UTC\"";
-                layer.schedule_tz = Some(parsed(&here, what, crate::schedule::Zone::parse)?);
+                layer.options.schedule_tz =
+                    Some(parsed(&here, what, crate::schedule::Zone::parse)?);
             }
-            "wait-ready" => layer.wait_ready = Some(here.bool()?),
-            "ready-timeout" => layer.ready_timeout = Some(here.duration(true)?),
-            "reload-settle" => layer.reload_settle = Some(here.duration(false)?),
-            "heartbeat-timeout" => layer.heartbeat_timeout = Some(here.optional_duration()?),
+            "wait-ready" => layer.options.wait_ready = Some(here.bool()?),
+            "ready-timeout" => layer.options.ready_timeout = Some(here.duration(true)?),
+            "reload-settle" => layer.options.reload_settle = Some(here.duration(false)?),
+            "heartbeat-timeout" => {
+                layer.options.heartbeat_timeout = Some(here.optional_duration()?);
+            }
             "max-memory" => {
                 let what = "a size like \"512MiB\" or \"1G\", or \"off\"";
-                layer.max_memory = Some(parsed(&here, what, |text| match text {
+                layer.options.max_memory = Some(parsed(&here, what, |text| match text {
                     "off" => Ok(None),
                     size => values::memory_size(size).map(Some),
                 })?);
             }
-            "node-ipc" => layer.node_ipc = Some(node_ipc(&here)?),
-            "node-cluster" => layer.node_cluster = Some(node_ipc(&here)?),
+            "node-ipc" => layer.options.node_ipc = Some(node_ipc(&here)?),
+            "node-cluster" => layer.options.node_cluster = Some(node_ipc(&here)?),
             "share-binds" => {
-                layer.share_binds = Some(match here.value.get_ref() {
-                    DeValue::Boolean(true) => SwitchArg::On,
-                    DeValue::Boolean(false) => SwitchArg::Off,
-                    _ => here.choice(&[("on", SwitchArg::On), ("off", SwitchArg::Off)])?,
+                layer.options.share_binds = Some(match here.value.get_ref() {
+                    DeValue::Boolean(on) => *on,
+                    _ => here.choice(&[("on", true), ("off", false)])?,
                 });
             }
             "node-cluster-sched" => {
-                layer.node_cluster_sched =
-                    Some(here.choice(&[("shared", SchedArg::Shared), ("rr", SchedArg::Rr)])?);
+                layer.options.node_cluster_sched =
+                    Some(here.choice(&[("shared", Sched::Shared), ("rr", Sched::RoundRobin)])?);
             }
-            "pty" => layer.pty = Some(here.bool()?),
+            "pty" => layer.options.pty = Some(here.bool()?),
             "watch" => layer.watch = Some(watch(&here)?),
-            "watch-ignore" => layer.watch_ignore = Some(watch_ignore(&here)?),
-            "watch-debounce" => layer.watch_debounce = Some(here.duration(false)?),
-            "readiness-probe" => layer.readiness_probe = Some(super::probe::read(&here)?),
-            "liveness-probe" => layer.liveness_probe = Some(super::probe::read(&here)?),
-            "startup-probe" => layer.startup_probe = Some(super::probe::read(&here)?),
+            "watch-ignore" => layer.options.watch_ignore = Some(watch_ignore(&here)?),
+            "watch-debounce" => layer.options.watch_debounce = Some(here.duration(false)?),
+            "readiness-probe" => layer.options.readiness_probe = Some(super::probe::read(&here)?),
+            "liveness-probe" => layer.options.liveness_probe = Some(super::probe::read(&here)?),
+            "startup-probe" => layer.options.startup_probe = Some(super::probe::read(&here)?),
             _ => return Err(refused(&here, name, is_group)),
         }
     }
@@ -182,24 +187,20 @@ fn parsed<T>(
     parse(&text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
 }
 
-fn restart(at: &Here<'_, '_>) -> Result<RestartArg, FileError> {
+fn restart(at: &Here<'_, '_>) -> Result<RestartPolicy, FileError> {
     at.choice(&[
-        ("always", RestartArg::Always),
-        ("on-failure", RestartArg::OnFailure),
-        ("never", RestartArg::Never),
+        ("always", RestartPolicy::Always),
+        ("on-failure", RestartPolicy::OnFailure),
+        ("never", RestartPolicy::Never),
     ])
 }
 
 /// `node-ipc` or `node-cluster` = `true | false | "auto" | "on" | "off"`.
-fn node_ipc(at: &Here<'_, '_>) -> Result<NodeIpcArg, FileError> {
+fn node_ipc(at: &Here<'_, '_>) -> Result<Switch, FileError> {
     match at.value.get_ref() {
-        DeValue::Boolean(true) => Ok(NodeIpcArg::On),
-        DeValue::Boolean(false) => Ok(NodeIpcArg::Off),
-        _ => at.choice(&[
-            ("auto", NodeIpcArg::Auto),
-            ("on", NodeIpcArg::On),
-            ("off", NodeIpcArg::Off),
-        ]),
+        DeValue::Boolean(true) => Ok(Switch::On),
+        DeValue::Boolean(false) => Ok(Switch::Off),
+        _ => at.choice(&[("auto", Switch::Auto), ("on", Switch::On), ("off", Switch::Off)]),
     }
 }
 
@@ -301,7 +302,7 @@ fn watch(at: &Here<'_, '_>) -> Result<Vec<(std::path::PathBuf, Pos)>, FileError>
 fn cron(at: &Here<'_, '_>) -> Result<crate::schedule::Schedule, FileError> {
     let what = "a cron pattern like \"0 */5 * * * *\", \"30 4 * * *\" or \"@hourly\"";
     let text = at.str(what)?;
-    crate::cli::values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
+    values::cron(text).map_err(|reason| at.fail(&format!("{reason}, got \"{text}\"")))
 }
 
 /// `watch-ignore = ["*.log", "dist/"]` (or one string): gitignore lines.

@@ -4,6 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::config::Sched;
+use crate::core::{Backoff, RestartPolicy};
+use crate::signal::Signal;
+use crate::spec::Switch;
 
 fn ok(text: &str) -> ConfigFile {
     parse(text, Path::new("/etc/shop")).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
@@ -42,15 +46,15 @@ cwd = "services/queue"
     assert_eq!(file.instance.as_deref(), Some("shop"));
     assert_eq!(file.log_dir.as_deref(), Some(Path::new("/var/log/shop")));
     assert_eq!(file.log_keep, Some(3));
-    assert_eq!(file.defaults.kill_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(file.defaults.options.kill_timeout, Some(Duration::from_secs(10)));
     let names: Vec<&str> = file.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["web", "queue"], "file order");
     let web = &file.groups[0];
     assert_eq!(web.command, FileCommand::Argv(vec!["node".into(), "server.js".into()]));
     assert_eq!(web.command_at, Pos { line: 10, column: 11 });
-    assert_eq!(web.layer.workers, Some(4));
-    assert_eq!(web.layer.wait_ready, Some(true));
-    assert_eq!(web.layer.listen.as_ref().map(Vec::len), Some(1));
+    assert_eq!(web.layer.options.workers, Some(4));
+    assert_eq!(web.layer.options.wait_ready, Some(true));
+    assert_eq!(web.layer.options.listen.as_ref().map(Vec::len), Some(1));
     let env: Vec<(String, String)> = web
         .layer
         .env
@@ -60,7 +64,7 @@ cwd = "services/queue"
     assert_eq!(env, [("NODE_ENV".into(), "production".into()), ("PORT".into(), "3000".into())]);
     let queue = &file.groups[1];
     assert_eq!(queue.command, FileCommand::Shell("python3 worker.py --queue jobs".into()));
-    assert_eq!(queue.layer.restart, Some(RestartArg::OnFailure));
+    assert_eq!(queue.layer.options.restart, Some(RestartPolicy::OnFailure));
     let (cwd, _) = queue.layer.cwd.as_ref().unwrap();
     assert_eq!(cwd, Path::new("/etc/shop/services/queue"), "relative to the file");
 }
@@ -109,37 +113,37 @@ command = ["db"]
     let l = &file.groups[0].layer;
     let db = crate::core::Dependency { group: 1, condition: crate::core::Condition::Ready };
     assert_eq!(file.groups[0].depends_on.iter().map(|d| d.dependency).collect::<Vec<_>>(), [db]);
-    assert_eq!(l.workers, Some(3));
-    assert_eq!(l.listen.as_ref().unwrap()[0].text, "8080");
-    assert_eq!(l.restart, Some(RestartArg::Never));
-    assert_eq!(l.backoff, Some(Backoff { first: Duration::ZERO, max: Duration::ZERO }));
-    assert_eq!(l.min_uptime, Some(Duration::from_mins(1)));
-    assert_eq!(l.max_restarts, Some(5));
-    assert_eq!(l.restart_window, Some(Duration::from_mins(2)));
-    assert_eq!(l.stop_signal, Some(Signal::INT));
-    assert_eq!(l.kill_timeout, Some(Duration::ZERO));
+    assert_eq!(l.options.workers, Some(3));
+    assert_eq!(l.options.listen.as_ref().unwrap()[0].text, "8080");
+    assert_eq!(l.options.restart, Some(RestartPolicy::Never));
+    assert_eq!(l.options.backoff, Some(Backoff { first: Duration::ZERO, max: Duration::ZERO }));
+    assert_eq!(l.options.min_uptime, Some(Duration::from_mins(1)));
+    assert_eq!(l.options.max_restarts, Some(5));
+    assert_eq!(l.options.restart_window, Some(Duration::from_mins(2)));
+    assert_eq!(l.options.stop_signal, Some(Signal::INT));
+    assert_eq!(l.options.kill_timeout, Some(Duration::ZERO));
     assert_eq!(l.cwd.as_ref().map(|c| c.0.clone()), Some("/srv".into()), "absolute as given");
-    assert_eq!(l.wait_ready, Some(true));
-    assert_eq!(l.ready_timeout, Some(Duration::from_secs(5)));
-    assert_eq!(l.reload_settle, Some(Duration::ZERO));
-    assert_eq!(l.heartbeat_timeout, Some(Some(Duration::from_secs(3))));
-    assert_eq!(l.max_memory, Some(Some(512 * 1024 * 1024)));
-    assert_eq!(l.node_ipc, Some(NodeIpcArg::On));
-    assert_eq!(l.node_cluster, Some(NodeIpcArg::Off));
-    assert_eq!(l.node_cluster_sched, Some(SchedArg::Rr));
-    assert_eq!(l.share_binds, Some(SwitchArg::Off));
+    assert_eq!(l.options.wait_ready, Some(true));
+    assert_eq!(l.options.ready_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(l.options.reload_settle, Some(Duration::ZERO));
+    assert_eq!(l.options.heartbeat_timeout, Some(Some(Duration::from_secs(3))));
+    assert_eq!(l.options.max_memory, Some(Some(512 * 1024 * 1024)));
+    assert_eq!(l.options.node_ipc, Some(Switch::On));
+    assert_eq!(l.options.node_cluster, Some(Switch::Off));
+    assert_eq!(l.options.node_cluster_sched, Some(Sched::RoundRobin));
+    assert_eq!(l.options.share_binds, Some(false));
     let files = l.env_file.as_ref().map(|f| f.0.clone());
     let want: Vec<std::path::PathBuf> = vec!["/etc/shop/.env".into(), "/etc/app.env".into()];
     assert_eq!(files, Some(want), "relative to the file");
     assert_eq!(l.schedule.as_ref().map(|s| s.0.text.as_str()), Some("*/5 * * * *"));
     assert_eq!(l.reload_schedule.as_ref().map(|s| s.0.text.as_str()), Some("@daily"));
-    assert_eq!(l.schedule_tz, Some(crate::schedule::Zone::Utc));
-    assert_eq!(l.pty, Some(true));
+    assert_eq!(l.options.schedule_tz, Some(crate::schedule::Zone::Utc));
+    assert_eq!(l.options.pty, Some(true));
     let watch: Vec<_> = l.watch.as_ref().unwrap().iter().map(|(p, _)| p.clone()).collect();
     assert_eq!(watch, [Path::new("/etc/shop/src"), Path::new("/etc/shop/package.json")]);
-    assert_eq!(l.watch_ignore.as_deref(), Some(&["*.log".to_string()][..]));
-    assert_eq!(l.watch_debounce, Some(Duration::from_secs(1)));
-    let readiness = l.readiness_probe.as_ref().unwrap();
+    assert_eq!(l.options.watch_ignore.as_deref(), Some(&["*.log".to_string()][..]));
+    assert_eq!(l.options.watch_debounce, Some(Duration::from_secs(1)));
+    let readiness = l.options.readiness_probe.as_ref().unwrap();
     let target = crate::probe_spec::ProbeTarget::Http("http://127.0.0.1:80{slot}/healthz".into());
     assert_eq!(readiness.target, target);
     let timing = crate::core::ProbeTiming {
@@ -150,11 +154,11 @@ command = ["db"]
         success_threshold: 2,
     };
     assert_eq!(readiness.timing, timing);
-    let liveness = l.liveness_probe.as_ref().unwrap();
+    let liveness = l.options.liveness_probe.as_ref().unwrap();
     assert_eq!(liveness.target, crate::probe_spec::ProbeTarget::Tcp("127.0.0.1:5432".into()));
     assert_eq!(liveness.timing, crate::core::ProbeTiming::default());
     let argv = vec!["pg_isready".to_string(), "-q".to_string()];
-    let startup = l.startup_probe.as_ref().unwrap();
+    let startup = l.options.startup_probe.as_ref().unwrap();
     assert_eq!(startup.target, crate::probe_spec::ProbeTarget::Exec(argv));
     // Every key the reference lists is one this reader takes.
     let listed = GROUP_KEYS.len();
@@ -167,9 +171,9 @@ fn off_undoes_a_default() {
         "[defaults]\nheartbeat-timeout = \"5s\"\nmax-memory = \"1G\"\n{WEB}\
          heartbeat-timeout = \"off\"\nmax-memory = \"off\"\n"
     ));
-    assert_eq!(file.defaults.heartbeat_timeout, Some(Some(Duration::from_secs(5))));
-    assert_eq!(file.groups[0].layer.heartbeat_timeout, Some(None));
-    assert_eq!(file.groups[0].layer.max_memory, Some(None));
+    assert_eq!(file.defaults.options.heartbeat_timeout, Some(Some(Duration::from_secs(5))));
+    assert_eq!(file.groups[0].layer.options.heartbeat_timeout, Some(None));
+    assert_eq!(file.groups[0].layer.options.max_memory, Some(None));
 }
 
 /// Every kind of mistake: one line, `file:line:column: key: what is expected`.

@@ -193,7 +193,7 @@ fn completed_may_name_a_group_on_a_schedule_whose_restart_it_implies() {
 
 #[test]
 fn check_config_says_sizes_in_the_largest_exact_unit() {
-    use super::super::config_run::exact_size;
+    use super::super::describe::exact_size;
     assert_eq!(exact_size(512 * 1024 * 1024), "512MiB");
     assert_eq!(exact_size(3 << 30), "3GiB");
     assert_eq!(exact_size(3072), "3KiB");

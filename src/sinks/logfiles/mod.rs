@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
-pub use self::files::{DIR_MODE, FILE_MODE, FileSink, LogId};
+pub use self::files::{FileSink, LogId};
 use self::rotation::Period;
 use crate::config::{self, LogFormat};
 use crate::core::Stream;
@@ -198,7 +198,8 @@ impl LogFiles {
         self.writer.settled()
     }
 
-    /// Closes and waits for everything to be written (tests).
+    /// Closes and waits for everything to be written.
+    #[cfg(test)]
     pub fn join(&mut self) {
         self.flush();
         self.writer.join();
@@ -247,7 +248,7 @@ fn period_from_env() -> Period {
     let Some(value) = std::env::var_os(ROTATE_EVERY_VAR) else { return Period::Daily };
     match value.to_str().map(humantime::parse_duration) {
         Some(Ok(every))
-            if every >= Duration::from_millis(1) && every <= crate::cli::values::MAX_DURATION =>
+            if every >= Duration::from_millis(1) && every <= crate::spec::values::MAX_DURATION =>
         {
             Period::Every(every)
         }

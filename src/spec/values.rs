@@ -1,13 +1,12 @@
-//! Value parsers for single command-line values: each turns one string into a checked value or
-//! a short reason naming what is expected. Nothing here touches the file system or sockets.
+//! Parsers for single values as people write them (on the command line, in the config file, in
+//! a [`crate::Cluster`]'s string settings): each turns one string into a checked value or a
+//! short reason naming what is expected. Nothing here touches the file system or sockets.
 
 use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use clap::builder::TypedValueParser;
 
 use crate::config::{CommandSpec, ListenAddr};
 use crate::core::Backoff;
@@ -269,29 +268,9 @@ fn port(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-/// `--env K=V` on `OsStr`, because environment values need not be UTF-8.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct EnvParser;
-
-impl TypedValueParser for EnvParser {
-    type Value = (OsString, OsString);
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<Self::Value, clap::Error> {
-        env_pair(value).map_err(|reason| {
-            let arg = arg.map_or_else(|| "--env".to_string(), ToString::to_string);
-            let message =
-                format!("invalid value '{}' for '{arg}': {reason}", value.to_string_lossy());
-            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
-        })
-    }
-}
-
-fn env_pair(value: &OsStr) -> Result<(OsString, OsString), &'static str> {
+/// `KEY=VALUE` as `--env` takes it, on `OsStr` because environment values need not be
+/// UTF-8.
+pub(crate) fn env_pair(value: &OsStr) -> Result<(OsString, OsString), &'static str> {
     let bytes = value.as_bytes();
     if bytes.contains(&0) {
         return Err("expected KEY=VALUE without NUL bytes");

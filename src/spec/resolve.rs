@@ -10,23 +10,22 @@ use nix::unistd::{AccessFlags, access};
 
 use crate::config::CommandSpec;
 
-/// The `--cwd` directory, made absolute so it means the same wherever it is used later.
+/// The workers' working directory, made absolute so it means the same wherever it is used
+/// later; the error is the reason alone, for the caller to name the option.
 pub(crate) fn cwd(dir: &Path) -> Result<PathBuf, String> {
-    let fail = |reason: &str| format!("--cwd '{}': {reason}", dir.display());
-    let meta = std::fs::metadata(dir).map_err(|e| fail(&reason(&e)))?;
+    let meta = std::fs::metadata(dir).map_err(|e| reason(&e))?;
     if !meta.is_dir() {
-        return Err(fail("Not a directory"));
+        return Err("Not a directory".into());
     }
-    std::path::absolute(dir).map_err(|e| fail(&reason(&e)))
+    std::path::absolute(dir).map_err(|e| reason(&e))
 }
 
 /// A watched path: it must exist now (a typo would otherwise watch nothing, silently);
-/// made absolute against `base`.
+/// made absolute against `base`; the error is the reason alone.
 pub(crate) fn watch_path(path: &Path, base: &Path) -> Result<PathBuf, String> {
     let full = base.join(path);
-    let fail = |reason: &str| format!("--watch '{}': {reason}", path.display());
-    std::fs::metadata(&full).map_err(|e| fail(&reason(&e)))?;
-    std::path::absolute(&full).map_err(|e| fail(&reason(&e)))
+    std::fs::metadata(&full).map_err(|e| reason(&e))?;
+    std::path::absolute(&full).map_err(|e| reason(&e))
 }
 
 /// Resolves `argv[0]` as `execvp` would, except that relative `PATH` entries are skipped: the
