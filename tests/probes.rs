@@ -367,3 +367,85 @@ fn probe_keys_resolve_in_check_config() {
     assert!(stdout.contains("[group.web.liveness-probe]"), "{stdout}");
     assert!(stdout.contains("period = \"2s\""), "{stdout}");
 }
+
+/// A hostile health endpoint on `127.0.0.1:argv[1]`: `/hang` reads the request and never
+/// answers, `/flood` answers a MiB without a line end and holds the connection, `/reset`
+/// resets it. Every connection lives until the prober closes it.
+const HOSTILE_SERVER: &str = r#"
+import socket, socketserver, struct, sys
+class Hostile(socketserver.BaseRequestHandler):
+    def handle(self):
+        line = self.request.recv(4096).split(b"\r\n")[0]
+        if b"/flood" in line:
+            try:
+                self.request.sendall(b"x" * (1 << 20))
+            except OSError:
+                return
+        elif b"/reset" in line:
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        try:
+            while self.request.recv(4096):
+                pass
+        except OSError:
+            pass
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("127.0.0.1", int(sys.argv[1])), Hostile).serve_forever()
+"#;
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+#[test]
+fn hostile_health_endpoints_fail_their_probes_and_leave_no_socket_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "hostile.py", HOSTILE_SERVER);
+    let port = free_port();
+    let mut text = format!(
+        "[group.server]\ncommand = [\"python3\", \"hostile.py\", \"{port}\"]\nworkers = 1\n\
+         share-binds = \"off\"\nreadiness-probe = {{ tcp = \"127.0.0.1:{port}\", period = \"100ms\" }}\n"
+    );
+    for path in ["hang", "flood", "reset"] {
+        text.push_str(&format!(
+            "[group.{path}]\ncommand = [\"sleep\", \"1000\"]\nworkers = 1\n\
+             depends-on = {{ server = \"ready\" }}\n\
+             liveness-probe = {{ http = \"http://127.0.0.1:{port}/{path}\", period = \"100ms\", \
+             timeout = \"300ms\", failure-threshold = 1000000 }}\n"
+        ));
+    }
+    let file = write(dir.path(), "corral.toml", &text);
+    let mut corral = start_config(&file);
+    let failures = |events: &[Value], group: &str| -> Vec<Value> {
+        named(events, "probe_failed").into_iter().filter(|e| e["group"] == group).cloned().collect()
+    };
+    let enough = |events: &[Value], n: u64| {
+        ["hang", "flood", "reset"]
+            .iter()
+            .all(|g| failures(events, g).last().and_then(|e| e["count"].as_u64()).unwrap_or(0) >= n)
+    };
+    corral.wait_for("ten failures of each probe", DEADLINE, |events| {
+        enough(events, 10).then_some(())
+    });
+    let settled = open_fds(corral.pid());
+    corral.wait_for("twenty more of each", DEADLINE, |events| enough(events, 30).then_some(()));
+    let later = open_fds(corral.pid());
+    // One probe of each in flight at most: twenty more failures of each leave no socket.
+    assert!(later <= settled + 3, "corral's descriptors grew from {settled} to {later}");
+    let events = corral.events();
+    let first =
+        |group: &str| failures(&events, group)[0]["error"].as_str().unwrap_or("").to_string();
+    assert_eq!(first("hang"), "timed out after 300ms", "{}", corral.dump());
+    assert!(first("flood").starts_with("not an HTTP response: xxx"), "{}", corral.dump());
+    let reset = first("reset");
+    assert!(
+        reset == "read: connection reset by peer"
+            || reset == "the connection closed before a response",
+        "{reset}"
+    );
+    assert!(named(&events, "exited").is_empty(), "below the failure threshold: {}", corral.dump());
+    corral.signal(libc::SIGTERM);
+    corral.wait_exit(DEADLINE);
+    corral.assert_nothing_left();
+}
