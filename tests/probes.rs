@@ -2,9 +2,11 @@
 //! an HTTP liveness probe restarts a worker whose health turns 500, an exec readiness probe
 //! gates `ready`, a TCP one waits for `python3 -m http.server`, a hanging exec probe is
 //! killed at its timeout, failing readiness after ready is `unready` (not killed), a
-//! rolling reload waits for readiness, failures are reported rate-limited, and bad probe
-//! keys are one `file:line:col` line and exit 2.
+//! rolling reload waits for readiness, failures are reported rate-limited, bad probe keys
+//! are one `file:line:col` line and exit 2, and hostile health endpoints (silent, flooding,
+//! resetting) fail their probes without leaving a socket open.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -408,12 +410,13 @@ fn hostile_health_endpoints_fail_their_probes_and_leave_no_socket_open() {
          share-binds = \"off\"\nreadiness-probe = {{ tcp = \"127.0.0.1:{port}\", period = \"100ms\" }}\n"
     );
     for path in ["hang", "flood", "reset"] {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "[group.{path}]\ncommand = [\"sleep\", \"1000\"]\nworkers = 1\n\
              depends-on = {{ server = \"ready\" }}\n\
              liveness-probe = {{ http = \"http://127.0.0.1:{port}/{path}\", period = \"100ms\", \
              timeout = \"300ms\", failure-threshold = 1000000 }}\n"
-        ));
+        );
     }
     let file = write(dir.path(), "corral.toml", &text);
     let mut corral = start_config(&file);
