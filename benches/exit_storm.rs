@@ -67,12 +67,13 @@ fn main() {
         let (took, out) = ctl();
         worst = worst.max(took);
         replies += 1;
-        if out.status.success() {
-            let rows: Vec<serde_json::Value> =
-                serde_json::from_slice(&out.stdout).unwrap_or_default();
-            restarts = rows.iter().filter_map(|w| w["restarts"].as_u64()).sum();
-        } else {
-            failed += 1;
+        // Exit 1 is an answer too: the workers crash-loop, so corral is not healthy.
+        let answered = matches!(out.status.code(), Some(0 | 1));
+        match serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout) {
+            Ok(rows) if answered => {
+                restarts = rows.iter().filter_map(|w| w["restarts"].as_u64()).sum();
+            }
+            _ => failed += 1,
         }
     }
     let to = Instant::now();
