@@ -1,7 +1,10 @@
 //! corral's own diagnostics (not worker output, not events), at a level set by `-v`/`-q`
 //! or by `RUST_LOG` when it is set. Headless: to stderr. With the dashboard: to a log file
 //! (the screen belongs to the dashboard), `$XDG_STATE_HOME/corral/corral.log`, private to
-//! the user (0600 in a 0700 directory) and never opened through a symbolic link.
+//! the user (0600 in a 0700 directory), never opened through a symbolic link, and rotated
+//! past a few MiB (`capped`).
+
+mod capped;
 
 use std::ffi::{CString, OsStr};
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -60,7 +63,7 @@ pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
             eprintln!("corral: diagnostics are not kept: neither XDG_STATE_HOME nor HOME is set");
             return None;
         };
-        let file = match open_log(&path) {
+        let file = match open_log(&path).and_then(|file| capped(&path, file)) {
             Ok(file) => file,
             Err(e) => {
                 // Before the dashboard takes the screen: the line is there when it is gone.
@@ -86,6 +89,18 @@ pub fn init(verbosity: i8, to_file: bool) -> Option<WorkerGuard> {
         .try_init();
     drop(result); // already initialised (a test harness): keep that subscriber
     None
+}
+
+/// `file`, opened at `path` by [`open_log`], as a file that rotates past its cap.
+fn capped(path: &Path, file: File) -> io::Result<capped::CappedLog> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    capped::CappedLog::new(dir, name, file, capped::CAP)
 }
 
 /// Opens (creating) the log file at `path` for appending, as only its owner may read it:
