@@ -62,10 +62,25 @@ impl Schedule {
     /// Reads a pattern; a pattern that never fires again is refused too.
     pub fn parse(text: &str, zone: Zone, now: SystemTime) -> Result<Schedule, String> {
         let fields = text.split_whitespace().count();
-        if !(text.trim_start().starts_with('@') || fields == 5 || fields == 6) {
+        if let Some(word) = text.trim().strip_prefix('@') {
+            let known = ["yearly", "annually", "monthly", "weekly", "daily", "hourly"];
+            if word == "reboot" {
+                return Err("@reboot is not a time: a group without a schedule starts with \
+                            corral, which is what @reboot means"
+                    .into());
+            }
+            if !known.contains(&word.to_ascii_lowercase().as_str()) {
+                return Err(format!(
+                    "@{word} is not a shorthand cron knows: @hourly, @daily, @weekly, \
+                     @monthly or @yearly"
+                ));
+            }
+        } else if !(fields == 5 || fields == 6) {
+            let plural = if fields == 1 { "" } else { "s" };
             return Err(format!(
                 "expected a cron pattern of 5 fields (minute hour day month weekday), 6 (with \
-                 seconds first) or @hourly, @daily, @weekly, @monthly, @yearly; got {fields} fields"
+                 seconds first) or @hourly, @daily, @weekly, @monthly, @yearly: this has \
+                 {fields} field{plural}"
             ));
         }
         let parser = croner::parser::CronParser::builder()

@@ -42,6 +42,13 @@ fn mistakes_are_refused_with_a_reason() {
         let err = Schedule::parse(bad, Zone::Utc, now).expect_err(bad);
         assert!(!err.is_empty(), "{bad}");
     }
+    let reboot = Schedule::parse("@reboot", Zone::Utc, now).expect_err("@reboot");
+    assert!(reboot.contains("a group without a schedule starts with corral"), "{reboot}");
+    let unknown = Schedule::parse("@sometimes", Zone::Utc, now).expect_err("@sometimes");
+    assert!(unknown.starts_with("@sometimes is not a shorthand"), "{unknown}");
+    let one = Schedule::parse("hello", Zone::Utc, now).expect_err("hello");
+    assert!(one.ends_with("this has 1 field"), "{one}");
+    assert!(Schedule::parse("@Daily", Zone::Utc, now).is_ok(), "shorthands in any case");
     let err = Schedule::parse("0 0 30 2 *", Zone::Utc, now).expect_err("30 February");
     assert!(err.contains("never"), "{err}");
     assert!(Zone::parse("Europe/Paris").expect_err("not yet").contains("TZ="));
