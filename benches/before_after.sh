@@ -34,7 +34,7 @@
 # profile's `cargo test --no-run`, which the test command has built already. Only the corral
 # binary differs between the two columns: the benches, their workers and the library the
 # event senders use are this checkout's. Both binaries are copied into the run's folder
-# first, so a rebuild during the run cannot change them.
+# first, so a rebuild during the run cannot change them, and copied again for each round.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -79,10 +79,21 @@ else
   # Its own folder: the test command's smoke run may run in several checkouts at once.
   SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/corral-before-after.XXXXXX")"
 fi
-mkdir -p "$SCRATCH/a" "$SCRATCH/b"
+mkdir -p "$SCRATCH/a" "$SCRATCH/b" "$SCRATCH/kept"
 : >"$SCRATCH/.before_after"
-cp -p "$1" "$SCRATCH/a/corral"
-cp -p "$2" "$SCRATCH/b/corral"
+cp -p "$1" "$SCRATCH/kept/before"
+cp -p "$2" "$SCRATCH/kept/after"
+# A new copy of each binary every round, measured from there: should where the kernel put a
+# copy's pages matter for the whole run (not proven; event ingest once ran 15-20 % apart
+# between two copies of the same bytes in every round of a run), a fresh copy per round
+# turns that into noise the median sees instead of a bias of the run.
+fresh_copies() {
+  local which
+  for which in before after; do
+    rm -f "$SCRATCH/${SLOT[$which]}/corral"
+    cp -p "$SCRATCH/kept/$which" "$SCRATCH/${SLOT[$which]}/corral"
+  done
+}
 
 # ---------------------------------------------------------------------------------------
 # The bench executables, built once.
@@ -153,6 +164,7 @@ T0=$SECONDS
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then order=(before after); else order=(after before); fi
   say "round $round of $ROUNDS (${order[0]} first; load $(cut -d' ' -f1-3 /proc/loadavg))"
+  fresh_copies
   for m in $MEASURES; do
     for which in "${order[@]}"; do measure "$round" "$which" "$m"; done
   done
@@ -169,8 +181,8 @@ else
 fi
 BA_HEADER="$(
   printf '%s\n' \
-    "before: \`$1\` (sha256 $(sha256sum "$SCRATCH/a/corral" | cut -c1-12))" \
-    "after: \`$2\` (sha256 $(sha256sum "$SCRATCH/b/corral" | cut -c1-12))" \
+    "before: \`$1\` (sha256 $(sha256sum "$SCRATCH/kept/before" | cut -c1-12))" \
+    "after: \`$2\` (sha256 $(sha256sum "$SCRATCH/kept/after" | cut -c1-12))" \
     "benches built from $(corral_rev); $ROUNDS round(s), $sizes; $((SECONDS - T0)) s" \
     "$STARTED_AT; $(machine); load average (1, 5, 15 min) $LOAD_BEFORE at the start, $LOAD_AFTER at the end"
 )" BA_ROUNDS="$ROUNDS" BA_DIR="$SCRATCH" BA_MEASURES="$MEASURES" python3 - <<'EOF' | tee "$SCRATCH/results.md"
