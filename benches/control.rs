@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use common::cpu_seconds;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
-const CORRAL: &str = env!("CARGO_BIN_EXE_corral");
-
 struct Shop {
     child: Child,
     socket: PathBuf,
@@ -39,7 +37,7 @@ impl Drop for Shop {
 
 fn start_shop(workers: u32) -> Shop {
     let dir = tempfile::tempdir().expect("temp dir");
-    let child = Command::new(CORRAL)
+    let child = Command::new(common::corral_bin())
         .args(["--no-ui", "-I", "shop", "-n", "web", "-w", &workers.to_string()])
         .args(["--backoff", "0", "--", "sleep", "3600"])
         .env("XDG_RUNTIME_DIR", dir.path())
@@ -130,7 +128,7 @@ fn attach(shop: &Shop, parse: bool) -> Attached {
     let pair = native_pty_system()
         .openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })
         .expect("pty");
-    let mut cmd = CommandBuilder::new(CORRAL);
+    let mut cmd = CommandBuilder::new(common::corral_bin());
     cmd.args(["attach", "--control"]);
     cmd.arg(&shop.socket);
     cmd.env("TERM", "xterm-256color");
@@ -183,7 +181,7 @@ fn main() {
         drop(c.call(r#"{"cmd":"status"}"#));
     });
     let ctl = timed(spawns, || {
-        let out = Command::new(CORRAL)
+        let out = Command::new(common::corral_bin())
             .args(["ctl", "--control"])
             .arg(&shop.socket)
             .arg("status")

@@ -8,6 +8,9 @@
 //! 64 × 10 series against the idle run without any (goal: under 2 MiB more).
 //!
 //! `cargo bench --bench dashboard_cpu`; under `cargo test` a short smoke run.
+//! `CORRAL_BENCH_PARTS=idle` measures only the idle dashboard (the others: `metrics`,
+//! `flood`); `CORRAL_BENCH_WINDOW` sets the window in seconds (default 20, smoke 1);
+//! `CORRAL_BENCH_BIN` measures another corral binary.
 
 mod common;
 
@@ -30,7 +33,7 @@ fn start(script: &str) -> Run {
     let pair = native_pty_system()
         .openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })
         .expect("pty");
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_corral"));
+    let mut cmd = CommandBuilder::new(common::corral_bin());
     // A control socket of its own: another corral named `sh` may be running.
     cmd.env(
         "XDG_RUNTIME_DIR",
@@ -146,61 +149,85 @@ fn stop(mut run: Run) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let window = if full { Duration::from_secs(20) } else { Duration::from_secs(1) };
-
-    let idle = start("exec sleep 3600");
-    wait_screen(&idle, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
-    std::thread::sleep(Duration::from_secs(2)); // the first CPU samples settle
-    let idle_cpu = measure(&idle, window);
-    let idle_rss = rss_kib(idle.pid).unwrap_or(0);
-    stop(idle);
-
-    let quiet = start_metrics(5);
-    std::thread::sleep(Duration::from_secs(6)); // the last reports are in
-    let quiet_cpu = measure(&quiet, window);
-    let quiet_rss = rss_kib(quiet.pid).unwrap_or(0);
-    stop(quiet);
-
-    let live = start_metrics(u32::MAX);
-    let live_cpu = measure(&live, window);
-    stop(live);
-
-    let flood = start(
-        r#"if [ "$CORRAL_WORKER_ID" = 1 ]; then exec yes "flood flood flood"; else exec sleep 3600; fi"#,
-    );
-    wait_screen(&flood, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
-    let flood_cpu = measure(&flood, window);
-    let mut flood = flood;
-    let _ = flood.writer.write_all(b"?");
-    let _ = flood.writer.flush();
-    let help = wait_screen(&flood, "Ctrl-Z", Duration::from_secs(30));
-    stop(flood);
-
+    let window = std::env::var("CORRAL_BENCH_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|_| full)
+        .map_or(if full { Duration::from_secs(20) } else { Duration::from_secs(1) }, |s| {
+            Duration::from_secs(s)
+        });
     println!("\ndashboard CPU ({} s windows, 64 workers, 120×40 pty)", window.as_secs());
     // A smoke run (debug build, `cargo test`) only checks that the bench works: goals
     // are for release runs, so it states none.
     let goal = |text: &'static str| if full { text } else { "" };
-    println!("  idle:                    {idle_cpu:5.2}% of one core{}", goal(" (goal: under 1%)"));
-    println!(
-        "  one worker floods (yes): {flood_cpu:5.1}% of one core{}",
-        goal(" (goal: under 100%)")
-    );
-    println!("  metrics view, 64×10 series, idle:   {quiet_cpu:5.2}%{}", goal(" (goal: under 1%)"));
-    println!("  metrics view, 640 metrics a second: {live_cpu:5.2}%");
-    let added = quiet_rss.saturating_sub(idle_rss);
-    println!(
-        "  metrics history of 64 workers × (10 + CPU + memory) series, 5 min full: {} KiB{}",
-        history_kib(),
-        goal(" (goal: under 2048)")
-    );
-    println!(
-        "  resident: {idle_rss} KiB without metrics, {quiet_rss} KiB with 64×10 series \
-         (+{added} KiB: the history and the events view's tail of those messages)"
-    );
-    match help {
-        Some(t) => {
-            println!("  '?' → help on screen during the flood: {:.0} ms", t.as_secs_f64() * 1000.0);
+
+    let mut idle_rss = None;
+    if common::wants("idle") {
+        let idle = start("exec sleep 3600");
+        wait_screen(&idle, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
+        std::thread::sleep(Duration::from_secs(2)); // the first CPU samples settle
+        let idle_cpu = measure(&idle, window);
+        idle_rss = rss_kib(idle.pid);
+        stop(idle);
+        common::record("dashboard_idle_pct", idle_cpu);
+        println!(
+            "  idle:                    {idle_cpu:5.2}% of one core{}",
+            goal(" (goal: under 1%)")
+        );
+    }
+
+    if common::wants("metrics") {
+        let quiet = start_metrics(5);
+        std::thread::sleep(Duration::from_secs(6)); // the last reports are in
+        let quiet_cpu = measure(&quiet, window);
+        let quiet_rss = rss_kib(quiet.pid).unwrap_or(0);
+        stop(quiet);
+
+        let live = start_metrics(u32::MAX);
+        let live_cpu = measure(&live, window);
+        stop(live);
+        println!(
+            "  metrics view, 64×10 series, idle:   {quiet_cpu:5.2}%{}",
+            goal(" (goal: under 1%)")
+        );
+        println!("  metrics view, 640 metrics a second: {live_cpu:5.2}%");
+        println!(
+            "  metrics history of 64 workers × (10 + CPU + memory) series, 5 min full: {} KiB{}",
+            history_kib(),
+            goal(" (goal: under 2048)")
+        );
+        if let Some(idle_rss) = idle_rss {
+            let added = quiet_rss.saturating_sub(idle_rss);
+            println!(
+                "  resident: {idle_rss} KiB without metrics, {quiet_rss} KiB with 64×10 series \
+                 (+{added} KiB: the history and the events view's tail of those messages)"
+            );
         }
-        None => println!("  '?' → help on screen during the flood: did not appear in 30 s"),
+    }
+
+    if common::wants("flood") {
+        let flood = start(
+            r#"if [ "$CORRAL_WORKER_ID" = 1 ]; then exec yes "flood flood flood"; else exec sleep 3600; fi"#,
+        );
+        wait_screen(&flood, "64/64 up", Duration::from_secs(30)).expect("64 workers on screen");
+        let flood_cpu = measure(&flood, window);
+        let mut flood = flood;
+        let _ = flood.writer.write_all(b"?");
+        let _ = flood.writer.flush();
+        let help = wait_screen(&flood, "Ctrl-Z", Duration::from_secs(30));
+        stop(flood);
+        println!(
+            "  one worker floods (yes): {flood_cpu:5.1}% of one core{}",
+            goal(" (goal: under 100%)")
+        );
+        match help {
+            Some(t) => {
+                println!(
+                    "  '?' → help on screen during the flood: {:.0} ms",
+                    t.as_secs_f64() * 1000.0
+                );
+            }
+            None => println!("  '?' → help on screen during the flood: did not appear in 30 s"),
+        }
     }
 }

@@ -8,7 +8,9 @@
 //! also formatted and written as a `message` line: the number is the whole pipeline.
 //!
 //! `cargo bench --bench event_ingest` (`CORRAL_BENCH_MESSAGES` per worker, default
-//! 1,000,000); under `cargo test` a 10,000-message smoke run.
+//! 1,000,000); under `cargo test` a 10,000-message smoke run. `CORRAL_BENCH_PARTS=corral`
+//! leaves Node out; `CORRAL_BENCH_BIN` measures another corral binary (the senders stay
+//! this build's library).
 
 mod common;
 
@@ -38,6 +40,11 @@ fn main() {
     );
     println!("{:<40} {:>14} {:>16} {:>10}", "", "messages/s", "CPU s / million", "received");
     corral.print("corral (Rust workers, headless JSON)");
+    common::record("ingest_per_s", corral.rate());
+    common::record("ingest_cpu_per_million", corral.cpu_seconds / (corral.messages as f64 / 1e6));
+    if !common::wants("node") {
+        return;
+    }
     match node_cluster(per_worker) {
         Some(node) => {
             node.print("Node cluster IPC (process.send)");
@@ -97,7 +104,7 @@ fn under_corral(per_worker: u64) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_path = dir.path().join("out.jsonl");
     let out = std::fs::File::create(&out_path).expect("output file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+    let mut child = Command::new(common::corral_bin())
         // A control socket of its own: another corral of the same name may run.
         .env(
             "XDG_RUNTIME_DIR",

@@ -7,12 +7,12 @@
 //! `cargo bench --bench exit_storm` runs it for 20 s; under `cargo test` a 2 s smoke run
 //! that states no goals.
 
+mod common;
+
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const CORRAL: &str = env!("CARGO_BIN_EXE_corral");
 
 struct Storm(Child);
 
@@ -39,7 +39,7 @@ fn main() {
             }
         }
     });
-    let child = Command::new(CORRAL)
+    let child = Command::new(common::corral_bin())
         .args(["--no-ui", "--log-format", "json", "-I", "storm", "-w", "8"])
         .args(["--backoff", "0", "--", "sh", "-c", "exit 1"])
         .env("XDG_RUNTIME_DIR", dir.path())
@@ -53,7 +53,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500));
     let ctl = || {
         let asked = Instant::now();
-        let out = Command::new(CORRAL)
+        let out = Command::new(common::corral_bin())
             .args(["ctl", "-I", "storm", "status", "--json"])
             .env("XDG_RUNTIME_DIR", dir.path())
             .output()

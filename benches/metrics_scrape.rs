@@ -14,6 +14,8 @@
 //! runs a small smoke version (20 workers, a few scrapes) so it cannot rot, and states no
 //! goal.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -174,7 +176,7 @@ fn whole_corral(workers: u32, fresh: usize, runs: usize) -> (Vec<f64>, Vec<f64>,
         probe.local_addr().expect("addr").port()
     };
     let mut corral = Corral(
-        Command::new(env!("CARGO_BIN_EXE_corral"))
+        Command::new(common::corral_bin())
             // A control socket of its own: another corral of the same name may run.
             .env(
                 "XDG_RUNTIME_DIR",

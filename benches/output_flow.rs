@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench output_flow` (`CORRAL_BENCH_LINES`, default 10,000,000); under
 //! `cargo test` a 20,000-line smoke run that checks the bench works and judges nothing.
+//! `CORRAL_BENCH_PARTS` (e.g. `file`) runs only the parts named among `direct` (no corral),
+//! `file` and `pipe`; `CORRAL_BENCH_BIN` measures another corral binary.
 
 mod common;
 
@@ -30,16 +32,24 @@ fn main() {
         "{:<44} {:>12} {:>10} {:>16} {:>8}",
         "", "lines/s", "seconds", "CPU s / million", "lost"
     );
-    let direct = straight_to_file(&dir.path().join("direct.txt"), lines);
-    direct.print("seq straight to a file (no corral)");
-    for format in ["text", "json"] {
+    if common::wants("direct") {
+        let direct = straight_to_file(&dir.path().join("direct.txt"), lines);
+        direct.print("seq straight to a file (no corral)");
+    }
+    for format in ["text", "json"].into_iter().filter(|_| common::wants("file")) {
         let path = dir.path().join(format!("corral.{format}"));
         let file = std::fs::File::create(&path).expect("output file");
         let run = through_corral(format, file.into(), lines, false);
         let text = std::fs::read_to_string(&path).expect("read output");
-        run.with_lost(lost(format, text.lines(), lines)).print(&format!("corral {format} → file"));
+        let run = run.with_lost(lost(format, text.lines(), lines));
+        run.print(&format!("corral {format} → file"));
+        common::record(&format!("lines_{format}_per_s"), run.lines as f64 / run.seconds);
+        common::record(
+            &format!("lines_{format}_cpu_per_million"),
+            run.cpu_seconds / (run.lines as f64 / 1e6),
+        );
     }
-    for format in ["text", "json"] {
+    for format in ["text", "json"].into_iter().filter(|_| common::wants("pipe")) {
         let run = through_corral(format, Stdio::piped(), lines, true);
         run.print(&format!("corral {format} → slow pipe reader"));
     }
@@ -98,7 +108,7 @@ fn children_cpu() -> f64 {
 /// `slow`: stdout is a pipe read by [`slow_read`].
 fn through_corral(format: &str, stdout: Stdio, lines: u64, slow: bool) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+    let mut child = Command::new(common::corral_bin())
         // A control socket of its own: another corral of the same name may run.
         .env(
             "XDG_RUNTIME_DIR",

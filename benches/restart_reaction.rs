@@ -4,15 +4,23 @@
 //! - reaction: from `kill -9` of a worker to its replacement's first instruction in
 //!   `main`, under `corral --backoff 0`, beside a bare fork+exec (and `posix_spawn`) of the
 //!   same program measured in the same run;
-//! - corral's own RSS while it supervises 64 workers.
+//! - corral's own RSS while it supervises 64 workers;
+//! - start: from corral's start to N workers' first instruction (the last one's own clock,
+//!   `CORRAL_BENCH_START_WORKERS`, default 1000), and to the Nth `spawned` line read from
+//!   its stdout.
 //!
 //! The worker program is this binary itself (`CORRAL_BENCH_ROLE=worker`): it prints its
 //! `CLOCK_MONOTONIC` time at the top of `main` and sleeps. Both measurements therefore pay
 //! the same exec and dynamic-loading cost; the difference is corral's.
 //!
 //! `cargo bench --bench restart_reaction` runs the full measurement (`CORRAL_BENCH_KILLS`,
-//! default 300). Under `cargo test` it runs a 5-kill smoke version so it cannot rot.
+//! default 300). Under `cargo test` it runs a 5-kill, 20-worker smoke version so it cannot
+//! rot. `CORRAL_BENCH_PARTS` (e.g. `reaction,start`) runs only the parts named among
+//! `bare`, `reaction`, `rss`, `start`; `CORRAL_BENCH_BIN` measures another corral binary.
 
+mod common;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -39,38 +47,70 @@ fn main() {
         5
     };
     let me = std::env::current_exe().expect("own path");
-    let corral = env!("CARGO_BIN_EXE_corral");
+    let corral = common::corral_bin();
+    let corral = corral.as_os_str();
+    let build = if full { "release" } else { "test/debug smoke" };
+    // A smoke run (debug build, `cargo test`) only checks that the bench works: goals
+    // are for release runs, so it states none.
+    let goal = |text: &'static str| if full { text } else { "" };
 
-    let bare_fork = bare(&me, kills, true);
-    let bare_spawn = bare(&me, kills, false);
-    let reaction = under_corral(corral, &me, kills);
-    let (rss, hwm) = rss_with_workers(corral, &me, 64);
-
-    println!("\nrestart reaction: kill -9 of a worker → its replacement's first instruction");
-    println!("(n = {kills} each, {} build)\n", if full { "release" } else { "test/debug smoke" });
-    println!("{:<34} {:>9} {:>9} {:>9}", "", "median", "p90", "p99");
+    let bare_fork = common::wants("bare").then(|| bare(&me, kills, true));
+    let bare_spawn = common::wants("bare").then(|| bare(&me, kills, false));
+    let reaction = common::wants("reaction").then(|| under_corral(corral, &me, kills));
+    if reaction.is_some() || bare_fork.is_some() {
+        println!("\nrestart reaction: kill -9 of a worker → its replacement's first instruction");
+        println!("(n = {kills} each, {build} build)\n");
+        println!("{:<34} {:>9} {:>9} {:>9}", "", "median", "p90", "p99");
+    }
     for (name, v) in [
         ("corral --backoff 0 (kill → exec)", &reaction),
         ("bare fork+exec (spawn → exec)", &bare_fork),
         ("bare posix_spawn (spawn → exec)", &bare_spawn),
     ] {
-        let (m, p90, p99) = stats(v);
-        println!("{name:<34} {m:>6.3} ms {p90:>6.3} ms {p99:>6.3} ms");
+        if let Some(v) = v {
+            let (m, p90, p99) = stats(v);
+            println!("{name:<34} {m:>6.3} ms {p90:>6.3} ms {p99:>6.3} ms");
+        }
     }
-    let gap = stats(&reaction).0 - stats(&bare_fork).0;
-    // A smoke run (debug build, `cargo test`) only checks that the bench works: goals
-    // are for release runs, so it states none.
-    let goal = |text: &'static str| if full { text } else { "" };
-    println!(
-        "\ncorral median minus bare fork+exec median: {gap:.3} ms{}",
-        goal(" (goal: under 1 ms)")
-    );
-    println!(
-        "corral RSS with 64 workers: {:.1} MiB (peak {:.1} MiB{})",
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0,
-        goal("; goal: under 10 MiB")
-    );
+    if let Some(reaction) = &reaction {
+        let (m, _, p99) = stats(reaction);
+        common::record("restart_p50_ms", m);
+        common::record("restart_p99_ms", p99);
+    }
+    if let (Some(reaction), Some(bare_fork)) = (&reaction, &bare_fork) {
+        let gap = stats(reaction).0 - stats(bare_fork).0;
+        println!(
+            "\ncorral median minus bare fork+exec median: {gap:.3} ms{}",
+            goal(" (goal: under 1 ms)")
+        );
+    }
+    if common::wants("rss") {
+        let (rss, hwm) = rss_with_workers(corral, &me, 64);
+        println!(
+            "corral RSS with 64 workers: {:.1} MiB (peak {:.1} MiB{})",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0,
+            goal("; goal: under 10 MiB")
+        );
+    }
+    if common::wants("start") {
+        let n: u32 = if full {
+            std::env::var("CORRAL_BENCH_START_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000)
+        } else {
+            20
+        };
+        let (first_instruction, spawned) = start_of(corral, &me, n);
+        println!(
+            "\nstart of {n} workers ({build} build): the last one's first instruction \
+             {first_instruction:.1} ms after corral was started, the {n}th `spawned` line read \
+             {spawned:.1} ms after"
+        );
+        common::record("start_exec_ms", first_instruction);
+        common::record("start_spawned_ms", spawned);
+    }
 }
 
 fn stats(v: &[f64]) -> (f64, f64, f64) {
@@ -118,7 +158,7 @@ struct Corral {
 }
 
 impl Corral {
-    fn start(corral: &str, me: &std::path::Path, workers: u32) -> Corral {
+    fn start(corral: &OsStr, me: &std::path::Path, workers: u32) -> Corral {
         let mut child = Command::new(corral)
             // A control socket of its own: another corral of the same name may run.
             .env(
@@ -166,7 +206,7 @@ impl Corral {
     }
 }
 
-fn under_corral(corral: &str, me: &std::path::Path, n: usize) -> Vec<f64> {
+fn under_corral(corral: &OsStr, me: &std::path::Path, n: usize) -> Vec<f64> {
     let mut c = Corral::start(corral, me, 1);
     let (mut pid, _) = c.next_start();
     let mut out = Vec::with_capacity(n);
@@ -191,7 +231,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .expect("field")
 }
 
-fn rss_with_workers(corral: &str, me: &std::path::Path, workers: u32) -> (u64, u64) {
+fn rss_with_workers(corral: &OsStr, me: &std::path::Path, workers: u32) -> (u64, u64) {
     let mut c = Corral::start(corral, me, workers);
     let mut pids = Vec::new();
     for _ in 0..workers {
@@ -207,4 +247,37 @@ fn rss_with_workers(corral: &str, me: &std::path::Path, workers: u32) -> (u64, u
     let result = (status_kib(corral_pid, "VmRSS:"), status_kib(corral_pid, "VmHWM:"));
     c.stop();
     result
+}
+
+/// From just before corral is started to the last of `n` workers' first instruction (its
+/// own clock), and to when the `n`th `spawned` line was read from corral's stdout, in ms.
+fn start_of(corral: &OsStr, me: &std::path::Path, n: u32) -> (f64, f64) {
+    let t0 = mono_ns();
+    let mut c = Corral::start(corral, me, n);
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let (mut started, mut last_start, mut spawned, mut spawned_at) = (0, t0, 0, t0);
+    let mut line = String::new();
+    while started < n || spawned < n {
+        assert!(Instant::now() < deadline, "{started} of {n} workers started within 2 minutes");
+        line.clear();
+        assert!(c.lines.read_line(&mut line).expect("read corral") > 0, "corral exited");
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        match (v["event"].as_str(), v["line"].as_str()) {
+            (Some("spawned"), _) => {
+                spawned += 1;
+                if spawned == n {
+                    spawned_at = mono_ns();
+                }
+            }
+            (Some("output"), Some(text)) if text.starts_with("start ") => {
+                started += 1;
+                last_start = last_start.max(start_ns(text));
+            }
+            _ => {}
+        }
+    }
+    c.stop();
+    ((last_start - t0) as f64 / 1e6, (spawned_at - t0) as f64 / 1e6)
 }
