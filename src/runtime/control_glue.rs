@@ -2,7 +2,6 @@
 //! dashboard's keys send (one way to act), and is answered from the same snapshot, logs and
 //! events the dashboard and headless output use (one source of truth).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -12,8 +11,9 @@ use tokio::sync::mpsc;
 use super::Runtime;
 use super::dashboard::{GroupFacts, ViewFeed};
 use super::hub::ControlTap;
+use super::logs::Logs;
 use crate::control::messages::{self, Request};
-use crate::control::server::{self, Clients, Incoming};
+use crate::control::server::{self, Incoming, SharedClients};
 use crate::control::socket::ControlSocket;
 use crate::core::Stream;
 use crate::core::{EventKind, Input, ShutdownTrigger, UserAction, WorkerKey};
@@ -25,7 +25,7 @@ pub const DEFAULT_LINES: usize = 100;
 pub(super) struct Control {
     /// Held for its file, which goes when corral does.
     socket: ControlSocket,
-    pub clients: Rc<RefCell<Clients>>,
+    pub clients: SharedClients,
     pub requests: mpsc::UnboundedReceiver<Incoming>,
     sender: Option<mpsc::UnboundedSender<Incoming>>,
     started: SystemTime,
@@ -49,7 +49,7 @@ impl Control {
         let (sender, requests) = mpsc::unbounded_channel();
         Control {
             socket,
-            clients: Rc::new(RefCell::new(Clients::default())),
+            clients: SharedClients::default(),
             requests,
             sender: Some(sender),
             started: SystemTime::now(),
@@ -89,9 +89,8 @@ impl Runtime {
             let facts = self.groups.iter().map(|g| GroupFacts::new(&g.spec, &g.listeners));
             self.dashboard = Some(ViewFeed::new(None, None, facts.collect()));
         }
-        let clients = Rc::clone(&control.clients);
-        self.hub.borrow_mut().control =
-            Some(ControlTap::new(Rc::clone(&clients), self.names.clone()));
+        let clients = control.clients.clone();
+        self.hub.tap(ControlTap::new(clients.clone(), self.names.clone()));
         let hello = Rc::new(hello_line(
             self.instance.clone(),
             self.names.clone(),
@@ -106,8 +105,7 @@ impl Runtime {
     pub(super) async fn flush_control(&mut self) {
         let Some(control) = self.control.as_ref() else { return };
         let end = Instant::now() + std::time::Duration::from_secs(1);
-        while Instant::now() < end && control.clients.borrow().live.values().any(|c| c.queued() > 0)
-        {
+        while Instant::now() < end && control.clients.any_queued() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
@@ -155,17 +153,16 @@ impl Runtime {
             }
             Request::Events { follow } => {
                 let Some(control) = self.control.as_ref() else { return Vec::new() };
-                let clients = control.clients.borrow();
                 if follow {
                     client.subs.borrow_mut().events = Some(id.clone());
                 }
-                messages::ok_list(id, "events", clients.recent.iter().map(Vec::as_slice))
+                control.clients.recent(id)
             }
             Request::View { pane } => self.view_request(client, id, pane),
             Request::Pane { pane } => self.pane_request(client, id, pane),
             Request::Send { target, message } => self.send_message(id, &target, &message),
             Request::Shutdown { force } => {
-                self.pending.push_back(Input::Shutdown(ShutdownTrigger::Control { force }));
+                self.inputs.push(Input::Shutdown(ShutdownTrigger::Control { force }));
                 messages::ok_with(id, &messages::Whom { instance: None, pid: std::process::id() })
             }
         }
@@ -195,7 +192,7 @@ impl Runtime {
             Ok(keys) => {
                 let ids: Vec<String> = keys.iter().map(|k| self.id(*k)).collect();
                 for key in keys {
-                    self.pending.push_back(Input::User(action(key)));
+                    self.inputs.push(Input::User(action(key)));
                 }
                 messages::ok_with(id, &messages::Reached { workers: ids })
             }
@@ -231,7 +228,7 @@ impl Runtime {
         for _ in 0..(want - now).unsigned_abs() {
             let action =
                 if want > now { UserAction::ScaleUp(g16) } else { UserAction::ScaleDown(g16) };
-            self.pending.push_back(Input::User(action));
+            self.inputs.push(Input::User(action));
         }
         messages::ok_with(id, &messages::Scaled { group: group.to_string(), workers: want })
     }
@@ -261,8 +258,7 @@ impl Runtime {
         let groups: Vec<u16> = groups.into_iter().filter(|&g| !self.core.waits(g)).collect();
         for &g in &groups {
             self.note_queued_reload(g);
-            self.pending
-                .push_back(Input::Reload { group: g, cause: crate::core::ReloadCause::Ctl });
+            self.inputs.push(Input::Reload { group: g, cause: crate::core::ReloadCause::Ctl });
         }
         if let Some(control) = self.control.as_mut() {
             control.reloads.push(PendingReload {
@@ -338,30 +334,8 @@ impl Runtime {
             Err(e) => return messages::error(id, &e),
         };
         let want = lines.unwrap_or(DEFAULT_LINES);
-        let hub = self.hub.borrow();
-        let mut all: Vec<(SystemTime, WorkerKey, u32, Stream, &str)> = Vec::new();
-        for key in keys.clone().unwrap_or_else(|| self.core.worker_keys()) {
-            if let Some(log) = hub.logs.get(key) {
-                let skip = log.lines.len().saturating_sub(want);
-                all.extend(
-                    log.lines
-                        .iter()
-                        .skip(skip)
-                        .map(|l| (l.at, key, l.pid, l.stream, l.text.as_str())),
-                );
-            }
-        }
-        all.sort_by_key(|(at, ..)| *at);
-        let skip = all.len().saturating_sub(want);
-        let mut shown = Vec::with_capacity(want.min(all.len()));
-        for (at, key, pid, stream, text) in all.into_iter().skip(skip) {
-            let mut out = Vec::new();
-            let record = Record::Output { key, pid, stream, line: text.as_bytes() };
-            crate::report::json_line(&mut out, at, &self.names, &record);
-            out.pop(); // its newline: an item of the list
-            shown.push(out);
-        }
-        drop(hub);
+        let from = keys.clone().unwrap_or_else(|| self.core.worker_keys());
+        let shown = self.hub.with_logs(|logs| last_lines(logs, &from, want, &self.names));
         if follow {
             client.subs.borrow_mut().logs = Some((id.clone(), keys));
         }
@@ -373,9 +347,16 @@ impl Runtime {
     }
 
     fn status(&self) -> crate::control::status::Status {
-        use crate::control::status::{GroupStatus, LastExitStatus, Status, WorkerStatus};
         let snapshot = self.core.snapshot(Instant::now());
-        let hub = self.hub.borrow();
+        self.hub.with_logs(|logs| self.status_of(&snapshot, logs))
+    }
+
+    fn status_of(
+        &self,
+        snapshot: &crate::core::Snapshot,
+        logs: &Logs,
+    ) -> crate::control::status::Status {
+        use crate::control::status::{GroupStatus, LastExitStatus, Status, WorkerStatus};
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let workers = snapshot
             .workers
@@ -404,11 +385,7 @@ impl Runtime {
                     }),
                     cpu_percent: usage.map(|u| f64::from(u.cpu)),
                     memory_bytes: usage.map(|u| u.rss),
-                    status: hub
-                        .logs
-                        .get(w.key)
-                        .and_then(|l| l.status_of(w.pid))
-                        .map(str::to_string),
+                    status: logs.get(w.key).and_then(|l| l.status_of(w.pid)).map(str::to_string),
                     waiting_for: group
                         .filter(|_| w.state == crate::core::WorkerState::Waiting)
                         .map(|g| g.waiting_for.clone()),
@@ -445,7 +422,7 @@ impl Runtime {
                 next_reload: at(g.next_reload),
             })
             .collect();
-        let problems = crate::core::health::problems(&snapshot);
+        let problems = crate::core::health::problems(snapshot);
         Status {
             healthy: problems.is_empty(),
             problems,
@@ -481,4 +458,28 @@ fn hello_line(
         let hello = hello_value(&instance, &names, started, &socket);
         messages::line(&json!({ "v": messages::VERSION, "hello": hello }))
     }
+}
+
+/// The last `want` output lines of `keys`' workers, oldest first, each encoded as an item.
+fn last_lines(logs: &Logs, keys: &[WorkerKey], want: usize, names: &[String]) -> Vec<Vec<u8>> {
+    let mut all: Vec<(SystemTime, WorkerKey, u32, Stream, &str)> = Vec::new();
+    for &key in keys {
+        if let Some(log) = logs.get(key) {
+            let skip = log.lines.len().saturating_sub(want);
+            all.extend(
+                log.lines.iter().skip(skip).map(|l| (l.at, key, l.pid, l.stream, l.text.as_str())),
+            );
+        }
+    }
+    all.sort_by_key(|(at, ..)| *at);
+    let skip = all.len().saturating_sub(want);
+    let mut shown = Vec::with_capacity(want.min(all.len()));
+    for (at, key, pid, stream, text) in all.into_iter().skip(skip) {
+        let mut out = Vec::new();
+        let record = Record::Output { key, pid, stream, line: text.as_bytes() };
+        crate::report::json_line(&mut out, at, names, &record);
+        out.pop(); // its newline: an item of the list
+        shown.push(out);
+    }
+    shown
 }

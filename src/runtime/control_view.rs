@@ -7,7 +7,6 @@
 //! (latest wins, as with the local slot): a suspended `attach` costs nothing and its queue
 //! does not fill with stale frames.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -71,12 +70,8 @@ impl Viewers {
     /// Forgets the viewers of clients that are gone; with `changed`, every viewer is owed a
     /// frame. Returns the panes to build now, each with the viewers (indexes) that get it:
     /// those owed a frame that have taken everything sent to them before.
-    fn due(
-        &mut self,
-        changed: bool,
-        live: &HashMap<u64, Rc<Client>>,
-    ) -> Vec<(PaneRequest, Vec<usize>)> {
-        self.list.retain(|v| live.contains_key(&v.client.serial));
+    fn due(&mut self, changed: bool, live: impl Fn(u64) -> bool) -> Vec<(PaneRequest, Vec<usize>)> {
+        self.list.retain(|v| live(v.client.serial));
         let mut panes: Vec<(PaneRequest, Vec<usize>)> = Vec::new();
         for (i, v) in self.list.iter_mut().enumerate() {
             v.dirty |= changed;
@@ -134,7 +129,7 @@ impl Runtime {
     pub(super) fn frame_owed(&self) -> bool {
         let Some(d) = self.dashboard.as_ref() else { return false };
         let viewers = self.control.as_ref().map(|c| &c.viewers);
-        let changed = d.dirty || self.hub.borrow().dirty;
+        let changed = d.dirty || self.hub.dirty();
         let local = d.has_local() && (changed || d.local_dirty());
         let remote = viewers.is_some_and(|v| !v.is_empty() && (changed || v.any_dirty()));
         local || remote
@@ -143,20 +138,20 @@ impl Runtime {
     /// The frame tick: a fresh view for every viewer owed one, built once per distinct pane.
     pub(super) fn publish(&mut self) {
         let Some(d) = self.dashboard.as_mut() else { return };
-        let changed =
-            std::mem::take(&mut self.hub.borrow_mut().dirty) | std::mem::take(&mut d.dirty);
+        let changed = self.hub.take_dirty() | std::mem::take(&mut d.dirty);
         let local = d.local_due(changed);
         let remote = match self.control.as_mut() {
-            Some(c) => c.viewers.due(changed, &c.clients.borrow().live),
+            Some(c) => c.viewers.due(changed, |serial| c.clients.is_live(serial)),
             None => Vec::new(),
         };
         if !local && remote.is_empty() {
             return;
         }
         let snapshot = self.core.snapshot(Instant::now());
-        let hub = self.hub.borrow();
         for (request, who) in remote {
-            let mut view = d.view(snapshot.clone(), &hub.logs, &self.usage, &self.names, &request);
+            let (usage, names) = (&self.usage, &self.names);
+            let mut view =
+                self.hub.with_logs(|logs| d.view(snapshot.clone(), logs, usage, names, &request));
             trim_lines(&mut view);
             match serde_json::to_vec(&view) {
                 Ok(encoded) => {
@@ -168,7 +163,8 @@ impl Runtime {
             }
         }
         if local {
-            d.publish_local(snapshot, &hub.logs, &self.usage, &self.names);
+            let (usage, names) = (&self.usage, &self.names);
+            self.hub.with_logs(|logs| d.publish_local(snapshot, logs, usage, names));
         }
     }
 

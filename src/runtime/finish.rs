@@ -1,17 +1,15 @@
 //! The end of a run: escaped descendants stopped, the last events written out (nothing
 //! lost unless a person asks again to stop), the keeper told goodbye.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::signals::{Arrived, Signals};
 use super::{GROUP_POLL, Runtime, keeper};
 use crate::backend;
 use tokio::sync::Notify;
 
-use crate::headless::Headless;
 use crate::report::Record;
 use crate::signal::Signal;
-use crate::sinks::logfiles::LogFiles;
 
 /// How long the output reported before the last record may take to be written (or to
 /// fail) before that record's exit code is decided: a slow reader delays the exit by this,
@@ -45,35 +43,16 @@ impl Runtime {
         // So what was reported before it is given a moment to be written, or to fail: on a
         // busy machine the writer may not have tried yet (a full disk's first write fails
         // only once tried), and the record would say 0 for a corral that exits 1.
-        self.hub.borrow_mut().flush();
+        self.hub.flush();
         let settle_until = std::time::Instant::now() + SETTLE;
         while std::time::Instant::now() < settle_until {
-            let settled = {
-                let hub = self.hub.borrow();
-                hub.headless.as_ref().is_none_or(Headless::settled)
-                    && hub.files.as_ref().is_none_or(LogFiles::settled)
-            };
-            if settled {
+            if self.hub.settled() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let failing = {
-            let hub = self.hub.borrow();
-            hub.headless.as_ref().is_some_and(Headless::failing)
-                || hub.files.as_ref().is_some_and(LogFiles::failing)
-        };
-        let code = if failing { code.max(1) } else { code };
-        {
-            let mut hub = self.hub.borrow_mut();
-            hub.report(SystemTime::now(), &Record::ShutdownComplete { exit_code: code });
-            if let Some(h) = hub.headless.as_mut() {
-                h.close();
-            }
-            if let Some(f) = hub.files.as_mut() {
-                f.close();
-            }
-        }
+        let code = if self.hub.failing() { code.max(1) } else { code };
+        self.hub.close_with(&Record::ShutdownComplete { exit_code: code });
         if let Some(ui) = self.ui.take() {
             ui.stop();
         }
@@ -94,30 +73,20 @@ impl Runtime {
     /// a slow reader or disk is waited for (nothing is lost), until a person asks again to
     /// stop. Returns the lines lost on each.
     pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> (u64, u64) {
-        let (output, logs) = {
-            let hub = self.hub.borrow();
-            (hub.headless.as_ref().map(Headless::done), hub.files.as_ref().map(LogFiles::done))
-        };
+        let (output, logs) = self.hub.done();
         let mut abandon = false;
         if let Some(done) = output {
-            let finished = || self.hub.borrow().headless.as_ref().is_none_or(Headless::finished);
-            abandon = !wait_done(&done, finished, signals).await;
+            abandon = !wait_done(&done, || self.hub.output_finished(), signals).await;
         }
         if let Some(done) = logs
             && !abandon
         {
-            let finished = || self.hub.borrow().files.as_ref().is_none_or(LogFiles::finished);
-            abandon = !wait_done(&done, finished, signals).await;
+            abandon = !wait_done(&done, || self.hub.files_finished(), signals).await;
         }
-        let mut hub = self.hub.borrow_mut();
         if abandon {
-            hub.headless.as_mut().map(Headless::abandon);
-            hub.files.as_mut().map(LogFiles::abandon);
+            self.hub.abandon();
         }
-        (
-            hub.headless.as_ref().map_or(0, Headless::lost),
-            hub.files.as_ref().map_or(0, LogFiles::lost),
-        )
+        self.hub.lost()
     }
 }
 

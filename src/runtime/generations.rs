@@ -75,7 +75,7 @@ impl Runtime {
                 Ok(reader) => {
                     let task = tokio::task::spawn_local(streams::read_task(
                         Rc::clone(&reader),
-                        Rc::clone(&self.hub),
+                        self.hub.clone(),
                     ));
                     readers.push((reader, task));
                 }
@@ -120,9 +120,8 @@ impl Runtime {
         let Some(io) = self.generations.get(&(key, generation)) else {
             return;
         };
-        let mut hub = self.hub.borrow_mut();
         for (reader, _) in &io.readers {
-            reader.drain_now(&mut hub);
+            self.hub.drain(reader);
         }
     }
 
@@ -136,10 +135,9 @@ impl Runtime {
             self.leaders.remove(&io.pid);
             self.update_sample_targets(io.pid, false);
         }
-        let mut hub = self.hub.borrow_mut();
         for (reader, task) in io.readers {
             task.abort();
-            reader.close(&mut hub);
+            self.hub.close(&reader);
         }
     }
 }

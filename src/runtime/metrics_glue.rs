@@ -57,7 +57,7 @@ impl Runtime {
     pub(super) fn attach_metrics(&mut self, metrics: Option<Metrics>) {
         if metrics.is_some() {
             // Headless corral keeps no event data; the workers' numbers are needed now.
-            self.hub.borrow_mut().logs.record_metrics();
+            self.hub.record_metrics();
         }
         self.metrics = metrics;
     }
@@ -85,7 +85,7 @@ impl Runtime {
         let started = Instant::now();
         let snapshot = self.core.snapshot(started);
         let mut model =
-            build(&m.instance, &snapshot, &self.hub.borrow().logs, &self.usage, &m.exits);
+            self.hub.with_logs(|logs| build(&m.instance, &snapshot, logs, &self.usage, &m.exits));
         model.problems = crate::core::health::problems(&snapshot);
         m.publisher.publish(model);
         let took_us = started.elapsed().as_micros();

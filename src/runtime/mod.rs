@@ -12,6 +12,7 @@ mod env_files;
 mod finish;
 mod generations;
 mod hub;
+mod inputs;
 mod instance;
 mod keeper;
 mod listeners;
@@ -38,7 +39,6 @@ mod turns;
 mod ui_glue;
 mod watch;
 
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
 use std::rc::Rc;
@@ -48,7 +48,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use self::env::EnvTemplate;
-use self::hub::Hub;
+use self::hub::{Hub, Reports};
+use self::inputs::Inputs;
 use self::signals::Signals;
 use self::streams::Reader;
 use self::timers::Timers;
@@ -150,12 +151,13 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let hub = Hub::new(headless, files, resume);
-        let mut runtime = Runtime::new(spec, listeners, hub, stdout_closed);
+        let inputs = Rc::new(Inputs::default());
+        let hub = Reports::new(Hub::new(headless, files, resume, Rc::clone(&inputs)));
+        let mut runtime = Runtime::new(spec, listeners, hub, inputs, stdout_closed);
         runtime.control = control.map(control_glue::Control::new);
         if runtime.control.is_some() {
             // `ctl logs` and `status` read what the dashboard would show.
-            runtime.hub.borrow_mut().logs = logs::Logs::new(true);
+            runtime.hub.keep_logs();
         }
         runtime.attach_metrics(metrics);
         let code = runtime.run().await;
@@ -199,11 +201,12 @@ struct Runtime {
     env_files: env_files::EnvFiles,
     /// The groups' schedules and their clocks.
     schedules: schedules::Schedules,
-    pending: VecDeque<Input>,
+    /// The one queue of inputs for the core, the stream readers' included.
+    inputs: Rc<Inputs>,
     /// Spawns the core asked for and the loop has not done yet (the core counts them as
     /// in flight, as it would a spawn that is under way).
     spawns: VecDeque<(WorkerKey, u32)>,
-    hub: Rc<RefCell<Hub>>,
+    hub: Reports,
     stdout_closed: Arc<tokio::sync::Notify>,
     exit: Option<u8>,
     /// Leaders the sampler measures (only when something needs the numbers).
@@ -260,7 +263,8 @@ impl Runtime {
     fn new(
         spec: RunSpec,
         listeners: Vec<Vec<BoundListener>>,
-        hub: Hub,
+        hub: Reports,
+        inputs: Rc<Inputs>,
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
         let instance = spec.instance.clone();
@@ -286,7 +290,7 @@ impl Runtime {
         let broker = node_glue::broker(&groups);
         let adopter = adopt::start_if_wanted(&groups, &broker);
         let node = node_glue::channels(&groups, broker);
-        let dashboard_mode = hub.headless.is_none();
+        let dashboard_mode = !hub.headless();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
         // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
@@ -311,9 +315,9 @@ impl Runtime {
             timers: Timers::default(),
             env_files: env_files::EnvFiles::default(),
             schedules,
-            pending: VecDeque::new(),
+            inputs,
             spawns: VecDeque::new(),
-            hub: Rc::new(RefCell::new(hub)),
+            hub,
             stdout_closed,
             exit: None,
             sample_targets: None,
@@ -347,13 +351,12 @@ impl Runtime {
         };
         self.announce_start();
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
-        if self.hub.borrow().headless.is_none() {
+        if !self.hub.headless() {
             self.start_dashboard(ui_tx);
         }
         let wall = std::time::SystemTime::now();
-        self.pending.extend(self.schedules.start(Instant::now(), wall));
-        self.pending.push_back(Input::Start);
-        let wake = Rc::clone(&self.hub.borrow().wake);
+        self.inputs.extend(self.schedules.start(Instant::now(), wall));
+        self.inputs.push(Input::Start);
         let mut samples = self.start_sampler();
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         let mut frame = tokio::time::interval(FRAME);
@@ -393,24 +396,24 @@ impl Runtime {
                 // watchdog restarts corral. Only a wake-up: `between_turns` pings when due.
                 _ = watchdog.tick(), if watchdog_every.is_some() => {}
                 // Often enough for any heartbeat timeout a person would set.
-                _ = held.tick(), if self.hub.borrow().held() => self.keep_alive_held(),
+                _ = held.tick(), if self.hub.held() => self.keep_alive_held(),
                 _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
                     self.every_second();
                 }
                 () = metrics_glue::wanted(metrics_wanted.as_deref()) => self.publish_metrics(),
-                () = wake.notified() => {}
+                () = self.inputs.woken() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
                     let now = Instant::now();
                     while let Some(token) = self.timers.pop_due(now) {
-                        self.pending.push_back(Input::Timer(token));
+                        self.inputs.push(Input::Timer(token));
                     }
-                    self.probes.due(now, &mut self.pending);
+                    self.probes.due(now, &mut &*self.inputs);
                 }
                 () = tokio::time::sleep_until(schedule_wake.unwrap_or(sleep_until).into()),
                     if schedule_wake.is_some() =>
                 {
                     let fired = self.schedules.poll(Instant::now(), std::time::SystemTime::now());
-                    self.pending.extend(fired);
+                    self.inputs.extend(fired);
                 }
                 _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
                 Some(round) = samples.recv() => self.on_samples(round),
@@ -422,7 +425,7 @@ impl Runtime {
                 () = std::future::ready(()), if !self.spawns.is_empty() => {}
             }
             self.between_turns(&mut turns).await;
-            if self.hub.borrow().stdout_closed() {
+            if self.hub.stdout_closed() {
                 self.stdout_gone();
             }
         }
@@ -444,7 +447,7 @@ impl Runtime {
         let pid = std::process::id();
         self.start_control();
         let started = Record::Started { pid, instance: &self.instance, groups: &infos };
-        self.hub.borrow_mut().report(std::time::SystemTime::now(), &started);
+        self.hub.report(std::time::SystemTime::now(), &started);
     }
 
     /// The earliest of the core's timers and the probes' deadlines.
@@ -468,12 +471,12 @@ impl Runtime {
                         | crate::core::WorkerState::Failed { .. }
                         | crate::core::WorkerState::GaveUp
                 ) {
-                    self.pending.push_back(Input::User(crate::core::UserAction::Start(w.key)));
+                    self.inputs.push(Input::User(crate::core::UserAction::Start(w.key)));
                 }
             }
             self.note_queued_reload(group);
             let cause = crate::core::ReloadCause::Watch { path };
-            self.pending.push_back(Input::Reload { group, cause });
+            self.inputs.push(Input::Reload { group, cause });
         }
     }
 
@@ -485,7 +488,7 @@ impl Runtime {
     fn every_second(&mut self) {
         if let Some(d) = self.dashboard.as_mut() {
             let keys = self.core.worker_keys().into_iter();
-            d.tick_rates(&self.hub.borrow().logs, keys);
+            self.hub.with_logs(|logs| d.tick_rates(logs, keys));
         }
         if let Some(n) = self.notifier.as_mut() {
             let now = Instant::now();
@@ -499,7 +502,7 @@ impl Runtime {
     fn keep_alive_held(&mut self) {
         for (&(key, generation), io) in &self.generations {
             if self.leaders.contains_key(&io.pid) && io.channel.heartbeats() {
-                self.pending.push_back(Input::Heartbeat { key, generation });
+                self.inputs.push(Input::Heartbeat { key, generation });
             }
         }
     }
@@ -512,9 +515,7 @@ impl Runtime {
         let slice_end = Instant::now() + SPAWN_SLICE;
         self.env_files.next_turn();
         loop {
-            let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
-            self.pending.extend(found);
-            let input = match self.pending.pop_front() {
+            let input = match self.inputs.pop() {
                 Some(input) => input,
                 None if Instant::now() < slice_end || self.core.shutting_down() => {
                     let Some((key, generation)) = self.spawns.pop_front() else { break };
@@ -532,7 +533,7 @@ impl Runtime {
             }
         }
         self.answer_finished_reloads();
-        self.hub.borrow_mut().flush();
+        self.hub.flush();
         if let Some(k) = self.keeper.as_mut() {
             k.flush();
         }
@@ -587,15 +588,13 @@ impl Runtime {
             let name = self.names.get(usize::from(g)).map_or("?", String::as_str);
             tracing::warn!("{name} waits for {}, which cannot happen now: {why}", unmet.join(", "));
         }
-        let mut hub = self.hub.borrow_mut();
         // `exited` also says how many messages the slot sent so far: scripts (and the
         // ingest benchmark) can check that nothing was lost.
         let messages = match (event.scope, &event.kind) {
-            (Scope::Worker(key), EventKind::Exited { .. }) => Some(hub.logs.messages(key)),
+            (Scope::Worker(key), EventKind::Exited { .. }) => Some(self.hub.messages(key)),
             _ => None,
         };
-        hub.report(std::time::SystemTime::now(), &Record::Event(event, messages));
-        drop(hub);
+        self.hub.report(std::time::SystemTime::now(), &Record::Event(event, messages));
         if let Some(d) = self.dashboard.as_mut() {
             d.on_event(event);
         }
@@ -626,12 +625,7 @@ impl Runtime {
             Err(error) => {
                 let probe = asked.probe;
                 let (key, generation) = (asked.key, asked.generation);
-                self.pending.push_back(Input::ProbeResult {
-                    key,
-                    generation,
-                    probe,
-                    error: Some(error),
-                });
+                self.inputs.push(Input::ProbeResult { key, generation, probe, error: Some(error) });
                 return;
             }
         };
@@ -642,7 +636,7 @@ impl Runtime {
             cwd: group.spec.cwd.as_deref(),
         };
         if let Some(input) = self.probes.start(asked, cx, Instant::now()) {
-            self.pending.push_back(input);
+            self.inputs.push(input);
         }
     }
 }

@@ -69,24 +69,25 @@ impl Runtime {
         };
         for effect in self.node.on_inbound(inbound) {
             match effect {
-                Effect::Input(input) => self.pending.push_back(input),
+                Effect::Input(input) => self.inputs.push(input),
                 Effect::ProtocolError { key, pid } => self.node_protocol_error(key, pid),
             }
         }
     }
 
     fn node_protocol_error(&mut self, key: WorkerKey, pid: u32) {
-        let mut hub = self.hub.borrow_mut();
-        hub.logs.protocol_error(key);
+        let count = self.hub.protocol_error(key);
         let now = Instant::now();
         if self.node_reported.is_some_and(|t| now.duration_since(t) < REPORT_EVERY) {
             return;
         }
         self.node_reported = Some(now);
-        let count = hub.logs.protocol_errors(key);
         tracing::warn!(worker = %key.id(&self.names), pid, count, "ignored a cluster message");
         let error = ProtocolError::Malformed;
-        hub.report(std::time::SystemTime::now(), &Record::ProtocolError { key, pid, error, count });
+        self.hub.report(
+            std::time::SystemTime::now(),
+            &Record::ProtocolError { key, pid, error, count },
+        );
     }
 
     /// The last worker of a group that stopped exited: its shared sockets close (new
@@ -120,7 +121,7 @@ impl Runtime {
                     tracing::debug!(worker = %self.id(key), pid, "asked to disconnect");
                     return;
                 }
-                Some(done) => self.pending.push_back(done),
+                Some(done) => self.inputs.push(done),
             }
         }
         if let Some(io) = self.generations.get(&(key_at, generation)) {

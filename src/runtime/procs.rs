@@ -54,7 +54,7 @@ impl Runtime {
         if self.probes.owns(pid) {
             let result = self.probes.exited(pid, status);
             backend::reap_pid(pid);
-            self.pending.extend(result);
+            self.inputs.extend(result);
             return;
         }
         let Some((key, generation)) = self.leaders.remove(&pid) else {
@@ -95,9 +95,7 @@ impl Runtime {
         } else if let Some(k) = self.keeper.as_mut() {
             k.forget(pid);
         }
-        let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
-        self.pending.extend(found);
-        self.pending.push_back(Input::Exited { key, generation, status, group_alive });
+        self.inputs.push(Input::Exited { key, generation, status, group_alive });
     }
 
     /// Whether a live process other than the (dead) leader is still in process group
@@ -174,7 +172,7 @@ impl Runtime {
             if let Some(k) = self.keeper.as_mut() {
                 k.forget(pgid);
             }
-            self.pending.push_back(Input::GroupGone { key, generation });
+            self.inputs.push(Input::GroupGone { key, generation });
         }
     }
 

@@ -54,7 +54,7 @@ impl Runtime {
             if let Some(d) = self.dashboard.as_mut() {
                 d.record_usage(key, &usage);
             }
-            self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
+            self.inputs.push(Input::Sample { key, generation, rss: usage.rss });
         }
     }
 }

@@ -54,9 +54,8 @@ impl Runtime {
 
     /// SIGUSR1: reopen every log file, for an outside logrotate that moved them away.
     pub(super) fn reopen_logs(&mut self, sender: i32) {
-        if let Some(files) = self.hub.borrow().files.as_ref() {
+        if self.hub.reopen_files() {
             tracing::info!(sender, "SIGUSR1: reopening the log files");
-            files.reopen();
         } else {
             tracing::info!(sender, "SIGUSR1: no log files are open to reopen");
         }
@@ -74,14 +73,14 @@ impl Runtime {
             // Headless, nothing else would say why every worker just died of SIGKILL.
             tracing::warn!("{signal} again: SIGKILL to every worker now");
         }
-        self.pending.push_back(Input::Shutdown(ShutdownTrigger::Signal(signal)));
+        self.inputs.push(Input::Shutdown(ShutdownTrigger::Signal(signal)));
     }
 
     pub(super) fn stdout_gone(&mut self) {
         // Nobody reads our report any more (`corral … | head -1`): stop like SIGPIPE
         // would, but cleanly, so no worker is orphaned.
         if self.exit.is_none() && !self.core.shutting_down() {
-            self.pending.push_back(Input::Shutdown(ShutdownTrigger::StdoutClosed));
+            self.inputs.push(Input::Shutdown(ShutdownTrigger::StdoutClosed));
         }
     }
 
@@ -89,8 +88,7 @@ impl Runtime {
     pub(super) fn reload_all(&mut self) {
         for g in 0..self.groups.len() as u16 {
             self.note_queued_reload(g);
-            self.pending
-                .push_back(Input::Reload { group: g, cause: crate::core::ReloadCause::Signal });
+            self.inputs.push(Input::Reload { group: g, cause: crate::core::ReloadCause::Signal });
         }
     }
 
@@ -106,7 +104,7 @@ impl Runtime {
     pub(super) fn scale(&mut self, up: bool) {
         for g in 0..self.groups.len() as u16 {
             let action = if up { UserAction::ScaleUp(g) } else { UserAction::ScaleDown(g) };
-            self.pending.push_back(Input::User(action));
+            self.inputs.push(Input::User(action));
         }
     }
 }

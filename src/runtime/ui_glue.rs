@@ -26,9 +26,9 @@ impl Runtime {
             Err(e) => {
                 // No usable terminal after all: report headlessly rather than not at all.
                 tracing::warn!("cannot start the dashboard ({e}); printing events instead");
-                let resume = self.hub.borrow().resumed();
+                let resume = self.hub.resumed();
                 match headless(LogFormat::Text, &self.names, &self.stdout_closed, &resume) {
-                    Ok(h) => self.hub.borrow_mut().headless = Some(h),
+                    Ok(h) => self.hub.start_headless(h),
                     Err(e) => tracing::error!("cannot start the output writer either: {e}"),
                 }
                 self.core.set_exit_when_idle(true);
@@ -42,7 +42,7 @@ impl Runtime {
                 if let UserAction::Reload(g) = action {
                     self.note_queued_reload(g);
                 }
-                self.pending.push_back(Input::User(action));
+                self.inputs.push(Input::User(action));
             }
             UiRequest::Quit(trigger) => {
                 // A broken terminal after a hangup or a quit is how those end, not a failure.
@@ -52,7 +52,7 @@ impl Runtime {
                     ShutdownTrigger::TerminalError if !shutting_down => self.ui_failed = true,
                     _ => {}
                 }
-                self.pending.push_back(Input::Shutdown(trigger));
+                self.inputs.push(Input::Shutdown(trigger));
             }
             UiRequest::Pane(request) => {
                 self.resize_terminals(request.cols, request.rows);
@@ -71,7 +71,7 @@ impl Runtime {
             // Only an attached dashboard asks this way; the local one quits with `q`.
             UiRequest::Shutdown => {
                 let trigger = ShutdownTrigger::Key(crate::core::QuitKey::Q);
-                self.pending.push_back(Input::Shutdown(trigger));
+                self.inputs.push(Input::Shutdown(trigger));
             }
         }
     }
