@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use super::GROUP_POLL;
+use super::hub::Reports;
 use super::signals::{Arrived, Signals};
-use super::{GROUP_POLL, Runtime, keeper};
 use crate::backend;
 use tokio::sync::Notify;
 
@@ -16,78 +17,63 @@ use crate::signal::Signal;
 /// never more (its lines are still all written after).
 const SETTLE: Duration = Duration::from_secs(1);
 
-impl Runtime {
-    /// Every worker is gone: stop escaped descendants, report, flush.
-    pub(super) async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
-        let grace =
-            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
-        self.probes.kill_all();
-        self.reap_held();
-        let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
-        kill_strays(grace, signals, keeper).await;
-        if let Some(k) = self.keeper.as_mut() {
-            k.bye();
+/// Every worker is gone: the last record, and everything reported written out (or lost,
+/// if a person asks again to stop). Returns the exit code, 1 if lines were lost.
+pub(super) async fn write_out(
+    hub: &Reports,
+    code: u8,
+    ui: Option<crate::ui::Dashboard>,
+    signals: &mut Signals,
+) -> u8 {
+    // An output that is failing now will lose lines at exit, and corral exits 1 for
+    // them: the last record says so already (being last, it cannot wait for the count).
+    // So what was reported before it is given a moment to be written, or to fail: on a
+    // busy machine the writer may not have tried yet (a full disk's first write fails
+    // only once tried), and the record would say 0 for a corral that exits 1.
+    hub.flush();
+    let settle_until = std::time::Instant::now() + SETTLE;
+    while std::time::Instant::now() < settle_until {
+        if hub.settled() {
+            break;
         }
-        let keys: Vec<_> = self.generations.keys().copied().collect();
-        for (key, generation) in keys {
-            self.release(key, generation);
-        }
-        // The broker is shared with the thread for binds, which outlives this: its sockets
-        // (and the unix socket files corral made) go now.
-        for group in 0..self.groups.len() {
-            self.node.group_stopped(u16::try_from(group).unwrap_or(u16::MAX));
-        }
-        let code = if self.ui_failed { 1 } else { code };
-        // An output that is failing now will lose lines at exit, and corral exits 1 for
-        // them: the last record says so already (being last, it cannot wait for the count).
-        // So what was reported before it is given a moment to be written, or to fail: on a
-        // busy machine the writer may not have tried yet (a full disk's first write fails
-        // only once tried), and the record would say 0 for a corral that exits 1.
-        self.hub.flush();
-        let settle_until = std::time::Instant::now() + SETTLE;
-        while std::time::Instant::now() < settle_until {
-            if self.hub.settled() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let code = if self.hub.failing() { code.max(1) } else { code };
-        self.hub.close_with(&Record::ShutdownComplete { exit_code: code });
-        if let Some(ui) = self.ui.take() {
-            ui.stop();
-        }
-        let (output, logs) = self.wait_for_output(signals).await;
-        if output > 0 {
-            tracing::error!(lost = output, "output lines could not be written");
-        }
-        if logs > 0 {
-            tracing::error!(lost = logs, "log file lines could not be written");
-        }
-        if output + logs > 0 {
-            return code.max(1);
-        }
-        code
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let code = if hub.failing() { code.max(1) } else { code };
+    hub.close_with(&Record::ShutdownComplete { exit_code: code });
+    if let Some(ui) = ui {
+        ui.stop();
+    }
+    let (output, logs) = wait_for_output(hub, signals).await;
+    if output > 0 {
+        tracing::error!(lost = output, "output lines could not be written");
+    }
+    if logs > 0 {
+        tracing::error!(lost = logs, "log file lines could not be written");
+    }
+    if output + logs > 0 {
+        return code.max(1);
+    }
+    code
+}
 
-    /// Waits until everything reported has been written, to stdout and to the log files:
-    /// a slow reader or disk is waited for (nothing is lost), until a person asks again to
-    /// stop. Returns the lines lost on each.
-    pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> (u64, u64) {
-        let (output, logs) = self.hub.done();
-        let mut abandon = false;
-        if let Some(done) = output {
-            abandon = !wait_done(&done, || self.hub.output_finished(), signals).await;
-        }
-        if let Some(done) = logs
-            && !abandon
-        {
-            abandon = !wait_done(&done, || self.hub.files_finished(), signals).await;
-        }
-        if abandon {
-            self.hub.abandon();
-        }
-        self.hub.lost()
+/// Waits until everything reported has been written, to stdout and to the log files:
+/// a slow reader or disk is waited for (nothing is lost), until a person asks again to
+/// stop. Returns the lines lost on each.
+async fn wait_for_output(hub: &Reports, signals: &mut Signals) -> (u64, u64) {
+    let (output, logs) = hub.done();
+    let mut abandon = false;
+    if let Some(done) = output {
+        abandon = !wait_done(&done, || hub.output_finished(), signals).await;
     }
+    if let Some(done) = logs
+        && !abandon
+    {
+        abandon = !wait_done(&done, || hub.files_finished(), signals).await;
+    }
+    if abandon {
+        hub.abandon();
+    }
+    hub.lost()
 }
 
 /// Waits until a writer has `finished`; `false` if a person asked again to stop first.
@@ -116,7 +102,7 @@ fn asks_to_stop(arrived: &[Arrived]) -> bool {
 
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
-async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
+pub(super) async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
     let others = || -> Vec<u32> {
         backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
     };

@@ -3,22 +3,21 @@
 
 use std::sync::Arc;
 
-use super::Runtime;
+use super::super::dashboard::ViewFeed;
+use super::super::inputs::Inputs;
+use super::ProcessTable;
 use crate::backend;
 use crate::core::Input;
 
-impl Runtime {
-    /// CPU and memory are sampled when something uses them: the dashboard,
-    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
-    pub(super) fn start_sampler(
+impl ProcessTable {
+    /// CPU and memory are sampled when something uses them (`needed`): the dashboard,
+    /// `ctl status`, `--max-memory` or `--metrics`. An idle headless corral reads no
+    /// `/proc` at all.
+    pub fn start_sampler(
         &mut self,
+        needed: bool,
     ) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        // `ctl status` shows CPU and memory as the dashboard does.
-        let needed = self.dashboard.is_some()
-            || self.control.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
-            || self.metrics.is_some();
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -45,16 +44,22 @@ impl Runtime {
         }
     }
 
-    pub(super) fn on_samples(&mut self, round: Vec<backend::Usage>) {
+    /// A round of measurements: kept for the views, and each leader's memory to the core.
+    pub fn on_samples(
+        &mut self,
+        round: Vec<backend::Usage>,
+        mut dashboard: Option<&mut ViewFeed>,
+        inputs: &Inputs,
+    ) {
         for usage in round {
             let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
                 continue;
             };
             self.usage.insert(key, usage);
-            if let Some(d) = self.dashboard.as_mut() {
+            if let Some(d) = dashboard.as_deref_mut() {
                 d.record_usage(key, &usage);
             }
-            self.inputs.push(Input::Sample { key, generation, rss: usage.rss });
+            inputs.push(Input::Sample { key, generation, rss: usage.rss });
         }
     }
 }
