@@ -47,13 +47,13 @@ pub struct Incoming {
 
 /// What a client follows.
 #[derive(Default)]
-pub struct Subscriptions {
+struct Subscriptions {
     /// `logs -f`: the request id, and whose lines (`None`: everyone's).
-    pub logs: Option<(Value, Option<Vec<WorkerKey>>)>,
+    logs: Option<(Value, Option<Vec<WorkerKey>>)>,
     /// `events -f`: the request id.
-    pub events: Option<Value>,
+    events: Option<Value>,
     /// `view` (`corral attach`): frames follow; the runtime keeps what their pane shows.
-    pub view: bool,
+    view: bool,
 }
 
 pub struct Client {
@@ -67,7 +67,8 @@ pub struct Client {
     closing: Cell<bool>,
     /// The writer has ended: the reader stops too, whatever the client does.
     hung_up: Notify,
-    pub subs: RefCell<Subscriptions>,
+    /// Borrowed only inside this type's methods, never across an `.await`.
+    subs: RefCell<Subscriptions>,
     /// It has sent a request.
     spoke: Cell<bool>,
     /// A request of its own is with the runtime.
@@ -128,6 +129,22 @@ impl Client {
             self.queued.set(queued);
         }
         self.wake.notify_one();
+    }
+
+    /// `logs -f`: the output of `keys`' workers (everyone's: `None`) follows, as items
+    /// of request `id`.
+    pub fn follow_logs(&self, id: Value, keys: Option<Vec<WorkerKey>>) {
+        self.subs.borrow_mut().logs = Some((id, keys));
+    }
+
+    /// `events -f`: every event follows, as items of request `id`.
+    pub fn follow_events(&self, id: Value) {
+        self.subs.borrow_mut().events = Some(id);
+    }
+
+    /// `view`: frames follow (the runtime's viewers send them).
+    pub fn follow_view(&self) {
+        self.subs.borrow_mut().view = true;
     }
 
     /// Takes everything queued, as if written (for tests of what a client is sent).

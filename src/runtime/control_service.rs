@@ -207,7 +207,7 @@ impl Control {
             }
             Request::Events { follow } => {
                 if follow {
-                    client.subs.borrow_mut().events = Some(id.clone());
+                    client.follow_events(id.clone());
                 }
                 self.clients.recent(id)
             }

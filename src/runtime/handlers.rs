@@ -253,7 +253,7 @@ impl Runtime {
     /// nobody looks at never.
     pub(super) fn frame_owed(&self) -> bool {
         let Some(d) = self.dashboard.as_ref() else { return false };
-        let changed = d.dirty || self.hub.dirty();
+        let changed = d.changed() || self.hub.dirty();
         let local = d.has_local() && (changed || d.local_dirty());
         local || self.control.as_ref().is_some_and(|c| c.frame_owed(changed))
     }
@@ -261,7 +261,7 @@ impl Runtime {
     /// The frame tick: a fresh view for every viewer owed one, built once per distinct pane.
     pub(super) fn publish(&mut self) {
         let Some(d) = self.dashboard.as_mut() else { return };
-        let changed = self.hub.take_dirty() | std::mem::take(&mut d.dirty);
+        let changed = self.hub.take_dirty() | d.take_changed();
         let local = d.local_due(changed);
         let remote = self.control.as_mut().map(|c| c.due_panes(changed)).unwrap_or_default();
         if !local && remote.is_empty() {

@@ -57,3 +57,27 @@ impl Extend<Input> for &Inputs {
         Inputs::extend(self, inputs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Inputs;
+    use crate::core::{Input, WorkerKey};
+
+    const WEB_1: WorkerKey = WorkerKey { group: 0, slot: 1 };
+
+    /// The loop's inputs and a reader's are one queue, in the order they arrived; only a
+    /// reader's post (or an explicit wake) wakes the loop.
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_queue_in_arrival_order() {
+        let inputs = Inputs::default();
+        inputs.push(Input::Start);
+        inputs.post(Input::Ready { key: WEB_1, generation: 1 });
+        inputs.extend([Input::Heartbeat { key: WEB_1, generation: 1 }]);
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(5), inputs.woken());
+        assert!(woken.await.is_ok(), "a post wakes the loop");
+        assert!(matches!(inputs.pop(), Some(Input::Start)));
+        assert!(matches!(inputs.pop(), Some(Input::Ready { .. })));
+        assert!(matches!(inputs.pop(), Some(Input::Heartbeat { .. })));
+        assert!(inputs.pop().is_none());
+    }
+}

@@ -111,7 +111,7 @@ pub(super) fn logs(
     let from = keys.clone().unwrap_or_else(|| cx.core.worker_keys());
     let shown = cx.hub.with_logs(|logs| last_lines(logs, &from, want, cx.names));
     if follow {
-        client.subs.borrow_mut().logs = Some((id.clone(), keys));
+        client.follow_logs(id.clone(), keys);
     }
     messages::ok_list(id, "lines", shown.iter().map(Vec::as_slice))
 }

@@ -146,7 +146,7 @@ impl Viewers {
             return messages::error(id, "this corral keeps no dashboard to attach to");
         }
         self.subscribe(client, id, pane);
-        client.subs.borrow_mut().view = true;
+        client.follow_view();
         let whom =
             messages::Whom { instance: Some(cx.instance.to_string()), pid: std::process::id() };
         messages::ok_with(id, &whom)
