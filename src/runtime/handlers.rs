@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::signals::Arrived;
-use super::{Runtime, control_service, dashboard, headless, node_setup, note_queued_reload};
+use super::start::headless;
+use super::{Runtime, control_service, dashboard, node_setup, note_queued_reload};
 use crate::config::LogFormat;
 use crate::control::server::Incoming;
 use crate::core::{Input, ShutdownTrigger, UserAction};
