@@ -24,10 +24,14 @@ use crate::headless::Headless;
 use crate::report::Record;
 use crate::sinks::logfiles::LogFiles;
 
+/// An observer of every record.
+trait Sink {
+    fn record(&mut self, at: SystemTime, record: &Record<'_>);
+}
+
 /// A sink that loses nothing: when it falls behind, the workers' pipes wait; at the end,
 /// corral waits for it.
-trait Lossless {
-    fn record(&mut self, at: SystemTime, record: &Record<'_>);
+trait Lossless: Sink {
     fn flush(&mut self);
     fn held(&self) -> bool;
     fn settled(&self) -> bool;
@@ -37,10 +41,12 @@ trait Lossless {
 
 macro_rules! lossless {
     ($sink:ty) => {
-        impl Lossless for $sink {
+        impl Sink for $sink {
             fn record(&mut self, at: SystemTime, record: &Record<'_>) {
                 <$sink>::record(self, at, record);
             }
+        }
+        impl Lossless for $sink {
             fn flush(&mut self) {
                 <$sink>::flush(self);
             }
@@ -93,7 +99,9 @@ impl ControlTap {
     pub fn new(clients: SharedClients, names: Vec<String>) -> ControlTap {
         ControlTap { clients, names, scratch: Vec::new() }
     }
+}
 
+impl Sink for ControlTap {
     fn record(&mut self, at: SystemTime, record: &Record<'_>) {
         if let Record::Output { key, .. } = record {
             // Encoding every line of a flood for nobody would be waste.
@@ -132,6 +140,13 @@ impl Hub {
         }
     }
 
+    /// Every sink that is on, in the order records reach them.
+    fn sinks_mut(&mut self) -> impl Iterator<Item = &mut dyn Sink> {
+        let tap = self.control.as_mut().map(|c| c as &mut dyn Sink);
+        let headless = self.headless.as_mut().map(|h| h as &mut dyn Sink);
+        tap.into_iter().chain(headless).chain(self.files.as_mut().map(|f| f as &mut dyn Sink))
+    }
+
     fn lossless_mut(&mut self) -> impl Iterator<Item = &mut dyn Lossless> {
         let headless = self.headless.as_mut().map(|h| h as &mut dyn Lossless);
         headless.into_iter().chain(self.files.as_mut().map(|f| f as &mut dyn Lossless))
@@ -159,10 +174,7 @@ impl Hub {
             self.dirty = true;
             self.inputs.wake();
         }
-        if let Some(tap) = self.control.as_mut() {
-            tap.record(at, record);
-        }
-        for sink in self.lossless_mut() {
+        for sink in self.sinks_mut() {
             sink.record(at, record);
         }
     }
