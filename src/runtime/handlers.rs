@@ -232,6 +232,16 @@ impl Runtime {
         }
     }
 
+    /// The sampler's round: to the process table (and the core), then the dashboard.
+    pub(super) fn on_samples(&mut self, round: Vec<crate::backend::Usage>) {
+        let measured = self.procs.on_samples(round, &self.inputs);
+        if let Some(d) = self.dashboard.as_mut() {
+            for (key, usage) in &measured {
+                d.record_usage(*key, usage);
+            }
+        }
+    }
+
     /// The core's timers and the probes' deadlines that came due.
     pub(super) fn timers_due(&mut self) {
         let now = Instant::now();

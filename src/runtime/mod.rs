@@ -278,9 +278,7 @@ impl Runtime {
                 _ = group_poll.tick(), if self.procs.draining() => {
                     self.procs.check_groups(&self.probes, &self.inputs);
                 }
-                Some(round) = samples.recv() => {
-                    self.procs.on_samples(round, self.dashboard.as_mut(), &self.inputs);
-                }
+                Some(round) = samples.recv() => self.on_samples(round),
                 Some(report) = self.probes.recv(), if !self.probes.holding() => {
                     self.probes.hold(report, Instant::now());
                 }

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use super::super::dashboard::ViewFeed;
 use super::super::inputs::Inputs;
 use super::ProcessTable;
 use crate::backend;
-use crate::core::Input;
+use crate::core::{Input, WorkerKey};
 
 impl ProcessTable {
     /// CPU and memory are sampled when something uses them (`needed`): the dashboard,
@@ -45,21 +44,21 @@ impl ProcessTable {
     }
 
     /// A round of measurements: kept for the views, and each leader's memory to the core.
+    /// Returns the live leaders' measurements, by slot (for the dashboard's history).
     pub fn on_samples(
         &mut self,
         round: Vec<backend::Usage>,
-        mut dashboard: Option<&mut ViewFeed>,
         inputs: &Inputs,
-    ) {
+    ) -> Vec<(WorkerKey, backend::Usage)> {
+        let mut measured = Vec::with_capacity(round.len());
         for usage in round {
             let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
                 continue;
             };
             self.usage.insert(key, usage);
-            if let Some(d) = dashboard.as_deref_mut() {
-                d.record_usage(key, &usage);
-            }
+            measured.push((key, usage));
             inputs.push(Input::Sample { key, generation, rss: usage.rss });
         }
+        measured
     }
 }
