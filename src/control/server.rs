@@ -47,13 +47,13 @@ pub struct Incoming {
 
 /// What a client follows.
 #[derive(Default)]
-pub struct Subscriptions {
+struct Subscriptions {
     /// `logs -f`: the request id, and whose lines (`None`: everyone's).
-    pub logs: Option<(Value, Option<Vec<WorkerKey>>)>,
+    logs: Option<(Value, Option<Vec<WorkerKey>>)>,
     /// `events -f`: the request id.
-    pub events: Option<Value>,
+    events: Option<Value>,
     /// `view` (`corral attach`): frames follow; the runtime keeps what their pane shows.
-    pub view: bool,
+    view: bool,
 }
 
 pub struct Client {
@@ -67,7 +67,8 @@ pub struct Client {
     closing: Cell<bool>,
     /// The writer has ended: the reader stops too, whatever the client does.
     hung_up: Notify,
-    pub subs: RefCell<Subscriptions>,
+    /// Borrowed only inside this type's methods, never across an `.await`.
+    subs: RefCell<Subscriptions>,
     /// It has sent a request.
     spoke: Cell<bool>,
     /// A request of its own is with the runtime.
@@ -130,6 +131,22 @@ impl Client {
         self.wake.notify_one();
     }
 
+    /// `logs -f`: the output of `keys`' workers (everyone's: `None`) follows, as items
+    /// of request `id`.
+    pub fn follow_logs(&self, id: Value, keys: Option<Vec<WorkerKey>>) {
+        self.subs.borrow_mut().logs = Some((id, keys));
+    }
+
+    /// `events -f`: every event follows, as items of request `id`.
+    pub fn follow_events(&self, id: Value) {
+        self.subs.borrow_mut().events = Some(id);
+    }
+
+    /// `view`: frames follow (the runtime's viewers send them).
+    pub fn follow_view(&self) {
+        self.subs.borrow_mut().view = true;
+    }
+
     /// Takes everything queued, as if written (for tests of what a client is sent).
     #[cfg(test)]
     pub(crate) fn take_queued(&self) -> Vec<Vec<u8>> {
@@ -164,17 +181,70 @@ impl Client {
 
 /// Every connected client, and the events kept for newcomers.
 #[derive(Default)]
-pub struct Clients {
+struct Clients {
     next: u64,
-    pub live: HashMap<u64, Rc<Client>>,
+    live: HashMap<u64, Rc<Client>>,
     /// Recent §7 events (not output), encoded, oldest first.
-    pub recent: VecDeque<Vec<u8>>,
+    recent: VecDeque<Vec<u8>>,
     recent_bytes: usize,
 }
 
-impl Clients {
+/// The clients, shared on the runtime's thread by the accept and serve tasks and the
+/// runtime. WHY a `RefCell` behind an `Rc`: every borrow lasts one method call and none is
+/// handed out or held across an `.await`, so two cannot meet.
+#[derive(Clone, Default)]
+pub struct SharedClients(Rc<RefCell<Clients>>);
+
+impl SharedClients {
     /// Keeps `event` (one §7 JSON object) and sends it to the clients that follow events.
-    pub fn event(&mut self, event: &[u8]) {
+    pub fn event(&self, event: &[u8]) {
+        self.0.borrow_mut().event(event);
+    }
+
+    /// Whether anyone follows `key`'s output (so it is worth encoding).
+    pub fn wants_output(&self, key: WorkerKey) -> bool {
+        self.0.borrow().wants_output(key)
+    }
+
+    pub fn output(&self, key: WorkerKey, line: &[u8]) {
+        self.0.borrow().output(key, line);
+    }
+
+    /// Whether client `serial` is still connected.
+    pub fn is_live(&self, serial: u64) -> bool {
+        self.0.borrow().live.contains_key(&serial)
+    }
+
+    /// Whether some client has lines not written yet.
+    pub fn any_queued(&self) -> bool {
+        self.0.borrow().live.values().any(|c| c.queued() > 0)
+    }
+
+    /// The reply to `events`: the events kept, as a list for request `id`.
+    pub fn recent(&self, id: &Value) -> Vec<u8> {
+        let clients = self.0.borrow();
+        messages::ok_list(id, "events", clients.recent.iter().map(Vec::as_slice))
+    }
+
+    /// A newcomer's place, if one can be made (see `make_room`).
+    fn admit(&self) -> Option<Rc<Client>> {
+        if !make_room(&self.0.borrow()) {
+            return None;
+        }
+        let mut all = self.0.borrow_mut();
+        all.next += 1;
+        let client = Rc::new(Client::new(all.next));
+        all.live.insert(client.serial, Rc::clone(&client));
+        Some(client)
+    }
+
+    fn remove(&self, serial: u64) {
+        self.0.borrow_mut().live.remove(&serial);
+    }
+}
+
+impl Clients {
+    fn event(&mut self, event: &[u8]) {
         if event.len() <= KEEP_EVENT_MAX {
             self.recent_bytes += event.len();
             self.recent.push_back(event.to_vec());
@@ -190,8 +260,7 @@ impl Clients {
         }
     }
 
-    /// Whether anyone follows `key`'s output (so it is worth encoding).
-    pub fn wants_output(&self, key: WorkerKey) -> bool {
+    fn wants_output(&self, key: WorkerKey) -> bool {
         self.live.values().any(|c| match &c.subs.borrow().logs {
             Some((_, None)) => true,
             Some((_, Some(keys))) => keys.contains(&key),
@@ -199,7 +268,7 @@ impl Clients {
         })
     }
 
-    pub fn output(&self, key: WorkerKey, line: &[u8]) {
+    fn output(&self, key: WorkerKey, line: &[u8]) {
         for client in self.live.values() {
             let subs = client.subs.borrow();
             if let Some((id, keys)) = &subs.logs
@@ -214,7 +283,7 @@ impl Clients {
 /// Accepts clients until the runtime ends; `hello` is each one's first line.
 pub async fn accept(
     listener: tokio::net::UnixListener,
-    clients: Rc<RefCell<Clients>>,
+    clients: SharedClients,
     requests: mpsc::UnboundedSender<Incoming>,
     hello: Rc<dyn Fn() -> Vec<u8>>,
 ) {
@@ -236,21 +305,14 @@ pub async fn accept(
             let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&refusal)).await;
             continue;
         }
-        let client = {
-            if !make_room(&clients.borrow()) {
-                let mut stream = stream;
-                let busy = messages::error(&Value::Null, "too many clients: try again later");
-                let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
-                continue;
-            }
-            let mut all = clients.borrow_mut();
-            all.next += 1;
-            let client = Rc::new(Client::new(all.next));
-            all.live.insert(client.serial, Rc::clone(&client));
-            client
+        let Some(client) = clients.admit() else {
+            let mut stream = stream;
+            let busy = messages::error(&Value::Null, "too many clients: try again later");
+            let _ = tokio::time::timeout(LAST_WORDS, stream.write_all(&busy)).await;
+            continue;
         };
         client.send(hello());
-        tokio::task::spawn_local(serve(stream, client, Rc::clone(&clients), requests.clone()));
+        tokio::task::spawn_local(serve(stream, client, clients.clone(), requests.clone()));
     }
 }
 
@@ -279,7 +341,7 @@ fn allowed(stream: &UnixStream) -> bool {
 async fn serve(
     stream: UnixStream,
     client: Rc<Client>,
-    clients: Rc<RefCell<Clients>>,
+    clients: SharedClients,
     requests: mpsc::UnboundedSender<Incoming>,
 ) {
     let (mut read, write) = stream.into_split();
@@ -342,7 +404,7 @@ async fn serve(
     client.eof.set(true);
     client.wake.notify_one();
     let _ = writer.await;
-    clients.borrow_mut().live.remove(&client.serial);
+    clients.remove(client.serial);
     tracing::debug!(client = client.serial, "control client gone");
 }
 

@@ -69,27 +69,20 @@ pub(super) fn start_if_wanted(
     }
 }
 
-impl super::Runtime {
-    /// A worker that died saying an address was in use: once per group, the way out.
-    /// Called at its reaping, when its last words were read.
+impl super::GroupIo {
+    /// Worker `id` died (`said`: saying an address was in use): once per group, the way
+    /// out. Called at its reaping, when its last words were read.
     pub(super) fn hint_addr_in_use(
         &mut self,
-        key: crate::core::WorkerKey,
-        generation: u32,
+        id: &str,
         status: crate::core::ExitStatus,
+        said: bool,
     ) {
-        let hinted = self.groups.get(usize::from(key.group)).is_none_or(|g| g.hinted);
-        if status.success() || hinted {
+        if status.success() || self.hinted || !said {
             return;
         }
-        let io = self.generations.get(&(key, generation));
-        if !io.is_some_and(|io| io.readers.iter().any(|(r, _)| r.said_addr_in_use())) {
-            return;
-        }
-        let Some(io) = self.groups.get_mut(usize::from(key.group)) else { return };
-        io.hinted = true;
-        let id = key.id(&self.names).to_string();
-        if io.adopt.is_some() {
+        self.hinted = true;
+        if self.adopt.is_some() {
             tracing::warn!(
                 "{id} died on an address already in use: not one corral shares (a unix socket, \
                  a port of another group or program); its group shares TCP and UDP ports its \
@@ -104,10 +97,9 @@ impl super::Runtime {
         }
     }
 
-    /// The filter could not be installed for a worker of `group`: said once per group.
-    pub(super) fn cannot_adopt(&mut self, group: u16, errno: i32) {
-        let Some(io) = self.groups.get_mut(usize::from(group)) else { return };
-        if io.adopt.take().is_none() {
+    /// The filter could not be installed for a worker of this group: said once per group.
+    pub(super) fn cannot_adopt(&mut self, errno: i32) {
+        if self.adopt.take().is_none() {
             return;
         }
         let why = nix::errno::Errno::from_raw(errno).desc();
@@ -115,7 +107,7 @@ impl super::Runtime {
             "{}: cannot share the ports its workers bind (seccomp: {why}); they bind their \
              own, so only one can have a port: give them a socket with --listen (fd 3, \
              LISTEN_FDS) instead",
-            io.spec.name
+            self.spec.name
         );
     }
 }

@@ -2,7 +2,7 @@
 //! lifecycle as the supervisor saw it, and the `View`s built from them: one builder for
 //! every viewer. The local dashboard's view goes to the UI thread's slot (at most ~30 times
 //! a second, only when something changed), which never blocks supervision; attached
-//! clients' views go out through the control socket (`control_view`).
+//! clients' views go out through the control socket (`control_service::view`).
 
 mod pane;
 mod views;
@@ -74,13 +74,13 @@ pub struct ViewFeed {
     /// The local dashboard, when there is one.
     local: Option<Local>,
     /// Something every viewer shows changed since the last frame.
-    pub dirty: bool,
+    dirty: bool,
     /// Failed runs per second, ring indexed by second, with the second it counts.
     crashes: [(u64, u64); HISTORY],
     prev_messages: HashMap<WorkerKey, u64>,
     rates: HashMap<WorkerKey, u64>,
     events_per_sec: u64,
-    pub log_path: Option<std::path::PathBuf>,
+    log_path: Option<std::path::PathBuf>,
     groups: Vec<GroupFacts>,
     workers: crate::core::KeyMap<WorkerHistory>,
 }
@@ -214,6 +214,15 @@ impl ViewFeed {
         let history = self.workers.entry(key).or_default();
         history.cpu.set(second, u.pid, f64::from(u.cpu));
         history.memory.set(second, u.pid, u.rss as f64);
+    }
+
+    /// Something every viewer shows changed here since [`ViewFeed::take_changed`].
+    pub fn changed(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
     }
 
     pub fn has_local(&self) -> bool {

@@ -1,124 +1,79 @@
 //! The end of a run: escaped descendants stopped, the last events written out (nothing
 //! lost unless a person asks again to stop), the keeper told goodbye.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::GROUP_POLL;
+use super::hub::Reports;
 use super::signals::{Arrived, Signals};
-use super::{GROUP_POLL, Runtime, keeper};
 use crate::backend;
 use tokio::sync::Notify;
 
-use crate::headless::Headless;
 use crate::report::Record;
 use crate::signal::Signal;
-use crate::sinks::logfiles::LogFiles;
 
 /// How long the output reported before the last record may take to be written (or to
 /// fail) before that record's exit code is decided: a slow reader delays the exit by this,
 /// never more (its lines are still all written after).
 const SETTLE: Duration = Duration::from_secs(1);
 
-impl Runtime {
-    /// Every worker is gone: stop escaped descendants, report, flush.
-    pub(super) async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
-        let grace =
-            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
-        self.probes.kill_all();
-        self.reap_held();
-        let keeper = self.keeper.as_ref().map(keeper::Keeper::pid);
-        kill_strays(grace, signals, keeper).await;
-        if let Some(k) = self.keeper.as_mut() {
-            k.bye();
+/// Every worker is gone: the last record, and everything reported written out (or lost,
+/// if a person asks again to stop). Returns the exit code, 1 if lines were lost.
+pub(super) async fn write_out(
+    hub: &Reports,
+    code: u8,
+    ui: Option<crate::ui::Dashboard>,
+    signals: &mut Signals,
+) -> u8 {
+    // An output that is failing now will lose lines at exit, and corral exits 1 for
+    // them: the last record says so already (being last, it cannot wait for the count).
+    // So what was reported before it is given a moment to be written, or to fail: on a
+    // busy machine the writer may not have tried yet (a full disk's first write fails
+    // only once tried), and the record would say 0 for a corral that exits 1.
+    hub.flush();
+    let settle_until = std::time::Instant::now() + SETTLE;
+    while std::time::Instant::now() < settle_until {
+        if hub.settled() {
+            break;
         }
-        let keys: Vec<_> = self.generations.keys().copied().collect();
-        for (key, generation) in keys {
-            self.release(key, generation);
-        }
-        // The broker is shared with the thread for binds, which outlives this: its sockets
-        // (and the unix socket files corral made) go now.
-        for group in 0..self.groups.len() {
-            self.node.group_stopped(u16::try_from(group).unwrap_or(u16::MAX));
-        }
-        let code = if self.ui_failed { 1 } else { code };
-        // An output that is failing now will lose lines at exit, and corral exits 1 for
-        // them: the last record says so already (being last, it cannot wait for the count).
-        // So what was reported before it is given a moment to be written, or to fail: on a
-        // busy machine the writer may not have tried yet (a full disk's first write fails
-        // only once tried), and the record would say 0 for a corral that exits 1.
-        self.hub.borrow_mut().flush();
-        let settle_until = std::time::Instant::now() + SETTLE;
-        while std::time::Instant::now() < settle_until {
-            let settled = {
-                let hub = self.hub.borrow();
-                hub.headless.as_ref().is_none_or(Headless::settled)
-                    && hub.files.as_ref().is_none_or(LogFiles::settled)
-            };
-            if settled {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let failing = {
-            let hub = self.hub.borrow();
-            hub.headless.as_ref().is_some_and(Headless::failing)
-                || hub.files.as_ref().is_some_and(LogFiles::failing)
-        };
-        let code = if failing { code.max(1) } else { code };
-        {
-            let mut hub = self.hub.borrow_mut();
-            hub.report(SystemTime::now(), &Record::ShutdownComplete { exit_code: code });
-            if let Some(h) = hub.headless.as_mut() {
-                h.close();
-            }
-            if let Some(f) = hub.files.as_mut() {
-                f.close();
-            }
-        }
-        if let Some(ui) = self.ui.take() {
-            ui.stop();
-        }
-        let (output, logs) = self.wait_for_output(signals).await;
-        if output > 0 {
-            tracing::error!(lost = output, "output lines could not be written");
-        }
-        if logs > 0 {
-            tracing::error!(lost = logs, "log file lines could not be written");
-        }
-        if output + logs > 0 {
-            return code.max(1);
-        }
-        code
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let code = if hub.failing() { code.max(1) } else { code };
+    hub.close_with(&Record::ShutdownComplete { exit_code: code });
+    if let Some(ui) = ui {
+        ui.stop();
+    }
+    let (output, logs) = wait_for_output(hub, signals).await;
+    if output > 0 {
+        tracing::error!(lost = output, "output lines could not be written");
+    }
+    if logs > 0 {
+        tracing::error!(lost = logs, "log file lines could not be written");
+    }
+    if output + logs > 0 {
+        return code.max(1);
+    }
+    code
+}
 
-    /// Waits until everything reported has been written, to stdout and to the log files:
-    /// a slow reader or disk is waited for (nothing is lost), until a person asks again to
-    /// stop. Returns the lines lost on each.
-    pub(super) async fn wait_for_output(&mut self, signals: &mut Signals) -> (u64, u64) {
-        let (output, logs) = {
-            let hub = self.hub.borrow();
-            (hub.headless.as_ref().map(Headless::done), hub.files.as_ref().map(LogFiles::done))
-        };
-        let mut abandon = false;
-        if let Some(done) = output {
-            let finished = || self.hub.borrow().headless.as_ref().is_none_or(Headless::finished);
-            abandon = !wait_done(&done, finished, signals).await;
-        }
-        if let Some(done) = logs
-            && !abandon
-        {
-            let finished = || self.hub.borrow().files.as_ref().is_none_or(LogFiles::finished);
-            abandon = !wait_done(&done, finished, signals).await;
-        }
-        let mut hub = self.hub.borrow_mut();
-        if abandon {
-            hub.headless.as_mut().map(Headless::abandon);
-            hub.files.as_mut().map(LogFiles::abandon);
-        }
-        (
-            hub.headless.as_ref().map_or(0, Headless::lost),
-            hub.files.as_ref().map_or(0, LogFiles::lost),
-        )
+/// Waits until everything reported has been written, to stdout and to the log files:
+/// a slow reader or disk is waited for (nothing is lost), until a person asks again to
+/// stop. Returns the lines lost on each.
+async fn wait_for_output(hub: &Reports, signals: &mut Signals) -> (u64, u64) {
+    let (output, logs) = hub.done();
+    let mut abandon = false;
+    if let Some(done) = output {
+        abandon = !wait_done(&done, || hub.output_finished(), signals).await;
     }
+    if let Some(done) = logs
+        && !abandon
+    {
+        abandon = !wait_done(&done, || hub.files_finished(), signals).await;
+    }
+    if abandon {
+        hub.abandon();
+    }
+    hub.lost()
 }
 
 /// Waits until a writer has `finished`; `false` if a person asked again to stop first.
@@ -147,7 +102,7 @@ fn asks_to_stop(arrived: &[Arrived]) -> bool {
 
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
-async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
+pub(super) async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
     let others = || -> Vec<u32> {
         backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
     };

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::Runtime;
+use super::hub::Reports;
 use super::logs::Logs;
 use crate::backend::{self, Usage};
 use crate::config::RunSpec;
-use crate::core::{Event, EventKind, Scope, Snapshot, WorkerKey, WorkerState};
+use crate::core::{Event, EventKind, Scope, Snapshot, Supervisor, WorkerKey, WorkerState};
 use crate::fleet::metrics::{
     EXIT_REASONS, GroupModel, Model, WorkerModel, reason_index, state_index,
 };
@@ -53,41 +53,32 @@ pub(super) async fn wanted(notify: Option<&Notify>) {
     }
 }
 
-impl Runtime {
-    pub(super) fn attach_metrics(&mut self, metrics: Option<Metrics>) {
-        if metrics.is_some() {
-            // Headless corral keeps no event data; the workers' numbers are needed now.
-            self.hub.borrow_mut().logs.record_metrics();
-        }
-        self.metrics = metrics;
-    }
-
-    pub(super) fn metrics_wanted(&self) -> Option<Arc<Notify>> {
-        self.metrics.as_ref().map(|m| m.publisher.wanted())
+impl Metrics {
+    /// Fires when a scrape wants a model.
+    pub fn wanted(&self) -> Arc<Notify> {
+        self.publisher.wanted()
     }
 
     /// O(1) per event: only exits are counted here; everything else is read at a scrape.
-    pub(super) fn count_exit(&mut self, event: &Event) {
-        let (Some(m), Scope::Worker(key), EventKind::Exited { reason, .. }) =
-            (self.metrics.as_mut(), event.scope, &event.kind)
+    pub fn count_exit(&mut self, event: &Event) {
+        let (Scope::Worker(key), EventKind::Exited { reason, .. }) = (event.scope, &event.kind)
         else {
             return;
         };
-        if let Some(group) = m.exits.get_mut(usize::from(key.group)) {
+        if let Some(group) = self.exits.get_mut(usize::from(key.group)) {
             group[reason_index(*reason)] += 1;
         }
     }
 
     /// The loop's whole share of a scrape (at most once a second): its time is logged at
     /// debug level, so the cost on supervision can be watched (`benches/metrics_scrape.rs`).
-    pub(super) fn publish_metrics(&mut self) {
-        let Some(m) = self.metrics.as_ref() else { return };
+    pub fn publish(&self, core: &Supervisor, hub: &Reports, usage: &HashMap<WorkerKey, Usage>) {
         let started = Instant::now();
-        let snapshot = self.core.snapshot(started);
+        let snapshot = core.snapshot(started);
         let mut model =
-            build(&m.instance, &snapshot, &self.hub.borrow().logs, &self.usage, &m.exits);
+            hub.with_logs(|logs| build(&self.instance, &snapshot, logs, usage, &self.exits));
         model.problems = crate::core::health::problems(&snapshot);
-        m.publisher.publish(model);
+        self.publisher.publish(model);
         let took_us = started.elapsed().as_micros();
         tracing::debug!(workers = snapshot.workers.len(), took_us, "metrics model published");
     }

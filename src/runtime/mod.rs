@@ -4,91 +4,57 @@
 //! as long as corral.
 
 mod adopt;
-mod control_glue;
-mod control_view;
+mod commands;
+mod control_service;
 mod dashboard;
 mod env;
 mod env_files;
 mod finish;
-mod generations;
+mod handlers;
 mod hub;
+mod inputs;
 mod instance;
 mod keeper;
 mod listeners;
 pub mod logs;
 mod metrics_glue;
 mod node;
-mod node_glue;
-mod notify_glue;
+mod node_setup;
 mod ports;
 mod probes;
 mod procs;
-mod sampling;
 mod schedules;
 #[allow(unsafe_code, reason = "signal handlers and their siginfo")]
 mod signals;
-mod signals_glue;
+mod start;
 mod stop_signals;
 #[allow(unsafe_code, reason = "FIONREAD and registering fds with tokio")]
 mod streams;
 mod summary;
+mod systemd;
 mod terminals;
 mod timers;
 mod turns;
-mod ui_glue;
 mod watch;
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinHandle;
-
 use self::env::EnvTemplate;
-use self::hub::Hub;
+use self::hub::Reports;
+use self::inputs::Inputs;
+use self::procs::ProcessTable;
 use self::signals::Signals;
-use self::streams::Reader;
 use self::timers::Timers;
 use crate::backend::{self, BoundListener};
-use crate::config::{GroupSpec, LogFormat, OutputMode, RunSpec};
-use crate::core::{Command, Event, EventKind, Input, Scope, Supervisor, WorkerKey};
-use crate::headless::Headless;
+use crate::config::{GroupSpec, RunSpec};
+use crate::core::{Input, Supervisor};
 use crate::report::{GroupInfo, Record};
-use crate::sinks::logfiles::LogFiles;
 use crate::ui;
 
 pub(crate) use self::keeper::{KEEPER_VAR, start_as_this_program as keeper_is_this_program};
-
-/// Why corral could not start; nothing was spawned. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Bind(#[from] backend::BindError),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("cannot start the output writer: {0}")]
-    Output(std::io::Error),
-    #[error(transparent)]
-    Control(#[from] crate::control::socket::SocketError),
-    #[error("{0}")]
-    Inherited(#[from] backend::InheritError),
-    #[error(
-        "listen = fd:{name}: no socket named '{name}' was handed to corral (LISTEN_FDNAMES: {known})"
-    )]
-    NoSuchInherited { name: String, known: String },
-    #[error(transparent)]
-    Logs(#[from] crate::sinks::logfiles::StartFailure),
-    #[error(transparent)]
-    Metrics(#[from] metrics_glue::MetricsError),
-    #[error(
-        "corral needs about {needed} open files for {workers} workers and may open only {limit} \
-         (ulimit -n): raise the limit"
-    )]
-    FdLimit { needed: u64, workers: u64, limit: u64 },
-}
+pub use self::start::{StartError, run};
 
 /// The dashboard gets a fresh view at most this often.
 const FRAME: Duration = Duration::from_millis(33);
@@ -100,70 +66,7 @@ const SPAWN_SLICE: Duration = Duration::from_millis(10);
 /// How often a process group that outlived its leader is checked for emptiness.
 const GROUP_POLL: Duration = Duration::from_millis(20);
 
-/// Runs the groups until shutdown; returns corral's exit code.
-pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
-    backend::ensure_std_fds();
-    backend::raise_fd_limit();
-    let workers: u64 = spec.groups.iter().map(|g| u64::from(g.workers)).sum();
-    let (needed, limit) = (backend::fds_needed(workers), backend::fd_limit());
-    if limit < needed {
-        // WHY refuse: below this no worker can even be spawned, and every spawn would fail
-        // with an errno that does not name the limit.
-        return Err(StartError::FdLimit { needed, workers, limit });
-    }
-    let listeners = listeners::bind_all(&mut spec)?;
-    let control = instance::bind_control(&mut spec)?;
-    let metrics = metrics_glue::start(&spec)?;
-    if let Err(e) = backend::become_subreaper() {
-        tracing::warn!(
-            "cannot become a child subreaper ({e}); escaped descendants may outlive corral"
-        );
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
-    let stdout_closed = Arc::new(tokio::sync::Notify::new());
-    let names: Vec<String> = spec.groups.iter().map(|g| g.name.clone()).collect();
-    // Shared by both lossless writers, so a reader held back by either hears the resume.
-    let resume = Arc::new(tokio::sync::Notify::new());
-    let files = match &spec.log_files {
-        Some(config) => {
-            let show_metrics = spec.verbosity > 0;
-            let mut files =
-                LogFiles::start(config, names.clone(), show_metrics, Arc::clone(&resume))?;
-            files.strip_ansi(spec.strip_ansi);
-            Some(files)
-        }
-        None => None,
-    };
-    let headless = match spec.output {
-        OutputMode::Headless(format) => {
-            let mut h =
-                headless(format, &names, &stdout_closed, &resume).map_err(StartError::Output)?;
-            h.show_metrics(spec.verbosity > 0);
-            h.strip_ansi(spec.strip_ansi);
-            Some(h)
-        }
-        OutputMode::Dashboard => None,
-    };
-    let log_dir = spec.log_files.as_ref().map(|l| l.dir.clone());
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
-        let hub = Hub::new(headless, files, resume);
-        let mut runtime = Runtime::new(spec, listeners, hub, stdout_closed);
-        runtime.control = control.map(control_glue::Control::new);
-        if runtime.control.is_some() {
-            // `ctl logs` and `status` read what the dashboard would show.
-            runtime.hub.borrow_mut().logs = logs::Logs::new(true);
-        }
-        runtime.attach_metrics(metrics);
-        let code = runtime.run().await;
-        runtime.print_summary(code, log_dir.as_deref());
-        Ok(code)
-    })
-}
-
+/// A group as the loop runs it: its spec, environment, sockets and binds.
 struct GroupIo {
     spec: GroupSpec,
     env: EnvTemplate,
@@ -174,93 +77,59 @@ struct GroupIo {
     hinted: bool,
 }
 
-/// One generation's open pipes and channel.
-struct GenerationIo {
-    pid: u32,
-    readers: Vec<(Rc<Reader>, JoinHandle<()>)>,
-    channel: Rc<Reader>,
-    /// Its stdout reader reads a pty's master.
-    pty: bool,
-}
-
+/// The loop and everything it drives. Each field is a component that owns its state;
+/// only the loop (this file, `commands` for the core's commands, `handlers` for what
+/// arrives from outside) sees them all, and lends each what it needs for one call.
 struct Runtime {
     core: Supervisor,
     groups: Vec<GroupIo>,
-    /// Live leaders: pid → slot and generation.
-    leaders: HashMap<u32, (WorkerKey, u32)>,
-    generations: HashMap<(WorkerKey, u32), GenerationIo>,
-    /// Generations whose leader exited while their group or escapees lived on.
-    draining: Vec<procs::Draining>,
-    /// Leaders kept as zombies until their group is empty (see `procs`).
-    held: std::collections::HashSet<u32>,
-    keeper: Option<keeper::Keeper>,
+    names: Vec<String>,
+    instance: String,
+    /// The one queue of inputs for the core, the stream readers' included.
+    inputs: Rc<Inputs>,
+    /// The report fan-out: headless output, log files, the control tap, the logs.
+    hub: Reports,
+    stdout_closed: Arc<tokio::sync::Notify>,
+    exit: Option<u8>,
+    /// Leaders, generations, spawns, reaping and signalling.
+    procs: ProcessTable,
     timers: Timers,
     /// Env files read at most once per turn of the loop.
     env_files: env_files::EnvFiles,
     /// The groups' schedules and their clocks.
     schedules: schedules::Schedules,
-    pending: VecDeque<Input>,
-    /// Spawns the core asked for and the loop has not done yet (the core counts them as
-    /// in flight, as it would a spawn that is under way).
-    spawns: VecDeque<(WorkerKey, u32)>,
-    hub: Rc<RefCell<Hub>>,
-    stdout_closed: Arc<tokio::sync::Notify>,
-    exit: Option<u8>,
-    /// Leaders the sampler measures (only when something needs the numbers).
-    sample_targets: Option<backend::Targets>,
-    /// Latest CPU and memory per slot, for the dashboard.
-    usage: HashMap<WorkerKey, backend::Usage>,
-    names: Vec<String>,
-    /// The dashboard's runtime side and its thread, when it is on.
+    /// Readiness, liveness and startup probes in flight.
+    probes: probes::Probes,
+    /// Node IPC channels: the cluster protocol, the port broker, messages to workers.
+    node: node::NodeChannels,
+    /// The workers' bad cluster messages, rate-limited.
+    node_errors: node_setup::NodeErrors,
+    /// Answers the workers' own binds (groups that share them).
+    adopter: Option<adopt::Adopter>,
+    /// Reload on change (`--watch`), when a group watches paths.
+    watch: Option<watch::Watch>,
+    /// Which SIGINTs and SIGTERMs are requests (one process's duplicate is not).
+    stop_signals: stop_signals::StopSignals,
+    /// The dashboard's runtime side, when it is on or someone may attach.
     dashboard: Option<dashboard::ViewFeed>,
     ui: Option<ui::Dashboard>,
     /// The dashboard failed (a panic, a broken terminal), or SIGQUIT forced the stop:
     /// exit 1 after stopping workers.
     ui_failed: bool,
     /// systemd's notification socket, when corral runs as a `Type=notify` service.
-    notifier: Option<crate::fleet::Notifier>,
+    systemd: systemd::Systemd,
     /// The control socket and its clients (docs/control.md).
-    control: Option<control_glue::Control>,
-    instance: String,
+    control: Option<control_service::Control>,
     /// `--metrics`: the Prometheus endpoint's runtime side.
     metrics: Option<metrics_glue::Metrics>,
-    /// Node IPC channels: the cluster protocol, the port broker, messages to workers.
-    node: node::NodeChannels,
-    /// When a bad cluster message was last reported.
-    node_reported: Option<Instant>,
-    /// Answers the workers' own binds (groups that share them).
-    adopter: Option<adopt::Adopter>,
-    /// Which SIGINTs and SIGTERMs are requests (one process's duplicate is not).
-    stop_signals: stop_signals::StopSignals,
-    /// The size of the workers' pseudo-terminals (`--pty`).
-    terminals: terminals::Terminals,
-    /// Reload on change (`--watch`), when a group watches paths.
-    watch: Option<watch::Watch>,
-    /// Readiness, liveness and startup probes in flight.
-    probes: probes::Probes,
-}
-
-fn headless(
-    format: LogFormat,
-    names: &[String],
-    closed: &Arc<tokio::sync::Notify>,
-    resume: &Arc<tokio::sync::Notify>,
-) -> std::io::Result<Headless> {
-    let notify = Arc::clone(closed);
-    let on_close = Box::new(move || notify.notify_one());
-    // WHY a file on a copy of fd 1 and not `io::stdout()`: the lossless writer must know
-    // exactly how much each write took (std's line buffering hides that on an error), and
-    // the copy is close-on-exec, so no worker inherits it.
-    let out = std::io::stdout().as_fd().try_clone_to_owned()?;
-    let out = Box::new(std::fs::File::from(out));
-    Headless::new(format, names.to_vec(), out, on_close, Arc::clone(resume))
 }
 
 impl Runtime {
     fn new(
         spec: RunSpec,
         listeners: Vec<Vec<BoundListener>>,
-        hub: Hub,
+        hub: Reports,
+        inputs: Rc<Inputs>,
         stdout_closed: Arc<tokio::sync::Notify>,
     ) -> Runtime {
         let instance = spec.instance.clone();
@@ -283,10 +152,10 @@ impl Runtime {
         let schedules = schedules::Schedules::new(groups.iter().map(|g| &g.spec));
         let specs: Vec<&GroupSpec> = groups.iter().map(|g| &g.spec).collect();
         let watch = watch::Watch::start(&specs, log_dir.as_deref());
-        let broker = node_glue::broker(&groups);
+        let broker = node_setup::broker(&groups);
         let adopter = adopt::start_if_wanted(&groups, &broker);
-        let node = node_glue::channels(&groups, broker);
-        let dashboard_mode = hub.headless.is_none();
+        let node = node_setup::channels(&groups, broker);
+        let dashboard_mode = !hub.headless();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
         // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
@@ -298,37 +167,29 @@ impl Runtime {
             // Headless corral exits once nothing is left to run; the dashboard stays up so
             // people can read what happened.
             core: Supervisor::new(configs, !dashboard_mode, seed),
+            procs: ProcessTable::new(names.clone()),
             names,
-            dashboard: None,
-            ui: None,
-            ui_failed: false,
+            instance,
             groups,
-            leaders: HashMap::new(),
-            generations: HashMap::new(),
-            draining: Vec::new(),
-            held: std::collections::HashSet::new(),
-            keeper: None,
+            inputs,
+            hub,
+            stdout_closed,
+            exit: None,
             timers: Timers::default(),
             env_files: env_files::EnvFiles::default(),
             schedules,
-            pending: VecDeque::new(),
-            spawns: VecDeque::new(),
-            hub: Rc::new(RefCell::new(hub)),
-            stdout_closed,
-            exit: None,
-            sample_targets: None,
-            usage: HashMap::new(),
-            notifier: crate::fleet::Notifier::from_env(),
-            control: None,
-            instance,
-            metrics: None,
-            node,
-            node_reported: None,
-            adopter,
-            stop_signals: stop_signals::StopSignals::default(),
-            terminals: terminals::Terminals::new(),
-            watch,
             probes: probes::Probes::new(),
+            node,
+            node_errors: node_setup::NodeErrors::default(),
+            adopter,
+            watch,
+            stop_signals: stop_signals::StopSignals::default(),
+            dashboard: None,
+            ui: None,
+            ui_failed: false,
+            systemd: systemd::Systemd::from_env(),
+            control: None,
+            metrics: None,
         }
     }
 
@@ -337,7 +198,7 @@ impl Runtime {
     // ready (SIGCHLD in an exit storm) would starve the ones after it; `between_turns` gives
     // the watchdog, control and the other tasks their turn whatever is ready.
     async fn run(&mut self) -> u8 {
-        self.keeper = keeper::Keeper::start();
+        self.procs.start_keeper();
         let mut signals = match Signals::install() {
             Ok(s) => s,
             Err(e) => {
@@ -347,34 +208,40 @@ impl Runtime {
         };
         self.announce_start();
         let (ui_tx, mut ui_rx) = tokio::sync::mpsc::unbounded_channel();
-        if self.hub.borrow().headless.is_none() {
+        if !self.hub.headless() {
             self.start_dashboard(ui_tx);
         }
         let wall = std::time::SystemTime::now();
-        self.pending.extend(self.schedules.start(Instant::now(), wall));
-        self.pending.push_back(Input::Start);
-        let wake = Rc::clone(&self.hub.borrow().wake);
-        let mut samples = self.start_sampler();
+        self.inputs.extend(self.schedules.start(Instant::now(), wall));
+        self.inputs.push(Input::Start);
+        // `ctl status` shows CPU and memory as the dashboard does.
+        let sample = self.dashboard.is_some()
+            || self.control.is_some()
+            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
+            || self.metrics.is_some();
+        let mut samples = self.procs.start_sampler(sample);
         let mut group_poll = tokio::time::interval(GROUP_POLL);
         let mut frame = tokio::time::interval(FRAME);
         // Polled only while a frame is owed: the first comes at once, the next FRAME later.
         frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let watchdog_every = self.notifier.as_ref().and_then(crate::fleet::Notifier::watchdog);
+        let watchdog_every = self.systemd.watchdog();
         let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_hours(1)));
         let mut held = tokio::time::interval(Duration::from_millis(100));
         held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let metrics_wanted = self.metrics_wanted();
+        let metrics_wanted = self.metrics.as_ref().map(metrics_glue::Metrics::wanted);
         let mut second = tokio::time::interval(Duration::from_secs(1));
         second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut node_retry = tokio::time::interval(node_glue::RETRY);
+        let mut node_retry = tokio::time::interval(node_setup::RETRY);
         node_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut turns = turns::Turns::new();
         loop {
             self.drive();
-            self.notify_ready();
+            self.systemd.ready_if_so(&self.core, &self.groups);
             if let Some(code) = self.exit {
                 let code = self.finish(code, &mut signals).await;
-                self.flush_control().await;
+                if let Some(control) = self.control.as_ref() {
+                    control.flush().await;
+                }
                 return code;
             }
             let next_timer = self.next_deadline();
@@ -384,7 +251,7 @@ impl Runtime {
             tokio::select! {
                 arrived = signals.recv() => self.on_signals(arrived),
                 Some(request) = ui_rx.recv() => self.on_ui(request),
-                Some(incoming) = control_glue::next(self.control.as_mut()) => self.on_control(incoming),
+                Some(incoming) = next_request(self.control.as_mut()) => self.on_control(incoming),
                 Some(inbound) = self.node.recv() => self.on_node(inbound),
                 reloads = watch::next(self.watch.as_mut()) => self.on_watch(reloads),
                 _ = node_retry.tick(), if self.node.any_blocked() => self.node.retry(),
@@ -393,39 +260,51 @@ impl Runtime {
                 // watchdog restarts corral. Only a wake-up: `between_turns` pings when due.
                 _ = watchdog.tick(), if watchdog_every.is_some() => {}
                 // Often enough for any heartbeat timeout a person would set.
-                _ = held.tick(), if self.hub.borrow().held() => self.keep_alive_held(),
-                _ = second.tick(), if self.dashboard.is_some() || self.notifier.is_some() => {
+                _ = held.tick(), if self.hub.held() => self.procs.keep_alive_held(&self.inputs),
+                _ = second.tick(), if self.dashboard.is_some() || self.systemd.on() => {
                     self.every_second();
                 }
                 () = metrics_glue::wanted(metrics_wanted.as_deref()) => self.publish_metrics(),
-                () = wake.notified() => {}
+                () = self.inputs.woken() => {}
                 () = tokio::time::sleep_until(sleep_until.into()), if next_timer.is_some() => {
-                    let now = Instant::now();
-                    while let Some(token) = self.timers.pop_due(now) {
-                        self.pending.push_back(Input::Timer(token));
-                    }
-                    self.probes.due(now, &mut self.pending);
+                    self.timers_due();
                 }
                 () = tokio::time::sleep_until(schedule_wake.unwrap_or(sleep_until).into()),
                     if schedule_wake.is_some() =>
                 {
                     let fired = self.schedules.poll(Instant::now(), std::time::SystemTime::now());
-                    self.pending.extend(fired);
+                    self.inputs.extend(fired);
                 }
-                _ = group_poll.tick(), if !self.draining.is_empty() => self.check_groups(),
+                _ = group_poll.tick(), if self.procs.draining() => {
+                    self.procs.check_groups(&self.probes, &self.inputs);
+                }
                 Some(round) = samples.recv() => self.on_samples(round),
                 Some(report) = self.probes.recv(), if !self.probes.holding() => {
                     self.probes.hold(report, Instant::now());
                 }
                 () = self.stdout_closed.notified() => {}
                 // The next slice of spawns, taking its turn with whatever else is ready.
-                () = std::future::ready(()), if !self.spawns.is_empty() => {}
+                () = std::future::ready(()), if self.procs.spawns_waiting() => {}
             }
             self.between_turns(&mut turns).await;
-            if self.hub.borrow().stdout_closed() {
+            if self.hub.stdout_closed() {
                 self.stdout_gone();
             }
         }
+    }
+
+    /// After every turn, whatever the `select!` took: the watchdog's ping, the control
+    /// requests already queued, and the thread given back now and then (see `turns`).
+    async fn between_turns(&mut self, turns: &mut turns::Turns) {
+        self.systemd.watchdog_if_due(Instant::now());
+        for _ in 0..turns::Turns::CONTROL_REQUESTS {
+            let Some(incoming) = self.control.as_mut().and_then(control_service::Control::try_next)
+            else {
+                break;
+            };
+            self.on_control(incoming);
+        }
+        turns.yield_if_due().await;
     }
 
     /// The control socket first, so `ctl events` has everything from `supervisor_started`
@@ -442,9 +321,16 @@ impl Runtime {
             })
             .collect();
         let pid = std::process::id();
-        self.start_control();
+        let served =
+            self.control.as_mut().is_some_and(|c| c.start(&self.hub, &self.names, &self.instance));
+        if served && self.dashboard.is_none() {
+            // Someone may attach: keep what a dashboard shows (a local one replaces this).
+            let facts =
+                self.groups.iter().map(|g| dashboard::GroupFacts::new(&g.spec, &g.listeners));
+            self.dashboard = Some(dashboard::ViewFeed::new(None, None, facts.collect()));
+        }
         let started = Record::Started { pid, instance: &self.instance, groups: &infos };
-        self.hub.borrow_mut().report(std::time::SystemTime::now(), &started);
+        self.hub.report(std::time::SystemTime::now(), &started);
     }
 
     /// The earliest of the core's timers and the probes' deadlines.
@@ -452,55 +338,6 @@ impl Runtime {
         match (self.timers.next_deadline(), self.probes.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    /// Files changed under a group's watched paths, and the quiet period passed: a rolling
-    /// reload of the group, and a start now of its workers that wait to restart after a
-    /// crash (the change may be the fix; a reload only replaces running workers).
-    fn on_watch(&mut self, reloads: Vec<(u16, String)>) {
-        let snapshot = self.core.snapshot(Instant::now());
-        for (group, path) in reloads {
-            for w in snapshot.workers.iter().filter(|w| w.key.group == group) {
-                if matches!(
-                    w.state,
-                    crate::core::WorkerState::Backoff { .. }
-                        | crate::core::WorkerState::Failed { .. }
-                        | crate::core::WorkerState::GaveUp
-                ) {
-                    self.pending.push_back(Input::User(crate::core::UserAction::Start(w.key)));
-                }
-            }
-            self.note_queued_reload(group);
-            let cause = crate::core::ReloadCause::Watch { path };
-            self.pending.push_back(Input::Reload { group, cause });
-        }
-    }
-
-    /// A worker's id as people read it (`web.2`), for diagnostics.
-    fn id(&self, key: WorkerKey) -> String {
-        key.id(&self.names).to_string()
-    }
-
-    fn every_second(&mut self) {
-        if let Some(d) = self.dashboard.as_mut() {
-            let keys = self.core.worker_keys().into_iter();
-            d.tick_rates(&self.hub.borrow().logs, keys);
-        }
-        if let Some(n) = self.notifier.as_mut() {
-            let now = Instant::now();
-            n.retry();
-            n.status(now, &crate::fleet::notify::summary(&self.core.snapshot(now)));
-        }
-    }
-
-    /// While output is held back corral is not reading the event channels, so it cannot
-    /// hear heartbeats: a worker that sends them is not judged until reading resumes.
-    fn keep_alive_held(&mut self) {
-        for (&(key, generation), io) in &self.generations {
-            if self.leaders.contains_key(&io.pid) && io.channel.heartbeats() {
-                self.pending.push_back(Input::Heartbeat { key, generation });
-            }
         }
     }
 
@@ -512,12 +349,10 @@ impl Runtime {
         let slice_end = Instant::now() + SPAWN_SLICE;
         self.env_files.next_turn();
         loop {
-            let found: Vec<Input> = self.hub.borrow_mut().inputs.drain(..).collect();
-            self.pending.extend(found);
-            let input = match self.pending.pop_front() {
+            let input = match self.inputs.pop() {
                 Some(input) => input,
                 None if Instant::now() < slice_end || self.core.shutting_down() => {
-                    let Some((key, generation)) = self.spawns.pop_front() else { break };
+                    let Some((key, generation)) = self.procs.next_spawn() else { break };
                     if self.core.shutting_down() {
                         Input::SpawnCancelled { key, generation }
                     } else {
@@ -531,119 +366,52 @@ impl Runtime {
                 self.execute(command);
             }
         }
-        self.answer_finished_reloads();
-        self.hub.borrow_mut().flush();
-        if let Some(k) = self.keeper.as_mut() {
-            k.flush();
+        if let Some(control) = self.control.as_mut() {
+            control.answer_finished_reloads(&self.core);
         }
+        self.hub.flush();
+        self.procs.flush_keeper();
     }
 
-    fn execute(&mut self, command: Command) {
-        match command {
-            Command::Spawn { key, generation } => self.spawns.push_back((key, generation)),
-            Command::Signal { key, pid, signal } => {
-                tracing::debug!(worker = %self.id(key), pgid = pid, "sending {signal} to the group");
-                self.signal(key, pid, signal);
-            }
-            Command::NotifyShutdown { key, pid } => self.notify_shutdown(key, pid),
-            Command::Timer { at, token } => {
-                tracing::debug!(worker = %self.id(token.key), kind = ?token.kind, "timer set");
-                if matches!(token.kind, crate::core::TimerKind::Probe { .. }) {
-                    self.timers.insert_coarse(at, token);
-                } else {
-                    self.timers.insert(at, token);
-                }
-            }
-            Command::Release { key, generation } => self.release(key, generation),
-            Command::Emit(event) => self.emit(&event),
-            Command::Probe { key, generation, pid, probe } => {
-                let asked = probes::Asked { key, generation, pid, probe };
-                self.start_probe(asked);
-            }
-            Command::Exit(code) => self.exit = Some(code),
+    /// Every worker is gone: stop escaped descendants, report, flush.
+    async fn finish(&mut self, code: u8, signals: &mut Signals) -> u8 {
+        let grace =
+            self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
+        self.probes.kill_all();
+        self.procs.stop_all(grace, signals, &mut self.node, &self.hub).await;
+        // The broker is shared with the thread for binds, which outlives this: its sockets
+        // (and the unix socket files corral made) go now.
+        for group in 0..self.groups.len() {
+            self.node.group_stopped(u16::try_from(group).unwrap_or(u16::MAX));
         }
+        let code = if self.ui_failed { 1 } else { code };
+        finish::write_out(&self.hub, code, self.ui.take(), signals).await
     }
 
-    fn emit(&mut self, event: &Event) {
-        // `-v`: corral's decisions, in the words of the headless text, with the worker's id.
-        if let (EventKind::ScheduleSkipped { running }, Scope::Group(g)) =
-            (&event.kind, event.scope)
-        {
-            let group = self.names.get(usize::from(g)).map_or("?", String::as_str);
-            tracing::warn!(
-                "{group}: scheduled run skipped: {running} worker(s) of the last run still going"
-            );
-        } else if tracing::enabled!(tracing::Level::INFO) {
-            let who = match event.scope {
-                Scope::Worker(key) => self.id(key),
-                Scope::Group(g) => self.names.get(usize::from(g)).cloned().unwrap_or_default(),
-                Scope::Supervisor => "corral".to_string(),
-            };
-            tracing::info!(worker = %who, "{}", crate::report::event_text(&event.kind, event.pid));
-        }
-        if let (Scope::Group(g), EventKind::Waiting { unmet, blocked: Some(why) }) =
-            (event.scope, &event.kind)
-        {
-            let name = self.names.get(usize::from(g)).map_or("?", String::as_str);
-            tracing::warn!("{name} waits for {}, which cannot happen now: {why}", unmet.join(", "));
-        }
-        let mut hub = self.hub.borrow_mut();
-        // `exited` also says how many messages the slot sent so far: scripts (and the
-        // ingest benchmark) can check that nothing was lost.
-        let messages = match (event.scope, &event.kind) {
-            (Scope::Worker(key), EventKind::Exited { .. }) => Some(hub.logs.messages(key)),
-            _ => None,
-        };
-        hub.report(std::time::SystemTime::now(), &Record::Event(event, messages));
-        drop(hub);
-        if let Some(d) = self.dashboard.as_mut() {
-            d.on_event(event);
-        }
-        self.notify_event(&event.kind);
-        self.close_stopped_group(event);
-        self.control_event(event.scope, &event.kind);
-        self.count_exit(event);
+    /// Whether the local dashboard is on. (`self.dashboard` is also kept in headless mode
+    /// when someone may attach: that corral still reloads on SIGHUP, scales on SIGTTIN.)
+    fn dashboard_on(&self) -> bool {
+        self.dashboard.as_ref().is_some_and(dashboard::ViewFeed::has_local)
     }
 }
 
-impl Runtime {
-    fn start_probe(&mut self, asked: probes::Asked) {
-        let Some(group) = self.groups.get(usize::from(asked.key.group)) else { return };
-        let Some(spec) = group.spec.probes.get(asked.probe) else { return };
-        // An exec probe runs with the worker's environment, its env files as read now (a
-        // file gone since is the probe's failure, said as the spawn's would be).
-        let env = match spec.target {
-            crate::probe_spec::ProbeTarget::Exec(_) => {
-                let (g, slot, generation) = (asked.key.group, asked.key.slot, asked.generation);
-                self.env_files.for_worker(g, &group.env, slot, generation)
-            }
-            crate::probe_spec::ProbeTarget::Http(_) | crate::probe_spec::ProbeTarget::Tcp(_) => {
-                Ok(Vec::new())
-            }
-        };
-        let env = match env {
-            Ok(env) => env,
-            Err(error) => {
-                let probe = asked.probe;
-                let (key, generation) = (asked.key, asked.generation);
-                self.pending.push_back(Input::ProbeResult {
-                    key,
-                    generation,
-                    probe,
-                    error: Some(error),
-                });
-                return;
-            }
-        };
-        let cx = probes::Context {
-            target: &spec.target,
-            timeout: spec.timing.timeout,
-            env,
-            cwd: group.spec.cwd.as_deref(),
-        };
-        if let Some(input) = self.probes.start(asked, cx, Instant::now()) {
-            self.pending.push_back(input);
-        }
+/// The next control request, or never without a control socket (for the main loop's
+/// select).
+async fn next_request(
+    control: Option<&mut control_service::Control>,
+) -> Option<crate::control::server::Incoming> {
+    match control {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The core coalesces a reload asked for during one into one more after it; say so,
+/// or the request looks ignored.
+fn note_queued_reload(core: &Supervisor, names: &[String], g: u16) {
+    if core.reloading(g) {
+        let group = names.get(usize::from(g)).map_or("?", String::as_str);
+        tracing::info!("reload requested during a reload of {group}: queued");
     }
 }
 

@@ -14,7 +14,7 @@ use nix::sys::socket::{MsgFlags, send};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::hub::Hub;
+use super::hub::{Hub, Reports};
 use super::node::{InboundKind, NodeLink};
 use crate::core::Stream;
 use crate::core::{Input, WorkerKey};
@@ -184,7 +184,7 @@ impl Reader {
         if state.eof {
             return Pumped::Eof;
         }
-        let mut scratch = std::mem::take(&mut hub.scratch);
+        let mut scratch = hub.take_scratch();
         let mut outcome = Pumped::More;
         let mut left = bytes;
         let tail_only = matches!(state.kind, Kind::Output(_)) && hub.tail_only(state.key);
@@ -224,7 +224,7 @@ impl Reader {
             break;
         }
         state.feed_gathered(hub);
-        hub.scratch = scratch;
+        hub.put_scratch(scratch);
         outcome
     }
 
@@ -334,7 +334,7 @@ impl State {
 
     fn protocol_error(&mut self, hub: &mut Hub, at: SystemTime, error: ProtocolError) {
         self.errors += 1;
-        hub.logs.protocol_error(self.key);
+        hub.logs_mut().protocol_error(self.key);
         let now = Instant::now();
         if self.last_report.is_some_and(|t| now.duration_since(t) < ERROR_REPORT_EVERY) {
             return;
@@ -375,7 +375,7 @@ fn handle_piece(
     match (kind, piece) {
         (Kind::Output(stream), Piece::Line(line)) => {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            hub.logs.line(at, key, pid, stream, line);
+            hub.logs_mut().line(at, key, pid, stream, line);
             hub.report(at, &Record::Output { key, pid, stream, line });
         }
         (Kind::Output(_), Piece::Oversized) => {}
@@ -388,7 +388,7 @@ fn handle_piece(
                 }
             }
             Ok(message) => {
-                hub.logs.message(key);
+                hub.logs_mut().message(key);
                 match message {
                     Message::Ready => hub.push_input(Input::Ready { key, generation }),
                     Message::Heartbeat => return true,
@@ -405,7 +405,7 @@ fn handle_piece(
                             Message::Metric { .. } => (None, MessageKind::Metric),
                             _ => (None, MessageKind::Other),
                         };
-                        hub.logs.event(at, key, pid, line, status);
+                        hub.logs_mut().event(at, key, pid, line, status);
                         hub.report(at, &Record::Message { key, pid, data: line, kind });
                     }
                 }
@@ -449,8 +449,8 @@ fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
 }
 
 /// Reads one stream until EOF or until its generation is released (the task is aborted).
-pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
-    let resumed = hub.borrow().resumed();
+pub async fn read_task(reader: Rc<Reader>, hub: Reports) {
+    let resumed = hub.resumed();
     loop {
         wait_while_held(&hub, &resumed).await;
         let Ok(mut guard) = reader.fd.readable().await else {
@@ -458,8 +458,8 @@ pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
         };
         // A couple of reads a turn: a worker flooding tiny lines must not keep exits,
         // timers and keys waiting while its megabytes are formatted.
-        let outcome = reader.pump(&mut hub.borrow_mut(), 2);
-        hub.borrow_mut().flush();
+        let outcome = hub.pump(&reader, 2);
+        hub.flush();
         match outcome {
             Pumped::Drained => guard.clear_ready(),
             Pumped::Eof => return,
@@ -471,21 +471,21 @@ pub async fn read_task(reader: Rc<Reader>, hub: Rc<RefCell<Hub>>) {
                 drop(guard);
                 // The main loop keeps workers whose heartbeats it cannot hear now alive:
                 // wake it so it notices the hold.
-                hub.borrow().wake.notify_one();
+                hub.wake();
             }
         }
     }
 }
 
 /// Returns once output is not held back.
-async fn wait_while_held(hub: &RefCell<Hub>, resumed: &tokio::sync::Notify) {
+async fn wait_while_held(hub: &Reports, resumed: &tokio::sync::Notify) {
     loop {
         let notified = resumed.notified();
         tokio::pin!(notified);
         // WHY enable first: the writer thread may release the hold between our check and
         // the await; an enabled `Notified` catches a `notify_waiters` sent after it.
         notified.as_mut().enable();
-        if !hub.borrow().held() {
+        if !hub.held() {
             return;
         }
         notified.await;

@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::Runtime;
-
 /// The longest the loop runs without giving the thread back to the control server's
 /// tasks, the `/metrics` server and tokio's timers and sockets.
 const YIELD_EVERY: Duration = Duration::from_millis(5);
@@ -24,26 +22,19 @@ impl Turns {
     pub fn new() -> Turns {
         Turns { yielded: Instant::now() }
     }
-}
 
-impl Runtime {
-    /// Call after every turn of the main loop.
-    pub(super) async fn between_turns(&mut self, turns: &mut Turns) {
-        if let Some(n) = self.notifier.as_mut() {
-            n.watchdog_if_due(Instant::now());
-        }
-        for _ in 0..CONTROL_PER_TURN {
-            let Some(control) = self.control.as_mut() else { break };
-            let Ok(incoming) = control.requests.try_recv() else { break };
-            self.on_control(incoming);
-        }
-        if turns.yielded.elapsed() >= YIELD_EVERY {
+    /// How many queued control requests to answer after a turn.
+    pub const CONTROL_REQUESTS: usize = CONTROL_PER_TURN;
+
+    /// Call at the end of every turn of the main loop.
+    pub async fn yield_if_due(&mut self) {
+        if self.yielded.elapsed() >= YIELD_EVERY {
             // WHY: a source that is always ready (the signal counters in a SIGCHLD storm)
             // would keep the loop's future from ever returning `Pending`, and only then do
             // the local tasks (the control server reading requests) and tokio's timer and
             // socket drivers get a turn.
             tokio::task::yield_now().await;
-            turns.yielded = Instant::now();
+            self.yielded = Instant::now();
         }
     }
 }

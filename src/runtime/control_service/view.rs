@@ -1,4 +1,4 @@
-//! `corral attach`'s side of the runtime (docs/control.md): each client's `view` subscription is a
+//! `view` and `pane`, `corral attach`'s side of the runtime (docs/control.md): each client's `view` subscription is a
 //! viewer like the local dashboard, its frames built by the same `ViewFeed` from the same
 //! facts. On each frame tick (33 ms) a viewer owed a frame gets one if something changed;
 //! nothing changed, nothing is built. A `View` is built and encoded once per distinct pane,
@@ -7,13 +7,11 @@
 //! (latest wins, as with the local slot): a suspended `attach` costs nothing and its queue
 //! does not fill with stale frames.
 
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::Runtime;
+use super::Cx;
 use crate::control::messages;
 use crate::control::server::Client;
 use crate::ui::model::{PaneRequest, View};
@@ -71,12 +69,12 @@ impl Viewers {
     /// Forgets the viewers of clients that are gone; with `changed`, every viewer is owed a
     /// frame. Returns the panes to build now, each with the viewers (indexes) that get it:
     /// those owed a frame that have taken everything sent to them before.
-    fn due(
+    pub(super) fn due(
         &mut self,
         changed: bool,
-        live: &HashMap<u64, Rc<Client>>,
+        live: impl Fn(u64) -> bool,
     ) -> Vec<(PaneRequest, Vec<usize>)> {
-        self.list.retain(|v| live.contains_key(&v.client.serial));
+        self.list.retain(|v| live(v.client.serial));
         let mut panes: Vec<(PaneRequest, Vec<usize>)> = Vec::new();
         for (i, v) in self.list.iter_mut().enumerate() {
             v.dirty |= changed;
@@ -121,84 +119,42 @@ fn trim_lines(view: &mut View) {
     }
 }
 
-impl Runtime {
-    /// Whether the local dashboard is on. (`self.dashboard` is also kept in headless mode
-    /// when someone may attach: that corral still reloads on SIGHUP, scales on SIGTTIN.)
-    pub(super) fn dashboard_on(&self) -> bool {
-        self.dashboard.as_ref().is_some_and(super::dashboard::ViewFeed::has_local)
+impl Viewers {
+    /// Whether a viewer is owed a frame (`changed`: something every view shows).
+    pub fn owed(&self, changed: bool) -> bool {
+        !self.is_empty() && (changed || self.any_dirty())
     }
 
-    /// Whether a viewer is owed a frame: only then does the frame tick run, so an idle
-    /// corral wakes for frames about once a second (the rates), not 30 times, and one that
-    /// nobody looks at never.
-    pub(super) fn frame_owed(&self) -> bool {
-        let Some(d) = self.dashboard.as_ref() else { return false };
-        let viewers = self.control.as_ref().map(|c| &c.viewers);
-        let changed = d.dirty || self.hub.borrow().dirty;
-        let local = d.has_local() && (changed || d.local_dirty());
-        let remote = viewers.is_some_and(|v| !v.is_empty() && (changed || v.any_dirty()));
-        local || remote
-    }
-
-    /// The frame tick: a fresh view for every viewer owed one, built once per distinct pane.
-    pub(super) fn publish(&mut self) {
-        let Some(d) = self.dashboard.as_mut() else { return };
-        let changed =
-            std::mem::take(&mut self.hub.borrow_mut().dirty) | std::mem::take(&mut d.dirty);
-        let local = d.local_due(changed);
-        let remote = match self.control.as_mut() {
-            Some(c) => c.viewers.due(changed, &c.clients.borrow().live),
-            None => Vec::new(),
-        };
-        if !local && remote.is_empty() {
-            return;
-        }
-        let snapshot = self.core.snapshot(Instant::now());
-        let hub = self.hub.borrow();
-        for (request, who) in remote {
-            let mut view = d.view(snapshot.clone(), &hub.logs, &self.usage, &self.names, &request);
-            trim_lines(&mut view);
-            match serde_json::to_vec(&view) {
-                Ok(encoded) => {
-                    if let Some(c) = self.control.as_mut() {
-                        c.viewers.send(&who, &encoded);
-                    }
-                }
-                Err(e) => tracing::warn!("cannot encode a view for attach: {e}"),
-            }
-        }
-        if local {
-            d.publish_local(snapshot, &hub.logs, &self.usage, &self.names);
+    /// One view, built for the viewers `who`: trimmed, encoded once, sent to each.
+    pub fn send_view(&mut self, who: &[usize], mut view: View) {
+        trim_lines(&mut view);
+        match serde_json::to_vec(&view) {
+            Ok(encoded) => self.send(who, &encoded),
+            Err(e) => tracing::warn!("cannot encode a view for attach: {e}"),
         }
     }
 
     /// `view`: frames from the next tick on.
-    pub(super) fn view_request(
+    pub fn view(
         &mut self,
         client: &Rc<Client>,
         id: &Value,
         pane: PaneRequest,
+        cx: &Cx<'_>,
     ) -> Vec<u8> {
-        let Some(control) = self.control.as_mut() else { return Vec::new() };
-        if self.dashboard.is_none() {
+        if !cx.attachable {
             return messages::error(id, "this corral keeps no dashboard to attach to");
         }
-        control.viewers.subscribe(client, id, pane);
-        client.subs.borrow_mut().view = true;
+        self.subscribe(client, id, pane);
+        client.follow_view();
         let whom =
-            messages::Whom { instance: Some(self.instance.clone()), pid: std::process::id() };
+            messages::Whom { instance: Some(cx.instance.to_string()), pid: std::process::id() };
         messages::ok_with(id, &whom)
     }
 
     /// `pane`: what this client's view shows from now on.
-    pub(super) fn pane_request(
-        &mut self,
-        client: &Client,
-        id: &Value,
-        pane: PaneRequest,
-    ) -> Vec<u8> {
-        let Some(control) = self.control.as_mut() else { return Vec::new() };
-        if control.viewers.set_pane(client.serial, pane) {
+    pub fn pane(&mut self, client: &Client, id: &Value, pane: PaneRequest) -> Vec<u8> {
+        if self.set_pane(client.serial, pane) {
             messages::ok(id, json!({}))
         } else {
             messages::error(id, "no view to change: send \"view\" first")

@@ -3,22 +3,20 @@
 
 use std::sync::Arc;
 
-use super::Runtime;
+use super::super::inputs::Inputs;
+use super::ProcessTable;
 use crate::backend;
-use crate::core::Input;
+use crate::core::{Input, WorkerKey};
 
-impl Runtime {
-    /// CPU and memory are sampled when something uses them: the dashboard,
-    /// `--max-memory` or `--metrics`. An idle headless corral reads no `/proc` at all.
-    pub(super) fn start_sampler(
+impl ProcessTable {
+    /// CPU and memory are sampled when something uses them (`needed`): the dashboard,
+    /// `ctl status`, `--max-memory` or `--metrics`. An idle headless corral reads no
+    /// `/proc` at all.
+    pub fn start_sampler(
         &mut self,
+        needed: bool,
     ) -> tokio::sync::mpsc::UnboundedReceiver<Vec<backend::Usage>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        // `ctl status` shows CPU and memory as the dashboard does.
-        let needed = self.dashboard.is_some()
-            || self.control.is_some()
-            || self.groups.iter().any(|g| g.spec.policy.max_memory.is_some())
-            || self.metrics.is_some();
         if needed {
             let targets = backend::Targets::default();
             match backend::start_sampler(Arc::clone(&targets), move |round| tx.send(round).is_ok())
@@ -45,16 +43,22 @@ impl Runtime {
         }
     }
 
-    pub(super) fn on_samples(&mut self, round: Vec<backend::Usage>) {
+    /// A round of measurements: kept for the views, and each leader's memory to the core.
+    /// Returns the live leaders' measurements, by slot (for the dashboard's history).
+    pub fn on_samples(
+        &mut self,
+        round: Vec<backend::Usage>,
+        inputs: &Inputs,
+    ) -> Vec<(WorkerKey, backend::Usage)> {
+        let mut measured = Vec::with_capacity(round.len());
         for usage in round {
             let Some(&(key, generation)) = self.leaders.get(&usage.pid) else {
                 continue;
             };
             self.usage.insert(key, usage);
-            if let Some(d) = self.dashboard.as_mut() {
-                d.record_usage(key, &usage);
-            }
-            self.pending.push_back(Input::Sample { key, generation, rss: usage.rss });
+            measured.push((key, usage));
+            inputs.push(Input::Sample { key, generation, rss: usage.rss });
         }
+        measured
     }
 }
