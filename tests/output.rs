@@ -287,6 +287,28 @@ fn verbose_logs_say_what_corral_decided_and_read() {
 }
 
 #[test]
+fn verbose_events_show_once_when_stdout_and_stderr_are_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("both.log");
+    let both = fs::File::create(&path).expect("create");
+    let status = Command::new(corral_bin())
+        .args(["--no-ui", "-v", "-n", "web", "-w", "1", "--restart", "never", "--"])
+        .args(["sh", "-c", "echo hi; exit 3"])
+        .stdout(both.try_clone().expect("dup"))
+        .stderr(both)
+        .status()
+        .expect("corral runs");
+    assert_eq!(status.code(), Some(1));
+    let text = fs::read_to_string(&path).expect("read");
+    assert_eq!(
+        text.matches("spawned pid").count(),
+        1,
+        "each event once, as `2>&1` shows it: {text}"
+    );
+    assert_eq!(text.matches("exited: exit 3").count(), 1, "{text}");
+}
+
+#[test]
 fn the_dashboards_log_file_records_what_corral_decided() {
     let mut tty = crate::util::pty::Tty::start(&[
         "-n",

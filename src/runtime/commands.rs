@@ -98,7 +98,7 @@ impl Runtime {
             tracing::warn!(
                 "{group}: scheduled run skipped: {running} worker(s) of the last run still going"
             );
-        } else if tracing::enabled!(tracing::Level::INFO) {
+        } else if self.echo_events && tracing::enabled!(tracing::Level::INFO) {
             let who = match event.scope {
                 Scope::Worker(key) => self.id(key),
                 Scope::Group(g) => self.names.get(usize::from(g)).cloned().unwrap_or_default(),

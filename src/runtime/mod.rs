@@ -122,6 +122,17 @@ struct Runtime {
     control: Option<control_service::Control>,
     /// `--metrics`: the Prometheus endpoint's runtime side.
     metrics: Option<metrics_glue::Metrics>,
+    /// `-v` repeats each event in corral's diagnostics: not when headless output and the
+    /// diagnostics go to the same place (one terminal), where every event showed twice.
+    echo_events: bool,
+}
+
+/// Whether stdout and stderr are one file (the same terminal, or `2>&1`).
+fn one_destination() -> bool {
+    use std::os::fd::AsFd;
+    let out = nix::sys::stat::fstat(std::io::stdout().as_fd());
+    let err = nix::sys::stat::fstat(std::io::stderr().as_fd());
+    matches!((out, err), (Ok(o), Ok(e)) if (o.st_dev, o.st_ino) == (e.st_dev, e.st_ino))
 }
 
 impl Runtime {
@@ -156,6 +167,7 @@ impl Runtime {
         let adopter = adopt::start_if_wanted(&groups, &broker);
         let node = node_setup::channels(&groups, broker);
         let dashboard_mode = !hub.headless();
+        let echo_events = dashboard_mode || !one_destination();
         let configs = groups.iter().map(|g| g.spec.core_config()).collect();
         // Jitter only needs to differ between corrals started together: the wall clock's
         // nanoseconds and the pid do (`Instant::now().elapsed()` was always ~0).
@@ -190,6 +202,7 @@ impl Runtime {
             systemd: systemd::Systemd::from_env(),
             control: None,
             metrics: None,
+            echo_events,
         }
     }
 
