@@ -322,6 +322,31 @@ mod tests {
     }
 
     #[test]
+    fn a_handshake_that_never_ends_waits_and_is_cancelled() {
+        // A listener that never accepts, its queue full: later SYNs are dropped, so these
+        // connects stay in progress (as to a host that does not answer).
+        let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        listener.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // The first connection fills the queue; non-blocking, so that one whose SYN is
+        // dropped would not hold the test up.
+        let _queued = super::connect(addr).expect("connect");
+        let mut s = Sockets::new();
+        assert!(s.http(1, addr, request()).is_none(), "the request waits for the handshake");
+        assert!(s.tcp(2, addr).is_none(), "so does a TCP probe");
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            s.poll(&mut answers);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(answers.is_empty(), "{answers:?}");
+        assert!(s.cancel(1) && s.cancel(2));
+        assert!(s.is_empty());
+    }
+
+    #[test]
     fn tcp_accepted() {
         let mut s = Sockets::new();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
