@@ -32,7 +32,6 @@ mod env_file;
 mod fleet;
 mod headless;
 mod http;
-#[allow(unsafe_code, reason = "ignoring signals: nix's `signal` is unsafe")]
 mod keeper;
 mod logging;
 mod probe_spec;
