@@ -277,6 +277,10 @@ pub enum EventKind {
     },
     ShutdownStarted {
         trigger: ShutdownTrigger,
+        /// How long a worker asked to stop has before SIGKILL: the longest of the groups'
+        /// that have workers (twice the kill timeout where workers are asked to disconnect
+        /// first). `None` when everything is killed now, or nothing runs.
+        kill_after: Option<std::time::Duration>,
     },
     /// The group waits for `unmet` (`db ready`) before it starts; `blocked`: why one of them
     /// cannot hold unless a person acts (said once).

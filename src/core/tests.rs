@@ -406,6 +406,29 @@ fn shutdown_stops_everything_then_a_second_request_kills() {
 }
 
 #[test]
+fn shutdown_says_how_long_a_worker_has_before_sigkill() {
+    let kill_after = |h: &Harness| {
+        h.kinds().into_iter().find_map(|k| match k {
+            EventKind::ShutdownStarted { kill_after, .. } => Some(*kill_after),
+            _ => None,
+        })
+    };
+    let policy = Policy { kill_timeout: ms(3000), ..Policy::default() };
+    let mut h = Harness::new(1, policy, false);
+    h.at(5).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert_eq!(kill_after(&h), Some(Some(ms(3000))));
+    // Asked to disconnect first, then the stop signal: each gets the kill timeout.
+    let node = Policy { kill_timeout: ms(3000), disconnect_first: true, ..Policy::default() };
+    let mut h = Harness::new(1, node, false);
+    h.at(5).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::TERM)));
+    assert_eq!(kill_after(&h), Some(Some(ms(6000))));
+    // Killed at once: no grace to announce.
+    let mut h = Harness::new(1, policy, false);
+    h.at(5).feed(Input::Shutdown(ShutdownTrigger::Signal(Signal::QUIT)));
+    assert_eq!(kill_after(&h), Some(None));
+}
+
+#[test]
 fn scaling_adds_and_retires_the_highest_slot() {
     let mut h = Harness::new(2, Policy::default(), false);
     h.feed(Input::User(UserAction::ScaleUp(0)));

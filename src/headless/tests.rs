@@ -116,12 +116,21 @@ fn shutdown_events() {
     let e = Event {
         scope: Scope::Supervisor,
         pid: None,
-        kind: EventKind::ShutdownStarted { trigger: ShutdownTrigger::Signal(Signal::INT) },
+        kind: EventKind::ShutdownStarted {
+            trigger: ShutdownTrigger::Signal(Signal::INT),
+            kill_after: Some(std::time::Duration::from_secs(5)),
+        },
     };
     let v = json_of(&Record::Event(&e, None));
     assert_eq!(
-        (v["event"].as_str(), v["signal"].as_str()),
-        (Some("shutdown_started"), Some("SIGINT"))
+        (v["event"].as_str(), v["signal"].as_str(), v["kill_after_ms"].as_u64()),
+        (Some("shutdown_started"), Some("SIGINT"), Some(5000))
+    );
+    let text = crate::report::event_text(&e.kind, None);
+    assert_eq!(
+        text,
+        "shutting down (SIGINT): a worker still running 5s after it is asked to stop gets \
+         SIGKILL; again to kill everything at once"
     );
     let v = json_of(&Record::ShutdownComplete { exit_code: 1 });
     assert_eq!(v["exit_code"], 1);

@@ -184,10 +184,17 @@ pub fn event_text(kind: &EventKind, pid: Option<u32>) -> String {
             "scheduled run skipped: {running} worker{} of the last run still going",
             if *running == 1 { "" } else { "s" }
         ),
-        EventKind::ShutdownStarted { trigger } if trigger.forces() => {
+        EventKind::ShutdownStarted { trigger, .. } if trigger.forces() => {
             format!("shutting down ({}): killing every worker now", trigger_text(*trigger))
         }
-        EventKind::ShutdownStarted { trigger } => {
+        EventKind::ShutdownStarted { trigger, kill_after: Some(grace) } => format!(
+            "shutting down ({}): a worker still running {} after it is asked to stop gets \
+             SIGKILL; again to kill everything at once",
+            trigger_text(*trigger),
+            // As the kill timeout was written: `5s`, `1m30s`.
+            humantime::format_duration(*grace).to_string().replace(' ', "")
+        ),
+        EventKind::ShutdownStarted { trigger, kill_after: None } => {
             format!("shutting down ({}); again to kill everything at once", trigger_text(*trigger))
         }
     }
@@ -376,9 +383,12 @@ fn event_fields(o: &mut Obj<'_>, kind: &EventKind) {
             o.num("replaced", replaced);
             o.num("failed", failed);
         }
-        EventKind::ShutdownStarted { trigger } => {
+        EventKind::ShutdownStarted { trigger, kill_after } => {
             let (field, value) = trigger.reported();
             o.str(field, &value);
+            if let Some(grace) = kill_after {
+                o.num("kill_after_ms", u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+            }
         }
     }
 }

@@ -20,10 +20,11 @@ impl Supervisor {
                         g.cancel();
                     }
                 }
+                let kill_after = if forces { None } else { self.longest_grace() };
                 self.out.push(Command::Emit(Event {
                     scope: Scope::Supervisor,
                     pid: None,
-                    kind: EventKind::ShutdownStarted { trigger },
+                    kind: EventKind::ShutdownStarted { trigger, kill_after },
                 }));
                 self.for_each_slot(now, |slot, cx| match slot.phase {
                     // A reload's replacement stops with its group, with the same grace
@@ -56,6 +57,19 @@ impl Supervisor {
             }
             Shutdown::Graceful | Shutdown::Forced => {}
         }
+    }
+
+    /// The longest a worker of any group with live slots has between being asked to stop
+    /// and SIGKILL.
+    fn longest_grace(&self) -> Option<Duration> {
+        self.groups
+            .iter()
+            .filter(|g| g.slots.iter().any(Slot::is_live))
+            .map(|g| {
+                let policy = &g.config.policy;
+                policy.kill_timeout * if policy.disconnect_first { 2 } else { 1 }
+            })
+            .max()
     }
 }
 
