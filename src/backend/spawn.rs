@@ -22,7 +22,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -41,7 +41,7 @@ pub struct ExecSpec<'a> {
     pub listen_pid: bool,
     pub cwd: Option<&'a Path>,
     /// Placed at fds 3, 4, … in this order.
-    pub fds: &'a [RawFd],
+    pub fds: &'a [BorrowedFd<'a>],
     /// Adopt the worker's own binds (docs/sharing-a-port.md): a seccomp filter that sends
     /// its `bind` and `shutdown` calls to corral; `no_new_privs` is needed unless corral has
     /// `CAP_SYS_ADMIN`.
@@ -386,21 +386,17 @@ impl Staging {
     }
 
     /// Puts `fds` into the slots from 1 on (slot 0, stdin, is always `/dev/null`).
-    fn load(&mut self, fds: &[RawFd]) -> io::Result<()> {
-        for (i, &fd) in fds.iter().enumerate() {
-            let Some(slot) = self.slots.get(1 + i).map(AsRawFd::as_raw_fd) else {
+    fn load(&mut self, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        for (i, fd) in fds.iter().enumerate() {
+            let Some(slot) = self.slots.get_mut(1 + i) else {
                 self.unload(i);
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many fds to stage"));
             };
-            // WHY raw: the sources are numbers the runtime lends for this call; dup3 reads
-            // them once, before they could be closed.
-            // SAFETY: dup3 onto a slot this struct owns closes what was there and puts a
-            // copy of `fd` under the same number, still owned by the slot.
-            let rc = unsafe { libc::dup3(fd, slot, libc::O_CLOEXEC) };
-            if rc < 0 {
-                let e = io::Error::last_os_error();
+            // dup3 onto a slot this struct owns closes what was there and puts a copy of
+            // `fd` under the same number, still owned by the slot.
+            if let Err(e) = nix::unistd::dup3(fd, slot, nix::fcntl::OFlag::O_CLOEXEC) {
                 self.unload(i);
-                return Err(e);
+                return Err(e.into());
             }
         }
         Ok(())
@@ -470,7 +466,7 @@ pub fn spawn(spec: &ExecSpec<'_>, pty: Option<super::pty::Pty>) -> io::Result<Sp
         return Err(io::Error::other("no spawner"));
     };
     let mut staged = Vec::with_capacity(2 + spec.fds.len());
-    staged.extend([out_w.as_raw_fd(), err_w.as_raw_fd()]);
+    staged.extend([out_w.as_fd(), err_w.as_fd()]);
     staged.extend_from_slice(spec.fds);
     spawner.staging.load(&staged)?;
     let mut handoff =

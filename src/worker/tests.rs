@@ -192,7 +192,7 @@ fn inherited_fds_are_taken_in_a_real_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unix = UnixListener::bind(dir.path().join("admin.sock")).expect("bind unix");
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
-    let fds = [tcp.as_raw_fd(), unix.as_raw_fd(), theirs.as_raw_fd()];
+    let fds = [tcp.as_fd(), unix.as_fd(), theirs.as_fd()];
 
     // corral's own spawn puts the fds at 3, 4 and 5 and sets LISTEN_PID, as for a worker.
     let ours_only =

@@ -1,7 +1,7 @@
 //! Each worker generation's process and pipes: spawned with its event channel and listeners,
 //! its streams read, its last words drained on exit, its readers released when done.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::rc::Rc;
 
 use super::super::GroupIo;
@@ -59,8 +59,8 @@ impl ProcessTable {
             Err(error) => return Err(Input::SpawnFailed { key, generation, error }),
         };
         let (ours, theirs) = backend::event_socketpair().map_err(|e| failed(&e))?;
-        let mut fds: Vec<i32> = group.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
-        fds.push(theirs.as_raw_fd());
+        let mut fds: Vec<_> = group.listeners.iter().map(|l| l.fd.as_fd()).collect();
+        fds.push(theirs.as_fd());
         let spec = ExecSpec {
             discard_output: false,
             program: &group.spec.command.program,
