@@ -452,3 +452,49 @@ fn hostile_health_endpoints_fail_their_probes_and_leave_no_socket_open() {
     corral.wait_exit(DEADLINE);
     corral.assert_nothing_left();
 }
+
+/// A listener that never accepts, its queue one connection long: a probe's connection is
+/// queued and never answered, or its handshake never ends.
+const NEVER_ACCEPTS: &str = r#"
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(0)
+time.sleep(1000)
+"#;
+
+#[test]
+fn a_runs_probes_end_with_it_and_a_crash_loop_piles_nothing_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "never.py", NEVER_ACCEPTS);
+    let port = free_port();
+    let crash = "command = [\"sh\", \"-c\", \"sleep 0.1; exit 1\"]\nworkers = 2\n\
+                 backoff = \"0\"\nmax-restarts = 1000000\n";
+    let text = format!(
+        "[group.server]\ncommand = [\"python3\", \"never.py\", \"{port}\"]\nworkers = 1\n\
+         share-binds = \"off\"\n\
+         [group.net]\n{crash}depends-on = {{ server = \"started\" }}\n\
+         liveness-probe = {{ http = \"http://127.0.0.1:{port}/\", period = \"20ms\", timeout = \"60s\" }}\n\
+         [group.cmd]\n{crash}\
+         startup-probe = {{ exec = [\"sleep\", \"1000\"], period = \"20ms\", timeout = \"60s\" }}\n"
+    );
+    let file = write(dir.path(), "corral.toml", &text);
+    let mut corral = start_config(&file);
+    let exits = |events: &[Value], group: &str| {
+        named(events, "exited").iter().filter(|e| e["group"] == group).count()
+    };
+    let both = |events: &[Value], n: usize| exits(events, "net") >= n && exits(events, "cmd") >= n;
+    corral.wait_for("20 runs of each ended", DEADLINE, |events| both(events, 20).then_some(()));
+    let settled = open_fds(corral.pid());
+    corral.wait_for("40 more of each", DEADLINE, |events| both(events, 60).then_some(()));
+    let later = open_fds(corral.pid());
+    assert!(
+        later <= settled + 6,
+        "corral's descriptors grew from {settled} to {later} over 80 runs"
+    );
+    let probes = hanging_probes(corral.pid());
+    assert!(probes.len() <= 2, "a probe command per worker at most, not per run: {probes:?}");
+    corral.signal(libc::SIGTERM);
+    corral.wait_exit(DEADLINE);
+    corral.assert_nothing_left();
+}

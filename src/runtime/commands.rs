@@ -30,6 +30,7 @@ impl Runtime {
                 }
             }
             Command::Release { key, generation } => {
+                self.probes.forget(key, generation);
                 self.procs.release(key, generation, &mut self.node, &self.hub);
             }
             Command::Emit(event) => self.emit(&event),

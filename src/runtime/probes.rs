@@ -115,6 +115,10 @@ pub(super) struct Probes {
     /// Exec probes whose child is not reaped yet, by pid.
     execs: HashMap<u32, Running>,
     sockets: sockets::Sockets,
+    /// Each run's probes that may be in flight (at most one of each kind, so the list is
+    /// pruned to what is in flight whenever one is added): a run that ends takes its
+    /// probes with it.
+    by_run: HashMap<(WorkerKey, u32), Vec<u64>>,
     /// When the sockets are looked at, if nothing wakes the loop before.
     check_at: Option<Instant>,
     answers: Vec<(u64, Result<(), String>)>,
@@ -135,6 +139,7 @@ impl Probes {
             seq: 0,
             execs: HashMap::new(),
             sockets: sockets::Sockets::new(),
+            by_run: HashMap::new(),
             check_at: None,
             answers: Vec::new(),
         }
@@ -266,7 +271,7 @@ impl Probes {
                     Ok(child) => {
                         let running = Running { asked, id, timeout, reported: false };
                         self.execs.insert(child, running);
-                        self.in_flight.insert(id.1, InFlight::Exec { pid: child });
+                        self.flying(asked, id.1, InFlight::Exec { pid: child });
                         None
                     }
                     Err(error) => Some(asked.result(Some(error))),
@@ -289,7 +294,7 @@ impl Probes {
             self.drop_ended();
             return Some(asked.result(answer.err()));
         }
-        self.in_flight.insert(id.1, InFlight::Socket { asked, timeout });
+        self.flying(asked, id.1, InFlight::Socket { asked, timeout });
         self.check_at.get_or_insert(now + CHECK);
         None
     }
@@ -309,7 +314,38 @@ impl Probes {
             let error = probe.await.err();
             let _ = tx.send(Report { id, error });
         });
-        self.in_flight.insert(id.1, InFlight::Net { asked, timeout, task });
+        self.flying(asked, id.1, InFlight::Net { asked, timeout, task });
+    }
+
+    fn flying(&mut self, asked: Asked, id: u64, probe: InFlight) {
+        let run = self.by_run.entry((asked.key, asked.generation)).or_default();
+        run.retain(|other| self.in_flight.contains_key(other));
+        run.push(id);
+        self.in_flight.insert(id, probe);
+    }
+
+    /// Run `generation` of `key` ended (its leader exited, or it was released): its probes
+    /// in flight end with it, unreported: their socket closed, their task stopped, their
+    /// command's group killed (its exit is still reaped). Without this a crash loop with a
+    /// probe that hangs piled up one socket or process per run until each timed out.
+    pub fn forget(&mut self, key: WorkerKey, generation: u32) {
+        let Some(ids) = self.by_run.remove(&(key, generation)) else { return };
+        for id in ids {
+            match self.in_flight.remove(&id) {
+                None => {}
+                Some(InFlight::Net { task, .. }) => task.abort(),
+                Some(InFlight::Socket { .. }) => {
+                    self.sockets.cancel(id);
+                }
+                Some(InFlight::Exec { pid }) => {
+                    if let Some(running) = self.execs.get_mut(&pid) {
+                        running.reported = true;
+                        let _ = crate::backend::signal_group(pid, Signal::KILL);
+                    }
+                }
+            }
+        }
+        self.drop_ended();
     }
 
     /// Whether `pid` is an exec probe's child (not a worker's, nor a descendant's).

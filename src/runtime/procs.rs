@@ -224,6 +224,7 @@ impl ProcessTable {
             return;
         };
         self.usage.remove(&key);
+        probes.forget(key, generation);
         self.update_sample_targets(pid, false);
         self.drain(key, generation, hub);
         if let Some(group) = groups.get_mut(usize::from(key.group)) {
