@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::GROUP_POLL;
 use super::hub::Reports;
 use super::signals::{Arrived, Signals};
+use super::stop_signals::StopSignals;
 use crate::backend;
 use tokio::sync::Notify;
 
@@ -24,6 +25,7 @@ pub(super) async fn write_out(
     code: u8,
     ui: Option<crate::ui::Dashboard>,
     signals: &mut Signals,
+    stops: &mut StopSignals,
 ) -> u8 {
     // An output that is failing now will lose lines at exit, and corral exits 1 for
     // them: the last record says so already (being last, it cannot wait for the count).
@@ -43,7 +45,7 @@ pub(super) async fn write_out(
     if let Some(ui) = ui {
         ui.stop();
     }
-    let (output, logs) = wait_for_output(hub, signals).await;
+    let (output, logs) = wait_for_output(hub, signals, stops).await;
     if output > 0 {
         tracing::error!(lost = output, "output lines could not be written");
     }
@@ -59,16 +61,20 @@ pub(super) async fn write_out(
 /// Waits until everything reported has been written, to stdout and to the log files:
 /// a slow reader or disk is waited for (nothing is lost), until a person asks again to
 /// stop. Returns the lines lost on each.
-async fn wait_for_output(hub: &Reports, signals: &mut Signals) -> (u64, u64) {
+async fn wait_for_output(
+    hub: &Reports,
+    signals: &mut Signals,
+    stops: &mut StopSignals,
+) -> (u64, u64) {
     let (output, logs) = hub.done();
     let mut abandon = false;
     if let Some(done) = output {
-        abandon = !wait_done(&done, || hub.output_finished(), signals).await;
+        abandon = !wait_done(&done, || hub.output_finished(), signals, stops).await;
     }
     if let Some(done) = logs
         && !abandon
     {
-        abandon = !wait_done(&done, || hub.files_finished(), signals).await;
+        abandon = !wait_done(&done, || hub.files_finished(), signals, stops).await;
     }
     if abandon {
         hub.abandon();
@@ -77,7 +83,12 @@ async fn wait_for_output(hub: &Reports, signals: &mut Signals) -> (u64, u64) {
 }
 
 /// Waits until a writer has `finished`; `false` if a person asked again to stop first.
-async fn wait_done(done: &Notify, finished: impl Fn() -> bool, signals: &mut Signals) -> bool {
+async fn wait_done(
+    done: &Notify,
+    finished: impl Fn() -> bool,
+    signals: &mut Signals,
+    stops: &mut StopSignals,
+) -> bool {
     loop {
         let notified = done.notified();
         tokio::pin!(notified);
@@ -87,7 +98,7 @@ async fn wait_done(done: &Notify, finished: impl Fn() -> bool, signals: &mut Sig
         }
         let stop = tokio::select! {
             () = notified => false,
-            arrived = signals.recv() => asks_to_stop(&arrived),
+            arrived = signals.recv() => asks_to_stop(&arrived, stops),
         };
         if stop {
             return false;
@@ -95,14 +106,29 @@ async fn wait_done(done: &Notify, finished: impl Fn() -> bool, signals: &mut Sig
     }
 }
 
-/// Whether a person asked (again) to stop: SIGINT, SIGTERM or SIGQUIT.
-fn asks_to_stop(arrived: &[Arrived]) -> bool {
-    arrived.iter().any(|a| matches!(a.signal.0, libc::SIGINT | libc::SIGTERM | libc::SIGQUIT))
+/// Whether a person asked (again) to stop: SIGQUIT, or a SIGINT or SIGTERM that is a
+/// request of its own (not the duplicate GNU `timeout` sends right after the first: it
+/// made corral give up writing its last lines, and exit 1).
+fn asks_to_stop(arrived: &[Arrived], stops: &mut StopSignals) -> bool {
+    let mut asked = false;
+    for a in arrived {
+        asked |= match a.signal.0 {
+            libc::SIGQUIT => true,
+            libc::SIGINT | libc::SIGTERM => stops.requests(a.signal, a.count, a.sender, a.at) > 0,
+            _ => false,
+        };
+    }
+    asked
 }
 
 /// Descendants that escaped their worker's process group (double fork, `setsid`) were
 /// re-parented to corral, the subreaper: they get the stop signal, a grace, then SIGKILL.
-pub(super) async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: Option<u32>) {
+pub(super) async fn kill_strays(
+    grace: Duration,
+    signals: &mut Signals,
+    stops: &mut StopSignals,
+    keeper: Option<u32>,
+) {
     let others = || -> Vec<u32> {
         backend::children_of_self().into_iter().filter(|&p| Some(p) != keeper).collect()
     };
@@ -124,7 +150,7 @@ pub(super) async fn kill_strays(grace: Duration, signals: &mut Signals, keeper: 
             }
             tokio::select! {
                 // A second request to stop: no more grace.
-                arrived = signals.recv() => if asks_to_stop(&arrived) { break },
+                arrived = signals.recv() => if asks_to_stop(&arrived, stops) { break },
                 () = tokio::time::sleep(GROUP_POLL) => {}
                 () = tokio::time::sleep_until(deadline) => break,
             }

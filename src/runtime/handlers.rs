@@ -16,7 +16,7 @@ use crate::ui::{self, UiRequest};
 
 impl Runtime {
     pub(super) fn on_signals(&mut self, arrived: Vec<Arrived>) {
-        for Arrived { signal, count, sender } in arrived {
+        for Arrived { signal, count, sender, at } in arrived {
             // Twice is all that counts for a stop (graceful, then forced) or a reload
             // (the current one, then one more).
             let twice = count.min(2);
@@ -25,12 +25,7 @@ impl Runtime {
                     self.procs.reap(&mut self.probes, &mut self.groups, &self.hub, &self.inputs);
                 }
                 libc::SIGINT | libc::SIGTERM => {
-                    let requests = self.stop_signals.requests(
-                        signal,
-                        count,
-                        sender,
-                        std::time::Instant::now(),
-                    );
+                    let requests = self.stop_signals.requests(signal, count, sender, at);
                     if requests == 0 {
                         tracing::info!(
                             sender,

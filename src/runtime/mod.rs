@@ -391,14 +391,16 @@ impl Runtime {
         let grace =
             self.groups.iter().map(|g| g.spec.policy.kill_timeout).max().unwrap_or_default();
         self.probes.kill_all();
-        self.procs.stop_all(grace, signals, &mut self.node, &self.hub).await;
+        self.procs
+            .stop_all(grace, signals, &mut self.stop_signals, &mut self.node, &self.hub)
+            .await;
         // The broker is shared with the thread for binds, which outlives this: its sockets
         // (and the unix socket files corral made) go now.
         for group in 0..self.groups.len() {
             self.node.group_stopped(u16::try_from(group).unwrap_or(u16::MAX));
         }
         let code = if self.ui_failed { 1 } else { code };
-        finish::write_out(&self.hub, code, self.ui.take(), signals).await
+        finish::write_out(&self.hub, code, self.ui.take(), signals, &mut self.stop_signals).await
     }
 
     /// Whether the local dashboard is on. (`self.dashboard` is also kept in headless mode

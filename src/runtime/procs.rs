@@ -112,12 +112,13 @@ impl ProcessTable {
         &mut self,
         grace: std::time::Duration,
         signals: &mut super::signals::Signals,
+        stops: &mut super::stop_signals::StopSignals,
         node: &mut super::node::NodeChannels,
         hub: &Reports,
     ) {
         self.reap_held();
         let keeper = self.keeper.as_ref().map(Keeper::pid);
-        super::finish::kill_strays(grace, signals, keeper).await;
+        super::finish::kill_strays(grace, signals, stops, keeper).await;
         if let Some(k) = self.keeper.as_mut() {
             k.bye();
         }

@@ -9,7 +9,8 @@
 
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal as NixSignal, kill, pthread_sigmask};
 use nix::unistd::getpid;
@@ -28,6 +29,11 @@ const NOBODY: AtomicI32 = AtomicI32::new(0);
 static COUNTS: [AtomicU32; SLOTS] = [ZERO; SLOTS];
 /// Who sent each signal last (`si_pid`), for the log.
 static SENDERS: [AtomicI32; SLOTS] = [NOBODY; SLOTS];
+#[allow(clippy::declare_interior_mutable_const)]
+const NEVER: AtomicU64 = AtomicU64::new(0);
+/// When each signal last arrived (`CLOCK_MONOTONIC`, ns): a duplicate is judged by when it
+/// was sent, not by when the loop got to it.
+static ARRIVED_NS: [AtomicU64; SLOTS] = [NEVER; SLOTS];
 /// The write end of the wake-up socket; -1 until installed.
 static WAKE: AtomicI32 = AtomicI32::new(-1);
 
@@ -72,6 +78,8 @@ pub struct Arrived {
     pub signal: Signal,
     pub count: u32,
     pub sender: i32,
+    /// When the last of them arrived (the handler's clock, not the loop's).
+    pub at: Instant,
 }
 
 /// Unblocks every signal: a mask inherited from the parent (a shell script that blocked
@@ -128,14 +136,26 @@ impl Signals {
 
 fn take() -> Vec<Arrived> {
     let mut arrived = Vec::new();
+    let (now, now_ns) = (Instant::now(), monotonic_ns());
     for (n, count) in COUNTS.iter().enumerate() {
         let count = count.swap(0, Ordering::AcqRel);
         if count > 0 {
             let sender = SENDERS[n].load(Ordering::Acquire);
-            arrived.push(Arrived { signal: Signal(n as i32), count, sender });
+            let age =
+                Duration::from_nanos(now_ns.saturating_sub(ARRIVED_NS[n].load(Ordering::Acquire)));
+            let at = now.checked_sub(age).unwrap_or(now);
+            arrived.push(Arrived { signal: Signal(n as i32), count, sender, at });
         }
     }
     arrived
+}
+
+/// `CLOCK_MONOTONIC` in ns (async-signal-safe: a vDSO call; nix's wrapper allocates nothing).
+fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    })
 }
 
 /// Whether the terminal on fd 0, 1 or 2 has our process group in the foreground.
@@ -167,6 +187,7 @@ fn on_signal(sig: i32, info: &libc::siginfo_t) {
         return;
     }
     let Some(slot) = COUNTS.get(sig as usize) else { return };
+    ARRIVED_NS[sig as usize].store(monotonic_ns(), Ordering::Release);
     slot.fetch_add(1, Ordering::AcqRel);
     // WHY raw: the fd is a number in an atomic; nix's write wants a borrowed fd.
     // SAFETY: si_pid is valid to read for signals sent by kill/sigqueue and reads 0 (or a
