@@ -498,3 +498,38 @@ fn a_runs_probes_end_with_it_and_a_crash_loop_piles_nothing_up() {
     corral.wait_exit(DEADLINE);
     corral.assert_nothing_left();
 }
+
+#[test]
+fn a_broken_release_answered_for_by_the_old_worker_replaces_nothing() {
+    // The docs' port per slot: during a reload the old worker still answers the probe's
+    // address while the replacement (here broken: it dies after a second) starts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = health_app(dir.path(), 2, |url| {
+        format!("readiness-probe = {{ http = \"{url}\", period = \"100ms\" }}\n")
+    });
+    let text = std::fs::read_to_string(&file).expect("read");
+    let broken = "command = [\"sh\", \"-c\", \"if [ -e broken ]; then sleep 1; exit 1; fi; \
+                  exec python3 health.py \\\"$0\\\"\", ";
+    let text = text.replacen("command = [\"python3\", \"health.py\", ", broken, 1);
+    std::fs::write(&file, text).expect("write");
+    let mut corral = start_config(&file);
+    corral.wait_for("both ready", DEADLINE, |events| {
+        (named(events, "ready").len() >= 2).then_some(())
+    });
+    write(dir.path(), "broken", "");
+    corral.signal(libc::SIGHUP);
+    let finished = corral.wait_for("reload finished", DEADLINE, |events| {
+        named(events, "reload_finished").first().map(|e| (*e).clone())
+    });
+    assert_eq!(finished["failed"], true, "{}", corral.dump());
+    assert_eq!(finished["replaced"], 0, "{}", corral.dump());
+    let events = corral.events();
+    assert!(
+        named(&events, "exited").iter().all(|e| e["reason"] != "reload"),
+        "no old worker was stopped for the broken release: {}",
+        corral.dump()
+    );
+    corral.signal(libc::SIGTERM);
+    corral.wait_exit(DEADLINE);
+    corral.assert_nothing_left();
+}

@@ -467,7 +467,7 @@ impl Supervisor {
     fn on_ready(&mut self, now: Instant, key: WorkerKey, generation: u32) {
         self.with_slot(now, key, |slot, cx| {
             if reload::is_successor(slot, generation) {
-                return reload::on_ready(slot, cx);
+                return reload::on_ready(slot, cx, false);
             }
             mark_ready(slot, cx, generation);
         });

@@ -140,7 +140,7 @@ pub(super) fn on_result(
         (ProbeKind::Readiness, Verdict::Passed) => {
             if !ready {
                 if successor {
-                    reload::on_ready(slot, cx);
+                    reload::on_ready(slot, cx, true);
                 } else {
                     mark_ready(slot, cx, generation);
                 }

@@ -188,17 +188,27 @@ pub(super) fn on_spawn_failed(slot: &mut Slot, cx: &mut Cx<'_>, error: String) {
     slot.reload_outcome = Some(false);
 }
 
-pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>) {
+/// The replacement is ready: by its own word, or (`by_probe`) by its readiness probe.
+pub(super) fn on_ready(slot: &mut Slot, cx: &mut Cx<'_>, by_probe: bool) {
     let Some(succ) = slot.successor.as_mut() else { return };
     if succ.ready || succ.stop().is_some() {
         return;
     }
     succ.ready = true;
-    let pid = succ.pid();
-    // With or without --wait-ready: a worker that says it serves needs no settle time.
+    let (pid, started) = (succ.pid(), succ.started);
     clear_successor_timers(slot);
     cx.emit(slot, pid, EventKind::Ready);
-    handover(slot, cx);
+    // WHY a probe's ready waits out --reload-settle: a probe checks an address, and while
+    // the replacement starts, the worker it replaces still answers there (a port of the
+    // slot's, a shared one): its answer would hand over to a release that has not even
+    // started, and crashes a second later. A worker that says `ready` itself needs no
+    // settle time.
+    let settled = started + cx.policy.reload_settle;
+    if by_probe && cx.now < settled {
+        cx.arm(slot, TimerKind::SuccessorSettled, settled);
+    } else {
+        handover(slot, cx);
+    }
 }
 
 /// Not ready in time: the replacement is killed; the old worker stays.

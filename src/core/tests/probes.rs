@@ -229,5 +229,49 @@ fn a_rolling_reload_waits_for_the_replacement_readiness() {
         probe: ProbeKind::Readiness,
         error: None,
     });
-    assert_eq!(h.signals.first(), Some(&(W1, Signal::TERM)), "ready: the old one stops");
+    // The probe's address may still be the old worker's: the replacement also stays up
+    // --reload-settle before it takes over.
+    assert!(h.signals.is_empty(), "ready by a probe at once: the old worker still stays");
+    let settled = *h
+        .timers
+        .iter()
+        .rev()
+        .find(|(_, t)| t.key == W1 && t.kind == TimerKind::SuccessorSettled)
+        .expect("a settle timer");
+    assert_eq!(settled.0, h.now + Policy::default().reload_settle);
+    h.now = settled.0;
+    h.feed(Input::Timer(settled.1));
+    assert_eq!(h.signals.first(), Some(&(W1, Signal::TERM)), "settled: the old one stops");
+}
+
+#[test]
+fn a_replacement_ready_by_probe_that_dies_before_it_settles_replaces_nothing() {
+    let mut h = harness(ProbeSet { readiness: Some(timing(3)), ..ProbeSet::default() }, 1);
+    round(&mut h, W1, ProbeKind::Readiness, true);
+    let old = gen_of(&h, W1);
+    h.feed(Input::User(UserAction::Reload(0)));
+    let new = gen_of(&h, W1);
+    tick(&mut h, W1, ProbeKind::Readiness);
+    // Answered by the old worker, on the port they share: "ready".
+    h.feed(Input::ProbeResult {
+        key: W1,
+        generation: new,
+        probe: ProbeKind::Readiness,
+        error: None,
+    });
+    // The broken release dies a second later.
+    let later = h.now + Duration::from_secs(1);
+    h.now = later;
+    h.feed(Input::Exited {
+        key: W1,
+        generation: new,
+        status: ExitStatus::Code(1),
+        group_alive: false,
+    });
+    assert!(h.signals.is_empty(), "the old worker was never asked to stop: {:?}", h.signals);
+    assert_eq!(h.state(W1), WorkerState::Running, "the old worker (generation {old}) runs on");
+    assert!(
+        h.kinds().iter().any(|k| matches!(k, EventKind::ReloadFinished { failed: true, .. })),
+        "the reload failed"
+    );
 }
