@@ -80,3 +80,26 @@ fn a_watchdog_meant_for_another_process_is_not_fed() {
     assert!(corral.wait_exit(DEADLINE).success());
     assert_eq!(manager.count("WATCHDOG=1"), 0, "{:?}", manager.heard());
 }
+
+#[test]
+fn a_shutdown_during_a_reload_is_never_followed_by_ready() {
+    let manager = Manager::listen();
+    let path = manager.path.clone();
+    let args =
+        with_command(&["-w", "2", "--reload-settle", "2s"], &["sleep".into(), "1000".into()]);
+    let mut corral = Corral::start_with_env(&args, &[("NOTIFY_SOCKET", path.as_str())]);
+    manager.wait("READY=1", |m| m == "READY=1");
+    corral.signal(libc::SIGHUP);
+    manager.wait("RELOADING=1", |m| m.starts_with("RELOADING=1\n"));
+    // The replacements are settling: the shutdown ends the reload.
+    corral.signal(libc::SIGTERM);
+    manager.wait("STOPPING=1", |m| m == "STOPPING=1");
+    assert!(corral.wait_exit(DEADLINE).success());
+    let heard = manager.heard();
+    let stopping = heard.iter().position(|m| m == "STOPPING=1").expect("heard");
+    assert!(
+        !heard[stopping..].iter().any(|m| m == "READY=1"),
+        "READY=1 after STOPPING=1: {heard:?}"
+    );
+    corral.assert_nothing_left();
+}

@@ -89,8 +89,10 @@ impl Notifier {
         }
     }
 
+    /// `RELOADING=1`, only once `READY=1` was said: a service still starting has nothing to
+    /// reload in its manager's eyes, and `READY=1` comes when it is up.
     pub fn reloading(&mut self) {
-        if !self.reloading {
+        if self.ready && !self.reloading {
             self.reloading = true;
             self.change(format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
         }
@@ -104,6 +106,7 @@ impl Notifier {
     }
 
     pub fn stopping(&mut self) {
+        self.reloading = false;
         self.change("STOPPING=1".to_string());
     }
 

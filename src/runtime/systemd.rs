@@ -77,7 +77,9 @@ impl Systemd {
             EventKind::ReloadStarted { .. } => n.reloading(),
             EventKind::ReloadFinished { .. } => {
                 let groups = u16::try_from(groups).unwrap_or(u16::MAX);
-                if !(0..groups).any(|g| core.reloading(g)) {
+                // A reload that the shutdown ended: STOPPING=1 was said, READY=1 would
+                // take it back.
+                if !core.shutting_down() && !(0..groups).any(|g| core.reloading(g)) {
                     n.reloaded();
                 }
             }
