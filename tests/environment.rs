@@ -229,3 +229,19 @@ fn a_hard_fd_limit_too_low_is_one_clear_line_and_exit_2() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(out.stdout.is_empty(), "nothing started");
 }
+
+/// Probes count: each worker's may all be in flight at once (a target that hangs), each a
+/// descriptor, so a limit enough for the workers alone is refused with their probes.
+#[test]
+fn the_fd_limit_check_counts_the_probes() {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 210 && exec \"$@\"", "sh", crate::util::corral_bin()])
+        .args(["--no-ui", "-w", "20", "--readiness-probe", "tcp:127.0.0.1:9", "--"])
+        .args(["sleep", "1000"])
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs about 220 open files for 20 workers"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing started");
+}

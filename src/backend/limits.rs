@@ -33,11 +33,12 @@ pub fn fd_limit() -> u64 {
     getrlimit(Resource::RLIMIT_NOFILE).map_or(u64::MAX, |(soft, _)| soft)
 }
 
-/// Descriptors corral needs for `workers` workers: about 100 of its own (the spawn's staging
-/// run of 70, the terminal, sockets, files) and up to five per worker (two pipes, the
-/// event channel, the seccomp listener, the sampler's stat file).
-pub fn fds_needed(workers: u64) -> u64 {
-    100 + 5 * workers
+/// Descriptors corral needs for `workers` workers with `probes` probes between them: about
+/// 100 of its own (the spawn's staging run of 70, the terminal, sockets, files), up to five
+/// per worker (two pipes, the event channel, the seccomp listener, the sampler's stat file)
+/// and one per probe in flight (its socket, or its command's `/dev/null`).
+pub fn fds_needed(workers: u64, probes: u64) -> u64 {
+    100 + 5 * workers + probes
 }
 
 /// The limit a worker gets back, when corral raised its own.

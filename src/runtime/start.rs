@@ -47,7 +47,16 @@ pub fn run(mut spec: RunSpec) -> Result<u8, StartError> {
     backend::ensure_std_fds();
     backend::raise_fd_limit();
     let workers: u64 = spec.groups.iter().map(|g| u64::from(g.workers)).sum();
-    let (needed, limit) = (backend::fds_needed(workers), backend::fd_limit());
+    // Every worker's probes may be in flight at once (a target that hangs).
+    let probes: u64 = spec
+        .groups
+        .iter()
+        .map(|g| {
+            let kinds = [&g.probes.readiness, &g.probes.liveness, &g.probes.startup];
+            u64::from(g.workers) * kinds.iter().filter(|p| p.is_some()).count() as u64
+        })
+        .sum();
+    let (needed, limit) = (backend::fds_needed(workers, probes), backend::fd_limit());
     if limit < needed {
         // WHY refuse: below this no worker can even be spawned, and every spawn would fail
         // with an errno that does not name the limit.
