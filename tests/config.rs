@@ -110,6 +110,14 @@ fn every_config_mistake_is_one_line_and_exit_2_before_anything_starts() {
             ":3:11: group.web.listen.0: expected [NAME=]ADDR",
         ),
         (
+            format!("{ok_group}listen = [\"a=18600\", \"a=18601\"]\n"),
+            ":3:10: group.web.listen: 'a=18601': the name 'a' is already used",
+        ),
+        (
+            format!("{ok_group}listen = [\"18600\", \"18600\"]\n"),
+            ":3:10: group.web.listen: '18600': the address is given twice",
+        ),
+        (
             format!("log-keep = \"lots\"\n{ok_group}"),
             ":1:12: log-keep: expected an integer 0..=10000",
         ),

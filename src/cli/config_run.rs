@@ -200,6 +200,18 @@ fn group_spec(
                 None => CliExit::usage(reason),
             }
         }
+        SpecError::ListenName { .. } | SpecError::ListenTwice { .. } if !given("listen") => {
+            let reason = match &e {
+                SpecError::ListenName { text, name } => {
+                    format!("'{text}': the name '{name}' is already used")
+                }
+                _ => e.to_string().replacen("listen ", "", 1),
+            };
+            match group.layer.listen_at.or(file.defaults.listen_at) {
+                Some(pos) => at(pos, "listen", reason),
+                None => super::spec_exit(e),
+            }
+        }
         e => super::spec_exit(e),
     })?;
     for entry in &group.depends_on {

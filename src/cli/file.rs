@@ -94,6 +94,8 @@ pub enum FileCommand {
 pub struct Layer {
     /// The options that stack plainly (the shared rules' [`GroupOptions`]).
     pub options: GroupOptions,
+    /// Where `listen` was set, for the errors of the sockets' checks.
+    pub listen_at: Option<Pos>,
     /// Absolute (relative ones are joined to the file's directory), and where it was set.
     pub cwd: Option<(PathBuf, Pos)>,
     pub env: Vec<(OsString, OsString)>,

@@ -52,6 +52,9 @@ pub(super) fn spec_exit(e: SpecError) -> CliExit {
         SpecError::ListenName { text, name } => CliExit::usage(format!(
             "invalid value '{text}' for '--listen <ADDR>': the name '{name}' is already used"
         )),
+        SpecError::ListenTwice { text } => CliExit::usage(format!(
+            "invalid value '{text}' for '--listen <ADDR>': the address is given twice"
+        )),
         SpecError::LogDir { path, reason } => CliExit::usage(format!(
             "invalid value '{}' for '--log-dir <DIR>': {reason}",
             path.display()

@@ -96,6 +96,9 @@ fn refusal(e: SpecError) -> ClusterError {
             addr: text,
             reason: format!("the name '{name}' is already used"),
         },
+        SpecError::ListenTwice { text } => {
+            ClusterError::Listen { addr: text, reason: "the address is given twice".into() }
+        }
         SpecError::ScheduleRestartsAlways => ClusterError::Invalid {
             option: "restart",
             expected: "Never or OnFailure with a schedule (a long-running cluster is reloaded \

@@ -198,6 +198,12 @@ fn listen_specs(listen: &[Listen]) -> Result<Vec<ListenSpec>, SpecError> {
         if specs.iter().any(|s| s.name == name) {
             return Err(SpecError::ListenName { text: l.text.clone(), name });
         }
+        // Port 0 is a new port at each bind; any other address binds once.
+        let any_port = matches!(l.addr, ListenAddr::AnyPort(0))
+            || matches!(l.addr, ListenAddr::Tcp(a) if a.port() == 0);
+        if !any_port && specs.iter().any(|s| s.addr == l.addr) {
+            return Err(SpecError::ListenTwice { text: l.text.clone() });
+        }
         specs.push(ListenSpec { name, addr: l.addr.clone() });
     }
     Ok(specs)

@@ -40,6 +40,10 @@ pub(crate) enum SpecError {
         text: String,
         name: String,
     },
+    /// One address twice in a group (a second bind of it would fail at start).
+    ListenTwice {
+        text: String,
+    },
     /// A scheduled group cannot restart `always`.
     ScheduleRestartsAlways,
     /// A typed value out of its range (the library's; text is refused when it is read).
@@ -79,6 +83,9 @@ impl std::fmt::Display for SpecError {
             ),
             SpecError::ListenName { text, name } => {
                 write!(f, "listen '{text}': the name '{name}' is already used")
+            }
+            SpecError::ListenTwice { text } => {
+                write!(f, "listen '{text}': the address is given twice")
             }
             SpecError::ScheduleRestartsAlways => f.write_str(SCHEDULE_RESTARTS_ALWAYS),
             SpecError::Policy { option, expected } => write!(f, "{option}: expected {expected}"),

@@ -68,8 +68,19 @@ fn sockets_are_named_by_position_or_as_handed_and_names_are_unique() {
     assert_eq!(names, ["listen1", "web", "api", "listen4"]);
     assert_eq!(g.listen[1].addr, ListenAddr::Inherited("web".into()));
     r.listen.push(values::listen("api=80").unwrap());
-    let Err(SpecError::ListenName { text, name }) = r.build() else { panic!("a duplicate") };
+    let Err(SpecError::ListenName { text, name }) = r.clone().build() else {
+        panic!("a duplicate")
+    };
     assert_eq!((text.as_str(), name.as_str()), ("api=80", "api"));
+    // One address twice would fail its second bind at start; port 0 is a new port each time.
+    let mut r = request();
+    for text in ["127.0.0.1:0", "127.0.0.1:0", "0", "0", "3000"] {
+        r.listen.push(values::listen(text).unwrap());
+    }
+    assert!(r.clone().build().is_ok());
+    r.listen.push(values::listen("other=3000").unwrap());
+    let Err(SpecError::ListenTwice { text }) = r.build() else { panic!("an address twice") };
+    assert_eq!(text, "other=3000");
 }
 
 #[test]

@@ -39,7 +39,10 @@ pub(super) fn layer(at: &Here<'_, '_>, is_group: bool) -> Result<GroupTable, Fil
                 layer.options.workers =
                     Some(here.int(1, u64::from(max), &format!("1..={max}"))? as u32);
             }
-            "listen" => layer.options.listen = Some(listen(&here)?),
+            "listen" => {
+                layer.options.listen = Some(listen(&here)?);
+                layer.listen_at = Some(here.pos());
+            }
             "restart" => layer.options.restart = Some(restart(&here)?),
             "backoff" => {
                 let what = "a string like \"100ms..30s\", \"1s\" or \"0\"";
