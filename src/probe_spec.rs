@@ -94,15 +94,18 @@ pub fn parse_http(url: &str) -> Result<HttpTarget, String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("a URL may not contain spaces or control characters".into());
     }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+    // The fragment is the client's own: it never goes on the wire.
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
     };
     if authority.contains('@') {
         return Err("credentials in the URL are not supported".into());
     }
     let (host, port) = split_host_port(authority, Some(80))?;
-    Ok(HttpTarget { host, port, path: path.to_string() })
+    Ok(HttpTarget { host, port, path })
 }
 
 /// Reads `HOST:PORT` (after expansion) for a TCP probe.
@@ -201,6 +204,10 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 8080, "/healthz?x=1"));
         let t = parse_http("http://[::1]").unwrap();
         assert_eq!((t.authority(), t.path.as_str()), ("[::1]:80".to_string(), "/"));
+        // A query right after the port, and a fragment, which is not sent.
+        let q = parse_http("http://127.0.0.1:18001?x=1#top").unwrap();
+        assert_eq!((q.port, q.path.as_str()), (18001, "/?x=1"));
+        assert_eq!(parse_http("http://h/healthz#f").unwrap().path, "/healthz");
         assert!(parse_http("https://x/").unwrap_err().contains("https"));
         assert!(parse_http("ftp://x/").is_err());
         assert!(parse_http("http://x:0/").is_err());

@@ -62,7 +62,14 @@ fn status(line: &[u8]) -> Result<(), String> {
     let text = String::from_utf8_lossy(line);
     let mut words = text.split_whitespace();
     let code = match (words.next(), words.next()) {
-        (Some(version), Some(code)) if version.starts_with("HTTP/") => code.parse::<u16>().ok(),
+        // Three digits exactly: `+20` or a reply cut off at `20` is no status.
+        (Some(version), Some(code))
+            if version.starts_with("HTTP/")
+                && code.len() == 3
+                && code.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            code.parse::<u16>().ok()
+        }
         _ => None,
     };
     match code {
@@ -108,6 +115,8 @@ mod tests {
     #[test]
     fn status_lines() {
         assert!(status(b"HTTP/1.1 200 OK\r").is_ok());
+        assert!(status(b"HTTP/1.1 +20 X").unwrap_err().starts_with("not an HTTP response"));
+        assert!(status(b"HTTP/1.1 20").unwrap_err().starts_with("not an HTTP response"));
         assert!(status(b"HTTP/1.0 302 Found").is_ok());
         assert_eq!(status(b"HTTP/1.1 500 Internal Server Error"), Err("HTTP 500".into()));
         assert_eq!(status(b"HTTP/1.1 404"), Err("HTTP 404".into()));
