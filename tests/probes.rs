@@ -157,6 +157,30 @@ fn a_tcp_readiness_probe_waits_for_an_http_server_from_the_command_line() {
     corral.signal(libc::SIGTERM);
     corral.wait_exit(DEADLINE);
     corral.assert_nothing_left();
+    // A TCP probe closes gracefully: the server sees an empty connection, not a reset (a
+    // Python traceback per probe on the worker's stderr).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "corral.toml",
+        &format!(
+            "[group.web]\ncommand = [\"python3\", \"-m\", \"http.server\", \"--bind\", \
+             \"127.0.0.1\", \"{port}\"]\nworkers = 1\nshare-binds = \"off\"\n\
+             liveness-probe = {{ tcp = \"127.0.0.1:{port}\", period = \"100ms\", \
+             failure-threshold = 1000 }}\n"
+        ),
+    );
+    let mut corral = start_config(&file);
+    corral.wait_spawned(1);
+    std::thread::sleep(Duration::from_secs(2));
+    let said: Vec<String> = named(&corral.events(), "output")
+        .iter()
+        .filter_map(|e| e["line"].as_str().map(String::from))
+        .collect();
+    assert!(!said.iter().any(|l| l.contains("Traceback")), "{said:?}");
+    corral.signal(libc::SIGTERM);
+    corral.wait_exit(DEADLINE);
+    corral.assert_nothing_left();
 }
 
 /// Children of corral running `sleep 1000` (the hanging probe's command).

@@ -77,7 +77,11 @@ impl Sockets {
     }
 
     fn start(&mut self, id: u64, addr: SocketAddr, stage: Stage) -> Option<Result<(), String>> {
-        let socket = match connect(addr) {
+        // WHY a TCP probe closes gracefully: it sends nothing, and a reset right after the
+        // handshake is an error in many servers' logs (a Python traceback per probe), where
+        // an HTTP probe's reset comes after the answer it asked for.
+        let reset = matches!(stage, Stage::Request { .. });
+        let socket = match connect(addr, reset) {
             Ok(socket) => socket,
             Err(e) => return Some(Err(e)),
         };
@@ -216,16 +220,19 @@ fn pending(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOTCONN)
 }
 
-/// A non-blocking socket connecting to `addr`. On loopback the handshake is usually over
-/// when `connect` returns, though it says it is in progress.
-fn connect(addr: SocketAddr) -> Result<Socket, String> {
+/// A non-blocking socket connecting to `addr` (closing with a reset if `reset`). On
+/// loopback the handshake is usually over when `connect` returns, though it says it is in
+/// progress.
+fn connect(addr: SocketAddr, reset: bool) -> Result<Socket, String> {
     let domain = Domain::for_address(addr);
     let socket = Socket::new(domain, Type::STREAM.nonblocking(), None)
         .map_err(|e| describe("socket", &e))?;
     // WHY linger 0: the probe has what it asked for when it closes, and a reset leaves no
     // TIME_WAIT socket behind (a thousand a second, for a minute each, that every later
     // connect would search past), as HAProxy's health checks do.
-    socket.set_linger(Some(Duration::ZERO)).map_err(|e| describe("socket", &e))?;
+    if reset {
+        socket.set_linger(Some(Duration::ZERO)).map_err(|e| describe("socket", &e))?;
+    }
     match socket.connect(&addr.into()) {
         Ok(()) => Ok(socket),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
@@ -332,7 +339,7 @@ mod tests {
         let addr = listener.local_addr().unwrap().as_socket().unwrap();
         // The first connection fills the queue; non-blocking, so that one whose SYN is
         // dropped would not hold the test up.
-        let _queued = super::connect(addr).expect("connect");
+        let _queued = super::connect(addr, true).expect("connect");
         let mut s = Sockets::new();
         assert!(s.http(1, addr, request()).is_none(), "the request waits for the handshake");
         assert!(s.tcp(2, addr).is_none(), "so does a TCP probe");
