@@ -44,6 +44,7 @@ fn output_text(
 
 /// A worker's line in headless text and the log files: printable ASCII and tabs as they
 /// are, colours (SGR) kept as received, everything else made visible ([`crate::ansi`]).
+#[inline]
 pub fn worker_line(out: &mut Vec<u8>, line: &[u8]) {
     if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
         out.extend_from_slice(line); // the usual line, copied without allocating

@@ -136,10 +136,12 @@ impl Signals {
 
 fn take() -> Vec<Arrived> {
     let mut arrived = Vec::new();
-    let (now, now_ns) = (Instant::now(), monotonic_ns());
+    // Read the clocks only when something arrived: this runs at every turn of the loop.
+    let mut clocks = None;
     for (n, count) in COUNTS.iter().enumerate() {
         let count = count.swap(0, Ordering::AcqRel);
         if count > 0 {
+            let (now, now_ns) = *clocks.get_or_insert_with(|| (Instant::now(), monotonic_ns()));
             let sender = SENDERS[n].load(Ordering::Acquire);
             let age =
                 Duration::from_nanos(now_ns.saturating_sub(ARRIVED_NS[n].load(Ordering::Acquire)));
