@@ -14,7 +14,7 @@ pub(crate) mod format;
 
 pub use format::{event_text, exit_why, human_duration, sanitize, worker_line};
 
-/// One record as its §7 JSON object, newline-terminated, stamped `at`: what the control
+/// One record as its JSON object (docs/output.md), newline-terminated, stamped `at`: what the control
 /// socket's subscribers get, in the very words of headless JSON.
 /// RFC 3339, UTC, milliseconds: the `ts` of every JSON object.
 pub fn format_ts(at: SystemTime) -> String {

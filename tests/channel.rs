@@ -1,5 +1,5 @@
-//! The event channel (docs/workers.md) and the supervision that rides on it (§5): every message
-//! form arrives as sent, hostile bytes are counted and cost bounded memory, hung, bloated
+//! The event channel (docs/workers.md) and the supervision that rides on it
+//! (docs/supervision.md): every message form arrives as sent, hostile bytes are counted and cost bounded memory, hung, bloated
 //! and never-ready workers are restarted (and only those), a worker's last message comes
 //! before its exit, and a graceful stop tells the worker before it signals it.
 
@@ -139,7 +139,7 @@ fn every_message_form_arrives_as_sent() {
     corral.assert_nothing_left();
 }
 
-/// docs/workers.md/§7: `data` is the JSON value the worker sent, and `"v": 1` may accompany any
+/// docs/workers.md and docs/output.md: `data` is the JSON value the worker sent, and `"v": 1` may accompany any
 /// object. Node sends whole numbers as integers.
 #[test]
 fn message_data_is_exactly_what_was_sent() {

@@ -140,7 +140,7 @@ fn ctl_reads_logs_and_events_and_follows_them() {
     assert!(logs.lines().all(|l| l.contains(" | tick ")), "{logs}");
     let json = ok(&corral, &["logs", "-n", "2", "--json", "web.1"]);
     for line in json.lines() {
-        let v: Value = serde_json::from_str(line).expect("a §7 object");
+        let v: Value = serde_json::from_str(line).expect("an event object");
         assert_eq!(
             (v["event"].as_str(), v["group"].as_str(), v["worker"].as_u64()),
             (Some("output"), Some("web"), Some(1))

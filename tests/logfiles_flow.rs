@@ -1,4 +1,4 @@
-//! Nothing is lost to `--log-dir`'s files (docs/output.md, §9): a flood arrives whole, the
+//! Nothing is lost to `--log-dir`'s files (docs/output.md): a flood arrives whole, the
 //! dashboard writes them too, and a full disk under them holds the workers back (reported,
 //! naming the file) while supervision goes on, then loses nothing once there is room.
 

@@ -1,4 +1,4 @@
-//! Node, for real (docs/workers.md, §4): an unmodified Node HTTP server (`assets/server.js`) under
+//! Node, for real (docs/workers.md): an unmodified Node HTTP server (`assets/server.js`) under
 //! corral serves on the shared socket, reports through `process.send`, and stops
 //! gracefully on the shutdown message. Skipped, with a line saying so, without `node`.
 

@@ -1,4 +1,4 @@
-//! `corral attach` (docs/control.md): the §6 dashboard of a running corral. The same `ui` thread
+//! `corral attach` (docs/control.md): the dashboard (docs/dashboard.md) of a running corral. The same `ui` thread
 //! as a local dashboard, its views read from the control socket (`view` frames) instead of
 //! the runtime, and every key sent back as the control command that does the same thing.
 //!

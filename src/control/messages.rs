@@ -59,7 +59,7 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
-    /// The events kept (every §7 object but `output`), then, with `follow`, new ones.
+    /// The events kept (every object of docs/output.md but `output`), then, with `follow`, new ones.
     Events {
         #[serde(default)]
         follow: bool,
@@ -237,25 +237,28 @@ pub fn error(id: &Value, message: &str) -> Vec<u8> {
     line(&serde_json::json!({"id": id, "ok": false, "error": message}))
 }
 
-/// A subscription's item: `object` is one §7 JSON object, already encoded.
+/// A subscription's item: `object` is one event or output line as JSON, already encoded
+/// (docs/output.md).
 pub fn item(id: &Value, object: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(object.len() + 24);
-    out.extend_from_slice(b"{\"id\":");
-    out.extend_from_slice(id.to_string().as_bytes());
-    out.extend_from_slice(b",\"item\":");
-    out.extend_from_slice(object);
-    out.extend_from_slice(b"}\n");
-    out
+    tagged(id, "item", object)
 }
 
 /// A `view` subscription's frame: `view` is one encoded `View`, shared by every client
 /// whose pane asks for the same.
 pub fn frame(id: &Value, view: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(view.len() + 24);
+    tagged(id, "view", view)
+}
+
+/// `{"id":ID,"KEY":PAYLOAD}` and a newline, `payload` being JSON already encoded.
+fn tagged(id: &Value, key: &str, payload: &[u8]) -> Vec<u8> {
+    let id = id.to_string();
+    let mut out = Vec::with_capacity(payload.len() + id.len() + key.len() + 16);
     out.extend_from_slice(b"{\"id\":");
-    out.extend_from_slice(id.to_string().as_bytes());
-    out.extend_from_slice(b",\"view\":");
-    out.extend_from_slice(view);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(payload);
     out.extend_from_slice(b"}\n");
     out
 }

@@ -184,7 +184,7 @@ impl Client {
 struct Clients {
     next: u64,
     live: HashMap<u64, Rc<Client>>,
-    /// Recent §7 events (not output), encoded, oldest first.
+    /// Recent events (not output), encoded as docs/output.md says, oldest first.
     recent: VecDeque<Vec<u8>>,
     recent_bytes: usize,
 }
@@ -196,7 +196,7 @@ struct Clients {
 pub struct SharedClients(Rc<RefCell<Clients>>);
 
 impl SharedClients {
-    /// Keeps `event` (one §7 JSON object) and sends it to the clients that follow events.
+    /// Keeps `event` (one JSON object of docs/output.md) and sends it to the clients that follow events.
     pub fn event(&self, event: &[u8]) {
         self.0.borrow_mut().event(event);
     }

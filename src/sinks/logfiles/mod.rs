@@ -1,5 +1,5 @@
 //! `--log-dir` (docs/logs.md): `DIR/corral.log` holds corral's own events as the headless text
-//! lines (§7), `DIR/<group>.<slot>.log` every output line of that slot, every generation:
+//! lines (docs/output.md), `DIR/<group>.<slot>.log` every output line of that slot, every generation:
 //!
 //! ```text
 //! 2026-12-02T10:00:00.123Z stdout 4242 listening on 3000
