@@ -1,7 +1,8 @@
 //! The event channel (docs/workers.md) and the supervision that rides on it
-//! (docs/supervision.md): every message form arrives as sent, hostile bytes are counted and cost bounded memory, hung, bloated
-//! and never-ready workers are restarted (and only those), a worker's last message comes
-//! before its exit, and a graceful stop tells the worker before it signals it.
+//! (docs/supervision.md): every message form arrives as sent, hostile bytes are counted
+//! and cost bounded memory, hung, bloated and never-ready workers are restarted (and only
+//! those), a worker's last message comes before its exit, and a graceful stop tells the
+//! worker before it signals it.
 
 use std::fs;
 use std::path::Path;
