@@ -103,12 +103,13 @@ impl Sockets {
         if probe.interest == Some(interest) {
             return Ok(());
         }
-        if self.epoll.is_none() {
-            let made = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
-                .map_err(|e| describe("epoll", &e.into()))?;
-            self.epoll = Some(made);
-        }
-        let Some(epoll) = &self.epoll else { return Ok(()) };
+        let epoll = match &mut self.epoll {
+            Some(epoll) => &*epoll,
+            none => none.insert(
+                Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+                    .map_err(|e| describe("epoll", &e.into()))?,
+            ),
+        };
         let mut event = EpollEvent::new(interest, id);
         let done = match probe.interest {
             None => epoll.add(&probe.socket, event),
